@@ -1,0 +1,52 @@
+"""Where Backstory Desktop keeps its files: settings, data, logs (platformdirs folders)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "backstory-desktop"
+APP_AUTHOR = "Backstory"
+
+# Lets tests and portable installs keep every file under one folder.
+HOME_OVERRIDE_VARIABLE = "BACKSTORY_DESKTOP_HOME"
+
+
+def _override() -> Path | None:
+    value = os.environ.get(HOME_OVERRIDE_VARIABLE)
+    return Path(value) if value else None
+
+
+def config_dir() -> Path:
+    """Return the folder of org profiles and app settings."""
+    override = _override()
+    return (
+        override / "config"
+        if override
+        else Path(platformdirs.user_config_dir(APP_NAME, APP_AUTHOR))
+    )
+
+
+def data_dir() -> Path:
+    """Return the folder of the practice org, journals and result files."""
+    override = _override()
+    return override / "data" if override else Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+
+
+def log_dir() -> Path:
+    """Return the folder of the daily log files."""
+    override = _override()
+    return override / "logs" if override else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+
+
+def practice_org_db() -> Path:
+    """Return the default practice org database file."""
+    return data_dir() / "practice-org" / "practice-org.sqlite3"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create a folder readable by its owner only, since it may hold org data."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
