@@ -1,0 +1,51 @@
+"""Mail activities as read from a source, before anything is matched or written.
+
+A source (an mbox file, a folder of messages) yields ``MailActivity`` for
+every message it could read and ``SourceProblem`` for what it could not. The
+planner turns activities into Task creates and updates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from backstory_desktop.core.message_id import MessageIdKey
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A sender or recipient: display name and lower-cased e-mail address."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class MailActivity:
+    """One message as the sync needs it.
+
+    ``source_ref`` locates the message for the admin, for example
+    "sample.mbox, message 12 (byte 34567)". ``message_id.key`` is None when
+    the message has no usable Message-ID; the planner reports it as invalid.
+    """
+
+    source_ref: str
+    message_id: MessageIdKey
+    subject: str
+    sender: Participant | None
+    recipients: tuple[Participant, ...]
+    sent_at: datetime | None
+    body_text: str
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A part of a source that could not be read as a message, and why.
+
+    ``raw_header`` is the raw Message-ID header when one was found.
+    """
+
+    source_ref: str
+    reason: str
+    raw_header: str | None

@@ -1,0 +1,216 @@
+"""Specification of the canonical Message-ID key: every spelling of one id gives one key."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from backstory_desktop.core.message_id import (
+    MAX_KEY_LENGTH,
+    canonical_message_id,
+    key_spellings,
+    normalise_key,
+)
+
+# Real header values from public mail-parser test suites; tests that need them skip when absent.
+MAIL_CORPUS = Path(
+    os.environ.get(
+        "BACKSTORY_MAIL_CORPUS",
+        Path(__file__).resolve().parents[3] / "shared" / "data" / "mail",
+    )
+)
+
+
+# (raw header value, expected key) for the spellings found in real mail.
+SPELLINGS = [
+    ("<abc123@example.com>", "<abc123@example.com>"),
+    ("abc123@example.com", "<abc123@example.com>"),
+    ("  <abc123@example.com>  ", "<abc123@example.com>"),
+    ("\r\n <abc123@example.com>", "<abc123@example.com>"),
+    ("\n\t<abc123@example.com>\n", "<abc123@example.com>"),
+    ("<NMID-105-1232@communication.exa\r\n\tmple.com>", "<NMID-105-1232@communication.example.com>"),
+    ("<1234   @   local(blah)  .machine .example>", "<1234@local.machine.example>"),
+    ("<abc123@example.com> (sent by the list)", "<abc123@example.com>"),
+    ("\u00a0<abc123@example.com>\u00a0", "<abc123@example.com>"),
+    ("<abc123@example.com\u200b>", "<abc123@example.com>"),
+    (
+        "=?utf-8?q?=3C20230928-jag-sysctl=5Fremove=5Fempty=5Felem=5Fdrive?=\n"
+        " =?utf-8?q?rs-v1-12-e59120fca9f9=40samsung=2Ecom=3E?=",
+        "<20230928-jag-sysctl_remove_empty_elem_drivers-v1-12-e59120fca9f9@samsung.com>",
+    ),
+    ("=?us-ascii?b?PGFiYzEyM0BleGFtcGxlLmNvbT4=?=", "<abc123@example.com>"),
+    ("MSG961029151201#15@server1.opensoft.com", "<MSG961029151201#15@server1.opensoft.com>"),
+    ("<été.1@exämple.example>", "<été.1@exämple.example>"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), SPELLINGS)
+def test_message_id__spelling_gives_canonical_key(raw: str, expected: str) -> None:
+    result = canonical_message_id(raw)
+    assert result.problem is None
+    assert result.key == expected
+    assert result.raw == raw
+
+
+# Characters that mean something in a URL path, a query string or SOQL stay exactly as sent.
+HOSTILE_KEYS = [
+    "<a/b@x.example>",
+    "<CAEA+Pe0Bx+y/Zq==@mail.gmail.com>",
+    "<a#frag@x.example>",
+    "<a?b=c@x.example>",
+    "<a/../../../Case/500000000000001AAA#@attacker.example>",
+    "<o'neil.20240101@example.com>",
+    "<a_b%c@example.com>",
+    "<back\\slash@example.com>",
+    "<50%25off@example.com>",
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE_KEYS)
+def test_message_id__special_characters_are_kept_exactly(raw: str) -> None:
+    result = canonical_message_id(raw)
+    assert result.key == raw
+    assert result.problem is None
+
+
+def test_message_id__bare_and_bracketed_ids_give_one_key() -> None:
+    bare = canonical_message_id("faff5b13bff19cf16f0fbf46edb721e3@example.com")
+    bracketed = canonical_message_id("<faff5b13bff19cf16f0fbf46edb721e3@example.com>")
+    assert bare.key == bracketed.key == "<faff5b13bff19cf16f0fbf46edb721e3@example.com>"
+    assert "the id has no angle brackets" in bare.warnings
+    assert bracketed.warnings == ()
+
+
+def test_message_id__id_without_at_is_keyed_and_flagged() -> None:
+    result = canonical_message_id("3a53c9f2-1a8e-41f0-bb95-58c8029e16f0")
+    assert result.key == "<3a53c9f2-1a8e-41f0-bb95-58c8029e16f0>"
+    assert result.problem is None
+    assert "no @ in the id" in result.warnings
+
+
+def test_message_id__several_ids_use_the_first_with_warning() -> None:
+    result = canonical_message_id("<first@example.com> <second@example.com>")
+    assert result.key == "<first@example.com>"
+    assert "2 ids in one header: the first is used" in result.warnings
+
+
+def test_message_id__square_bracket_id_is_keyed_as_written() -> None:
+    # This shape makes Python's email package raise IndexError with policy.default.
+    result = canonical_message_id("<[ABCDEF====@mail.example.com]>")
+    assert result.key == "<[ABCDEF====@mail.example.com]>"
+    assert any("not in RFC 5322 form" in warning for warning in result.warnings)
+
+
+def test_message_id__absent_header_has_no_key() -> None:
+    result = canonical_message_id(None)
+    assert result.key is None
+    assert result.problem == "no Message-ID header"
+    assert result.raw == ""
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\r\n \t"])
+def test_message_id__empty_header_has_no_key(raw: str) -> None:
+    result = canonical_message_id(raw)
+    assert result.key is None
+    assert result.problem == "the Message-ID header is empty"
+    assert result.raw == raw
+
+
+def test_message_id__empty_brackets_have_no_key() -> None:
+    result = canonical_message_id("<>")
+    assert result.key is None
+    assert result.problem == "the id is empty (<>)"
+
+
+def test_message_id__key_of_exactly_255_characters_is_kept() -> None:
+    local = "a" * (MAX_KEY_LENGTH - len("<@x.example>"))
+    result = canonical_message_id(f"<{local}@x.example>")
+    assert result.key is not None
+    assert len(result.key) == MAX_KEY_LENGTH
+
+
+def test_message_id__overlong_id_is_never_truncated() -> None:
+    local = "a" * (MAX_KEY_LENGTH - len("<@x.example>") + 1)
+    raw = f"<{local}@x.example>"
+    result = canonical_message_id(raw)
+    assert result.key is None
+    assert result.problem is not None
+    assert "256 characters" in result.problem
+    assert "not truncated" in result.problem
+    assert result.raw == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("<a\x00b@example.com>", "the id contains control characters"),
+        ("<caf\ufffd@example.com>", "the id contains bytes that are not valid UTF-8"),
+        ("<a<b@example.com>", "the id contains an angle bracket inside it"),
+    ],
+)
+def test_message_id__unsafe_id_has_problem_and_raw(raw: str, problem: str) -> None:
+    result = canonical_message_id(raw)
+    assert result.key is None
+    assert result.problem == problem
+    assert result.raw == raw
+
+
+def test_message_id__space_inside_id_is_removed_with_warning() -> None:
+    result = canonical_message_id("<with space@x.example>")
+    assert result.key == "<withspace@x.example>"
+    assert "whitespace inside the id was removed" in result.warnings
+
+
+def test_key_spellings__bracketed_and_bare() -> None:
+    assert key_spellings("<x@y.example>") == ("<x@y.example>", "x@y.example")
+    assert key_spellings("x@y.example") == ("<x@y.example>", "x@y.example")
+
+
+def test_normalise_key__brackets_whitespace_and_case() -> None:
+    assert normalise_key(" <ABC123@Example.COM> ", case_sensitive=False) == "abc123@example.com"
+    assert normalise_key(" <ABC123@Example.COM> ", case_sensitive=True) == "ABC123@Example.COM"
+    assert normalise_key("abc123@example.com", case_sensitive=True) == "abc123@example.com"
+
+
+def test_normalise_key__case_only_variants() -> None:
+    upper = "<ABC123@EXAMPLE.COM>"
+    lower = "<abc123@example.com>"
+    assert normalise_key(upper, case_sensitive=False) == normalise_key(lower, case_sensitive=False)
+    assert normalise_key(upper, case_sensitive=True) != normalise_key(lower, case_sensitive=True)
+
+
+def _without_cfws(value: str) -> str:
+    return re.sub(r"\s+", "", re.sub(r"\([^()]*\)", "", value))
+
+
+def _stalwart_vectors() -> list[dict[str, object]]:
+    path = MAIL_CORPUS / "stalwart-mail-parser" / "id.json"
+    if not path.is_file():
+        return []
+    vectors: list[dict[str, object]] = json.loads(path.read_text(encoding="utf-8"))
+    return vectors
+
+
+@pytest.mark.skipif(
+    not (MAIL_CORPUS / "stalwart-mail-parser" / "id.json").is_file(),
+    reason="the stalwart mail-parser id vectors are not available",
+)
+@pytest.mark.parametrize("vector", _stalwart_vectors(), ids=lambda vector: repr(vector["header"]))
+def test_message_id__stalwart_vectors(vector: dict[str, object]) -> None:
+    # The vectors list the ids a parser should find; our key is the first, without CFWS.
+    header = vector["header"]
+    expected = vector["expected"]
+    assert isinstance(header, str)
+    result = canonical_message_id(header)
+    if expected is None:
+        assert result.key is None
+        assert result.problem is not None
+        return
+    assert isinstance(expected, list)
+    assert result.key == f"<{_without_cfws(expected[0])}>"
+    if len(expected) > 1:
+        assert f"{len(expected)} ids in one header: the first is used" in result.warnings
