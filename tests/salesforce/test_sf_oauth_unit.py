@@ -1,0 +1,148 @@
+"""OAuth pieces that need no server: PKCE values, the authorize URL, the callback check."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from backstory_desktop.salesforce.oauth import (
+    LoopbackReceiver,
+    OAuthError,
+    TokenSet,
+    authorize_url,
+    code_from_redirect,
+    new_pkce,
+    s256_challenge,
+)
+
+
+def test_pkce__verifier_is_43_to_128_unreserved_characters() -> None:
+    verifier = new_pkce().verifier
+    assert 43 <= len(verifier) <= 128
+    assert re.fullmatch(r"[A-Za-z0-9\-._~]+", verifier)
+
+
+def test_pkce__challenge_is_s256_of_the_verifier() -> None:
+    pkce = new_pkce()
+    digest = hashlib.sha256(pkce.verifier.encode()).digest()
+    expected = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    assert pkce.challenge == expected
+
+
+def test_pkce__rfc7636_example_challenge() -> None:
+    # Appendix B of RFC 7636.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert s256_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
+def test_pkce__each_sign_in_gets_new_secrets() -> None:
+    first, second = new_pkce(), new_pkce()
+    assert first.verifier != second.verifier
+    assert first.state != second.state
+
+
+def test_pkce__repr_hides_verifier_and_state() -> None:
+    pkce = new_pkce()
+    assert pkce.verifier not in repr(pkce)
+    assert pkce.state not in repr(pkce)
+
+
+def test_authorize_url__carries_challenge_state_and_hint() -> None:
+    pkce = new_pkce()
+    url = authorize_url(
+        "https://127.0.0.1:8443",
+        "BackstoryDesktopPractice",
+        "http://127.0.0.1/callback",
+        pkce,
+        login_hint="admin@practice.backstory.example",
+    )
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == (
+        "https://127.0.0.1:8443/services/oauth2/authorize"
+    )
+    assert query["response_type"] == ["code"]
+    assert query["client_id"] == ["BackstoryDesktopPractice"]
+    assert query["redirect_uri"] == ["http://127.0.0.1/callback"]
+    assert query["code_challenge"] == [pkce.challenge]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["state"] == [pkce.state]
+    assert query["login_hint"] == ["admin@practice.backstory.example"]
+    assert "code_verifier" not in query
+
+
+def test_authorize_url__bare_host_gets_https() -> None:
+    url = authorize_url("login.salesforce.com", "id", "http://127.0.0.1/cb", new_pkce())
+    assert url.startswith("https://login.salesforce.com/services/oauth2/authorize?")
+
+
+def test_authorize_url__plain_http_host_rejected() -> None:
+    with pytest.raises(ValueError):
+        authorize_url("http://login.salesforce.com", "id", "http://127.0.0.1/cb", new_pkce())
+
+
+def test_callback__code_returned_when_state_matches() -> None:
+    location = "http://127.0.0.1/callback?code=aPrx123%3D%3D&state=abc"
+    assert code_from_redirect(location, "abc") == "aPrx123=="
+
+
+def test_callback__other_state_rejected() -> None:
+    with pytest.raises(OAuthError) as raised:
+        code_from_redirect("http://127.0.0.1/callback?code=x&state=forged", "abc")
+    assert raised.value.error == "state_mismatch"
+
+
+def test_callback__missing_state_rejected() -> None:
+    with pytest.raises(OAuthError) as raised:
+        code_from_redirect("http://127.0.0.1/callback?code=x", "abc")
+    assert raised.value.error == "state_mismatch"
+
+
+def test_callback__error_parameter_raised() -> None:
+    location = "http://127.0.0.1/callback?error=access_denied&error_description=end-user+denied&state=abc"
+    with pytest.raises(OAuthError) as raised:
+        code_from_redirect(location, "abc")
+    assert raised.value.error == "access_denied"
+    assert raised.value.description == "end-user denied"
+
+
+def test_oauth_error__invalid_grant_says_sign_in_again() -> None:
+    error = OAuthError("invalid_grant", "expired access/refresh token", status=400)
+    assert "invalid_grant" in str(error)
+    assert "sign in to the org again" in str(error)
+
+
+def test_token_set__repr_hides_tokens() -> None:
+    tokens = TokenSet("00Dx!secret-access", "secret-refresh", "https://x", "https://x/id/1/2", "1")
+    assert "secret" not in repr(tokens)
+
+
+def test_loopback__callback_code_returned() -> None:
+    with LoopbackReceiver() as receiver:
+        assert receiver.redirect_uri.startswith("http://127.0.0.1:")
+        response = requests.get(f"{receiver.redirect_uri}?code=c0de&state=s1", timeout=5)
+        assert response.status_code == 200
+        assert "close this window" in response.text
+        assert receiver.wait_for_code("s1", timeout=5) == "c0de"
+
+
+def test_loopback__forged_state_rejected() -> None:
+    with LoopbackReceiver() as receiver:
+        requests.get(f"{receiver.redirect_uri}?code=c0de&state=forged", timeout=5)
+        with pytest.raises(OAuthError) as raised:
+            receiver.wait_for_code("s1", timeout=5)
+    assert raised.value.error == "state_mismatch"
+
+
+def test_loopback__other_path_not_a_callback() -> None:
+    with LoopbackReceiver() as receiver:
+        base = receiver.redirect_uri.rsplit("/", 1)[0]
+        assert requests.get(f"{base}/favicon.ico", timeout=5).status_code == 404
+        with pytest.raises(OAuthError) as raised:
+            receiver.wait_for_code("s1", timeout=0.5)
+    assert raised.value.error == "timeout"
