@@ -1,0 +1,123 @@
+"""The ``backstory-desktop`` command: the wizard by default, headless subcommands beside it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from backstory_desktop import __version__
+from backstory_desktop.logging_setup import configure_logging
+
+DEFAULT_SCENARIO = "default"
+SCENARIOS = ("default", "fresh", "non-unique")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe the command line: no subcommand opens the wizard."""
+    parser = argparse.ArgumentParser(
+        prog="backstory-desktop",
+        description=(
+            "Switch on Backstory's cadence-tool integration in a Salesforce org: "
+            "the Message-ID field, the integration user's access, a local sync and duplicates."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also log DEBUG detail, to stderr too"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gui = commands.add_parser("gui", help="open the enablement wizard (the default)")
+    _add_practice_options(gui)
+
+    practice = commands.add_parser("practice-org", help="run the local practice org")
+    practice_commands = practice.add_subparsers(
+        dest="practice_command", metavar="ACTION", required=True
+    )
+    serve = practice_commands.add_parser(
+        "serve", help="serve a practice org on 127.0.0.1 until Ctrl+C"
+    )
+    serve.add_argument(
+        "--port", type=int, default=0, help="TCP port to listen on (default: a free port)"
+    )
+    _add_practice_options(serve, mailbox=False)
+
+    rehearse = commands.add_parser(
+        "rehearse", help="run every enablement step on a practice org without a window"
+    )
+    rehearse.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    _add_practice_options(rehearse)
+    return parser
+
+
+def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = True) -> None:
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="practice org database file (made and seeded when it does not exist)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default=DEFAULT_SCENARIO,
+        help="how a new practice org is seeded (default: %(default)s)",
+    )
+    if mailbox:
+        parser.add_argument(
+            "--mailbox", type=Path, help="mbox file to sync (default: the bundled sample mailbox)"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the process exit status."""
+    args = build_parser().parse_args(argv)
+    configure_logging(verbose=args.verbose)
+    if args.command == "practice-org":
+        return _serve_practice_org(args)
+    if args.command == "rehearse":
+        return _rehearse(args)
+    return _open_wizard(args)
+
+
+def _open_wizard(args: argparse.Namespace) -> int:
+    from backstory_desktop.gui.app import run_gui
+
+    return run_gui(
+        practice_db=getattr(args, "db", None),
+        mailbox=getattr(args, "mailbox", None),
+        scenario=getattr(args, "scenario", DEFAULT_SCENARIO),
+    )
+
+
+def _serve_practice_org(args: argparse.Namespace) -> int:
+    from backstory_desktop.practice_org.server import serve_forever
+    from backstory_desktop.store.paths import practice_org_db
+
+    serve_forever(args.db or practice_org_db(), args.port, args.scenario)
+    return 0
+
+
+def _rehearse(args: argparse.Namespace) -> int:
+    from backstory_desktop.rehearsal import run_rehearsal
+
+    report = run_rehearsal(db_path=args.db, mailbox=args.mailbox, scenario=args.scenario)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        _print_report(report)
+    return 0 if report["passed"] else 1
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    for step in report["steps"]:
+        print(f"{step['status']:>8}  {step['title']}: {step['reason']}")
+    print("sync:", ", ".join(f"{name} {count}" for name, count in report["sync"].items()))
+    print(f"duplicate groups: {len(report['duplicate_groups'])}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The dry-run plan of a local sync: what each mail message would do to the org's Tasks.
+
+Classification is pure: the sync planner first looks up existing Tasks,
+people and users, then hands them here. Nothing is written while planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from backstory_desktop.core.activity import MailActivity, SourceProblem
+from backstory_desktop.core.message_id import key_spellings
+from backstory_desktop.core.records import TaskRecord, UserRef
+
+# Task.Subject holds 255 characters and Task.Description 32,000.
+SUBJECT_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 32_000
+
+
+class Action(StrEnum):
+    """What the sync would do with one message."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    EXCLUDED = "excluded"
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One message and what would happen to it.
+
+    ``upsert_key`` is the spelling sent as the external ID: the canonical key
+    for a create, and the spelling the existing Task already holds for an
+    update, so that the upsert finds that Task instead of adding a second one.
+    ``record`` holds the Task fields to send, without the key. For an update,
+    ``existing`` starts with the Task it will change.
+    """
+
+    action: Action
+    source_ref: str
+    key: str | None
+    subject: str
+    reason: str
+    upsert_key: str | None = None
+    existing: tuple[TaskRecord, ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """Every row of a dry run, in the order the messages were read."""
+
+    rows: list[PlanRow]
+
+    def counts(self) -> dict[str, int]:
+        """Count rows per action, every action listed even when zero."""
+        counts = {action.value: 0 for action in Action}
+        for row in self.rows:
+            counts[row.action.value] += 1
+        return counts
+
+    def rows_to_send(self) -> list[PlanRow]:
+        """Return the creates and updates, the only rows the apply step writes."""
+        return [row for row in self.rows if row.action in (Action.CREATE, Action.UPDATE)]
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """How the org's key field and flag field are set, as far as matching needs."""
+
+    api_name: str
+    case_sensitive: bool
+    flag_field: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanLookups:
+    """What the org holds for the messages being planned.
+
+    ``tasks`` are every Task, deleted and archived included, whose key is one
+    of the messages' key spellings in any case; matching against the field's
+    case rule happens here.
+    """
+
+    tasks: Sequence[TaskRecord]
+    contacts_by_email: Mapping[str, str]
+    leads_by_email: Mapping[str, str]
+    users_by_email: Mapping[str, UserRef]
+    running_user: UserRef
+
+
+def classify_activities(
+    activities: Iterable[MailActivity],
+    problems: Iterable[SourceProblem],
+    lookups: PlanLookups,
+    rules: FieldRules,
+) -> Plan:
+    """Classify every message as create, update, conflict, invalid or excluded."""
+    index = _TaskIndex(lookups.tasks, case_sensitive=rules.case_sensitive)
+    first_source_by_key: dict[str, str] = {}
+    rows = [_problem_row(problem) for problem in problems]
+    for activity in activities:
+        key = activity.message_id.key
+        if key is None:
+            rows.append(_invalid_row(activity))
+            continue
+        if key in first_source_by_key:
+            rows.append(_excluded_row(activity, key, first_source_by_key[key]))
+            continue
+        first_source_by_key[key] = activity.source_ref
+        rows.append(_classify_keyed(activity, key, index.matches(key), lookups, rules))
+    return Plan(rows)
+
+
+class _TaskIndex:
+    """Tasks by stored key, compared as the field compares them."""
+
+    def __init__(self, tasks: Iterable[TaskRecord], *, case_sensitive: bool) -> None:
+        self._case_sensitive = case_sensitive
+        self._by_key: dict[str, list[TaskRecord]] = {}
+        for task in tasks:
+            if task.key:
+                self._by_key.setdefault(self._fold(task.key), []).append(task)
+
+    def _fold(self, value: str) -> str:
+        return value if self._case_sensitive else value.casefold()
+
+    def matches(self, key: str) -> list[TaskRecord]:
+        found: list[TaskRecord] = []
+        for spelling in key_spellings(key):
+            found.extend(self._by_key.get(self._fold(spelling), []))
+        return found
+
+
+def _problem_row(problem: SourceProblem) -> PlanRow:
+    return PlanRow(Action.INVALID, problem.source_ref, None, "", problem.reason)
+
+
+def _invalid_row(activity: MailActivity) -> PlanRow:
+    reason = activity.message_id.problem or "no usable Message-ID"
+    return PlanRow(Action.INVALID, activity.source_ref, None, activity.subject, reason)
+
+
+def _excluded_row(activity: MailActivity, key: str, first_source: str) -> PlanRow:
+    reason = f"same Message-ID as {first_source}, which this plan already syncs"
+    return PlanRow(Action.EXCLUDED, activity.source_ref, key, activity.subject, reason)
+
+
+def _classify_keyed(
+    activity: MailActivity,
+    key: str,
+    matches: list[TaskRecord],
+    lookups: PlanLookups,
+    rules: FieldRules,
+) -> PlanRow:
+    live = [task for task in matches if not task.is_deleted]
+    deleted = [task for task in matches if task.is_deleted]
+    if len(live) > 1:
+        reason = (
+            f"{len(live)} Tasks hold this key ({_spellings_of(live)}): "
+            "resolve them in the conflict viewer before syncing this message"
+        )
+        return PlanRow(
+            Action.CONFLICT,
+            activity.source_ref,
+            key,
+            activity.subject,
+            reason,
+            existing=tuple(matches),
+        )
+    if deleted and not live:
+        reason = (
+            f"Task {deleted[0].id} in the recycle bin holds this key, so a new Task would be refused "
+            "as a duplicate value: restore it or empty the recycle bin first"
+        )
+        return PlanRow(
+            Action.CONFLICT,
+            activity.source_ref,
+            key,
+            activity.subject,
+            reason,
+            existing=tuple(matches),
+        )
+    if live:
+        # The Task the upsert will update comes first, then any deleted ones.
+        return _update_row(activity, key, live[0], (*live, *deleted), lookups, rules)
+    return _create_row(activity, key, lookups, rules)
+
+
+def _spellings_of(tasks: Sequence[TaskRecord]) -> str:
+    return ", ".join(sorted({task.key or "" for task in tasks}))
+
+
+def _create_row(
+    activity: MailActivity, key: str, lookups: PlanLookups, rules: FieldRules
+) -> PlanRow:
+    owner, owner_note = _owner_for(activity, lookups)
+    who_id = _who_for(activity, lookups)
+    record: dict[str, Any] = {
+        "Subject": _subject_for(activity),
+        "Description": activity.body_text[:DESCRIPTION_MAX_LENGTH],
+        "Status": "Completed",
+        "OwnerId": owner.id,
+        "TaskSubtype": "Email",
+    }
+    if activity.sent_at is not None:
+        record["ActivityDate"] = activity.sent_at.date().isoformat()
+    if who_id:
+        record["WhoId"] = who_id
+    if rules.flag_field:
+        record[rules.flag_field] = True
+    reason = "no Task holds this key yet"
+    if owner_note:
+        reason += f"; {owner_note}"
+    if not who_id:
+        reason += "; no Contact or Lead matches its participants"
+    return PlanRow(
+        Action.CREATE,
+        activity.source_ref,
+        key,
+        activity.subject,
+        reason,
+        upsert_key=key,
+        record=record,
+    )
+
+
+def _update_row(
+    activity: MailActivity,
+    key: str,
+    task: TaskRecord,
+    matches: tuple[TaskRecord, ...],
+    lookups: PlanLookups,
+    rules: FieldRules,
+) -> PlanRow:
+    # Updates enrich the Task another tool logged: they fill what it left
+    # empty and never overwrite its subject, owner or body. TaskSubtype is
+    # create-only on Task, so it is never sent here.
+    record: dict[str, Any] = {}
+    filled: list[str] = []
+    who_id = _who_for(activity, lookups)
+    if who_id and not task.who_id:
+        record["WhoId"] = who_id
+        filled.append("WhoId")
+    if activity.body_text and not task.description:
+        record["Description"] = activity.body_text[:DESCRIPTION_MAX_LENGTH]
+        filled.append("Description")
+    if activity.sent_at is not None and not task.activity_date:
+        record["ActivityDate"] = activity.sent_at.date().isoformat()
+        filled.append("ActivityDate")
+    if rules.flag_field:
+        record[rules.flag_field] = True
+        filled.append("the Backstory flag")
+    writer = "Backstory" if task.created_by_backstory else (task.created_by_name or "another user")
+    reason = f"updates Task {task.id} logged by {writer}"
+    if task.key != key:
+        reason += f", whose key is stored as {task.key}"
+    reason += ("; sets " + ", ".join(filled)) if filled else "; nothing to fill"
+    if task.is_archived:
+        reason += "; the Task is archived"
+    return PlanRow(
+        Action.UPDATE,
+        activity.source_ref,
+        key,
+        activity.subject,
+        reason,
+        upsert_key=task.key,
+        existing=matches,
+        record=record,
+    )
+
+
+def _subject_for(activity: MailActivity) -> str:
+    subject = activity.subject.strip() or "(no subject)"
+    return subject[:SUBJECT_MAX_LENGTH]
+
+
+def _owner_for(activity: MailActivity, lookups: PlanLookups) -> tuple[UserRef, str]:
+    """Pick the Task owner: the sender's active User, else the user running the sync."""
+    running = lookups.running_user
+    if activity.sender is None:
+        return running, ""
+    user = lookups.users_by_email.get(activity.sender.email)
+    if user is None:
+        return running, ""
+    if not user.is_active:
+        return (
+            running,
+            f"the sender's user {user.username} is inactive, so {running.username} owns it",
+        )
+    return user, ""
+
+
+def _who_for(activity: MailActivity, lookups: PlanLookups) -> str | None:
+    """Match the first participant who is not a User to a Contact, then a Lead."""
+    participants = list(activity.recipients)
+    if activity.sender is not None:
+        participants.insert(0, activity.sender)
+    emails = [p.email for p in participants if p.email and p.email not in lookups.users_by_email]
+    for email in emails:
+        if email in lookups.contacts_by_email:
+            return lookups.contacts_by_email[email]
+    for email in emails:
+        if email in lookups.leads_by_email:
+            return lookups.leads_by_email[email]
+    return None

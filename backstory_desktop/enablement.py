@@ -1,0 +1,416 @@
+"""The enablement steps as plain functions, shared by the wizard and the headless rehearsal.
+
+Each step does its real work on the org through the Salesforce layer and
+returns a StepResult that says what it found or changed. Nothing here imports
+Qt; the wizard runs these functions on its worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simple_salesforce.format import format_soql
+
+from backstory_desktop.core.activity import MailActivity, SourceProblem
+from backstory_desktop.core.checklist import STEP_TITLES, Checklist, Step, StepResult, StepStatus
+from backstory_desktop.core.duplicates import DuplicateGroup, group_duplicates
+from backstory_desktop.core.jobs import Cancelled, ProgressCallback, no_progress
+from backstory_desktop.core.plan import Plan
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.access import (
+    PERMISSION_SET_LABEL,
+    AccessReport,
+    GrantPlan,
+    apply_field_access_grant,
+    effective_access,
+    plan_field_access_grant,
+)
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.salesforce.errors import SalesforceProblem, explain
+from backstory_desktop.salesforce.schema import (
+    FieldState,
+    create_message_id_field,
+    inspect_flag_field,
+    inspect_message_id_field,
+)
+from backstory_desktop.salesforce.tasks import scan_tasks
+from backstory_desktop.sources.mbox import read_mbox
+from backstory_desktop.store.settings import OrgProfile, ProfilesFileError, save_profile
+from backstory_desktop.sync.apply import SyncResult, apply_plan
+from backstory_desktop.sync.planner import build_plan
+
+log = logging.getLogger(__name__)
+
+# Where an admin enters the key field's name in Backstory.
+BACKSTORY_SETTING_NAME = "Upsert Message Id field name"
+BACKSTORY_SETTING_PATH = (
+    "Backstory > Settings > Integrations > CRMs > Sync Settings > Email Sync Extra Settings"
+)
+
+
+@dataclass
+class MailboxReading:
+    """Activities and problems read from one mailbox file."""
+
+    path: Path
+    activities: list[MailActivity] = field(default_factory=list)
+    problems: list[SourceProblem] = field(default_factory=list)
+
+    @property
+    def keyed_count(self) -> int:
+        """Count the messages that yielded a usable Message-ID key."""
+        return sum(1 for activity in self.activities if activity.message_id.key)
+
+
+@dataclass
+class EnablementRun:
+    """Everything one enablement has found so far, step by step."""
+
+    profile: OrgProfile
+    checklist: Checklist = field(default_factory=Checklist)
+    connection: OrgConnection | None = None
+    field_state: FieldState | None = None
+    flag_state: FieldState | None = None
+    access: AccessReport | None = None
+    reading: MailboxReading | None = None
+    plan: Plan | None = None
+    sync_result: SyncResult | None = None
+    groups: list[DuplicateGroup] = field(default_factory=list)
+
+    def require_connection(self) -> OrgConnection:
+        """Return the org connection, or raise when the Connect step has not passed."""
+        if self.connection is None:
+            raise RuntimeError("not connected to an org: run the Connect step first")
+        return self.connection
+
+
+def _failed(step: Step, error: BaseException) -> StepResult:
+    if isinstance(error, Cancelled):
+        raise error
+    problem = error if isinstance(error, SalesforceProblem) else explain(error)
+    log.info("step %s failed: %s", step.value, problem.sentence)
+    return StepResult(step, StepStatus.FAILED, problem.sentence, {"details": problem.details})
+
+
+def connect(run: EnablementRun, practice_org: PracticeOrg) -> StepResult:
+    """Sign in to the practice org as its admin through the OAuth web-server flow with PKCE."""
+    try:
+        run.connection = connect_practice_org(
+            practice_org.base_url,
+            practice_org.ca_bundle,
+            practice_org.admin_username,
+            practice_org.client_id,
+        )
+    except Exception as error:
+        return _record(run, _failed(Step.CONNECT, error))
+    connection = run.connection
+    run.profile.instance_url = connection.instance_url
+    run.profile.username = connection.username
+    result = StepResult(
+        Step.CONNECT,
+        StepStatus.PASSED,
+        f"Connected to {connection.instance_url} as {connection.username} (API {connection.api_version}).",
+        {
+            "instance_url": connection.instance_url,
+            "username": connection.username,
+            "api_version": connection.api_version,
+        },
+    )
+    return _record(run, result)
+
+
+def _record(run: EnablementRun, result: StepResult) -> StepResult:
+    run.checklist.record(result)
+    return result
+
+
+def check_field(run: EnablementRun) -> StepResult:
+    """Inspect the Message-ID field and the Backstory flag field."""
+    connection = run.require_connection()
+    try:
+        run.field_state = inspect_message_id_field(connection, run.profile.field_api_name)
+        run.flag_state = inspect_flag_field(connection, run.profile.flag_field_api_name)
+    except Exception as error:
+        return _record(run, _failed(Step.MESSAGE_ID_FIELD, error))
+    return _record(run, _field_result(run.field_state))
+
+
+def _field_result(state: FieldState) -> StepResult:
+    details = {
+        "field": state.api_name,
+        "exists": state.exists,
+        "type": state.type,
+        "length": state.length,
+        "unique": state.unique,
+        "external_id": state.external_id,
+        "case_sensitive": state.case_sensitive,
+        "visible_in_describe": state.visible_in_describe,
+        "problems": list(state.problems),
+    }
+    if state.problems:
+        return StepResult(Step.MESSAGE_ID_FIELD, StepStatus.FAILED, "; ".join(state.problems), details)
+    case_rule = "case-sensitive" if state.case_sensitive else "case-insensitive"
+    reason = f"Activity.{state.api_name} is Text({state.length}), Unique ({case_rule}) and External ID."
+    return StepResult(Step.MESSAGE_ID_FIELD, StepStatus.PASSED, reason, details)
+
+
+def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
+    """Create the Message-ID field on Activity, then confirm it in describe."""
+    connection = run.require_connection()
+    try:
+        run.field_state = create_message_id_field(
+            connection, run.profile.field_api_name, case_sensitive=case_sensitive
+        )
+    except Exception as error:
+        return _record(run, _failed(Step.MESSAGE_ID_FIELD, error))
+    result = _field_result(run.field_state)
+    if result.status is StepStatus.PASSED:
+        api_name = run.field_state.api_name
+        granted = (
+            f"Read and Edit on Task.{api_name} and Event.{api_name} for {connection.username} "
+            f"through the permission set {PERMISSION_SET_LABEL}"
+        )
+        reason = f"Created the field. {result.reason} Granted {granted}, so describe shows it."
+        details = {**result.details, "created": True, "granted": granted}
+        result = StepResult(result.step, result.status, reason, details)
+    return _record(run, result)
+
+
+def check_integration_user(run: EnablementRun, username: str) -> StepResult:
+    """Work out the integration user's effective access to the field and the Tasks it writes."""
+    connection = run.require_connection()
+    field_state = _require_field(run)
+    try:
+        user_id = _user_id(connection, username)
+        run.access = effective_access(
+            connection, user_id, field_state.api_name, field_unique=bool(field_state.unique)
+        )
+    except Exception as error:
+        return _record(run, _failed(Step.INTEGRATION_USER, error))
+    run.profile.integration_username = username
+    return _record(run, _access_result(run.access))
+
+
+def _require_field(run: EnablementRun) -> FieldState:
+    if run.field_state is None:
+        raise RuntimeError("the Message-ID field has not been checked: run that step first")
+    return run.field_state
+
+
+def _user_id(connection: OrgConnection, username: str) -> str:
+    rows = list(connection.query_all(format_soql("SELECT Id FROM User WHERE Username = {}", username)))
+    if not rows:
+        raise LookupError(f"no user with the username {username} in this org")
+    return str(rows[0]["Id"])
+
+
+def _access_result(report: AccessReport) -> StepResult:
+    lines = [
+        {
+            "name": line.name,
+            "granted": line.granted,
+            "required": line.required,
+            "sources": list(line.sources),
+            "note": line.note,
+        }
+        for line in report.lines
+    ]
+    details = {"user": report.username, "profile": report.profile, "lines": lines}
+    missing = [line.name for line in report.lines if line.required and not line.granted]
+    if missing:
+        reason = f"{report.username} lacks: " + ", ".join(missing) + "."
+        return StepResult(Step.INTEGRATION_USER, StepStatus.FAILED, reason, details)
+    reason = f"{report.username} has every permission the integration needs."
+    return StepResult(Step.INTEGRATION_USER, StepStatus.PASSED, reason, details)
+
+
+def plan_access_fix(run: EnablementRun) -> GrantPlan:
+    """Work out the permission set change that gives the integration user the field."""
+    connection = run.require_connection()
+    if run.access is None:
+        raise RuntimeError("the integration user has not been checked: run that step first")
+    return plan_field_access_grant(connection, run.access.user_id, _require_field(run).api_name)
+
+
+def apply_access_fix(run: EnablementRun) -> StepResult:
+    """Apply the permission set change, then check the integration user again."""
+    connection = run.require_connection()
+    if run.access is None:
+        raise RuntimeError("the integration user has not been checked: run that step first")
+    try:
+        grant = apply_field_access_grant(connection, run.access.user_id, _require_field(run).api_name)
+    except Exception as error:
+        return _record(run, _failed(Step.INTEGRATION_USER, error))
+    result = check_integration_user(run, run.access.username)
+    details = {**result.details, "granted": grant.describe()}
+    return _record(run, StepResult(result.step, result.status, result.reason, details))
+
+
+def record_backstory_setting(
+    run: EnablementRun, *, confirmed: bool, profiles_file: Path | None = None
+) -> StepResult:
+    """Record the value the admin enters in Backstory, and save it in the org profile.
+
+    ``profiles_file`` defaults to the profiles file in the config folder.
+    """
+    field_state = _require_field(run)
+    run.profile.backstory_setting_value = field_state.api_name
+    run.profile.backstory_setting_confirmed = confirmed
+    try:
+        save_profile(run.profile, profiles_file)
+    except (OSError, ProfilesFileError) as error:
+        reason = f"The setting could not be saved in the org profile: {error}"
+        return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.FAILED, reason))
+    details = {
+        "setting": BACKSTORY_SETTING_NAME,
+        "value": field_state.api_name,
+        "where": BACKSTORY_SETTING_PATH,
+        "confirmed": confirmed,
+        "profile": run.profile.alias,
+    }
+    if not confirmed:
+        reason = f"Enter {field_state.api_name} as '{BACKSTORY_SETTING_NAME}' in Backstory, then confirm."
+        return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.FAILED, reason, details))
+    reason = f"'{BACKSTORY_SETTING_NAME}' is {field_state.api_name}, confirmed by the admin."
+    return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.PASSED, reason, details))
+
+
+def read_mailbox(
+    path: Path, *, progress: ProgressCallback = no_progress, cancel: threading.Event | None = None
+) -> MailboxReading:
+    """Read every message of an mbox file; raises MailboxError for a file that is not one."""
+    reading = MailboxReading(path)
+    for item in read_mbox(path, progress=progress, cancel=cancel):
+        if isinstance(item, SourceProblem):
+            reading.problems.append(item)
+        else:
+            reading.activities.append(item)
+    return reading
+
+
+def plan_sync(
+    run: EnablementRun,
+    reading: MailboxReading,
+    *,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> Plan:
+    """Build the dry-run plan for a mailbox: nothing is written."""
+    connection = run.require_connection()
+    run.reading = reading
+    run.plan = build_plan(
+        connection,
+        reading.activities,
+        reading.problems,
+        field=_require_field(run),
+        flag_field=_usable_flag_field(run),
+        progress=progress,
+        cancel=cancel,
+    )
+    return run.plan
+
+
+def _usable_flag_field(run: EnablementRun) -> str | None:
+    state = run.flag_state
+    return state.api_name if state is not None and not state.problems else None
+
+
+def apply_sync(
+    run: EnablementRun,
+    *,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> StepResult:
+    """Apply the plan built last, through sObject Collections upserts."""
+    connection = run.require_connection()
+    if run.plan is None:
+        raise RuntimeError("no plan to apply: build the dry-run plan first")
+    try:
+        run.sync_result = apply_plan(
+            connection,
+            run.plan,
+            field=_require_field(run).api_name,
+            progress=progress,
+            cancel=cancel,
+        )
+    except Exception as error:
+        return _record(run, _failed(Step.LOCAL_SYNC, error))
+    return _record(run, _sync_result(run.plan, run.sync_result))
+
+
+def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
+    counts = plan.counts()
+    details = {
+        "planned": counts,
+        "created": outcome.created,
+        "updated": outcome.updated,
+        "failed": outcome.failed,
+        "not_sent": outcome.not_sent,
+        "in_doubt": outcome.in_doubt,
+        "conflicts": counts.get("conflict", 0),
+        "invalid": counts.get("invalid", 0),
+    }
+    not_planned = (
+        _count_phrase(counts.get("conflict", 0), "conflict")
+        + " and "
+        + _count_phrase(counts.get("invalid", 0), "invalid message")
+    )
+    reason = (
+        f"Created {outcome.created}, updated {outcome.updated}, failed {outcome.failed}; "
+        f"{not_planned} were not sent."
+    )
+    if outcome.stopped_because:
+        reason = f"Stopped ({outcome.stopped_because}) with {outcome.not_sent} not sent. " + reason
+    if outcome.in_doubt:
+        reason += f" {len(outcome.in_doubt)} may or may not have been written: build the plan again."
+    failed = bool(outcome.failed or outcome.stopped_because)
+    return StepResult(Step.LOCAL_SYNC, StepStatus.FAILED if failed else StepStatus.PASSED, reason, details)
+
+
+def scan_conflicts(
+    run: EnablementRun,
+    *,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> StepResult:
+    """Read every keyed Task, deleted and archived included, and group those sharing a key."""
+    connection = run.require_connection()
+    field_state = _require_field(run)
+    try:
+        records = scan_tasks(
+            connection,
+            field_state.api_name,
+            flag_field=_usable_flag_field(run),
+            progress=progress,
+            cancel=cancel,
+        )
+        run.groups = group_duplicates(records, case_sensitive=bool(field_state.case_sensitive))
+    except Exception as error:
+        return _record(run, _failed(Step.CONFLICTS, error))
+    by_kind: dict[str, int] = {}
+    for group in run.groups:
+        by_kind[group.kind.value] = by_kind.get(group.kind.value, 0) + 1
+    reason = f"Found {len(run.groups)} groups of Tasks that share a Message-ID key."
+    details = {"groups": len(run.groups), "by_kind": by_kind}
+    return _record(run, StepResult(Step.CONFLICTS, StepStatus.PASSED, reason, details))
+
+
+def _count_phrase(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def summarise(run: EnablementRun) -> StepResult:
+    """Close the checklist: passed only when every earlier step passed."""
+    failed = [
+        STEP_TITLES[step]
+        for step in Step
+        if step is not Step.SUMMARY and run.checklist.status(step) is not StepStatus.PASSED
+    ]
+    if failed:
+        result = StepResult(Step.SUMMARY, StepStatus.FAILED, "Steps not passed: " + ", ".join(failed) + ".")
+    else:
+        result = StepResult(Step.SUMMARY, StepStatus.PASSED, "Every step passed.")
+    return _record(run, result)

@@ -1,0 +1,156 @@
+"""The scripted rehearsal: every enablement step on a practice org, without a window.
+
+It takes the fixes the wizard offers (create the Message-ID field, grant the
+integration user access to it) and reports each step's outcome, the sync
+counts and the duplicate groups as one JSON-ready dictionary.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from backstory_desktop import enablement
+from backstory_desktop.bundled import sample_mailbox_path
+from backstory_desktop.core.checklist import Step, StepResult, StepStatus
+from backstory_desktop.core.duplicates import DuplicateGroup
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.sources.mbox import MailboxError
+from backstory_desktop.store.settings import OrgProfile
+
+log = logging.getLogger(__name__)
+
+
+def run_rehearsal(
+    *, db_path: Path | None = None, mailbox: Path | None = None, scenario: str = "default"
+) -> dict[str, Any]:
+    """Run every step on a practice org and return the report.
+
+    A fresh practice org is made in a temporary folder unless ``db_path``
+    names a file; an existing file is used as it is, so a second run shows
+    what the first one left behind.
+    """
+    mailbox = mailbox or sample_mailbox_path()
+    if db_path is None:
+        with tempfile.TemporaryDirectory(prefix="backstory-rehearsal-") as folder:
+            return _rehearse(Path(folder) / "practice-org.sqlite3", mailbox, scenario)
+    return _rehearse(db_path, mailbox, scenario)
+
+
+def _rehearse(db_path: Path, mailbox: Path, scenario: str) -> dict[str, Any]:
+    profile = OrgProfile(alias="practice", kind="practice", practice_db=str(db_path))
+    run = enablement.EnablementRun(profile)
+    with PracticeOrg(db_path, scenario=scenario) as practice_org:
+        if enablement.connect(run, practice_org).status is StepStatus.PASSED:
+            _field_step(run)
+            _integration_user_step(run, practice_org.integration_username)
+            _setting_step(run)
+            _sync_step(run, mailbox)
+            _conflicts_step(run)
+        _skip_steps_not_run(run)
+        enablement.summarise(run)
+        return _report(run, db_path, mailbox)
+
+
+def _field_step(run: enablement.EnablementRun) -> None:
+    result = enablement.check_field(run)
+    if result.status is StepStatus.FAILED and run.field_state is not None and not run.field_state.exists:
+        log.info("Message-ID field missing: creating it as the wizard offers")
+        enablement.create_field(run, case_sensitive=True)
+
+
+def _integration_user_step(run: enablement.EnablementRun, username: str) -> None:
+    if run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+        return
+    result = enablement.check_integration_user(run, username)
+    if result.status is StepStatus.FAILED and run.access is not None and _field_access_missing(run):
+        log.info("integration user lacks the field: granting it as the wizard offers")
+        enablement.apply_access_fix(run)
+
+
+def _field_access_missing(run: enablement.EnablementRun) -> bool:
+    """Tell whether the failed lines are the field-level security the wizard can grant."""
+    assert run.access is not None and run.field_state is not None
+    field_name = run.field_state.api_name
+    return any(line.required and not line.granted and field_name in line.name for line in run.access.lines)
+
+
+def _setting_step(run: enablement.EnablementRun) -> None:
+    if run.field_state is None or run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+        return
+    # A rehearsal has no Backstory tenant to type the value into, so the
+    # scripted admin confirms it; the report says so. Its profile is kept
+    # beside the practice org, away from the admin's own profiles.
+    profiles_file = Path(run.profile.practice_db).with_suffix(".profiles.toml")
+    result = enablement.record_backstory_setting(run, confirmed=True, profiles_file=profiles_file)
+    details = {**result.details, "confirmed_by": "the rehearsal script"}
+    run.checklist.record(StepResult(result.step, result.status, result.reason, details))
+
+
+def _sync_step(run: enablement.EnablementRun, mailbox: Path) -> None:
+    if run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+        return
+    try:
+        reading = enablement.read_mailbox(mailbox)
+    except MailboxError as error:
+        run.checklist.record(StepResult(Step.LOCAL_SYNC, StepStatus.FAILED, str(error)))
+        return
+    enablement.plan_sync(run, reading)
+    enablement.apply_sync(run)
+
+
+def _conflicts_step(run: enablement.EnablementRun) -> None:
+    if run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+        return
+    enablement.scan_conflicts(run)
+
+
+def _skip_steps_not_run(run: enablement.EnablementRun) -> None:
+    for step in Step:
+        if step is not Step.SUMMARY and run.checklist.status(step) is None:
+            reason = "not run because an earlier step failed"
+            run.checklist.record(StepResult(step, StepStatus.SKIPPED, reason))
+
+
+def _report(run: enablement.EnablementRun, db_path: Path, mailbox: Path) -> dict[str, Any]:
+    steps = [run.checklist.results[step].as_json() for step in Step if step in run.checklist.results]
+    return {
+        "practice_org": str(db_path),
+        "mailbox": str(mailbox),
+        "passed": run.checklist.status(Step.SUMMARY) is StepStatus.PASSED,
+        "steps": steps,
+        "sync": _sync_counts(run),
+        "duplicate_groups": [_group_json(group) for group in run.groups],
+    }
+
+
+def _sync_counts(run: enablement.EnablementRun) -> dict[str, int]:
+    counts = run.plan.counts() if run.plan else {}
+    result = run.sync_result
+    return {
+        "created": result.created if result else 0,
+        "updated": result.updated if result else 0,
+        "failed": result.failed if result else 0,
+        "conflicts": counts.get("conflict", 0),
+        "invalid": counts.get("invalid", 0),
+        "excluded": counts.get("excluded", 0),
+    }
+
+
+def _group_json(group: DuplicateGroup) -> dict[str, Any]:
+    return {
+        "kind": group.kind.value,
+        "key": group.key,
+        "reason": group.reason,
+        "records": [
+            {
+                "id": record.id,
+                "key": record.key,
+                "deleted": record.is_deleted,
+                "archived": record.is_archived,
+            }
+            for record in group.records
+        ],
+    }

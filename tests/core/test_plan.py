@@ -1,0 +1,175 @@
+"""The dry-run plan classifies each message the way the upsert will treat it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from backstory_desktop.core.activity import MailActivity, Participant, SourceProblem
+from backstory_desktop.core.message_id import canonical_message_id
+from backstory_desktop.core.plan import Action, FieldRules, PlanLookups, classify_activities
+from backstory_desktop.core.records import TaskRecord, UserRef
+
+ADMIN = UserRef("005000000000001AAA", "Avery Admin", "admin@org.example", "admin@org.example", True)
+REP = UserRef("005000000000002AAA", "Rita Rep", "rita@org.example", "rita@sales.example", True)
+GONE = UserRef("005000000000003AAA", "Gus Gone", "gus@org.example", "gus@sales.example", False)
+RULES = FieldRules(
+    "Message_ID__c", case_sensitive=True, flag_field="peopleai__Created_by_PeopleAI__c"
+)
+
+
+def _activity(
+    raw_id: str | None,
+    *,
+    sender: str = "rita@sales.example",
+    ref: str = "m.mbox, message 1",
+    recipient: str = "carla@customer.example",
+) -> MailActivity:
+    return MailActivity(
+        source_ref=ref,
+        message_id=canonical_message_id(raw_id),
+        subject="Re: pricing",
+        sender=Participant("Sender", sender),
+        recipients=(Participant("Carla", recipient),),
+        sent_at=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+        body_text="Let us talk on Monday.",
+    )
+
+
+def _lookups(*tasks: TaskRecord) -> PlanLookups:
+    return PlanLookups(
+        tasks=list(tasks),
+        contacts_by_email={"carla@customer.example": "003000000000001AAA"},
+        leads_by_email={"liam@prospect.example": "00Q000000000001AAA"},
+        users_by_email={"rita@sales.example": REP, "gus@sales.example": GONE},
+        running_user=ADMIN,
+    )
+
+
+def test_plan__new_key_is_a_create_with_subtype_and_flag() -> None:
+    plan = classify_activities([_activity("<new@x.example>")], [], _lookups(), RULES)
+
+    row = plan.rows[0]
+    assert row.action is Action.CREATE
+    assert row.upsert_key == "<new@x.example>"
+    assert row.record["TaskSubtype"] == "Email"
+    assert row.record["peopleai__Created_by_PeopleAI__c"] is True
+    assert row.record["OwnerId"] == REP.id
+    assert row.record["WhoId"] == "003000000000001AAA"
+    assert row.record["ActivityDate"] == "2026-03-02"
+
+
+def test_plan__existing_key_without_brackets_is_an_update_of_that_spelling() -> None:
+    logged = TaskRecord(
+        "00T000000000001AAA", "known@x.example", created_by_name="Outreach Integration"
+    )
+
+    plan = classify_activities([_activity("<known@x.example>")], [], _lookups(logged), RULES)
+
+    row = plan.rows[0]
+    assert row.action is Action.UPDATE
+    assert row.upsert_key == "known@x.example"
+    assert "TaskSubtype" not in row.record
+    assert "Outreach Integration" in row.reason
+
+
+def test_plan__update_fills_empty_fields_and_keeps_the_rest() -> None:
+    logged = TaskRecord(
+        "00T000000000001AAA",
+        "<known@x.example>",
+        description="Logged by the tool",
+        who_id=None,
+        activity_date="2026-03-02",
+    )
+
+    row = classify_activities([_activity("<known@x.example>")], [], _lookups(logged), RULES).rows[0]
+
+    assert row.record == {"WhoId": "003000000000001AAA", "peopleai__Created_by_PeopleAI__c": True}
+
+
+def test_plan__two_spellings_in_the_org_are_a_conflict() -> None:
+    bracketed = TaskRecord("00T000000000001AAA", "<twice@x.example>")
+    bare = TaskRecord("00T000000000002AAA", "twice@x.example")
+
+    row = classify_activities(
+        [_activity("<twice@x.example>")], [], _lookups(bracketed, bare), RULES
+    ).rows[0]
+
+    assert row.action is Action.CONFLICT
+    assert {task.id for task in row.existing} == {bracketed.id, bare.id}
+
+
+def test_plan__key_held_only_in_the_recycle_bin_is_a_conflict() -> None:
+    recycled = TaskRecord("00T000000000001AAA", "<gone@x.example>", is_deleted=True)
+
+    row = classify_activities([_activity("<gone@x.example>")], [], _lookups(recycled), RULES).rows[
+        0
+    ]
+
+    assert row.action is Action.CONFLICT
+    assert "recycle bin" in row.reason
+
+
+def test_plan__case_variant_matches_only_when_the_field_ignores_case() -> None:
+    upper = TaskRecord("00T000000000001AAA", "<ABC123@EXAMPLE.COM>")
+    insensitive = FieldRules("Message_ID__c", case_sensitive=False)
+
+    sensitive_row = classify_activities(
+        [_activity("<abc123@example.com>")], [], _lookups(upper), RULES
+    ).rows[0]
+    insensitive_row = classify_activities(
+        [_activity("<abc123@example.com>")], [], _lookups(upper), insensitive
+    ).rows[0]
+
+    assert sensitive_row.action is Action.CREATE
+    assert insensitive_row.action is Action.UPDATE
+    assert insensitive_row.upsert_key == "<ABC123@EXAMPLE.COM>"
+
+
+def test_plan__message_without_message_id_is_invalid_with_its_reason() -> None:
+    row = classify_activities([_activity(None)], [], _lookups(), RULES).rows[0]
+
+    assert row.action is Action.INVALID
+    assert row.reason
+
+
+def test_plan__source_problem_is_invalid() -> None:
+    problem = SourceProblem("m.mbox, message 7", "the header block could not be parsed", "<[x]@y>")
+
+    row = classify_activities([], [problem], _lookups(), RULES).rows[0]
+
+    assert row.action is Action.INVALID
+    assert row.reason == "the header block could not be parsed"
+
+
+def test_plan__same_key_twice_in_one_mailbox_is_sent_once() -> None:
+    first = _activity("<dup@x.example>", ref="m.mbox, message 1")
+    again = _activity("dup@x.example", ref="m.mbox, message 2")
+
+    plan = classify_activities([first, again], [], _lookups(), RULES)
+
+    assert [row.action for row in plan.rows] == [Action.CREATE, Action.EXCLUDED]
+    assert "message 1" in plan.rows[1].reason
+    assert len(plan.rows_to_send()) == 1
+
+
+def test_plan__inactive_sender_hands_the_task_to_the_running_user() -> None:
+    row = classify_activities(
+        [_activity("<o@x.example>", sender="gus@sales.example")], [], _lookups(), RULES
+    ).rows[0]
+
+    assert row.record["OwnerId"] == ADMIN.id
+    assert "inactive" in row.reason
+
+
+def test_plan__lead_matches_when_no_contact_does() -> None:
+    activity = _activity("<l@x.example>", recipient="liam@prospect.example")
+
+    row = classify_activities([activity], [], _lookups(), RULES).rows[0]
+
+    assert row.record["WhoId"] == "00Q000000000001AAA"
+
+
+def test_plan__counts_list_every_action() -> None:
+    plan = classify_activities([_activity("<a@x.example>"), _activity(None)], [], _lookups(), RULES)
+
+    assert plan.counts() == {"create": 1, "update": 0, "conflict": 0, "invalid": 1, "excluded": 0}
