@@ -1,0 +1,54 @@
+"""Start the wizard: the Qt application, the window, and a clean stop of the worker at exit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from backstory_desktop.bundled import sample_mailbox_path
+from backstory_desktop.gui.pages.base import PracticeSettings
+from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.store.paths import practice_org_db
+
+log = logging.getLogger(__name__)
+
+# After the window has closed, how long exit waits for a job that ignored its cancel.
+EXIT_WAIT_MS = 30_000
+
+
+def create_window(
+    practice_db: Path | None = None,
+    mailbox: Path | None = None,
+    *,
+    scenario: str = "default",
+) -> WizardWindow:
+    """Build the wizard window; a QApplication must exist already.
+
+    ``scenario`` seeds a practice org database that does not exist yet; an
+    existing database keeps its data.
+    """
+    practice = PracticeSettings(practice_db or practice_org_db(), scenario)
+    return WizardWindow(practice, mailbox or sample_mailbox_path())
+
+
+def run_gui(practice_db: Path | None, mailbox: Path | None, *, scenario: str = "default") -> int:
+    """Show the wizard until the admin closes it; return the process exit code.
+
+    ``scenario`` seeds the practice org database when it does not exist yet.
+    """
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Backstory Desktop")
+    window = create_window(practice_db, mailbox, scenario=scenario)
+    window.show()
+    exit_code = app.exec()
+
+    # The window waits for a cancelled job before closing; this catches a job
+    # still running after that bounded wait, so no pool thread outlives Qt.
+    if not window.worker.wait_until_idle(EXIT_WAIT_MS):
+        log.error("a job was still running %.1f s after the window closed; exiting without it",
+                  EXIT_WAIT_MS / 1000)
+    window.context.stop_practice_org()
+    return int(exit_code)

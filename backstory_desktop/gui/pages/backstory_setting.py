@@ -1,0 +1,66 @@
+"""Backstory setting: the value to enter in Backstory, where to enter it, and the admin's confirmation."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
+
+from backstory_desktop import enablement
+from backstory_desktop.core.checklist import Step
+from backstory_desktop.gui.pages.base import StepPage, WizardContext
+from backstory_desktop.gui.widgets import note
+
+
+class BackstorySettingPage(StepPage):
+    """Shows the value with a Copy button and records whether the admin entered it."""
+
+    step = Step.BACKSTORY_SETTING
+
+    def __init__(self, context: WizardContext, parent: QWidget | None = None) -> None:
+        super().__init__(context, parent)
+        self.body.addWidget(note(
+            "Backstory upserts Tasks on the field only once its name is entered in Backstory's "
+            "settings. Enter this value exactly, with the __c suffix."
+        ))
+        self.value = QLineEdit()
+        self.value.setReadOnly(True)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.clicked.connect(self.copy_value)
+        value_row = QHBoxLayout()
+        value_row.addWidget(self.value, 1)
+        value_row.addWidget(self.copy_button)
+
+        where = QLabel(enablement.BACKSTORY_SETTING_PATH)
+        where.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Setting:", QLabel(enablement.BACKSTORY_SETTING_NAME))
+        form.addRow("Value:", value_row)
+        form.addRow("Where:", where)
+        self.body.addLayout(form)
+
+        self.confirmed = QCheckBox("I entered this value in Backstory")
+        self.confirmed.toggled.connect(self._record)
+        self.body.addWidget(self.confirmed)
+        self.body.addStretch(1)
+
+    def enter(self) -> None:
+        state = self.run.field_state
+        self.value.setText(state.api_name if state is not None else "")
+        self._record(self.confirmed.isChecked())
+        super().enter()
+
+    def update_actions(self) -> None:
+        self.confirmed.setEnabled(self.run.field_state is not None)
+
+    def copy_value(self) -> None:
+        """Put the value on the clipboard."""
+        QGuiApplication.clipboard().setText(self.value.text())
+        self.message.show_message(f"Copied {self.value.text()} to the clipboard.")
+
+    def _record(self, confirmed: bool) -> None:
+        # Recording touches neither the org nor a file, so it runs here on the GUI thread.
+        if self.run.field_state is None:
+            return
+        result = enablement.record_backstory_setting(self.run, confirmed=confirmed)
+        self.message.show_result(result)
+        self.record_changed()

@@ -1,0 +1,194 @@
+"""Small widgets shared by the wizard pages: the message line with details, progress, status marks."""
+
+from __future__ import annotations
+
+import traceback
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backstory_desktop.core.checklist import StepResult, StepStatus
+from backstory_desktop.core.jobs import Cancelled
+
+PASSED_COLOR = QColor("#1b7f3b")
+FAILED_COLOR = QColor("#b3261e")
+NEUTRAL_COLOR = QColor("#5f6368")
+# Shown where a value is not known yet.
+NO_VALUE = "-"
+
+# The mark and word shown for a step's status; words, so color is never the only cue.
+STATUS_MARKS: dict[StepStatus | None, str] = {
+    StepStatus.PASSED: "✓ passed",
+    StepStatus.FAILED: "✗ failed",
+    StepStatus.SKIPPED: "⊘ skipped",
+    None: "○ not run",
+}
+
+
+def status_color(status: StepStatus | None) -> QColor:
+    """Return the text color for a step status."""
+    if status is StepStatus.PASSED:
+        return PASSED_COLOR
+    if status is StepStatus.FAILED:
+        return FAILED_COLOR
+    return NEUTRAL_COLOR
+
+
+def explain_error(error: BaseException) -> tuple[str, str]:
+    """Turn a job's exception into one line for the admin and the details behind the button."""
+    if isinstance(error, Cancelled):
+        return "Cancelled: the job stopped before its next step, and nothing more was written.", ""
+    from backstory_desktop.salesforce.errors import explain
+
+    problem = explain(error)
+    trace = "".join(traceback.format_exception(error))
+    details = f"{problem.details}\n\n{trace}" if problem.details else trace
+    return problem.sentence, details
+
+
+class MessagePanel(QFrame):
+    """One line saying what happened, colored by outcome, with a Details expander."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_button = QPushButton("Details")
+        self.details_button.setCheckable(True)
+        self.details_button.toggled.connect(self._show_details)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setMaximumHeight(140)
+        self.details.hide()
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.label, 1)
+        top.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 4)
+        layout.addLayout(top)
+        layout.addWidget(self.details)
+        self.clear()
+
+    def clear(self) -> None:
+        """Hide the panel."""
+        self.label.clear()
+        self.details.clear()
+        self.details_button.setChecked(False)
+        self.hide()
+
+    def show_message(self, text: str, color: QColor = NEUTRAL_COLOR, details: str = "") -> None:
+        """Show one line, and a Details button when there is more to read."""
+        self.label.setText(text)
+        self.label.setStyleSheet(f"color: {color.name()};")
+        self.details.setPlainText(details)
+        self.details_button.setChecked(False)
+        self.details_button.setVisible(bool(details))
+        self.show()
+
+    def show_error(self, error: BaseException) -> None:
+        """Show a job's failure as one sentence, the traceback behind Details."""
+        sentence, details = explain_error(error)
+        color = NEUTRAL_COLOR if isinstance(error, Cancelled) else FAILED_COLOR
+        self.show_message(sentence, color, details)
+
+    def show_result(self, result: StepResult) -> None:
+        """Show a step's status and reason; Salesforce's own details sit behind Details."""
+        mark = STATUS_MARKS[result.status].split(" ", 1)[0]
+        details = str(result.details.get("details", ""))
+        self.show_message(f"{mark} {result.reason}", status_color(result.status), details)
+
+    def _show_details(self, visible: bool) -> None:
+        self.details.setVisible(visible)
+
+
+class ProgressRow(QWidget):
+    """A progress bar with its message and a Cancel button, shown while a job runs."""
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bar = QProgressBar()
+        self.bar.setTextVisible(True)
+        self.message = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.bar, 2)
+        layout.addWidget(self.message, 3)
+        layout.addWidget(self.cancel_button)
+        self.hide()
+
+    def begin(self, message: str, *, cancellable: bool) -> None:
+        """Show the row in its busy state, before the first progress report."""
+        self.bar.setRange(0, 0)
+        self.message.setText(message)
+        self.cancel_button.setVisible(cancellable)
+        self.cancel_button.setEnabled(True)
+        self.cancel_button.setText("Cancel")
+        self.show()
+
+    def update_progress(self, done: int, total: int, message: str) -> None:
+        """Show a progress report; an unknown total shows a busy bar."""
+        if total > 0:
+            self.bar.setRange(0, total)
+            self.bar.setValue(min(done, total))
+        else:
+            self.bar.setRange(0, 0)
+        if message:
+            self.message.setText(message)
+
+    def end(self) -> None:
+        """Hide the row when the job has ended."""
+        self.hide()
+
+    def _cancel(self) -> None:
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setText("Cancelling…")
+        self.cancel_requested.emit()
+
+
+def heading(text: str) -> QLabel:
+    """Return a page title label."""
+    label = QLabel(text)
+    font = label.font()
+    font.setPointSizeF(font.pointSizeF() * 1.35)
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def note(text: str) -> QLabel:
+    """Return a wrapped explanatory paragraph."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def compact_rows(table: QTableView) -> None:
+    """Give every row of a table one fixed text line, so big tables need no per-row sizing."""
+    header = table.verticalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    header.setDefaultSectionSize(table.fontMetrics().height() + 8)
+
+
+def plural(count: int, noun: str) -> str:
+    """Return "1 Task" or "3 Tasks"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

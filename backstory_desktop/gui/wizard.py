@@ -1,0 +1,234 @@
+"""The wizard window: the step list, one page per step, Back and Next, and the org in the status bar.
+
+Navigation follows ``Checklist.can_leave``: Next opens once the current step
+has the result it needs, and a step in the list opens only when every step
+before it may be left. While a job runs, navigation waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
+from backstory_desktop.enablement import EnablementRun
+from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
+from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext
+from backstory_desktop.gui.pages.conflicts import ConflictsPage
+from backstory_desktop.gui.pages.connect import ConnectPage
+from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
+from backstory_desktop.gui.pages.local_sync import LocalSyncPage
+from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
+from backstory_desktop.gui.pages.summary import SummaryPage
+from backstory_desktop.gui.widgets import STATUS_MARKS, status_color
+from backstory_desktop.gui.worker import Worker
+from backstory_desktop.store.settings import OrgProfile
+
+log = logging.getLogger(__name__)
+
+PAGE_CLASSES: tuple[type[StepPage], ...] = (
+    ConnectPage,
+    MessageIdFieldPage,
+    IntegrationUserPage,
+    BackstorySettingPage,
+    LocalSyncPage,
+    ConflictsPage,
+    SummaryPage,
+)
+# Optional steps: the admin may skip them, and the summary lists them as skipped.
+SKIPPABLE_STEPS = (Step.LOCAL_SYNC, Step.CONFLICTS)
+WINDOW_SIZE = QSize(1100, 720)
+# How long closing waits for a cancelled job to stop before the window closes anyway.
+CLOSE_WAIT_MS = 15_000
+
+
+class WizardWindow(QMainWindow):
+    """The main window of Backstory Desktop."""
+
+    def __init__(self, practice: PracticeSettings, mailbox: Path) -> None:
+        super().__init__()
+        self.setWindowTitle("Backstory Desktop")
+        self.resize(WINDOW_SIZE)
+        self.worker = Worker(self)
+        run = EnablementRun(OrgProfile(alias="practice", kind="practice"))
+        self.context = WizardContext(run, self.worker, practice, mailbox, self)
+        self.pages = {page_class.step: page_class(self.context) for page_class in PAGE_CLASSES}
+        self._closing = False
+        self._force_close = False
+
+        self.step_list = QListWidget()
+        self.step_list.setMinimumWidth(210)
+        self.step_list.setMaximumWidth(260)
+        self.step_list.setSpacing(4)
+        self.step_list.setStyleSheet("QListWidget::item { padding: 4px 8px; }")
+        for step in Step:
+            item = QListWidgetItem(STEP_TITLES[step])
+            item.setData(Qt.ItemDataRole.UserRole, step)
+            self.step_list.addItem(item)
+        self.step_list.currentRowChanged.connect(self._step_clicked)
+        self.stack = QStackedWidget()
+        for page in self.pages.values():
+            self.stack.addWidget(page)
+
+        self.skip_button = QPushButton("Skip this step")
+        self.skip_button.clicked.connect(self.skip_step)
+        self.back_button = QPushButton("Back")
+        self.back_button.clicked.connect(self.go_back)
+        self.next_button = QPushButton("Next")
+        self.next_button.setDefault(True)
+        self.next_button.clicked.connect(self.go_next)
+        navigation = QHBoxLayout()
+        navigation.setContentsMargins(16, 0, 16, 12)
+        navigation.addWidget(self.skip_button)
+        navigation.addStretch(1)
+        navigation.addWidget(self.back_button)
+        navigation.addWidget(self.next_button)
+
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.stack, 1)
+        right_layout.addLayout(navigation)
+        splitter = QSplitter()
+        splitter.addWidget(self.step_list)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([220, 880])
+        self.setCentralWidget(splitter)
+        self.content = splitter
+
+        self.org_label = QLabel()
+        self.statusBar().addPermanentWidget(self.org_label)
+        self.context.checklist_changed.connect(self.refresh)
+        self.worker.busy_changed.connect(lambda _busy: self.refresh())
+        self.show_step(Step.CONNECT)
+
+    @property
+    def current_step(self) -> Step:
+        """The step whose page is shown."""
+        page = self.stack.currentWidget()
+        assert isinstance(page, StepPage)
+        return page.step
+
+    def page(self, step: Step) -> StepPage:
+        """Return the page of ``step``."""
+        return self.pages[step]
+
+    def show_step(self, step: Step) -> None:
+        """Show the page of ``step`` and let it refresh."""
+        self.stack.setCurrentWidget(self.pages[step])
+        self.step_list.blockSignals(True)
+        self.step_list.setCurrentRow(list(Step).index(step))
+        self.step_list.blockSignals(False)
+        self.pages[step].enter()
+        self.refresh()
+
+    def go_next(self) -> None:
+        """Move to the next step when the current one may be left."""
+        following = self.context.run.checklist.next_step(self.current_step)
+        if following is not None and self._can_open(following):
+            self.show_step(following)
+
+    def go_back(self) -> None:
+        """Move to the step before."""
+        order = list(Step)
+        position = order.index(self.current_step)
+        if position > 0 and not self.worker.busy:
+            self.show_step(order[position - 1])
+
+    def skip_step(self) -> None:
+        """Record the current step as skipped and move on."""
+        step = self.current_step
+        if step in SKIPPABLE_STEPS and not self.worker.busy:
+            self.context.run.checklist.record(StepResult(step, StepStatus.SKIPPED, "Skipped by the admin."))
+            self.go_next()
+
+    def _can_open(self, step: Step) -> bool:
+        checklist = self.context.run.checklist
+        earlier = list(Step)[: list(Step).index(step)]
+        return not self.worker.busy and all(checklist.can_leave(before) for before in earlier)
+
+    def _step_clicked(self, row: int) -> None:
+        step = list(Step)[row]
+        if step is not self.current_step and self._can_open(step):
+            self.show_step(step)
+        else:
+            self.step_list.blockSignals(True)
+            self.step_list.setCurrentRow(list(Step).index(self.current_step))
+            self.step_list.blockSignals(False)
+
+    def refresh(self) -> None:
+        """Update the step marks, Back and Next, and the status bar."""
+        checklist = self.context.run.checklist
+        for row, step in enumerate(Step):
+            status = checklist.status(step)
+            item = self.step_list.item(row)
+            item.setText(f"{row + 1}. {STEP_TITLES[step]}\n      {STATUS_MARKS[status]}")
+            item.setForeground(status_color(status))
+            reachable = self._can_open(step) or step is self.current_step
+            flags = Qt.ItemFlag.ItemIsSelectable
+            if reachable:
+                flags |= Qt.ItemFlag.ItemIsEnabled
+            item.setFlags(flags)
+        step = self.current_step
+        has_next = checklist.next_step(step) is not None
+        self.next_button.setEnabled(has_next and not self.worker.busy and checklist.can_leave(step))
+        self.back_button.setEnabled(step is not Step.CONNECT and not self.worker.busy)
+        self.skip_button.setVisible(step in SKIPPABLE_STEPS and checklist.status(step) is None)
+        self.skip_button.setEnabled(not self.worker.busy)
+        self._refresh_status_bar()
+
+    def _refresh_status_bar(self) -> None:
+        profile = self.context.run.profile
+        if self.context.run.connection is None:
+            self.org_label.setText("Not connected")
+        else:
+            self.org_label.setText(f"Org: {profile.instance_url}    User: {profile.username}")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Cancel a running job and wait for it, bounded, before the window closes."""
+        if not self.worker.busy or self._force_close:
+            self.context.stop_practice_org()
+            event.accept()
+            return
+        event.ignore()
+        if self._closing:
+            return
+        self._closing = True
+        self.context.closing = True
+        names = ", ".join(self.worker.running_job_names())
+        log.info("window closing while %s runs: cancelling", names)
+        self.statusBar().showMessage(f"Stopping {names} before closing…")
+        self.content.setEnabled(False)
+        self.worker.cancel_all()
+        self.worker.busy_changed.connect(self._close_when_idle)
+        QTimer.singleShot(CLOSE_WAIT_MS, self._close_anyway)
+
+    def _close_when_idle(self, busy: bool) -> None:
+        if not busy:
+            self.close()
+
+    def _close_anyway(self) -> None:
+        if not self.worker.busy or not self.isVisible():
+            return
+        names = ", ".join(self.worker.running_job_names())
+        log.warning(
+            "%s did not stop within %.1f s of the cancel; the window closes without its result, "
+            "so check the org before running it again", names, CLOSE_WAIT_MS / 1000)
+        self._force_close = True
+        self.close()
