@@ -50,7 +50,9 @@ def test_rehearse__second_run_on_the_same_org_creates_nothing(
     assert second["sync"]["updated"] == first["sync"]["created"] + first["sync"]["updated"]
 
 
-def test_rehearse__fresh_org_gets_the_field_created(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rehearse__fresh_org_gets_the_field_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     status, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "fresh")
 
     field_step = next(step for step in report["steps"] if step["name"] == "message_id_field")

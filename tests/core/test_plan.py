@@ -12,9 +12,7 @@ from backstory_desktop.core.records import TaskRecord, UserRef
 ADMIN = UserRef("005000000000001AAA", "Avery Admin", "admin@org.example", "admin@org.example", True)
 REP = UserRef("005000000000002AAA", "Rita Rep", "rita@org.example", "rita@sales.example", True)
 GONE = UserRef("005000000000003AAA", "Gus Gone", "gus@org.example", "gus@sales.example", False)
-RULES = FieldRules(
-    "Message_ID__c", case_sensitive=True, flag_field="peopleai__Created_by_PeopleAI__c"
-)
+RULES = FieldRules("Message_ID__c", case_sensitive=True, flag_field="peopleai__Created_by_PeopleAI__c")
 
 
 def _activity(
@@ -59,9 +57,7 @@ def test_plan__new_key_is_a_create_with_subtype_and_flag() -> None:
 
 
 def test_plan__existing_key_without_brackets_is_an_update_of_that_spelling() -> None:
-    logged = TaskRecord(
-        "00T000000000001AAA", "known@x.example", created_by_name="Outreach Integration"
-    )
+    logged = TaskRecord("00T000000000001AAA", "known@x.example", created_by_name="Outreach Integration")
 
     plan = classify_activities([_activity("<known@x.example>")], [], _lookups(logged), RULES)
 
@@ -90,9 +86,7 @@ def test_plan__two_spellings_in_the_org_are_a_conflict() -> None:
     bracketed = TaskRecord("00T000000000001AAA", "<twice@x.example>")
     bare = TaskRecord("00T000000000002AAA", "twice@x.example")
 
-    row = classify_activities(
-        [_activity("<twice@x.example>")], [], _lookups(bracketed, bare), RULES
-    ).rows[0]
+    row = classify_activities([_activity("<twice@x.example>")], [], _lookups(bracketed, bare), RULES).rows[0]
 
     assert row.action is Action.CONFLICT
     assert {task.id for task in row.existing} == {bracketed.id, bare.id}
@@ -101,9 +95,7 @@ def test_plan__two_spellings_in_the_org_are_a_conflict() -> None:
 def test_plan__key_held_only_in_the_recycle_bin_is_a_conflict() -> None:
     recycled = TaskRecord("00T000000000001AAA", "<gone@x.example>", is_deleted=True)
 
-    row = classify_activities([_activity("<gone@x.example>")], [], _lookups(recycled), RULES).rows[
-        0
-    ]
+    row = classify_activities([_activity("<gone@x.example>")], [], _lookups(recycled), RULES).rows[0]
 
     assert row.action is Action.CONFLICT
     assert "recycle bin" in row.reason
@@ -113,9 +105,9 @@ def test_plan__case_variant_matches_only_when_the_field_ignores_case() -> None:
     upper = TaskRecord("00T000000000001AAA", "<ABC123@EXAMPLE.COM>")
     insensitive = FieldRules("Message_ID__c", case_sensitive=False)
 
-    sensitive_row = classify_activities(
-        [_activity("<abc123@example.com>")], [], _lookups(upper), RULES
-    ).rows[0]
+    sensitive_row = classify_activities([_activity("<abc123@example.com>")], [], _lookups(upper), RULES).rows[
+        0
+    ]
     insensitive_row = classify_activities(
         [_activity("<abc123@example.com>")], [], _lookups(upper), insensitive
     ).rows[0]
