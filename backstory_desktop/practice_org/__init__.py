@@ -1,0 +1,6 @@
+"""A local stand-in for a Salesforce org that speaks the REST API over HTTPS on 127.0.0.1."""
+
+from backstory_desktop.practice_org.faults import FaultPlan
+from backstory_desktop.practice_org.server import PracticeOrg, serve_forever
+
+__all__ = ["FaultPlan", "PracticeOrg", "serve_forever"]

@@ -1,0 +1,169 @@
+"""REST data API: versions, resources, limits, describe and sObject rows.
+
+Paths and bodies follow Salesforce's REST API developer guide: a create returns
+201 ``{id, success, errors}``, an update or delete returns 204, an upsert by
+external ID returns 201 (created), 200 ``{..., created: false}`` (updated) or
+300 with the URLs of every matching record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from backstory_desktop.practice_org.describe import describe_sobject, sobject_summary
+from backstory_desktop.practice_org.errors import ApiError
+from backstory_desktop.practice_org.http import json_object, json_response
+from backstory_desktop.practice_org.schema import STANDARD_OBJECTS
+from backstory_desktop.practice_org.session import ApiSession, OrgState
+from backstory_desktop.practice_org.upsert import UpsertResult, upsert_by_external_id
+from backstory_desktop.practice_org.writes import (
+    create_record,
+    delete_record,
+    live_record,
+    update_record,
+)
+
+LOWEST_VERSION = 31
+HIGHEST_VERSION = 66
+_SEASONS = ("Winter", "Spring", "Summer")
+
+
+def served_versions() -> list[str]:
+    return [f"{major}.0" for major in range(LOWEST_VERSION, HIGHEST_VERSION + 1)]
+
+
+def _release_label(major: int) -> str:
+    # Three releases a year: v60.0 was Spring '24, v61.0 Summer '24, v62.0 Winter '25.
+    offset = major - 60
+    season = _SEASONS[(offset + 1) % 3]
+    year = 24 + (offset + 1) // 3
+    return f"{season} '{year:02d}"
+
+
+def versions(org: OrgState, request: Request) -> Response:
+    """List the API versions served, as ``GET /services/data/`` does."""
+    body = [
+        {"label": _release_label(int(float(v))), "url": f"/services/data/v{v}", "version": v}
+        for v in served_versions()
+    ]
+    return json_response(body)
+
+
+def resources(session: ApiSession, request: Request) -> Response:
+    base = session.version_path
+    names = ("tooling", "query", "queryAll", "sobjects", "limits", "composite")
+    return json_response({name: f"{base}/{name}" for name in names})
+
+
+def limits(session: ApiSession, request: Request) -> Response:
+    used = session.store.api_requests_today()
+    maximum = session.org.daily_api_limit
+    return json_response({
+        "DailyApiRequests": {"Max": maximum, "Remaining": max(maximum - used, 0)},
+        "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+        "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+        "DailyBulkV2QueryFileStorageMB": {"Max": 1048576, "Remaining": 1048576},
+        "DataStorageMB": {"Max": 5, "Remaining": 5},
+    })
+
+
+def describe_global(session: ApiSession, request: Request) -> Response:
+    summaries = [sobject_summary(spec, session.version_path) for spec in STANDARD_OBJECTS.values()]
+    return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": summaries})
+
+
+def describe(session: ApiSession, request: Request, sobject: str) -> Response:
+    return json_response(describe_sobject(session.sobject(sobject), session.version_path))
+
+
+def sobject_info(session: ApiSession, request: Request, sobject: str) -> Response:
+    spec = session.sobject(sobject)
+    return json_response({
+        "objectDescribe": sobject_summary(spec, session.version_path), "recentItems": [],
+    })
+
+
+def create(session: ApiSession, request: Request, sobject: str) -> Response:
+    spec = session.sobject(sobject)
+    record = create_record(session, spec.name, json_object(request))
+    return json_response({"id": record.id, "success": True, "errors": []}, 201)
+
+
+def get_row(session: ApiSession, request: Request, sobject: str, record_id: str) -> Response:
+    spec = session.sobject(sobject)
+    record = live_record(session, spec.name, record_id)
+    return json_response(visible_row(session, spec.name, record.as_row(), request.args.get("fields")))
+
+
+def update(session: ApiSession, request: Request, sobject: str, record_id: str) -> Response:
+    spec = session.sobject(sobject)
+    record = live_record(session, spec.name, record_id)
+    update_record(session, record, json_object(request))
+    return Response(status=204)
+
+
+def delete(session: ApiSession, request: Request, sobject: str, record_id: str) -> Response:
+    spec = session.sobject(sobject)
+    delete_record(session, live_record(session, spec.name, record_id))
+    return Response(status=204)
+
+
+def upsert(
+    session: ApiSession, request: Request, sobject: str, field: str, value: str
+) -> Response:
+    """Upsert one record by external ID; the key comes from the URL, the fields from the body."""
+    spec = session.sobject(sobject)
+    key = _path_value(request, value)
+    body = json_object(request)
+    result = upsert_by_external_id(session, spec.name, field, key, body)
+    return _upsert_response(session, spec.name, result)
+
+
+def _upsert_response(session: ApiSession, sobject: str, result: UpsertResult) -> Response:
+    if result.matches and len(result.matches) > 1:
+        urls = [session.record_url(sobject, record_id) for record_id in result.matches]
+        return json_response(urls, 300)
+    if result.error is not None:
+        raise result.error
+    body: dict[str, Any] = {"id": result.record_id, "success": True, "errors": [],
+                            "created": result.created}
+    return json_response(body, 201 if result.created else 200)
+
+
+def _path_value(request: Request, decoded: str) -> str:
+    """Return the external ID value exactly as sent, with ``%2F`` kept apart from ``/``.
+
+    The WSGI path is already percent-decoded, so the raw request URI is decoded
+    again here, one segment at a time, when the server provides it.
+    """
+    raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if not raw_uri:
+        return decoded
+    raw_path = raw_uri.split("?", 1)[0]
+    marker = "/sobjects/"
+    tail = raw_path[raw_path.index(marker) + len(marker):] if marker in raw_path else ""
+    segments = tail.split("/")
+    return unquote(segments[2]) if len(segments) == 3 else decoded
+
+
+def visible_row(
+    session: ApiSession, sobject: str, row: dict[str, Any], fields: str | None
+) -> dict[str, Any]:
+    """Return a record as the user may read it, with ``attributes`` first."""
+    spec = session.sobject(sobject)
+    requested = [name.strip() for name in fields.split(",")] if fields else None
+    result: dict[str, Any] = {
+        "attributes": {"type": spec.name, "url": session.record_url(spec.name, row["Id"])}
+    }
+    for field in spec.fields:
+        if requested is None or field.name.lower() in (w.lower() for w in requested):
+            result[field.name] = row.get(field.name)
+    if requested:
+        unknown = [w for w in requested if spec.field(w) is None]
+        if unknown:
+            raise ApiError(400, "INVALID_FIELD",
+                           f"No such column '{unknown[0]}' on sobject of type {spec.name}")
+    return result

@@ -1,0 +1,37 @@
+"""Small HTTP helpers shared by the practice org's route modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from backstory_desktop.practice_org.errors import ApiError
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def error_response(error: ApiError) -> Response:
+    return json_response(error.rest_body(), error.status)
+
+
+def json_body(request: Request) -> Any:
+    """Return the parsed JSON request body, or raise Salesforce's JSON_PARSER_ERROR."""
+    try:
+        return json.loads(request.get_data(as_text=True) or "null")
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "JSON_PARSER_ERROR", f"Unexpected character at [line:{exc.lineno}, "
+                       f"column:{exc.colno}]") from None
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """Return the request body, which must be a JSON object."""
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "JSON_PARSER_ERROR",
+                       "Cannot deserialize instance of the record from the request body: "
+                       "a JSON object was expected")
+    return body

@@ -1,0 +1,380 @@
+"""Seeded scenarios of the practice org, built from the bundled sample mailbox.
+
+``default``: the Message-ID field exists (Text(255), Unique, External ID,
+case-sensitive). The org contains what a real org accumulates before the
+integration is switched on:
+
+- Tasks the cadence tool logged with keys, some with angle brackets, some without;
+- older Tasks for the same e-mails, logged by hand without a key;
+- a duplicate in the recycle bin and an archived one, whose keys equal a live
+  Task's once brackets are ignored;
+- two keys that differ only in case;
+- calls logged without ``TaskSubtype = Call``.
+
+``fresh``: the same users and people, but no Message-ID field and no keyed Tasks.
+
+``non-unique``: the field is External ID but not Unique, and two live Tasks
+share one key exactly, so an upsert on that key matches both.
+
+The same mailbox and the same ``now`` give the same records and ids.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backstory_desktop.core.activity import MailActivity
+from backstory_desktop.core.message_id import key_spellings
+from backstory_desktop.practice_org.schema import ACTIVITY_OBJECTS, PERMISSION_FLAGS
+from backstory_desktop.practice_org.store import (
+    CustomFieldDefinition,
+    Store,
+    format_datetime,
+    now_utc,
+)
+from backstory_desktop.sources.mbox import read_mbox
+
+logger = logging.getLogger(__name__)
+
+SCENARIOS = ("default", "fresh", "non-unique")
+DOMAIN = "practice.backstory.example"
+ADMIN_USERNAME = f"admin@{DOMAIN}"
+INTEGRATION_USERNAME = f"integration@{DOMAIN}"
+OUTREACH_USERNAME = f"outreach@{DOMAIN}"
+MESSAGE_ID_FIELD = "Message_ID__c"
+FLAG_FIELD = "peopleai__Created_by_PeopleAI__c"
+
+_ADMIN_FLAGS = {name for name, _label in PERMISSION_FLAGS}
+_API_ONLY_FLAGS = {"PermissionsApiEnabled"}
+_STANDARD_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsEditEvent"}
+_BACKSTORY_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsEditEvent",
+                    "PermissionsViewAllData", "PermissionsViewAllUsers"}
+_OUTREACH_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsEditEvent"}
+
+
+def read_sample_activities(mailbox: Path) -> list[MailActivity]:
+    """Read the mailbox's messages; messages that could not be read are left out."""
+    return [item for item in read_mbox(mailbox) if isinstance(item, MailActivity)]
+
+
+@dataclass
+class _SeedContext:
+    """Ids made so far, handed from one seeding step to the next."""
+
+    store: Store
+    now: datetime.datetime
+    profiles: dict[str, str] = field(default_factory=dict)
+    profile_sets: dict[str, str] = field(default_factory=dict)
+    permission_sets: dict[str, str] = field(default_factory=dict)
+    users: dict[str, str] = field(default_factory=dict)
+    reps_by_email: dict[str, str] = field(default_factory=dict)
+    people_by_email: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def admin_id(self) -> str:
+        return self.users[ADMIN_USERNAME]
+
+    def stamp(self, days_ago: float) -> str:
+        return format_datetime(self.now - datetime.timedelta(days=days_ago))
+
+    def insert(self, sobject: str, fields: dict[str, Any], *, created_by: str | None = None,
+               days_ago: float = 30, **flags: bool) -> str:
+        record = self.store.insert_record(
+            sobject, fields, created_by_id=created_by or self.users.get(ADMIN_USERNAME),
+            created_date=self.stamp(days_ago), **flags,
+        )
+        return record.id
+
+
+def seed_org(
+    store: Store, scenario: str, mailbox: Path, *, now: datetime.datetime | None = None
+) -> None:
+    """Fill an empty store with a scenario's records."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
+                         f"{', '.join(SCENARIOS)}")
+    activities = read_sample_activities(mailbox)
+    context = _SeedContext(store, now or now_utc())
+    with store.transaction():
+        store.set_meta("scenario", scenario)
+        store.set_meta("signing_key", secrets.token_hex(32))
+        _seed_permission_model(context)
+        _seed_users(context, activities)
+        _seed_custom_fields(context, scenario)
+        _seed_people(context, activities)
+        _seed_tasks(context, scenario, activities)
+    logger.info("Seeded the %s scenario from %d messages", scenario, len(activities))
+
+
+# -- profiles, permission sets, users ----------------------------------------
+
+
+def _seed_permission_model(context: _SeedContext) -> None:
+    profiles = {
+        "System Administrator": _ADMIN_FLAGS,
+        "Minimum Access - API Only Integrations": _API_ONLY_FLAGS,
+        "Standard User": _STANDARD_FLAGS,
+    }
+    for index, (name, flags) in enumerate(profiles.items()):
+        profile_id = context.insert("Profile", {"Name": name, "Description": None})
+        context.profiles[name] = profile_id
+        context.profile_sets[name] = context.insert("PermissionSet", {
+            "Name": f"X00ex00000018ozh_{index}", "Label": name, "Description": None,
+            "IsOwnedByProfile": True, "ProfileId": profile_id, "NamespacePrefix": None,
+            **_flags(flags),
+        })
+
+    for label, flags in (("Backstory Integration", _BACKSTORY_FLAGS),
+                         ("Outreach Integration", _OUTREACH_FLAGS)):
+        context.permission_sets[label] = context.insert("PermissionSet", {
+            "Name": label.replace(" ", "_"), "Label": label,
+            "Description": f"Access for the {label.split()[0]} integration user",
+            "IsOwnedByProfile": False, "ProfileId": None, "NamespacePrefix": None,
+            **_flags(flags),
+        })
+
+
+def _flags(granted: set[str]) -> dict[str, bool]:
+    return {name: name in granted for name, _label in PERMISSION_FLAGS}
+
+
+def _seed_users(context: _SeedContext, activities: list[MailActivity]) -> None:
+    service_users = (
+        (ADMIN_USERNAME, "Practice", "Admin", "System Administrator", None),
+        (INTEGRATION_USERNAME, "Backstory", "Integration",
+         "Minimum Access - API Only Integrations", "Backstory Integration"),
+        (OUTREACH_USERNAME, "Outreach", "Integration", "Standard User", "Outreach Integration"),
+    )
+    for username, first, last, profile, permission_set in service_users:
+        user_id = _insert_user(context, username, username, first, last, profile, active=True)
+        if permission_set:
+            _assign(context, user_id, context.permission_sets[permission_set])
+
+    for index, (email, name) in enumerate(_senders(activities)):
+        first, _, last = name.rpartition(" ")
+        username = f"{email}.practice"
+        # One sales rep has left the company: Tasks they own need a new active owner.
+        active = index != 2
+        user_id = _insert_user(context, username, email, first or None, last or email,
+                               "Standard User", active=active)
+        context.reps_by_email[email] = user_id
+
+
+def _insert_user(context: _SeedContext, username: str, email: str, first: str | None,
+                 last: str, profile: str, *, active: bool) -> str:
+    name = " ".join(part for part in (first, last) if part)
+    user_id = context.insert("User", {
+        "Username": username, "Email": email, "FirstName": first, "LastName": last,
+        "Name": name, "Alias": (last or "user")[:8], "IsActive": active,
+        "ProfileId": context.profiles[profile], "UserType": "Standard",
+        "TimeZoneSidKey": "Europe/London",
+    }, days_ago=400)
+    context.users[username] = user_id
+    _assign(context, user_id, context.profile_sets[profile])
+    return user_id
+
+
+def _assign(context: _SeedContext, user_id: str, permission_set_id: str) -> None:
+    context.insert("PermissionSetAssignment", {
+        "AssigneeId": user_id, "PermissionSetId": permission_set_id,
+        "PermissionSetGroupId": None, "ExpirationDate": None, "IsActive": True,
+    })
+
+
+def _senders(activities: Iterable[MailActivity]) -> list[tuple[str, str]]:
+    """Return each sender's address and display name, in order of first appearance."""
+    seen: dict[str, str] = {}
+    for activity in activities:
+        if activity.sender and activity.sender.email and activity.sender.email not in seen:
+            seen[activity.sender.email] = activity.sender.name or activity.sender.email
+    return list(seen.items())
+
+
+# -- custom fields and field-level security ------------------------------------
+
+
+def _seed_custom_fields(context: _SeedContext, scenario: str) -> None:
+    store = context.store
+    flag = CustomFieldDefinition(
+        id=store.new_id("CustomField"), name=FLAG_FIELD, type="Checkbox",
+        label="Created by People.ai", description="Set on activities Backstory created or "
+        "enriched.", created_date=context.stamp(500),
+    )
+    store.save_custom_field(flag)
+    _grant(context, FLAG_FIELD, context.profile_sets["System Administrator"])
+    _grant(context, FLAG_FIELD, context.permission_sets["Backstory Integration"])
+    if scenario == "fresh":
+        return
+
+    key_field = CustomFieldDefinition(
+        id=store.new_id("CustomField"), name=MESSAGE_ID_FIELD, type="Text", label="Message ID",
+        length=255, unique=scenario == "default", external_id=True, case_sensitive=True,
+        description="RFC 5322 Message-ID of the logged e-mail", created_date=context.stamp(450),
+    )
+    store.save_custom_field(key_field)
+    _grant(context, MESSAGE_ID_FIELD, context.profile_sets["System Administrator"])
+    _grant(context, MESSAGE_ID_FIELD, context.permission_sets["Outreach Integration"])
+
+
+def _grant(context: _SeedContext, field_name: str, permission_set_id: str) -> None:
+    for sobject in ACTIVITY_OBJECTS:
+        context.insert("FieldPermissions", {
+            "ParentId": permission_set_id, "SobjectType": sobject,
+            "Field": f"{sobject}.{field_name}", "PermissionsRead": True, "PermissionsEdit": True,
+        })
+
+
+# -- contacts, leads, accounts ------------------------------------------------
+
+
+def _seed_people(context: _SeedContext, activities: list[MailActivity]) -> None:
+    """Make Contacts for most recipients and Leads for some; every seventh stays unknown."""
+    recipients: dict[str, str] = {}
+    for activity in activities:
+        for person in activity.recipients:
+            if person.email and person.email not in recipients:
+                recipients[person.email] = person.name
+    accounts: dict[str, str] = {}
+    for index, (email, name) in enumerate(recipients.items()):
+        if index % 7 == 6:
+            continue
+        first, _, last = (name or "").rpartition(" ")
+        last = last or email.split("@")[0]
+        domain = email.rpartition("@")[2]
+        fields: dict[str, Any] = {
+            "FirstName": first or None, "LastName": last, "Email": email, "Title": None,
+            "OwnerId": context.admin_id, "Name": " ".join(p for p in (first, last) if p),
+        }
+        if index % 4 == 3:
+            fields.update({"Company": domain, "Status": "Working - Contacted",
+                           "IsConverted": False})
+            context.people_by_email[email] = context.insert("Lead", fields, days_ago=200)
+            continue
+        if domain not in accounts:
+            accounts[domain] = context.insert("Account", {
+                "Name": domain, "Website": f"https://{domain}", "OwnerId": context.admin_id,
+            }, days_ago=300)
+        fields["AccountId"] = accounts[domain]
+        context.people_by_email[email] = context.insert("Contact", fields, days_ago=250)
+
+
+# -- Tasks ----------------------------------------------------------------------
+
+
+def _seed_tasks(context: _SeedContext, scenario: str, activities: list[MailActivity]) -> None:
+    keyed = _unique_keyed(activities)
+    outreach = context.users[OUTREACH_USERNAME]
+    logged: list[tuple[str, MailActivity]] = []
+    for index, activity in enumerate(keyed):
+        days_ago = 1 + index
+        if index % 2 == 0:
+            _insert_email_task(context, activity, None, created_by=_rep_for(context, activity),
+                               days_ago=days_ago + 0.5)
+        if scenario != "fresh" and index % 3 == 0:
+            key = _spelling(activity, bracketed=(index // 3) % 2 == 0)
+            _insert_email_task(context, activity, key, created_by=outreach, days_ago=days_ago)
+            logged.append((key, activity))
+
+    if scenario != "fresh":
+        _seed_key_variants(context, scenario, logged)
+    _seed_calls(context, keyed)
+
+
+def _unique_keyed(activities: Iterable[MailActivity]) -> list[MailActivity]:
+    """Return the first message of each Message-ID, in mailbox order."""
+    seen: set[str] = set()
+    result = []
+    for activity in activities:
+        key = activity.message_id.key
+        if key and key not in seen:
+            seen.add(key)
+            result.append(activity)
+    return result
+
+
+def _spelling(activity: MailActivity, *, bracketed: bool) -> str:
+    assert activity.message_id.key is not None
+    with_brackets, bare = key_spellings(activity.message_id.key)
+    return with_brackets if bracketed else bare
+
+
+def _other_spelling(key: str) -> str:
+    with_brackets, bare = key_spellings(key)
+    return bare if key == with_brackets else with_brackets
+
+
+def _rep_for(context: _SeedContext, activity: MailActivity) -> str:
+    email = activity.sender.email if activity.sender else ""
+    return context.reps_by_email.get(email, context.admin_id)
+
+
+def _first_known_person(context: _SeedContext, activity: MailActivity) -> str | None:
+    """Return the Contact or Lead id of the message's first known recipient."""
+    for person in activity.recipients:
+        if person.email in context.people_by_email:
+            return context.people_by_email[person.email]
+    return None
+
+
+def _insert_email_task(context: _SeedContext, activity: MailActivity, key: str | None, *,
+                       created_by: str, days_ago: float, **flags: bool) -> str:
+    who_id = _first_known_person(context, activity)
+    fields: dict[str, Any] = {
+        "Subject": f"Email: {activity.subject}"[:255],
+        "Description": activity.body_text[:32000],
+        "WhoId": who_id,
+        "OwnerId": _rep_for(context, activity),
+        "Status": "Completed",
+        "IsClosed": True,
+        "Priority": "Normal",
+        "ActivityDate": (context.now - datetime.timedelta(days=days_ago)).date().isoformat(),
+        "TaskSubtype": "Email",
+        FLAG_FIELD: False,
+    }
+    if key is not None:
+        fields[MESSAGE_ID_FIELD] = key
+    return context.insert("Task", fields, created_by=created_by, days_ago=days_ago, **flags)
+
+
+def _seed_key_variants(context: _SeedContext, scenario: str,
+                       logged: list[tuple[str, MailActivity]]) -> None:
+    """Add the duplicates a key scan must find: archived, recycled, case-only, exact."""
+    outreach = context.users[OUTREACH_USERNAME]
+    variants: list[tuple[str, dict[str, bool], float]] = []
+    if len(logged) > 0:
+        variants.append((_other_spelling(logged[0][0]), {"is_archived": True}, 420))
+    if len(logged) > 1:
+        variants.append((_other_spelling(logged[1][0]), {"is_deleted": True}, 40))
+    if len(logged) > 2:
+        key = logged[2][0]
+        variants.append((key.upper() if key.upper() != key else key.lower(), {}, 35))
+    if scenario == "non-unique" and len(logged) > 3:
+        variants.append((logged[3][0], {}, 33))
+
+    for index, (key, flags, days_ago) in enumerate(variants):
+        activity = logged[index][1]
+        _insert_email_task(context, activity, key, created_by=outreach, days_ago=days_ago,
+                           **flags)
+
+
+def _seed_calls(context: _SeedContext, keyed: list[MailActivity]) -> None:
+    """Log calls: two without TaskSubtype Call (as cadence tools often do) and one with it."""
+    outreach = context.users[OUTREACH_USERNAME]
+    for index, activity in enumerate(keyed[:3]):
+        rep = _rep_for(context, activity)
+        fields: dict[str, Any] = {
+            "Subject": f"Call: {activity.subject}"[:255],
+            "WhoId": _first_known_person(context, activity), "OwnerId": rep,
+            "Status": "Completed", "IsClosed": True, "Priority": "Normal",
+            "CallType": "Outbound", "CallDurationInSeconds": 120 + 60 * index,
+            "CallDisposition": "Connected", FLAG_FIELD: False,
+            "TaskSubtype": "Call" if index == 2 else "Task",
+        }
+        creator = outreach if index == 0 else rep
+        context.insert("Task", fields, created_by=creator, days_ago=3 + index)

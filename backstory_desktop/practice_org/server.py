@@ -1,0 +1,171 @@
+"""The practice org: a local stand-in for a Salesforce org, served over HTTPS on 127.0.0.1.
+
+Usage::
+
+    with PracticeOrg(db_path) as org:
+        org.base_url, org.ca_bundle, org.admin_username, org.client_id
+
+The database is created and seeded on first use; later starts keep its
+records. The server listens on a free port unless one is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from backstory_desktop.bundled import sample_mailbox_path
+from backstory_desktop.practice_org.app import PracticeOrgApp
+from backstory_desktop.practice_org.faults import FaultInjector, FaultPlan
+from backstory_desktop.practice_org.seed import (
+    ADMIN_USERNAME,
+    INTEGRATION_USERNAME,
+    SCENARIOS,
+    seed_org,
+)
+from backstory_desktop.practice_org.session import CLIENT_ID, OrgState
+from backstory_desktop.practice_org.store import Store
+from backstory_desktop.practice_org.tls import ensure_tls_files
+
+logger = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """Log each request at DEBUG through our logger instead of werkzeug's INFO lines."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s -> %s", self.command, self.path.split("?", 1)[0], code)
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        logger.debug(message, *args)
+
+
+class PracticeOrg:
+    """A practice org backed by one SQLite file, served over HTTPS in a daemon thread."""
+
+    def __init__(self, db_path: Path, *, port: int = 0, scenario: str = "default",
+                 mailbox: Path | None = None) -> None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
+                             f"{', '.join(SCENARIOS)}")
+        self.db_path = Path(db_path)
+        self.scenario = scenario
+        self.admin_username = ADMIN_USERNAME
+        self.integration_username = INTEGRATION_USERNAME
+        self.client_id = CLIENT_ID
+        self._requested_port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+        tls = ensure_tls_files(self.db_path)
+        self.ca_bundle = tls.ca_cert
+        self._tls = tls
+        is_new = not self.db_path.exists()
+        self.store = Store(self.db_path)
+        if is_new:
+            seed_org(self.store, scenario, mailbox or sample_mailbox_path())
+        self._keep_stored_scenario()
+        self._state = OrgState(self.store, base_url="")
+
+    def _keep_stored_scenario(self) -> None:
+        """Report the scenario an existing database was seeded with, which stays in force."""
+        stored = self.store.get_meta("scenario")
+        if stored and stored != self.scenario:
+            logger.warning("%s was seeded with the %s scenario, not %s: delete the file to "
+                           "seed it again", self.db_path, stored, self.scenario)
+            self.scenario = stored
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:PORT``: the login host and the instance URL at once."""
+        if self._server is None:
+            raise RuntimeError("the practice org is not started: call start() first")
+        return f"https://{HOST}:{self._server.server_port}"
+
+    @property
+    def request_count(self) -> int:
+        """API requests served since start (OAuth and identity calls not included)."""
+        return self._state.requests_since_start
+
+    def start(self) -> None:
+        """Serve HTTPS on 127.0.0.1 in a daemon thread."""
+        if self._server is not None:
+            return
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self._tls.server_cert, self._tls.server_key)
+        app = PracticeOrgApp(self._state)
+        self._server = make_server(HOST, self._requested_port, app, threaded=True,
+                                   ssl_context=context, request_handler=_QuietRequestHandler)
+        self._state.base_url = self.base_url
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name="practice-org", daemon=True)
+        self._thread.start()
+        logger.info("Practice org (%s) serving on %s", self.scenario, self.base_url)
+
+    def stop(self) -> None:
+        """Stop serving and close the database."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.store.close()
+        logger.info("Practice org stopped")
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The failures injected into API calls; assign a FaultPlan to change them."""
+        return self._state.faults.plan
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        self._state.faults = FaultInjector(plan)
+
+    @property
+    def daily_api_limit(self) -> int:
+        """The daily API request allocation; lower it to drill REQUEST_LIMIT_EXCEEDED."""
+        return self._state.daily_api_limit
+
+    @daily_api_limit.setter
+    def daily_api_limit(self, limit: int) -> None:
+        self._state.daily_api_limit = limit
+
+    def expire_sessions(self) -> None:
+        """Revoke every access token, so the next API call returns 401 INVALID_SESSION_ID."""
+        self.store.revoke_access_tokens()
+
+    def __enter__(self) -> PracticeOrg:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_forever(db_path: Path, port: int, scenario: str) -> None:
+    """Serve a practice org in the foreground until Ctrl+C, printing how to connect."""
+    org = PracticeOrg(db_path, port=port, scenario=scenario)
+    org.start()
+    print(f"Practice org:   {org.base_url}")
+    print(f"CA bundle:      {org.ca_bundle}")
+    print(f"Admin username: {org.admin_username}")
+    print(f"OAuth client:   {org.client_id}")
+    print("Press Ctrl+C to stop.")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("Stopping the practice org.")
+    finally:
+        org.stop()

@@ -1,0 +1,83 @@
+"""The context of an API request: the org's state and the session user's access."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from backstory_desktop.practice_org.bulk_jobs import BulkJobs
+from backstory_desktop.practice_org.errors import ApiError, not_found
+from backstory_desktop.practice_org.faults import FaultInjector
+from backstory_desktop.practice_org.permissions import SessionAccess
+from backstory_desktop.practice_org.schema import (
+    SObjectSpec,
+    canonical_sobject_name,
+    sobject_for_user,
+)
+from backstory_desktop.practice_org.store import CustomFieldDefinition, Store
+
+CLIENT_ID = "BackstoryDesktopPractice"
+DAILY_API_REQUEST_LIMIT = 15000
+
+
+@dataclass
+class OrgState:
+    """State shared by every request: the store and the addresses the org is served on."""
+
+    store: Store
+    base_url: str
+    client_id: str = CLIENT_ID
+    daily_api_limit: int = DAILY_API_REQUEST_LIMIT
+    requests_since_start: int = 0
+    faults: FaultInjector = field(default_factory=FaultInjector)
+    bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
+
+
+@dataclass
+class ApiSession:
+    """One authenticated API request: org, user access and the API version in its path."""
+
+    org: OrgState
+    access: SessionAccess
+    version: str
+
+    @property
+    def store(self) -> Store:
+        return self.org.store
+
+    @property
+    def user_id(self) -> str:
+        return self.access.user_id
+
+    @property
+    def version_path(self) -> str:
+        return f"/services/data/v{self.version}"
+
+    def record_url(self, sobject: str, record_id: str) -> str:
+        return f"{self.version_path}/sobjects/{sobject}/{record_id}"
+
+    def custom_field(self, name: str) -> CustomFieldDefinition | None:
+        """Return an Activity custom field by name, whether or not the user can see it."""
+        for definition in self.store.custom_fields():
+            if definition.name.lower() == name.lower():
+                return definition
+        return None
+
+    def sobject(self, name: str) -> SObjectSpec:
+        """Return an sObject as this user sees it, or raise NOT_FOUND for an unknown name."""
+        spec = self.find_sobject(name)
+        if spec is None:
+            raise not_found()
+        return spec
+
+    def find_sobject(self, name: str) -> SObjectSpec | None:
+        canonical = canonical_sobject_name(name)
+        if canonical is None:
+            return None
+        return sobject_for_user(
+            canonical, self.store.custom_fields(), self.access.can_read_field
+        )
+
+    def require(self, flag: str, message: str) -> None:
+        """Raise INSUFFICIENT_ACCESS_OR_READONLY unless the user has a permission."""
+        if not self.access.has(flag) and not self.access.has("PermissionsModifyAllData"):
+            raise ApiError(400, "INSUFFICIENT_ACCESS_OR_READONLY", message)

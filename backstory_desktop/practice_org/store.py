@@ -1,0 +1,442 @@
+"""The practice org's SQLite file: records, Activity custom fields, OAuth grants, counters.
+
+Every sObject shares one ``records`` table. The fields of a record are a JSON
+object, and the system fields (Id, IsDeleted, IsArchived, CreatedDate,
+CreatedById, LastModifiedDate) have columns of their own. OAuth codes and
+tokens are stored as SHA-256 hashes, never as issued.
+
+One connection serves every thread: werkzeug serves each request on its own
+thread, and the re-entrant lock taken by ``transaction()`` serialises them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backstory_desktop.practice_org.ids import KEY_PREFIXES, make_id
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sequences (prefix TEXT PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    sobject TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    is_deleted INTEGER NOT NULL DEFAULT 0,
+    is_archived INTEGER NOT NULL DEFAULT 0,
+    created_date TEXT NOT NULL,
+    last_modified_date TEXT NOT NULL,
+    created_by_id TEXT,
+    last_modified_by_id TEXT
+);
+CREATE INDEX IF NOT EXISTS records_by_sobject ON records (sobject, id);
+CREATE TABLE IF NOT EXISTS custom_fields (
+    id TEXT PRIMARY KEY,
+    object TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    length INTEGER,
+    is_unique INTEGER NOT NULL,
+    external_id INTEGER NOT NULL,
+    case_sensitive INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created_date TEXT NOT NULL,
+    UNIQUE (object, name)
+);
+CREATE TABLE IF NOT EXISTS oauth_codes (
+    code_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS oauth_tokens (
+    token_hash TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    expires_at TEXT,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS api_usage (day TEXT PRIMARY KEY, requests INTEGER NOT NULL);
+"""
+
+
+def now_utc() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def format_datetime(moment: datetime.datetime) -> str:
+    """Format a moment as Salesforce writes dateTime values: ``2026-01-31T09:30:00.000+0000``."""
+    utc = moment.astimezone(datetime.UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}+0000"
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Record:
+    """One sObject record as stored."""
+
+    id: str
+    sobject: str
+    fields: dict[str, Any]
+    is_deleted: bool = False
+    is_archived: bool = False
+    created_date: str = ""
+    last_modified_date: str = ""
+    created_by_id: str | None = None
+    last_modified_by_id: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """Return the record as API fields, system fields included."""
+        row: dict[str, Any] = {"Id": self.id, **self.fields}
+        row["IsDeleted"] = self.is_deleted
+        if self.sobject in ("Task", "Event"):
+            row["IsArchived"] = self.is_archived
+        row["CreatedDate"] = self.created_date
+        row["CreatedById"] = self.created_by_id
+        row["LastModifiedDate"] = self.last_modified_date
+        row["LastModifiedById"] = self.last_modified_by_id
+        row["SystemModstamp"] = self.last_modified_date
+        return row
+
+
+@dataclass
+class CustomFieldDefinition:
+    """An Activity custom field, as its Tooling CustomField metadata describes it."""
+
+    id: str
+    name: str
+    type: str
+    label: str
+    length: int | None = None
+    unique: bool = False
+    external_id: bool = False
+    case_sensitive: bool = False
+    description: str = ""
+    object: str = "Activity"
+    created_date: str = field(default_factory=lambda: format_datetime(now_utc()))
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.object}.{self.name}"
+
+    @property
+    def namespace_prefix(self) -> str | None:
+        """The managed package's namespace (``peopleai`` in ``peopleai__X__c``), if any."""
+        stem = self.name.removesuffix("__c")
+        return stem.split("__", 1)[0] if "__" in stem else None
+
+    @property
+    def developer_name(self) -> str:
+        stem = self.name.removesuffix("__c")
+        return stem.split("__", 1)[1] if "__" in stem else stem
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """The user and client an OAuth token or code was issued to."""
+
+    user_id: str
+    client_id: str
+
+
+class Store:
+    """Access to the practice org's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self._depth = 0
+        if not path.exists():
+            # The file holds org data, so it is created readable by its owner only.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.row_factory = sqlite3.Row
+        self._connection.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self._connection.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run a block atomically; nested blocks become savepoints that roll back alone."""
+        with self.lock:
+            savepoint = f"level{self._depth}"
+            self._connection.execute(f"SAVEPOINT {savepoint}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._connection.execute(f"ROLLBACK TO {savepoint}")
+                self._connection.execute(f"RELEASE {savepoint}")
+                raise
+            else:
+                self._connection.execute(f"RELEASE {savepoint}")
+            finally:
+                self._depth -= 1
+
+    def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self.lock:
+            return self._connection.execute(sql, parameters)
+
+    # -- meta and ids ------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def new_id(self, sobject: str) -> str:
+        """Return the next unused id for an sObject, with its key prefix."""
+        prefix = KEY_PREFIXES[sobject]
+        with self.transaction():
+            row = self._execute("SELECT last FROM sequences WHERE prefix = ?", (prefix,)).fetchone()
+            sequence = 1 if row is None else int(row["last"]) + 1
+            self._execute(
+                "INSERT OR REPLACE INTO sequences (prefix, last) VALUES (?, ?)", (prefix, sequence)
+            )
+        return make_id(prefix, sequence)
+
+    # -- records -----------------------------------------------------------
+
+    def insert_record(
+        self,
+        sobject: str,
+        fields: dict[str, Any],
+        *,
+        created_by_id: str | None,
+        created_date: str | None = None,
+        is_deleted: bool = False,
+        is_archived: bool = False,
+    ) -> Record:
+        """Insert a record and return it with its new id."""
+        stamp = created_date or format_datetime(now_utc())
+        record = Record(
+            id=self.new_id(sobject),
+            sobject=sobject,
+            fields=dict(fields),
+            is_deleted=is_deleted,
+            is_archived=is_archived,
+            created_date=stamp,
+            last_modified_date=stamp,
+            created_by_id=created_by_id,
+            last_modified_by_id=created_by_id,
+        )
+        self._execute(
+            "INSERT INTO records (id, sobject, fields, is_deleted, is_archived, created_date,"
+            " last_modified_date, created_by_id, last_modified_by_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id, sobject, json.dumps(record.fields), int(is_deleted), int(is_archived),
+                stamp, stamp, created_by_id, created_by_id,
+            ),
+        )
+        return record
+
+    def get_record(self, record_id: str) -> Record | None:
+        row = self._execute("SELECT * FROM records WHERE id = ?", (record_id,)).fetchone()
+        return None if row is None else _record_from_row(row)
+
+    def update_record(self, record_id: str, changes: dict[str, Any], *, modified_by_id: str) -> None:
+        """Merge changed fields into a record and stamp LastModifiedDate."""
+        record = self.get_record(record_id)
+        if record is None:
+            raise KeyError(record_id)
+        record.fields.update(changes)
+        self._execute(
+            "UPDATE records SET fields = ?, last_modified_date = ?, last_modified_by_id = ?"
+            " WHERE id = ?",
+            (json.dumps(record.fields), format_datetime(now_utc()), modified_by_id, record_id),
+        )
+
+    def set_deleted(self, record_id: str, deleted: bool) -> None:
+        """Move a record to the recycle bin (or restore it from there)."""
+        self._execute("UPDATE records SET is_deleted = ? WHERE id = ?", (int(deleted), record_id))
+
+    def delete_permanently(self, record_id: str) -> None:
+        self._execute("DELETE FROM records WHERE id = ?", (record_id,))
+
+    def records_of(self, sobject: str) -> list[Record]:
+        """Return every record of an sObject, deleted and archived ones included, by id."""
+        rows = self._execute(
+            "SELECT * FROM records WHERE sobject = ? ORDER BY id", (sobject,)
+        ).fetchall()
+        return [_record_from_row(row) for row in rows]
+
+    def find_by_field(
+        self, sobject: str, field_name: str, value: str, *, case_sensitive: bool
+    ) -> list[Record]:
+        """Return records (deleted and archived included) whose text field equals a value."""
+        # The JSON path is written into the SQL, not bound, and the rows are sorted here,
+        # so that SQLite picks the expression indexes made by _index_field.
+        extract = _json_extract_sql(field_name)
+        if case_sensitive:
+            sql = f"SELECT * FROM records WHERE sobject = ? AND {extract} = ?"
+        else:
+            # NOTE: SQLite's lower() folds ASCII letters only, so two keys that differ only
+            # in the case of a non-ASCII letter are not matched here.
+            sql = f"SELECT * FROM records WHERE sobject = ? AND lower({extract}) = lower(?)"
+        rows = self._execute(sql, (sobject, value)).fetchall()
+        return sorted((_record_from_row(row) for row in rows), key=lambda record: record.id)
+
+    def count_records(self, sobject: str) -> int:
+        row = self._execute("SELECT COUNT(*) AS n FROM records WHERE sobject = ?", (sobject,))
+        return int(row.fetchone()["n"])
+
+    # -- Activity custom fields ----------------------------------------------
+
+    def custom_fields(self) -> list[CustomFieldDefinition]:
+        rows = self._execute("SELECT * FROM custom_fields ORDER BY created_date, name").fetchall()
+        return [_custom_field_from_row(row) for row in rows]
+
+    def save_custom_field(self, definition: CustomFieldDefinition) -> None:
+        """Insert or replace a custom field definition."""
+        self._execute(
+            "INSERT OR REPLACE INTO custom_fields (id, object, name, type, length, is_unique,"
+            " external_id, case_sensitive, description, label, created_date)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                definition.id, definition.object, definition.name, definition.type,
+                definition.length, int(definition.unique), int(definition.external_id),
+                int(definition.case_sensitive), definition.description, definition.label,
+                definition.created_date,
+            ),
+        )
+        if definition.external_id or definition.unique:
+            self._index_field(definition.name)
+
+    def _index_field(self, field_name: str) -> None:
+        """Index a key field's JSON value, as stored and lower-cased, for upsert matching."""
+        stem = "".join(c if c.isalnum() else "_" for c in field_name)
+        extract = _json_extract_sql(field_name)
+        self._execute(
+            f"CREATE INDEX IF NOT EXISTS records_by_{stem} ON records (sobject, {extract})"
+        )
+        self._execute(
+            f"CREATE INDEX IF NOT EXISTS records_by_{stem}_folded"
+            f" ON records (sobject, lower({extract}))"
+        )
+
+    # -- OAuth -------------------------------------------------------------
+
+    def save_code(
+        self, code: str, grant: TokenGrant, redirect_uri: str, challenge: str,
+        expires_at: datetime.datetime,
+    ) -> None:
+        self._execute(
+            "INSERT INTO oauth_codes VALUES (?, ?, ?, ?, ?, ?)",
+            (hash_secret(code), grant.user_id, grant.client_id, redirect_uri, challenge,
+             expires_at.isoformat()),
+        )
+
+    def take_code(self, code: str) -> tuple[TokenGrant, str, str] | None:
+        """Remove an unexpired authorization code; return its grant, redirect uri and challenge."""
+        with self.transaction():
+            row = self._execute(
+                "SELECT * FROM oauth_codes WHERE code_hash = ?", (hash_secret(code),)
+            ).fetchone()
+            self._execute("DELETE FROM oauth_codes WHERE code_hash = ?", (hash_secret(code),))
+        if row is None or datetime.datetime.fromisoformat(row["expires_at"]) < now_utc():
+            return None
+        grant = TokenGrant(row["user_id"], row["client_id"])
+        return grant, str(row["redirect_uri"]), str(row["code_challenge"])
+
+    def save_token(
+        self, token: str, kind: str, grant: TokenGrant, expires_at: datetime.datetime | None
+    ) -> None:
+        self._execute(
+            "INSERT INTO oauth_tokens (token_hash, kind, user_id, client_id, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (hash_secret(token), kind, grant.user_id, grant.client_id,
+             None if expires_at is None else expires_at.isoformat()),
+        )
+
+    def find_token(self, token: str, kind: str) -> TokenGrant | None:
+        """Return the grant of a live token of the given kind ("access" or "refresh")."""
+        row = self._execute(
+            "SELECT * FROM oauth_tokens WHERE token_hash = ? AND kind = ? AND revoked = 0",
+            (hash_secret(token), kind),
+        ).fetchone()
+        if row is None:
+            return None
+        if row["expires_at"] and datetime.datetime.fromisoformat(row["expires_at"]) < now_utc():
+            return None
+        return TokenGrant(row["user_id"], row["client_id"])
+
+    def revoke_access_tokens(self) -> None:
+        self._execute("UPDATE oauth_tokens SET revoked = 1 WHERE kind = 'access'")
+
+    # -- API usage ---------------------------------------------------------
+
+    def count_api_request(self) -> int:
+        """Count one API request against today's (UTC) allocation; return today's total."""
+        day = now_utc().date().isoformat()
+        with self.transaction():
+            self._execute(
+                "INSERT INTO api_usage (day, requests) VALUES (?, 1)"
+                " ON CONFLICT (day) DO UPDATE SET requests = requests + 1",
+                (day,),
+            )
+            row = self._execute("SELECT requests FROM api_usage WHERE day = ?", (day,)).fetchone()
+        return int(row["requests"])
+
+    def api_requests_today(self) -> int:
+        day = now_utc().date().isoformat()
+        row = self._execute("SELECT requests FROM api_usage WHERE day = ?", (day,)).fetchone()
+        return 0 if row is None else int(row["requests"])
+
+
+def _json_extract_sql(field_name: str) -> str:
+    """Return the SQL expression for a field's value inside the ``fields`` JSON."""
+    if not all(c.isalnum() or c == "_" for c in field_name):
+        raise ValueError(f"invalid field API name: {field_name!r}")
+    return f"json_extract(fields, '$.\"{field_name}\"')"
+
+
+def _record_from_row(row: sqlite3.Row) -> Record:
+    return Record(
+        id=row["id"],
+        sobject=row["sobject"],
+        fields=json.loads(row["fields"]),
+        is_deleted=bool(row["is_deleted"]),
+        is_archived=bool(row["is_archived"]),
+        created_date=row["created_date"],
+        last_modified_date=row["last_modified_date"],
+        created_by_id=row["created_by_id"],
+        last_modified_by_id=row["last_modified_by_id"],
+    )
+
+
+def _custom_field_from_row(row: sqlite3.Row) -> CustomFieldDefinition:
+    return CustomFieldDefinition(
+        id=row["id"],
+        object=row["object"],
+        name=row["name"],
+        type=row["type"],
+        length=row["length"],
+        unique=bool(row["is_unique"]),
+        external_id=bool(row["external_id"]),
+        case_sensitive=bool(row["case_sensitive"]),
+        description=row["description"],
+        label=row["label"],
+        created_date=row["created_date"],
+    )
