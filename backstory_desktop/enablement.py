@@ -274,7 +274,10 @@ def record_backstory_setting(
     if not confirmed:
         reason = f"Enter {field_state.api_name} as '{BACKSTORY_SETTING_NAME}' in Backstory, then confirm."
         return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.FAILED, reason, details))
-    reason = f"'{BACKSTORY_SETTING_NAME}' is {field_state.api_name}, confirmed by the admin."
+    reason = (
+        f"'{BACKSTORY_SETTING_NAME}' is {field_state.api_name}, confirmed by the admin "
+        f"and saved in the org profile '{run.profile.alias}'."
+    )
     return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.PASSED, reason, details))
 
 

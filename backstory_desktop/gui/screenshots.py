@@ -9,6 +9,7 @@ practice org is left as it is.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -171,4 +172,6 @@ def main(arguments: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # Screenshots need no screen: render offscreen unless a platform is chosen.
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     raise SystemExit(main(sys.argv[1:]))
