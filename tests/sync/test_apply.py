@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from backstory_desktop import enablement
 from backstory_desktop.bundled import sample_mailbox_path
@@ -95,3 +96,28 @@ def test_apply__field_hidden_from_the_user_stops_before_writing(default_org: Pra
 
     assert result.status is StepStatus.FAILED
     assert "field-level security" in result.reason
+
+
+def test_apply__message_without_message_id_changes_nothing(admin: OrgConnection, tmp_path: Path) -> None:
+    mailbox = tmp_path / "one.mbox"
+    mailbox.write_text(
+        "From rita@sales.example Mon Mar  2 10:00:00 2026\n"
+        "From: Rita Rep <rita@sales.example>\n"
+        "To: Carla <carla@customer.example>\n"
+        "Subject: No id here\n"
+        "Date: Mon, 2 Mar 2026 10:00:00 +0000\n"
+        "\n"
+        "A message whose client left out the Message-ID header.\n",
+        encoding="utf-8",
+    )
+    run = _ready_run(admin)
+    before = _keyed_tasks(admin)
+
+    plan = enablement.plan_sync(run, enablement.read_mailbox(mailbox))
+    result = enablement.apply_sync(run)
+
+    assert [row.action for row in plan.rows] == [Action.INVALID]
+    assert plan.rows[0].reason == "no Message-ID header"
+    assert "1 invalid message" in result.reason
+    assert run.sync_result is not None and run.sync_result.created == 0
+    assert _keyed_tasks(admin) == before
