@@ -332,13 +332,7 @@ def apply_sync(
     if run.plan is None:
         raise RuntimeError("no plan to apply: build the dry-run plan first")
     try:
-        run.sync_result = apply_plan(
-            connection,
-            run.plan,
-            field=_require_field(run).api_name,
-            progress=progress,
-            cancel=cancel,
-        )
+        run.sync_result = apply_plan(connection, run.plan, progress=progress, cancel=cancel)
     except Exception as error:
         return _record(run, _failed(Step.LOCAL_SYNC, error))
     return _record(run, _sync_result(run.plan, run.sync_result))
@@ -365,6 +359,14 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
         f"Created {outcome.created}, updated {outcome.updated}, failed {outcome.failed}; "
         f"{not_planned} were not sent."
     )
+    failures = outcome.failures_by_code()
+    details["failures"] = [
+        {"error_code": code, "count": count, "example": example}
+        for code, (count, example) in failures.items()
+    ]
+    if failures:
+        code, (count, example) = max(failures.items(), key=lambda item: item[1][0])
+        reason += f" Most failures ({count}) are {code}: {example}"
     if outcome.stopped_because:
         reason = f"Stopped ({outcome.stopped_because}) with {outcome.not_sent} not sent. " + reason
     if outcome.in_doubt:

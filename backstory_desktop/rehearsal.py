@@ -102,7 +102,10 @@ def _sync_step(run: enablement.EnablementRun, mailbox: Path) -> None:
 
 
 def _conflicts_step(run: enablement.EnablementRun) -> None:
-    if run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+    # Duplicates matter most when the field is not ready (not Unique, say),
+    # so the scan runs whenever the field exists and this session can read it.
+    state = run.field_state
+    if state is None or not state.exists or not state.visible_in_describe:
         return
     enablement.scan_conflicts(run)
 

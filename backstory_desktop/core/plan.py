@@ -6,8 +6,8 @@ people and users, then hands them here. Nothing is written while planning.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -51,11 +51,25 @@ class PlanRow:
     record: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class FieldRules:
+    """How the org's key field and flag field are set, as far as matching needs."""
+
+    api_name: str
+    case_sensitive: bool
+    flag_field: str | None = None
+
+    def fold(self, key: str) -> str:
+        """Return the form under which the field treats two keys as equal."""
+        return key if self.case_sensitive else key.casefold()
+
+
 @dataclass
 class Plan:
-    """Every row of a dry run, in the order the messages were read."""
+    """Every row of a dry run, in the order the messages were read, and the field rules it used."""
 
     rows: list[PlanRow]
+    rules: FieldRules
 
     def counts(self) -> dict[str, int]:
         """Count rows per action, every action listed even when zero."""
@@ -67,15 +81,6 @@ class Plan:
     def rows_to_send(self) -> list[PlanRow]:
         """Return the creates and updates, the only rows the apply step writes."""
         return [row for row in self.rows if row.action in (Action.CREATE, Action.UPDATE)]
-
-
-@dataclass(frozen=True)
-class FieldRules:
-    """How the org's key field and flag field are set, as far as matching needs."""
-
-    api_name: str
-    case_sensitive: bool
-    flag_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,9 @@ def classify_activities(
     rules: FieldRules,
 ) -> Plan:
     """Classify every message as create, update, conflict, invalid or excluded."""
-    index = _TaskIndex(lookups.tasks, case_sensitive=rules.case_sensitive)
+    index = _TaskIndex(lookups.tasks, rules)
+    # Keys the field treats as equal are sent once: two rows with one key in
+    # one Collections call would both fail.
     first_source_by_key: dict[str, str] = {}
     rows = [_problem_row(problem) for problem in problems]
     for activity in activities:
@@ -109,32 +116,40 @@ def classify_activities(
         if key is None:
             rows.append(_invalid_row(activity))
             continue
-        if key in first_source_by_key:
-            rows.append(_excluded_row(activity, key, first_source_by_key[key]))
+        folded = rules.fold(key)
+        if folded in first_source_by_key:
+            rows.append(_excluded_row(activity, key, first_source_by_key[folded]))
             continue
-        first_source_by_key[key] = activity.source_ref
-        rows.append(_classify_keyed(activity, key, index.matches(key), lookups, rules))
-    return Plan(rows)
+        first_source_by_key[folded] = activity.source_ref
+        row = _classify_keyed(activity, key, index.matches(key), lookups, rules)
+        rows.append(_with_key_warnings(row, activity))
+    return Plan(rows, rules)
 
 
 class _TaskIndex:
     """Tasks by stored key, compared as the field compares them."""
 
-    def __init__(self, tasks: Iterable[TaskRecord], *, case_sensitive: bool) -> None:
-        self._case_sensitive = case_sensitive
+    def __init__(self, tasks: Iterable[TaskRecord], rules: FieldRules) -> None:
+        self._rules = rules
         self._by_key: dict[str, list[TaskRecord]] = {}
         for task in tasks:
             if task.key:
-                self._by_key.setdefault(self._fold(task.key), []).append(task)
-
-    def _fold(self, value: str) -> str:
-        return value if self._case_sensitive else value.casefold()
+                self._by_key.setdefault(rules.fold(task.key), []).append(task)
 
     def matches(self, key: str) -> list[TaskRecord]:
+        """Return the Tasks the upsert would match, in any bracket spelling."""
         found: list[TaskRecord] = []
         for spelling in key_spellings(key):
-            found.extend(self._by_key.get(self._fold(spelling), []))
+            found.extend(self._by_key.get(self._rules.fold(spelling), []))
         return found
+
+
+def _with_key_warnings(row: PlanRow, activity: MailActivity) -> PlanRow:
+    """Add what was odd about the message's Message-ID to the row's reason."""
+    warnings = activity.message_id.warnings
+    if not warnings:
+        return row
+    return replace(row, reason=row.reason + "; " + "; ".join(warnings))
 
 
 def _problem_row(problem: SourceProblem) -> PlanRow:
@@ -196,9 +211,7 @@ def _spellings_of(tasks: Sequence[TaskRecord]) -> str:
     return ", ".join(sorted({task.key or "" for task in tasks}))
 
 
-def _create_row(
-    activity: MailActivity, key: str, lookups: PlanLookups, rules: FieldRules
-) -> PlanRow:
+def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: FieldRules) -> PlanRow:
     owner, owner_note = _owner_for(activity, lookups)
     who_id = _who_for(activity, lookups)
     record: dict[str, Any] = {
@@ -238,31 +251,15 @@ def _update_row(
     lookups: PlanLookups,
     rules: FieldRules,
 ) -> PlanRow:
-    # Updates enrich the Task another tool logged: they fill what it left
-    # empty and never overwrite its subject, owner or body. TaskSubtype is
-    # create-only on Task, so it is never sent here.
-    record: dict[str, Any] = {}
-    filled: list[str] = []
+    candidate: dict[str, Any] = {}
     who_id = _who_for(activity, lookups)
-    if who_id and not task.who_id:
-        record["WhoId"] = who_id
-        filled.append("WhoId")
-    if activity.body_text and not task.description:
-        record["Description"] = activity.body_text[:DESCRIPTION_MAX_LENGTH]
-        filled.append("Description")
-    if activity.sent_at is not None and not task.activity_date:
-        record["ActivityDate"] = activity.sent_at.date().isoformat()
-        filled.append("ActivityDate")
-    if rules.flag_field:
-        record[rules.flag_field] = True
-        filled.append("the Backstory flag")
-    writer = "Backstory" if task.created_by_backstory else (task.created_by_name or "another user")
-    reason = f"updates Task {task.id} logged by {writer}"
-    if task.key != key:
-        reason += f", whose key is stored as {task.key}"
-    reason += ("; sets " + ", ".join(filled)) if filled else "; nothing to fill"
-    if task.is_archived:
-        reason += "; the Task is archived"
+    if who_id:
+        candidate["WhoId"] = who_id
+    if activity.body_text:
+        candidate["Description"] = activity.body_text[:DESCRIPTION_MAX_LENGTH]
+    if activity.sent_at is not None:
+        candidate["ActivityDate"] = activity.sent_at.date().isoformat()
+    record, reason = enrich_existing_task(task, key, candidate, rules.flag_field)
     return PlanRow(
         Action.UPDATE,
         activity.source_ref,
@@ -272,6 +269,60 @@ def _update_row(
         upsert_key=task.key,
         existing=matches,
         record=record,
+    )
+
+
+# Fields an update may fill on a Task another tool logged, when that Task left them empty.
+_FILLABLE_FIELDS: dict[str, Callable[[TaskRecord], object]] = {
+    "WhoId": lambda task: task.who_id,
+    "Description": lambda task: task.description,
+    "ActivityDate": lambda task: task.activity_date,
+}
+
+
+def enrich_existing_task(
+    task: TaskRecord, key: str, candidate: Mapping[str, Any], flag_field: str | None
+) -> tuple[dict[str, Any], str]:
+    """Build the update body for a Task another tool logged, and the reason shown for it.
+
+    Updates fill only what the Task left empty and set the Backstory flag;
+    they never overwrite its subject, owner or body. TaskSubtype is
+    create-only on Task, so it is never sent.
+    """
+    record: dict[str, Any] = {}
+    filled: list[str] = []
+    for name, current in _FILLABLE_FIELDS.items():
+        if candidate.get(name) and not current(task):
+            record[name] = candidate[name]
+            filled.append(name)
+    if flag_field:
+        record[flag_field] = True
+        filled.append("the Backstory flag")
+
+    writer = "Backstory" if task.created_by_backstory else (task.created_by_name or "another user")
+    reason = f"updates Task {task.id} logged by {writer}"
+    if task.key != key:
+        reason += f", whose key is stored as {task.key}"
+    reason += ("; sets " + ", ".join(filled)) if filled else "; nothing to fill"
+    if task.is_archived:
+        reason += "; the Task is archived"
+    return record, reason
+
+
+def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: FieldRules) -> PlanRow | None:
+    """Turn a create that found its key taken into an update of the Task that holds it.
+
+    Returns None when no live Task holds the key, so the failure stands.
+    """
+    assert row.key is not None
+    wanted = {rules.fold(spelling) for spelling in key_spellings(row.key)}
+    live = [task for task in tasks if task.key and rules.fold(task.key) in wanted and not task.is_deleted]
+    if len(live) != 1:
+        return None
+    record, reason = enrich_existing_task(live[0], row.key, row.record, rules.flag_field)
+    reason = "another writer created it after the plan was built: " + reason
+    return replace(
+        row, action=Action.UPDATE, reason=reason, upsert_key=live[0].key, existing=(live[0],), record=record
     )
 
 

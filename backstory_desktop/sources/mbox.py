@@ -64,6 +64,14 @@ def read_mbox(
 
 def check_mbox_file(path: Path) -> int:
     """Return the size of an mbox file, or raise MailboxError saying what the file is instead."""
+    try:
+        return _check_mbox_file(path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise MailboxError(f"{path} cannot be read: {reason}") from error
+
+
+def _check_mbox_file(path: Path) -> int:
     if not path.exists():
         raise MailboxError(f"{path} not found")
     if not path.is_file():

@@ -1,9 +1,11 @@
 """Apply a sync plan: sObject Collections upserts keyed on the Message-ID field.
 
 Keys travel in the JSON body, never in a URL, 200 records a call. A create
-refused with DUPLICATE_VALUE means another writer (the cadence tool, or a
-second click) created the same key a moment earlier; it is sent once more,
-now as an update without the create-only TaskSubtype.
+that finds its key taken means another writer (the cadence tool, another run)
+created that Task after the plan was built. Salesforce then refuses it with
+DUPLICATE_VALUE, or with INVALID_FIELD_FOR_INSERT_UPDATE because the body
+carries the create-only TaskSubtype. Such a create is looked up again and sent
+once more as an update that only fills what the Task left empty.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
-from backstory_desktop.core.plan import Action, Plan, PlanRow
+from backstory_desktop.core.message_id import key_spellings
+from backstory_desktop.core.plan import Action, Plan, PlanRow, retry_create_as_update
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.tasks import (
     UpsertCancelled,
     UpsertInterrupted,
     UpsertOutcome,
+    find_tasks_by_keys,
     upsert_tasks,
 )
 
 log = logging.getLogger(__name__)
 
-# Fields an update may not carry: TaskSubtype is createable but not updateable.
-CREATE_ONLY_FIELDS = ("TaskSubtype",)
+# Error codes of a create whose key another writer took after the plan was built.
+KEY_TAKEN_ERRORS = ("DUPLICATE_VALUE", "INVALID_FIELD_FOR_INSERT_UPDATE")
 
 
 @dataclass
@@ -47,17 +51,27 @@ class SyncResult:
     in_doubt: list[str] = field(default_factory=list)
     outcomes: list[tuple[PlanRow, UpsertOutcome]] = field(default_factory=list)
 
+    def failures_by_code(self) -> dict[str, tuple[int, str]]:
+        """Count failed records per Salesforce error code, with one message as an example."""
+        summary: dict[str, tuple[int, str]] = {}
+        for _, outcome in self.outcomes:
+            if not outcome.success:
+                code = outcome.error_code or "UNKNOWN"
+                count, example = summary.get(code, (0, outcome.message or ""))
+                summary[code] = (count + 1, example)
+        return summary
+
 
 def apply_plan(
     connection: OrgConnection,
     plan: Plan,
     *,
-    field: str,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> SyncResult:
     """Upsert the plan's creates and updates and count what Salesforce reports."""
     started = time.monotonic()
+    field = plan.rules.api_name
     rows = plan.rows_to_send()
     records = [_record_for(row, field) for row in rows]
     result = SyncResult()
@@ -70,7 +84,7 @@ def apply_plan(
         outcomes = interrupted.outcomes
         result.stopped_because = interrupted.problem.sentence
         result.in_doubt = list(interrupted.in_doubt)
-    outcomes = _retry_duplicate_creates(connection, field, rows, outcomes)
+    rows, outcomes = _retry_taken_keys(connection, plan, rows, outcomes)
 
     result.not_sent = len(rows) - len(outcomes)
     for row, outcome in zip(rows, outcomes, strict=False):
@@ -91,29 +105,39 @@ def apply_plan(
     return result
 
 
-def _record_for(row: PlanRow, field: str, *, as_update: bool = False) -> dict[str, Any]:
+def _record_for(row: PlanRow, field: str) -> dict[str, Any]:
     record = dict(row.record)
-    if as_update or row.action is Action.UPDATE:
-        for name in CREATE_ONLY_FIELDS:
-            record.pop(name, None)
     record[field] = row.upsert_key
     return record
 
 
-def _retry_duplicate_creates(
-    connection: OrgConnection, field: str, rows: list[PlanRow], outcomes: list[UpsertOutcome]
-) -> list[UpsertOutcome]:
-    retry_positions = [
+def _retry_taken_keys(
+    connection: OrgConnection, plan: Plan, rows: list[PlanRow], outcomes: list[UpsertOutcome]
+) -> tuple[list[PlanRow], list[UpsertOutcome]]:
+    """Send creates whose key was taken once more, as updates of the Task that holds it."""
+    positions = [
         position
         for position, (row, outcome) in enumerate(zip(rows, outcomes, strict=False))
-        if row.action is Action.CREATE and not outcome.success and outcome.error_code == "DUPLICATE_VALUE"
+        if row.action is Action.CREATE and not outcome.success and outcome.error_code in KEY_TAKEN_ERRORS
     ]
-    if not retry_positions:
-        return outcomes
-    log.info("sending %d creates again as updates after DUPLICATE_VALUE", len(retry_positions))
-    records = [_record_for(rows[position], field, as_update=True) for position in retry_positions]
-    retried = upsert_tasks(connection, field, records)
-    merged = list(outcomes)
-    for position, outcome in zip(retry_positions, retried, strict=False):
-        merged[position] = outcome
-    return merged
+    if not positions:
+        return rows, outcomes
+
+    field = plan.rules.api_name
+    spellings = sorted({s for position in positions for s in key_spellings(rows[position].key or "")})
+    found = find_tasks_by_keys(connection, field, spellings, flag_field=plan.rules.flag_field)
+    tasks = list({task.id: task for matches in found.values() for task in matches}.values())
+    retries: list[tuple[int, PlanRow]] = []
+    for position in positions:
+        update = retry_create_as_update(rows[position], tasks, plan.rules)
+        if update is not None:
+            retries.append((position, update))
+    if not retries:
+        return rows, outcomes
+
+    log.info("sending %d creates again as updates: their keys were taken after planning", len(retries))
+    retried = upsert_tasks(connection, field, [_record_for(update, field) for _, update in retries])
+    rows, outcomes = list(rows), list(outcomes)
+    for (position, update), outcome in zip(retries, retried, strict=False):
+        rows[position], outcomes[position] = update, outcome
+    return rows, outcomes

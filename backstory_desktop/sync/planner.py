@@ -43,6 +43,9 @@ def build_plan(
     started = time.monotonic()
     rules = FieldRules(field.api_name, bool(field.case_sensitive), flag_field)
 
+    # NOTE: SOQL compares a Unique case-sensitive field case-sensitively, so
+    # Tasks whose key differs only in case are not found here; the conflict
+    # scan groups them as possible duplicates.
     progress(0, 4, "Looking up existing Tasks by Message-ID")
     spellings = {
         spelling for a in activities if a.message_id.key for spelling in key_spellings(a.message_id.key)

@@ -371,3 +371,13 @@ def test_mbox__chunk_of_long_line_is_never_separator(
     read = activities(items)
     assert [activity.message_id.key for activity in read] == ["<long@x.example>", "<after@x.example>"]
     assert "Note: not a header" in read[0].body_text
+
+
+def test_read_mbox__path_that_cannot_be_read_is_a_mailbox_error(tmp_path: Path) -> None:
+    too_long = tmp_path / ("x" * 300)
+
+    with pytest.raises(MailboxError) as raised:
+        read_mbox(too_long)
+
+    assert str(too_long) in str(raised.value)
+    assert "cannot be read" in str(raised.value)

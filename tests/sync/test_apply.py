@@ -8,10 +8,12 @@ from pathlib import Path
 from backstory_desktop import enablement
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.core.checklist import StepStatus
-from backstory_desktop.core.plan import Action
+from backstory_desktop.core.plan import Action, PlanRow
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.tasks import UpsertOutcome
 from backstory_desktop.store.settings import OrgProfile
+from backstory_desktop.sync.apply import SyncResult
 
 
 def _ready_run(admin: OrgConnection) -> enablement.EnablementRun:
@@ -121,3 +123,89 @@ def test_apply__message_without_message_id_changes_nothing(admin: OrgConnection,
     assert "1 invalid message" in result.reason
     assert run.sync_result is not None and run.sync_result.created == 0
     assert _keyed_tasks(admin) == before
+
+
+def _mbox(path: Path, *ids: str) -> Path:
+    messages = [
+        f"From rita@sales.example Mon Jan  1 10:00:00 2024\n"
+        f"Message-ID: {message_id}\n"
+        "From: Rita Rep <rita@sales.example>\n"
+        "To: Carla <carla@customer.example>\n"
+        f"Subject: Message {number}\n"
+        "Date: Mon, 01 Jan 2024 10:00:00 +0000\n"
+        "\n"
+        "Body.\n"
+        for number, message_id in enumerate(ids)
+    ]
+    path.write_text("".join(messages), encoding="utf-8")
+    return path
+
+
+def test_apply__create_taken_by_another_writer_becomes_an_update(
+    admin: OrgConnection, tmp_path: Path
+) -> None:
+    reading = enablement.read_mailbox(_mbox(tmp_path / "a.mbox", "<taken-1@x.example>"))
+    mine, other = _ready_run(admin), _ready_run(admin)
+    enablement.plan_sync(mine, reading)
+    enablement.plan_sync(other, reading)
+    enablement.apply_sync(other)
+
+    result = enablement.apply_sync(mine)
+
+    assert result.status is StepStatus.PASSED
+    assert mine.sync_result is not None
+    assert (mine.sync_result.created, mine.sync_result.updated, mine.sync_result.failed) == (0, 1, 0)
+    row, outcome = mine.sync_result.outcomes[0]
+    assert outcome.success
+    assert row.action is Action.UPDATE
+    assert "another writer" in row.reason
+    assert "TaskSubtype" not in row.record
+    tasks = [task for task in _keyed_tasks(admin).values() if task["Message_ID__c"] == "<taken-1@x.example>"]
+    assert len(tasks) == 1
+
+
+def test_apply__case_spellings_are_one_key_on_a_case_insensitive_field(
+    fresh_org: PracticeOrg, tmp_path: Path
+) -> None:
+    from backstory_desktop.salesforce.connection import connect_practice_org
+
+    connection = connect_practice_org(
+        fresh_org.base_url, fresh_org.ca_bundle, fresh_org.admin_username, fresh_org.client_id
+    )
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=connection)
+    enablement.check_field(run)
+    assert enablement.create_field(run, case_sensitive=False).status is StepStatus.PASSED
+    mailbox = _mbox(tmp_path / "c.mbox", "<ABC123@EXAMPLE.COM>", "<abc123@example.com>")
+
+    plan = enablement.plan_sync(run, enablement.read_mailbox(mailbox))
+    enablement.apply_sync(run)
+
+    assert [row.action for row in plan.rows] == [Action.CREATE, Action.EXCLUDED]
+    assert run.sync_result is not None
+    assert (run.sync_result.created, run.sync_result.failed) == (1, 0)
+
+
+def test_plan__id_warnings_reach_the_row(admin: OrgConnection, tmp_path: Path) -> None:
+    mailbox = _mbox(tmp_path / "w.mbox", "3a53c9f2-1a8e-41f0-bb95-58c8029e16f0")
+
+    (row,) = enablement.plan_sync(_ready_run(admin), enablement.read_mailbox(mailbox)).rows
+
+    assert row.action is Action.CREATE
+    assert "no @" in row.reason
+
+
+def test_sync_result__failures_are_counted_per_error_code() -> None:
+    row = PlanRow(Action.CREATE, "m.mbox, message 1", "<a@x.example>", "Subject", "new")
+    result = SyncResult(
+        outcomes=[
+            (row, UpsertOutcome("<a@x.example>", False, False, None, "STRING_TOO_LONG", "Subject: too long")),
+            (row, UpsertOutcome("<b@x.example>", False, False, None, "STRING_TOO_LONG", "Description")),
+            (row, UpsertOutcome("<c@x.example>", True, True, "00T000000000001AAA", None, "")),
+            (row, UpsertOutcome("<d@x.example>", False, False, None, "UNABLE_TO_LOCK_ROW", "locked")),
+        ]
+    )
+
+    assert result.failures_by_code() == {
+        "STRING_TOO_LONG": (2, "Subject: too long"),
+        "UNABLE_TO_LOCK_ROW": (1, "locked"),
+    }
