@@ -12,8 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simple_salesforce.format import format_soql
-
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.checklist import STEP_TITLES, Checklist, Step, StepResult, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup, group_duplicates
@@ -36,7 +34,7 @@ from backstory_desktop.salesforce.schema import (
     inspect_flag_field,
     inspect_message_id_field,
 )
-from backstory_desktop.salesforce.tasks import scan_tasks
+from backstory_desktop.salesforce.tasks import find_user_by_username, scan_tasks
 from backstory_desktop.sources.mbox import read_mbox
 from backstory_desktop.store.settings import OrgProfile, ProfilesFileError, save_profile
 from backstory_desktop.sync.apply import SyncResult, apply_plan
@@ -184,7 +182,7 @@ def check_integration_user(run: EnablementRun, username: str) -> StepResult:
     connection = run.require_connection()
     field_state = _require_field(run)
     try:
-        user_id = _user_id(connection, username)
+        user_id = find_user_by_username(connection, username).id
         run.access = effective_access(
             connection, user_id, field_state.api_name, field_unique=bool(field_state.unique)
         )
@@ -198,13 +196,6 @@ def _require_field(run: EnablementRun) -> FieldState:
     if run.field_state is None:
         raise RuntimeError("the Message-ID field has not been checked: run that step first")
     return run.field_state
-
-
-def _user_id(connection: OrgConnection, username: str) -> str:
-    rows = list(connection.query_all(format_soql("SELECT Id FROM User WHERE Username = {}", username)))
-    if not rows:
-        raise LookupError(f"no user with the username {username} in this org")
-    return str(rows[0]["Id"])
 
 
 def _access_result(report: AccessReport) -> StepResult:

@@ -180,31 +180,23 @@ def _classify_keyed(
             f"{len(live)} Tasks hold this key ({_spellings_of(live)}): "
             "resolve them in the conflict viewer before syncing this message"
         )
-        return PlanRow(
-            Action.CONFLICT,
-            activity.source_ref,
-            key,
-            activity.subject,
-            reason,
-            existing=tuple(matches),
-        )
+        return _conflict_row(activity, key, reason, matches)
     if deleted and not live:
         reason = (
             f"Task {deleted[0].id} in the recycle bin holds this key, so a new Task would be refused "
             "as a duplicate value: restore it or empty the recycle bin first"
         )
-        return PlanRow(
-            Action.CONFLICT,
-            activity.source_ref,
-            key,
-            activity.subject,
-            reason,
-            existing=tuple(matches),
-        )
+        return _conflict_row(activity, key, reason, matches)
     if live:
         # The Task the upsert will update comes first, then any deleted ones.
         return _update_row(activity, key, live[0], (*live, *deleted), lookups, rules)
     return _create_row(activity, key, lookups, rules)
+
+
+def _conflict_row(activity: MailActivity, key: str, reason: str, matches: list[TaskRecord]) -> PlanRow:
+    return PlanRow(
+        Action.CONFLICT, activity.source_ref, key, activity.subject, reason, existing=tuple(matches)
+    )
 
 
 def _spellings_of(tasks: Sequence[TaskRecord]) -> str:

@@ -19,6 +19,7 @@ from simple_salesforce.format import format_soql
 from backstory_desktop.core.fields import validate_field_api_name
 from backstory_desktop.core.records import UserRef
 from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.tasks import USER_QUERY, user_ref
 
 logger = logging.getLogger(__name__)
 
@@ -87,19 +88,8 @@ def field_permission_names(field_api_name: str) -> list[str]:
 
 def list_users(conn: OrgConnection) -> list[UserRef]:
     """Return the org's users, active ones first, by name."""
-    soql = "SELECT Id, Name, Username, Email, IsActive FROM User ORDER BY Name"
-    users = [_user_ref(row) for row in conn.query_all(soql)]
+    users = [user_ref(row) for row in conn.query_all(USER_QUERY + " ORDER BY Name")]
     return sorted(users, key=lambda user: (not user.is_active, user.name.lower()))
-
-
-def _user_ref(row: dict[str, Any]) -> UserRef:
-    return UserRef(
-        id=str(row["Id"]),
-        name=str(row.get("Name") or ""),
-        username=str(row.get("Username") or ""),
-        email=str(row.get("Email") or "").lower(),
-        is_active=bool(row.get("IsActive")),
-    )
 
 
 def _load_user(conn: OrgConnection, user_id: str) -> dict[str, Any]:

@@ -281,21 +281,46 @@ def find_people_by_email(
     return contacts, leads
 
 
+USER_QUERY = "SELECT Id, Name, Username, Email, IsActive FROM User"
+
+
+def user_ref(row: dict[str, Any]) -> UserRef:
+    """Build a UserRef from a row of USER_QUERY."""
+    return UserRef(
+        id=str(row["Id"]),
+        name=str(row.get("Name") or ""),
+        username=str(row.get("Username") or ""),
+        email=str(row.get("Email") or "").lower(),
+        is_active=bool(row.get("IsActive")),
+    )
+
+
+def get_user(conn: OrgConnection, user_id: str) -> UserRef:
+    """Return one User by Id; raises LookupError when the org has none with it."""
+    return _single_user(conn, format_soql(USER_QUERY + " WHERE Id = {}", user_id), f"the Id {user_id}")
+
+
+def find_user_by_username(conn: OrgConnection, username: str) -> UserRef:
+    """Return one User by username; raises LookupError when the org has none with it."""
+    soql = format_soql(USER_QUERY + " WHERE Username = {}", username)
+    return _single_user(conn, soql, f"the username {username}")
+
+
+def _single_user(conn: OrgConnection, soql: str, described: str) -> UserRef:
+    for row in conn.query_all(soql):
+        return user_ref(row)
+    raise LookupError(f"no user with {described} in this org")
+
+
 def find_users_by_email(conn: OrgConnection, emails: Iterable[str]) -> dict[str, UserRef]:
     """Return lower-cased email -> User; an active user wins over inactive ones with that email."""
     requested = _emails(emails)
     users: dict[str, UserRef] = {}
-    prefix = "SELECT Id, Name, Username, Email, IsActive FROM User WHERE Email"
+    prefix = USER_QUERY + " WHERE Email"
     groups = [[email] for email in requested]
     for soql in in_queries(prefix, groups, max_groups=EMAILS_PER_QUERY):
         for row in conn.query_all(soql):
-            user = UserRef(
-                id=str(row["Id"]),
-                name=str(row.get("Name") or ""),
-                username=str(row.get("Username") or ""),
-                email=str(row.get("Email") or "").lower(),
-                is_active=bool(row.get("IsActive")),
-            )
+            user = user_ref(row)
             known = users.get(user.email)
             if known is None or (user.is_active and not known.is_active):
                 users[user.email] = user

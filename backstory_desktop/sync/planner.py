@@ -11,19 +11,17 @@ import threading
 import time
 from collections.abc import Sequence
 
-from simple_salesforce.format import format_soql
-
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel, no_progress
 from backstory_desktop.core.message_id import key_spellings
 from backstory_desktop.core.plan import FieldRules, Plan, PlanLookups, classify_activities
-from backstory_desktop.core.records import UserRef
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.schema import FieldState
 from backstory_desktop.salesforce.tasks import (
     find_people_by_email,
     find_tasks_by_keys,
     find_users_by_email,
+    get_user,
 )
 
 log = logging.getLogger(__name__)
@@ -61,7 +59,7 @@ def build_plan(
 
     progress(2, 4, "Matching senders to Users")
     users = find_users_by_email(connection, emails)
-    running_user = _running_user(connection)
+    running_user = get_user(connection, connection.user_id)
     check_cancel(cancel)
 
     progress(3, 4, "Classifying messages")
@@ -84,17 +82,3 @@ def _participant_emails(activities: Sequence[MailActivity]) -> set[str]:
             emails.add(activity.sender.email)
         emails.update(p.email for p in activity.recipients if p.email)
     return emails
-
-
-def _running_user(connection: OrgConnection) -> UserRef:
-    soql = format_soql(
-        "SELECT Id, Name, Username, Email, IsActive FROM User WHERE Id = {}", connection.user_id
-    )
-    row = next(iter(connection.query_all(soql)))
-    return UserRef(
-        id=str(row["Id"]),
-        name=str(row.get("Name") or ""),
-        username=str(row.get("Username") or ""),
-        email=str(row.get("Email") or "").lower(),
-        is_active=bool(row.get("IsActive")),
-    )
