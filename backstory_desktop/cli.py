@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,9 @@ from backstory_desktop.logging_setup import configure_logging
 
 DEFAULT_SCENARIO = "default"
 SCENARIOS = ("default", "fresh", "non-unique")
+
+# The exit status for a database path that cannot be used, the one argparse uses for invalid arguments.
+USAGE_ERROR_STATUS = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = True) -> None:
     parser.add_argument(
         "--db",
-        type=Path,
+        type=_database_path,
         help="practice org database file (made and seeded when it does not exist)",
     )
     parser.add_argument(
@@ -70,6 +74,16 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
         parser.add_argument(
             "--mailbox", type=Path, help="mbox file to sync (default: the bundled sample mailbox)"
         )
+
+
+def _database_path(text: str) -> Path:
+    """Convert --db to a path, rejecting the empty string that Path would read as "."."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the practice org database path is empty, so give a file name such as "
+            "practice-org.sqlite3"
+        )
+    return Path(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,17 +108,41 @@ def _open_wizard(args: argparse.Namespace) -> int:
 
 
 def _serve_practice_org(args: argparse.Namespace) -> int:
+    from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
     from backstory_desktop.practice_org.server import serve_forever
-    from backstory_desktop.store.paths import practice_org_db
+    from backstory_desktop.store.paths import ensure_private_dir, practice_org_db
 
-    serve_forever(args.db or practice_org_db(), args.port, args.scenario)
+    db_path = args.db
+    if db_path is None:
+        db_path = practice_org_db()
+        ensure_private_dir(db_path.parent)
+    try:
+        serve_forever(db_path, args.port, args.scenario)
+    except PracticeOrgDatabaseError as error:
+        print(error, file=sys.stderr)
+        return USAGE_ERROR_STATUS
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(f"Cannot serve the practice org on port {args.port} because another program "
+              f"listens on it, so choose another --port or leave it out for a free one.",
+              file=sys.stderr)
+        return USAGE_ERROR_STATUS
     return 0
 
 
 def _rehearse(args: argparse.Namespace) -> int:
+    from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
     from backstory_desktop.rehearsal import run_rehearsal
 
-    report = run_rehearsal(db_path=args.db, mailbox=args.mailbox, scenario=args.scenario)
+    try:
+        report = run_rehearsal(db_path=args.db, mailbox=args.mailbox, scenario=args.scenario)
+    except PracticeOrgDatabaseError as error:
+        # The JSON reader gets an object it can test for "passed" as with any other run.
+        if args.json:
+            print(json.dumps({"practice_org": str(args.db), "passed": False, "error": str(error)}))
+        print(error, file=sys.stderr)
+        return USAGE_ERROR_STATUS
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

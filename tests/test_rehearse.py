@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from backstory_desktop.cli import main
+from backstory_desktop.practice_org import PracticeOrg
+from tests.practice_org.read_only import read_only
 
 
 def _rehearse(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
@@ -85,3 +92,178 @@ def test_cli__help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> 
     assert raised.value.code == 0
     for command in ("gui", "practice-org", "rehearse"):
         assert command in out
+
+
+def _make_foreign_database(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE notes (body TEXT)")
+        connection.commit()
+
+
+def _bad_database(tmp_path: Path, kind: str) -> Path:
+    """Return a --db path of one kind that cannot hold a practice org."""
+    if kind == "folder":
+        (tmp_path / "orgs").mkdir()
+        return tmp_path / "orgs"
+    if kind == "text file":
+        (tmp_path / "notes.db").write_text("not a database", encoding="utf-8")
+        return tmp_path / "notes.db"
+    if kind == "foreign sqlite":
+        _make_foreign_database(tmp_path / "notes.sqlite")
+        return tmp_path / "notes.sqlite"
+    if kind == "truncated sqlite":
+        _make_foreign_database(tmp_path / "whole.sqlite")
+        (tmp_path / "cut.sqlite").write_bytes((tmp_path / "whole.sqlite").read_bytes()[:5000])
+        return tmp_path / "cut.sqlite"
+    assert kind == "missing folder"
+    return tmp_path / "typo" / "org.sqlite3"
+
+
+BAD_DATABASES = ["folder", "text file", "foreign sqlite", "truncated sqlite", "missing folder"]
+
+
+@pytest.mark.parametrize("kind", BAD_DATABASES)
+def test_rehearse__bad_database_gives_json_and_one_sentence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    db = _bad_database(tmp_path, kind)
+    before = sorted(path.name for path in tmp_path.iterdir())
+
+    status = main(["rehearse", "--json", "--db", str(db)])
+
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert status == 2
+    assert report["passed"] is False
+    assert report["practice_org"] == str(db)
+    assert report["error"].startswith(f"Cannot use {db} as the practice org database because")
+    assert err.splitlines() == [report["error"]]
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("kind", BAD_DATABASES)
+def test_rehearse__bad_database_without_json_prints_only_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    db = _bad_database(tmp_path, kind)
+
+    status = main(["rehearse", "--db", str(db)])
+
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert str(db) in err
+
+
+def test_rehearse__foreign_database_keeps_its_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = _bad_database(tmp_path, "foreign sqlite")
+
+    main(["rehearse", "--json", "--db", str(db)])
+
+    with closing(sqlite3.connect(db)) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["notes"]
+    assert "another program's SQLite database" in capsys.readouterr().err
+
+
+def test_rehearse__empty_database_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["rehearse", "--json", "--db", ""])
+
+    out, err = capsys.readouterr()
+    assert raised.value.code == 2
+    assert out == ""
+    assert "the practice org database path is empty" in err
+    assert "Traceback" not in err
+
+
+def test_rehearse__read_only_database_before_sign_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "org.sqlite3"
+    PracticeOrg(db).stop()
+
+    with read_only(db):
+        status = main(["rehearse", "--json", "--db", str(db)])
+
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert status == 2
+    assert "read-only" in report["error"]
+    assert "sign-in" not in out + err
+    assert "HTTP 500" not in out + err
+
+
+def test_serve__folder_database_is_rejected(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["practice-org", "serve", "--db", str(tmp_path)])
+
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert err.splitlines() == [
+        f"Cannot use {tmp_path} as the practice org database because it is a folder, not a file, "
+        f"so give a file inside it such as {tmp_path / 'practice-org.sqlite3'} (--db)."
+    ]
+
+
+@pytest.fixture
+def served_practice_org(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """Serve a practice org from another process, as a second terminal would."""
+    db = tmp_path / "shared.sqlite3"
+    server = subprocess.Popen(
+        [sys.executable, "-u", "-m", "backstory_desktop.cli", "practice-org", "serve", "--db", str(db)],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        first_line = server.stdout.readline()
+        assert first_line.startswith("Practice org:"), server.stderr.read() if server.stderr else ""
+        yield db, server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+        if server.stderr is not None:
+            server.stderr.close()
+
+
+def test_rehearse__database_in_use_elsewhere(
+    served_practice_org: tuple[Path, subprocess.Popen[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, server = served_practice_org
+
+    status = main(["rehearse", "--json", "--db", str(db)])
+
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert status == 2
+    assert report["passed"] is False
+    assert f"another practice org (process {server.pid}) is using it" in report["error"]
+    assert "status.salesforce.com" not in out + err
+    assert err.splitlines() == [report["error"]]
+
+
+def test_rehearse__database_free_after_stop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "org.sqlite3"
+    with PracticeOrg(db):
+        busy_status = main(["rehearse", "--json", "--db", str(db)])
+    capsys.readouterr()
+
+    status, report = _rehearse(capsys, "--db", str(db))
+
+    assert busy_status == 2
+    assert status == 0
+    assert report["passed"] is True

@@ -1,6 +1,7 @@
 """A local stand-in for a Salesforce org that speaks the REST API over HTTPS on 127.0.0.1."""
 
+from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg, serve_forever
 
-__all__ = ["FaultPlan", "PracticeOrg", "serve_forever"]
+__all__ = ["FaultPlan", "PracticeOrg", "PracticeOrgDatabaseError", "serve_forever"]

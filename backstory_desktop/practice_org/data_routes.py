@@ -76,7 +76,10 @@ def describe_global(session: ApiSession, request: Request) -> Response:
 
 
 def describe(session: ApiSession, request: Request, sobject: str) -> Response:
-    return json_response(describe_sobject(session.sobject(sobject), session.version_path))
+    spec = session.sobject(sobject)
+    return json_response(
+        describe_sobject(spec, session.version_path, session.access.can_edit_field)
+    )
 
 
 def sobject_info(session: ApiSession, request: Request, sobject: str) -> Response:

@@ -1,10 +1,16 @@
-"""DescribeSObjectResult bodies, shaped like Salesforce's REST describe."""
+"""DescribeSObjectResult bodies, shaped like Salesforce's REST describe.
+
+A custom field the session user can read but not edit (field-level security
+Read without Edit) is described with createable and updateable false, as
+Salesforce describes it for that user.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from backstory_desktop.practice_org.schema import FieldSpec, SObjectSpec
+from backstory_desktop.practice_org.schema import FieldAccessCheck, FieldSpec, SObjectSpec
 
 _SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "boolean": "xsd:boolean", "int": "xsd:int",
@@ -60,6 +66,15 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
     }
 
 
+def _as_user_may_write(
+    sobject: str, spec: FieldSpec, can_edit: FieldAccessCheck | None
+) -> FieldSpec:
+    """Return a custom field as read-only when the user has Read but not Edit access to it."""
+    if can_edit is None or not spec.custom or can_edit(sobject, spec.name):
+        return spec
+    return replace(spec, createable=False, updateable=False)
+
+
 def _picklist_entry(spec: FieldSpec, value: str) -> dict[str, Any]:
     return {
         "active": True,
@@ -70,12 +85,19 @@ def _picklist_entry(spec: FieldSpec, value: str) -> dict[str, Any]:
     }
 
 
-def describe_sobject(spec: SObjectSpec, version_path: str) -> dict[str, Any]:
-    """Return the DescribeSObjectResult of an sObject; ``version_path`` is ``/services/data/vXX.X``."""
+def describe_sobject(
+    spec: SObjectSpec, version_path: str, can_edit: FieldAccessCheck | None = None
+) -> dict[str, Any]:
+    """Return the DescribeSObjectResult of an sObject; ``version_path`` is ``/services/data/vXX.X``.
+
+    ``can_edit(sobject, field)`` is the session user's Edit field-level security.
+    Without it every field is described as the schema defines it.
+    """
     base = f"{version_path}/sobjects/{spec.name}"
+    fields = [_as_user_may_write(spec.name, field, can_edit) for field in spec.fields]
     return {
         **sobject_summary(spec, version_path),
-        "fields": [describe_field(field) for field in spec.fields],
+        "fields": [describe_field(field) for field in fields],
         "childRelationships": [],
         "recordTypeInfos": [],
         "urls": {**_urls(base), "describe": f"{base}/describe"},

@@ -6,7 +6,10 @@ Usage::
         org.base_url, org.ca_bundle, org.admin_username, org.client_id
 
 The database is created and seeded on first use; later starts keep its
-records. The server listens on a free port unless one is given.
+records. The path is checked before anything is written (see ``database``),
+and an OS lock beside the file keeps a second practice org off it until
+``stop()``. Both raise ``PracticeOrgDatabaseError``. The server listens on a
+free port unless one is given.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.practice_org.app import PracticeOrgApp
+from backstory_desktop.practice_org.database import check_database_path
+from backstory_desktop.practice_org.database_lock import DatabaseLock
 from backstory_desktop.practice_org.faults import FaultInjector, FaultPlan
 from backstory_desktop.practice_org.seed import (
     ADMIN_USERNAME,
@@ -51,11 +56,12 @@ class _QuietRequestHandler(WSGIRequestHandler):
 class PracticeOrg:
     """A practice org backed by one SQLite file, served over HTTPS in a daemon thread."""
 
-    def __init__(self, db_path: Path, *, port: int = 0, scenario: str = "default",
+    def __init__(self, db_path: Path | str, *, port: int = 0, scenario: str = "default",
                  mailbox: Path | None = None) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
                              f"{', '.join(SCENARIOS)}")
+        check_database_path(db_path)
         self.db_path = Path(db_path)
         self.scenario = scenario
         self.admin_username = ADMIN_USERNAME
@@ -65,15 +71,30 @@ class PracticeOrg:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+        self._lock = DatabaseLock(self.db_path)
+        self._lock.acquire()
+        try:
+            self._open_database(mailbox or sample_mailbox_path())
+        except BaseException:
+            self._lock.release()
+            raise
+        self._state = OrgState(self.store, base_url="")
+
+    def _open_database(self, mailbox: Path) -> None:
+        """Make the TLS files, open the store and seed it if new, under the database lock."""
         tls = ensure_tls_files(self.db_path)
         self.ca_bundle = tls.ca_cert
         self._tls = tls
-        is_new = not self.db_path.exists()
+        # Looked at again under the lock, since another process may have seeded it meanwhile.
+        is_new = not self.db_path.exists() or self.db_path.stat().st_size == 0
         self.store = Store(self.db_path)
-        if is_new:
-            seed_org(self.store, scenario, mailbox or sample_mailbox_path())
-        self._keep_stored_scenario()
-        self._state = OrgState(self.store, base_url="")
+        try:
+            if is_new:
+                seed_org(self.store, self.scenario, mailbox)
+            self._keep_stored_scenario()
+        except BaseException:
+            self.store.close()
+            raise
 
     def _keep_stored_scenario(self) -> None:
         """Report the scenario an existing database was seeded with, which stays in force."""
@@ -112,7 +133,7 @@ class PracticeOrg:
         logger.info("Practice org (%s) serving on %s", self.scenario, self.base_url)
 
     def stop(self) -> None:
-        """Stop serving and close the database."""
+        """Stop serving, close the database and release its lock."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -121,6 +142,7 @@ class PracticeOrg:
             self._thread.join(timeout=10)
             self._thread = None
         self.store.close()
+        self._lock.release()
         logger.info("Practice org stopped")
 
     @property
@@ -146,7 +168,11 @@ class PracticeOrg:
         self.store.revoke_access_tokens()
 
     def __enter__(self) -> PracticeOrg:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -157,13 +183,13 @@ class PracticeOrg:
 def serve_forever(db_path: Path, port: int, scenario: str) -> None:
     """Serve a practice org in the foreground until Ctrl+C, printing how to connect."""
     org = PracticeOrg(db_path, port=port, scenario=scenario)
-    org.start()
-    print(f"Practice org:   {org.base_url}")
-    print(f"CA bundle:      {org.ca_bundle}")
-    print(f"Admin username: {org.admin_username}")
-    print(f"OAuth client:   {org.client_id}")
-    print("Press Ctrl+C to stop.")
     try:
+        org.start()
+        print(f"Practice org:   {org.base_url}")
+        print(f"CA bundle:      {org.ca_bundle}")
+        print(f"Admin username: {org.admin_username}")
+        print(f"OAuth client:   {org.client_id}")
+        print("Press Ctrl+C to stop.")
         threading.Event().wait()
     except KeyboardInterrupt:
         print("Stopping the practice org.")

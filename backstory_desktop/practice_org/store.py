@@ -7,6 +7,8 @@ tokens are stored as SHA-256 hashes, never as issued.
 
 One connection serves every thread: werkzeug serves each request on its own
 thread, and the re-entrant lock taken by ``transaction()`` serialises them.
+The file carries ``PRAGMA application_id`` = ``APPLICATION_ID``, SQLite's own
+mark of the program a database belongs to.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from backstory_desktop.practice_org.ids import KEY_PREFIXES, make_id
+
+# "BDPO" in ASCII: the application_id stored in the header of every practice org database.
+APPLICATION_ID = 0x4244504F
+
+# How long a statement waits for another connection's lock before failing with
+# "database is locked".
+BUSY_TIMEOUT_SECONDS = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,6 +81,12 @@ CREATE TABLE IF NOT EXISTS oauth_tokens (
 );
 CREATE TABLE IF NOT EXISTS api_usage (day TEXT PRIMARY KEY, requests INTEGER NOT NULL);
 """
+
+# The tables of a practice org database, which a file without APPLICATION_ID (one made
+# before the mark was set) must all have to be taken for a practice org.
+PRACTICE_ORG_TABLES = frozenset({
+    "meta", "sequences", "records", "custom_fields", "oauth_codes", "oauth_tokens", "api_usage",
+})
 
 
 def now_utc() -> datetime.datetime:
@@ -166,9 +181,12 @@ class Store:
         if not path.exists():
             # The file holds org data, so it is created readable by its owner only.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
+        )
         self._connection.row_factory = sqlite3.Row
         self._connection.executescript(_SCHEMA)
+        self._connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def close(self) -> None:
         with self.lock:
@@ -176,21 +194,43 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Run a block atomically; nested blocks become savepoints that roll back alone."""
+        """Run a block atomically; nested blocks become savepoints that roll back alone.
+
+        The outermost block takes SQLite's write lock up front (BEGIN IMMEDIATE).
+        A deferred transaction that reads first and then writes fails at once with
+        "database is locked" when another connection writes meanwhile, whereas
+        BEGIN IMMEDIATE waits for up to BUSY_TIMEOUT_SECONDS.
+        """
         with self.lock:
+            outermost = self._depth == 0
             savepoint = f"level{self._depth}"
-            self._connection.execute(f"SAVEPOINT {savepoint}")
+            self._connection.execute("BEGIN IMMEDIATE" if outermost else f"SAVEPOINT {savepoint}")
             self._depth += 1
             try:
                 yield
             except BaseException:
-                self._connection.execute(f"ROLLBACK TO {savepoint}")
-                self._connection.execute(f"RELEASE {savepoint}")
+                if not outermost:
+                    self._connection.execute(f"ROLLBACK TO {savepoint}")
+                    self._connection.execute(f"RELEASE {savepoint}")
+                elif self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
                 raise
             else:
-                self._connection.execute(f"RELEASE {savepoint}")
+                if not outermost:
+                    self._connection.execute(f"RELEASE {savepoint}")
+                else:
+                    self._commit()
             finally:
                 self._depth -= 1
+
+    def _commit(self) -> None:
+        """Commit, or roll back if COMMIT fails, so that the next BEGIN finds no open transaction."""
+        try:
+            self._connection.execute("COMMIT")
+        except sqlite3.Error:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+            raise
 
     def _execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         with self.lock:
