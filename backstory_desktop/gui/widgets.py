@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 
 from backstory_desktop.core.checklist import StepResult, StepStatus
 from backstory_desktop.core.jobs import Cancelled
+from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
+from backstory_desktop.sources.mbox import MailboxError
 
 PASSED_COLOR = QColor("#1b7f3b")
 FAILED_COLOR = QColor("#b3261e")
@@ -50,6 +52,9 @@ def explain_error(error: BaseException) -> tuple[str, str]:
     """Turn a job's exception into one line for the admin and the details behind the button."""
     if isinstance(error, Cancelled):
         return "Cancelled: the job stopped before its next step, and nothing more was written.", ""
+    if isinstance(error, (PracticeOrgDatabaseError, MailboxError)):
+        # These already say what is wrong with which file and what to do.
+        return str(error), ""
     from backstory_desktop.salesforce.errors import explain
 
     problem = explain(error)
