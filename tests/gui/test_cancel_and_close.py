@@ -131,7 +131,15 @@ CLOSE_SCRIPT = textwrap.dedent("""
         window = next(w for w in app.topLevelWidgets() if isinstance(w, WizardWindow))
         job = window.worker.start("read mailbox", enablement.read_mailbox, mailbox)
         job.failed.connect(lambda error: print("job failed:", type(error).__name__, flush=True))
-        QTimer.singleShot(100, window.close)
+        # Close once the job reports progress, so it is surely running, whatever the load.
+        closing = []
+
+        def close_once(done, total, message):
+            if not closing:
+                closing.append(True)
+                window.close()
+
+        job.progress.connect(close_once)
 
     QTimer.singleShot(0, read_then_close)
     code = run_gui(database, mailbox)
