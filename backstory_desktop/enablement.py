@@ -29,6 +29,7 @@ from backstory_desktop.salesforce.access import (
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.errors import SalesforceProblem, explain
 from backstory_desktop.salesforce.schema import (
+    KEY_LENGTH,
     FieldState,
     create_message_id_field,
     inspect_flag_field,
@@ -149,10 +150,30 @@ def _field_result(state: FieldState) -> StepResult:
         "problems": list(state.problems),
     }
     if state.problems:
-        return StepResult(Step.MESSAGE_ID_FIELD, StepStatus.FAILED, "; ".join(state.problems), details)
+        reason = " ".join(state.problems)
+        details["usable"] = _usable_without_unique(state)
+        if details["usable"]:
+            reason += (
+                " You can go on: the Conflicts step lists the Tasks that share a key, which must be "
+                "resolved before the field can be made Unique in Setup."
+            )
+        return StepResult(Step.MESSAGE_ID_FIELD, StepStatus.FAILED, reason, details)
     case_rule = "case-sensitive" if state.case_sensitive else "case-insensitive"
     reason = f"Activity.{state.api_name} is Text({state.length}), Unique ({case_rule}) and External ID."
     return StepResult(Step.MESSAGE_ID_FIELD, StepStatus.PASSED, reason, details)
+
+
+def _usable_without_unique(state: FieldState) -> bool:
+    """Tell whether upserts work on the field, whose only fault is not being Unique."""
+    return bool(
+        state.exists
+        and state.visible_in_describe
+        and state.createable
+        and state.updateable
+        and state.external_id
+        and state.type == "Text"
+        and (state.length or 0) >= KEY_LENGTH
+    )
 
 
 def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
@@ -241,7 +262,11 @@ def apply_access_fix(run: EnablementRun) -> StepResult:
 
 
 def record_backstory_setting(
-    run: EnablementRun, *, confirmed: bool, profiles_file: Path | None = None
+    run: EnablementRun,
+    *,
+    confirmed: bool,
+    confirmed_by: str = "the admin",
+    profiles_file: Path | None = None,
 ) -> StepResult:
     """Record the value the admin enters in Backstory, and save it in the org profile.
 
@@ -260,13 +285,14 @@ def record_backstory_setting(
         "value": field_state.api_name,
         "where": BACKSTORY_SETTING_PATH,
         "confirmed": confirmed,
+        "confirmed_by": confirmed_by if confirmed else "",
         "profile": run.profile.alias,
     }
     if not confirmed:
         reason = f"Enter {field_state.api_name} as '{BACKSTORY_SETTING_NAME}' in Backstory, then confirm."
         return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.FAILED, reason, details))
     reason = (
-        f"'{BACKSTORY_SETTING_NAME}' is {field_state.api_name}, confirmed by the admin "
+        f"'{BACKSTORY_SETTING_NAME}' is {field_state.api_name}, confirmed by {confirmed_by} "
         f"and saved in the org profile '{run.profile.alias}'."
     )
     return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.PASSED, reason, details))
@@ -399,14 +425,35 @@ def _count_phrase(count: int, noun: str) -> str:
 
 
 def summarise(run: EnablementRun) -> StepResult:
-    """Close the checklist: passed only when every earlier step passed."""
+    """Close the checklist: passed only when every earlier step passed.
+
+    Work the steps found but cannot do (duplicate groups to resolve,
+    messages held back as conflicts) is listed as open items either way,
+    so a passed summary never reads as "nothing left to do".
+    """
     failed = [
         STEP_TITLES[step]
         for step in Step
         if step is not Step.SUMMARY and run.checklist.status(step) is not StepStatus.PASSED
     ]
-    if failed:
-        result = StepResult(Step.SUMMARY, StepStatus.FAILED, "Steps not passed: " + ", ".join(failed) + ".")
-    else:
-        result = StepResult(Step.SUMMARY, StepStatus.PASSED, "Every step passed.")
-    return _record(run, result)
+    open_items = open_work(run)
+    details = {"open_items": open_items}
+    reason = ("Steps not passed: " + ", ".join(failed) + ".") if failed else "Every step passed."
+    if open_items:
+        reason += " Still open: " + "; ".join(open_items) + "."
+    status = StepStatus.FAILED if failed else StepStatus.PASSED
+    return _record(run, StepResult(Step.SUMMARY, status, reason, details))
+
+
+def open_work(run: EnablementRun) -> list[str]:
+    """List what the admin still has to do in Salesforce after these steps."""
+    items = []
+    if run.groups:
+        items.append(
+            _count_phrase(len(run.groups), "group") + " of Tasks sharing a Message-ID key to resolve "
+            "in Salesforce (Tasks cannot be merged)"
+        )
+    conflicts = run.plan.counts().get("conflict", 0) if run.plan else 0
+    if conflicts:
+        items.append(_count_phrase(conflicts, "message") + " not synced because of conflicting Tasks")
+    return items

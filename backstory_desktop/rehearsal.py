@@ -62,7 +62,7 @@ def _field_step(run: enablement.EnablementRun) -> None:
 
 
 def _integration_user_step(run: enablement.EnablementRun, username: str) -> None:
-    if run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+    if not run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
         return
     result = enablement.check_integration_user(run, username)
     if result.status is StepStatus.FAILED and run.access is not None and _field_access_missing(run):
@@ -78,19 +78,19 @@ def _field_access_missing(run: enablement.EnablementRun) -> bool:
 
 
 def _setting_step(run: enablement.EnablementRun) -> None:
-    if run.field_state is None or run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+    if run.field_state is None or not run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
         return
     # A rehearsal has no Backstory tenant to type the value into, so the
-    # scripted admin confirms it; the report says so. Its profile is kept
-    # beside the practice org, away from the admin's own profiles.
+    # script confirms it and says so. Its profile is kept beside the practice
+    # org, away from the admin's own profiles.
     profiles_file = Path(run.profile.practice_db).with_suffix(".profiles.toml")
-    result = enablement.record_backstory_setting(run, confirmed=True, profiles_file=profiles_file)
-    details = {**result.details, "confirmed_by": "the rehearsal script"}
-    run.checklist.record(StepResult(result.step, result.status, result.reason, details))
+    enablement.record_backstory_setting(
+        run, confirmed=True, confirmed_by="the rehearsal script", profiles_file=profiles_file
+    )
 
 
 def _sync_step(run: enablement.EnablementRun, mailbox: Path) -> None:
-    if run.checklist.status(Step.MESSAGE_ID_FIELD) is not StepStatus.PASSED:
+    if not run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
         return
     try:
         reading = enablement.read_mailbox(mailbox)
@@ -125,6 +125,7 @@ def _report(run: enablement.EnablementRun, db_path: Path, mailbox: Path) -> dict
         "passed": run.checklist.status(Step.SUMMARY) is StepStatus.PASSED,
         "steps": steps,
         "sync": _sync_counts(run),
+        "open_items": enablement.open_work(run),
         "duplicate_groups": [_group_json(group) for group in run.groups],
     }
 

@@ -197,9 +197,7 @@ def test_rehearse__read_only_database_before_sign_in(
     assert "HTTP 500" not in out + err
 
 
-def test_serve__folder_database_is_rejected(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_serve__folder_database_is_rejected(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = main(["practice-org", "serve", "--db", str(tmp_path)])
 
     out, err = capsys.readouterr()
@@ -217,7 +215,9 @@ def served_practice_org(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen
     db = tmp_path / "shared.sqlite3"
     server = subprocess.Popen(
         [sys.executable, "-u", "-m", "backstory_desktop.cli", "practice-org", "serve", "--db", str(db)],
-        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
@@ -254,9 +254,7 @@ def test_rehearse__database_in_use_elsewhere(
     assert err.splitlines() == [report["error"]]
 
 
-def test_rehearse__database_free_after_stop(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_rehearse__database_free_after_stop(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "org.sqlite3"
     with PracticeOrg(db):
         busy_status = main(["rehearse", "--json", "--db", str(db)])
@@ -267,3 +265,36 @@ def test_rehearse__database_free_after_stop(
     assert busy_status == 2
     assert status == 0
     assert report["passed"] is True
+
+
+@pytest.mark.parametrize("port", ["70000", "-5", "eighty"])
+def test_cli__port_outside_the_tcp_range_is_rejected(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["practice-org", "serve", "--port", port])
+
+    assert raised.value.code == 2
+    assert port in capsys.readouterr().err
+
+
+def test_rehearse__non_unique_field_still_scans_for_duplicates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "non-unique")
+
+    steps = {step["name"]: step for step in report["steps"]}
+    assert status == 1
+    assert steps["message_id_field"]["status"] == "failed"
+    assert "not Unique" in steps["message_id_field"]["reason"]
+    assert steps["conflicts"]["status"] == "passed"
+    assert any(group["kind"] == "exact" for group in report["duplicate_groups"])
+
+
+def test_rehearse__summary_lists_the_work_left_open(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"))
+
+    summary = next(step for step in report["steps"] if step["name"] == "summary")
+    assert report["open_items"]
+    assert "Still open" in summary["reason"]
+    assert f"{len(report['duplicate_groups'])} groups of Tasks" in summary["reason"]

@@ -80,13 +80,26 @@ class Checklist:
     def can_leave(self, step: Step) -> bool:
         """Tell whether the wizard may move past a step.
 
-        Connect and the field must have passed, because every later step works
-        on that connection and key field; the others only need to have run.
+        Connect must have passed and the field must be usable, because every
+        later step works on that connection and key field; the others only
+        need to have run.
         """
         status = self.status(step)
-        if step in (Step.CONNECT, Step.MESSAGE_ID_FIELD):
+        if step is Step.CONNECT:
             return status is StepStatus.PASSED
+        if step is Step.MESSAGE_ID_FIELD:
+            return status is StepStatus.PASSED or self.field_usable()
         return status is not None or step is Step.SUMMARY
+
+    def field_usable(self) -> bool:
+        """Tell whether the key field can take upserts although its step failed.
+
+        A field that is External ID but not Unique still works, with View All
+        Data and the risk of duplicates, so the later steps (above all the
+        duplicate scan) stay open.
+        """
+        result = self.results.get(Step.MESSAGE_ID_FIELD)
+        return result is not None and bool(result.details.get("usable"))
 
     def next_step(self, step: Step) -> Step | None:
         """Return the step after ``step``, or None at the end."""

@@ -178,7 +178,7 @@ def _classify_keyed(
     if len(live) > 1:
         reason = (
             f"{len(live)} Tasks hold this key ({_spellings_of(live)}): "
-            "resolve them in the conflict viewer before syncing this message"
+            "the Conflicts step shows them side by side; keep one in Salesforce, then sync again"
         )
         return _conflict_row(activity, key, reason, matches)
     if deleted and not live:
