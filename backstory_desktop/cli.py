@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve a practice org on 127.0.0.1 until Ctrl+C"
     )
     serve.add_argument(
-        "--port", type=int, default=0, help="TCP port to listen on (default: a free port)"
+        "--port", type=_port, default=0, help="TCP port to listen on, 1 to 65535 (default: a free port)"
     )
     _add_practice_options(serve, mailbox=False)
 
@@ -74,6 +74,17 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
         parser.add_argument(
             "--mailbox", type=Path, help="mbox file to sync (default: the bundled sample mailbox)"
         )
+
+
+def _port(text: str) -> int:
+    """Convert --port to a TCP port number, rejecting what no socket can bind."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside the TCP port range 1 to 65535")
+    return port
 
 
 def _database_path(text: str) -> Path:

@@ -279,7 +279,7 @@ def _describe_first_line(line: bytes) -> str:
     if is_header_line(line):
         return (
             f"is a header field ({shown!r}), so the file looks like a single message "
-            "(.eml): open a folder of messages or export the mailbox as mbox"
+            "(.eml): export the mailbox from your mail client as an mbox file and open that"
         )
     if line.lstrip().startswith(b"<"):
         return f"is markup ({shown!r}), perhaps an HTML or XML file"
