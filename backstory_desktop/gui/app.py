@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,22 @@ log = logging.getLogger(__name__)
 
 # After the window has closed, how long exit waits for a job that ignored its cancel.
 EXIT_WAIT_MS = 30_000
+
+
+# Qt aborts the whole process when Linux has no display to connect to, with a
+# message about platform plugins that does not name the real cause.
+NO_DISPLAY_STATUS = 2
+NO_DISPLAY_MESSAGE = (
+    "No display found (neither DISPLAY nor WAYLAND_DISPLAY is set), so the wizard cannot open a "
+    "window. Run it in a desktop session, or use 'backstory-desktop rehearse' to run every step "
+    "without a window."
+)
+
+
+def _display_available() -> bool:
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def create_window(
@@ -39,6 +56,9 @@ def run_gui(practice_db: Path | None, mailbox: Path | None, *, scenario: str = "
 
     ``scenario`` seeds the practice org database when it does not exist yet.
     """
+    if not _display_available():
+        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        return NO_DISPLAY_STATUS
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Backstory Desktop")
     window = create_window(practice_db, mailbox, scenario=scenario)

@@ -29,6 +29,7 @@ from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.store.paths import HOME_OVERRIDE_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def save_screenshots(
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="backstory-screenshots-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="backstory-screenshots-") as scratch, _scratch_home(scratch):
         database = practice_db or Path(scratch) / "practice-org.sqlite3"
         window = create_window(database, scenario=scenario)
         window.show()
@@ -57,6 +58,20 @@ def save_screenshots(
         finally:
             window.close()
             window.context.stop_practice_org()
+
+
+@contextmanager
+def _scratch_home(scratch: str) -> Iterator[None]:
+    """Keep the tour's profiles and logs out of the admin's own folders."""
+    previous = os.environ.get(HOME_OVERRIDE_VARIABLE)
+    os.environ[HOME_OVERRIDE_VARIABLE] = str(Path(scratch) / "home")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(HOME_OVERRIDE_VARIABLE, None)
+        else:
+            os.environ[HOME_OVERRIDE_VARIABLE] = previous
 
 
 def _tour(window: WizardWindow, folder: Path) -> list[Path]:

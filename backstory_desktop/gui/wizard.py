@@ -37,7 +37,9 @@ from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.pages.summary import SummaryPage
 from backstory_desktop.gui.widgets import STATUS_MARKS, status_color
 from backstory_desktop.gui.worker import Worker
-from backstory_desktop.store.settings import OrgProfile
+from backstory_desktop.store.settings import OrgProfile, ProfilesFileError, load_profiles
+
+PRACTICE_PROFILE_ALIAS = "practice"
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,16 @@ WINDOW_SIZE = QSize(1100, 720)
 CLOSE_WAIT_MS = 15_000
 
 
+def _practice_profile() -> OrgProfile:
+    """Return the saved practice org profile, so earlier answers are remembered."""
+    try:
+        saved = load_profiles().get(PRACTICE_PROFILE_ALIAS)
+    except ProfilesFileError as error:
+        log.warning("%s", error)
+        saved = None
+    return saved or OrgProfile(alias=PRACTICE_PROFILE_ALIAS, kind="practice")
+
+
 class WizardWindow(QMainWindow):
     """The main window of Backstory Desktop."""
 
@@ -65,7 +77,7 @@ class WizardWindow(QMainWindow):
         self.setWindowTitle("Backstory Desktop")
         self.resize(WINDOW_SIZE)
         self.worker = Worker(self)
-        run = EnablementRun(OrgProfile(alias="practice", kind="practice"))
+        run = EnablementRun(_practice_profile())
         self.context = WizardContext(run, self.worker, practice, mailbox, self)
         self.pages = {page_class.step: page_class(self.context) for page_class in PAGE_CLASSES}
         self._closing = False

@@ -46,6 +46,15 @@ class BackstorySettingPage(StepPage):
     def enter(self) -> None:
         state = self.run.field_state
         self.value.setText(state.api_name if state is not None else "")
+        profile = self.run.profile
+        remembered = (
+            state is not None
+            and profile.backstory_setting_confirmed
+            and profile.backstory_setting_value == state.api_name
+        )
+        self.confirmed.blockSignals(True)
+        self.confirmed.setChecked(self.confirmed.isChecked() or remembered)
+        self.confirmed.blockSignals(False)
         self._record(self.confirmed.isChecked())
         super().enter()
 
