@@ -134,7 +134,23 @@ def check_field(run: EnablementRun) -> StepResult:
         run.flag_state = inspect_flag_field(connection, run.profile.flag_field_api_name)
     except Exception as error:
         return _record(run, _failed(Step.MESSAGE_ID_FIELD, error))
-    return _record(run, _field_result(run.field_state))
+    return _record(run, _with_flag_note(_field_result(run.field_state), run.flag_state))
+
+
+def _with_flag_note(result: StepResult, flag_state: FieldState) -> StepResult:
+    """Say whether the sync can set the "Created by Backstory" flag; its absence fails nothing."""
+    details = {
+        **result.details,
+        "flag_field": flag_state.api_name,
+        "flag_problems": list(flag_state.problems),
+    }
+    reason = result.reason
+    if flag_state.problems:
+        reason += (
+            f" The 'Created by Backstory' flag {flag_state.api_name} cannot be set, so the sync "
+            f"leaves it out: {' '.join(flag_state.problems)}"
+        )
+    return StepResult(result.step, result.status, reason, details)
 
 
 def _field_result(state: FieldState) -> StepResult:

@@ -209,3 +209,17 @@ def test_sync_result__failures_are_counted_per_error_code() -> None:
         "STRING_TOO_LONG": (2, "Subject: too long"),
         "UNABLE_TO_LOCK_ROW": (1, "locked"),
     }
+
+
+def test_field_step__missing_flag_field_is_named_and_left_out(admin: OrgConnection, tmp_path: Path) -> None:
+    run = enablement.EnablementRun(
+        OrgProfile(alias="practice", flag_field_api_name="Created_By_Backstory__c"), connection=admin
+    )
+
+    result = enablement.check_field(run)
+    plan = enablement.plan_sync(run, enablement.read_mailbox(_mbox(tmp_path / "f.mbox", "<flag@x.example>")))
+
+    assert result.status is StepStatus.PASSED
+    assert "Created_By_Backstory__c cannot be set" in result.reason
+    assert result.details["flag_problems"]
+    assert "Created_By_Backstory__c" not in plan.rows[0].record
