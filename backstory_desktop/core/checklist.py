@@ -72,6 +72,10 @@ class Checklist:
         """Store a step's latest result."""
         self.results[result.step] = result
 
+    def forget(self, step: Step) -> bool:
+        """Drop a step's result because its input changed; tell whether there was one."""
+        return self.results.pop(step, None) is not None
+
     def status(self, step: Step) -> StepStatus | None:
         """Return a step's status, or None when it has not run."""
         result = self.results.get(step)

@@ -42,8 +42,9 @@ def describe_outcome(outcome: UpsertOutcome) -> str:
 class PlanTableModel(QAbstractTableModel):
     """The rows of a dry-run plan, and after an apply each row's outcome."""
 
-    ACTION, OUTCOME, KEY, SUBJECT, REASON, EXISTING = range(6)
-    HEADERS = ("Action", "Outcome", "Message-ID key", "Subject", "Reason", "Existing Tasks")
+    # Reason comes last so that it takes the width left over by the short columns.
+    ACTION, OUTCOME, KEY, SUBJECT, EXISTING, REASON = range(6)
+    HEADERS = ("Action", "Outcome", "Message-ID key", "Subject", "Existing Tasks", "Reason")
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,6 +111,9 @@ class PlanTableModel(QAbstractTableModel):
     def _tooltip(self, row: PlanRow, position: int, column: int) -> str:
         if column == self.ACTION:
             return row.source_ref
+        if column == self.OUTCOME and position not in self._outcomes and row.existing:
+            # The page hides Existing Tasks once outcomes show, so a row that was not sent names them here.
+            return "Not sent. Existing Tasks: " + self._display(row, position, self.EXISTING)
         return self._display(row, position, column)
 
 

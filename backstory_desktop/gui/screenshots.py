@@ -103,6 +103,7 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     user = window.page(Step.INTEGRATION_USER)
     assert isinstance(user, IntegrationUserPage)
     _wait_idle(window)
+    shoot("integration-user")
     org = window.context.practice_org
     assert org is not None
     user.users.setCurrentIndex(user.users.findData(org.integration_username))
@@ -116,6 +117,7 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     window.go_next()
     setting = window.page(Step.BACKSTORY_SETTING)
     assert isinstance(setting, BackstorySettingPage)
+    shoot("backstory-setting-not-confirmed")
     setting.confirmed.setChecked(True)
     shoot("backstory-setting")
 

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -35,7 +35,7 @@ from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.pages.summary import SummaryPage
-from backstory_desktop.gui.widgets import STATUS_MARKS, status_color
+from backstory_desktop.gui.widgets import NEUTRAL_COLOR, STATUS_MARKS, status_color
 from backstory_desktop.gui.worker import Worker
 from backstory_desktop.store.settings import OrgProfile, ProfilesFileError, load_profiles
 
@@ -55,8 +55,22 @@ PAGE_CLASSES: tuple[type[StepPage], ...] = (
 # Optional steps: the admin may skip them, and the summary lists them as skipped.
 SKIPPABLE_STEPS = (Step.LOCAL_SYNC, Step.CONFLICTS)
 WINDOW_SIZE = QSize(1100, 720)
+# Steps the admin cannot open yet are drawn in this lighter grey, because their own
+# status color would make them look as clickable as the others.
+UNREACHABLE_COLOR = QColor("#a0a4a8")
+# Shown in the step list for a step whose result waits for the admin to act.
+WAITING_MARK = "… waiting for you"
 # How long closing waits for a cancelled job to stop before the window closes anyway.
 CLOSE_WAIT_MS = 15_000
+
+
+def quit_shortcuts() -> list[QKeySequence]:
+    """Return the platform's Quit keys, or Ctrl+Q (Cmd+Q on macOS) where it defines none.
+
+    Some platforms, Qt's offscreen platform among them, bind nothing to
+    QKeySequence.StandardKey.Quit.
+    """
+    return QKeySequence.keyBindings(QKeySequence.StandardKey.Quit) or [QKeySequence("Ctrl+Q")]
 
 
 def _practice_profile() -> OrgProfile:
@@ -124,6 +138,13 @@ class WizardWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self.content = splitter
 
+        self.quit_action = QAction("Quit", self)
+        self.quit_action.setShortcuts(quit_shortcuts())
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        # Closing goes through closeEvent, which cancels a running job first.
+        self.quit_action.triggered.connect(self.close)
+        self.addAction(self.quit_action)
+
         self.org_label = QLabel()
         self.statusBar().addPermanentWidget(self.org_label)
         self.context.checklist_changed.connect(self.refresh)
@@ -188,15 +209,7 @@ class WizardWindow(QMainWindow):
         """Update the step marks, Back and Next, and the status bar."""
         checklist = self.context.run.checklist
         for row, step in enumerate(Step):
-            status = checklist.status(step)
-            item = self.step_list.item(row)
-            item.setText(f"{row + 1}. {STEP_TITLES[step]}\n      {STATUS_MARKS[status]}")
-            item.setForeground(status_color(status))
-            reachable = self._can_open(step) or step is self.current_step
-            flags = Qt.ItemFlag.ItemIsSelectable
-            if reachable:
-                flags |= Qt.ItemFlag.ItemIsEnabled
-            item.setFlags(flags)
+            self._refresh_step_item(row, step)
         step = self.current_step
         has_next = checklist.next_step(step) is not None
         self.next_button.setEnabled(has_next and not self.worker.busy and checklist.can_leave(step))
@@ -204,6 +217,22 @@ class WizardWindow(QMainWindow):
         self.skip_button.setVisible(step in SKIPPABLE_STEPS and checklist.status(step) is None)
         self.skip_button.setEnabled(not self.worker.busy)
         self._refresh_status_bar()
+
+    def _refresh_step_item(self, row: int, step: Step) -> None:
+        status = self.context.run.checklist.status(step)
+        mark, color = STATUS_MARKS[status], status_color(status)
+        if status is StepStatus.FAILED and self.pages[step].waiting_for_admin:
+            mark, color = WAITING_MARK, NEUTRAL_COLOR
+        reachable = self._can_open(step) or step is self.current_step
+        item = self.step_list.item(row)
+        item.setText(f"{row + 1}. {STEP_TITLES[step]}\n      {mark}")
+        item.setForeground(color if reachable else UNREACHABLE_COLOR)
+        # A step opens on click exactly when Next could reach it, because _step_clicked checks
+        # the same _can_open; disabled items ignore clicks.
+        flags = Qt.ItemFlag.ItemIsSelectable
+        if reachable:
+            flags |= Qt.ItemFlag.ItemIsEnabled
+        item.setFlags(flags)
 
     def _refresh_status_bar(self) -> None:
         profile = self.context.run.profile

@@ -87,3 +87,18 @@ def test_comparison_model__marks_differing_fields(qtmodeltester: ModelTester) ->
     assert model.index(subject_row, 0).data(Qt.ItemDataRole.BackgroundRole) is None
     assert model.index(deleted_row, 1).data(Qt.ItemDataRole.BackgroundRole) == DIFFERENT_BACKGROUND
     assert model.index(deleted_row, 1).data() == "yes"
+
+
+def test_plan_model__unsent_row_tooltip_names_existing_tasks(qtbot: QtBot) -> None:
+    model = PlanTableModel()
+    rows = plan_rows()
+    model.set_rows(rows)
+    created = UpsertOutcome(key="<new@example.com>", success=True, created=True,
+                            record_id="00T000000000009AAA", error_code=None, message="")
+    model.set_outcomes([(rows[0], created)])
+
+    tooltip = Qt.ItemDataRole.ToolTipRole
+    unsent = model.index(1, PlanTableModel.OUTCOME).data(tooltip)
+    assert unsent == "Not sent. Existing Tasks: 00T000000000001AAA"
+    assert model.index(0, PlanTableModel.OUTCOME).data(tooltip) == "created 00T000000000009AAA"
+    assert model.index(2, PlanTableModel.OUTCOME).data(tooltip) == ""

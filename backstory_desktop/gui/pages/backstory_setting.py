@@ -10,6 +10,8 @@ from backstory_desktop.core.checklist import Step
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
 from backstory_desktop.gui.widgets import note
 
+WAITING_NOTE = "Not confirmed yet: enter the value in Backstory, then tick the box."
+
 
 class BackstorySettingPage(StepPage):
     """Shows the value with a Copy button and records whether the admin entered it."""
@@ -38,8 +40,9 @@ class BackstorySettingPage(StepPage):
         form.addRow("Where:", where)
         self.body.addLayout(form)
 
+        self.waiting_for_admin = True
         self.confirmed = QCheckBox("I entered this value in Backstory")
-        self.confirmed.toggled.connect(self._record)
+        self.confirmed.toggled.connect(self._confirmation_toggled)
         self.body.addWidget(self.confirmed)
         self.body.addStretch(1)
 
@@ -66,10 +69,19 @@ class BackstorySettingPage(StepPage):
         QGuiApplication.clipboard().setText(self.value.text())
         self.message.show_message(f"Copied {self.value.text()} to the clipboard.")
 
+    def _confirmation_toggled(self, confirmed: bool) -> None:
+        self.waiting_for_admin = False
+        self._record(confirmed)
+
     def _record(self, confirmed: bool) -> None:
         # Recording touches neither the org nor a file, so it runs here on the GUI thread.
         if self.run.field_state is None:
             return
         result = enablement.record_backstory_setting(self.run, confirmed=confirmed)
-        self.message.show_result(result)
+        self.waiting_for_admin = self.waiting_for_admin and not confirmed
+        if self.waiting_for_admin:
+            # Not a failure yet: the admin has not had the chance to enter the value.
+            self.message.show_message(WAITING_NOTE)
+        else:
+            self.message.show_result(result)
         self.record_changed()

@@ -63,6 +63,9 @@ class StepPage(QWidget):
     def __init__(self, context: WizardContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
+        # True while the step has a result that the admin has not acted on yet, so the step
+        # list shows it as waiting rather than failed.
+        self.waiting_for_admin = False
         self.message = MessagePanel()
         self.progress = ProgressRow()
         self.progress.cancel_requested.connect(self._cancel_job)

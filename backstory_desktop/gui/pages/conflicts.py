@@ -23,13 +23,16 @@ from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui.models import DuplicateGroupsModel, RecordComparisonModel
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
-from backstory_desktop.gui.widgets import compact_rows, note
+from backstory_desktop.gui.widgets import ElideMiddleDelegate, compact_rows, note
 
+# Starting widths in pixels; Reason, the last column, takes the rest of the table's width.
 GROUP_COLUMN_WIDTHS = {
     DuplicateGroupsModel.KIND: 90,
-    DuplicateGroupsModel.KEY: 300,
+    DuplicateGroupsModel.KEY: 240,
     DuplicateGroupsModel.RECORDS: 50,
 }
+# A group's reason is one or two sentences, so its rows hold two wrapped lines.
+GROUP_ROW_LINES = 2
 
 
 def scan_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event) -> StepResult:
@@ -65,6 +68,11 @@ class ConflictsPage(StepPage):
         self.groups.horizontalHeader().setStretchLastSection(True)
         for column, width in GROUP_COLUMN_WIDTHS.items():
             self.groups.setColumnWidth(column, width)
+        self.key_delegate = ElideMiddleDelegate(self.groups)
+        self.groups.setItemDelegateForColumn(DuplicateGroupsModel.KEY, self.key_delegate)
+        self.groups.setWordWrap(True)
+        self.groups.verticalHeader().setDefaultSectionSize(
+            self.groups.fontMetrics().lineSpacing() * GROUP_ROW_LINES + 8)
         self.groups.selectionModel().selectionChanged.connect(self._group_selected)
 
         self.records_model = RecordComparisonModel()

@@ -28,6 +28,10 @@ from backstory_desktop.salesforce.access import AccessReport, GrantPlan, list_us
 
 COLUMNS = ("Check", "Granted", "Required", "Granted by", "Note")
 SOURCES_COLUMN = COLUMNS.index("Granted by")
+# Text in a username or name that suggests the user Backstory signs in as.
+INTEGRATION_HINT = "integration"
+# Pixels added to a column fitted to its text, so the text does not touch the grid line.
+CELL_PADDING = 12
 
 
 def load_users_job(
@@ -64,6 +68,32 @@ def grant_diff_lines(plan: GrantPlan) -> list[str]:
 def missing_field_access(report: AccessReport, field_api_name: str) -> bool:
     """Tell whether a Read or Edit line on the Message-ID field is not granted."""
     return any(field_api_name in line.name and not line.granted for line in report.lines)
+
+
+def picker_order(user: UserRef) -> tuple[bool, str, str]:
+    """Sort key of the user picker: active users first, then by name and username."""
+    return (not user.is_active, user.name.casefold(), user.username.casefold())
+
+
+def user_label(user: UserRef) -> str:
+    """Return the picker's text for a user: "Name (username)", marked when inactive."""
+    label = f"{user.name} ({user.username})" if user.name else user.username
+    return label if user.is_active else f"{label}, inactive"
+
+
+def preselected_username(users: list[UserRef], remembered: str) -> str | None:
+    """Return the user to preselect: the one the org profile remembers, else a likely integration user.
+
+    A likely integration user is the first active user, in ``users`` order, whose
+    username or name contains "integration" in any case.
+    """
+    if remembered and any(user.username == remembered for user in users):
+        return remembered
+    for user in users:
+        words = f"{user.username} {user.name}".casefold()
+        if user.is_active and INTEGRATION_HINT in words:
+            return user.username
+    return None
 
 
 class IntegrationUserPage(StepPage):
@@ -123,11 +153,11 @@ class IntegrationUserPage(StepPage):
     def _show_users(self, users: list[UserRef]) -> None:
         self._users_loaded = True
         self.users.clear()
-        for user in sorted(users, key=lambda user: user.username):
-            label = user.username if user.is_active else f"{user.username} (inactive)"
-            self.users.addItem(label, user.username)
-        remembered = self.users.findData(self.run.profile.integration_username)
-        self.users.setCurrentIndex(remembered)
+        ordered = sorted(users, key=picker_order)
+        for user in ordered:
+            self.users.addItem(user_label(user), user.username)
+        preselected = preselected_username(ordered, self.run.profile.integration_username)
+        self.users.setCurrentIndex(self.users.findData(preselected) if preselected else -1)
         self.users.currentIndexChanged.connect(lambda _index: self.update_actions())
         self.update_actions()
 
@@ -185,5 +215,6 @@ class IntegrationUserPage(StepPage):
         self.grant_button.setVisible(missing_field_access(report, field_api_name))
         for column in range(SOURCES_COLUMN + 1):
             self.table.resizeColumnToContents(column)
+            self.table.setColumnWidth(column, self.table.columnWidth(column) + CELL_PADDING)
         # The sources can be long; the full list stays in the tooltip, and the note gets the room.
         self.table.setColumnWidth(SOURCES_COLUMN, min(self.table.columnWidth(SOURCES_COLUMN), 260))

@@ -26,18 +26,24 @@ from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.models import PlanTableModel
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
-from backstory_desktop.gui.widgets import FAILED_COLOR, compact_rows, note, plural
+from backstory_desktop.gui.widgets import FAILED_COLOR, ElideMiddleDelegate, compact_rows, note, plural
 from backstory_desktop.sources.mbox import MailboxError
 
 log = logging.getLogger(__name__)
 
+# Starting widths in pixels; Reason, the last column, takes the rest of the table's width.
 COLUMN_WIDTHS = {
     PlanTableModel.ACTION: 70,
-    PlanTableModel.OUTCOME: 235,
-    PlanTableModel.KEY: 230,
-    PlanTableModel.SUBJECT: 170,
-    PlanTableModel.REASON: 340,
+    PlanTableModel.OUTCOME: 200,
+    PlanTableModel.KEY: 220,
+    PlanTableModel.SUBJECT: 150,
 }
+# Existing Tasks is as wide as one 18-character record Id, plus the cell's margins.
+RECORD_ID_SAMPLE = "00T000000000000AAA"
+CELL_MARGIN = 16
+
+
+NO_PLAN = "No plan yet: choose a mailbox and build the plan."
 
 
 def read_and_plan_job(
@@ -91,7 +97,7 @@ class LocalSyncPage(StepPage):
         self.mailbox_error.hide()
         self.body.addWidget(self.mailbox_error)
 
-        self.counts = QLabel("No plan yet.")
+        self.counts = QLabel(NO_PLAN)
         self.body.addWidget(self.counts)
         self.model = PlanTableModel()
         self.table = QTableView()
@@ -105,12 +111,23 @@ class LocalSyncPage(StepPage):
         header.setStretchLastSection(True)
         for column, width in COLUMN_WIDTHS.items():
             self.table.setColumnWidth(column, width)
-        self.table.setColumnHidden(PlanTableModel.OUTCOME, True)
+        self.table.setColumnWidth(PlanTableModel.EXISTING,
+                                  self.table.fontMetrics().horizontalAdvance(RECORD_ID_SAMPLE) + CELL_MARGIN)
+        self.key_delegate = ElideMiddleDelegate(self.table)
+        self.table.setItemDelegateForColumn(PlanTableModel.KEY, self.key_delegate)
+        self._show_outcome_column(False)
         self.body.addWidget(self.table, 1)
         self._plan_applied = False
         # The path text the shown plan was built from; Apply waits for a new plan after an edit.
         self._planned_path = ""
         self._requested_path = ""
+
+    def _show_outcome_column(self, applied: bool) -> None:
+        # After an apply, Outcome takes the place of Existing Tasks so that Reason keeps room at
+        # the default window size. Outcome names the Task each sent row created or updated, and
+        # its tooltip names the existing Tasks of a row that was not sent.
+        self.table.setColumnHidden(PlanTableModel.OUTCOME, not applied)
+        self.table.setColumnHidden(PlanTableModel.EXISTING, applied)
 
     def update_actions(self) -> None:
         has_plan = self.run.plan is not None and self.model.rowCount() > 0
@@ -129,13 +146,24 @@ class LocalSyncPage(StepPage):
         if chosen:
             self.path_edit.setText(chosen)
 
-    def _path_changed(self, _text: str) -> None:
+    def _path_changed(self, text: str) -> None:
         self.mailbox_error.hide()
+        if text != self._planned_path:
+            self._clear_plan_view()
         self.update_actions()
+
+    def _clear_plan_view(self) -> None:
+        # A plan or outcome shown under another mailbox path would read as that mailbox's.
+        self._planned_path = ""
+        self.model.set_rows([])
+        self._show_outcome_column(False)
+        self.counts.setText(NO_PLAN)
+        self.message.clear()
 
     def build_plan(self) -> None:
         """Read the mailbox and plan the sync, on the worker."""
         self.mailbox_error.hide()
+        self._clear_plan_view()
         self._requested_path = self.path_edit.text()
         path = Path(self._requested_path.strip()).expanduser()
         self.start_job("plan sync", read_and_plan_job, self.run, path, on_finished=self._show_plan,
@@ -153,7 +181,7 @@ class LocalSyncPage(StepPage):
         self._plan_applied = False
         self._planned_path = self._requested_path
         self.model.set_rows(plan.rows)
-        self.table.setColumnHidden(PlanTableModel.OUTCOME, True)
+        self._show_outcome_column(False)
         self.counts.setText("Plan: " + describe_counts(plan.counts()))
         self.update_actions()
 
@@ -182,9 +210,13 @@ class LocalSyncPage(StepPage):
     def _show_outcomes(self, result: StepResult) -> None:
         self._plan_applied = True
         outcome = self.run.sync_result
+        plan = self.run.plan
         if outcome is not None:
             self.model.set_outcomes(outcome.outcomes)
-            self.table.setColumnHidden(PlanTableModel.OUTCOME, False)
+            self._show_outcome_column(True)
+            if plan is not None:
+                self.counts.setText(f"Applied plan: {describe_counts(plan.counts())}. "
+                                    "The Outcome column shows what each sent row did.")
             self.context.changes.append(
                 f"Local sync of {self.path_edit.text()}: created {outcome.created} Tasks, "
                 f"updated {outcome.updated}, {outcome.failed} failed.")

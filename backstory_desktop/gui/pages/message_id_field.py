@@ -141,11 +141,18 @@ class MessageIdFieldPage(StepPage):
             self.name_error.show()
         else:
             self.name_error.hide()
-        # Values shown belong to the field inspected last, not to the name being typed.
+        self._forget_inspection()
+        self.update_actions()
+
+    def _forget_inspection(self) -> None:
+        # The values, the message and the step's result belong to the field inspected last, not
+        # to the name being typed, so Next waits until the new name is inspected.
         for value in self.values.values():
             value.setText(NO_VALUE)
         self.create_box.hide()
-        self.update_actions()
+        self.message.clear()
+        if self.run.checklist.forget(self.step):
+            self.record_changed()
 
     def inspect(self) -> None:
         """Inspect the field, on the worker."""
