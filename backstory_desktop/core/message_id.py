@@ -13,6 +13,7 @@ the field, control characters, undecodable bytes) gets no key and a
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.header import decode_header
 
@@ -208,6 +209,11 @@ def _key_from_id(candidate: str, warnings: list[str]) -> tuple[str | None, str |
         return None, "the id is empty (<>)"
     if _CONTROL.search(core):
         return None, "the id contains control characters"
+    invisible = sorted({f"U+{ord(char):04X}" for char in core if unicodedata.category(char) == "Cf"})
+    if invisible:
+        # Bidirectional overrides and joiners make a key display differently from
+        # what it is, so the key would not be what the admin reads.
+        return None, "the id contains invisible formatting characters (" + ", ".join(invisible) + ")"
     if "\ufffd" in core or any("\ud800" <= char <= "\udfff" for char in core):
         return None, "the id contains bytes that are not valid UTF-8"
     if "<" in core or ">" in core:

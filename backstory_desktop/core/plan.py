@@ -6,6 +6,7 @@ people and users, then hands them here. Nothing is written while planning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -14,6 +15,8 @@ from typing import Any
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.message_id import key_spellings
 from backstory_desktop.core.records import TaskRecord, UserRef
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 
 # Task.Subject holds 255 characters and Task.Description 32,000.
 SUBJECT_MAX_LENGTH = 255
@@ -319,7 +322,9 @@ def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: Fie
 
 
 def _subject_for(activity: MailActivity) -> str:
-    subject = activity.subject.strip() or "(no subject)"
+    # A subject is one line: decoded headers can carry line breaks, NULs and
+    # terminal escapes, which Salesforce would store as they are.
+    subject = _CONTROL_CHARACTERS.sub(" ", activity.subject).strip() or "(no subject)"
     return subject[:SUBJECT_MAX_LENGTH]
 
 

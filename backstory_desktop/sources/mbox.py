@@ -75,7 +75,8 @@ def _check_mbox_file(path: Path) -> int:
     if not path.exists():
         raise MailboxError(f"{path} not found")
     if not path.is_file():
-        raise MailboxError(f"{path} is not a file")
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        raise MailboxError(f"{path} is {kind}: choose an mbox file")
     total = path.stat().st_size
     if total == 0:
         raise MailboxError(f"{path} is empty: it holds no messages")

@@ -214,3 +214,12 @@ def test_message_id__stalwart_vectors(vector: dict[str, object]) -> None:
     assert result.key == f"<{_without_cfws(expected[0])}>"
     if len(expected) > 1:
         assert f"{len(expected)} ids in one header: the first is used" in result.warnings
+
+
+@pytest.mark.parametrize("invisible", ["\u202e", "\u200d", "\u2060", "\u00ad", "\u200e"])
+def test_message_id__invisible_formatting_character_is_not_keyed(invisible: str) -> None:
+    result = canonical_message_id(f"<abc{invisible}def@example.com>")
+
+    assert result.key is None
+    assert result.problem is not None
+    assert f"U+{ord(invisible):04X}" in result.problem

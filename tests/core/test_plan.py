@@ -165,3 +165,20 @@ def test_plan__counts_list_every_action() -> None:
     plan = classify_activities([_activity("<a@x.example>"), _activity(None)], [], _lookups(), RULES)
 
     assert plan.counts() == {"create": 1, "update": 0, "conflict": 0, "invalid": 1, "excluded": 0}
+
+
+def test_plan__subject_with_line_breaks_and_nul_becomes_one_line() -> None:
+    activity = _activity("<s@x.example>")
+    odd = MailActivity(
+        activity.source_ref,
+        activity.message_id,
+        "Quote\r\n attached\x00\x1b[31m",
+        activity.sender,
+        activity.recipients,
+        activity.sent_at,
+        activity.body_text,
+    )
+
+    row = classify_activities([odd], [], _lookups(), RULES).rows[0]
+
+    assert row.record["Subject"] == "Quote  attached [31m"

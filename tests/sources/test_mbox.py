@@ -381,3 +381,10 @@ def test_read_mbox__path_that_cannot_be_read_is_a_mailbox_error(tmp_path: Path) 
 
     assert str(too_long) in str(raised.value)
     assert "cannot be read" in str(raised.value)
+
+
+def test_read_mbox__folder_is_named_as_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(MailboxError) as raised:
+        read_mbox(tmp_path)
+
+    assert str(raised.value) == f"{tmp_path} is a folder: choose an mbox file"
