@@ -1,7 +1,7 @@
 """The enablement steps as plain functions, shared by the wizard and the headless rehearsal.
 
 Each step does its real work on the org through the Salesforce layer and
-returns a StepResult that says what it found or changed. Nothing here imports
+returns a StepResult that reports what it found or changed. Nothing here imports
 Qt; the wizard runs these functions on its worker thread.
 """
 
@@ -43,7 +43,7 @@ from backstory_desktop.sync.planner import build_plan
 
 log = logging.getLogger(__name__)
 
-# Where an admin enters the key field's name in Backstory.
+# The Backstory setting that names the key field, and its place in Backstory's menus.
 BACKSTORY_SETTING_NAME = "Upsert Message Id field name"
 BACKSTORY_SETTING_PATH = (
     "Backstory > Settings > Integrations > CRMs > Sync Settings > Email Sync Extra Settings"

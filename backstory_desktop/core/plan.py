@@ -18,13 +18,13 @@ from backstory_desktop.core.records import TaskRecord, UserRef
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 
-# Task.Subject holds 255 characters and Task.Description 32,000.
+# Task.Subject is at most 255 characters long and Task.Description 32,000.
 SUBJECT_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 32_000
 
 
 class Action(StrEnum):
-    """What the sync would do with one message."""
+    """The change the sync would make for one message."""
 
     CREATE = "create"
     UPDATE = "update"
@@ -40,7 +40,7 @@ class PlanRow:
     ``upsert_key`` is the spelling sent as the external ID: the canonical key
     for a create, and the spelling the existing Task already holds for an
     update, so that the upsert finds that Task instead of adding a second one.
-    ``record`` holds the Task fields to send, without the key. For an update,
+    ``record`` contains the Task fields to send, without the key. For an update,
     ``existing`` starts with the Task it will change.
     """
 
@@ -56,7 +56,7 @@ class PlanRow:
 
 @dataclass(frozen=True)
 class FieldRules:
-    """How the org's key field and flag field are set, as far as matching needs."""
+    """The settings of the org's key field and flag field that matching needs."""
 
     api_name: str
     case_sensitive: bool
@@ -305,7 +305,7 @@ def enrich_existing_task(
 
 
 def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: FieldRules) -> PlanRow | None:
-    """Turn a create that found its key taken into an update of the Task that holds it.
+    """Turn a create whose key another Task now has into an update of that Task.
 
     Returns None when no live Task holds the key, so the failure stands.
     """
