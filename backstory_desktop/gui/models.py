@@ -39,7 +39,22 @@ def describe_outcome(outcome: UpsertOutcome) -> str:
     return f"failed: {outcome.error_code} {outcome.message}".strip()
 
 
-class PlanTableModel(QAbstractTableModel):
+class _HeaderedTableModel(QAbstractTableModel):
+    """A flat table whose columns are named by the class's HEADERS."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+
+class PlanTableModel(_HeaderedTableModel):
     """The rows of a dry-run plan, and after an apply each row's outcome."""
 
     # Reason comes last so that it takes the width left over by the short columns.
@@ -71,14 +86,6 @@ class PlanTableModel(QAbstractTableModel):
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -117,7 +124,7 @@ class PlanTableModel(QAbstractTableModel):
         return self._display(row, position, column)
 
 
-class DuplicateGroupsModel(QAbstractTableModel):
+class DuplicateGroupsModel(_HeaderedTableModel):
     """Groups of Tasks that share a Message-ID key, one row per group."""
 
     KIND, KEY, RECORDS, REASON = range(4)
@@ -140,14 +147,6 @@ class DuplicateGroupsModel(QAbstractTableModel):
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._groups)
 
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
