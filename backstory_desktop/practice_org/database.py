@@ -11,6 +11,7 @@ because a mistyped folder name should not silently become a new practice org.
 from __future__ import annotations
 
 import enum
+import logging
 import os
 import sqlite3
 import stat
@@ -22,6 +23,8 @@ from backstory_desktop.practice_org.store import (
     PRACTICE_ORG_TABLES,
 )
 from backstory_desktop.practice_org.tls import tls_folder
+
+logger = logging.getLogger(__name__)
 
 # The first 16 bytes of every SQLite 3 database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -148,7 +151,15 @@ def _check_practice_org_contents(path: Path) -> None:
     try:
         application_id, tables, problems = _read_database(path)
     except sqlite3.DatabaseError as error:
-        raise _damaged(path, str(error)) from error
+        if not _journal_path(path).exists():
+            raise _damaged(path, str(error)) from error
+        # A process killed in a write leaves a hot journal, which a read-only
+        # connection cannot roll back; a normal connection rolls it back on open.
+        _roll_back_hot_journal(path)
+        try:
+            application_id, tables, problems = _read_database(path)
+        except sqlite3.DatabaseError as again:
+            raise _damaged(path, str(again)) from again
 
     if not _is_practice_org(application_id, tables):
         listed = f"tables: {', '.join(sorted(tables)[:3])}" if tables else "no tables"
@@ -160,6 +171,19 @@ def _check_practice_org_contents(path: Path) -> None:
         )
     if problems:
         raise _damaged(path, problems[0])
+
+
+def _journal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-journal")
+
+
+def _roll_back_hot_journal(path: Path) -> None:
+    logger.info("rolling back the journal an interrupted write left beside %s", path)
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        connection.close()
 
 
 def _read_database(path: Path) -> tuple[int, set[str], list[str]]:

@@ -85,11 +85,11 @@ class PracticeOrg:
         tls = ensure_tls_files(self.db_path)
         self.ca_bundle = tls.ca_cert
         self._tls = tls
-        # Looked at again under the lock, since another process may have seeded it meanwhile.
-        is_new = not self.db_path.exists() or self.db_path.stat().st_size == 0
         self.store = Store(self.db_path)
         try:
-            if is_new:
+            # Seeding stores its scenario in the same transaction as the records,
+            # so a database without one was never seeded, or its seed was cut short.
+            if self.store.get_meta("scenario") is None:
                 seed_org(self.store, self.scenario, mailbox)
             self._keep_stored_scenario()
         except BaseException:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from contextlib import closing
@@ -247,3 +249,37 @@ def test_busy_timeout__write_waits_for_another_connection(tmp_path: Path) -> Non
 
     assert "error" not in outcome
     assert outcome["result"]["success"] is True  # type: ignore[index]
+
+
+def test_database__write_cut_short_by_a_crash_is_rolled_back_not_called_damaged(tmp_path: Path) -> None:
+    database = tmp_path / "crashed.sqlite3"
+    with PracticeOrg(database):
+        pass
+    crash = (
+        "import os, sqlite3, sys\n"
+        "connection = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "connection.execute('PRAGMA cache_size=1')\n"
+        "connection.execute('BEGIN IMMEDIATE')\n"
+        "connection.execute(\"UPDATE records SET fields = fields || ''\")\n"
+        "os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", crash, str(database)], check=True, timeout=60)
+    assert database.with_name(database.name + "-journal").exists()
+
+    with PracticeOrg(database) as org:
+        count = org.store._execute("SELECT count(*) FROM records").fetchone()[0]
+
+    assert count > 0
+
+
+def test_database__seed_cut_short_is_seeded_on_the_next_start(tmp_path: Path) -> None:
+    database = tmp_path / "half.sqlite3"
+    with pytest.raises(ValueError):
+        PracticeOrg(database, mailbox=tmp_path / "missing.mbox")
+
+    with PracticeOrg(database) as org:
+        scenario = org.store.get_meta("scenario")
+        users = org.store._execute("SELECT count(*) FROM records WHERE sobject = 'User'").fetchone()[0]
+
+    assert scenario == "default"
+    assert users > 0
