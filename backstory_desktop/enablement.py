@@ -195,6 +195,7 @@ def _usable_without_unique(state: FieldState) -> bool:
 def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
     """Create the Message-ID field on Activity, then confirm it in describe."""
     connection = run.require_connection()
+    existed = run.field_state is not None and run.field_state.exists
     try:
         run.field_state = create_message_id_field(
             connection, run.profile.field_api_name, case_sensitive=case_sensitive
@@ -208,8 +209,9 @@ def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
             f"Read and Edit on Task.{api_name} and Event.{api_name} for {connection.username} "
             f"through the permission set {PERMISSION_SET_LABEL}"
         )
-        reason = f"Created the field. {result.reason} Granted {granted}, so describe shows it."
-        details = {**result.details, "created": True, "granted": granted}
+        done = "Finished the setup of the existing field." if existed else "Created the field."
+        reason = f"{done} {result.reason} Granted {granted}, so describe shows it."
+        details = {**result.details, "created": not existed, "granted": granted}
         result = StepResult(result.step, result.status, reason, details)
     return _record(run, result)
 

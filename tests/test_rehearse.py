@@ -298,3 +298,37 @@ def test_rehearse__summary_lists_the_work_left_open(
     assert report["open_items"]
     assert "Still open" in summary["reason"]
     assert f"{len(report['duplicate_groups'])} groups of Tasks" in summary["reason"]
+
+
+def test_rehearse__field_created_without_its_access_grant_is_finished(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from backstory_desktop.practice_org.server import PracticeOrg
+    from backstory_desktop.salesforce.connection import connect_practice_org
+
+    db = tmp_path / "org.sqlite3"
+    with PracticeOrg(db, scenario="fresh") as org:
+        admin = connect_practice_org(org.base_url, org.ca_bundle, org.admin_username, org.client_id)
+        # The create a process killed before its access grant leaves behind.
+        admin.request(
+            "POST",
+            "tooling/sobjects/CustomField",
+            json={
+                "FullName": "Activity.Message_ID__c",
+                "Metadata": {
+                    "label": "Message ID",
+                    "type": "Text",
+                    "length": 255,
+                    "unique": True,
+                    "externalId": True,
+                    "caseSensitive": True,
+                },
+            },
+        )
+
+    status, report = _rehearse(capsys, "--db", str(db))
+
+    field_step = next(step for step in report["steps"] if step["name"] == "message_id_field")
+    assert status == 0
+    assert field_step["reason"].startswith("Finished the setup of the existing field.")
+    assert field_step["details"]["created"] is False

@@ -86,7 +86,8 @@ def apply_plan(
         result.in_doubt = list(interrupted.in_doubt)
     rows, outcomes = _retry_taken_keys(connection, plan, rows, outcomes)
 
-    result.not_sent = len(rows) - len(outcomes)
+    # Records of a call that got no answer were sent, so they count as in doubt, not as not sent.
+    result.not_sent = len(rows) - len(outcomes) - len(result.in_doubt)
     for row, outcome in zip(rows, outcomes, strict=False):
         result.outcomes.append((row, outcome))
         if not outcome.success:

@@ -67,6 +67,12 @@ def _yes_no(value: bool | None) -> str:
         return NO_VALUE
     return "yes" if value else "no"
 
+MISSING_FIELD_NOTE = "The field does not exist. Choose how it compares keys:"
+UNFINISHED_FIELD_NOTE = (
+    "The field exists, but field-level security hides it from you. Finish its setup: "
+    "grant yourself Read and Edit through the permission set, then confirm it in describe."
+)
+
 
 class MessageIdFieldPage(StepPage):
     """Field name, Inspect, the field's settings, and Create when it is missing."""
@@ -117,7 +123,8 @@ class MessageIdFieldPage(StepPage):
         self.create_button = QPushButton("Create field…")
         self.create_button.clicked.connect(self.create_field)
         layout = QVBoxLayout(box)
-        layout.addWidget(note("The field does not exist. Choose how it compares keys:"))
+        self.create_note = note(MISSING_FIELD_NOTE)
+        layout.addWidget(self.create_note)
         layout.addWidget(self.case_sensitive)
         layout.addWidget(self.case_insensitive)
         buttons = QHBoxLayout()
@@ -194,4 +201,13 @@ class MessageIdFieldPage(StepPage):
             self.values["Case sensitivity"].setText(
                 "case-sensitive" if state.case_sensitive else "case-insensitive")
         self.values["Visible in describe"].setText(_yes_no(state.visible_in_describe))
-        self.create_box.setVisible(not state.exists)
+        # A field that exists but is hidden from the admin is what a create cut
+        # short before its access grant leaves; creating again finishes it.
+        unfinished = state.exists and not state.visible_in_describe
+        self.create_box.setVisible(not state.exists or unfinished)
+        self.create_note.setText(UNFINISHED_FIELD_NOTE if unfinished else MISSING_FIELD_NOTE)
+        self.create_button.setText("Finish setup…" if unfinished else "Create field…")
+        if unfinished and state.case_sensitive is not None:
+            (self.case_sensitive if state.case_sensitive else self.case_insensitive).setChecked(True)
+        self.case_sensitive.setEnabled(not unfinished)
+        self.case_insensitive.setEnabled(not unfinished)
