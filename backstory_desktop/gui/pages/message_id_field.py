@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from backstory_desktop import enablement
-from backstory_desktop.core.checklist import Step, StepResult
+from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.fields import InvalidFieldName, validate_field_api_name
 from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.enablement import EnablementRun
@@ -47,19 +47,27 @@ def create_field_job(
     return enablement.create_field(run, case_sensitive=case_sensitive)
 
 
-def planned_field_lines(api_name: str, *, case_sensitive: bool, username: str) -> list[str]:
-    """List exactly what creating the field adds to the org, for the confirmation dialog."""
+def planned_field_lines(
+    api_name: str, *, case_sensitive: bool, username: str, field_exists: bool = False
+) -> list[str]:
+    """List exactly what creating the field adds to the org, for the confirmation dialog.
+
+    For a field that exists already, only the access it still needs is listed.
+    """
     case_rule = "case-sensitive" if case_sensitive else "case-insensitive"
-    return [
+    field_lines = [
         f"+ Custom field Activity.{api_name} (shared by Task and Event)",
         f"+     Label: {DEFAULT_LABEL}",
         f"+     Type: Text({KEY_LENGTH})",
         f"+     Unique: yes, {case_rule}",
         "+     External ID: yes",
+    ]
+    access_lines = [
         f"+ Permission set \"{PERMISSION_SET_LABEL}\" (created if missing)",
         f"+     Read and Edit on Task.{api_name} and Event.{api_name}",
         f"+     assigned to {username or 'you'} (if not assigned yet)",
     ]
+    return access_lines if field_exists else field_lines + access_lines
 
 
 def _yes_no(value: bool | None) -> str:
@@ -68,10 +76,7 @@ def _yes_no(value: bool | None) -> str:
     return "yes" if value else "no"
 
 MISSING_FIELD_NOTE = "The field does not exist. Choose how it compares keys:"
-UNFINISHED_FIELD_NOTE = (
-    "The field exists, but field-level security hides it from you. Finish its setup: "
-    "grant yourself Read and Edit through the permission set, then confirm it in describe."
-)
+UNFINISHED_FIELD_NOTE = "The field exists, but field-level security hides it from you. Its case rule:"
 
 
 class MessageIdFieldPage(StepPage):
@@ -169,16 +174,21 @@ class MessageIdFieldPage(StepPage):
     def create_field(self) -> None:
         """Confirm exactly what will be created, then create the field on the worker."""
         case_sensitive = self.case_sensitive.isChecked()
+        state = self.run.field_state
+        field_exists = state is not None and state.exists
         lines = planned_field_lines(self.run.profile.field_api_name, case_sensitive=case_sensitive,
-                                    username=self.run.profile.username)
-        if not dialogs.confirm(self, "Create the Message-ID field",
-                               "Create this field in the org?", lines):
+                                    username=self.run.profile.username, field_exists=field_exists)
+        if field_exists:
+            title, question = "Finish the Message-ID field", "Grant yourself access to the existing field?"
+        else:
+            title, question = "Create the Message-ID field", "Create this field in the org?"
+        if not dialogs.confirm(self, title, question, lines):
             return
         self.start_job("create field", create_field_job, self.run, case_sensitive=case_sensitive,
                        on_finished=self._show_created, progress_message="Creating the field…")
 
     def _show_created(self, result: StepResult) -> None:
-        if result.details.get("created"):
+        if result.status is StepStatus.PASSED:
             self.context.changes.append(result.reason)
         self._show_result(result)
 
@@ -205,6 +215,7 @@ class MessageIdFieldPage(StepPage):
         # short before its access grant leaves; creating again finishes it.
         unfinished = state.exists and not state.visible_in_describe
         self.create_box.setVisible(not state.exists or unfinished)
+        self.create_box.setTitle("Finish the field's setup" if unfinished else "Create the field")
         self.create_note.setText(UNFINISHED_FIELD_NOTE if unfinished else MISSING_FIELD_NOTE)
         self.create_button.setText("Finish setup…" if unfinished else "Create field…")
         if unfinished and state.case_sensitive is not None:

@@ -1,0 +1,47 @@
+"""A field created but hidden from the admin (a create cut short) is finished from the field page."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+from wizard_driver import Confirmation, click, connect, inspect_field, wait_idle
+
+from backstory_desktop.core.checklist import Step, StepStatus
+from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.connection import connect_practice_org
+
+
+def _create_field_without_access(db: Path) -> None:
+    with PracticeOrg(db, scenario="fresh") as org:
+        admin = connect_practice_org(org.base_url, org.ca_bundle, org.admin_username, org.client_id)
+        metadata = {"label": "Message ID", "type": "Text", "length": 255, "unique": True,
+                    "externalId": True, "caseSensitive": False}
+        admin.request("POST", "tooling/sobjects/CustomField",
+                      json={"FullName": "Activity.Message_ID__c", "Metadata": metadata})
+
+
+def test_field_page__hidden_field_is_finished_not_created_again(
+    qtbot: QtBot, tmp_path: Path, make_window: Callable[..., WizardWindow],
+    confirmations: list[Confirmation],
+) -> None:
+    _create_field_without_access(tmp_path / "practice-fresh.sqlite3")
+    window = make_window("fresh")
+    connect(qtbot, window)
+
+    page = inspect_field(qtbot, window)
+    if os.environ.get("BACKSTORY_SCREENSHOTS"):
+        window.grab().save(str(Path(os.environ["BACKSTORY_SCREENSHOTS"]) / "unfinished-field.png"))
+    assert page.create_button.text() == "Finish setup…"
+    assert page.case_insensitive.isChecked()
+    assert not page.case_sensitive.isEnabled()
+    click(qtbot, page.create_button)
+    wait_idle(qtbot, window)
+
+    assert confirmations[-1].title == "Finish the Message-ID field"
+    assert not any(line.startswith("+ Custom field") for line in confirmations[-1].lines)
+    assert window.context.run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
+    assert page.values["Visible in describe"].text() == "yes"
