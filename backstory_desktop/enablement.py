@@ -275,8 +275,12 @@ def apply_access_fix(run: EnablementRun) -> StepResult:
     except Exception as error:
         return _record(run, _failed(Step.INTEGRATION_USER, error))
     result = check_integration_user(run, run.access.username)
-    details = {**result.details, "granted": grant.describe()}
-    return _record(run, StepResult(result.step, result.status, result.reason, details))
+    changes = grant.describe()
+    details = {**result.details, "granted": changes}
+    reason = result.reason
+    if grant.has_changes:
+        reason += " Changes made: " + " ".join(changes)
+    return _record(run, StepResult(result.step, result.status, reason, details))
 
 
 def record_backstory_setting(
