@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
-from wizard_driver import admin_connection, click, connect, inspect_field, wait_idle
+from wizard_driver import admin_connection, click, open_step_after_field, wait_idle
 
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.core.checklist import Step
@@ -35,11 +35,7 @@ def big_mailbox(tmp_path: Path) -> Path:
 
 
 def open_local_sync(qtbot: QtBot, window: WizardWindow, mailbox: Path) -> LocalSyncPage:
-    connect(qtbot, window)
-    inspect_field(qtbot, window)
-    window.show_step(Step.LOCAL_SYNC)
-    page = window.page(Step.LOCAL_SYNC)
-    assert isinstance(page, LocalSyncPage)
+    page = open_step_after_field(qtbot, window, Step.LOCAL_SYNC, LocalSyncPage)
     page.path_edit.setText(str(mailbox))
     return page
 

@@ -7,7 +7,16 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 from pytestqt.qtbot import QtBot
-from wizard_driver import Confirmation, apply_plan, build_plan, click, connect, inspect_field, wait_idle
+from wizard_driver import (
+    Confirmation,
+    apply_plan,
+    build_plan,
+    click,
+    connect,
+    inspect_field,
+    open_step_after_field,
+    wait_idle,
+)
 
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.records import UserRef
@@ -65,12 +74,7 @@ def test_integration_page__preselects_integration_user(
     qtbot: QtBot, make_window: Callable[..., WizardWindow],
 ) -> None:
     window = make_window("default")
-    connect(qtbot, window)
-    inspect_field(qtbot, window)
-    click(qtbot, window.next_button)
-    wait_idle(qtbot, window)
-    page = window.page(Step.INTEGRATION_USER)
-    assert isinstance(page, IntegrationUserPage)
+    page = open_step_after_field(qtbot, window, Step.INTEGRATION_USER, IntegrationUserPage)
     org = window.context.practice_org
     assert org is not None
 
@@ -82,12 +86,7 @@ def test_integration_page__preselects_integration_user(
 
 
 def open_setting_page(qtbot: QtBot, window: WizardWindow) -> BackstorySettingPage:
-    connect(qtbot, window)
-    inspect_field(qtbot, window)
-    window.show_step(Step.BACKSTORY_SETTING)
-    page = window.page(Step.BACKSTORY_SETTING)
-    assert isinstance(page, BackstorySettingPage)
-    return page
+    return open_step_after_field(qtbot, window, Step.BACKSTORY_SETTING, BackstorySettingPage)
 
 
 def test_setting_page__untouched_box_is_a_neutral_note(
@@ -180,12 +179,7 @@ def test_access_table__check_names_fit(
     qtbot: QtBot, make_window: Callable[..., WizardWindow],
 ) -> None:
     window = make_window("default")
-    connect(qtbot, window)
-    inspect_field(qtbot, window)
-    click(qtbot, window.next_button)
-    wait_idle(qtbot, window)
-    page = window.page(Step.INTEGRATION_USER)
-    assert isinstance(page, IntegrationUserPage)
+    page = open_step_after_field(qtbot, window, Step.INTEGRATION_USER, IntegrationUserPage)
     click(qtbot, page.check_button)
     wait_idle(qtbot, window)
     table = page.table

@@ -6,7 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
-from wizard_driver import FIELD, Confirmation, apply_plan, build_plan, click, connect, inspect_field
+from wizard_driver import (
+    FIELD,
+    Confirmation,
+    apply_plan,
+    build_plan,
+    click,
+    connect,
+    inspect_field,
+    open_step_after_field,
+)
 
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.gui.pages.local_sync import NO_PLAN, LocalSyncPage
@@ -15,12 +24,7 @@ from backstory_desktop.gui.wizard import WizardWindow
 
 
 def open_local_sync(qtbot: QtBot, window: WizardWindow) -> LocalSyncPage:
-    connect(qtbot, window)
-    inspect_field(qtbot, window)
-    window.show_step(Step.LOCAL_SYNC)
-    page = window.page(Step.LOCAL_SYNC)
-    assert isinstance(page, LocalSyncPage)
-    return page
+    return open_step_after_field(qtbot, window, Step.LOCAL_SYNC, LocalSyncPage)
 
 
 def test_field_page__edited_name_clears_old_result(

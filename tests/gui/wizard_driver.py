@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
@@ -72,6 +73,22 @@ def inspect_field(qtbot: QtBot, window: WizardWindow) -> MessageIdFieldPage:
     assert window.current_step is Step.MESSAGE_ID_FIELD
     click(qtbot, page.inspect_button)
     wait_idle(qtbot, window)
+    return page
+
+
+PageT = TypeVar("PageT")
+
+
+def open_step_after_field(
+    qtbot: QtBot, window: WizardWindow, step: Step, page_class: type[PageT]
+) -> PageT:
+    """Connect, inspect the field, then open ``step`` and wait for the job it starts on entry."""
+    connect(qtbot, window)
+    inspect_field(qtbot, window)
+    window.show_step(step)
+    wait_idle(qtbot, window)
+    page = window.page(step)
+    assert isinstance(page, page_class)
     return page
 
 
