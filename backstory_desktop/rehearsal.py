@@ -45,9 +45,10 @@ def _rehearse(db_path: Path, mailbox: Path, scenario: str) -> dict[str, Any]:
     with PracticeOrg(db_path, scenario=scenario) as practice_org:
         if enablement.connect(run, practice_org).status is StepStatus.PASSED:
             _field_step(run)
-            _integration_user_step(run, practice_org.integration_username)
-            _setting_step(run)
-            _sync_step(run, mailbox)
+            if run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
+                _integration_user_step(run, practice_org.integration_username)
+                _setting_step(run)
+                _sync_step(run, mailbox)
             _conflicts_step(run)
         _skip_steps_not_run(run)
         enablement.summarise(run)
@@ -69,8 +70,6 @@ def _field_step(run: enablement.EnablementRun) -> None:
 
 
 def _integration_user_step(run: enablement.EnablementRun, username: str) -> None:
-    if not run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
-        return
     result = enablement.check_integration_user(run, username)
     if result.status is StepStatus.FAILED and run.access is not None and _field_access_missing(run):
         log.info("integration user lacks the field: granting it as the wizard offers")
@@ -85,11 +84,9 @@ def _field_access_missing(run: enablement.EnablementRun) -> bool:
 
 
 def _setting_step(run: enablement.EnablementRun) -> None:
-    if run.field_state is None or not run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
-        return
     # A rehearsal has no Backstory tenant to type the value into, so the
-    # script confirms it and says so. Its profile is kept beside the practice
-    # org, away from the admin's own profiles.
+    # script confirms it, and the result names the script as the confirmer.
+    # Its profile is kept beside the practice org, away from the admin's own.
     profiles_file = Path(run.profile.practice_db).with_suffix(".profiles.toml")
     enablement.record_backstory_setting(
         run, confirmed=True, confirmed_by="the rehearsal script", profiles_file=profiles_file
@@ -97,8 +94,6 @@ def _setting_step(run: enablement.EnablementRun) -> None:
 
 
 def _sync_step(run: enablement.EnablementRun, mailbox: Path) -> None:
-    if not run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
-        return
     try:
         reading = enablement.read_mailbox(mailbox)
     except MailboxError as error:
