@@ -44,7 +44,7 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True)
 class StepResult:
-    """What one step found or changed, in words an admin can act on."""
+    """The findings and changes of one step, in words an admin can act on."""
 
     step: Step
     status: StepStatus

@@ -307,7 +307,7 @@ def enrich_existing_task(
 def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: FieldRules) -> PlanRow | None:
     """Turn a create whose key another Task now has into an update of that Task.
 
-    Returns None when no live Task holds the key, so the failure stands.
+    Returns None when no live Task has the key, so the failure is kept.
     """
     assert row.key is not None
     wanted = {rules.fold(spelling) for spelling in key_spellings(row.key)}

@@ -55,7 +55,7 @@ def explain_error(error: BaseException) -> tuple[str, str]:
     if isinstance(error, Cancelled):
         return "Cancelled: the job stopped before its next step, and nothing more was written.", ""
     if isinstance(error, (PracticeOrgDatabaseError, MailboxError)):
-        # These already say what is wrong with which file and what to do.
+        # These messages already name the file, what is wrong with it and what to do.
         return str(error), ""
     from backstory_desktop.salesforce.errors import explain
 

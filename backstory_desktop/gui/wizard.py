@@ -74,7 +74,7 @@ def quit_shortcuts() -> list[QKeySequence]:
 
 
 def _practice_profile() -> OrgProfile:
-    """Return the saved practice org profile, so earlier answers are remembered."""
+    """Return the saved practice org profile, so the admin's earlier choices are kept."""
     try:
         saved = load_profiles().get(PRACTICE_PROFILE_ALIAS)
     except ProfilesFileError as error:

@@ -1,4 +1,4 @@
-"""Where Backstory Desktop keeps its files: settings, data, logs (platformdirs folders)."""
+"""The folders of Backstory Desktop's files: settings, data and logs, from platformdirs."""
 
 from __future__ import annotations
 

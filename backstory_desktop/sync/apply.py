@@ -39,8 +39,8 @@ class SyncResult:
     """Counts and per-message outcomes of one apply.
 
     ``not_sent`` counts the rows never sent because the run was cancelled or
-    stopped; ``stopped_because`` says why, and ``in_doubt`` lists the keys of
-    a call that got no answer, which may or may not have been written.
+    stopped; ``stopped_because`` gives the reason, and ``in_doubt`` lists the keys of
+    a call that got no response, which may or may not have been written.
     """
 
     created: int = 0
@@ -86,7 +86,7 @@ def apply_plan(
         result.in_doubt = list(interrupted.in_doubt)
     rows, outcomes = _retry_taken_keys(connection, plan, rows, outcomes)
 
-    # Records of a call that got no answer were sent, so they count as in doubt, not as not sent.
+    # Records of a call that got no response were sent, so they count as in doubt, not as not sent.
     result.not_sent = len(rows) - len(outcomes) - len(result.in_doubt)
     for row, outcome in zip(rows, outcomes, strict=False):
         result.outcomes.append((row, outcome))
@@ -115,7 +115,7 @@ def _record_for(row: PlanRow, field: str) -> dict[str, Any]:
 def _retry_taken_keys(
     connection: OrgConnection, plan: Plan, rows: list[PlanRow], outcomes: list[UpsertOutcome]
 ) -> tuple[list[PlanRow], list[UpsertOutcome]]:
-    """Send creates whose key was taken once more, as updates of the Task that holds it."""
+    """Send creates whose key was taken once more, as updates of the Task that now has that key."""
     positions = [
         position
         for position, (row, outcome) in enumerate(zip(rows, outcomes, strict=False))

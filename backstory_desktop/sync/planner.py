@@ -42,7 +42,7 @@ def build_plan(
     rules = FieldRules(field.api_name, bool(field.case_sensitive), flag_field)
 
     # NOTE: SOQL compares a Unique case-sensitive field case-sensitively, so
-    # Tasks whose key differs only in case are not found here; the conflict
+    # Tasks whose key differs only in case are not found here. The conflict
     # scan groups them as possible duplicates.
     progress(0, 4, "Looking up existing Tasks by Message-ID")
     spellings = {
