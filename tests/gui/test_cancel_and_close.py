@@ -116,18 +116,25 @@ CLOSE_SCRIPT = textwrap.dedent("""
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from backstory_desktop import enablement
+    from backstory_desktop.core.jobs import Cancelled
     from backstory_desktop.gui.app import run_gui
     from backstory_desktop.gui.wizard import WizardWindow
 
     mailbox, database = Path(sys.argv[1]), Path(sys.argv[2])
     app = QApplication(sys.argv)
 
-    def read_then_close():
+    def wait_for_cancel(progress, cancel):
+        # A job that runs until it is cancelled, however fast or loaded the machine is.
+        progress(0, 1, "Waiting")
+        if cancel.wait(60):
+            raise Cancelled("cancelled by the user")
+        return "never cancelled"
+
+    def start_then_close():
         window = next(w for w in app.topLevelWidgets() if isinstance(w, WizardWindow))
-        job = window.worker.start("read mailbox", enablement.read_mailbox, mailbox)
+        job = window.worker.start("wait for cancel", wait_for_cancel)
         job.failed.connect(lambda error: print("job failed:", type(error).__name__, flush=True))
-        # Close once the job reports progress, so it is surely running, whatever the load.
+        # Close once the job reports progress, so it is surely running.
         closing = []
 
         def close_once(done, total, message):
@@ -137,14 +144,14 @@ CLOSE_SCRIPT = textwrap.dedent("""
 
         job.progress.connect(close_once)
 
-    QTimer.singleShot(0, read_then_close)
+    QTimer.singleShot(0, start_then_close)
     code = run_gui(database, mailbox)
     print("exit code", code, flush=True)
     sys.exit(code)
 """)
 
 
-def test_run_gui__close_during_job_exits_cleanly(tmp_path: Path, big_mailbox: Path) -> None:
+def test_run_gui__close_during_job_exits_cleanly(tmp_path: Path) -> None:
     script = tmp_path / "close_during_job.py"
     script.write_text(CLOSE_SCRIPT, encoding="utf-8")
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
@@ -152,7 +159,7 @@ def test_run_gui__close_during_job_exits_cleanly(tmp_path: Path, big_mailbox: Pa
                    "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
     finished = subprocess.run(
-        [sys.executable, str(script), str(big_mailbox), str(tmp_path / "org.sqlite3")],
+        [sys.executable, str(script), str(sample_mailbox_path()), str(tmp_path / "org.sqlite3")],
         capture_output=True, text=True, timeout=120, env=environment, check=False,
     )
 
