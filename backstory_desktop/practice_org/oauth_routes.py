@@ -1,9 +1,22 @@
-"""OAuth 2.0 web-server flow with PKCE, as the practice org's login host serves it.
+"""OAuth 2.0 web-server flow with PKCE, token refresh and revocation at the practice org's login host.
 
-There are no passwords: ``login_hint`` names the user who approves the request
-(or, without it, the authorize page lists the active users to pick from).
-Codes and tokens are random, stored only as hashes, and checked as Salesforce
-checks them: the PKCE verifier (S256) and the redirect URI at the token step.
+There are no passwords. In a browser (no ``login_hint``, or an Accept header
+that names text/html) the authorize endpoint shows a page that lists the active
+users with Approve and Deny buttons. A client that sends ``login_hint`` and no
+text/html, as the product's headless sign-in and the tests do, is approved at
+once for that user.
+
+Errors follow Salesforce's web-server flow: an unknown client id or a missing or
+invalid redirect URI gets its error response here and is never redirected (an
+HTML page for a browser, JSON ``{"error", "error_description"}`` otherwise). Any later error is
+sent to the redirect URI with ``error``, ``error_description`` and the request's
+``state``. The codes and descriptions are those of Salesforce's authorize URL
+error list (Help, "OAuth 2.0 Authorization Errors"), e.g. ``access_denied`` /
+"end-user denied authorization".
+
+Codes and tokens are random and stored only as hashes. The token step checks
+the PKCE verifier (S256) and the redirect URI. Every refresh rotates the
+refresh token (see ``oauth_tokens``).
 """
 
 from __future__ import annotations
@@ -15,10 +28,13 @@ import hmac
 import html
 import logging
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+from backstory_desktop.practice_org import oauth_tokens
 from backstory_desktop.practice_org.errors import OAuthError
 from backstory_desktop.practice_org.http import json_response
 from backstory_desktop.practice_org.ids import ORG_ID
@@ -27,45 +43,121 @@ from backstory_desktop.practice_org.store import Record, TokenGrant, now_utc
 
 logger = logging.getLogger(__name__)
 
-ACCESS_TOKEN_LIFETIME = datetime.timedelta(hours=2)
 CODE_LIFETIME = datetime.timedelta(minutes=15)
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 
+# The authorize request parameters the consent page carries over to its form.
+_FLOW_PARAMETERS = ("response_type", "client_id", "redirect_uri", "code_challenge",
+                    "code_challenge_method", "state", "scope")
+
+APPROVE = "approve"
+DENY = "deny"
+
+
+class _PageError(OAuthError):
+    """An authorize error shown to the user agent instead of being redirected."""
+
+
+@dataclass(frozen=True)
+class _AuthorizeRequest:
+    """A checked authorize request: where to send the result and the PKCE challenge."""
+
+    redirect_uri: str
+    challenge: str
+    state: str | None
+
 
 def oauth_error_response(error: OAuthError) -> Response:
-    return json_response({"error": error.error, "error_description": error.description},
-                         error.status)
+    response = json_response({"error": error.error, "error_description": error.description},
+                             error.status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _token_response(body: dict[str, str]) -> Response:
+    # RFC 6749, section 5.1: token responses must not be cached.
+    response = json_response(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def authorize(org: OrgState, request: Request) -> Response:
-    """Approve an authorization request for the ``login_hint`` user and redirect with a code."""
+    """``GET /services/oauth2/authorize``: show the consent page, or approve a headless login_hint."""
     params = request.args
-    _check_client(org, params.get("client_id", ""))
+    try:
+        checked = _check_authorize_request(org, params)
+    except _PageError as error:
+        return _error_page(request, error)
+    except OAuthError as error:
+        return _redirect_error(params, error)
+
+    login_hint = params.get("login_hint", "")
+    if not login_hint or _wants_html(request):
+        return _consent_page(org, params, login_hint)
+    return _approve(org, checked, login_hint)
+
+
+def decide(org: OrgState, request: Request) -> Response:
+    """``POST /services/oauth2/authorize``: the consent page's Approve or Deny button."""
+    form = request.form
+    try:
+        checked = _check_authorize_request(org, form)
+    except _PageError as error:
+        return _error_page(request, error)
+    except OAuthError as error:
+        return _redirect_error(form, error)
+
+    if form.get("decision") != APPROVE:
+        logger.info("Authorization denied at the consent page")
+        return _redirect(checked.redirect_uri, {
+            "error": "access_denied", "error_description": "end-user denied authorization",
+            "state": checked.state})
+    return _approve(org, checked, form.get("username", ""))
+
+
+def _check_authorize_request(org: OrgState, params: Mapping[str, str]) -> _AuthorizeRequest:
+    """Check an authorize request. Faults that must not be redirected raise _PageError."""
+    if params.get("client_id", "") != org.client_id:
+        raise _PageError("invalid_client_id", "client identifier invalid")
     redirect_uri = params.get("redirect_uri", "")
-    _check_redirect_uri(redirect_uri)
+    if not redirect_uri:
+        raise _PageError("redirect_uri_missing", "redirect_uri not provided")
+    if not _is_loopback_uri(redirect_uri):
+        raise _PageError("redirect_uri_mismatch", "redirect_uri must match configuration")
+
     if params.get("response_type") != "code":
         raise OAuthError("unsupported_response_type", "response type not supported")
-    challenge = _code_challenge(params.get("code_challenge"), params.get("code_challenge_method"))
+    challenge = params.get("code_challenge")
+    if not challenge:
+        raise OAuthError("invalid_request", "missing required code challenge")
+    if params.get("code_challenge_method", "S256") != "S256":
+        raise OAuthError("invalid_request",
+                         "invalid code challenge method: only S256 is supported")
+    return _AuthorizeRequest(redirect_uri, challenge, params.get("state"))
 
-    login_hint = params.get("login_hint")
-    if not login_hint:
-        return _user_picker(org, request)
-    user = find_user_by_username(org, login_hint)
-    state = params.get("state")
-    if user is None or user.fields.get("IsActive") is False:
-        reason = "user not found" if user is None else "user is inactive"
-        return _redirect(redirect_uri, {"error": "access_denied", "error_description": reason,
-                                        "state": state})
+
+def _approve(org: OrgState, checked: _AuthorizeRequest, username: str) -> Response:
+    """Issue an authorization code for an active user and redirect with it."""
+    user = find_user_by_username(org, username)
+    if user is None:
+        return _redirect(checked.redirect_uri, {
+            "error": "access_denied", "error_description": "user not found",
+            "state": checked.state})
+    if user.fields.get("IsActive") is False:
+        return _redirect(checked.redirect_uri, {
+            "error": "inactive_user", "error_description": "user is inactive",
+            "state": checked.state})
 
     code = secrets.token_urlsafe(32)
     grant = TokenGrant(user.id, org.client_id)
-    org.store.save_code(code, grant, redirect_uri, challenge, now_utc() + CODE_LIFETIME)
+    org.store.save_code(code, grant, checked.redirect_uri, checked.challenge,
+                        now_utc() + CODE_LIFETIME)
     logger.info("Authorization code issued for user %s", user.id)
-    return _redirect(redirect_uri, {"code": code, "state": state})
+    return _redirect(checked.redirect_uri, {"code": code, "state": checked.state})
 
 
 def token(org: OrgState, request: Request) -> Response:
-    """Exchange an authorization code or a refresh token for an access token."""
+    """``POST /services/oauth2/token``: exchange an authorization code or a refresh token."""
     form = request.form
     _check_client(org, form.get("client_id", ""))
     grant_type = form.get("grant_type")
@@ -88,24 +180,47 @@ def _exchange_code(org: OrgState, request: Request) -> Response:
         raise OAuthError("invalid_grant", "invalid code verifier")
     _check_user_active(org, grant.user_id)
 
-    refresh_token = f"5Aep{secrets.token_urlsafe(48)}"
-    org.store.save_token(refresh_token, "refresh", grant, None)
-    body = _issue_access_token(org, grant)
-    body["refresh_token"] = refresh_token
-    return json_response(body)
+    family = oauth_tokens.start_family(grant)
+    body = _token_body(org, family)
+    body["refresh_token"] = oauth_tokens.issue_refresh_token(org.store, family)
+    return _token_response(body)
 
 
 def _refresh(org: OrgState, request: Request) -> Response:
-    grant = org.store.find_token(request.form.get("refresh_token", ""), "refresh")
-    if grant is None:
+    """Issue an access token and a new refresh token. The refresh token sent stops working.
+
+    An unknown, used or revoked refresh token gets the body Salesforce sends,
+    {"error":"invalid_grant","error_description":"expired access/refresh token"}
+    (Help, "OAuth 2.0 Authorization Errors", refresh token flow example).
+    """
+    rotated = oauth_tokens.rotate_refresh_token(org.store, request.form.get("refresh_token", ""))
+    if rotated is None:
         raise OAuthError("invalid_grant", "expired access/refresh token")
+    grant, new_refresh_token = rotated
     _check_user_active(org, grant.user_id)
-    return json_response(_issue_access_token(org, grant))
+    body = _token_body(org, grant)
+    body["refresh_token"] = new_refresh_token
+    return _token_response(body)
 
 
-def _issue_access_token(org: OrgState, grant: TokenGrant) -> dict[str, str]:
-    access_token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(64)}"
-    org.store.save_token(access_token, "access", grant, now_utc() + ACCESS_TOKEN_LIFETIME)
+def revoke(org: OrgState, request: Request) -> Response:
+    """``POST /services/oauth2/revoke`` (form ``token``) or ``GET ...?token=``.
+
+    A refresh token is revoked with every access token of its family, an
+    access token on its own. Salesforce returns 200 on success and 400 with
+    ``invalid_token`` or ``unsupported_token_type`` otherwise (Mobile SDK
+    Developer Guide, "Revoking OAuth Tokens"; Help, "Revoke OAuth Tokens").
+    """
+    token_value = request.form.get("token") or request.args.get("token") or ""
+    if not oauth_tokens.revoke(org.store, token_value):
+        # NOTE: the documentation names the error codes but not their descriptions.
+        raise OAuthError("invalid_token", "Token was invalid")
+    logger.info("OAuth token revoked")
+    return Response(status=200)
+
+
+def _token_body(org: OrgState, grant: TokenGrant) -> dict[str, str]:
+    access_token = oauth_tokens.issue_access_token(org.store, grant)
     identity_url = f"{org.base_url}/id/{ORG_ID}/{grant.user_id}"
     issued_at = str(int(now_utc().timestamp() * 1000))
     logger.info("Access token issued for user %s", grant.user_id)
@@ -132,23 +247,14 @@ def s256_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _code_challenge(challenge: str | None, method: str | None) -> str:
-    if not challenge:
-        raise OAuthError("invalid_request", "missing required code challenge")
-    if (method or "S256") != "S256":
-        raise OAuthError("invalid_request", "invalid code challenge method: only S256 is supported")
-    return challenge
-
-
 def _check_client(org: OrgState, client_id: str) -> None:
     if client_id != org.client_id:
         raise OAuthError("invalid_client_id", "client identifier invalid")
 
 
-def _check_redirect_uri(redirect_uri: str) -> None:
+def _is_loopback_uri(redirect_uri: str) -> bool:
     parts = urlsplit(redirect_uri)
-    if parts.scheme != "http" or parts.hostname not in _LOOPBACK_HOSTS:
-        raise OAuthError("redirect_uri_mismatch", "redirect_uri must match configuration")
+    return parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
 
 
 def _check_user_active(org: OrgState, user_id: str) -> None:
@@ -158,27 +264,75 @@ def _check_user_active(org: OrgState, user_id: str) -> None:
 
 
 def find_user_by_username(org: OrgState, username: str) -> Record | None:
+    if not username:
+        return None
     matches = org.store.find_by_field("User", "Username", username, case_sensitive=False)
     return matches[0] if matches else None
 
 
-def _redirect(redirect_uri: str, params: dict[str, str | None]) -> Response:
+def _wants_html(request: Request) -> bool:
+    """Tell a browser, whose Accept header names text/html, from an HTTP library sending */*."""
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _redirect(redirect_uri: str, params: Mapping[str, str | None]) -> Response:
     query = urlencode({k: v for k, v in params.items() if v is not None})
     separator = "&" if "?" in redirect_uri else "?"
     return Response(status=302, headers={"Location": f"{redirect_uri}{separator}{query}"})
 
 
-def _user_picker(org: OrgState, request: Request) -> Response:
-    """Return a page that lists the active users, each linking back here with its login_hint."""
-    items = []
+def _redirect_error(params: Mapping[str, str], error: OAuthError) -> Response:
+    logger.info("Authorization request rejected: %s (%s)", error.error, error.description)
+    return _redirect(params.get("redirect_uri", ""), {
+        "error": error.error, "error_description": error.description,
+        "state": params.get("state")})
+
+
+def _error_page(request: Request, error: OAuthError) -> Response:
+    """Return the response to an authorize error that is not redirected: HTML for a browser, else JSON."""
+    logger.info("Authorization request rejected without a redirect: %s", error.error)
+    if not _wants_html(request):
+        return oauth_error_response(error)
+    body = (
+        "<h1>Authorization failed</h1>"
+        f"<p>error={html.escape(error.error)}&amp;error_description="
+        f"{html.escape(error.description)}</p>"
+    )
+    return _page(body, status=error.status)
+
+
+def _consent_page(org: OrgState, params: Mapping[str, str], login_hint: str) -> Response:
+    """Return the page that lets a person pick a user and approve or deny the app."""
+    hidden = "".join(
+        f'<input type="hidden" name="{name}" value="{html.escape(params[name])}">'
+        for name in _FLOW_PARAMETERS if name in params
+    )
+    choices = []
     for user in org.store.records_of("User"):
         if user.fields.get("IsActive") is False:
             continue
         username = str(user.fields.get("Username", ""))
-        query = urlencode({**request.args.to_dict(), "login_hint": username})
-        items.append(f'<li><a href="?{html.escape(query)}">{html.escape(username)}</a></li>')
-    page = (
-        "<!doctype html><html><head><title>Practice org login</title></head><body>"
-        "<h1>Log in to the practice org as</h1><ul>" + "".join(items) + "</ul></body></html>"
+        checked = " checked" if username.lower() == login_hint.lower() else ""
+        choices.append(
+            f'<li><label><input type="radio" name="username" value="{html.escape(username)}"'
+            f"{checked} required> {html.escape(username)}</label></li>"
+        )
+    body = (
+        "<h1>Allow access to the practice org?</h1>"
+        f"<p>The app <b>{html.escape(org.client_id)}</b> asks to access the practice org "
+        "as the user you choose.</p>"
+        '<form method="post" action="/services/oauth2/authorize">'
+        f"{hidden}<ul>{''.join(choices)}</ul>"
+        f'<button type="submit" name="decision" value="{APPROVE}">Approve</button> '
+        f'<button type="submit" name="decision" value="{DENY}" formnovalidate>Deny</button>'
+        "</form>"
     )
-    return Response(page, mimetype="text/html")
+    return _page(body)
+
+
+def _page(body: str, *, status: int = 200) -> Response:
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Practice org login</title></head><body>" + body + "</body></html>"
+    )
+    return Response(page, status=status, mimetype="text/html")

@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS oauth_tokens (
     user_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
     expires_at TEXT,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    family TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS api_usage (day TEXT PRIMARY KEY, requests INTEGER NOT NULL);
 """
@@ -169,6 +170,8 @@ class TokenGrant:
 
     user_id: str
     client_id: str
+    family: str = ""
+    """The authorization a token came from: its refresh tokens and their access tokens."""
 
 
 class Store:
@@ -186,7 +189,15 @@ class Store:
         )
         self._connection.row_factory = sqlite3.Row
         self._connection.executescript(_SCHEMA)
+        self._add_token_family_column()
         self._connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _add_token_family_column(self) -> None:
+        """Give a database made before token families its ``family`` column."""
+        columns = {row["name"] for row in self._connection.execute("PRAGMA table_info(oauth_tokens)")}
+        if "family" not in columns:
+            self._connection.execute(
+                "ALTER TABLE oauth_tokens ADD COLUMN family TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         with self.lock:
@@ -312,6 +323,10 @@ class Store:
         """Move a record to the recycle bin (or restore it from there)."""
         self._execute("UPDATE records SET is_deleted = ? WHERE id = ?", (int(deleted), record_id))
 
+    def set_archived(self, record_id: str, archived: bool) -> None:
+        """Mark a Task or Event archived (hidden from ``query``) or live again."""
+        self._execute("UPDATE records SET is_archived = ? WHERE id = ?", (int(archived), record_id))
+
     def delete_permanently(self, record_id: str) -> None:
         self._execute("DELETE FROM records WHERE id = ?", (record_id,))
 
@@ -404,10 +419,10 @@ class Store:
         self, token: str, kind: str, grant: TokenGrant, expires_at: datetime.datetime | None
     ) -> None:
         self._execute(
-            "INSERT INTO oauth_tokens (token_hash, kind, user_id, client_id, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO oauth_tokens (token_hash, kind, user_id, client_id, expires_at, family)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
             (hash_secret(token), kind, grant.user_id, grant.client_id,
-             None if expires_at is None else expires_at.isoformat()),
+             None if expires_at is None else expires_at.isoformat(), grant.family),
         )
 
     def find_token(self, token: str, kind: str) -> TokenGrant | None:
@@ -420,7 +435,15 @@ class Store:
             return None
         if row["expires_at"] and datetime.datetime.fromisoformat(row["expires_at"]) < now_utc():
             return None
-        return TokenGrant(row["user_id"], row["client_id"])
+        return TokenGrant(row["user_id"], row["client_id"], row["family"])
+
+    def revoke_token(self, token: str) -> None:
+        self._execute("UPDATE oauth_tokens SET revoked = 1 WHERE token_hash = ?",
+                      (hash_secret(token),))
+
+    def revoke_family(self, family: str) -> None:
+        """Revoke every token of one authorization, refresh and access tokens alike."""
+        self._execute("UPDATE oauth_tokens SET revoked = 1 WHERE family = ?", (family,))
 
     def revoke_access_tokens(self) -> None:
         self._execute("UPDATE oauth_tokens SET revoked = 1 WHERE kind = 'access'")
