@@ -6,15 +6,20 @@ import argparse
 import errno
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backstory_desktop import __version__
 from backstory_desktop.logging_setup import configure_logging
 
+if TYPE_CHECKING:
+    from backstory_desktop.practice_org.faults import FaultPlan
+
 DEFAULT_SCENARIO = "default"
 SCENARIOS = ("default", "fresh", "non-unique")
+# Only `practice-org serve` offers the large scenario, which takes --tasks and --duplicate-share.
+SERVED_SCENARIOS = (*SCENARIOS, "large")
 
 # The exit status for a database path that cannot be used, the one argparse uses for invalid arguments.
 USAGE_ERROR_STATUS = 2
@@ -48,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=_port, default=0, help="TCP port to listen on, 1 to 65535 (default: a free port)"
     )
-    _add_practice_options(serve, mailbox=False)
+    _add_practice_options(serve, mailbox=False, scenarios=SERVED_SCENARIOS)
+    _add_fault_options(serve)
+    _add_large_scenario_options(serve)
 
     rehearse = commands.add_parser(
         "rehearse", help="run every enablement step on a practice org without a window"
@@ -58,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = True) -> None:
+def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = True,
+                          scenarios: tuple[str, ...] = SCENARIOS) -> None:
     parser.add_argument(
         "--db",
         type=_database_path,
@@ -66,7 +74,7 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
     )
     parser.add_argument(
         "--scenario",
-        choices=SCENARIOS,
+        choices=scenarios,
         default=DEFAULT_SCENARIO,
         help="how a new practice org is seeded (default: %(default)s)",
     )
@@ -74,6 +82,69 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
         parser.add_argument(
             "--mailbox", type=Path, help="mbox file to sync (default: the bundled sample mailbox)"
         )
+
+
+# The `practice-org serve` options that set a FaultPlan field of the same name.
+_FAULT_OPTIONS: tuple[tuple[str, str, Callable[[str], float], str], ...] = (
+    ("--fault-seed", "seed", int, "seed of the fault draws, so a run can be repeated (default: 0)"),
+    ("--latency", "latency_seconds", float, "seconds added to every API call"),
+    ("--server-error-rate", "server_error_rate", float,
+     "share of API calls, 0 to 1, that get HTTP 500 UNKNOWN_EXCEPTION"),
+    ("--server-unavailable-rate", "server_unavailable_rate", float,
+     "share of API calls, 0 to 1, that get HTTP 503 SERVER_UNAVAILABLE"),
+    ("--lock-row-rate", "unable_to_lock_row_rate", float,
+     "share of single-record writes and of sObject Collections records, 0 to 1, "
+     "that fail with UNABLE_TO_LOCK_ROW"),
+    ("--expired-session-rate", "expired_session_rate", float,
+     "share of API calls, 0 to 1, whose session expires (401 INVALID_SESSION_ID)"),
+    ("--dropped-connection-rate", "dropped_connection_rate", float,
+     "share of API calls, 0 to 1, whose connection closes before anything is written"),
+    ("--dropped-after-commit-rate", "dropped_after_commit_rate", float,
+     "share of API calls, 0 to 1, whose connection closes after the write committed"),
+    ("--session-calls", "session_expires_after_calls", int,
+     "API calls each access token may make before its session expires"),
+    ("--max-concurrent-requests", "max_concurrent_requests", int,
+     "maximum API calls in flight at once; one more gets 403 REQUEST_LIMIT_EXCEEDED"),
+)
+
+
+def _add_fault_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "faults", "failures injected into API calls (a running org takes a new plan at "
+        "POST /services/practice/faults)")
+    for flag, field, kind, text in _FAULT_OPTIONS:
+        metavar = "N"
+        if field.endswith("_rate"):
+            metavar = "RATE"
+        elif kind is float:
+            metavar = "SECONDS"
+        group.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
+    group.add_argument("--daily-api-limit", type=int, metavar="N",
+                       help="daily API request allocation (default: 15000)")
+
+
+def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
+    """Build the FaultPlan that the fault options of `practice-org serve` name.
+
+    Raises ValueError naming the option's field when a value is out of range.
+    """
+    from backstory_desktop.practice_org.faults import FaultPlan
+
+    values = {field: getattr(args, field) for _flag, field, _kind, _text in _FAULT_OPTIONS
+              if getattr(args, field, None) is not None}
+    return FaultPlan(**values)
+
+
+def _add_large_scenario_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tasks", type=int, default=None,
+        help="number of Tasks the large scenario generates in a new database (default: 100000)",
+    )
+    parser.add_argument(
+        "--duplicate-share", type=float, default=None,
+        help="share of the large scenario's Tasks whose Message-ID repeats another's, "
+        "from 0 to 1 (default: 0.05)",
+    )
 
 
 def _port(text: str) -> int:
@@ -128,9 +199,19 @@ def _serve_practice_org(args: argparse.Namespace) -> int:
         db_path = practice_org_db()
         ensure_private_dir(db_path.parent)
     try:
-        serve_forever(db_path, args.port, args.scenario)
+        faults = fault_plan_from_args(args)
+    except ValueError as error:
+        print(f"Invalid fault option: {error}", file=sys.stderr)
+        return USAGE_ERROR_STATUS
+    try:
+        serve_forever(db_path, args.port, args.scenario, faults=faults,
+                      daily_api_limit=args.daily_api_limit, tasks=args.tasks,
+                      duplicate_share=args.duplicate_share)
     except PracticeOrgDatabaseError as error:
         print(error, file=sys.stderr)
+        return USAGE_ERROR_STATUS
+    except ValueError as error:
+        print(f"Invalid practice org option: {error}", file=sys.stderr)
         return USAGE_ERROR_STATUS
     except OSError as error:
         if error.errno != errno.EADDRINUSE:

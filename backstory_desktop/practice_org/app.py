@@ -4,6 +4,11 @@ Every call under ``/services/data/vXX.X/`` needs a Bearer access token of an
 active user with API Enabled, counts against the daily API request allocation
 and carries ``Sforce-Limit-Info: api-usage=N/LIMIT``. A handler runs inside one
 database transaction, so a rejected request leaves nothing half written.
+
+Injected faults (see ``faults``) act on these API calls only: the concurrency
+limit and latency first, then the call's drawn fault before the handler runs,
+or a dropped connection after it has committed. ``/services/practice/faults``
+reads and sets the fault plan of a running org.
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org import (
     bulk_routes,
+    composite_request_routes,
     composite_routes,
     data_routes,
     oauth_routes,
+    oauth_tokens,
     query_routes,
     tooling_routes,
 )
 from backstory_desktop.practice_org.errors import ApiError, OAuthError, invalid_session, not_found
-from backstory_desktop.practice_org.faults import Fault, fault_error
-from backstory_desktop.practice_org.http import error_response, json_response
+from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPlan, fault_error
+from backstory_desktop.practice_org.http import error_response, json_object, json_response
 from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.permissions import SessionAccess, access_for_user
 from backstory_desktop.practice_org.session import ApiSession, OrgState
@@ -43,6 +50,13 @@ OAUTH = "oauth"
 PUBLIC = "public"
 IDENTITY = "identity"
 API = "api"
+FAULT_CONTROL = "fault_control"
+
+# Writes of one record, which an UNABLE_TO_LOCK_ROW fault fails as a whole.
+# sObject Collections draw the fault per record instead (composite_routes).
+_SINGLE_RECORD_WRITES = frozenset({
+    data_routes.create, data_routes.update, data_routes.delete, data_routes.upsert,
+})
 
 
 class _VersionConverter(BaseConverter):
@@ -53,6 +67,7 @@ def _api_rules() -> list[tuple[str, list[str], Callable[..., Response]]]:
     return [
         ("/", ["GET"], data_routes.resources),
         ("/limits", ["GET"], data_routes.limits),
+        ("/limits/recordCount", ["GET"], data_routes.record_count),
         ("/sobjects", ["GET"], data_routes.describe_global),
         ("/sobjects/<sobject>", ["GET"], data_routes.sobject_info),
         ("/sobjects/<sobject>", ["POST"], data_routes.create),
@@ -65,6 +80,7 @@ def _api_rules() -> list[tuple[str, list[str], Callable[..., Response]]]:
         ("/queryAll", ["GET"], query_routes.query_all),
         ("/query/<locator>", ["GET"], query_routes.query_more),
         ("/queryAll/<locator>", ["GET"], query_routes.query_more),
+        ("/composite", ["POST"], composite_request_routes.composite),
         ("/composite/sobjects", ["POST"], composite_routes.create_collection),
         ("/composite/sobjects", ["PATCH"], composite_routes.update_collection),
         ("/composite/sobjects", ["DELETE"], composite_routes.delete_collection),
@@ -76,8 +92,11 @@ def _api_rules() -> list[tuple[str, list[str], Callable[..., Response]]]:
         ("/jobs/ingest/<job_id>/successfulResults", ["GET"], bulk_routes.successful_results),
         ("/jobs/ingest/<job_id>/failedResults", ["GET"], bulk_routes.failed_results),
         ("/jobs/ingest/<job_id>/unprocessedrecords", ["GET"], bulk_routes.unprocessed_records),
+        # simple-salesforce 1.12 requests unprocessedRecords, and Salesforce documents unprocessedrecords.
+        ("/jobs/ingest/<job_id>/unprocessedRecords", ["GET"], bulk_routes.unprocessed_records),
         ("/jobs/query", ["POST"], bulk_routes.create_query_job),
         ("/jobs/query/<job_id>", ["GET"], bulk_routes.get_query_job),
+        ("/jobs/query/<job_id>", ["PATCH"], bulk_routes.set_query_state),
         ("/jobs/query/<job_id>/results", ["GET"], bulk_routes.query_results),
         ("/tooling/query", ["GET"], tooling_routes.tooling_query),
         ("/tooling/sobjects/CustomField", ["POST"], tooling_routes.create_custom_field),
@@ -92,7 +111,11 @@ def build_url_map() -> Map:
     rules = [
         Rule("/services/oauth2/authorize", methods=["GET"],
              endpoint=(OAUTH, oauth_routes.authorize)),
+        Rule("/services/oauth2/authorize", methods=["POST"], endpoint=(OAUTH, oauth_routes.decide)),
         Rule("/services/oauth2/token", methods=["POST"], endpoint=(OAUTH, oauth_routes.token)),
+        Rule("/services/oauth2/revoke", methods=["GET", "POST"],
+             endpoint=(OAUTH, oauth_routes.revoke)),
+        Rule("/services/practice/faults", methods=["GET", "POST"], endpoint=(FAULT_CONTROL, None)),
         Rule("/services/data/", methods=["GET"], endpoint=(PUBLIC, data_routes.versions)),
         Rule("/id/<org_id>/<user_id>", methods=["GET"], endpoint=(IDENTITY, None)),
     ]
@@ -116,6 +139,9 @@ class PracticeOrgApp:
         request = Request(environ)
         try:
             response = self.dispatch(request)
+        except ConnectionAbortedError:
+            # An injected dropped connection: werkzeug closes the socket without a response.
+            raise
         except Exception:
             # A bug in the practice org reaches the client as Salesforce's 500 body.
             logger.exception("Practice org failed on %s %s", request.method, request.path)
@@ -141,6 +167,8 @@ class PracticeOrgApp:
             return handler(self.org, request)  # type: ignore[no-any-return]
         if kind == IDENTITY:
             return self._identity_call(request, **args)
+        if kind == FAULT_CONTROL:
+            return self._fault_control_call(request)
         return self._api_call(handler, request, dict(args))
 
     def _oauth_call(self, handler: Callable[..., Response], request: Request) -> Response:
@@ -153,7 +181,7 @@ class PracticeOrgApp:
 
     def _identity_call(self, request: Request, org_id: str, user_id: str) -> Response:
         try:
-            access = self._authenticate(request)
+            _token, access = self._authenticate(request)
         except ApiError as error:
             return error_response(error)
         if org_id[:15] != ORG_ID[:15] or user_id[:15] != access.user_id[:15]:
@@ -164,13 +192,15 @@ class PracticeOrgApp:
         self, handler: Callable[..., Response], request: Request, args: dict[str, Any]
     ) -> Response:
         version = args.pop("version")
+        faults = self.org.faults
         try:
             if version not in data_routes.served_versions():
                 raise not_found()
-            access = self._authenticate(request)
+            token, access = self._authenticate(request)
             if not access.has("PermissionsApiEnabled"):
                 raise ApiError(403, "API_DISABLED_FOR_ORG",
                                "The REST API is not enabled for this Organization.")
+            self._count_session_call(faults, token)
         except ApiError as error:
             logger.info("API request to %s rejected: %s", handler.__name__, error.error_code)
             return error_response(error)
@@ -179,9 +209,9 @@ class PracticeOrgApp:
         try:
             if used > self.org.daily_api_limit:
                 raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-            self._inject_fault(request)
-            with self.org.store.transaction():
-                response = handler(ApiSession(self.org, access, version), request, **args)
+            with faults.in_flight():
+                response = self._run_with_faults(
+                    faults, handler, request, token, ApiSession(self.org, access, version), args)
         except ApiError as error:
             logger.info("API request to %s by user %s failed: %s", handler.__name__,
                         access.user_id, error.error_code)
@@ -189,28 +219,74 @@ class PracticeOrgApp:
         response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{self.org.daily_api_limit}"
         return response
 
-    def _inject_fault(self, request: Request) -> None:
-        """Wait for the planned latency, then raise or act out the fault drawn for this call."""
-        plan = self.org.faults.plan
-        if plan.latency_seconds > 0:
-            time.sleep(plan.latency_seconds)
-        fault = self.org.faults.draw(request.method)
-        if fault is None:
-            return
-        logger.info("Injecting %s into an API call", fault.value)
+    def _run_with_faults(
+        self, faults: FaultInjector, handler: Callable[..., Response], request: Request,
+        token: str, session: ApiSession, args: dict[str, Any],
+    ) -> Response:
+        """Run a handler in one transaction, acting out the fault drawn for the call around it."""
+        if faults.plan.latency_seconds > 0:
+            time.sleep(faults.plan.latency_seconds)
+        fault = faults.draw(single_record_write=handler in _SINGLE_RECORD_WRITES)
+        if fault is not None:
+            logger.info("Injecting %s into an API call to %s", fault.value, handler.__name__)
         if fault is Fault.DROPPED_CONNECTION:
             _drop_connection(request)
-        raise fault_error(fault)
+        if fault is Fault.EXPIRED_SESSION:
+            self._end_session(token)
+        if fault is not None and fault is not Fault.DROPPED_AFTER_COMMIT:
+            raise fault_error(fault, faults)
 
-    def _authenticate(self, request: Request) -> SessionAccess:
+        with self.org.store.transaction():
+            response = handler(session, request, **args)
+        if fault is Fault.DROPPED_AFTER_COMMIT:
+            _drop_connection(request)
+        return response
+
+    def _count_session_call(self, faults: FaultInjector, token: str) -> None:
+        """Count a call against the token's planned number of calls, ending the session after the last."""
+        try:
+            faults.count_session_call(oauth_tokens.access_token_key(token))
+        except ApiError:
+            self._end_session(token)
+            raise
+
+    def _end_session(self, token: str) -> None:
+        with self.org.store.transaction():
+            oauth_tokens.revoke(self.org.store, token)
+
+    def _fault_control_call(self, request: Request) -> Response:
+        """``GET`` or ``POST /services/practice/faults``: read or replace the fault plan.
+
+        Only a user with Modify All Data may call it. The call is neither counted
+        nor faulted, so a plan can always be switched off.
+        """
+        try:
+            _token, access = self._authenticate(request)
+            if not access.has("PermissionsModifyAllData"):
+                raise ApiError(403, "INSUFFICIENT_ACCESS",
+                               "Setting faults needs the Modify All Data permission.")
+            if request.method == "POST":
+                self.org.faults = FaultInjector(_fault_plan(json_object(request)))
+                logger.info("Fault plan set by user %s: %s", access.user_id,
+                            self.org.faults.plan)
+        except ApiError as error:
+            logger.info("Fault plan request rejected: %s (%s)", error.error_code, error.message)
+            return error_response(error)
+        return json_response(self.org.faults.plan.to_json())
+
+    def _authenticate(self, request: Request) -> tuple[str, SessionAccess]:
+        """Return the request's access token and its user's access, or raise INVALID_SESSION_ID."""
         match = _BEARER.match(request.headers.get("Authorization", ""))
-        grant = None if match is None else self.org.store.find_token(match.group(1), "access")
-        if grant is None:
+        if match is None:
             raise invalid_session()
-        access = access_for_user(self.org.store, grant.user_id)
+        token = match.group(1)
+        found = oauth_tokens.find_token(self.org.store, token, oauth_tokens.ACCESS)
+        if found is None:
+            raise invalid_session()
+        access = access_for_user(self.org.store, found.user_id)
         if access is None or access.user.fields.get("IsActive") is False:
             raise invalid_session()
-        return access
+        return token, access
 
     def _count_request(self) -> int:
         with self.org.store.lock:
@@ -219,11 +295,23 @@ class PracticeOrgApp:
 
 
 def _drop_connection(request: Request) -> None:
-    """Close the client's socket without a response, as a lost connection looks to it."""
+    """Close the client's socket and end the request without a response.
+
+    Raises ConnectionAbortedError, which werkzeug takes for a connection the
+    client dropped: it sends nothing and logs nothing.
+    """
     connection = request.environ.get("werkzeug.socket")
     if isinstance(connection, socket.socket):
         with contextlib.suppress(OSError):
             connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionAbortedError("connection dropped by an injected fault")
+
+
+def _fault_plan(body: dict[str, Any]) -> FaultPlan:
+    try:
+        return FaultPlan.from_json(body)
+    except ValueError as error:
+        raise ApiError(400, "INVALID_FIELD", str(error)) from None
 
 
 def identity_body(org: OrgState, access: SessionAccess) -> dict[str, Any]:

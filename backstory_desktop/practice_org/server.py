@@ -10,6 +10,13 @@ records. The path is checked before anything is written (see ``database``),
 and an OS lock beside the file keeps a second practice org off it until
 ``stop()``. Both raise ``PracticeOrgDatabaseError``. The server listens on a
 free port unless one is given.
+
+``scenario="large"`` takes ``tasks=N`` and ``duplicate_share=F`` (see
+``seed_large``); they size a new database only, and other scenarios reject them.
+
+``faults=FaultPlan(...)`` and ``daily_api_limit=N`` inject failures and lower
+the daily API request allocation from the start. Assigning ``org.faults`` or
+``org.daily_api_limit`` changes them while the org runs (see ``faults``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,9 +42,17 @@ from backstory_desktop.practice_org.seed import (
     SCENARIOS,
     seed_org,
 )
+from backstory_desktop.practice_org.seed_large import (
+    DEFAULT_DUPLICATE_SHARE,
+    DEFAULT_TASKS,
+    LARGE_SCENARIO,
+    LargeScenario,
+    seed_large_org,
+)
 from backstory_desktop.practice_org.session import CLIENT_ID, OrgState
 from backstory_desktop.practice_org.store import Store
 from backstory_desktop.practice_org.tls import ensure_tls_files
+from backstory_desktop.practice_org.writes import archive_activities, undelete_records
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +73,13 @@ class PracticeOrg:
     """A practice org backed by one SQLite file, served over HTTPS in a daemon thread."""
 
     def __init__(self, db_path: Path | str, *, port: int = 0, scenario: str = "default",
-                 mailbox: Path | None = None) -> None:
+                 mailbox: Path | None = None, tasks: int | None = None,
+                 duplicate_share: float | None = None, faults: FaultPlan | None = None,
+                 daily_api_limit: int | None = None) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
                              f"{', '.join(SCENARIOS)}")
+        self.large_scenario = _large_scenario_options(scenario, tasks, duplicate_share)
         check_database_path(db_path)
         self.db_path = Path(db_path)
         self.scenario = scenario
@@ -79,6 +98,10 @@ class PracticeOrg:
             self._lock.release()
             raise
         self._state = OrgState(self.store, base_url="")
+        if faults is not None:
+            self.faults = faults
+        if daily_api_limit is not None:
+            self.daily_api_limit = daily_api_limit
 
     def _open_database(self, mailbox: Path) -> None:
         """Make the TLS files, open the store and seed it if new, under the database lock."""
@@ -89,7 +112,9 @@ class PracticeOrg:
         try:
             # Seeding stores its scenario in the same transaction as the records,
             # so a database without one was never seeded, or its seed was cut short.
-            if self.store.get_meta("scenario") is None:
+            if self.store.get_meta("scenario") is None and self.large_scenario is not None:
+                seed_large_org(self.store, mailbox, self.large_scenario)
+            elif self.store.get_meta("scenario") is None:
                 seed_org(self.store, self.scenario, mailbox)
             self._keep_stored_scenario()
         except BaseException:
@@ -163,9 +188,30 @@ class PracticeOrg:
     def daily_api_limit(self, limit: int) -> None:
         self._state.daily_api_limit = limit
 
+    @property
+    def requests_in_flight(self) -> int:
+        """API calls being served at this moment, as the concurrency limit counts them."""
+        return self._state.faults.requests_in_flight
+
     def expire_sessions(self) -> None:
         """Revoke every access token, so the next API call returns 401 INVALID_SESSION_ID."""
         self.store.revoke_access_tokens()
+
+    def archive_activities(self) -> list[str]:
+        """Run Salesforce's activity archival now; return the ids of the Tasks and Events archived."""
+        return archive_activities(self.store)
+
+    def undelete(self, ids: Iterable[str]) -> dict[str, str | None]:
+        """Restore records from the recycle bin, as Salesforce's SOAP ``undelete()`` does.
+
+        Returns each id's error as ``"ERROR_CODE: message"``, or None once restored.
+        The REST API has no undelete resource, so drills call this instead.
+        """
+        outcomes = undelete_records(self.store, ids)
+        return {
+            record_id: None if error is None else f"{error.error_code}: {error.message}"
+            for record_id, error in outcomes.items()
+        }
 
     def __enter__(self) -> PracticeOrg:
         try:
@@ -180,15 +226,34 @@ class PracticeOrg:
         self.stop()
 
 
-def serve_forever(db_path: Path, port: int, scenario: str) -> None:
+def _large_scenario_options(scenario: str, tasks: int | None,
+                            duplicate_share: float | None) -> LargeScenario | None:
+    """Return the large scenario's size, or None for another scenario (which takes no size)."""
+    if scenario != LARGE_SCENARIO:
+        if tasks is not None or duplicate_share is not None:
+            raise ValueError(f"tasks and duplicate_share apply to the {LARGE_SCENARIO} "
+                             f"scenario only, not to {scenario}")
+        return None
+    return LargeScenario(
+        tasks=DEFAULT_TASKS if tasks is None else tasks,
+        duplicate_share=DEFAULT_DUPLICATE_SHARE if duplicate_share is None else duplicate_share,
+    )
+
+
+def serve_forever(db_path: Path, port: int, scenario: str, *, tasks: int | None = None,
+                  duplicate_share: float | None = None, faults: FaultPlan | None = None,
+                  daily_api_limit: int | None = None) -> None:
     """Serve a practice org in the foreground until Ctrl+C, printing how to connect."""
-    org = PracticeOrg(db_path, port=port, scenario=scenario)
+    org = PracticeOrg(db_path, port=port, scenario=scenario, tasks=tasks,
+                      duplicate_share=duplicate_share, faults=faults,
+                      daily_api_limit=daily_api_limit)
     try:
         org.start()
         print(f"Practice org:   {org.base_url}")
         print(f"CA bundle:      {org.ca_bundle}")
         print(f"Admin username: {org.admin_username}")
         print(f"OAuth client:   {org.client_id}")
+        print(f"Fault plan:     {org.faults} (GET or POST {org.base_url}/services/practice/faults)")
         print("Press Ctrl+C to stop.")
         threading.Event().wait()
     except KeyboardInterrupt:
