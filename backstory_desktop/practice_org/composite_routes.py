@@ -51,7 +51,11 @@ def upsert_collection(session: ApiSession, request: Request, sobject: str, field
     def write(index: int, record: dict[str, Any]) -> UpsertResult:
         _check_type(record, spec.name)
         if _fold(keys[index], key_field.case_sensitive or not key_field.unique) in repeated:
-            raise ApiError(400, "DUPLICATE_EXTERNAL_ID",
+            # Every record that repeats a key of the same request fails, and none is written,
+            # as the SOAP upsert() reference states. No Salesforce page shows the code and
+            # message for sObject Collections, so they follow what data-sync tools parse
+            # (for example Castled's Salesforce error parser).
+            raise ApiError(400, "DUPLICATE_VALUE",
                            f"Duplicate external id specified: {keys[index]}", [key_field.name])
         result = upsert_by_external_id(session, spec.name, key_field.name, keys[index], record)
         if result.error is not None:
@@ -136,6 +140,7 @@ def _write_one(
 ) -> UpsertResult:
     try:
         with session.store.transaction():
+            session.org.faults.inject_row_lock(record)
             return write(index, record)
     except ApiError as error:
         return UpsertResult(error=error)

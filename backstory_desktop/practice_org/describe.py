@@ -33,7 +33,7 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "nillable": spec.nillable,
         "unique": spec.unique,
         "externalId": spec.external_id,
-        "idLookup": spec.name == "Id" or spec.external_id or spec.unique,
+        "idLookup": spec.name == "Id" or spec.external_id or spec.unique or spec.id_lookup,
         "caseSensitive": spec.case_sensitive,
         "filterable": spec.type != "textarea",
         "groupable": spec.type not in ("textarea", "double", "datetime"),
@@ -62,7 +62,6 @@ def describe_field(spec: FieldSpec) -> dict[str, Any]:
         "precision": 18 if spec.type == "double" else 0,
         "scale": 0,
         "digits": 9 if spec.type == "int" else 0,
-        "description": spec.description or None,
     }
 
 

@@ -16,11 +16,16 @@ KEY_PREFIXES: dict[str, str] = {
     "PermissionSet": "0PS",
     "PermissionSetAssignment": "0Pa",
     "FieldPermissions": "01k",
+    "PermissionSetGroup": "0PG",
+    # NOTE: the two prefixes below are not confirmed against a real org.
+    "PermissionSetGroupComponent": "0PH",
+    "MutingPermissionSet": "0QM",
     "Task": "00T",
     "Event": "00U",
     "Contact": "003",
     "Lead": "00Q",
     "Account": "001",
+    "Opportunity": "006",
     "CustomField": "00N",
 }
 

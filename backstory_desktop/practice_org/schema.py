@@ -33,6 +33,7 @@ class FieldSpec:
     unique: bool = False
     external_id: bool = False
     case_sensitive: bool = False
+    id_lookup: bool = False
     custom: bool = False
     picklist: tuple[str, ...] = ()
     default_picklist_value: str | None = None
@@ -40,7 +41,6 @@ class FieldSpec:
     reference_to: tuple[str, ...] = ()
     relationship_name: str | None = None
     default_value: Any = None
-    description: str = ""
 
     @property
     def is_text(self) -> bool:
@@ -139,7 +139,7 @@ def _task() -> SObjectSpec:
     fields = (
         _id_field("Activity ID"),
         _reference("WhoId", "Name ID", ("Contact", "Lead"), "Who"),
-        _reference("WhatId", "Related To ID", ("Account",), "What"),
+        _reference("WhatId", "Related To ID", ("Account", "Opportunity"), "What"),
         FieldSpec("Subject", "combobox", "Subject", 255),
         FieldSpec("ActivityDate", "date", "Due Date Only"),
         _picklist("Status", "Status", ("Not Started", "In Progress", "Completed",
@@ -167,7 +167,7 @@ def _event() -> SObjectSpec:
     fields = (
         _id_field("Activity ID"),
         _reference("WhoId", "Name ID", ("Contact", "Lead"), "Who"),
-        _reference("WhatId", "Related To ID", ("Account",), "What"),
+        _reference("WhatId", "Related To ID", ("Account", "Opportunity"), "What"),
         FieldSpec("Subject", "combobox", "Subject", 255),
         FieldSpec("ActivityDateTime", "datetime", "Due Date Time"),
         FieldSpec("StartDateTime", "datetime", "Start Date Time"),
@@ -185,7 +185,7 @@ def _event() -> SObjectSpec:
 def _user() -> SObjectSpec:
     fields = (
         _id_field("User ID"),
-        _text("Username", "Username", 80, unique=True, nillable=False),
+        _text("Username", "Username", 80, unique=True, nillable=False, id_lookup=True),
         _text("LastName", "Last Name", 80, nillable=False),
         _text("FirstName", "First Name", 40),
         _read_only(_text("Name", "Full Name", 121)),
@@ -221,6 +221,15 @@ PERMISSION_FLAGS = (
 )
 
 
+# PermissionSet.Type: "Profile" for the set a profile owns, "Group" for the aggregate set of a
+# permission set group, "Regular" for an admin's own set (object reference, PermissionSet).
+PERMISSION_SET_TYPES = ("Regular", "Group", "Profile", "Session", "Standard")
+
+# PermissionSetGroup.Status: the state of the group's recalculation (object reference,
+# PermissionSetGroup). The practice org recalculates at once, so a group is always "Updated".
+PERMISSION_SET_GROUP_STATUSES = ("Updated", "Outdated", "Updating", "Failed")
+
+
 def _permission_set() -> SObjectSpec:
     fields = (
         _id_field("Permission Set ID"),
@@ -229,11 +238,61 @@ def _permission_set() -> SObjectSpec:
         _text("Description", "Description"),
         _read_only(_boolean("IsOwnedByProfile", "Is Owned By Profile")),
         _read_only(_reference("ProfileId", "Profile ID", ("Profile",), "Profile")),
+        _read_only(_picklist("Type", "Permission Set Type", PERMISSION_SET_TYPES, "Regular")),
+        _read_only(_reference("PermissionSetGroupId", "Permission Set Group ID",
+                              ("PermissionSetGroup",), "PermissionSetGroup")),
         _text("NamespacePrefix", "Namespace Prefix", 15, createable=False, updateable=False),
         *(_boolean(name, label) for name, label in PERMISSION_FLAGS),
         *_system_fields(),
     )
     return SObjectSpec("PermissionSet", "Permission Set", "Permission Sets", fields)
+
+
+def _permission_set_group() -> SObjectSpec:
+    fields = (
+        _id_field("Permission Set Group ID"),
+        _text("DeveloperName", "Developer Name", 80, nillable=False, unique=True),
+        _text("MasterLabel", "Label", 80, nillable=False),
+        FieldSpec("Description", "textarea", "Description", 255),
+        _read_only(_picklist("Status", "Status", PERMISSION_SET_GROUP_STATUSES, "Updated",
+                             restricted_picklist=True)),
+        _text("NamespacePrefix", "Namespace Prefix", 15, createable=False, updateable=False),
+        *_system_fields(),
+    )
+    return SObjectSpec(
+        "PermissionSetGroup", "Permission Set Group", "Permission Set Groups", fields
+    )
+
+
+def _permission_set_group_component() -> SObjectSpec:
+    fields = (
+        _id_field("Permission Set Group Component ID"),
+        _reference("PermissionSetGroupId", "Permission Set Group ID", ("PermissionSetGroup",),
+                   "PermissionSetGroup", nillable=False, updateable=False),
+        _reference("PermissionSetId", "Permission Set ID",
+                   ("PermissionSet", "MutingPermissionSet"), "PermissionSet", nillable=False,
+                   updateable=False),
+        *_system_fields(),
+    )
+    return SObjectSpec(
+        "PermissionSetGroupComponent", "Permission Set Group Component",
+        "Permission Set Group Components", fields, updateable=False,
+    )
+
+
+def _muting_permission_set() -> SObjectSpec:
+    fields = (
+        _id_field("Muting Permission Set ID"),
+        _text("DeveloperName", "Developer Name", 80, nillable=False, unique=True),
+        _text("MasterLabel", "Label", 80, nillable=False),
+        _text("Description", "Description"),
+        _text("NamespacePrefix", "Namespace Prefix", 15, createable=False, updateable=False),
+        *(_boolean(name, label) for name, label in PERMISSION_FLAGS),
+        *_system_fields(),
+    )
+    return SObjectSpec(
+        "MutingPermissionSet", "Muting Permission Set", "Muting Permission Sets", fields
+    )
 
 
 def _permission_set_assignment() -> SObjectSpec:
@@ -243,8 +302,10 @@ def _permission_set_assignment() -> SObjectSpec:
                    updateable=False),
         _reference("PermissionSetId", "Permission Set ID", ("PermissionSet",), "PermissionSet",
                    nillable=False, updateable=False),
-        _read_only(_reference("PermissionSetGroupId", "Permission Set Group ID",
-                              ("PermissionSetGroup",), "PermissionSetGroup")),
+        # An assignment names either a permission set or a group; for a group, PermissionSetId
+        # becomes the id of the group's aggregate permission set.
+        _reference("PermissionSetGroupId", "Permission Set Group ID", ("PermissionSetGroup",),
+                   "PermissionSetGroup", updateable=False),
         FieldSpec("ExpirationDate", "datetime", "Expiration Date"),
         _read_only(_boolean("IsActive", "Is Active", default_value=True)),
         *_system_fields(),
@@ -258,8 +319,10 @@ def _permission_set_assignment() -> SObjectSpec:
 def _field_permissions() -> SObjectSpec:
     fields = (
         _id_field("Field Permissions ID"),
-        _reference("ParentId", "Parent ID", ("PermissionSet",), "Parent", nillable=False,
-                   updateable=False),
+        # A row whose parent is a MutingPermissionSet removes the access it names from the
+        # muting set's permission set group (object reference, FieldPermissions).
+        _reference("ParentId", "Parent ID", ("PermissionSet", "MutingPermissionSet"), "Parent",
+                   nillable=False, updateable=False),
         _text("SobjectType", "Sobject Type Name", 40, nillable=False, updateable=False),
         _text("Field", "Field Name", 255, nillable=False, updateable=False),
         _boolean("PermissionsRead", "Read Access"),
@@ -275,7 +338,7 @@ def _person(name: str, label: str, plural: str, extra: tuple[FieldSpec, ...]) ->
         _text("FirstName", "First Name", 40),
         _text("LastName", "Last Name", 80, nillable=False),
         _read_only(_text("Name", "Full Name", 121)),
-        FieldSpec("Email", "email", "Email", 80),
+        FieldSpec("Email", "email", "Email", 80, id_lookup=True),
         _text("Title", "Title", 128),
         _owner(),
         *extra,
@@ -285,8 +348,12 @@ def _person(name: str, label: str, plural: str, extra: tuple[FieldSpec, ...]) ->
 
 
 def _contact() -> SObjectSpec:
-    account = _reference("AccountId", "Account ID", ("Account",), "Account")
-    return _person("Contact", "Contact", "Contacts", (account,))
+    extra = (
+        _reference("AccountId", "Account ID", ("Account",), "Account"),
+        FieldSpec("Phone", "phone", "Business Phone", 40),
+        FieldSpec("Description", "textarea", "Contact Description", 32000),
+    )
+    return _person("Contact", "Contact", "Contacts", extra)
 
 
 def _lead() -> SObjectSpec:
@@ -296,6 +363,8 @@ def _lead() -> SObjectSpec:
                   "Closed - Converted", "Closed - Not Converted"), "Open - Not Contacted",
                   nillable=False),
         _read_only(_boolean("IsConverted", "Converted")),
+        FieldSpec("Phone", "phone", "Phone", 40),
+        FieldSpec("Description", "textarea", "Description", 32000),
     )
     return _person("Lead", "Lead", "Leads", extra)
 
@@ -303,19 +372,62 @@ def _lead() -> SObjectSpec:
 def _account() -> SObjectSpec:
     fields = (
         _id_field("Account ID"),
-        _text("Name", "Account Name", 255, nillable=False),
+        _text("Name", "Account Name", 255, nillable=False, id_lookup=True),
+        _picklist("Type", "Account Type", ("Prospect", "Customer - Direct", "Customer - Channel",
+                  "Channel Partner / Reseller", "Installation Partner", "Technology Partner",
+                  "Other")),
+        _reference("ParentId", "Parent Account ID", ("Account",), "Parent"),
+        FieldSpec("Phone", "phone", "Account Phone", 40),
+        _text("AccountNumber", "Account Number", 40),
         FieldSpec("Website", "url", "Website", 255),
+        FieldSpec("Description", "textarea", "Account Description", 32000),
         _owner(),
         *_system_fields(),
     )
     return SObjectSpec("Account", "Account", "Accounts", fields)
 
 
+def _opportunity() -> SObjectSpec:
+    # Field names, types and lengths as a Developer Edition org describes Opportunity.
+    # NOTE: Amount and Probability are left out: the practice org has no currency or
+    # percent field type.
+    fields = (
+        _id_field("Opportunity ID"),
+        _reference("AccountId", "Account ID", ("Account",), "Account"),
+        _boolean("IsPrivate", "Private"),
+        _text("Name", "Name", 120, nillable=False),
+        FieldSpec("Description", "textarea", "Description", 32000),
+        _picklist("StageName", "Stage", ("Prospecting", "Qualification", "Needs Analysis",
+                  "Value Proposition", "Id. Decision Makers", "Perception Analysis",
+                  "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost"),
+                  nillable=False),
+        FieldSpec("CloseDate", "date", "Close Date", nillable=False),
+        _picklist("Type", "Opportunity Type", ("Existing Customer - Upgrade",
+                  "Existing Customer - Replacement", "Existing Customer - Downgrade",
+                  "New Customer")),
+        _text("NextStep", "Next Step"),
+        _picklist("LeadSource", "Lead Source", ("Web", "Phone Inquiry", "Partner Referral",
+                  "Purchased List", "Other")),
+        _read_only(_boolean("IsClosed", "Closed")),
+        _read_only(_boolean("IsWon", "Won")),
+        _picklist("ForecastCategoryName", "Forecast Category", ("Omitted", "Pipeline",
+                  "Best Case", "Commit", "Closed"), restricted_picklist=True),
+        _owner(),
+        *_system_fields(),
+        # Salesforce describes ContactId with no relationship name and as create-only.
+        FieldSpec("ContactId", "reference", "Contact ID", 18, updateable=False,
+                  reference_to=("Contact",)),
+    )
+    return SObjectSpec("Opportunity", "Opportunity", "Opportunities", fields)
+
+
 STANDARD_OBJECTS: dict[str, SObjectSpec] = {
     spec.name: spec
     for spec in (
         _task(), _event(), _user(), _profile(), _permission_set(),
-        _permission_set_assignment(), _field_permissions(), _contact(), _lead(), _account(),
+        _permission_set_assignment(), _field_permissions(),
+        _permission_set_group(), _permission_set_group_component(), _muting_permission_set(),
+        _contact(), _lead(), _account(), _opportunity(),
     )
 }
 
@@ -333,7 +445,7 @@ def canonical_sobject_name(name: str) -> str | None:
 
 def custom_field_spec(definition: CustomFieldDefinition) -> FieldSpec:
     """Turn an Activity custom field definition into the field describe reports."""
-    common: dict[str, Any] = {"custom": True, "description": definition.description}
+    common: dict[str, Any] = {"custom": True}
     if definition.type == "Checkbox":
         return _boolean(definition.name, definition.label, **common)
     if definition.type == "Number":

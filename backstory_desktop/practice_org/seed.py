@@ -11,10 +11,21 @@ integration is switched on:
 - two keys that differ only in case;
 - calls logged without ``TaskSubtype = Call``.
 
+Every scenario also has a permission set group for the drills on effective
+access: the user ``salesops@practice.backstory.example`` is assigned the group
+"Sales Operations", whose permission set "Activity Reporting" grants Read and
+Edit on the Activity fields and Modify All Data, and whose muting permission set
+takes Modify All Data and Edit on Message_ID__c away again. The same user has an
+expired assignment of "Quarter End Cleanup" (Modify All Data), which grants
+nothing. No other user is in the group, so the other users' access is unchanged.
+
 ``fresh``: the same users and people, but no Message-ID field and no keyed Tasks.
 
 ``non-unique``: the field is External ID but not Unique, and two live Tasks
 share one key exactly, so an upsert on that key matches both.
+
+``large``: the users and people of ``default`` plus generated Tasks of a chosen
+number, with duplicate keys (see ``seed_large``).
 
 The same mailbox and the same ``now`` give the same records and ids.
 """
@@ -31,6 +42,10 @@ from typing import Any
 
 from backstory_desktop.core.activity import MailActivity
 from backstory_desktop.core.message_id import key_spellings
+from backstory_desktop.practice_org.permissions import (
+    aggregate_permission_set,
+    recalculate_groups,
+)
 from backstory_desktop.practice_org.schema import ACTIVITY_OBJECTS, PERMISSION_FLAGS
 from backstory_desktop.practice_org.store import (
     CustomFieldDefinition,
@@ -42,11 +57,14 @@ from backstory_desktop.sources.mbox import read_mbox
 
 logger = logging.getLogger(__name__)
 
-SCENARIOS = ("default", "fresh", "non-unique")
+# "large" is seeded by seed_large.seed_large_org: this module seeds its users and people.
+SCENARIOS = ("default", "fresh", "non-unique", "large")
 DOMAIN = "practice.backstory.example"
 ADMIN_USERNAME = f"admin@{DOMAIN}"
 INTEGRATION_USERNAME = f"integration@{DOMAIN}"
 OUTREACH_USERNAME = f"outreach@{DOMAIN}"
+SALES_OPS_USERNAME = f"salesops@{DOMAIN}"
+SALES_OPS_GROUP = "Sales_Operations"
 MESSAGE_ID_FIELD = "Message_ID__c"
 FLAG_FIELD = "peopleai__Created_by_PeopleAI__c"
 
@@ -56,6 +74,10 @@ _STANDARD_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsE
 _BACKSTORY_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsEditEvent",
                     "PermissionsViewAllData", "PermissionsViewAllUsers"}
 _OUTREACH_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsEditEvent"}
+_REPORTING_FLAGS = {"PermissionsApiEnabled", "PermissionsEditTask", "PermissionsEditEvent",
+                    "PermissionsViewAllData", "PermissionsModifyAllData"}
+_MUTED_FLAGS = {"PermissionsModifyAllData"}
+_CLEANUP_FLAGS = {"PermissionsViewAllData", "PermissionsModifyAllData"}
 
 
 def read_sample_activities(mailbox: Path) -> list[MailActivity]:
@@ -107,6 +129,7 @@ def seed_org(
         _seed_permission_model(context)
         _seed_users(context, activities)
         _seed_custom_fields(context, scenario)
+        _seed_permission_set_group(context, scenario)
         _seed_people(context, activities)
         _seed_tasks(context, scenario, activities)
     logger.info("Seeded the %s scenario from %d messages", scenario, len(activities))
@@ -127,7 +150,7 @@ def _seed_permission_model(context: _SeedContext) -> None:
         context.profile_sets[name] = context.insert("PermissionSet", {
             "Name": f"X00ex00000018ozh_{index}", "Label": name, "Description": None,
             "IsOwnedByProfile": True, "ProfileId": profile_id, "NamespacePrefix": None,
-            **_flags(flags),
+            "Type": "Profile", "PermissionSetGroupId": None, **_flags(flags),
         })
 
     for label, flags in (("Backstory Integration", _BACKSTORY_FLAGS),
@@ -136,7 +159,7 @@ def _seed_permission_model(context: _SeedContext) -> None:
             "Name": label.replace(" ", "_"), "Label": label,
             "Description": f"Access for the {label.split()[0]} integration user",
             "IsOwnedByProfile": False, "ProfileId": None, "NamespacePrefix": None,
-            **_flags(flags),
+            "Type": "Regular", "PermissionSetGroupId": None, **_flags(flags),
         })
 
 
@@ -180,10 +203,11 @@ def _insert_user(context: _SeedContext, username: str, email: str, first: str | 
     return user_id
 
 
-def _assign(context: _SeedContext, user_id: str, permission_set_id: str) -> None:
+def _assign(context: _SeedContext, user_id: str, permission_set_id: str, *,
+            group_id: str | None = None, expires: str | None = None) -> None:
     context.insert("PermissionSetAssignment", {
         "AssigneeId": user_id, "PermissionSetId": permission_set_id,
-        "PermissionSetGroupId": None, "ExpirationDate": None, "IsActive": True,
+        "PermissionSetGroupId": group_id, "ExpirationDate": expires, "IsActive": True,
     })
 
 
@@ -222,12 +246,64 @@ def _seed_custom_fields(context: _SeedContext, scenario: str) -> None:
     _grant(context, MESSAGE_ID_FIELD, context.permission_sets["Outreach Integration"])
 
 
-def _grant(context: _SeedContext, field_name: str, permission_set_id: str) -> None:
+def _grant(context: _SeedContext, field_name: str, permission_set_id: str, *,
+           read: bool = True, edit: bool = True) -> None:
     for sobject in ACTIVITY_OBJECTS:
         context.insert("FieldPermissions", {
             "ParentId": permission_set_id, "SobjectType": sobject,
-            "Field": f"{sobject}.{field_name}", "PermissionsRead": True, "PermissionsEdit": True,
+            "Field": f"{sobject}.{field_name}", "PermissionsRead": read, "PermissionsEdit": edit,
         })
+
+
+def _seed_permission_set_group(context: _SeedContext, scenario: str) -> None:
+    """Add the Sales Operations group, its muting set, and the one user assigned to it.
+
+    The records are made after every other user, permission set and field permission,
+    so the ids of those stay as they were before the group existed.
+    """
+    user_id = _insert_user(context, SALES_OPS_USERNAME, SALES_OPS_USERNAME, "Sales",
+                           "Operations", "Standard User", active=True)
+    reporting = _insert_permission_set(context, "Activity Reporting", _REPORTING_FLAGS,
+                                       "Reports on every activity and fixes its fields")
+    cleanup = _insert_permission_set(context, "Quarter End Cleanup", _CLEANUP_FLAGS,
+                                     "Granted for the quarter-end data cleanup only")
+    muting = context.insert("MutingPermissionSet", {
+        "DeveloperName": "Sales_Operations_Muted", "MasterLabel": "Sales Operations Muted",
+        "Description": "Keeps the group from changing setup and the Message-ID field",
+        "NamespacePrefix": None, **_flags(_MUTED_FLAGS),
+    })
+    group = context.insert("PermissionSetGroup", {
+        "DeveloperName": SALES_OPS_GROUP, "MasterLabel": "Sales Operations",
+        "Description": "Sales operations analysts", "Status": "Updated",
+        "NamespacePrefix": None,
+    })
+    for member in (reporting, muting):
+        context.insert("PermissionSetGroupComponent", {
+            "PermissionSetGroupId": group, "PermissionSetId": member,
+        })
+
+    _grant(context, FLAG_FIELD, reporting)
+    if scenario != "fresh":
+        _grant(context, MESSAGE_ID_FIELD, reporting)
+        # A muting row with Edit set mutes Edit and leaves Read.
+        _grant(context, MESSAGE_ID_FIELD, muting, read=False, edit=True)
+
+    recalculate_groups(context.store, context.admin_id, [group], created_date=context.stamp(30))
+    aggregate = aggregate_permission_set(context.store, group)
+    assert aggregate is not None
+    _assign(context, user_id, aggregate.id, group_id=group)
+    _assign(context, user_id, cleanup, expires=context.stamp(30))
+
+
+def _insert_permission_set(context: _SeedContext, label: str, flags: set[str],
+                           description: str) -> str:
+    permission_set_id = context.insert("PermissionSet", {
+        "Name": label.replace(" ", "_"), "Label": label, "Description": description,
+        "IsOwnedByProfile": False, "ProfileId": None, "NamespacePrefix": None,
+        "Type": "Regular", "PermissionSetGroupId": None, **_flags(flags),
+    })
+    context.permission_sets[label] = permission_set_id
+    return permission_set_id
 
 
 # -- contacts, leads, accounts ------------------------------------------------

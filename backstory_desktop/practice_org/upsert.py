@@ -41,7 +41,9 @@ def external_id_field(session: ApiSession, sobject: str, field_name: str) -> Fie
         raise ApiError(404, "NOT_FOUND",
                        f"Provided external ID field does not exist or is not accessible: "
                        f"{field_name}")
-    if not key_field.external_id and key_field.name != "Id":
+    # Standard objects also take any field whose describe says idLookup, such as
+    # Contact.Email (SOAP API Developer Guide, "upsert()", Usage).
+    if not (key_field.external_id or key_field.id_lookup or key_field.name == "Id"):
         raise ApiError(400, "INVALID_FIELD",
                        f"Field name provided, {key_field.name} is not an External ID or indexed "
                        f"field for {spec.name}", [key_field.name])
@@ -82,7 +84,9 @@ def upsert_by_external_id(
 def _check_key_access(session: ApiSession, sobject: str, key_field: FieldSpec) -> None:
     if key_field.custom and not session.access.can_edit_field(sobject, key_field.name):
         raise not_writable(key_field.name, sobject)
-    needs_view_all = key_field.name != "Id" and not key_field.unique
+    # NOTE: the View All Data rule is documented for External ID fields only; the
+    # practice org does not apply it to a standard idLookup field such as Email.
+    needs_view_all = key_field.external_id and not key_field.unique
     if needs_view_all and not session.access.has("PermissionsViewAllData"):
         raise ApiError(400, "INSUFFICIENT_ACCESS_OR_READONLY",
                        f"Upserting by {key_field.name}, an External ID field that is not Unique, "
