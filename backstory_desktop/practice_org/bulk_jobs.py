@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backstory_desktop.practice_org.ids import make_id
+from backstory_desktop.practice_org.soql import RecordShaper
 
 # Bulk API 2.0 job ids start with 750 in Salesforce.
 JOB_ID_PREFIX = "750"
@@ -43,7 +45,11 @@ class IngestJob:
 
 @dataclass
 class QueryJob:
-    """A query job and its whole result, as CSV columns and rows."""
+    """A query job: its SOQL, CSV columns and, once run, the ids of the records it found.
+
+    The job starts as UploadComplete and runs the first time its state or results are
+    read, so that it can be aborted in between as on Salesforce. ``run`` is set until then.
+    """
 
     id: str
     operation: str
@@ -53,8 +59,10 @@ class QueryJob:
     created_date: str
     api_version: str
     columns: list[str]
-    rows: list[list[str]]
-    state: str = "JobComplete"
+    state: str = "UploadComplete"
+    run: Callable[[], tuple[list[str], RecordShaper]] | None = None
+    record_ids: list[str] = field(default_factory=list)
+    shape_record: RecordShaper | None = None
 
 
 class BulkJobs:

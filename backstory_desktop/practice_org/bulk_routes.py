@@ -1,7 +1,8 @@
 """Bulk API 2.0: ingest jobs (insert, update, upsert, delete) and query jobs, with CSV data.
 
-Jobs run as soon as they can: an ingest job is processed when its state is
-set to UploadComplete, and a query job when it is created. Ingest rows follow
+An ingest job set to UploadComplete, and a new query job (which starts as
+UploadComplete), run on the next request that reads their state or results.
+Until then they can be aborted, as on Salesforce. Ingest rows follow
 the same rules as the REST calls (FLS, create-only fields, unique values,
 several matches for one external ID). Query results are paged with the
 ``Sforce-Locator`` and ``Sforce-NumberOfRecords`` headers, as Salesforce does.
@@ -21,9 +22,20 @@ from werkzeug.wrappers import Request, Response
 from backstory_desktop.practice_org.bulk_jobs import IngestJob, IngestResult, QueryJob
 from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.http import json_object, json_response
-from backstory_desktop.practice_org.query_routes import run_soql
+from backstory_desktop.practice_org.query_routes import (
+    run_soql,
+    shape_records,
+    soql_schema_source,
+)
 from backstory_desktop.practice_org.session import ApiSession
-from backstory_desktop.practice_org.soql import CountAll, FieldRef, SoqlError, parse_soql
+from backstory_desktop.practice_org.soql import (
+    CountAll,
+    FieldRef,
+    RecordShaper,
+    SoqlError,
+    parse_soql,
+    run_query,
+)
 from backstory_desktop.practice_org.store import format_datetime, now_utc
 from backstory_desktop.practice_org.upsert import upsert_by_external_id
 from backstory_desktop.practice_org.writes import (
@@ -84,7 +96,7 @@ def set_ingest_state(session: ApiSession, request: Request, job_id: str) -> Resp
     if state == "Aborted" and job.state in ("Open", "UploadComplete"):
         job.state = "Aborted"
     elif state == "UploadComplete" and job.state == "Open":
-        _process_ingest(session, job)
+        job.state = "UploadComplete"
     else:
         raise ApiError(400, "INVALIDJOBSTATE",
                        f"Cannot change the state of job {job.id} from {job.state} to {state}")
@@ -92,24 +104,24 @@ def set_ingest_state(session: ApiSession, request: Request, job_id: str) -> Resp
 
 
 def get_ingest_job(session: ApiSession, request: Request, job_id: str) -> Response:
-    return json_response(_ingest_info(_ingest_job(session, job_id)))
+    return json_response(_ingest_info(_started_ingest_job(session, job_id)))
 
 
 def successful_results(session: ApiSession, request: Request, job_id: str) -> Response:
-    job = _ingest_job(session, job_id)
+    job = _started_ingest_job(session, job_id)
     rows = [[r.record_id, "true" if r.created else "false", *_values(job, r)]
             for r in job.results if r.error is None]
     return _csv_response(["sf__Id", "sf__Created", *job.columns], rows)
 
 
 def failed_results(session: ApiSession, request: Request, job_id: str) -> Response:
-    job = _ingest_job(session, job_id)
+    job = _started_ingest_job(session, job_id)
     rows = [[r.record_id, r.error or "", *_values(job, r)] for r in job.results if r.error]
     return _csv_response(["sf__Id", "sf__Error", *job.columns], rows)
 
 
 def unprocessed_records(session: ApiSession, request: Request, job_id: str) -> Response:
-    job = _ingest_job(session, job_id)
+    job = _started_ingest_job(session, job_id)
     rows = [] if job.state != "Aborted" else [list(row.values()) for row in _parse_rows(job)]
     return _csv_response(job.columns, rows)
 
@@ -168,6 +180,14 @@ def _values(job: IngestJob, result: IngestResult) -> list[str]:
     return [result.row.get(column, "") for column in job.columns]
 
 
+def _started_ingest_job(session: ApiSession, job_id: str) -> IngestJob:
+    """Return an ingest job, processing its rows first if it waits in UploadComplete."""
+    job = _ingest_job(session, job_id)
+    if job.state == "UploadComplete":
+        _process_ingest(session, job)
+    return job
+
+
 def _ingest_job(session: ApiSession, job_id: str) -> IngestJob:
     job = session.org.bulk_jobs.ingest.get(job_id)
     if job is None:
@@ -194,42 +214,96 @@ def _ingest_info(job: IngestJob) -> dict[str, Any]:
 
 
 def create_query_job(session: ApiSession, request: Request) -> Response:
-    """Run a query or queryAll job at once and keep its CSV result."""
+    """Validate a query or queryAll job and store it as UploadComplete until it is polled."""
     body = json_object(request)
     operation = str(body.get("operation", ""))
     if operation not in ("query", "queryAll"):
         raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
     text = str(body.get("query", ""))
     columns = _query_columns(text)
-    result = run_soql(session, text, include_hidden=operation == "queryAll")
+    _check_query(session, text)
     target = session.find_sobject(parse_soql(text).sobject)
+
+    def run() -> tuple[list[str], RecordShaper]:
+        result = run_soql(session, text, include_hidden=operation == "queryAll",
+                          defer_records=True)
+        assert result.record_ids is not None and result.shape_record is not None
+        return result.record_ids, result.shape_record
+
     job = QueryJob(
         id=session.org.bulk_jobs.new_id(), operation=operation, query=text,
         sobject=target.name if target else "",
         created_by_id=session.user_id, created_date=format_datetime(now_utc()),
-        api_version=session.version, columns=columns,
-        rows=[[_csv_value(_path_value(record, column)) for column in columns]
-              for record in result.records],
+        api_version=session.version, columns=columns, run=run,
     )
     session.org.bulk_jobs.query[job.id] = job
     return json_response(_query_info(job))
 
 
+def _check_query(session: ApiSession, text: str) -> None:
+    """Raise the REST query's error (INVALID_TYPE, INVALID_FIELD, ...) for a query that cannot run."""
+    try:
+        run_query(parse_soql(text), (), lambda _name, _id: None, soql_schema_source(session),
+                  api_version=session.version)
+    except SoqlError as error:
+        raise ApiError(400, error.error_code, error.message) from None
+
+
 def get_query_job(session: ApiSession, request: Request, job_id: str) -> Response:
-    return json_response(_query_info(_query_job(session, job_id)))
+    return json_response(_query_info(_started_query_job(session, job_id)))
+
+
+def set_query_state(session: ApiSession, request: Request, job_id: str) -> Response:
+    """Abort a query job that has not run yet (Salesforce: UploadComplete or InProgress only)."""
+    # Salesforce's "Abort a Query Job" (Bulk API 2.0 Developer Guide): only the state
+    # Aborted may be set, and only on a job in UploadComplete or InProgress.
+    job = _query_job(session, job_id)
+    state = str(json_object(request).get("state", ""))
+    if state != "Aborted" or job.state not in ("UploadComplete", "InProgress"):
+        raise ApiError(400, "INVALIDJOBSTATE",
+                       f"Cannot change the state of job {job.id} from {job.state} to {state}")
+    job.state = "Aborted"
+    job.run = None
+    return json_response(_query_info(job))
 
 
 def query_results(session: ApiSession, request: Request, job_id: str) -> Response:
     """Return one page of a query job's CSV, with the locator of the next page."""
-    job = _query_job(session, job_id)
-    start = int(request.args.get("locator") or 0)
-    size = int(request.args.get("maxRecords") or _DEFAULT_PAGE)
-    page = job.rows[start:start + size]
-    end = start + len(page)
-    response = _csv_response(job.columns, page)
-    response.headers["Sforce-Locator"] = str(end) if end < len(job.rows) else "null"
-    response.headers["Sforce-NumberOfRecords"] = str(len(page))
+    job = _started_query_job(session, job_id)
+    if job.state != "JobComplete" or job.shape_record is None:
+        raise ApiError(400, "INVALIDJOBSTATE",
+                       f"Job {job.id} has no results because its state is {job.state}")
+    start = _query_parameter(request, "locator", 0)
+    size = _query_parameter(request, "maxRecords", _DEFAULT_PAGE)
+    page_ids = job.record_ids[start:start + size]
+    records = shape_records(session.store, page_ids, job.shape_record)
+    rows = [[_csv_value(_path_value(record, column)) for column in job.columns]
+            for record in records]
+    end = start + len(page_ids)
+    response = _csv_response(job.columns, rows)
+    response.headers["Sforce-Locator"] = str(end) if end < len(job.record_ids) else "null"
+    response.headers["Sforce-NumberOfRecords"] = str(len(rows))
     return response
+
+
+def _query_parameter(request: Request, name: str, default: int) -> int:
+    text = request.args.get(name) or ""
+    if not text:
+        return default
+    if not text.isdigit() or (name == "maxRecords" and int(text) == 0):
+        raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid {name}: {text}")
+    return int(text)
+
+
+def _started_query_job(session: ApiSession, job_id: str) -> QueryJob:
+    """Return a query job, running it first if it is still waiting."""
+    job = _query_job(session, job_id)
+    if job.run is not None:
+        run, job.run = job.run, None
+        job.state = "InProgress"
+        job.record_ids, job.shape_record = run()
+        job.state = "JobComplete"
+    return job
 
 
 def _query_columns(text: str) -> list[str]:
@@ -277,7 +351,7 @@ def _query_info(job: QueryJob) -> dict[str, Any]:
         "systemModstamp": job.created_date, "state": job.state, "concurrencyMode": "Parallel",
         "contentType": "CSV", "apiVersion": float(job.api_version), "jobType": "V2Query",
         "lineEnding": "LF", "columnDelimiter": "COMMA",
-        "numberRecordsProcessed": len(job.rows), "retries": 0, "totalProcessingTime": 0,
+        "numberRecordsProcessed": len(job.record_ids), "retries": 0, "totalProcessingTime": 0,
     }
 
 

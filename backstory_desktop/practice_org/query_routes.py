@@ -1,18 +1,22 @@
 """SOQL over REST: ``query`` and ``queryAll``, paged 2,000 records at a time.
 
 ``query`` hides records in the recycle bin and archived Tasks and Events;
-``queryAll`` returns them. The rest of a large result is kept in memory under a
-query locator and served through ``nextRecordsUrl`` (``.../query/{locator}``).
+``queryAll`` returns them. Rows are read from the store in chunks, so a query
+over a million Tasks holds only the matching ids. Those ids are kept in memory
+under a query locator and each page of 2,000 is read and shaped when
+``nextRecordsUrl`` (``.../query/{locator}``) requests it.
 Field-level security applies: a custom field the user cannot read is an
 unknown column, as in Salesforce.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -24,36 +28,63 @@ from backstory_desktop.practice_org.session import ApiSession
 from backstory_desktop.practice_org.soql import (
     FieldSchema,
     QueryResult,
+    RecordShaper,
     SObjectSchema,
     SoqlError,
     SoqlQuery,
     parse_soql,
     run_query,
 )
+from backstory_desktop.practice_org.soql_ast import (
+    And,
+    Comparison,
+    Condition,
+    FieldRef,
+    InList,
+    Literal,
+)
+from backstory_desktop.practice_org.soql_values import LiteralChecker
+from backstory_desktop.practice_org.store import Record, Store
 
 PAGE_SIZE = 2000
 _MAX_OPEN_CURSORS = 100
+# Open cursors together keep at most this many record ids; the oldest are dropped first.
+_MAX_CURSOR_IDS = 5_000_000
+# Rows read from SQLite per statement while a query scans an object.
+_SCAN_CHUNK = 5000
+# A key condition with more values than this is evaluated by a full scan.
+_MAX_KEY_LOOKUPS = 1000
 
 SchemaSource = Callable[[str], SObjectSchema | None]
 RowSource = Callable[[str], Iterable[Mapping[str, object]]]
 
 
+@dataclass(frozen=True)
+class QueryCursor:
+    """The ids of a query's result in order, and how to shape each record of a page."""
+
+    record_ids: list[str]
+    shape_record: RecordShaper
+
+
 class QueryCursors:
-    """Results still to be fetched, by query locator; the oldest are dropped past a limit."""
+    """Results still to be fetched, by query locator; the oldest are dropped past the limits."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._open: OrderedDict[str, QueryCursor] = OrderedDict()
 
-    def open(self, records: list[dict[str, Any]]) -> str:
+    def open(self, cursor: QueryCursor) -> str:
         locator = "01g" + secrets.token_hex(8)
         with self._lock:
-            self._open[locator] = records
-            while len(self._open) > _MAX_OPEN_CURSORS:
+            self._open[locator] = cursor
+            while len(self._open) > 1 and (
+                    len(self._open) > _MAX_OPEN_CURSORS
+                    or sum(len(item.record_ids) for item in self._open.values()) > _MAX_CURSOR_IDS):
                 self._open.popitem(last=False)
         return locator
 
-    def get(self, locator: str) -> list[dict[str, Any]] | None:
+    def get(self, locator: str) -> QueryCursor | None:
         with self._lock:
             return self._open.get(locator)
 
@@ -71,48 +102,72 @@ def query_all(session: ApiSession, request: Request) -> Response:
 
 def query_more(session: ApiSession, request: Request, locator: str) -> Response:
     """Serve the next page of a result: ``locator`` is ``{cursor}-{offset}``."""
-    cursor, _, offset_text = locator.rpartition("-")
-    records = CURSORS.get(cursor)
-    if records is None or not offset_text.isdigit():
+    cursor_id, _, offset_text = locator.rpartition("-")
+    cursor = CURSORS.get(cursor_id)
+    if cursor is None or not offset_text.isdigit():
         raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-    return json_response(_page(session, records, len(records), cursor, int(offset_text)))
+    return json_response(_page(session, cursor, cursor_id, int(offset_text)))
 
 
 def _first_page(session: ApiSession, request: Request, *, include_hidden: bool) -> Response:
     text = request.args.get("q")
     if not text:
         raise ApiError(400, "MALFORMED_QUERY", "A query string must be provided.")
-    result = run_soql(session, text, include_hidden=include_hidden)
+    result = run_soql(session, text, include_hidden=include_hidden, defer_records=True)
     if result.is_aggregate and result.total_size > PAGE_SIZE:
         # NOTE: Salesforce cannot page aggregate results; the error code here is a best guess.
         raise ApiError(400, "MALFORMED_QUERY", "Aggregate query does not support queryMore(), "
                        "use LIMIT to restrict the results to a single batch")
-    cursor = CURSORS.open(result.records) if result.total_size > PAGE_SIZE else ""
-    return json_response(_page(session, result.records, result.total_size, cursor, 0))
+    if result.record_ids is None or result.shape_record is None:
+        return json_response({"totalSize": result.total_size, "done": True,
+                              "records": result.records})
+    cursor = QueryCursor(result.record_ids, result.shape_record)
+    cursor_id = CURSORS.open(cursor) if result.total_size > PAGE_SIZE else ""
+    return json_response(_page(session, cursor, cursor_id, 0))
 
 
-def _page(
-    session: ApiSession, records: list[dict[str, Any]], total: int, cursor: str, offset: int
-) -> dict[str, Any]:
+def _page(session: ApiSession, cursor: QueryCursor, cursor_id: str, offset: int) -> dict[str, Any]:
     end = offset + PAGE_SIZE
-    body: dict[str, Any] = {"totalSize": total, "done": end >= len(records),
-                            "records": records[offset:end]}
-    if end < len(records):
-        body["nextRecordsUrl"] = f"{session.version_path}/query/{cursor}-{end}"
+    total = len(cursor.record_ids)
+    body: dict[str, Any] = {"totalSize": total, "done": end >= total,
+                            "records": shape_records(session.store, cursor.record_ids[offset:end],
+                                                     cursor.shape_record)}
+    if end < total:
+        body["nextRecordsUrl"] = f"{session.version_path}/query/{cursor_id}-{end}"
     return body
 
 
-def run_soql(session: ApiSession, text: str, *, include_hidden: bool) -> QueryResult:
-    """Parse and run a query over the org's records as the session user sees them."""
+def shape_records(store: Store, record_ids: list[str],
+                  shape_record: RecordShaper) -> list[dict[str, Any]]:
+    """Read records by id and shape them; a record erased since the query ran is left out."""
+    records = []
+    for record_id in record_ids:
+        record = store.get_record(record_id)
+        if record is not None:
+            records.append(shape_record(record.as_row()))
+    return records
+
+
+def run_soql(session: ApiSession, text: str, *, include_hidden: bool,
+             defer_records: bool = False) -> QueryResult:
+    """Parse and run a query over the org's records as the session user sees them.
+
+    With ``defer_records`` a record query returns ids and a shaping function (see
+    ``soql.run_query``); COUNT() and aggregate queries return their rows either way.
+    """
     try:
         parsed = parse_soql(text)
         schema = soql_schema_source(session)
         target = schema(parsed.sobject)
-        rows = [] if target is None else live_rows(session, target.name, include_hidden)
+        rows: Iterable[Mapping[str, object]] = ()
+        if target is not None:
+            keyed = _rows_by_indexed_key(session, parsed, target.name, include_hidden)
+            rows = keyed if keyed is not None else scan_rows(session.store, target.name,
+                                                             include_hidden)
         return run_query(
             parsed, rows, _lookup(session), schema,
-            subquery_rows=lambda name: live_rows(session, name, False),
-            api_version=session.version,
+            subquery_rows=lambda name: scan_rows(session.store, name, False),
+            api_version=session.version, defer_records=defer_records,
         )
     except SoqlError as error:
         raise ApiError(400, error.error_code, error.message) from None
@@ -128,12 +183,97 @@ def run_parsed(
         raise ApiError(400, error.error_code, error.message) from None
 
 
-def live_rows(session: ApiSession, sobject: str, include_hidden: bool) -> list[dict[str, Any]]:
-    """Return an sObject's records as rows; deleted and archived ones only if requested."""
-    records = session.store.records_of(sobject)
-    if not include_hidden:
-        records = [r for r in records if not r.is_deleted and not r.is_archived]
-    return [record.as_row() for record in records]
+def _rows_by_indexed_key(session: ApiSession, parsed: SoqlQuery, sobject: str,
+                         include_hidden: bool) -> list[dict[str, Any]] | None:
+    """Read only the rows a key condition can match, through the key field's index.
+
+    Applies when WHERE is, or is an AND of, ``Field = 'x'`` or ``Field IN ('x', ...)``
+    on an External ID or Unique custom field, so that a key lookup among a million
+    Tasks reads a handful of rows. The whole WHERE clause still runs over these
+    rows. Returns None when a full scan is needed.
+    """
+    spec = session.find_sobject(sobject)
+    if spec is None or parsed.where is None:
+        return None
+    conjuncts = parsed.where.items if isinstance(parsed.where, And) else (parsed.where,)
+    for condition in conjuncts:
+        lookup = _key_lookup(parsed, spec, condition)
+        if lookup is None:
+            continue
+        field_name, values, case_sensitive = lookup
+        found: dict[str, Record] = {}
+        for value in values:
+            for record in session.store.find_by_field(sobject, field_name, value,
+                                                      case_sensitive=case_sensitive):
+                found[record.id] = record
+        return [
+            found[record_id].as_row() for record_id in sorted(found)
+            if include_hidden or not (found[record_id].is_deleted or found[record_id].is_archived)
+        ]
+    return None
+
+
+def _key_lookup(parsed: SoqlQuery, spec: SObjectSpec,
+                condition: Condition) -> tuple[str, list[str], bool] | None:
+    """Return (field, values, case-sensitive) when ``condition`` can use a key field's index."""
+    literals: tuple[Literal, ...]
+    if isinstance(condition, Comparison) and condition.operator == "=":
+        left, literals = condition.left, (condition.value,)
+    elif isinstance(condition, InList) and not condition.negated:
+        left, literals = condition.left, condition.values
+    else:
+        return None
+    if not isinstance(left, FieldRef) or len(left.parts) != 1 or len(literals) > _MAX_KEY_LOOKUPS:
+        return None
+    field = next((item for item in spec.fields if item.name.lower() == left.parts[0].lower()),
+                 None)
+    if field is None or not field.custom or not (field.external_id or field.unique):
+        return None
+    if any(literal.kind != "string" for literal in literals):
+        return None
+    case_sensitive = field.unique and field.case_sensitive
+    checker = LiteralChecker(parsed.text)
+    try:
+        values = [checker.decode(literal) for literal in literals]
+    except SoqlError:
+        return None
+    # The index folds ASCII letters only (SQLite's lower()), so a non-ASCII key that
+    # SOQL compares without case goes through the full scan instead.
+    if not case_sensitive and not all(value.isascii() for value in values):
+        return None
+    return field.name, values, case_sensitive
+
+
+def scan_rows(store: Store, sobject: str, include_hidden: bool) -> Iterator[dict[str, Any]]:
+    """Yield an sObject's records as rows in id order, reading _SCAN_CHUNK rows per statement.
+
+    Deleted and archived records are left out unless ``include_hidden``. Each chunk is
+    read under the store's lock, so other requests run between chunks.
+    """
+    # NOTE: Store offers only whole-object reads (records_of), so this reads its
+    # connection directly with the same columns.
+    hidden_filter = "" if include_hidden else " AND is_deleted = 0 AND is_archived = 0"
+    sql = ("SELECT id, fields, is_deleted, is_archived, created_date, last_modified_date,"
+           " created_by_id, last_modified_by_id FROM records"
+           f" WHERE sobject = ? AND id > ?{hidden_filter} ORDER BY id LIMIT {_SCAN_CHUNK}")
+    last_id = ""
+    while True:
+        with store.lock:
+            cursor = store._connection.cursor()
+            # Plain tuples: sqlite3.Row costs more than the rest of reading a row.
+            cursor.row_factory = None
+            chunk = cursor.execute(sql, (sobject, last_id)).fetchall()
+        for (record_id, fields, is_deleted, is_archived, created, modified, created_by,
+             modified_by) in chunk:
+            yield Record(
+                id=record_id, sobject=sobject, fields=json.loads(fields),
+                is_deleted=bool(is_deleted), is_archived=bool(is_archived),
+                created_date=created, last_modified_date=modified,
+                created_by_id=created_by, last_modified_by_id=modified_by,
+            ).as_row()
+        if len(chunk) < _SCAN_CHUNK:
+            return
+        last_id = chunk[-1][0]
 
 
 def _lookup(session: ApiSession) -> Callable[[str, str], Mapping[str, object] | None]:

@@ -27,6 +27,12 @@ Public API (everything else in the soql_* modules is internal)::
                        ``ParentId IN (SELECT PermissionSetId FROM PermissionSetAssignment ...)``.
         now            the moment TODAY, YESTERDAY, LAST_N_DAYS:n refer to (UTC days).
 
+    run_query(..., defer_records=True) returns a record query's matches as
+        ``record_ids`` (in result order, after LIMIT and OFFSET) and a
+        ``shape_record`` function instead of ``records``, so that a caller paging a
+        large result can shape 2,000 rows at a time. COUNT() and aggregate queries
+        ignore the flag.
+
     QueryResult.total_size, .records, .is_aggregate
         records are shaped as Salesforce's REST query resource shows them:
         ``{"attributes": {"type": "Task", "url": "/services/data/v64.0/sobjects/Task/00T..."},
@@ -55,9 +61,10 @@ MALFORMED_QUERY rather than answered wrongly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from backstory_desktop.practice_org.soql_ast import (
     INVALID_FIELD,
@@ -92,7 +99,7 @@ from backstory_desktop.practice_org.soql_schema import (
     SObjectLike,
     SObjectSchema,
 )
-from backstory_desktop.practice_org.soql_values import output_value
+from backstory_desktop.practice_org.soql_values import normalizer_for, output_value
 
 __all__ = [
     "INVALID_FIELD",
@@ -117,13 +124,21 @@ __all__ = [
 DEFAULT_API_VERSION = "64.0"
 
 
+RecordShaper = Callable[[Mapping[str, object]], dict[str, object]]
+
+
 @dataclass
 class QueryResult:
-    """The complete result of a query, before the caller splits it into pages of 2,000."""
+    """The complete result of a query, before the caller splits it into pages of 2,000.
+
+    A deferred result has ``record_ids`` and ``shape_record`` in place of ``records``.
+    """
 
     total_size: int
     records: list[dict[str, object]] = field(default_factory=list)
     is_aggregate: bool = False
+    record_ids: list[str] | None = None
+    shape_record: RecordShaper | None = None
 
 
 def run_query(
@@ -135,8 +150,12 @@ def run_query(
     subquery_rows: RowSource | None = None,
     api_version: str = DEFAULT_API_VERSION,
     now: datetime | None = None,
+    defer_records: bool = False,
 ) -> QueryResult:
-    """Run ``query`` over ``rows`` and shape the result as Salesforce's REST API does."""
+    """Run ``query`` over ``rows`` and shape the result as Salesforce's REST API does.
+
+    ``rows`` is read once, so it may be a generator over a large table.
+    """
     parsed = parse_soql(query) if isinstance(query, str) else query
     moment = now if now is not None else datetime.now(UTC)
     compiled = compile_query(parsed, schema, lookup, now=moment, subquery_rows=subquery_rows)
@@ -146,6 +165,8 @@ def run_query(
         return QueryResult(total_size=len(range(matched)[_page_slice(parsed)]))
     if parsed.is_aggregate:
         return _run_aggregate(compiled, rows)
+    if defer_records:
+        return _run_deferred(compiled, rows, api_version)
 
     selected = [row for row in rows if compiled.where is None or compiled.where(row)]
     _sort(selected, compiled.sort_keys)
@@ -158,13 +179,46 @@ def run_query(
     return QueryResult(total_size=len(records), records=records)
 
 
+def _run_deferred(compiled: CompiledQuery, rows: Iterable[Row], api_version: str) -> QueryResult:
+    """Find the matching rows' ids in result order, keeping only their sort values in memory."""
+    where = compiled.where
+    getters = [key.getter for key in compiled.sort_keys]
+    matches = [
+        (read_field(row, "Id"), tuple([getter(row) for getter in getters]))
+        for row in rows
+        if where is None or where(row)
+    ]
+    by_position = [
+        SortKey(_sort_value_getter(index), key.normalize, key.descending, key.nulls_last)
+        for index, key in enumerate(compiled.sort_keys)
+    ]
+    _sort(matches, by_position)
+    page = matches[_page_slice(compiled.query)]
+    shape = _build_shape(compiled)
+
+    def shape_record(row: Mapping[str, object]) -> dict[str, object]:
+        return _shape_record(row, compiled.root, compiled.root.name, shape, compiled.resolver,
+                             api_version)
+
+    record_ids = [str(record_id) for record_id, _values in page]
+    return QueryResult(total_size=len(record_ids), record_ids=record_ids,
+                       shape_record=shape_record)
+
+
+def _sort_value_getter(index: int) -> Callable[[tuple[object, tuple[object, ...]]], object]:
+    def value(match: tuple[object, tuple[object, ...]]) -> object:
+        return match[1][index]
+
+    return value
+
+
 def _page_slice(query: SoqlQuery) -> slice:
     start = query.offset or 0
     stop = None if query.limit is None else start + query.limit
     return slice(start, stop)
 
 
-def _sort(items: list[object] | list[Row] | list[Group], keys: list[SortKey]) -> None:
+def _sort(items: list[Any], keys: list[SortKey]) -> None:
     """Sort in place by several keys, with nulls first unless NULLS LAST is given."""
     for key in reversed(keys):
         null_rank = 1 if key.descending != key.nulls_last else 0
@@ -254,8 +308,6 @@ def _shape_record(row: Row, sobject: SObjectLike, type_name: str, shape: _Shape,
 
 def _run_aggregate(compiled: CompiledQuery, rows: Iterable[Row]) -> QueryResult:
     groups = _group_rows(compiled, rows)
-    if compiled.having is not None:
-        groups = [group for group in groups if compiled.having(group)]
     _sort(groups, compiled.sort_keys)
     page = groups[_page_slice(compiled.query)]
     records = [_aggregate_record(compiled, group) for group in page]
@@ -263,28 +315,45 @@ def _run_aggregate(compiled: CompiledQuery, rows: Iterable[Row]) -> QueryResult:
 
 
 def _group_rows(compiled: CompiledQuery, rows: Iterable[Row]) -> list[Group]:
-    """Split matching rows by the GROUP BY key; without GROUP BY all rows form one group."""
-    where = compiled.where
-    if not compiled.group_fields:
-        return [Group(values=(), rows=[row for row in rows if where is None or where(row)])]
+    """Split matching rows by the GROUP BY key, count each COUNT(field) and apply HAVING.
 
+    Without GROUP BY all rows form one group. While rows are read, each group is a
+    list of its first values and its counts, not its rows, so that grouping a
+    million Tasks holds one short list per distinct key.
+    """
+    where = compiled.where
+    counters = [
+        (resolved.getter, normalizer_for(resolved.field))
+        for resolved in compiled.counted.values()
+    ]
     getters = [item.getter for item in compiled.group_fields]
-    normalizers = compiled.group_normalizers
-    pairs = list(zip(getters, normalizers, strict=True))
-    groups: dict[tuple[object, ...], Group] = {}
+    pairs = list(zip(getters, compiled.group_normalizers, strict=True))
+    # Each entry is [group values, count 1, count 2, ...] in the order of compiled.counted.
+    tallies: dict[tuple[object, ...], list[Any]] = {}
+    if not compiled.group_fields:
+        tallies[()] = [(), *([0] * len(counters))]
     for row in rows:
         if where is not None and not where(row):
             continue
         values = tuple([getter(row) for getter in getters])
         key = tuple([normalize(value) for (_, normalize), value in zip(pairs, values, strict=True)])
-        group = groups.get(key)
-        if group is None:
+        tally = tallies.get(key)
+        if tally is None:
             # NOTE: a case-insensitive text field groups 'ABC' and 'abc' together, as
             # Salesforce compares such fields. The first value seen names the group.
-            group = Group(values=values)
-            groups[key] = group
-        group.rows.append(row)
-    return list(groups.values())
+            tally = [values, *([0] * len(counters))]
+            tallies[key] = tally
+        for position, (getter, normalize) in enumerate(counters, start=1):
+            if normalize(getter(row)) is not None:
+                tally[position] += 1
+
+    names = list(compiled.counted)
+    groups = []
+    for tally in tallies.values():
+        group = Group(values=tally[0], aggregates=dict(zip(names, tally[1:], strict=True)))
+        if compiled.having is None or compiled.having(group):
+            groups.append(group)
+    return groups
 
 
 def _aggregate_record(compiled: CompiledQuery, group: Group) -> dict[str, object]:

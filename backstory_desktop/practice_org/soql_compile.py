@@ -161,6 +161,9 @@ class CompiledQuery:
     having: Predicate | None
     sort_keys: list[SortKey]
     resolver: ParentResolver
+    # Every COUNT(field) of SELECT, HAVING and ORDER BY by its lower-case text, counted
+    # while the rows are grouped so that a group need not keep its rows.
+    counted: dict[str, ResolvedField] = field(default_factory=dict)
 
 
 class QueryCompiler:
@@ -175,6 +178,7 @@ class QueryCompiler:
         self.subquery_rows = subquery_rows
         self.nested = nested
         self.literals = LiteralChecker(query.text)
+        self.counted: dict[str, ResolvedField] = {}
         root = schema(query.sobject)
         if root is None:
             raise self.error(
@@ -407,7 +411,9 @@ class QueryCompiler:
                 if name is None:
                     name = f"expr{unnamed}"
                     unnamed += 1
-                aggregates.append((name, item, self.resolve(item.field)))
+                resolved = self.resolve(item.field)
+                self.counted[item.text.lower()] = resolved
+                aggregates.append((name, item, resolved))
             elif isinstance(item, FieldRef) and item.text.lower() not in grouped:
                 raise self.error(MALFORMED_QUERY, item.position,
                                  f"Field must be grouped or aggregated: {item.text}")
@@ -432,15 +438,20 @@ class QueryCompiler:
                                      order.descending, order.nulls_last))
         normalizers = [normalizer_for(item.field) for item in group_fields]
         return CompiledQuery(query, self.root, where, [], group_fields, normalizers, aggregates,
-                             having, sort_keys, self.resolver)
+                             having, sort_keys, self.resolver, dict(self.counted))
 
     def _aggregate_getter(self, aggregate: Aggregate) -> Getter:
         resolved = self.resolve(aggregate.field)
+        self.counted[aggregate.text.lower()] = resolved
         return count_getter(aggregate.text.lower(), resolved)
 
 
 def count_getter(cache_key: str, resolved: ResolvedField) -> Getter:
-    """Return a getter of COUNT(field) over a Group: the rows where the field is not null."""
+    """Return a getter of COUNT(field) over a Group: the rows where the field is not null.
+
+    The count is taken from ``group.aggregates`` when grouping filled it in, and
+    counted over ``group.rows`` otherwise.
+    """
     normalize = normalizer_for(resolved.field)
     getter = resolved.getter
 

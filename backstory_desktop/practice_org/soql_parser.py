@@ -90,11 +90,13 @@ _ORDER: "ORDER"i
 _NULLS: "NULLS"i
 _LIMIT: "LIMIT"i
 _OFFSET: "OFFSET"i
-_AND: "AND"i
-_OR: "OR"i
-_NOT: "NOT"i
-_IN: "IN"i
-_LIKE: "LIKE"i
+// The operators that follow a field are matched as whole words only: where they are
+// expected no name is, so "INCLUDES" would otherwise read as IN followed by "CLUDES".
+_AND.5: /AND(?![A-Za-z0-9_])/i
+_OR.5: /OR(?![A-Za-z0-9_])/i
+_NOT.5: /NOT(?![A-Za-z0-9_])/i
+_IN.5: /IN(?![A-Za-z0-9_])/i
+_LIKE.5: /LIKE(?![A-Za-z0-9_])/i
 COUNT: "COUNT"i
 ASC: "ASC"i
 DESC: "DESC"i

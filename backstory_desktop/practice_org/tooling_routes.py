@@ -27,6 +27,7 @@ from backstory_desktop.practice_org.soql import (
     parse_soql,
 )
 from backstory_desktop.practice_org.store import CustomFieldDefinition
+from backstory_desktop.practice_org.tooling_field_definitions import field_definition_query
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +52,14 @@ _FIELD_TYPES = ("Text", "Checkbox", "Email", "Number", "LongTextArea", "Url")
 
 
 def tooling_query(session: ApiSession, request: Request) -> Response:
-    """Run a Tooling SOQL query on CustomField."""
+    """Run a Tooling SOQL query on CustomField or FieldDefinition."""
     text = request.args.get("q") or ""
     try:
         parsed = parse_soql(text)
     except SoqlError as error:
         raise ApiError(400, error.error_code, error.message) from None
+    if parsed.sobject.lower() == "fielddefinition":
+        return field_definition_query(session, parsed)
     if parsed.sobject.lower() != "customfield":
         raise ApiError(400, "INVALID_TYPE", f"sObject type '{parsed.sobject}' is not supported.")
 

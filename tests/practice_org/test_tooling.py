@@ -75,3 +75,87 @@ def test_query__metadata_for_several_fields_is_rejected(admin: Login) -> None:
         admin.sf.toolingexecute("query/?q=SELECT+Id,Metadata+FROM+CustomField")
 
     assert raised.value.content[0]["errorCode"] == "MALFORMED_QUERY"
+
+
+def test_create__new_field_is_hidden_from_every_user(admin: Login, integration: Login) -> None:
+    create_field(admin, "Activity.Hidden_Key__c")
+
+    for client in (admin, integration):
+        names = [f["name"] for f in client.sf.Task.describe()["fields"]]
+        with pytest.raises(SalesforceMalformedRequest) as raised:
+            client.sf.query("SELECT Hidden_Key__c FROM Task LIMIT 1")
+        assert "Hidden_Key__c" not in names
+        assert raised.value.content[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_update__metadata_changes_are_kept(admin: Login) -> None:
+    field_id = create_field(admin, "Activity.Updated_Key__c")["id"]
+    metadata = {"label": "Updated Key", "type": "Text", "length": 100, "unique": False,
+                "externalId": True, "caseSensitive": False, "description": "changed"}
+
+    admin.sf.toolingexecute(f"sobjects/CustomField/{field_id}", method="PATCH",
+                            data={"Metadata": metadata})
+    result = admin.sf.toolingexecute(
+        "query/?q=SELECT+Id,Metadata,FullName+FROM+CustomField"
+        "+WHERE+DeveloperName='Updated_Key'+AND+TableEnumOrId='Activity'")
+
+    stored = result["records"][0]["Metadata"]
+    assert stored["length"] == 100
+    assert stored["unique"] is False
+    assert stored["caseSensitive"] is False
+    assert stored["description"] == "changed"
+
+
+def test_query__activity_fields_without_metadata(admin: Login) -> None:
+    result = admin.sf.toolingexecute(
+        "query/?q=SELECT+Id,DeveloperName,NamespacePrefix,TableEnumOrId+FROM+CustomField"
+        "+WHERE+TableEnumOrId='Activity'")
+
+    names = {(r["NamespacePrefix"], r["DeveloperName"]) for r in result["records"]}
+    assert ("peopleai", "Created_by_PeopleAI") in names
+    assert (None, "Message_ID") in names
+
+
+def field_definitions(client: Login, where: str) -> list[dict[str, Any]]:
+    soql = ("SELECT QualifiedApiName, DataType, Length, IsIndexed, IsApiGroupable, "
+            f"IsFlsEnabled, EntityDefinition.QualifiedApiName FROM FieldDefinition WHERE {where}")
+    result = client.sf.toolingexecute("query/", params={"q": soql})
+    return list(result["records"])
+
+
+def test_field_definition__message_id_field(admin: Login) -> None:
+    rows = field_definitions(admin, "EntityDefinition.QualifiedApiName = 'Task' "
+                                    "AND QualifiedApiName = 'Message_ID__c'")
+
+    assert len(rows) == 1
+    assert rows[0]["DataType"] == "Text(255)"
+    assert rows[0]["IsIndexed"] is True
+    assert rows[0]["IsApiGroupable"] is True
+    assert rows[0]["IsFlsEnabled"] is True
+    assert rows[0]["EntityDefinition"]["QualifiedApiName"] == "Task"
+    assert rows[0]["attributes"]["type"] == "FieldDefinition"
+
+
+def test_field_definition__lists_field_without_fls(admin: Login, integration: Login) -> None:
+    rows = field_definitions(integration, "EntityDefinitionId = 'Task' "
+                                          "AND QualifiedApiName = 'Message_ID__c'")
+    described = [f["name"] for f in integration.sf.Task.describe()["fields"]]
+
+    assert "Message_ID__c" not in described
+    assert [row["QualifiedApiName"] for row in rows] == ["Message_ID__c"]
+
+
+def test_field_definition__long_text_is_not_groupable(admin: Login) -> None:
+    rows = field_definitions(admin, "EntityDefinitionId = 'Task' AND QualifiedApiName = "
+                                    "'Description'")
+
+    assert rows[0]["DataType"].startswith("Long Text Area(")
+    assert rows[0]["IsApiGroupable"] is False
+
+
+def test_field_definition__unknown_column_is_invalid_field(admin: Login) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        admin.sf.toolingexecute("query/", params={
+            "q": "SELECT Nope FROM FieldDefinition WHERE EntityDefinitionId = 'Task'"})
+
+    assert raised.value.content[0]["errorCode"] == "INVALID_FIELD"
