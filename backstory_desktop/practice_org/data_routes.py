@@ -8,15 +8,19 @@ external ID returns 201 (created), 200 ``{..., created: false}`` (updated) or
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org.describe import describe_sobject, sobject_summary
+from backstory_desktop.practice_org.describe_defaults import complete_describe, global_entry
 from backstory_desktop.practice_org.errors import ApiError
 from backstory_desktop.practice_org.http import json_object, json_response
-from backstory_desktop.practice_org.schema import STANDARD_OBJECTS
+from backstory_desktop.practice_org.schema import STANDARD_OBJECTS, canonical_sobject_name
 from backstory_desktop.practice_org.session import ApiSession, OrgState
 from backstory_desktop.practice_org.upsert import UpsertResult, upsert_by_external_id
 from backstory_desktop.practice_org.writes import (
@@ -70,16 +74,86 @@ def limits(session: ApiSession, request: Request) -> Response:
     })
 
 
+def record_count(session: ApiSession, request: Request) -> Response:
+    """``GET limits/recordCount?sObjects=A,B``: the number of records of each object.
+
+    Objects without records are left out, and without ``sObjects`` every object with
+    records is listed, as recorded Salesforce responses show.
+    """
+    # NOTE: Salesforce's counts are approximate and refreshed periodically; these are exact
+    # and include records in the recycle bin.
+    requested = [name.strip() for name in request.args.get("sObjects", "").split(",")
+                 if name.strip()]
+    names = [canonical_sobject_name(name) for name in requested] if requested \
+        else list(STANDARD_OBJECTS)
+    counts = []
+    for name in filter(None, names):
+        count = session.store.count_records(name)
+        if count:
+            counts.append({"count": count, "name": name})
+    return json_response({"sObjects": counts})
+
+
 def describe_global(session: ApiSession, request: Request) -> Response:
-    summaries = [sobject_summary(spec, session.version_path) for spec in STANDARD_OBJECTS.values()]
-    return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": summaries})
+    """``GET sobjects``: every object's summary, or 304 if unchanged since If-Modified-Since."""
+    def body() -> Response:
+        summaries = [global_entry(sobject_summary(spec, session.version_path))
+                     for spec in STANDARD_OBJECTS.values()]
+        return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": summaries})
+
+    return _unless_unchanged(session, request, body)
 
 
 def describe(session: ApiSession, request: Request, sobject: str) -> Response:
+    """``GET sobjects/{sobject}/describe``, or 304 if unchanged since If-Modified-Since."""
     spec = session.sobject(sobject)
-    return json_response(
-        describe_sobject(spec, session.version_path, session.access.can_edit_field)
-    )
+
+    def body() -> Response:
+        described = describe_sobject(spec, session.version_path, session.access.can_edit_field)
+        return json_response(complete_describe(described, spec, session.version_path))
+
+    return _unless_unchanged(session, request, body)
+
+
+def _unless_unchanged(
+    session: ApiSession, request: Request, build: Callable[[], Response]
+) -> Response:
+    """Return 304 with no body if the metadata is unchanged since If-Modified-Since.
+
+    Salesforce's REST API guide ("Describe Global", "sObject Describe") counts changes
+    to permissions and profiles as metadata changes as well as changes to objects.
+    """
+    changed = _metadata_changed(session)
+    since = request.if_modified_since
+    if changed is not None and since is not None and changed <= since:
+        response = Response(status=304)
+    else:
+        response = build()
+    if changed is not None:
+        response.last_modified = changed
+        response.set_etag(hashlib.sha256(changed.isoformat().encode()).hexdigest()[:8])
+    return response
+
+
+_PERMISSION_OBJECTS = ("Profile", "PermissionSet", "PermissionSetAssignment",
+                       "FieldPermissions", "PermissionSetGroup", "PermissionSetGroupComponent",
+                       "MutingPermissionSet")
+
+
+def _metadata_changed(session: ApiSession) -> datetime.datetime | None:
+    """Return when a custom field was created or a permission record last changed."""
+    # NOTE: a Tooling API update of a custom field and a deleted permission record do not
+    # move this date.
+    stamps = [definition.created_date for definition in session.store.custom_fields()]
+    for sobject in _PERMISSION_OBJECTS:
+        stamps += [record.last_modified_date for record in session.store.records_of(sobject)]
+    moments = [_parse_datetime(stamp) for stamp in stamps if stamp]
+    return max(moments).replace(microsecond=0) if moments else None
+
+
+def _parse_datetime(stamp: str) -> datetime.datetime:
+    """Parse Salesforce's ``2026-01-31T09:30:00.000+0000`` dateTime format."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def sobject_info(session: ApiSession, request: Request, sobject: str) -> Response:
@@ -92,7 +166,9 @@ def sobject_info(session: ApiSession, request: Request, sobject: str) -> Respons
 def create(session: ApiSession, request: Request, sobject: str) -> Response:
     spec = session.sobject(sobject)
     record = create_record(session, spec.name, json_object(request))
-    return json_response({"id": record.id, "success": True, "errors": []}, 201)
+    response = json_response({"id": record.id, "success": True, "errors": []}, 201)
+    response.headers["Location"] = session.record_url(spec.name, record.id)
+    return response
 
 
 def get_row(session: ApiSession, request: Request, sobject: str, record_id: str) -> Response:

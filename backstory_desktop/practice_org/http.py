@@ -11,7 +11,8 @@ from backstory_desktop.practice_org.errors import ApiError
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
+    # Salesforce names the charset: "application/json;charset=UTF-8".
+    return Response(json.dumps(body), status=status, content_type="application/json;charset=UTF-8")
 
 
 def error_response(error: ApiError) -> Response:
