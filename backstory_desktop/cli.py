@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from backstory_desktop.practice_org.faults import FaultPlan
 
 DEFAULT_SCENARIO = "default"
-SCENARIOS = ("default", "fresh", "non-unique")
+SCENARIOS = ("default", "fresh", "non-unique", "empty")
 # Only `practice-org serve` offers the large scenario, which takes --tasks and --duplicate-share.
 SERVED_SCENARIOS = (*SCENARIOS, "large")
 
@@ -137,11 +137,11 @@ def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
 
 def _add_large_scenario_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--tasks", type=int, default=None,
+        "--tasks", type=int, default=None, metavar="N",
         help="number of Tasks the large scenario generates in a new database (default: 100000)",
     )
     parser.add_argument(
-        "--duplicate-share", type=float, default=None,
+        "--duplicate-share", type=float, default=None, metavar="SHARE",
         help="share of the large scenario's Tasks whose Message-ID repeats another's, "
         "from 0 to 1 (default: 0.05)",
     )

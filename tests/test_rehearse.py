@@ -69,6 +69,20 @@ def test_rehearse__fresh_org_gets_the_field_created(
     assert field_step["details"]["external_id"] is True
 
 
+def test_rehearse__empty_org_gets_every_keyed_message_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "empty")
+
+    field_step = next(step for step in report["steps"] if step["name"] == "message_id_field")
+    assert status == 0
+    assert field_step["details"]["created"] is True
+    assert report["sync"]["created"] > 0
+    assert report["sync"]["updated"] == 0
+    assert report["sync"]["conflicts"] == 0
+    assert report["duplicate_groups"] == []
+
+
 def test_rehearse__mailbox_that_is_not_an_mbox_fails_the_sync_step_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

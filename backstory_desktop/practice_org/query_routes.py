@@ -11,7 +11,6 @@ unknown column, as in Salesforce.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections import OrderedDict
@@ -50,8 +49,6 @@ PAGE_SIZE = 2000
 _MAX_OPEN_CURSORS = 100
 # Open cursors together keep at most this many record ids; the oldest are dropped first.
 _MAX_CURSOR_IDS = 5_000_000
-# Rows read from SQLite per statement while a query scans an object.
-_SCAN_CHUNK = 5000
 # A key condition with more values than this is evaluated by a full scan.
 _MAX_KEY_LOOKUPS = 1000
 
@@ -245,35 +242,9 @@ def _key_lookup(parsed: SoqlQuery, spec: SObjectSpec,
 
 
 def scan_rows(store: Store, sobject: str, include_hidden: bool) -> Iterator[dict[str, Any]]:
-    """Yield an sObject's records as rows in id order, reading _SCAN_CHUNK rows per statement.
-
-    Deleted and archived records are left out unless ``include_hidden``. Each chunk is
-    read under the store's lock, so other requests run between chunks.
-    """
-    # NOTE: Store offers only whole-object reads (records_of), so this reads its
-    # connection directly with the same columns.
-    hidden_filter = "" if include_hidden else " AND is_deleted = 0 AND is_archived = 0"
-    sql = ("SELECT id, fields, is_deleted, is_archived, created_date, last_modified_date,"
-           " created_by_id, last_modified_by_id FROM records"
-           f" WHERE sobject = ? AND id > ?{hidden_filter} ORDER BY id LIMIT {_SCAN_CHUNK}")
-    last_id = ""
-    while True:
-        with store.lock:
-            cursor = store._connection.cursor()
-            # Plain tuples: sqlite3.Row costs more than the rest of reading a row.
-            cursor.row_factory = None
-            chunk = cursor.execute(sql, (sobject, last_id)).fetchall()
-        for (record_id, fields, is_deleted, is_archived, created, modified, created_by,
-             modified_by) in chunk:
-            yield Record(
-                id=record_id, sobject=sobject, fields=json.loads(fields),
-                is_deleted=bool(is_deleted), is_archived=bool(is_archived),
-                created_date=created, last_modified_date=modified,
-                created_by_id=created_by, last_modified_by_id=modified_by,
-            ).as_row()
-        if len(chunk) < _SCAN_CHUNK:
-            return
-        last_id = chunk[-1][0]
+    """Yield an sObject's records as rows in id order, deleted and archived ones only if asked."""
+    for record in store.iter_records(sobject, include_hidden=include_hidden):
+        yield record.as_row()
 
 
 def _lookup(session: ApiSession) -> Callable[[str, str], Mapping[str, object] | None]:

@@ -21,6 +21,9 @@ nothing. No other user is in the group, so the other users' access is unchanged.
 
 ``fresh``: the same users and people, but no Message-ID field and no keyed Tasks.
 
+``empty``: the users and permissions only: no Message-ID field, no contacts,
+leads or Tasks.
+
 ``non-unique``: the field is External ID but not Unique, and two live Tasks
 share one key exactly, so an upsert on that key matches both.
 
@@ -58,7 +61,9 @@ from backstory_desktop.sources.mbox import read_mbox
 logger = logging.getLogger(__name__)
 
 # "large" is seeded by seed_large.seed_large_org: this module seeds its users and people.
-SCENARIOS = ("default", "fresh", "non-unique", "large")
+SCENARIOS = ("default", "fresh", "non-unique", "empty", "large")
+# Scenarios seeded without the Message-ID field.
+_WITHOUT_KEY_FIELD = ("fresh", "empty")
 DOMAIN = "practice.backstory.example"
 ADMIN_USERNAME = f"admin@{DOMAIN}"
 INTEGRATION_USERNAME = f"integration@{DOMAIN}"
@@ -130,8 +135,9 @@ def seed_org(
         _seed_users(context, activities)
         _seed_custom_fields(context, scenario)
         _seed_permission_set_group(context, scenario)
-        _seed_people(context, activities)
-        _seed_tasks(context, scenario, activities)
+        if scenario != "empty":
+            _seed_people(context, activities)
+            _seed_tasks(context, scenario, activities)
     logger.info("Seeded the %s scenario from %d messages", scenario, len(activities))
 
 
@@ -233,7 +239,7 @@ def _seed_custom_fields(context: _SeedContext, scenario: str) -> None:
     store.save_custom_field(flag)
     _grant(context, FLAG_FIELD, context.profile_sets["System Administrator"])
     _grant(context, FLAG_FIELD, context.permission_sets["Backstory Integration"])
-    if scenario == "fresh":
+    if scenario in _WITHOUT_KEY_FIELD:
         return
 
     key_field = CustomFieldDefinition(
@@ -283,7 +289,7 @@ def _seed_permission_set_group(context: _SeedContext, scenario: str) -> None:
         })
 
     _grant(context, FLAG_FIELD, reporting)
-    if scenario != "fresh":
+    if scenario not in _WITHOUT_KEY_FIELD:
         _grant(context, MESSAGE_ID_FIELD, reporting)
         # A muting row with Edit set mutes Edit and leaves Read.
         _grant(context, MESSAGE_ID_FIELD, muting, read=False, edit=True)

@@ -18,23 +18,20 @@ which is what makes a million of them affordable.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from backstory_desktop.practice_org.ids import KEY_PREFIXES, make_id
 from backstory_desktop.practice_org.seed import (
     FLAG_FIELD,
     MESSAGE_ID_FIELD,
     OUTREACH_USERNAME,
     seed_org,
 )
-from backstory_desktop.practice_org.store import Store, now_utc
+from backstory_desktop.practice_org.store import Record, Store, now_utc
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +46,6 @@ DELETED_EVERY = 200
 
 # The kinds of duplicate, drawn with equal weight for each duplicate row.
 DUPLICATE_KINDS = ("exact", "brackets", "case")
-
-_INSERT_SQL = (
-    "INSERT INTO records (id, sobject, fields, is_deleted, is_archived, created_date,"
-    " last_modified_date, created_by_id, last_modified_by_id)"
-    " VALUES (?, 'Task', ?, ?, ?, ?, ?, ?, ?)"
-)
-
 
 @dataclass(frozen=True)
 class LargeScenario:
@@ -107,22 +97,8 @@ def _insert_generated_tasks(store: Store, options: LargeScenario, now: datetime.
         record.id for record in (*store.records_of("Contact"), *store.records_of("Lead"))]
     creator = next(record.id for record in store.records_of("User")
                    if record.fields.get("Username") == OUTREACH_USERNAME)
-    first_sequence = _reserve_sequences(store, "Task", options.tasks)
-    rows = _task_rows(options, now, first_sequence, owners, people or [None], creator)
-    # NOTE: Store has no public bulk insert, so the rows go through its connection directly,
-    # inside the transaction that seed_large_org holds.
-    store._connection.executemany(_INSERT_SQL, rows)
-
-
-def _reserve_sequences(store: Store, sobject: str, count: int) -> int:
-    """Reserve ``count`` consecutive id sequence numbers and return the first."""
-    prefix = KEY_PREFIXES[sobject]
-    row = store._connection.execute(
-        "SELECT last FROM sequences WHERE prefix = ?", (prefix,)).fetchone()
-    last = 0 if row is None else int(row[0])
-    store._connection.execute(
-        "INSERT OR REPLACE INTO sequences (prefix, last) VALUES (?, ?)", (prefix, last + count))
-    return last + 1
+    ids = store.reserve_ids("Task", options.tasks)
+    store.insert_many(_task_records(options, now, ids, owners, people or [None], creator))
 
 
 def generated_keys(options: LargeScenario) -> Iterator[tuple[str, str | None]]:
@@ -152,12 +128,10 @@ def _duplicate_spelling(key: str, kind: str) -> str:
     return key.upper()
 
 
-def _task_rows(options: LargeScenario, now: datetime.datetime, first_sequence: int,
-               owners: list[str], people: list[str | None],
-               creator: str) -> Iterator[tuple[Any, ...]]:
-    prefix = KEY_PREFIXES["Task"]
+def _task_records(options: LargeScenario, now: datetime.datetime, ids: Iterator[str],
+                  owners: list[str], people: list[str | None], creator: str) -> Iterator[Record]:
     days = _DayStamps(now)
-    for index, (key, _kind) in enumerate(generated_keys(options)):
+    for index, ((key, _kind), record_id) in enumerate(zip(generated_keys(options), ids, strict=True)):
         archived = index % ARCHIVED_EVERY == ARCHIVED_EVERY - 1
         deleted = not archived and index % DELETED_EVERY == DELETED_EVERY - 2
         # Archived Tasks are closed and 400 to 699 days old, past Salesforce's 365-day archive
@@ -178,8 +152,9 @@ def _task_rows(options: LargeScenario, now: datetime.datetime, first_sequence: i
             FLAG_FIELD: False,
             MESSAGE_ID_FIELD: key,
         }
-        yield (make_id(prefix, first_sequence + index), json.dumps(fields), int(deleted),
-               int(archived), stamp, stamp, creator, creator)
+        yield Record(record_id, "Task", fields, is_deleted=deleted, is_archived=archived,
+                     created_date=stamp, last_modified_date=stamp, created_by_id=creator,
+                     last_modified_by_id=creator)
 
 
 class _DayStamps:

@@ -56,7 +56,19 @@ def test_seed__default_contains_duplicates_to_find(tmp_path: Path) -> None:
 
 def test_seed__unknown_scenario_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown practice org scenario"):
-        seed_org(Store(tmp_path / "org.db"), "empty", sample_mailbox_path())
+        seed_org(Store(tmp_path / "org.db"), "blank", sample_mailbox_path())
+
+
+def test_seed__empty_has_users_and_nothing_else(tmp_path: Path) -> None:
+    store = Store(tmp_path / "org.db")
+    seed_org(store, "empty", sample_mailbox_path(), now=NOW)
+
+    usernames = {str(user.fields["Username"]) for user in store.records_of("User")}
+    assert "integration@practice.backstory.example" in usernames
+    assert store.records_of("Task") == []
+    assert store.records_of("Contact") == []
+    assert store.records_of("Lead") == []
+    assert [field.name for field in store.custom_fields()] == ["peopleai__Created_by_PeopleAI__c"]
 
 
 def test_tls__key_files_are_owner_only_and_reused(tmp_path: Path) -> None:
