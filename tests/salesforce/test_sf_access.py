@@ -116,3 +116,25 @@ def test_grant__second_user_only_assigned(admin: OrgConnection, default_org: Pra
     assert plan.exists
     assert plan.field_permissions_to_add == []
     assert plan.assign
+
+
+def test_access__group_muting_removes_edit(admin: OrgConnection) -> None:
+    uid = user_id(admin, "salesops@practice.backstory.example")
+
+    report = effective_access(admin, uid, FIELD, field_unique=True)
+
+    assert report.line("Read on Message_ID__c").granted
+    assert report.line("Read on Message_ID__c").sources == [
+        "permission set group Sales Operations"]
+    assert not report.line("Edit on Message_ID__c").granted
+    assert report.line("View All Data").granted
+
+
+def test_access__grant_outside_group_restores_edit(admin: OrgConnection) -> None:
+    uid = user_id(admin, "salesops@practice.backstory.example")
+
+    apply_field_access_grant(admin, uid, FIELD)
+    report = effective_access(admin, uid, FIELD, field_unique=True)
+
+    assert report.line("Edit on Message_ID__c").granted
+    assert report.line("Edit on Message_ID__c").sources == [GRANT_SOURCE]
