@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from backstory_desktop.practice_org.schema import ACTIVITY_OBJECTS, PERMISSION_FLAGS
-from backstory_desktop.practice_org.store import Record, Store, now_utc
+from backstory_desktop.practice_org.store import Record, Store, now_utc, parse_datetime
 
 GROUP_TYPE = "Group"
 _FLAG_NAMES = tuple(name for name, _label in PERMISSION_FLAGS)
@@ -116,15 +116,7 @@ def assignment_expired(expiration: object, now: datetime.datetime) -> bool:
     """Return True if an assignment's ExpirationDate is set and not in the future."""
     # NOTE: Salesforce removes an expired assignment in a background job, and the delay is
     # not documented. The practice org keeps the row, which then grants nothing.
-    if not expiration:
-        return False
-    text = str(expiration).replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    moment = datetime.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment <= now
+    return bool(expiration) and parse_datetime(str(expiration)) <= now
 
 
 def access_for_user(store: Store, user_id: str) -> SessionAccess | None:

@@ -94,6 +94,17 @@ def now_utc() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def parse_datetime(text: str) -> datetime.datetime:
+    """Parse a date or dateTime as Salesforce writes it (``2026-01-31T09:30:00.000+0000``), in UTC.
+
+    A value without an offset, a plain date included, is taken as UTC.
+    """
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC)
+
+
 def format_datetime(moment: datetime.datetime) -> str:
     """Format a moment as Salesforce writes dateTime values: ``2026-01-31T09:30:00.000+0000``."""
     utc = moment.astimezone(datetime.UTC)

@@ -36,7 +36,7 @@ from backstory_desktop.practice_org.schema import (
     custom_field_spec,
 )
 from backstory_desktop.practice_org.session import ApiSession
-from backstory_desktop.practice_org.store import Record, Store, now_utc
+from backstory_desktop.practice_org.store import Record, Store, now_utc, parse_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -549,12 +549,4 @@ def _due_for_archive(record: Record, cutoff: datetime.datetime) -> bool:
 
 def _before(value: object, cutoff: datetime.datetime) -> bool:
     """Return True if a date or dateTime value lies on or before the cutoff."""
-    if not value:
-        return False
-    text = str(value).replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
-        text = f"{text[:-2]}:{text[-2:]}"
-    moment = datetime.datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.UTC)
-    return moment <= cutoff
+    return bool(value) and parse_datetime(str(value)) <= cutoff
