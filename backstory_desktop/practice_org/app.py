@@ -134,6 +134,17 @@ class PracticeOrgApp:
     def __init__(self, org: OrgState) -> None:
         self.org = org
         self.url_map = build_url_map()
+        org.route_api_call = self.route_api_call
+
+    def route_api_call(
+        self, environ: dict[str, Any]
+    ) -> tuple[Callable[..., Response], dict[str, Any]] | None:
+        """Return the REST handler and path arguments for an environ, or None if it names none."""
+        try:
+            (kind, handler), args = self.url_map.bind_to_environ(environ).match()
+        except (NotFound, MethodNotAllowed):
+            return None
+        return (handler, dict(args)) if kind == API else None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request, Response
 
+from backstory_desktop.practice_org.data_routes import served_versions
 from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.http import json_object, json_response
 from backstory_desktop.practice_org.session import ApiSession
@@ -142,10 +142,6 @@ def _dispatch(
     session: ApiSession, method: str, url: str, payload: Any, headers: dict[str, str]
 ) -> Response:
     """Route a subrequest to the handler the same URL reaches as a REST call."""
-    # Imported here because the application's route table imports this module.
-    from backstory_desktop.practice_org.app import API, build_url_map
-    from backstory_desktop.practice_org.data_routes import served_versions
-
     parts = urlsplit(url)
     match = _VERSIONED_PATH.match(parts.path)
     if match is None:
@@ -155,19 +151,15 @@ def _dispatch(
         data=None if payload is None else json.dumps(payload),
         content_type="application/json" if payload is not None else None,
     ).get_environ()
-    adapter = build_url_map().bind_to_environ(environ)
-    try:
-        (kind, handler), args = adapter.match()
-    except (NotFound, MethodNotAllowed):
-        raise not_found() from None
-    if kind != API or handler is composite:
+    route = session.org.route_api_call(environ) if session.org.route_api_call else None
+    if route is None or route[0] is composite:
         raise not_found()
-    arguments = dict(args)
+    handler, arguments = route
     version = arguments.pop("version")
     if version not in served_versions():
         raise not_found()
     subsession = ApiSession(session.org, session.access, version)
-    return handler(subsession, Request(environ), **arguments)  # type: ignore[no-any-return]
+    return handler(subsession, Request(environ), **arguments)
 
 
 def _result_of(reference_id: str, response: Response) -> SubrequestResult:

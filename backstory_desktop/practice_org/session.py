@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.wrappers import Response
 
 from backstory_desktop.practice_org.bulk_jobs import BulkJobs
 from backstory_desktop.practice_org.errors import ApiError, not_found
@@ -14,6 +18,9 @@ from backstory_desktop.practice_org.schema import (
     sobject_for_user,
 )
 from backstory_desktop.practice_org.store import CustomFieldDefinition, Store
+
+ApiRouter = Callable[[dict[str, Any]], tuple[Callable[..., Response], dict[str, Any]] | None]
+"""Find the REST handler and its path arguments for a WSGI environ, or None for no API route."""
 
 CLIENT_ID = "BackstoryDesktopPractice"
 DAILY_API_REQUEST_LIMIT = 15000
@@ -30,6 +37,8 @@ class OrgState:
     requests_since_start: int = 0
     faults: FaultInjector = field(default_factory=FaultInjector)
     bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
+    route_api_call: ApiRouter | None = None
+    """Set by the application, so that Composite can run its subrequests' handlers."""
 
 
 @dataclass
