@@ -84,26 +84,59 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
         )
 
 
+def _share(text: str) -> float:
+    """Convert a rate or share option to a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """Convert --latency to a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0")
+    return value
+
+
+def _count(text: str) -> int:
+    """Convert a count option to a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is below 1")
+    return value
+
+
 # The `practice-org serve` options that set a FaultPlan field of the same name.
 _FAULT_OPTIONS: tuple[tuple[str, str, Callable[[str], float], str], ...] = (
     ("--fault-seed", "seed", int, "seed of the fault draws, so a run can be repeated (default: 0)"),
-    ("--latency", "latency_seconds", float, "seconds added to every API call"),
-    ("--server-error-rate", "server_error_rate", float,
+    ("--latency", "latency_seconds", _seconds, "seconds added to every API call"),
+    ("--server-error-rate", "server_error_rate", _share,
      "share of API calls, 0 to 1, that get HTTP 500 UNKNOWN_EXCEPTION"),
-    ("--server-unavailable-rate", "server_unavailable_rate", float,
+    ("--server-unavailable-rate", "server_unavailable_rate", _share,
      "share of API calls, 0 to 1, that get HTTP 503 SERVER_UNAVAILABLE"),
-    ("--lock-row-rate", "unable_to_lock_row_rate", float,
+    ("--lock-row-rate", "unable_to_lock_row_rate", _share,
      "share of single-record writes and of sObject Collections records, 0 to 1, "
      "that fail with UNABLE_TO_LOCK_ROW"),
-    ("--expired-session-rate", "expired_session_rate", float,
+    ("--expired-session-rate", "expired_session_rate", _share,
      "share of API calls, 0 to 1, whose session expires (401 INVALID_SESSION_ID)"),
-    ("--dropped-connection-rate", "dropped_connection_rate", float,
+    ("--dropped-connection-rate", "dropped_connection_rate", _share,
      "share of API calls, 0 to 1, whose connection closes before anything is written"),
-    ("--dropped-after-commit-rate", "dropped_after_commit_rate", float,
+    ("--dropped-after-commit-rate", "dropped_after_commit_rate", _share,
      "share of API calls, 0 to 1, whose connection closes after the write committed"),
-    ("--session-calls", "session_expires_after_calls", int,
+    ("--session-calls", "session_expires_after_calls", _count,
      "API calls each access token may make before its session expires"),
-    ("--max-concurrent-requests", "max_concurrent_requests", int,
+    ("--max-concurrent-requests", "max_concurrent_requests", _count,
      "maximum API calls in flight at once; one more gets 403 REQUEST_LIMIT_EXCEEDED"),
 )
 
@@ -113,13 +146,9 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
         "faults", "failures injected into API calls (a running org takes a new plan at "
         "POST /services/practice/faults)")
     for flag, field, kind, text in _FAULT_OPTIONS:
-        metavar = "N"
-        if field.endswith("_rate"):
-            metavar = "RATE"
-        elif kind is float:
-            metavar = "SECONDS"
+        metavar = "RATE" if kind is _share else "SECONDS" if kind is _seconds else "N"
         group.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
-    group.add_argument("--daily-api-limit", type=int, metavar="N",
+    group.add_argument("--daily-api-limit", type=_count, metavar="N",
                        help="daily API request allocation (default: 15000)")
 
 
@@ -137,11 +166,11 @@ def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:
 
 def _add_large_scenario_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--tasks", type=int, default=None, metavar="N",
+        "--tasks", type=_count, default=None, metavar="N",
         help="number of Tasks the large scenario generates in a new database (default: 100000)",
     )
     parser.add_argument(
-        "--duplicate-share", type=float, default=None, metavar="SHARE",
+        "--duplicate-share", type=_share, default=None, metavar="SHARE",
         help="share of the large scenario's Tasks whose Message-ID repeats another's, "
         "from 0 to 1 (default: 0.05)",
     )

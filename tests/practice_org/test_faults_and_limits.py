@@ -340,8 +340,17 @@ def test_serve_options__no_fault_options_means_no_faults() -> None:
     assert args.daily_api_limit is None
 
 
-def test_serve_options__rate_above_one_is_rejected() -> None:
-    args = build_parser().parse_args(["practice-org", "serve", "--server-error-rate", "1.5"])
+def test_serve_options__rate_above_one_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["practice-org", "serve", "--server-error-rate", "1.5"])
 
-    with pytest.raises(ValueError, match="server_error_rate"):
+    assert exited.value.code == 2
+    assert "argument --server-error-rate: 1.5 is outside 0 to 1" in capsys.readouterr().err
+
+
+def test_serve_options__rates_above_one_together_are_rejected() -> None:
+    args = build_parser().parse_args(["practice-org", "serve", "--server-error-rate", "0.6",
+                                      "--server-unavailable-rate", "0.6"])
+
+    with pytest.raises(ValueError, match="add up to more than 1"):
         fault_plan_from_args(args)

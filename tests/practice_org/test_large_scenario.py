@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from backstory_desktop.bundled import sample_mailbox_path
+from backstory_desktop.cli import build_parser
 from backstory_desktop.practice_org import PracticeOrg
 from backstory_desktop.practice_org.seed_large import (
     ARCHIVED_EVERY,
@@ -168,3 +169,18 @@ def test_large__negative_size_is_rejected() -> None:
         LargeScenario(tasks=-1)
     with pytest.raises(ValueError, match="between 0 and 1"):
         LargeScenario(duplicate_share=1.5)
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--tasks", "0", "argument --tasks: 0 is below 1"),
+    ("--tasks", "many", "argument --tasks: 'many' is not a whole number"),
+    ("--duplicate-share", "1.5", "argument --duplicate-share: 1.5 is outside 0 to 1"),
+])
+def test_serve_options__bad_size_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["practice-org", "serve", "--scenario", "large", option, value])
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
