@@ -9,6 +9,7 @@ from backstory_desktop import enablement
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.core.checklist import StepStatus
 from backstory_desktop.core.plan import Action, PlanRow
+from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.tasks import UpsertOutcome
@@ -223,3 +224,30 @@ def test_field_step__missing_flag_field_is_named_and_left_out(admin: OrgConnecti
     assert "Created_By_Backstory__c cannot be set" in result.reason
     assert result.details["flag_problems"]
     assert "Created_By_Backstory__c" not in plan.rows[0].record
+
+
+def test_apply__lost_response_after_commit_is_in_doubt_then_safe_to_rerun(
+    admin: OrgConnection, default_org: PracticeOrg
+) -> None:
+    run = _ready_run(admin)
+    reading = enablement.read_mailbox(sample_mailbox_path())
+    plan = enablement.plan_sync(run, reading)
+    creates = {row.upsert_key for row in plan.rows if row.action is Action.CREATE}
+    before = len(_keyed_tasks(admin))
+
+    # The first upsert call commits, then its connection closes before the response.
+    default_org.faults = FaultPlan(dropped_after_commit_rate=1.0)
+    enablement.apply_sync(run)
+    default_org.faults = FaultPlan()
+    first = run.sync_result
+    written_in_doubt = len(_keyed_tasks(admin)) - before
+    enablement.plan_sync(run, reading)
+    enablement.apply_sync(run)
+
+    assert first is not None and run.sync_result is not None
+    assert first.in_doubt
+    assert first.created == 0
+    assert written_in_doubt == len(creates & set(first.in_doubt))
+    assert written_in_doubt > 0
+    assert len(_keyed_tasks(admin)) == before + len(creates)
+    assert run.sync_result.created == len(creates) - written_in_doubt
