@@ -219,7 +219,7 @@ def test_lock__released_by_stop(tmp_path: Path) -> None:
 def test_lock__released_when_the_database_is_rejected_late(tmp_path: Path) -> None:
     db = tmp_path / "org.db"
     with pytest.raises(ValueError, match="unknown practice org scenario"):
-        PracticeOrg(db, scenario="empty")
+        PracticeOrg(db, scenario="blank")
 
     with PracticeOrg(db) as org:
         assert org.scenario == "default"
