@@ -37,7 +37,7 @@ from backstory_desktop.practice_org.soql import (
     run_query,
 )
 from backstory_desktop.practice_org.store import format_datetime, now_utc
-from backstory_desktop.practice_org.upsert import upsert_by_external_id
+from backstory_desktop.practice_org.upsert import key_in_body, upsert_by_external_id
 from backstory_desktop.practice_org.writes import (
     create_record,
     delete_record,
@@ -49,6 +49,8 @@ _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET"
                "BACKQUOTE": "`"}
 _INGEST_OPERATIONS = ("insert", "update", "upsert", "delete")
 _DEFAULT_PAGE = 50000
+# The key under which csv.DictReader puts the values of a row longer than the header.
+_EXTRA_VALUES = "\x00extra values"
 
 
 # -- ingest -------------------------------------------------------------------
@@ -122,7 +124,8 @@ def failed_results(session: ApiSession, request: Request, job_id: str) -> Respon
 
 def unprocessed_records(session: ApiSession, request: Request, job_id: str) -> Response:
     job = _started_ingest_job(session, job_id)
-    rows = [] if job.state != "Aborted" else [list(row.values()) for row in _parse_rows(job)]
+    rows = [] if job.state != "Aborted" else [
+        [row.get(column) or "" for column in job.columns] for row in _parse_rows(job)]
     return _csv_response(job.columns, rows)
 
 
@@ -137,7 +140,7 @@ def _parse_rows(job: IngestJob) -> list[dict[str, str]]:
     delimiter = _DELIMITERS[job.column_delimiter]
     rows: list[dict[str, str]] = []
     for upload in job.uploads:
-        reader = csv.DictReader(io.StringIO(upload), delimiter=delimiter)
+        reader = csv.DictReader(io.StringIO(upload), delimiter=delimiter, restkey=_EXTRA_VALUES)
         if not job.columns and reader.fieldnames:
             job.columns = list(reader.fieldnames)
         rows.extend(dict(row) for row in reader)
@@ -145,6 +148,13 @@ def _parse_rows(job: IngestJob) -> list[dict[str, str]]:
 
 
 def _ingest_row(session: ApiSession, job: IngestJob, row: dict[str, str]) -> IngestResult:
+    if _EXTRA_VALUES in row:
+        # NOTE: Salesforce's error for a row with more values than header columns is not
+        # documented (it may fail the whole job). The practice org fails only the row.
+        extra = row.pop(_EXTRA_VALUES)
+        return IngestResult(row=row, record_id="", error=(
+            f"INVALID_FIELD:The row has {len(extra)} more values than the header has "
+            "columns:--"))
     # An empty cell leaves a field unchanged; #N/A sets it to null.
     fields: dict[str, Any] = {k: (None if v == "#N/A" else v) for k, v in row.items() if v}
     try:
@@ -162,7 +172,7 @@ def _write_row(
         return IngestResult(row, create_record(session, job.sobject, fields).id, True)
     if job.operation == "upsert":
         assert job.external_id_field is not None
-        key = str(fields.get(job.external_id_field, ""))
+        key = key_in_body(fields, job.external_id_field)
         outcome = upsert_by_external_id(session, job.sobject, job.external_id_field, key, fields)
         if outcome.error is not None:
             raise outcome.error
@@ -269,6 +279,14 @@ def set_query_state(session: ApiSession, request: Request, job_id: str) -> Respo
 
 def query_results(session: ApiSession, request: Request, job_id: str) -> Response:
     """Return one page of a query job's CSV, with the locator of the next page."""
+    job = _query_job(session, job_id)
+    if session.version != job.api_version:
+        # Results must be requested in the job's API version, or Salesforce returns 409
+        # (Bulk API 2.0 Developer Guide, "Get Parallel Results for a Query Job").
+        # NOTE: the 409 body is not documented.
+        raise ApiError(409, "INVALIDJOB",
+                       f"InvalidJob : Job {job.id} was created in API version "
+                       f"{job.api_version}; request its results in that version")
     job = _started_query_job(session, job_id)
     if job.state != "JobComplete" or job.shape_record is None:
         raise ApiError(400, "INVALIDJOBSTATE",

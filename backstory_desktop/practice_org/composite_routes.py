@@ -20,6 +20,7 @@ from backstory_desktop.practice_org.session import ApiSession
 from backstory_desktop.practice_org.upsert import (
     UpsertResult,
     external_id_field,
+    key_in_body,
     upsert_by_external_id,
 )
 from backstory_desktop.practice_org.writes import (
@@ -45,7 +46,7 @@ def upsert_collection(session: ApiSession, request: Request, sobject: str, field
     records = _records(body)
     key_field = external_id_field(session, spec.name, field)
 
-    keys = [str(record.get(key_field.name) or "") for record in records]
+    keys = [key_in_body(record, key_field.name) for record in records]
     repeated = _repeated_keys(keys, case_sensitive=key_field.case_sensitive or not key_field.unique)
 
     def write(index: int, record: dict[str, Any]) -> UpsertResult:

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org.describe import describe_sobject, sobject_summary
 from backstory_desktop.practice_org.describe_defaults import complete_describe, global_entry
-from backstory_desktop.practice_org.errors import ApiError
+from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.http import json_object, json_response
 from backstory_desktop.practice_org.schema import STANDARD_OBJECTS, canonical_sobject_name
 from backstory_desktop.practice_org.session import ApiSession, OrgState
@@ -216,7 +216,10 @@ def _path_value(request: Request, decoded: str) -> str:
     """Return the external ID value exactly as sent, with ``%2F`` kept apart from ``/``.
 
     The WSGI path is already percent-decoded, so the raw request URI is decoded
-    again here, one segment at a time, when the server provides it.
+    again here, one segment at a time, when the server provides it. A raw ``/``
+    inside the value makes an extra path segment, for which Salesforce returns
+    404 NOT_FOUND, so client libraries send such keys as ``%2F`` (simple-salesforce,
+    jsforce). One trailing ``/`` is allowed.
     """
     raw_uri = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
     if not raw_uri:
@@ -225,7 +228,9 @@ def _path_value(request: Request, decoded: str) -> str:
     marker = "/sobjects/"
     tail = raw_path[raw_path.index(marker) + len(marker):] if marker in raw_path else ""
     segments = tail.split("/")
-    return unquote(segments[2]) if len(segments) == 3 else decoded
+    if len(segments) > 3 and any(segments[3:]):
+        raise not_found()
+    return unquote(segments[2]) if len(segments) >= 3 else decoded
 
 
 def visible_row(

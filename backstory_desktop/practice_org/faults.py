@@ -23,6 +23,7 @@ Setting a plan:
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import threading
 from collections.abc import Iterator, Mapping
@@ -43,6 +44,11 @@ class Fault(StrEnum):
     EXPIRED_SESSION = "expired_session"
     DROPPED_CONNECTION = "dropped_connection"
     DROPPED_AFTER_COMMIT = "dropped_after_commit"
+
+
+# Salesforce ends a REST or SOAP request after 10 minutes (Salesforce Developer Limits
+# and Allocations Quick Reference, API request limits), so no call is delayed longer.
+MAX_LATENCY_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,9 @@ class FaultPlan:
                 raise ValueError(f"{name} must be between 0 and 1, not {rate}")
         if sum(self._rates().values()) > 1.0:
             raise ValueError("the fault rates add up to more than 1, so lower some of them")
-        if self.latency_seconds < 0:
-            raise ValueError(f"latency_seconds must be 0 or more, not {self.latency_seconds}")
+        if not 0 <= self.latency_seconds <= MAX_LATENCY_SECONDS:
+            raise ValueError(f"latency_seconds must be from 0 to {MAX_LATENCY_SECONDS}, "
+                             f"not {self.latency_seconds}")
         for name in ("session_expires_after_calls", "max_concurrent_requests"):
             limit = getattr(self, name)
             if limit is not None and limit < 1:
@@ -124,6 +131,8 @@ def _field_value(name: str, type_name: str, value: object) -> object:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
     if type_name.startswith("int"):
         if value != int(value):
             raise ValueError(f"{name} must be a whole number, not {value!r}")

@@ -253,8 +253,11 @@ def _check_client(org: OrgState, client_id: str) -> None:
 
 
 def _is_loopback_uri(redirect_uri: str) -> bool:
+    # A redirection endpoint must not carry a fragment (RFC 6749, section 3.1.2), and the
+    # practice org would append the code after it, where the client never reads it.
     parts = urlsplit(redirect_uri)
-    return parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    return (parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+            and "#" not in redirect_uri)
 
 
 def _check_user_active(org: OrgState, user_id: str) -> None:

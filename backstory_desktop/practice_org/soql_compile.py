@@ -405,12 +405,18 @@ class QueryCompiler:
 
         unnamed = 0
         aggregates: list[tuple[str, Aggregate, ResolvedField]] = []
+        # Each column of an AggregateResult row needs its own name, so an alias may not
+        # repeat another alias, an exprN name or a grouped field's name.
+        names = {resolved.field.name.lower() for resolved in group_fields}
         for item in query.fields:
             if isinstance(item, Aggregate):
                 name = item.alias
                 if name is None:
                     name = f"expr{unnamed}"
                     unnamed += 1
+                if name.lower() in names:
+                    raise self.error(MALFORMED_QUERY, item.position, f"duplicate alias: {name}")
+                names.add(name.lower())
                 resolved = self.resolve(item.field)
                 self.counted[item.text.lower()] = resolved
                 aggregates.append((name, item, resolved))

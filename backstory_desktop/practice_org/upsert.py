@@ -50,6 +50,20 @@ def external_id_field(session: ApiSession, sobject: str, field_name: str) -> Fie
     return key_field
 
 
+def key_in_body(body: dict[str, Any], field_name: str) -> str:
+    """Return the external ID value stored under ``field_name`` in any letter case.
+
+    Field names in REST bodies and CSV headers match case-insensitively, as they do
+    when a record is created. A missing or empty value is returned as "".
+    """
+    value = body.get(field_name)
+    if value is None:
+        lowered = field_name.lower()
+        value = next((item for name, item in body.items()
+                      if isinstance(name, str) and name.lower() == lowered), None)
+    return "" if value is None or value is False else str(value)
+
+
 def matching_ids(session: ApiSession, sobject: str, key_field: FieldSpec, key: str) -> list[str]:
     """Return the ids of live records (archived ones included) whose key equals ``key``."""
     # NOTE: whether Salesforce matches archived Tasks on upsert is not documented. The

@@ -298,6 +298,8 @@ def _check_object_rules(
 ) -> None:
     if current is not None:
         _check_not_aggregate(session, current)
+    if spec.name in _API_NAME_FIELDS:
+        _check_api_name_unused(session, spec.name, values, current)
     if spec.name == "FieldPermissions":
         _check_field_permissions(session, values, current)
     elif spec.name == "PermissionSetAssignment" and current is None:
@@ -306,6 +308,29 @@ def _check_object_rules(
         _check_group_component(session, values)
     elif spec.name == "PermissionSet" and current is None:
         values.setdefault("IsOwnedByProfile", False)
+
+
+# The API name of each permission object, which no two records of the object may share.
+_API_NAME_FIELDS = {"PermissionSet": "Name", "PermissionSetGroup": "DeveloperName",
+                    "MutingPermissionSet": "DeveloperName"}
+
+
+def _check_api_name_unused(
+    session: ApiSession, sobject: str, values: dict[str, Any], current: Record | None
+) -> None:
+    """Reject a second record with the same API name, which Salesforce compares ignoring case."""
+    field_name = _API_NAME_FIELDS[sobject]
+    name = values.get(field_name)
+    if not name:
+        return
+    for other in session.store.find_by_field(sobject, field_name, str(name),
+                                             case_sensitive=False):
+        if not other.is_deleted and (current is None or other.id != current.id):
+            # NOTE: which code Salesforce returns here is not confirmed. DUPLICATE_DEVELOPER_NAME
+            # is one of its StatusCodes (restforce 8.0 ErrorCode::DuplicateDeveloperName).
+            raise ApiError(400, "DUPLICATE_DEVELOPER_NAME",
+                           f"The API name {name} is already used by {sobject} {other.id}; "
+                           "choose another name", [field_name])
 
 
 def _check_field_permissions(
