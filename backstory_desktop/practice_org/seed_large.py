@@ -1,4 +1,4 @@
-"""The ``large`` scenario: the default org's users and people plus generated Tasks.
+"""The ``large`` scenario: the default org's users and people, and only generated Tasks.
 
 The Message-ID field is External ID but not Unique (as in ``non-unique``), so
 the generated Tasks can hold every kind of duplicate a key scan must find:
@@ -61,6 +61,11 @@ class LargeScenario:
     random_seed: int = DEFAULT_RANDOM_SEED
 
     def __post_init__(self) -> None:
+        if isinstance(self.tasks, bool) or not isinstance(self.tasks, int):
+            raise ValueError(f"the large scenario needs a whole number of Tasks, not {self.tasks!r}")
+        if isinstance(self.duplicate_share, bool) or not isinstance(self.duplicate_share, int | float):
+            raise ValueError(f"the duplicate share must be a number from 0 to 1, not "
+                             f"{self.duplicate_share!r}")
         if self.tasks < 0:
             raise ValueError(f"the large scenario needs 0 or more Tasks, not {self.tasks}")
         if not 0.0 <= self.duplicate_share <= 1.0:

@@ -71,7 +71,7 @@ def test_large__same_options_give_same_records(tmp_path: Path) -> None:
     first = seeded_tasks(tmp_path / "a.db", options)
     second = seeded_tasks(tmp_path / "b.db", options)
 
-    assert len(first) > 300
+    assert len(first) == 300
     assert first == second
 
 
@@ -102,6 +102,18 @@ def test_large__key_variants_are_present(large_admin: Login) -> None:
     assert any(count > 1 for count in exact.values())
     assert sum(bare.values()) - len(bare) > sum(exact.values()) - len(exact)
     assert sum(folded.values()) - len(folded) > sum(bare.values()) - len(bare)
+
+
+def test_large__holds_exactly_the_tasks_asked_for(large_admin: Login) -> None:
+    everything = large_admin.sf.query("SELECT COUNT() FROM Task", include_deleted=True)
+
+    assert everything["totalSize"] == TASKS
+
+
+@pytest.mark.parametrize("options", [{"tasks": True}, {"tasks": 2.5}, {"duplicate_share": "0.1"}])
+def test_large__size_of_the_wrong_type_is_rejected(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"the large scenario needs|the duplicate share must"):
+        LargeScenario(**options)  # type: ignore[arg-type]
 
 
 def test_large__query_hides_archived_and_deleted(large_admin: Login) -> None:
