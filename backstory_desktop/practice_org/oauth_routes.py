@@ -315,10 +315,12 @@ def _consent_page(org: OrgState, params: Mapping[str, str], login_hint: str) -> 
         if user.fields.get("IsActive") is False:
             continue
         username = str(user.fields.get("Username", ""))
+        name = str(user.fields.get("Name") or "")
         checked = " checked" if username.lower() == login_hint.lower() else ""
         choices.append(
             f'<li><label><input type="radio" name="username" value="{html.escape(username)}"'
-            f"{checked} required> {html.escape(username)}</label></li>"
+            f"{checked} required> {html.escape(name)} <small>{html.escape(username)}</small>"
+            "</label></li>"
         )
     body = (
         "<h1>Allow access to the practice org?</h1>"
@@ -333,9 +335,22 @@ def _consent_page(org: OrgState, params: Mapping[str, str], login_hint: str) -> 
     return _page(body)
 
 
+_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;"
+    "line-height:1.4}"
+    "ul{list-style:none;padding:0;max-height:60vh;overflow-y:auto;border:1px solid #ccc;"
+    "border-radius:4px}"
+    "li label{display:block;padding:.4rem .6rem;cursor:pointer}"
+    "li:nth-child(odd){background:#f6f6f6}small{color:#555;margin-left:.4rem}"
+    "button{font-size:1rem;padding:.4rem 1.2rem;margin-right:.5rem}"
+)
+
+
 def _page(body: str, *, status: int = 200) -> Response:
     page = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        "<title>Practice org login</title></head><body>" + body + "</body></html>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Practice org login</title><style>{_PAGE_STYLE}</style></head><body>"
+        + body + "</body></html>"
     )
     return Response(page, status=status, mimetype="text/html")
