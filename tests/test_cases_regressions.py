@@ -93,7 +93,8 @@ def task_count(connection: OrgConnection) -> int:
 def mail_corpus() -> Path:
     """Return the folder of real test mail, or skip the test when it is not there."""
     if not MAIL_CORPUS.is_dir():
-        pytest.skip(f"the real mail corpus is not available at {MAIL_CORPUS}")
+        pytest.skip(f"the real mail corpus is not available at {MAIL_CORPUS}: set "
+                    "BACKSTORY_MAIL_CORPUS to its folder")
     return MAIL_CORPUS
 
 

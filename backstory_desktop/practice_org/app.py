@@ -40,7 +40,7 @@ from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPla
 from backstory_desktop.practice_org.http import error_response, json_object, json_response
 from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.permissions import SessionAccess, access_for_user
-from backstory_desktop.practice_org.session import ApiSession, OrgState
+from backstory_desktop.practice_org.session import DAILY_API_REQUEST_LIMIT, ApiSession, OrgState
 
 logger = logging.getLogger(__name__)
 
@@ -268,22 +268,28 @@ class PracticeOrgApp:
     def _fault_control_call(self, request: Request) -> Response:
         """``GET`` or ``POST /services/practice/faults``: read or replace the fault plan.
 
-        Only a user with Modify All Data may call it. The call is neither counted
-        nor faulted, so a plan can always be switched off.
+        The body and the answer are the FaultPlan's fields plus ``daily_api_limit``.
+        A POST replaces all of them, so a field left out takes its default. Only a
+        user with Modify All Data may call it. The call is neither counted nor
+        faulted, so a plan can always be switched off.
         """
         try:
             _token, access = self._authenticate(request)
             if not access.has("PermissionsModifyAllData"):
                 raise ApiError(403, "INSUFFICIENT_ACCESS",
-                               "Setting faults needs the Modify All Data permission.")
+                               "Reading or setting faults needs the Modify All Data permission.")
             if request.method == "POST":
-                self.org.faults = FaultInjector(_fault_plan(json_object(request)))
-                logger.info("Fault plan set by user %s: %s", access.user_id,
-                            self.org.faults.plan)
+                body = json_object(request)
+                daily_api_limit = _daily_api_limit(body.pop("daily_api_limit", DAILY_API_REQUEST_LIMIT))
+                self.org.faults = FaultInjector(_fault_plan(body))
+                self.org.daily_api_limit = daily_api_limit
+                logger.info("Fault plan set by user %s: %s, daily API limit %d", access.user_id,
+                            self.org.faults.plan.summary(), daily_api_limit)
         except ApiError as error:
             logger.info("Fault plan request rejected: %s (%s)", error.error_code, error.message)
             return error_response(error)
-        return json_response(self.org.faults.plan.to_json())
+        return json_response({**self.org.faults.plan.to_json(),
+                              "daily_api_limit": self.org.daily_api_limit})
 
     def _authenticate(self, request: Request) -> tuple[str, SessionAccess]:
         """Return the request's access token and its user's access, or raise INVALID_SESSION_ID."""
@@ -316,6 +322,13 @@ def _drop_connection(request: Request) -> None:
         with contextlib.suppress(OSError):
             connection.shutdown(socket.SHUT_RDWR)
     raise ConnectionAbortedError("connection dropped by an injected fault")
+
+
+def _daily_api_limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ApiError(400, "INVALID_FIELD",
+                       f"daily_api_limit must be a whole number of 1 or more, not {value!r}")
+    return value
 
 
 def _fault_plan(body: dict[str, Any]) -> FaultPlan:

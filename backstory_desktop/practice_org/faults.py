@@ -105,6 +105,12 @@ class FaultPlan:
         return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
                 if field.name.endswith("_rate")}
 
+    def summary(self) -> str:
+        """Describe the settings that differ from no faults, as ``name=value`` pairs, or "none"."""
+        changed = [f"{name}={value}" for name, value in self.to_json().items()
+                   if value != getattr(NO_FAULTS, name) and name != "seed"]
+        return ", ".join([*changed, f"seed={self.seed}"]) if changed else "none"
+
     def to_json(self) -> dict[str, Any]:
         """Return the plan as a JSON object of its fields."""
         return dataclasses.asdict(self)

@@ -22,6 +22,7 @@ the daily API request allocation from the start. Assigning ``org.faults`` or
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Iterable
@@ -148,6 +149,7 @@ class PracticeOrg:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(self._tls.server_cert, self._tls.server_key)
         app = PracticeOrgApp(self._state)
+        _check_port_free(self._requested_port)
         self._server = make_server(HOST, self._requested_port, app, threaded=True,
                                    ssl_context=context, request_handler=_QuietRequestHandler)
         self._state.base_url = self.base_url
@@ -240,6 +242,20 @@ def _large_scenario_options(scenario: str, tasks: int | None,
     )
 
 
+def _check_port_free(port: int) -> None:
+    """Raise OSError(EADDRINUSE) if another program listens on the port.
+
+    werkzeug's server prints its own message and exits the process when it cannot
+    bind, so the port is tried first and the caller gets an exception instead.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As werkzeug's server does, so a port left in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((HOST, port))
+
+
 def serve_forever(db_path: Path, port: int, scenario: str, *, tasks: int | None = None,
                   duplicate_share: float | None = None, faults: FaultPlan | None = None,
                   daily_api_limit: int | None = None) -> None:
@@ -253,7 +269,9 @@ def serve_forever(db_path: Path, port: int, scenario: str, *, tasks: int | None 
         print(f"CA bundle:      {org.ca_bundle}")
         print(f"Admin username: {org.admin_username}")
         print(f"OAuth client:   {org.client_id}")
-        print(f"Fault plan:     {org.faults} (GET or POST {org.base_url}/services/practice/faults)")
+        print(f"Faults:         {org.faults.summary()}")
+        print(f"API calls/day:  {org.daily_api_limit}")
+        print(f"Change faults:  POST {org.base_url}/services/practice/faults")
         print("Press Ctrl+C to stop.")
         threading.Event().wait()
     except KeyboardInterrupt:

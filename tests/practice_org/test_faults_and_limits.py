@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from backstory_desktop.cli import build_parser, fault_plan_from_args
+from backstory_desktop.cli import build_parser, fault_plan_from_args, main
 from backstory_desktop.practice_org import FaultPlan, PracticeOrg
 from tests.practice_org.practice_login import Login, https_session, login
 
@@ -274,8 +275,26 @@ def test_fault_control__admin_sets_and_clears_plan(client: Login, default_org: P
     assert faulted.status_code == 500
     assert read_back.json() == set_response.json()
     assert default_org.faults == FaultPlan()
-    assert cleared.json() == FaultPlan().to_json()
+    assert cleared.json() == {**FaultPlan().to_json(), "daily_api_limit": 15000}
     assert healthy.status_code == 200
+
+
+def test_fault_control__sets_the_daily_limit(client: Login, default_org: PracticeOrg) -> None:
+    response = control(default_org, client.access_token, {"daily_api_limit": 1})
+    refused = client.http.get(client.url("limits"), headers=client.headers())
+    restored = control(default_org, client.access_token, {})
+
+    assert response.json()["daily_api_limit"] == 1
+    assert refused.status_code == 403
+    assert refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+    assert restored.json()["daily_api_limit"] == 15000
+    assert default_org.daily_api_limit == 15000
+
+
+def test_fault_plan__summary_names_what_is_set() -> None:
+    assert FaultPlan().summary() == "none"
+    assert FaultPlan(seed=7, server_unavailable_rate=0.1).summary() == (
+        "server_unavailable_rate=0.1, seed=7")
 
 
 def test_fault_control__needs_modify_all_data(integration: Login, default_org: PracticeOrg) -> None:
@@ -294,6 +313,7 @@ def test_fault_control__needs_a_session(default_org: PracticeOrg) -> None:
 
 
 @pytest.mark.parametrize("body", [{"server_error_rate": 2}, {"no_such_fault": 1},
+                                  {"daily_api_limit": 0}, {"daily_api_limit": "many"},
                                   {"session_expires_after_calls": "3"},
                                   {"server_error_rate": 0.7, "server_unavailable_rate": 0.7}])
 def test_fault_control__invalid_plan_is_rejected(
@@ -354,3 +374,17 @@ def test_serve_options__rates_above_one_together_are_rejected() -> None:
 
     with pytest.raises(ValueError, match="add up to more than 1"):
         fault_plan_from_args(args)
+
+
+def test_serve__port_in_use_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        status = main(["practice-org", "serve", "--db", str(tmp_path / "p.db"), "--port", str(port)])
+
+    assert status == 2
+    assert f"Cannot serve the practice org on port {port}" in capsys.readouterr().err
