@@ -52,7 +52,8 @@ def _rehearse(db_path: Path, mailbox: Path, scenario: str) -> dict[str, Any]:
             _conflicts_step(run)
         _skip_steps_not_run(run)
         enablement.summarise(run)
-        return _report(run, db_path, mailbox)
+        # An existing database keeps the scenario it was seeded with, whatever was asked for.
+        return {**_report(run, db_path, mailbox), "scenario": practice_org.scenario}
 
 
 def _field_step(run: enablement.EnablementRun) -> None:

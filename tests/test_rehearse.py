@@ -69,6 +69,18 @@ def test_rehearse__fresh_org_gets_the_field_created(
     assert field_step["details"]["external_id"] is True
 
 
+def test_rehearse__report_names_the_scenario_the_database_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "org.sqlite3")
+    _, first = _rehearse(capsys, "--db", db, "--scenario", "fresh")
+
+    _, second = _rehearse(capsys, "--db", db, "--scenario", "non-unique")
+
+    assert first["scenario"] == "fresh"
+    assert second["scenario"] == "fresh"
+
+
 def test_rehearse__empty_org_gets_every_keyed_message_created(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
