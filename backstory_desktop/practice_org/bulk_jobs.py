@@ -1,4 +1,6 @@
-"""Bulk API 2.0 jobs of the practice org, kept in memory while the server runs."""
+"""Bulk API 2.0 jobs of the practice org, kept in memory while the server runs, and the
+strict CSV reader of ingest job data.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +14,12 @@ from backstory_desktop.practice_org.soql import RecordShaper
 
 # Bulk API 2.0 job ids start with 750 in Salesforce.
 JOB_ID_PREFIX = "750"
+
+# The columnDelimiter and lineEnding values of a job ("Prepare CSV Files", Bulk API 2.0
+# Developer Guide: https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/datafiles_prepare_csv.htm).
+COLUMN_DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^",
+                     "BACKQUOTE": "`"}
+LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 
 
 @dataclass
@@ -41,6 +49,8 @@ class IngestJob:
     uploads: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     results: list[IngestResult] = field(default_factory=list)
+    # Set when the whole job fails (state Failed), for example on an unknown column.
+    error_message: str | None = None
 
 
 @dataclass
@@ -77,3 +87,76 @@ class BulkJobs:
     def new_id(self) -> str:
         with self._lock:
             return make_id(JOB_ID_PREFIX, next(self._sequence))
+
+
+@dataclass
+class CsvRow:
+    """One record of uploaded CSV data: its values, or why the row cannot be read."""
+
+    values: list[str]
+    error: str | None = None
+
+
+def read_csv(text: str, delimiter: str, line_ending: str) -> list[CsvRow]:
+    """Split job data into rows the way Bulk API 2.0 documents it.
+
+    Only the job's own line ending ends a record, so a CR before LF in an LF job
+    stays in the last value, and a lone LF in a CRLF job stays in its value.
+    Values are not trimmed. A double quote that opens or closes a value may not
+    have other characters (spaces included) next to it outside the quotes, or
+    the row fails ("Prepare CSV Files", Bulk API 2.0 Developer Guide). Empty
+    lines are skipped.
+    """
+    rows: list[CsvRow] = []
+    values: list[str] = []
+    value: list[str] = []
+    error: str | None = None
+    in_quotes = False
+    after_quotes = False
+    index = 0
+
+    while index < len(text):
+        char = text[index]
+        if in_quotes:
+            if char == '"' and text.startswith('""', index):
+                value.append('"')
+                index += 2
+                continue
+            if char == '"':
+                in_quotes, after_quotes = False, True
+            else:
+                value.append(char)
+            index += 1
+            continue
+
+        if text.startswith(line_ending, index) or char == delimiter:
+            values.append("".join(value))
+            value, after_quotes = [], False
+            if char == delimiter:
+                index += 1
+                continue
+            index += len(line_ending)
+            if values != [""] or error is not None:
+                rows.append(CsvRow(values, error))
+            values, error = [], None
+            continue
+
+        if after_quotes or char == '"':
+            # Characters after a closing quote, or a quote after other characters.
+            error = error or _QUOTE_ERROR
+        if char == '"' and not value:
+            in_quotes = True
+        else:
+            value.append(char)
+        index += 1
+
+    if in_quotes:
+        error = error or "A quoted value has no closing double quote"
+    if value or values or after_quotes:
+        values.append("".join(value))
+        rows.append(CsvRow(values, error))
+    return rows
+
+
+_QUOTE_ERROR = ("A double quote must be the first and last character of a value, with no "
+                "spaces or other characters outside the quotes")

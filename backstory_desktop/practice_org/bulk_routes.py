@@ -4,7 +4,8 @@ An ingest job set to UploadComplete, and a new query job (which starts as
 UploadComplete), run on the next request that reads their state or results.
 Until then they can be aborted, as on Salesforce. Ingest rows follow
 the same rules as the REST calls (FLS, create-only fields, unique values,
-several matches for one external ID). Query results are paged with the
+several matches for one external ID). An unknown header column fails the
+whole ingest job instead, with an ``errorMessage``. Query results are paged with the
 ``Sforce-Locator`` and ``Sforce-NumberOfRecords`` headers, as Salesforce does.
 
 NOTE: the error codes of rejected job requests (INVALIDJOB, INVALIDJOBSTATE) are
@@ -15,11 +16,21 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+from collections import Counter
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from backstory_desktop.practice_org.bulk_jobs import IngestJob, IngestResult, QueryJob
+from backstory_desktop.practice_org.bulk_jobs import (
+    COLUMN_DELIMITERS,
+    LINE_ENDINGS,
+    CsvRow,
+    IngestJob,
+    IngestResult,
+    QueryJob,
+    read_csv,
+)
 from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.http import json_object, json_response
 from backstory_desktop.practice_org.query_routes import (
@@ -37,7 +48,11 @@ from backstory_desktop.practice_org.soql import (
     run_query,
 )
 from backstory_desktop.practice_org.store import format_datetime, now_utc
-from backstory_desktop.practice_org.upsert import key_in_body, upsert_by_external_id
+from backstory_desktop.practice_org.upsert import (
+    external_id_field,
+    key_in_body,
+    upsert_by_external_id,
+)
 from backstory_desktop.practice_org.writes import (
     create_record,
     delete_record,
@@ -45,12 +60,9 @@ from backstory_desktop.practice_org.writes import (
     update_record,
 )
 
-_DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^",
-               "BACKQUOTE": "`"}
+logger = logging.getLogger(__name__)
 _INGEST_OPERATIONS = ("insert", "update", "upsert", "delete")
 _DEFAULT_PAGE = 50000
-# The key under which csv.DictReader puts the values of a row longer than the header.
-_EXTRA_VALUES = "\x00extra values"
 
 
 # -- ingest -------------------------------------------------------------------
@@ -63,18 +75,19 @@ def create_ingest_job(session: ApiSession, request: Request) -> Response:
         raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
     spec = session.sobject(str(body.get("object", "")))
     delimiter = str(body.get("columnDelimiter") or "COMMA")
-    if delimiter not in _DELIMITERS:
+    if delimiter not in COLUMN_DELIMITERS:
         raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
-    external_id = body.get("externalIdFieldName")
-    if operation == "upsert" and not external_id:
-        raise ApiError(400, "INVALIDJOB",
-                       "InvalidJob : External ID was blank for Task. An External ID must be "
-                       "specified for upsert.")
+    line_ending = str(body.get("lineEnding") or "LF")
+    if line_ending not in LINE_ENDINGS:
+        raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid line ending: {line_ending}")
+    external_id = str(body.get("externalIdFieldName") or "")
+    if operation == "upsert":
+        external_id = _upsert_key_field(session, spec.name, external_id)
 
     job = IngestJob(
         id=session.org.bulk_jobs.new_id(), sobject=spec.name, operation=operation,
-        external_id_field=str(external_id) if external_id else None,
-        column_delimiter=delimiter, line_ending=str(body.get("lineEnding") or "LF"),
+        external_id_field=external_id or None,
+        column_delimiter=delimiter, line_ending=line_ending,
         created_by_id=session.user_id, created_date=format_datetime(now_utc()),
         api_version=session.version,
     )
@@ -82,11 +95,38 @@ def create_ingest_job(session: ApiSession, request: Request) -> Response:
     return json_response(_ingest_info(job), 200)
 
 
+def _upsert_key_field(session: ApiSession, sobject: str, field_name: str) -> str:
+    """Return the API name of an upsert job's key field, or reject the job as Salesforce does."""
+    if not field_name:
+        raise ApiError(400, "INVALIDJOB",
+                       f"InvalidJob : External ID was blank for {sobject}. An External ID must "
+                       "be specified for upsert.")
+    # An upsert key must be an External ID or idLookup field ("upsert()", SOAP API Developer
+    # Guide: https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_upsert.htm).
+    # Bulk API 2.0 rejects a job with any other key when it is created, before any row.
+    # NOTE: the message follows a published Bulk API 2.0 walkthrough because the guide does
+    # not print it.
+    try:
+        return external_id_field(session, sobject, field_name).name
+    except ApiError:
+        raise ApiError(400, "INVALIDJOB",
+                       f"InvalidJob : Field name provided, {field_name} does not match an "
+                       f"External ID for {sobject}") from None
+
+
 def upload_ingest_data(session: ApiSession, request: Request, job_id: str) -> Response:
     job = _ingest_job(session, job_id)
+    _check_job_owner(session, job)
     if job.state != "Open":
         raise ApiError(409, "INVALIDJOBSTATE",
                        f"Job {job.id} is not open for uploads (state {job.state})")
+    if job.uploads:
+        # NOTE: "Upload Job Data" in the Bulk API 2.0 guide describes one CSV file per job
+        # but not what a second PUT returns. BULK_API_ERROR follows a published walkthrough,
+        # and the 400 status is a guess.
+        raise ApiError(400, "BULK_API_ERROR",
+                       f"Found multiple contents for job: <{job.id}>. Close, abort or delete "
+                       "this job, then create a new job and upload its data only once.")
     job.uploads.append(request.get_data(as_text=True))
     return Response(status=201)
 
@@ -94,6 +134,7 @@ def upload_ingest_data(session: ApiSession, request: Request, job_id: str) -> Re
 def set_ingest_state(session: ApiSession, request: Request, job_id: str) -> Response:
     """Close (UploadComplete, which processes the rows) or abort an ingest job."""
     job = _ingest_job(session, job_id)
+    _check_job_owner(session, job)
     state = str(json_object(request).get("state", ""))
     if state == "Aborted" and job.state in ("Open", "UploadComplete"):
         job.state = "Aborted"
@@ -103,6 +144,27 @@ def set_ingest_state(session: ApiSession, request: Request, job_id: str) -> Resp
         raise ApiError(400, "INVALIDJOBSTATE",
                        f"Cannot change the state of job {job.id} from {job.state} to {state}")
     return json_response(_ingest_info(job))
+
+
+def _check_job_owner(session: ApiSession, job: IngestJob) -> None:
+    """Raise unless the user created the job or may manage other users' data integrations.
+
+    Salesforce lets the job's creator, or a user with "Manage Data Integrations", abort
+    a job ("Job States", Bulk API 2.0 Developer Guide:
+    https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_bulk_v2/bulk_api_2_job_states.htm).
+    Reading a job stays open to every API user, as "Get All Jobs" lists all jobs in the org.
+    """
+    if job.created_by_id == session.user_id:
+        return
+    # NOTE: the practice org has no Manage Data Integrations flag, so Modify All Data is
+    # accepted instead. Salesforce's status and errorCode for this rejection are not documented.
+    if session.access.has("PermissionsManageDataIntegrations"):
+        return
+    if session.access.has("PermissionsModifyAllData"):
+        return
+    raise ApiError(403, "INSUFFICIENT_ACCESS_OR_READONLY",
+                   f"Job {job.id} was created by another user. Only its creator or a user "
+                   "with Manage Data Integrations can upload to, close or abort it.")
 
 
 def get_ingest_job(session: ApiSession, request: Request, job_id: str) -> Response:
@@ -123,38 +185,109 @@ def failed_results(session: ApiSession, request: Request, job_id: str) -> Respon
 
 
 def unprocessed_records(session: ApiSession, request: Request, job_id: str) -> Response:
+    """Return the rows of a Failed or Aborted job that were never written.
+
+    "Get Job Unprocessed Record Results" (Bulk API 2.0 Developer Guide:
+    https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/get_job_unprocessed_results.htm)
+    lists the uploaded columns only, without sf__ columns.
+    """
     job = _started_ingest_job(session, job_id)
-    rows = [] if job.state != "Aborted" else [
-        [row.get(column) or "" for column in job.columns] for row in _parse_rows(job)]
-    return _csv_response(job.columns, rows)
+    rows = _read_rows(job) if job.state in ("Aborted", "Failed") else []
+    return _csv_response(job.columns, [row.values for row in rows])
 
 
 def _process_ingest(session: ApiSession, job: IngestJob) -> None:
     job.state = "InProgress"
-    rows = _parse_rows(job)
-    job.results = [_ingest_row(session, job, row) for row in rows]
+    rows = _read_rows(job)
+    failure = _job_failure(session, job)
+    if failure is not None:
+        job.state = "Failed"
+        job.error_message = failure
+        logger.info("Bulk ingest job %s failed before writing rows: %s", job.id, failure)
+        return
+
+    repeated = _repeated_key_rows(session, job, rows)
+    job.results = [_ingest_row(session, job, row, index in repeated)
+                   for index, row in enumerate(rows)]
     job.state = "JobComplete"
 
 
-def _parse_rows(job: IngestJob) -> list[dict[str, str]]:
-    delimiter = _DELIMITERS[job.column_delimiter]
-    rows: list[dict[str, str]] = []
-    for upload in job.uploads:
-        reader = csv.DictReader(io.StringIO(upload), delimiter=delimiter, restkey=_EXTRA_VALUES)
-        if not job.columns and reader.fieldnames:
-            job.columns = list(reader.fieldnames)
-        rows.extend(dict(row) for row in reader)
-    return rows
+def _read_rows(job: IngestJob) -> list[CsvRow]:
+    """Return the data rows of the job's upload and set ``job.columns`` from its header."""
+    if not job.uploads:
+        return []
+    rows = read_csv(job.uploads[0], COLUMN_DELIMITERS[job.column_delimiter],
+                    LINE_ENDINGS[job.line_ending])
+    if rows:
+        job.columns = rows[0].values
+    return rows[1:]
 
 
-def _ingest_row(session: ApiSession, job: IngestJob, row: dict[str, str]) -> IngestResult:
-    if _EXTRA_VALUES in row:
+def _job_failure(session: ApiSession, job: IngestJob) -> str | None:
+    """Return the errorMessage that fails the whole job, or None if its rows can be written.
+
+    A header name that is not a field of the object fails the job before any row is
+    written, with state Failed and errorMessage "InvalidBatch : Field name not found :
+    <name>", as a client logged from a Bulk API 2.0 job
+    (https://github.com/amp-labs/connectors/pull/118). That includes a first column that
+    starts with a UTF-8 byte order mark, which Salesforce keeps in the name
+    (https://github.com/forcedotcom/cli/issues/720), and a last column that ends with CR
+    when a CRLF file is uploaded to an LF job.
+
+    NOTE: "Prepare CSV Files" (Bulk API 2.0 Developer Guide) states only that each header
+    must be a field's API name and that files must be UTF-8.
+    """
+    spec = session.sobject(job.sobject)
+    for column in job.columns:
+        # Relationship columns (Owner.Username) name a field of another object.
+        if "." not in column and spec.field(column) is None:
+            return f"InvalidBatch : Field name not found : {column}"
+    return None
+
+
+def _repeated_key_rows(session: ApiSession, job: IngestJob, rows: list[CsvRow]) -> set[int]:
+    """Return the indexes of upsert rows whose external ID value another row also has.
+
+    Salesforce fails every such row with "Duplicate external id specified" and writes
+    none of them, instead of creating the record and then updating it (SOAP API
+    Developer Guide, "upsert()":
+    https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_upsert.htm).
+    Keys are compared by the field's case rule, as upsert matching is.
+    """
+    if job.operation != "upsert" or job.external_id_field is None:
+        return set()
+    key_field = external_id_field(session, job.sobject, job.external_id_field)
+    case_sensitive = key_field.case_sensitive or not key_field.unique
+    keys = [key_in_body(_row_values(job, row), key_field.name) for row in rows]
+    folded = [key if case_sensitive else key.lower() for key in keys]
+    counts = Counter(key for key in folded if key)
+    return {index for index, key in enumerate(folded) if key and counts[key] > 1}
+
+
+def _row_values(job: IngestJob, row: CsvRow) -> dict[str, str]:
+    return dict(zip(job.columns, row.values, strict=False))
+
+
+def _ingest_row(
+    session: ApiSession, job: IngestJob, csv_row: CsvRow, repeated_key: bool
+) -> IngestResult:
+    row = _row_values(job, csv_row)
+    if csv_row.error is not None:
+        # NOTE: "Prepare CSV Files" states that a badly quoted value fails its row but does
+        # not give the error code. INVALID_FIELD is the practice org's choice.
+        return IngestResult(row=row, error=f"INVALID_FIELD:{csv_row.error}:--")
+    if len(csv_row.values) > len(job.columns):
         # NOTE: Salesforce's error for a row with more values than header columns is not
         # documented (it may fail the whole job). The practice org fails only the row.
-        extra = row.pop(_EXTRA_VALUES)
-        return IngestResult(row=row, record_id="", error=(
-            f"INVALID_FIELD:The row has {len(extra)} more values than the header has "
-            "columns:--"))
+        extra = len(csv_row.values) - len(job.columns)
+        return IngestResult(row=row, error=(
+            f"INVALID_FIELD:The row has {extra} more values than the header has columns:--"))
+    if repeated_key:
+        assert job.external_id_field is not None
+        key = key_in_body(row, job.external_id_field)
+        return IngestResult(row=row, error=(
+            f"DUPLICATE_VALUE:Duplicate external id specified: {key}:{job.external_id_field}"))
+
     # An empty cell leaves a field unchanged; #N/A sets it to null.
     fields: dict[str, Any] = {k: (None if v == "#N/A" else v) for k, v in row.items() if v}
     try:
@@ -217,6 +350,7 @@ def _ingest_info(job: IngestJob) -> dict[str, Any]:
         "lineEnding": job.line_ending, "columnDelimiter": job.column_delimiter,
         "numberRecordsProcessed": len(job.results), "numberRecordsFailed": failed,
         "retries": 0, "totalProcessingTime": 0,
+        **({"errorMessage": job.error_message} if job.error_message else {}),
     }
 
 
