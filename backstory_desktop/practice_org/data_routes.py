@@ -27,6 +27,7 @@ from backstory_desktop.practice_org.writes import (
     create_record,
     delete_record,
     live_record,
+    readable_record,
     update_record,
 )
 
@@ -173,7 +174,9 @@ def create(session: ApiSession, request: Request, sobject: str) -> Response:
 
 def get_row(session: ApiSession, request: Request, sobject: str, record_id: str) -> Response:
     spec = session.sobject(sobject)
-    record = live_record(session, spec.name, record_id)
+    if not session.can_read_object(spec.name):
+        raise not_found()
+    record = readable_record(session, spec.name, record_id)
     return json_response(visible_row(session, spec.name, record.as_row(), request.args.get("fields")))
 
 

@@ -6,7 +6,16 @@ over a million Tasks holds only the matching ids. Those ids are kept in memory
 under a query locator and each page of 2,000 is read and shaped when
 ``nextRecordsUrl`` (``.../query/{locator}``) requests it.
 Field-level security applies: a custom field the user cannot read is an
-unknown column, as in Salesforce.
+unknown column, as in Salesforce. Record access applies too: Tasks and Events
+the user may not read (``permissions.ActivityAccess``) are left out of every
+result, counts included.
+
+A query locator is valid only for the user who ran the query and only in the
+form the org issued it, ``{cursor}-{offset}``: an unknown cursor, another
+user's cursor or an offset that no ``nextRecordsUrl`` named gets
+INVALID_QUERY_LOCATOR, as Salesforce answers locators it did not issue (SOAP API
+Developer Guide, "QueryLocator",
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_query_querylocator.htm).
 """
 
 from __future__ import annotations
@@ -15,13 +24,14 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org.errors import ApiError
 from backstory_desktop.practice_org.http import json_response
+from backstory_desktop.practice_org.permissions import ActivityAccess
 from backstory_desktop.practice_org.schema import SObjectSpec
 from backstory_desktop.practice_org.session import ApiSession
 from backstory_desktop.practice_org.soql import (
@@ -58,10 +68,13 @@ RowSource = Callable[[str], Iterable[Mapping[str, object]]]
 
 @dataclass(frozen=True)
 class QueryCursor:
-    """The ids of a query's result in order, and how to shape each record of a page."""
+    """The ids of a query's result in order, how to shape each record, and who may page it."""
 
     record_ids: list[str]
     shape_record: RecordShaper
+    user_id: str
+    issued_offsets: set[int] = field(default_factory=set)
+    """The offsets named by a ``nextRecordsUrl`` so far, the only ones accepted."""
 
 
 class QueryCursors:
@@ -101,7 +114,13 @@ def query_more(session: ApiSession, request: Request, locator: str) -> Response:
     """Serve the next page of a result: ``locator`` is ``{cursor}-{offset}``."""
     cursor_id, _, offset_text = locator.rpartition("-")
     cursor = CURSORS.get(cursor_id)
-    if cursor is None or not offset_text.isdigit():
+    valid = (
+        cursor is not None
+        and cursor.user_id == session.user_id
+        and offset_text.isdigit()
+        and int(offset_text) in cursor.issued_offsets
+    )
+    if cursor is None or not valid:
         raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     return json_response(_page(session, cursor, cursor_id, int(offset_text)))
 
@@ -118,7 +137,7 @@ def _first_page(session: ApiSession, request: Request, *, include_hidden: bool) 
     if result.record_ids is None or result.shape_record is None:
         return json_response({"totalSize": result.total_size, "done": True,
                               "records": result.records})
-    cursor = QueryCursor(result.record_ids, result.shape_record)
+    cursor = QueryCursor(result.record_ids, result.shape_record, session.user_id)
     cursor_id = CURSORS.open(cursor) if result.total_size > PAGE_SIZE else ""
     return json_response(_page(session, cursor, cursor_id, 0))
 
@@ -130,6 +149,7 @@ def _page(session: ApiSession, cursor: QueryCursor, cursor_id: str, offset: int)
                             "records": shape_records(session.store, cursor.record_ids[offset:end],
                                                      cursor.shape_record)}
     if end < total:
+        cursor.issued_offsets.add(end)
         body["nextRecordsUrl"] = f"{session.version_path}/query/{cursor_id}-{end}"
     return body
 
@@ -159,11 +179,12 @@ def run_soql(session: ApiSession, text: str, *, include_hidden: bool,
         rows: Iterable[Mapping[str, object]] = ()
         if target is not None:
             keyed = _rows_by_indexed_key(session, parsed, target.name, include_hidden)
-            rows = keyed if keyed is not None else scan_rows(session.store, target.name,
-                                                             include_hidden)
+            rows = keyed if keyed is not None else scan_rows(
+                session.store, target.name, include_hidden, session.activities)
         return run_query(
             parsed, rows, _lookup(session), schema,
-            subquery_rows=lambda name: scan_rows(session.store, name, False),
+            subquery_rows=lambda name: scan_rows(session.store, name, False,
+                                                 session.activities),
             api_version=session.version, defer_records=defer_records,
         )
     except SoqlError as error:
@@ -205,7 +226,9 @@ def _rows_by_indexed_key(session: ApiSession, parsed: SoqlQuery, sobject: str,
                 found[record.id] = record
         return [
             found[record_id].as_row() for record_id in sorted(found)
-            if include_hidden or not (found[record_id].is_deleted or found[record_id].is_archived)
+            if (include_hidden or not (found[record_id].is_deleted
+                                       or found[record_id].is_archived))
+            and session.activities.can_read(found[record_id])
         ]
     return None
 
@@ -241,10 +264,15 @@ def _key_lookup(parsed: SoqlQuery, spec: SObjectSpec,
     return field.name, values, case_sensitive
 
 
-def scan_rows(store: Store, sobject: str, include_hidden: bool) -> Iterator[dict[str, Any]]:
-    """Yield an sObject's records as rows in id order, deleted and archived ones only if asked."""
+def scan_rows(store: Store, sobject: str, include_hidden: bool,
+              activities: ActivityAccess | None = None) -> Iterator[dict[str, Any]]:
+    """Yield an sObject's records as rows in id order, deleted and archived ones only if asked.
+
+    With ``activities``, Tasks and Events the user may not read are left out.
+    """
     for record in store.iter_records(sobject, include_hidden=include_hidden):
-        yield record.as_row()
+        if activities is None or activities.can_read(record):
+            yield record.as_row()
 
 
 def _lookup(session: ApiSession) -> Callable[[str, str], Mapping[str, object] | None]:
@@ -252,18 +280,27 @@ def _lookup(session: ApiSession) -> Callable[[str, str], Mapping[str, object] | 
         record = session.store.get_record(record_id)
         if record is None or record.sobject.lower() != sobject.lower():
             return None
+        if not session.activities.can_read(record):
+            return None
         return record.as_row()
 
     return lookup
 
 
 def soql_schema_source(session: ApiSession) -> SchemaSource:
-    """Return the SOQL engine's view of each sObject, after this user's field-level security."""
+    """Return the SOQL engine's view of each sObject, after this user's field-level security.
+
+    A permission object the user may not read (``ApiSession.can_read_object``) is unknown.
+    """
     cache: dict[str, SObjectSchema | None] = {}
 
     def schema(name: str) -> SObjectSchema | None:
         if name.lower() not in cache:
-            spec = session.find_sobject(name)
+            # NOTE: the object reference names the permission a read of a permission object
+            # needs but not the error. The practice org returns INVALID_TYPE, as for an
+            # unknown object, which is what Salesforce returns for an object the user cannot
+            # access. That error is not confirmed for these objects.
+            spec = session.find_sobject(name) if session.can_read_object(name) else None
             cache[name.lower()] = None if spec is None else to_soql_schema(spec)
         return cache[name.lower()]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -11,7 +12,7 @@ from werkzeug.wrappers import Response
 from backstory_desktop.practice_org.bulk_jobs import BulkJobs
 from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.faults import FaultInjector
-from backstory_desktop.practice_org.permissions import SessionAccess
+from backstory_desktop.practice_org.permissions import ActivityAccess, SessionAccess
 from backstory_desktop.practice_org.schema import (
     SObjectSpec,
     canonical_sobject_name,
@@ -24,6 +25,16 @@ ApiRouter = Callable[[dict[str, Any]], tuple[Callable[..., Response], dict[str, 
 
 CLIENT_ID = "BackstoryDesktopPractice"
 DAILY_API_REQUEST_LIMIT = 15000
+
+# Reading these needs View Setup and Configuration ("Special Access Rules" of each object in
+# the object reference, for example
+# https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_permissionsetassignment.htm).
+# Salesforce also accepts narrower permissions such as Assign Permission Sets, which the
+# practice org does not model.
+SETUP_READ_OBJECTS = frozenset({
+    "Profile", "PermissionSet", "PermissionSetAssignment", "PermissionSetGroup",
+    "PermissionSetGroupComponent", "MutingPermissionSet", "FieldPermissions",
+})
 
 
 @dataclass
@@ -78,6 +89,11 @@ class ApiSession:
             raise not_found()
         return spec
 
+    @cached_property
+    def activities(self) -> ActivityAccess:
+        """Which Tasks and Events this user may read, edit and delete."""
+        return ActivityAccess(self.store, self.access)
+
     def find_sobject(self, name: str) -> SObjectSpec | None:
         canonical = canonical_sobject_name(name)
         if canonical is None:
@@ -85,6 +101,18 @@ class ApiSession:
         return sobject_for_user(
             canonical, self.store.custom_fields(), self.access.can_read_field
         )
+
+    def can_read_object(self, name: str) -> bool:
+        """Return False for a permission object when the user lacks View Setup and Configuration.
+
+        Modify All Data counts as well, because Salesforce enables View Setup and
+        Configuration with it (Help, "Modify All Data" permission, article 000321298).
+        """
+        canonical = canonical_sobject_name(name)
+        if canonical not in SETUP_READ_OBJECTS:
+            return True
+        return self.access.has("PermissionsViewSetup") or self.access.has(
+            "PermissionsModifyAllData")
 
     def require(self, flag: str, message: str) -> None:
         """Raise INSUFFICIENT_ACCESS_OR_READONLY unless the user has a permission."""

@@ -73,6 +73,7 @@ def update_record(session: ApiSession, record: Record, body: dict[str, Any]) -> 
     """Validate changed fields and apply them to an existing record."""
     spec = session.sobject(record.sobject)
     _require_object_write(session, spec)
+    _require_record_edit(session, record)
     values = _checked_values(session, spec, body, creating=False)
     _check_object_rules(session, spec, values, record)
     _check_unique(session, spec, values, record)
@@ -88,6 +89,7 @@ def delete_record(session: ApiSession, record: Record) -> None:
     """Move Tasks, Contacts and Leads to the recycle bin; remove permission rows for good."""
     spec = session.sobject(record.sobject)
     _require_object_write(session, spec)
+    _require_record_edit(session, record)
     if spec.name == "PermissionSet" and record.fields.get("IsOwnedByProfile"):
         raise ApiError(400, "INSUFFICIENT_ACCESS_OR_READONLY",
                        "You can't delete a permission set owned by a profile.")
@@ -113,6 +115,14 @@ def live_record(session: ApiSession, sobject: str, record_id: str) -> Record:
     return record
 
 
+def readable_record(session: ApiSession, sobject: str, record_id: str) -> Record:
+    """Return a live record the user may read; raise NOT_FOUND for one they may not."""
+    record = live_record(session, sobject, record_id)
+    if not session.activities.can_read(record):
+        raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
+    return record
+
+
 # -- permission checks -------------------------------------------------------
 
 
@@ -126,6 +136,13 @@ def _require_object_write(session: ApiSession, spec: SObjectSpec) -> None:
         # NOTE: Salesforce splits this across Manage Users, Assign Permission Sets and
         # Manage Profiles and Permission Sets. The practice org requires Modify All Data.
         session.require("PermissionsModifyAllData", "insufficient access rights on object id")
+
+
+def _require_record_edit(session: ApiSession, record: Record) -> None:
+    """Raise INSUFFICIENT_ACCESS_OR_READONLY for an activity ``ActivityAccess.can_edit`` rejects."""
+    if not session.activities.can_edit(record):
+        raise ApiError(400, "INSUFFICIENT_ACCESS_OR_READONLY",
+                       "insufficient access rights on object id")
 
 
 # -- field values ------------------------------------------------------------
