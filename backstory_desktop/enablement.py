@@ -437,7 +437,7 @@ def scan_conflicts(
     by_kind: dict[str, int] = {}
     for group in run.groups:
         by_kind[group.kind.value] = by_kind.get(group.kind.value, 0) + 1
-    reason = f"Found {len(run.groups)} groups of Tasks that share a Message-ID key."
+    reason = f"Found {_count_phrase(len(run.groups), 'group')} of Tasks that share a Message-ID key."
     details = {"groups": len(run.groups), "by_kind": by_kind}
     return _record(run, StepResult(Step.CONFLICTS, StepStatus.PASSED, reason, details))
 
