@@ -33,6 +33,7 @@ from backstory_desktop.practice_org.bulk_jobs import (
 )
 from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.http import json_object, json_response
+from backstory_desktop.practice_org.permissions import access_for_user
 from backstory_desktop.practice_org.query_routes import (
     run_soql,
     shape_records,
@@ -146,13 +147,15 @@ def set_ingest_state(session: ApiSession, request: Request, job_id: str) -> Resp
     return json_response(_ingest_info(job))
 
 
-def _check_job_owner(session: ApiSession, job: IngestJob) -> None:
+def _check_job_owner(session: ApiSession, job: IngestJob | QueryJob) -> None:
     """Raise unless the user created the job or may manage other users' data integrations.
 
     Salesforce lets the job's creator, or a user with "Manage Data Integrations", abort
     a job ("Job States", Bulk API 2.0 Developer Guide:
     https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_bulk_v2/bulk_api_2_job_states.htm).
-    Reading a job stays open to every API user, as "Get All Jobs" lists all jobs in the org.
+    Reading a job's information stays open to every API user, as "Get All Jobs" lists all
+    jobs in the org. A query job's results are held to the same rule as aborting it,
+    because they hold the records its creator may read.
     """
     if job.created_by_id == session.user_id:
         return
@@ -164,7 +167,7 @@ def _check_job_owner(session: ApiSession, job: IngestJob) -> None:
         return
     raise ApiError(403, "INSUFFICIENT_ACCESS_OR_READONLY",
                    f"Job {job.id} was created by another user. Only its creator or a user "
-                   "with Manage Data Integrations can upload to, close or abort it.")
+                   "with Manage Data Integrations can change it or read its query results.")
 
 
 def get_ingest_job(session: ApiSession, request: Request, job_id: str) -> Response:
@@ -327,8 +330,19 @@ def _started_ingest_job(session: ApiSession, job_id: str) -> IngestJob:
     """Return an ingest job, processing its rows first if it waits in UploadComplete."""
     job = _ingest_job(session, job_id)
     if job.state == "UploadComplete":
-        _process_ingest(session, job)
+        _process_ingest(_creator_session(session, job), job)
     return job
+
+
+def _creator_session(session: ApiSession, job: IngestJob) -> ApiSession:
+    """Return a session of the job's creator, so that the rows are written with the creator's
+    access and not with that of the user whose request happens to process the job."""
+    if job.created_by_id == session.user_id:
+        return session
+    access = access_for_user(session.store, job.created_by_id)
+    if access is None:
+        raise not_found()
+    return ApiSession(session.org, access, session.version)
 
 
 def _ingest_job(session: ApiSession, job_id: str) -> IngestJob:
@@ -402,6 +416,7 @@ def set_query_state(session: ApiSession, request: Request, job_id: str) -> Respo
     # Salesforce's "Abort a Query Job" (Bulk API 2.0 Developer Guide): only the state
     # Aborted may be set, and only on a job in UploadComplete or InProgress.
     job = _query_job(session, job_id)
+    _check_job_owner(session, job)
     state = str(json_object(request).get("state", ""))
     if state != "Aborted" or job.state not in ("UploadComplete", "InProgress"):
         raise ApiError(400, "INVALIDJOBSTATE",
@@ -414,6 +429,10 @@ def set_query_state(session: ApiSession, request: Request, job_id: str) -> Respo
 def query_results(session: ApiSession, request: Request, job_id: str) -> Response:
     """Return one page of a query job's CSV, with the locator of the next page."""
     job = _query_job(session, job_id)
+    # NOTE: the Bulk API 2.0 guide does not say whether another user may read a query
+    # job's results. The practice org refuses, so that no path shows a user Tasks that
+    # their own record access hides.
+    _check_job_owner(session, job)
     if session.version != job.api_version:
         # Results must be requested in the job's API version, or Salesforce returns 409
         # (Bulk API 2.0 Developer Guide, "Get Parallel Results for a Query Job").

@@ -5,7 +5,9 @@ refresh token that replaces it on a refresh (rotation), and every access token
 issued from any of them. Revoking a refresh token ends the whole family, as
 Salesforce revokes a refresh token "and any associated access tokens" (Mobile
 SDK Developer Guide, "Revoking OAuth Tokens"). The store keeps each token's
-family beside its hash.
+family beside its hash. A token saved before families existed has the empty
+family, which the store gives every such token, so it is treated as a family of
+its own: revoking it ends only itself, and rotating it starts a new family.
 """
 
 from __future__ import annotations
@@ -56,12 +58,19 @@ def rotate_refresh_token(store: Store, token: str) -> tuple[TokenGrant, str] | N
     if grant is None:
         return None
     store.revoke_token(token)
+    if not grant.family:
+        grant = start_family(grant)
     return grant, issue_refresh_token(store, grant)
 
 
 def revoke(store: Store, token: str) -> bool:
     """Revoke an access token, or a refresh token with its whole family. Return False for a token not live."""
     refresh = store.find_token(token, REFRESH)
+    if refresh is not None and not refresh.family:
+        # NOTE: the access tokens issued from a token without a family cannot be
+        # distinguished from other users' tokens, so they keep working until they expire.
+        store.revoke_token(token)
+        return True
     if refresh is not None:
         store.revoke_family(refresh.family)
         return True

@@ -101,7 +101,9 @@ def _check_key_access(session: ApiSession, sobject: str, key_field: FieldSpec) -
     # NOTE: the View All Data rule is documented for External ID fields only; the
     # practice org does not apply it to a standard idLookup field such as Email.
     needs_view_all = key_field.external_id and not key_field.unique
-    if needs_view_all and not session.access.has("PermissionsViewAllData"):
+    # Modify All Data counts as well, because Salesforce enables View All Data with it, as
+    # record access (permissions.ActivityAccess) already assumes.
+    if needs_view_all and not session.activities.sees_everything:
         raise ApiError(400, "INSUFFICIENT_ACCESS_OR_READONLY",
                        f"Upserting by {key_field.name}, an External ID field that is not Unique, "
                        f"requires the View All Data permission")
