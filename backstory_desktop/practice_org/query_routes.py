@@ -20,11 +20,7 @@ https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -32,6 +28,7 @@ from werkzeug.wrappers import Request, Response
 from backstory_desktop.practice_org.errors import ApiError
 from backstory_desktop.practice_org.http import json_response
 from backstory_desktop.practice_org.permissions import ActivityAccess
+from backstory_desktop.practice_org.query_cursors import QueryCursor
 from backstory_desktop.practice_org.schema import SObjectSpec
 from backstory_desktop.practice_org.session import ApiSession
 from backstory_desktop.practice_org.soql import (
@@ -56,9 +53,6 @@ from backstory_desktop.practice_org.soql_values import LiteralChecker
 from backstory_desktop.practice_org.store import Record, Store
 
 PAGE_SIZE = 2000
-_MAX_OPEN_CURSORS = 100
-# Open cursors together keep at most this many record ids; the oldest are dropped first.
-_MAX_CURSOR_IDS = 5_000_000
 # A key condition with more values than this is evaluated by a full scan.
 _MAX_KEY_LOOKUPS = 1000
 
@@ -66,40 +60,6 @@ SchemaSource = Callable[[str], SObjectSchema | None]
 RowSource = Callable[[str], Iterable[Mapping[str, object]]]
 
 
-@dataclass(frozen=True)
-class QueryCursor:
-    """The ids of a query's result in order, how to shape each record, and who may page it."""
-
-    record_ids: list[str]
-    shape_record: RecordShaper
-    user_id: str
-    issued_offsets: set[int] = field(default_factory=set)
-    """The offsets named by a ``nextRecordsUrl`` so far, the only ones accepted."""
-
-
-class QueryCursors:
-    """Results still to be fetched, by query locator; the oldest are dropped past the limits."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: OrderedDict[str, QueryCursor] = OrderedDict()
-
-    def open(self, cursor: QueryCursor) -> str:
-        locator = "01g" + secrets.token_hex(8)
-        with self._lock:
-            self._open[locator] = cursor
-            while len(self._open) > 1 and (
-                    len(self._open) > _MAX_OPEN_CURSORS
-                    or sum(len(item.record_ids) for item in self._open.values()) > _MAX_CURSOR_IDS):
-                self._open.popitem(last=False)
-        return locator
-
-    def get(self, locator: str) -> QueryCursor | None:
-        with self._lock:
-            return self._open.get(locator)
-
-
-CURSORS = QueryCursors()
 
 
 def query(session: ApiSession, request: Request) -> Response:
@@ -113,7 +73,7 @@ def query_all(session: ApiSession, request: Request) -> Response:
 def query_more(session: ApiSession, request: Request, locator: str) -> Response:
     """Serve the next page of a result: ``locator`` is ``{cursor}-{offset}``."""
     cursor_id, _, offset_text = locator.rpartition("-")
-    cursor = CURSORS.get(cursor_id)
+    cursor = session.org.query_cursors.get(cursor_id)
     valid = (
         cursor is not None
         and cursor.user_id == session.user_id
@@ -138,7 +98,7 @@ def _first_page(session: ApiSession, request: Request, *, include_hidden: bool) 
         return json_response({"totalSize": result.total_size, "done": True,
                               "records": result.records})
     cursor = QueryCursor(result.record_ids, result.shape_record, session.user_id)
-    cursor_id = CURSORS.open(cursor) if result.total_size > PAGE_SIZE else ""
+    cursor_id = session.org.query_cursors.open(cursor) if result.total_size > PAGE_SIZE else ""
     return json_response(_page(session, cursor, cursor_id, 0))
 
 

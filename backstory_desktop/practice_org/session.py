@@ -13,6 +13,7 @@ from backstory_desktop.practice_org.bulk_jobs import BulkJobs
 from backstory_desktop.practice_org.errors import ApiError, not_found
 from backstory_desktop.practice_org.faults import FaultInjector
 from backstory_desktop.practice_org.permissions import ActivityAccess, SessionAccess
+from backstory_desktop.practice_org.query_cursors import QueryCursors
 from backstory_desktop.practice_org.schema import (
     SObjectSpec,
     canonical_sobject_name,
@@ -48,6 +49,7 @@ class OrgState:
     requests_since_start: int = 0
     faults: FaultInjector = field(default_factory=FaultInjector)
     bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
+    query_cursors: QueryCursors = field(default_factory=QueryCursors)
     route_api_call: ApiRouter | None = None
     """Set by the application, so that Composite can run its subrequests' handlers."""
 

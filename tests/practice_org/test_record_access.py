@@ -412,3 +412,19 @@ def test_locator__other_users_locator_is_invalid(admin: Login, integration: Logi
 
     assert error["errorCode"] == "INVALID_QUERY_LOCATOR"
     assert admin.sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)["records"]
+
+
+def test_locator__other_orgs_locator_is_invalid(admin: Login, paged_contacts: str,
+                                                tmp_path: Path) -> None:
+    first = admin.sf.query(paged_contacts)
+
+    with PracticeOrg(tmp_path / "other.db", scenario="empty") as other_org:
+        other_admin = login(other_org, other_org.admin_username)
+        error = locator_error(other_admin, first["nextRecordsUrl"])
+        other_admin_id = other_admin.sf.query(
+            "SELECT Id FROM User WHERE Username = 'admin@practice.backstory.example'")["records"][0]["Id"]
+
+    # Both orgs are seeded alike, so only the org tells the two locators' users apart.
+    assert other_admin_id == admin.sf.query(
+        "SELECT Id FROM User WHERE Username = 'admin@practice.backstory.example'")["records"][0]["Id"]
+    assert error["errorCode"] == "INVALID_QUERY_LOCATOR"
