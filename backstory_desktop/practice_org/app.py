@@ -40,7 +40,12 @@ from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPla
 from backstory_desktop.practice_org.http import error_response, json_object, json_response
 from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.permissions import SessionAccess, access_for_user
-from backstory_desktop.practice_org.session import DAILY_API_REQUEST_LIMIT, ApiSession, OrgState
+from backstory_desktop.practice_org.session import (
+    DAILY_API_REQUEST_LIMIT,
+    MAX_DAILY_API_LIMIT,
+    ApiSession,
+    OrgState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -325,9 +330,11 @@ def _drop_connection(request: Request) -> None:
 
 
 def _daily_api_limit(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or not 1 <= value <= MAX_DAILY_API_LIMIT):
         raise ApiError(400, "INVALID_FIELD",
-                       f"daily_api_limit must be a whole number of 1 or more, not {value!r}")
+                       f"daily_api_limit must be a whole number from 1 to {MAX_DAILY_API_LIMIT}, "
+                       f"not {value!r}")
     return value
 
 

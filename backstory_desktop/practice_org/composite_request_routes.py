@@ -27,7 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org.data_routes import served_versions
 from backstory_desktop.practice_org.errors import ApiError, not_found
-from backstory_desktop.practice_org.http import json_object, json_response
+from backstory_desktop.practice_org.http import all_or_none_flag, json_object, json_response
 from backstory_desktop.practice_org.session import ApiSession
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def composite(session: ApiSession, request: Request) -> Response:
     """``POST composite``: run the subrequests in order and report each result."""
     body = json_object(request)
     subrequests = _subrequests(body)
-    all_or_none = bool(body.get("allOrNone"))
+    all_or_none = all_or_none_flag(body)
 
     results: list[SubrequestResult] = []
     try:

@@ -15,7 +15,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org.errors import ApiError
-from backstory_desktop.practice_org.http import json_object, json_response
+from backstory_desktop.practice_org.http import all_or_none_flag, json_object, json_response
 from backstory_desktop.practice_org.session import ApiSession
 from backstory_desktop.practice_org.upsert import (
     UpsertResult,
@@ -63,7 +63,7 @@ def upsert_collection(session: ApiSession, request: Request, sobject: str, field
             raise result.error
         return result
 
-    return _run_collection(session, records, bool(body.get("allOrNone")), write, with_created=True)
+    return _run_collection(session, records, all_or_none_flag(body), write, with_created=True)
 
 
 def create_collection(session: ApiSession, request: Request) -> Response:
@@ -78,7 +78,7 @@ def create_collection(session: ApiSession, request: Request) -> Response:
         return UpsertResult(record_id=created.id, created=True)
 
     records = _records(body)
-    return _run_collection(session, records, bool(body.get("allOrNone")), write)
+    return _run_collection(session, records, all_or_none_flag(body), write)
 
 
 def update_collection(session: ApiSession, request: Request) -> Response:
@@ -95,7 +95,7 @@ def update_collection(session: ApiSession, request: Request) -> Response:
         return UpsertResult(record_id=record_id)
 
     records = _records(body)
-    return _run_collection(session, records, bool(body.get("allOrNone")), write)
+    return _run_collection(session, records, all_or_none_flag(body), write)
 
 
 def delete_collection(session: ApiSession, request: Request) -> Response:

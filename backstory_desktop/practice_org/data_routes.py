@@ -64,6 +64,11 @@ def resources(session: ApiSession, request: Request) -> Response:
 
 
 def limits(session: ApiSession, request: Request) -> Response:
+    """``GET limits``: the org's allocations, for users with View Setup and Configuration.
+
+    Permission rule: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_limits.htm
+    """
+    session.require_view_setup("Limits")
     used = session.store.api_requests_today()
     maximum = session.org.daily_api_limit
     return json_response({
@@ -79,27 +84,37 @@ def record_count(session: ApiSession, request: Request) -> Response:
     """``GET limits/recordCount?sObjects=A,B``: the number of records of each object.
 
     Objects without records are left out, and without ``sObjects`` every object with
-    records is listed, as recorded Salesforce responses show.
+    records is listed, as recorded Salesforce responses show. The counts are org-wide,
+    whatever records the user can see, and leave out records in the recycle bin and
+    archived records. The resource needs View Setup and Configuration (REST API guide,
+    https://developer.salesforce.com/docs/platform/api-rest/guide/resources-record-count.html).
     """
-    # NOTE: Salesforce's counts are approximate and refreshed periodically; these are exact
-    # and include records in the recycle bin.
+    # NOTE: Salesforce's counts are a cached snapshot refreshed at varying intervals;
+    # these are exact at the time of the request.
+    session.require_view_setup("Record Count")
     requested = [name.strip() for name in request.args.get("sObjects", "").split(",")
                  if name.strip()]
     names = [canonical_sobject_name(name) for name in requested] if requested \
         else list(STANDARD_OBJECTS)
     counts = []
     for name in filter(None, names):
-        count = session.store.count_records(name)
+        count = sum(1 for _ in session.store.iter_records(name, include_hidden=False))
         if count:
             counts.append({"count": count, "name": name})
     return json_response({"sObjects": counts})
 
 
 def describe_global(session: ApiSession, request: Request) -> Response:
-    """``GET sobjects``: every object's summary, or 304 if unchanged since If-Modified-Since."""
+    """``GET sobjects``: the summary of each object available to the user, or 304 if unchanged.
+
+    Salesforce lists "the objects available in your org and available to the logged-in
+    user" (https://developer.salesforce.com/docs/platform/api-rest/guide/dome-describeglobal.html),
+    so the permission objects are left out for a user without View Setup and Configuration.
+    """
     def body() -> Response:
         summaries = [global_entry(sobject_summary(spec, session.version_path))
-                     for spec in STANDARD_OBJECTS.values()]
+                     for spec in STANDARD_OBJECTS.values()
+                     if session.can_read_object(spec.name)]
         return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": summaries})
 
     return _unless_unchanged(session, request, body)
@@ -107,7 +122,10 @@ def describe_global(session: ApiSession, request: Request) -> Response:
 
 def describe(session: ApiSession, request: Request, sobject: str) -> Response:
     """``GET sobjects/{sobject}/describe``, or 304 if unchanged since If-Modified-Since."""
-    spec = session.sobject(sobject)
+    # A permission object the user may not read is 404 NOT_FOUND, as a user without View
+    # Setup and Configuration reports for a describe
+    # (https://github.com/tprouvot/Salesforce-Inspector-reloaded/issues/1310).
+    spec = session.readable_sobject(sobject)
 
     def body() -> Response:
         described = describe_sobject(spec, session.version_path, session.access.can_edit_field)
@@ -158,7 +176,7 @@ def _parse_datetime(stamp: str) -> datetime.datetime:
 
 
 def sobject_info(session: ApiSession, request: Request, sobject: str) -> Response:
-    spec = session.sobject(sobject)
+    spec = session.readable_sobject(sobject)
     return json_response({
         "objectDescribe": sobject_summary(spec, session.version_path), "recentItems": [],
     })
@@ -173,9 +191,7 @@ def create(session: ApiSession, request: Request, sobject: str) -> Response:
 
 
 def get_row(session: ApiSession, request: Request, sobject: str, record_id: str) -> Response:
-    spec = session.sobject(sobject)
-    if not session.can_read_object(spec.name):
-        raise not_found()
+    spec = session.readable_sobject(sobject)
     record = readable_record(session, spec.name, record_id)
     return json_response(visible_row(session, spec.name, record.as_row(), request.args.get("fields")))
 

@@ -36,3 +36,23 @@ def json_object(request: Request) -> dict[str, Any]:
                        "Cannot deserialize instance of the record from the request body: "
                        "a JSON object was expected")
     return body
+
+
+def all_or_none_flag(body: dict[str, Any]) -> bool:
+    """Return the ``allOrNone`` flag of a Composite or sObject Collections body (default false).
+
+    The JSON strings "true" and "false" (any case) count as the booleans, and null as
+    false. Other values raise JSON_PARSER_ERROR.
+    """
+    # NOTE: that Salesforce coerces the strings "true" and "false" here, as it does for
+    # checkbox field values, is unconfirmed; no document or recorded response shows it.
+    value = body.get("allOrNone")
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ApiError(400, "JSON_PARSER_ERROR",
+                   f"Cannot deserialize allOrNone: {json.dumps(value)} is not a boolean. "
+                   "Send true or false.")

@@ -26,6 +26,9 @@ ApiRouter = Callable[[dict[str, Any]], tuple[Callable[..., Response], dict[str, 
 
 CLIENT_ID = "BackstoryDesktopPractice"
 DAILY_API_REQUEST_LIMIT = 15000
+# Upper bound of a daily API request allocation set on a running practice org or by
+# --daily-api-limit. Real allocations are far smaller (Developer Edition: 15,000).
+MAX_DAILY_API_LIMIT = 10**9
 
 # Reading these needs View Setup and Configuration ("Special Access Rules" of each object in
 # the object reference, for example
@@ -91,6 +94,17 @@ class ApiSession:
             raise not_found()
         return spec
 
+    def readable_sobject(self, name: str) -> SObjectSpec:
+        """Return an sObject the user may read, or raise NOT_FOUND.
+
+        A permission object is NOT_FOUND without View Setup and Configuration, as it is
+        unknown to SOQL for that user and left out of the global describe.
+        """
+        spec = self.sobject(name)
+        if not self.can_read_object(spec.name):
+            raise not_found()
+        return spec
+
     @cached_property
     def activities(self) -> ActivityAccess:
         """Which Tasks and Events this user may read, edit and delete."""
@@ -105,16 +119,30 @@ class ApiSession:
         )
 
     def can_read_object(self, name: str) -> bool:
-        """Return False for a permission object when the user lacks View Setup and Configuration.
+        """Return False for a permission object when the user lacks View Setup and Configuration."""
+        canonical = canonical_sobject_name(name)
+        if canonical not in SETUP_READ_OBJECTS:
+            return True
+        return self.can_view_setup()
+
+    def can_view_setup(self) -> bool:
+        """Return True if the user has View Setup and Configuration.
 
         Modify All Data counts as well, because Salesforce enables View Setup and
         Configuration with it (Help, "Modify All Data" permission, article 000321298).
         """
-        canonical = canonical_sobject_name(name)
-        if canonical not in SETUP_READ_OBJECTS:
-            return True
         return self.access.has("PermissionsViewSetup") or self.access.has(
             "PermissionsModifyAllData")
+
+    def require_view_setup(self, resource: str) -> None:
+        """Raise HTTP 403 INSUFFICIENT_ACCESS unless the user has View Setup and Configuration."""
+        # NOTE: Salesforce documents that the Limits and Record Count resources need View
+        # Setup and Configuration, but not the error it returns without it. 403 follows the
+        # REST status code table ("the request has been refused"); the errorCode is a guess.
+        if not self.can_view_setup():
+            raise ApiError(403, "INSUFFICIENT_ACCESS",
+                           f"The {resource} resource needs the View Setup and Configuration "
+                           "permission, which this user does not have.")
 
     def require(self, flag: str, message: str) -> None:
         """Raise INSUFFICIENT_ACCESS_OR_READONLY unless the user has a permission."""

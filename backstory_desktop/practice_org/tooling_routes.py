@@ -53,6 +53,12 @@ _FIELD_TYPES = ("Text", "Checkbox", "Email", "Number", "LongTextArea", "Url")
 
 def tooling_query(session: ApiSession, request: Request) -> Response:
     """Run a Tooling SOQL query on CustomField or FieldDefinition."""
+    # NOTE: any user may run these queries here, because the product's field checks run
+    # them as the integration user (View All Data only). Users report 400 INVALID_TYPE from
+    # Salesforce for Tooling objects such as EntityParticle and CustomField without View
+    # Setup and Configuration, which no Salesforce document confirms:
+    # https://github.com/tprouvot/Salesforce-Inspector-reloaded/issues/1310 and
+    # https://github.com/afawcett/apex-toolingapi/issues/19
     text = request.args.get("q") or ""
     try:
         parsed = parse_soql(text)
@@ -89,6 +95,9 @@ def get_custom_field(session: ApiSession, request: Request, record_id: str) -> R
 
 def create_custom_field(session: ApiSession, request: Request) -> Response:
     """Create an Activity custom field from ``{FullName, Metadata}``; it starts without FLS."""
+    # NOTE: the practice org lets only Modify All Data create fields. Which narrower
+    # permission Salesforce accepts (Customize Application is likely) and the error it
+    # returns without one are unconfirmed.
     session.require("PermissionsModifyAllData", "insufficient access rights on object id")
     body = json_object(request)
     object_name, field_name = _split_full_name(str(body.get("FullName") or ""))

@@ -55,7 +55,7 @@ def test_removed_assignment__takes_edit_task_away(admin: Login, fresh_org: Pract
     assignment = admin.sf.query(
         "SELECT Id FROM PermissionSetAssignment WHERE PermissionSet.Name = "
         "'Backstory_Integration'")["records"][0]["Id"]
-    allowed = integration.http.get(integration.url("limits"), headers=integration.headers())
+    allowed = integration.http.get(integration.url("sobjects"), headers=integration.headers())
 
     admin.sf.PermissionSetAssignment.delete(assignment)
     rejected = integration.http.post(integration.url("sobjects/Task"),
