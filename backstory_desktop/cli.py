@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from backstory_desktop import __version__
 from backstory_desktop.logging_setup import configure_logging
@@ -21,6 +21,12 @@ DEFAULT_SCENARIO = "default"
 SCENARIOS = ("default", "fresh", "non-unique", "empty")
 # Only `practice-org serve` offers the large scenario, which takes --tasks and --duplicate-share.
 SERVED_SCENARIOS = (*SCENARIOS, "large")
+
+# The maximum of --daily-api-limit. It equals practice_org.session.MAX_DAILY_API_LIMIT,
+# which is not imported so that the command line loads without the practice org.
+MAX_DAILY_API_LIMIT = 10**9
+
+Number = TypeVar("Number", int, float)
 
 # The exit status for a database path that cannot be used, the one argparse uses for invalid arguments.
 USAGE_ERROR_STATUS = 2
@@ -85,37 +91,36 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
         )
 
 
-def _share(text: str) -> float:
-    """Convert a rate or share option to a number from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 1")
-    return value
+def _number_option(
+    convert: Callable[[str], Number], noun: str, low: Number, high: Number | None = None
+) -> Callable[[str], Number]:
+    """Return an argparse type that reads ``noun`` and accepts it from ``low`` to ``high``."""
+
+    def parse(text: str) -> Number:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if isinstance(value, float) and math.isnan(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is below {_shown(low)}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{text} is above the maximum of {_shown(high)}")
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    """Convert --latency to a number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds from 0 up")
-    return value
+def _shown(number: float) -> str:
+    return f"{number:g}" if isinstance(number, float) else str(number)
 
 
-def _count(text: str) -> int:
-    """Convert a count option to a whole number, 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is below 1")
-    return value
+_share = _number_option(float, "a number from 0 to 1", 0.0, 1.0)
+# FaultPlan's own maximum: Salesforce ends a REST request after 10 minutes.
+_seconds = _number_option(float, "a number of seconds", 0.0, 600.0)
+_count = _number_option(int, "a whole number", 1)
+_daily_api_limit = _number_option(int, "a whole number", 1, MAX_DAILY_API_LIMIT)
 
 
 # The `practice-org serve` options that set a FaultPlan field of the same name.
@@ -149,8 +154,9 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
     for flag, field, kind, text in _FAULT_OPTIONS:
         metavar = "RATE" if kind is _share else "SECONDS" if kind is _seconds else "N"
         group.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
-    group.add_argument("--daily-api-limit", type=_count, metavar="N",
-                       help="daily API request allocation (default: 15000)")
+    group.add_argument("--daily-api-limit", type=_daily_api_limit, metavar="N",
+                       help="daily API request allocation, 1 to "
+                       f"{MAX_DAILY_API_LIMIT} (default: 15000)")
 
 
 def fault_plan_from_args(args: argparse.Namespace) -> FaultPlan:

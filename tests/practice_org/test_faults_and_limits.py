@@ -365,7 +365,7 @@ def test_serve_options__rate_above_one_is_rejected(capsys: pytest.CaptureFixture
         build_parser().parse_args(["practice-org", "serve", "--server-error-rate", "1.5"])
 
     assert exited.value.code == 2
-    assert "argument --server-error-rate: 1.5 is outside 0 to 1" in capsys.readouterr().err
+    assert "argument --server-error-rate: 1.5 is above the maximum of 1" in capsys.readouterr().err
 
 
 def test_serve_options__rates_above_one_together_are_rejected() -> None:

@@ -159,15 +159,20 @@ def test_fault_plan__latency_beyond_request_timeout_is_rejected() -> None:
         FaultPlan(latency_seconds=601)
 
 
-@pytest.mark.parametrize("latency", ["inf", "nan", "-1"])
-def test_serve_options__non_finite_latency_is_rejected(
-    capsys: pytest.CaptureFixture[str], latency: str
+@pytest.mark.parametrize(("latency", "message"), [
+    ("inf", "inf is above the maximum of 600"),
+    ("601", "601 is above the maximum of 600"),
+    ("nan", "'nan' is not a number of seconds"),
+    ("-1", "-1 is below 0"),
+])
+def test_serve_options__latency_out_of_range_is_rejected(
+    capsys: pytest.CaptureFixture[str], latency: str, message: str
 ) -> None:
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["practice-org", "serve", "--latency", latency])
 
     assert exited.value.code == 2
-    assert f"argument --latency: {latency} is not a number of seconds" in capsys.readouterr().err
+    assert f"argument --latency: {message}" in capsys.readouterr().err
 
 
 # -- OAuth ------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def test_large__negative_size_is_rejected() -> None:
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("--tasks", "0", "argument --tasks: 0 is below 1"),
     ("--tasks", "many", "argument --tasks: 'many' is not a whole number"),
-    ("--duplicate-share", "1.5", "argument --duplicate-share: 1.5 is outside 0 to 1"),
+    ("--duplicate-share", "1.5", "argument --duplicate-share: 1.5 is above the maximum of 1"),
 ])
 def test_serve_options__bad_size_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
