@@ -152,7 +152,11 @@ def _add_fault_options(parser: argparse.ArgumentParser) -> None:
         "faults", "failures injected into API calls (a running org takes a new plan at "
         "POST /services/practice/faults)")
     for flag, field, kind, text in _FAULT_OPTIONS:
-        metavar = "RATE" if kind is _share else "SECONDS" if kind is _seconds else "N"
+        metavar = "N"
+        if kind is _share:
+            metavar = "RATE"
+        elif kind is _seconds:
+            metavar = "SECONDS"
         group.add_argument(flag, dest=field, type=kind, metavar=metavar, help=text)
     group.add_argument("--daily-api-limit", type=_daily_api_limit, metavar="N",
                        help="daily API request allocation, 1 to "

@@ -273,7 +273,7 @@ class PracticeOrgApp:
     def _fault_control_call(self, request: Request) -> Response:
         """``GET`` or ``POST /services/practice/faults``: read or replace the fault plan.
 
-        The body and the answer are the FaultPlan's fields plus ``daily_api_limit``.
+        The request and response bodies are the FaultPlan's fields plus ``daily_api_limit``.
         A POST replaces all of them, so a field left out takes its default. Only a
         user with Modify All Data may call it. The call is neither counted nor
         faulted, so a plan can always be switched off.

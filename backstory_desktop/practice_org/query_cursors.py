@@ -3,7 +3,7 @@
 Salesforce keeps cursors for two days and, since API version 56.0, sets no limit
 on how many are open (Salesforce App Limits Cheatsheet, "API Query Cursor
 Limits"). The practice org keeps them in memory, so it drops the oldest past the
-limits below; a dropped cursor's locator answers INVALID_QUERY_LOCATOR.
+limits below; a dropped cursor's locator gets INVALID_QUERY_LOCATOR.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def seed_org(
         _seed_permission_set_group(context, scenario)
         if scenario != "empty":
             _seed_people(context, activities)
-        # The large scenario's Tasks are all generated, so it holds exactly the number asked for.
+        # The large scenario's Tasks are all generated, so it contains exactly the number requested.
         if scenario not in ("empty", "large"):
             _seed_tasks(context, scenario, activities)
     logger.info("Seeded the %s scenario from %d messages", scenario, len(activities))

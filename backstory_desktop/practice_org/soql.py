@@ -319,7 +319,7 @@ def _group_rows(compiled: CompiledQuery, rows: Iterable[Row]) -> list[Group]:
 
     Without GROUP BY all rows form one group. While rows are read, each group is a
     list of its first values and its counts, not its rows, so that grouping a
-    million Tasks holds one short list per distinct key.
+    million Tasks keeps one short list per distinct key.
     """
     where = compiled.where
     counters = [

@@ -41,7 +41,7 @@ def external_id_field(session: ApiSession, sobject: str, field_name: str) -> Fie
         raise ApiError(404, "NOT_FOUND",
                        f"Provided external ID field does not exist or is not accessible: "
                        f"{field_name}")
-    # Standard objects also take any field whose describe says idLookup, such as
+    # Standard objects also take any field whose describe marks it idLookup, such as
     # Contact.Email (SOAP API Developer Guide, "upsert()", Usage).
     if not (key_field.external_id or key_field.id_lookup or key_field.name == "Id"):
         raise ApiError(400, "INVALID_FIELD",
@@ -98,7 +98,7 @@ def upsert_by_external_id(
 def _check_key_access(session: ApiSession, sobject: str, key_field: FieldSpec) -> None:
     if key_field.custom and not session.access.can_edit_field(sobject, key_field.name):
         raise not_writable(key_field.name, sobject)
-    # NOTE: the View All Data rule is documented for External ID fields only; the
+    # NOTE: the View All Data rule is documented for External ID fields only, so the
     # practice org does not apply it to a standard idLookup field such as Email.
     needs_view_all = key_field.external_id and not key_field.unique
     # Modify All Data counts as well, because Salesforce enables View All Data with it, as

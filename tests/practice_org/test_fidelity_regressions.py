@@ -258,7 +258,7 @@ def test_permission_set__api_name_is_unique(admin: Login) -> None:
     "SELECT Status, COUNT(Id) status FROM Task GROUP BY Status",
 ])
 def test_soql__repeated_aggregate_alias_is_malformed(admin: Login, soql: str) -> None:
-    # Two columns of one AggregateResult row cannot share a name; answering with one of
+    # Two columns of one AggregateResult row cannot share a name, and returning one of
     # them would silently drop the other count.
     with pytest.raises(SalesforceMalformedRequest) as raised:
         admin.sf.query(soql)

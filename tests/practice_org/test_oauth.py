@@ -186,7 +186,7 @@ def test_revoke__refresh_token_ends_its_access_tokens(default_org: PracticeOrg) 
     assert refresh(default_org, renewed["refresh_token"]) == (400, EXPIRED_REFRESH_TOKEN)
 
 
-def test_revoke__works_on_a_database_made_before_token_families(tmp_path: Path) -> None:
+def test_revoke__database_without_token_families(tmp_path: Path) -> None:
     database = tmp_path / "practice.db"
     with PracticeOrg(database):
         pass

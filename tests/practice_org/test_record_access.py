@@ -424,7 +424,7 @@ def test_locator__other_orgs_locator_is_invalid(admin: Login, paged_contacts: st
         other_admin_id = other_admin.sf.query(
             "SELECT Id FROM User WHERE Username = 'admin@practice.backstory.example'")["records"][0]["Id"]
 
-    # Both orgs are seeded alike, so only the org tells the two locators' users apart.
+    # Both orgs are seeded alike, so only the org distinguishes the two locators' users.
     assert other_admin_id == admin.sf.query(
         "SELECT Id FROM User WHERE Username = 'admin@practice.backstory.example'")["records"][0]["Id"]
     assert error["errorCode"] == "INVALID_QUERY_LOCATOR"

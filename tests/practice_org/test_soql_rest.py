@@ -1,6 +1,6 @@
 """SOQL through the REST query and queryAll resources, one construct per test, via simple-salesforce.
 
-Each test compares the practice org's answer with the same selection made in
+Each test compares the practice org's result with the same selection made in
 Python over every Task that queryAll returns, so a construct that is evaluated
 wrongly fails here even when the query itself is accepted.
 """

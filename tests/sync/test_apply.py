@@ -226,7 +226,7 @@ def test_field_step__missing_flag_field_is_named_and_left_out(admin: OrgConnecti
     assert "Created_By_Backstory__c" not in plan.rows[0].record
 
 
-def test_apply__lost_response_after_commit_is_in_doubt_then_safe_to_rerun(
+def test_apply__lost_response_is_in_doubt_then_update(
     admin: OrgConnection, default_org: PracticeOrg
 ) -> None:
     run = _ready_run(admin)
