@@ -213,6 +213,8 @@ class PracticeOrgApp:
             if version not in data_routes.served_versions():
                 raise not_found()
             token, access = self._authenticate(request)
+            # API access needs the API Enabled permission (SOAP API Developer Guide,
+            # "Implementation Considerations").
             if not access.has("PermissionsApiEnabled"):
                 raise ApiError(403, "API_DISABLED_FOR_ORG",
                                "The REST API is not enabled for this Organization.")
@@ -221,6 +223,9 @@ class PracticeOrgApp:
             logger.info("API request to %s rejected: %s", handler.__name__, error.error_code)
             return error_response(error)
 
+        # Every call counts against the daily allocation and reports it in Sforce-Limit-Info;
+        # once it is spent, calls get 403 REQUEST_LIMIT_EXCEEDED (REST API Developer Guide,
+        # "API Usage Information Header" and "Status Codes and Error Responses").
         used = self._count_request()
         try:
             if used > self.org.daily_api_limit:

@@ -3,7 +3,8 @@
 Results come back in request order, one per record, with HTTP 200 even when
 records fail; each error carries ``statusCode`` (not ``errorCode``). With
 ``allOrNone`` one failure rolls every record back and the others report
-ALL_OR_NONE_OPERATION_ROLLED_BACK.
+ALL_OR_NONE_OPERATION_ROLLED_BACK (REST API Developer Guide, "sObject Collections"
+and "Upsert Multiple Records Using an External ID").
 """
 
 from __future__ import annotations

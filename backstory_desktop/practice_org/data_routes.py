@@ -49,7 +49,11 @@ def _release_label(major: int) -> str:
 
 
 def versions(org: OrgState, request: Request) -> Response:
-    """List the API versions served, as ``GET /services/data/`` does."""
+    """List the API versions served, as ``GET /services/data/`` does.
+
+    The entries have Salesforce's keys, label, url and version (REST API Developer
+    Guide, "Versions"), and the call needs no session.
+    """
     body = [
         {"label": _release_label(int(float(v))), "url": f"/services/data/v{v}", "version": v}
         for v in served_versions()
@@ -221,6 +225,8 @@ def upsert(
 
 
 def _upsert_response(session: ApiSession, sobject: str, result: UpsertResult) -> Response:
+    # Several matches answer 300 with the matching records' URLs and write nothing (REST API
+    # Developer Guide, "Upsert Records Using sObject Rows by External ID").
     if result.matches and len(result.matches) > 1:
         urls = [session.record_url(sobject, record_id) for record_id in result.matches]
         return json_response(urls, 300)

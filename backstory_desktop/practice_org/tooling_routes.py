@@ -170,7 +170,11 @@ def _length(field_type: str, value: Any) -> int | None:
 
 
 def _check_no_duplicates(session: ApiSession, field_name: str, case_sensitive: bool) -> None:
-    """Reject a unique index while two Tasks or Events share a value, recycle bin included."""
+    """Reject a unique index while two Tasks or Events share a value, recycle bin included.
+
+    Salesforce requires every record, the recycle bin's too, to hold a distinct value
+    or none before a field becomes Unique (Help article 000385434).
+    """
     for sobject in ACTIVITY_OBJECTS:
         seen: dict[str, str] = {}
         for record in session.store.records_of(sobject):

@@ -187,6 +187,8 @@ def _checked_value(session: ApiSession, spec: SObjectSpec, field: FieldSpec, val
     if field.type in ("int", "double"):
         return _number_value(field, value)
     text = str(value)
+    # Since API 15.0 a value longer than the field fails instead of being cut (SOAP API
+    # Developer Guide, "upsert()"); STRING_TOO_LONG is listed under StatusCode.
     if field.length and len(text) > field.length:
         raise ApiError(400, "STRING_TOO_LONG",
                        f"{field.label}: data value too large: {text[:40]} (max length="
@@ -240,6 +242,8 @@ def _reference_value(
     if target is None or target.is_deleted:
         raise ApiError(400, "INVALID_CROSS_REFERENCE_KEY",
                        "invalid cross reference id", [field.name])
+    # INACTIVE_OWNER_OR_USER: the owner or another referenced user is inactive (SOAP API
+    # Developer Guide, "Core Data Types Used in API Calls", StatusCode).
     if field.name == "OwnerId" and target.fields.get("IsActive") is False:
         raise ApiError(400, "INACTIVE_OWNER_OR_USER",
                        f"operation performed with inactive user [{record_id}] as owner of "
@@ -304,6 +308,8 @@ def _check_unique(
             spec.name, field.name, str(value), case_sensitive=field.case_sensitive
         )
         others = [r for r in matches if current is None or r.id != current.id]
+        # The message names the record that holds the value, as Salesforce's does (REST API
+        # Developer Guide, "Status Codes and Error Responses"; DUPLICATE_VALUE under StatusCode).
         if others:
             raise ApiError(400, "DUPLICATE_VALUE",
                            f"duplicate value found: {field.name} duplicates value on record "
