@@ -244,9 +244,12 @@ def _seed_custom_fields(context: _SeedContext, scenario: str) -> None:
     if scenario in _WITHOUT_KEY_FIELD:
         return
 
+    # Case sensitivity is an option of a Unique field only, so a field that is not Unique
+    # reports caseSensitive false, as one made in Setup does.
+    unique = scenario == "default"
     key_field = CustomFieldDefinition(
         id=store.new_id("CustomField"), name=MESSAGE_ID_FIELD, type="Text", label="Message ID",
-        length=255, unique=scenario == "default", external_id=True, case_sensitive=True,
+        length=255, unique=unique, external_id=True, case_sensitive=unique,
         description="RFC 5322 Message-ID of the logged e-mail", created_date=context.stamp(450),
     )
     store.save_custom_field(key_field)

@@ -40,6 +40,7 @@ def test_describe__field_is_external_id_not_unique(admin: Login) -> None:
 
     assert field["externalId"] is True
     assert field["unique"] is False
+    assert field["caseSensitive"] is False
 
 
 def test_single_upsert__two_matches_returns_300(
