@@ -61,6 +61,8 @@ def _field_step(run: enablement.EnablementRun) -> None:
     state = run.field_state
     if result.status is not StepStatus.FAILED or state is None:
         return
+    if not state.exists and not state.definition_readable:
+        return  # This user cannot tell a missing field from a hidden one.
     if not state.exists:
         log.info("Message-ID field missing: creating it as the wizard offers")
         enablement.create_field(run, case_sensitive=True)

@@ -49,6 +49,9 @@ class FieldState:
     external_id: bool | None = None
     case_sensitive: bool | None = None
     description: str | None = None
+    definition_readable: bool = True
+    """False when the user may not read field definitions (Tooling API), so a field
+    absent from describe may still exist."""
     visible_in_describe: bool = False
     createable: bool = False
     updateable: bool = False
@@ -125,6 +128,7 @@ def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> Fi
             state.unique = described.get("unique")
             state.external_id = described.get("externalId")
             state.case_sensitive = described.get("caseSensitive")
+    state.definition_readable = tooling_readable
     if not state.exists and not tooling_readable:
         state.problems.append(
             f"{api_name} could not be checked: it is not visible to {conn.username} and this "
@@ -135,6 +139,8 @@ def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> Fi
 
 def _key_problems(state: FieldState, username: str) -> list[str]:
     name = state.api_name
+    if not state.exists and not state.definition_readable:
+        return []  # _inspect already said the field could not be checked.
     if not state.exists:
         return [
             f"Activity.{name} does not exist; create it as Text({KEY_LENGTH}), Unique, External ID."
@@ -179,7 +185,9 @@ def inspect_flag_field(
     """Inspect the "Created by Backstory" checkbox, a managed package field."""
     api_name = validate_field_api_name(api_name, allow_namespace=True)
     state = _inspect(conn, api_name, allow_namespace=True)
-    if not state.exists:
+    if not state.exists and not state.definition_readable:
+        pass  # _inspect already said the field could not be checked.
+    elif not state.exists:
         state.problems.append(
             f"{api_name} does not exist; install or update Backstory's managed package."
         )

@@ -214,7 +214,8 @@ class MessageIdFieldPage(StepPage):
         # A field that exists but is hidden from the admin is what a create cut
         # short before its access grant leaves; creating again finishes it.
         unfinished = state.exists and not state.visible_in_describe
-        self.create_box.setVisible(not state.exists or unfinished)
+        missing = not state.exists and state.definition_readable
+        self.create_box.setVisible(missing or unfinished)
         self.create_box.setTitle("Finish the field's setup" if unfinished else "Create the field")
         self.create_note.setText(UNFINISHED_FIELD_NOTE if unfinished else MISSING_FIELD_NOTE)
         self.create_button.setText("Finish setup…" if unfinished else "Create field…")
