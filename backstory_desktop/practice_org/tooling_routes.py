@@ -53,17 +53,17 @@ _FIELD_TYPES = ("Text", "Checkbox", "Email", "Number", "LongTextArea", "Url")
 
 def tooling_query(session: ApiSession, request: Request) -> Response:
     """Run a Tooling SOQL query on CustomField or FieldDefinition."""
-    # NOTE: any user may run these queries here, because the product's field checks run
-    # them as the integration user (View All Data only). Users report 400 INVALID_TYPE from
-    # Salesforce for Tooling objects such as EntityParticle and CustomField without View
-    # Setup and Configuration, which no Salesforce document confirms:
-    # https://github.com/tprouvot/Salesforce-Inspector-reloaded/issues/1310 and
-    # https://github.com/afawcett/apex-toolingapi/issues/19
     text = request.args.get("q") or ""
     try:
         parsed = parse_soql(text)
     except SoqlError as error:
         raise ApiError(400, error.error_code, error.message) from None
+    # NOTE: users report 400 INVALID_TYPE from Salesforce for Tooling objects such as
+    # EntityParticle and CustomField without View Setup and Configuration; no Salesforce
+    # document states it: https://github.com/tprouvot/Salesforce-Inspector-reloaded/issues/1310
+    # and https://github.com/afawcett/apex-toolingapi/issues/19
+    if not session.can_view_setup():
+        raise ApiError(400, "INVALID_TYPE", f"sObject type '{parsed.sobject}' is not supported.")
     if parsed.sobject.lower() == "fielddefinition":
         return field_definition_query(session, parsed)
     if parsed.sobject.lower() != "customfield":

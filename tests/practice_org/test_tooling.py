@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from tests.practice_org.practice_login import Login
+from backstory_desktop.practice_org import PracticeOrg
+from tests.practice_org.practice_login import Login, login
 
 
 def field_body(full_name: str) -> dict[str, Any]:
@@ -136,13 +138,34 @@ def test_field_definition__message_id_field(admin: Login) -> None:
     assert rows[0]["attributes"]["type"] == "FieldDefinition"
 
 
-def test_field_definition__lists_field_without_fls(admin: Login, integration: Login) -> None:
-    rows = field_definitions(integration, "EntityDefinitionId = 'Task' "
-                                          "AND QualifiedApiName = 'Message_ID__c'")
-    described = [f["name"] for f in integration.sf.Task.describe()["fields"]]
+def grant_view_setup(admin: Login, username: str) -> None:
+    """Give a user View Setup and Configuration through a new permission set."""
+    permission_set = admin.sf.PermissionSet.create(
+        {"Name": "Setup_Reader", "Label": "Setup Reader", "PermissionsViewSetup": True})
+    user = admin.sf.query(f"SELECT Id FROM User WHERE Username = '{username}'")["records"][0]
+    admin.sf.PermissionSetAssignment.create(
+        {"AssigneeId": user["Id"], "PermissionSetId": permission_set["id"]})
+
+
+def test_field_definition__lists_field_without_fls(tmp_path: Path) -> None:
+    with PracticeOrg(tmp_path / "p.db") as org:
+        grant_view_setup(login(org, org.admin_username), org.integration_username)
+        integration = login(org, org.integration_username)
+
+        rows = field_definitions(integration, "EntityDefinitionId = 'Task' "
+                                              "AND QualifiedApiName = 'Message_ID__c'")
+        described = [f["name"] for f in integration.sf.Task.describe()["fields"]]
 
     assert "Message_ID__c" not in described
     assert [row["QualifiedApiName"] for row in rows] == ["Message_ID__c"]
+
+
+@pytest.mark.parametrize("sobject", ["CustomField", "FieldDefinition"])
+def test_tooling_query__needs_view_setup(integration: Login, sobject: str) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        integration.sf.toolingexecute("query/", params={"q": f"SELECT Id FROM {sobject}"})
+
+    assert raised.value.content[0]["errorCode"] == "INVALID_TYPE"
 
 
 def test_field_definition__long_text_is_not_groupable(admin: Login) -> None:

@@ -102,15 +102,40 @@ def test_inspect__default_org_ready_for_the_admin(admin: OrgConnection) -> None:
     assert state.case_sensitive is True
 
 
-def test_inspect__hidden_from_integration_user(default_org: PracticeOrg) -> None:
+def test_inspect__hidden_from_user_who_reads_setup(
+    admin: OrgConnection, default_org: PracticeOrg
+) -> None:
+    reader = admin.sf.PermissionSet.create(
+        {"Name": "Setup_Reader", "Label": "Setup Reader", "PermissionsViewSetup": True})
+    integration_id = admin.sf.query(
+        f"SELECT Id FROM User WHERE Username = '{default_org.integration_username}'"
+    )["records"][0]["Id"]
+    admin.sf.PermissionSetAssignment.create(
+        {"AssigneeId": integration_id, "PermissionSetId": reader["id"]})
+
     conn = connect_practice(default_org, default_org.integration_username)
     state = inspect_message_id_field(conn)
+
     assert not state.visible_in_describe
     assert len(state.problems) == 1
     problem = state.problems[0]
     assert "Message_ID__c" in problem
     assert default_org.integration_username in problem
     assert "field-level security hides it" in problem
+
+
+def test_inspect__hidden_and_setup_unreadable(default_org: PracticeOrg) -> None:
+    # Without View Setup and Configuration, Tooling queries of CustomField fail, so a
+    # field hidden by field-level security cannot be told apart from a missing one.
+    conn = connect_practice(default_org, default_org.integration_username)
+
+    state = inspect_message_id_field(conn)
+
+    assert not state.visible_in_describe
+    assert not state.exists
+    assert len(state.problems) == 1
+    assert "could not be checked" in state.problems[0]
+    assert "sign in as an admin" in state.problems[0]
 
 
 def test_inspect__non_unique_field_named(start_org: object) -> None:

@@ -98,7 +98,7 @@ def test_apply__field_hidden_from_the_user_stops_before_writing(default_org: Pra
     result = enablement.check_field(run)
 
     assert result.status is StepStatus.FAILED
-    assert "field-level security" in result.reason
+    assert "could not be checked" in result.reason
 
 
 def test_apply__message_without_message_id_changes_nothing(admin: OrgConnection, tmp_path: Path) -> None:
