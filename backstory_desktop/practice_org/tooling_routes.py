@@ -59,9 +59,9 @@ def tooling_query(session: ApiSession, request: Request) -> Response:
     except SoqlError as error:
         raise ApiError(400, error.error_code, error.message) from None
     # NOTE: users report 400 INVALID_TYPE from Salesforce for Tooling objects such as
-    # EntityParticle and CustomField without View Setup and Configuration; no Salesforce
-    # document states it: https://github.com/tprouvot/Salesforce-Inspector-reloaded/issues/1310
-    # and https://github.com/afawcett/apex-toolingapi/issues/19
+    # EntityParticle and CustomField without View Setup and Configuration. No Salesforce
+    # document states it (https://github.com/tprouvot/Salesforce-Inspector-reloaded/issues/1310,
+    # https://github.com/afawcett/apex-toolingapi/issues/19).
     if not session.can_view_setup():
         raise ApiError(400, "INVALID_TYPE", f"sObject type '{parsed.sobject}' is not supported.")
     if parsed.sobject.lower() == "fielddefinition":

@@ -140,7 +140,7 @@ def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> Fi
 def _key_problems(state: FieldState, username: str) -> list[str]:
     name = state.api_name
     if not state.exists and not state.definition_readable:
-        return []  # _inspect already said the field could not be checked.
+        return []  # _inspect has already reported that the field could not be checked.
     if not state.exists:
         return [
             f"Activity.{name} does not exist; create it as Text({KEY_LENGTH}), Unique, External ID."
@@ -186,7 +186,7 @@ def inspect_flag_field(
     api_name = validate_field_api_name(api_name, allow_namespace=True)
     state = _inspect(conn, api_name, allow_namespace=True)
     if not state.exists and not state.definition_readable:
-        pass  # _inspect already said the field could not be checked.
+        pass  # _inspect has already reported that the field could not be checked.
     elif not state.exists:
         state.problems.append(
             f"{api_name} does not exist; install or update Backstory's managed package."

@@ -126,7 +126,7 @@ def test_inspect__hidden_from_user_who_reads_setup(
 
 def test_inspect__hidden_and_setup_unreadable(default_org: PracticeOrg) -> None:
     # Without View Setup and Configuration, Tooling queries of CustomField fail, so a
-    # field hidden by field-level security cannot be told apart from a missing one.
+    # field hidden by field-level security looks the same as a missing one.
     conn = connect_practice(default_org, default_org.integration_username)
 
     state = inspect_message_id_field(conn)
