@@ -33,7 +33,8 @@ class ProfilesFileError(Exception):
 
     def __init__(self, path: Path, kept_at: Path, reason: str) -> None:
         super().__init__(
-            f"{path} could not be read ({reason}); it was kept as {kept_at} and a new file was started"
+            f"{path} could not be read ({reason}); it was kept as {kept_at}, and the next "
+            "saved profile starts a new file"
         )
         self.path = path
         self.kept_at = kept_at
@@ -67,16 +68,16 @@ def load_profiles(path: Path | None = None) -> dict[str, OrgProfile]:
     """Read every saved profile; a missing file means none are saved yet."""
     path = path or profiles_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
     try:
-        document = tomllib.loads(text)
+        document = tomllib.loads(data.decode("utf-8"))
         return {
             alias: _profile_from_table(alias, table)
             for alias, table in document.get("org", {}).items()
         }
-    except (tomllib.TOMLDecodeError, TypeError, AttributeError) as error:
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError, AttributeError) as error:
         kept_at = _keep_aside(path)
         raise ProfilesFileError(path, kept_at, str(error)) from error
 

@@ -51,3 +51,15 @@ def test_profiles__unreadable_file_is_kept_aside_and_reported(tmp_path: Path) ->
     assert raised.value.kept_at.read_text(encoding="utf-8") == "[org.practice\nalias = "
     assert not path.exists()
     assert str(path) in str(raised.value)
+
+
+def test_profiles__file_not_utf8_is_kept_aside_and_reported(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_bytes(b"[org.practice]\nalias = \"caf\xe9\"\n")
+
+    with pytest.raises(ProfilesFileError) as raised:
+        load_profiles(path)
+
+    assert raised.value.kept_at.read_bytes() == b"[org.practice]\nalias = \"caf\xe9\"\n"
+    assert not path.exists()
+    assert "codec can't decode" in str(raised.value)
