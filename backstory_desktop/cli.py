@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.add_argument("--json", action="store_true", help="print the report as one JSON object")
     _add_practice_options(rehearse)
+
+    diagnose = commands.add_parser(
+        "diagnose", help="print versions, keyring, folders, org profiles and recent log problems"
+    )
+    diagnose.add_argument("--json", action="store_true", help="print the report as one JSON object")
     return parser
 
 
@@ -216,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve_practice_org(args)
     if args.command == "rehearse":
         return _rehearse(args)
+    if args.command == "diagnose":
+        return _diagnose(args)
     return _open_wizard(args)
 
 
@@ -280,6 +287,14 @@ def _rehearse(args: argparse.Namespace) -> int:
     else:
         _print_report(report)
     return 0 if report["passed"] else 1
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from backstory_desktop.diagnostics import collect_diagnostics, format_diagnostics
+
+    report = collect_diagnostics()
+    print(json.dumps(report, indent=2) if args.json else format_diagnostics(report))
+    return 0
 
 
 def _print_report(report: dict[str, Any]) -> None:
