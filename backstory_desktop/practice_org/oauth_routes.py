@@ -84,12 +84,9 @@ def _token_response(body: dict[str, str]) -> Response:
 def authorize(org: OrgState, request: Request) -> Response:
     """``GET /services/oauth2/authorize``: show the consent page, or approve a headless login_hint."""
     params = request.args
-    try:
-        checked = _check_authorize_request(org, params)
-    except _PageError as error:
-        return _error_page(request, error)
-    except OAuthError as error:
-        return _redirect_error(params, error)
+    checked = _checked_or_error(org, request, params)
+    if isinstance(checked, Response):
+        return checked
 
     login_hint = params.get("login_hint", "")
     if not login_hint or _wants_html(request):
@@ -100,12 +97,9 @@ def authorize(org: OrgState, request: Request) -> Response:
 def decide(org: OrgState, request: Request) -> Response:
     """``POST /services/oauth2/authorize``: the consent page's Approve or Deny button."""
     form = request.form
-    try:
-        checked = _check_authorize_request(org, form)
-    except _PageError as error:
-        return _error_page(request, error)
-    except OAuthError as error:
-        return _redirect_error(form, error)
+    checked = _checked_or_error(org, request, form)
+    if isinstance(checked, Response):
+        return checked
 
     if form.get("decision") != APPROVE:
         logger.info("Authorization denied at the consent page")
@@ -113,6 +107,18 @@ def decide(org: OrgState, request: Request) -> Response:
             "error": "access_denied", "error_description": "end-user denied authorization",
             "state": checked.state})
     return _approve(org, checked, form.get("username", ""))
+
+
+def _checked_or_error(
+    org: OrgState, request: Request, params: Mapping[str, str]
+) -> _AuthorizeRequest | Response:
+    """Return the checked request, or the error page or error redirect to send instead."""
+    try:
+        return _check_authorize_request(org, params)
+    except _PageError as error:
+        return _error_page(request, error)
+    except OAuthError as error:
+        return _redirect_error(params, error)
 
 
 def _check_authorize_request(org: OrgState, params: Mapping[str, str]) -> _AuthorizeRequest:
