@@ -6,6 +6,7 @@ Each rule is driven through simple-salesforce where the client can express the c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -78,19 +79,26 @@ def test_rule__latency_delays_each_api_call(
         assert delays == [0.25, 0.25]
 
 
+def update_live_and_deleted(admin: Login, all_or_none: bool) -> tuple[str, list[Any]]:
+    """Update a live Task and a deleted one in one Collections call; return the live id and results."""
+    task_id = admin.sf.Task.create({"Subject": "Email: before"})["id"]
+    gone_id = admin.sf.Task.create({"Subject": "Email: deleted"})["id"]
+    admin.sf.Task.delete(gone_id)
+
+    results = admin.sf.restful("composite/sobjects", method="PATCH", json={
+        "allOrNone": all_or_none,
+        "records": [
+            {"attributes": {"type": "Task"}, "id": task_id, "Subject": "Email: after"},
+            {"attributes": {"type": "Task"}, "id": gone_id, "Subject": "Email: after"},
+        ]})
+    return task_id, results
+
+
 def test_rule__collections_update_all_or_none_rolls_back(tmp_path: Path) -> None:
     with PracticeOrg(tmp_path / "p.db", scenario="fresh") as org:
         admin = login(org, org.admin_username)
-        task_id = admin.sf.Task.create({"Subject": "Email: before"})["id"]
-        gone_id = admin.sf.Task.create({"Subject": "Email: deleted"})["id"]
-        admin.sf.Task.delete(gone_id)
 
-        results = admin.sf.restful("composite/sobjects", method="PATCH", json={
-            "allOrNone": True,
-            "records": [
-                {"attributes": {"type": "Task"}, "id": task_id, "Subject": "Email: after"},
-                {"attributes": {"type": "Task"}, "id": gone_id, "Subject": "Email: after"},
-            ]})
+        task_id, results = update_live_and_deleted(admin, all_or_none=True)
 
         assert results[0]["success"] is False
         assert results[0]["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
@@ -101,16 +109,8 @@ def test_rule__collections_update_all_or_none_rolls_back(tmp_path: Path) -> None
 def test_rule__collections_update_partial_success(tmp_path: Path) -> None:
     with PracticeOrg(tmp_path / "p.db", scenario="fresh") as org:
         admin = login(org, org.admin_username)
-        task_id = admin.sf.Task.create({"Subject": "Email: before"})["id"]
-        gone_id = admin.sf.Task.create({"Subject": "Email: deleted"})["id"]
-        admin.sf.Task.delete(gone_id)
 
-        results = admin.sf.restful("composite/sobjects", method="PATCH", json={
-            "allOrNone": False,
-            "records": [
-                {"attributes": {"type": "Task"}, "id": task_id, "Subject": "Email: after"},
-                {"attributes": {"type": "Task"}, "id": gone_id, "Subject": "Email: after"},
-            ]})
+        task_id, results = update_live_and_deleted(admin, all_or_none=False)
 
         assert results[0] == {"id": task_id, "success": True, "errors": []}
         assert results[1]["success"] is False
