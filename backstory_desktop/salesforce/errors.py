@@ -249,6 +249,24 @@ def explain_error_code(
     return ProblemKind.REFUSED, f"Salesforce refused the request ({code_or_status}).{quoted_message}"
 
 
+# Network failures by requests exception, most specific first (ProxyError and
+# ConnectTimeout are kinds of ConnectionError): kind, sentence, error code.
+_NETWORK_PROBLEMS: tuple[tuple[type[Exception], ProblemKind, str, str], ...] = (
+    (requests.exceptions.ProxyError, ProblemKind.FIXABLE,
+     "The proxy refused or failed the connection to {host}; check the HTTPS_PROXY "
+     "and NO_PROXY settings.", "PROXY_ERROR"),
+    (requests.exceptions.ConnectTimeout, ProblemKind.REFUSED,
+     "Connecting to {host} timed out; check the network connection and try again.",
+     "CONNECT_TIMEOUT"),
+    (requests.exceptions.ReadTimeout, ProblemKind.REFUSED,
+     "{host} accepted the request but did not answer in time, so it is unknown whether "
+     "a write was applied; look the records up before sending them again.", "READ_TIMEOUT"),
+    (requests.exceptions.ConnectionError, ProblemKind.REFUSED,
+     "The connection to {host} failed; check the network connection and the org's "
+     "address, then try again.", "CONNECTION_ERROR"),
+)
+
+
 def _explain_network_error(exc: requests.exceptions.RequestException) -> SalesforceProblem:
     host = _host_of(exc)
     details = f"{type(exc).__name__}: {exc}"
@@ -261,37 +279,9 @@ def _explain_network_error(exc: requests.exceptions.RequestException) -> Salesfo
             details,
             error_code="CERTIFICATE_VERIFY_FAILED",
         )
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return SalesforceProblem(
-            ProblemKind.FIXABLE,
-            f"The proxy refused or failed the connection to {host}; check the HTTPS_PROXY "
-            "and NO_PROXY settings.",
-            details,
-            error_code="PROXY_ERROR",
-        )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return SalesforceProblem(
-            ProblemKind.REFUSED,
-            f"Connecting to {host} timed out; check the network connection and try again.",
-            details,
-            error_code="CONNECT_TIMEOUT",
-        )
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return SalesforceProblem(
-            ProblemKind.REFUSED,
-            f"{host} accepted the request but did not answer in time, so it is unknown whether "
-            "a write was applied; look the records up before sending them again.",
-            details,
-            error_code="READ_TIMEOUT",
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return SalesforceProblem(
-            ProblemKind.REFUSED,
-            f"The connection to {host} failed; check the network connection and the org's "
-            "address, then try again.",
-            details,
-            error_code="CONNECTION_ERROR",
-        )
+    for kind_of_error, kind, sentence, error_code in _NETWORK_PROBLEMS:
+        if isinstance(exc, kind_of_error):
+            return SalesforceProblem(kind, sentence.format(host=host), details, error_code=error_code)
     return SalesforceProblem(
         ProblemKind.BUG,
         f"The request to {host} failed ({type(exc).__name__}); the log has the details.",
