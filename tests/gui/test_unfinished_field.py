@@ -12,6 +12,7 @@ from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import connect_practice_org
+from backstory_desktop.salesforce.schema import inspect_message_id_field
 
 
 def _create_field_without_access(db: Path) -> None:
@@ -42,3 +43,22 @@ def test_field_page__hidden_field_is_finished_not_created_again(
     assert not any(line.startswith("+ Custom field") for line in confirmations[-1].lines)
     assert window.context.run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
     assert page.values["Visible in describe"].text() == "yes"
+
+
+def test_field_page__unreadable_definition_offers_no_create(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window()
+    connect(qtbot, window)
+    page = inspect_field(qtbot, window)
+    org = window.context.practice_org
+    assert org is not None
+    # The integration user lacks View Setup, so Tooling cannot say whether the field exists.
+    integration = connect_practice_org(
+        org.base_url, org.ca_bundle, org.integration_username, org.client_id)
+    page.run.field_state = inspect_message_id_field(integration)
+
+    page._show_state(page.run.field_state)
+
+    assert page.values["Exists"].text().startswith("unknown")
+    assert page.create_box.isHidden()

@@ -200,7 +200,10 @@ class MessageIdFieldPage(StepPage):
         self.record_changed()
 
     def _show_state(self, state: FieldState) -> None:
-        self.values["Exists"].setText(_yes_no(state.exists))
+        if state.exists or state.definition_readable:
+            self.values["Exists"].setText(_yes_no(state.exists))
+        else:
+            self.values["Exists"].setText("unknown (field definitions not readable)")
         self.values["Type"].setText(state.type or NO_VALUE)
         self.values["Length"].setText(str(state.length) if state.length else NO_VALUE)
         self.values["Unique"].setText(_yes_no(state.unique))
