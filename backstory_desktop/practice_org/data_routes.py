@@ -225,7 +225,7 @@ def upsert(
 
 
 def _upsert_response(session: ApiSession, sobject: str, result: UpsertResult) -> Response:
-    # Several matches answer 300 with the matching records' URLs and write nothing (REST API
+    # Several matches get HTTP 300 with the matching records' URLs and write nothing (REST API
     # Developer Guide, "Upsert Records Using sObject Rows by External ID").
     if result.matches and len(result.matches) > 1:
         urls = [session.record_url(sobject, record_id) for record_id in result.matches]

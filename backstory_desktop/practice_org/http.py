@@ -44,8 +44,8 @@ def all_or_none_flag(body: dict[str, Any]) -> bool:
     The JSON strings "true" and "false" (any case) count as the booleans, and null as
     false. Other values raise JSON_PARSER_ERROR.
     """
-    # NOTE: that Salesforce coerces the strings "true" and "false" here, as it does for
-    # checkbox field values, is unconfirmed; no document or recorded response shows it.
+    # NOTE: whether Salesforce coerces the strings "true" and "false" here, as it does for
+    # checkbox field values, is unconfirmed. No document or recorded response shows it.
     value = body.get("allOrNone")
     if value is None:
         return False

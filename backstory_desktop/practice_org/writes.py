@@ -308,7 +308,7 @@ def _check_unique(
             spec.name, field.name, str(value), case_sensitive=field.case_sensitive
         )
         others = [r for r in matches if current is None or r.id != current.id]
-        # The message names the record that holds the value, as Salesforce's does (REST API
+        # The message names the record that already has the value, as Salesforce's does (REST API
         # Developer Guide, "Status Codes and Error Responses"; DUPLICATE_VALUE under StatusCode).
         if others:
             raise ApiError(400, "DUPLICATE_VALUE",

@@ -3,8 +3,8 @@
 Admins paste whatever their browser shows: a Lightning Experience page, a
 Visualforce page, an Experience Cloud site, or the login host with a path and
 query string. ``normalise_login_host`` reduces that text to the ``https://host``
-the OAuth web-server flow starts from, corrects application hosts to the org's
-My Domain login host where Salesforce documents the mapping, and rejects
+the OAuth web-server flow starts from. It corrects application hosts to the
+org's My Domain login host where Salesforce documents the mapping, and rejects
 everything else with a one-sentence `LoginHostError` that names what to type.
 ``check_instance_url`` applies the same host rules, more strictly, to the
 ``instance_url`` of a token response, because the access token is sent there.

@@ -1,7 +1,7 @@
 """Setup data behind View Setup and Configuration, allOrNone values, and the daily limit's bound.
 
 In the default scenario the outreach user (Standard User) and the integration user (View All
-Data) lack View Setup and Configuration; the admin has Modify All Data, which implies it.
+Data) lack View Setup and Configuration. The admin has it through Modify All Data.
 """
 
 from __future__ import annotations
