@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_practice_options(serve, mailbox=False, scenarios=SERVED_SCENARIOS)
     _add_fault_options(serve)
     _add_large_scenario_options(serve)
+    _add_callback_url_option(serve)
 
     rehearse = commands.add_parser(
         "rehearse", help="run every enablement step on a practice org without a window"
@@ -192,6 +193,25 @@ def _add_large_scenario_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_callback_url_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--callback-url", dest="callback_urls", action="append", type=_callback_url,
+        default=None, metavar="URL",
+        help="register a callback URL of the OAuth app; repeat it for several. The authorize "
+        "request's redirect URI must then equal one of them (default: any loopback URI)",
+    )
+
+
+def _callback_url(text: str) -> str:
+    """Check a --callback-url value: an absolute URL without a fragment."""
+    from backstory_desktop.practice_org.server import check_callback_url
+
+    try:
+        return check_callback_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _port(text: str) -> int:
     """Convert --port to a TCP port number, rejecting what no socket can bind."""
     try:
@@ -253,7 +273,7 @@ def _serve_practice_org(args: argparse.Namespace) -> int:
     try:
         serve_forever(db_path, args.port, args.scenario, faults=faults,
                       daily_api_limit=args.daily_api_limit, tasks=args.tasks,
-                      duplicate_share=args.duplicate_share)
+                      duplicate_share=args.duplicate_share, callback_urls=args.callback_urls)
     except PracticeOrgDatabaseError as error:
         print(error, file=sys.stderr)
         return USAGE_ERROR_STATUS

@@ -3,5 +3,6 @@
 from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg, serve_forever
+from backstory_desktop.practice_org.soap_login import PRACTICE_PASSWORD
 
-__all__ = ["FaultPlan", "PracticeOrg", "PracticeOrgDatabaseError", "serve_forever"]
+__all__ = ["PRACTICE_PASSWORD", "FaultPlan", "PracticeOrg", "PracticeOrgDatabaseError", "serve_forever"]

@@ -33,7 +33,9 @@ from backstory_desktop.practice_org import (
     oauth_routes,
     oauth_tokens,
     query_routes,
+    soap_login,
     tooling_routes,
+    userinfo,
 )
 from backstory_desktop.practice_org.errors import ApiError, OAuthError, invalid_session, not_found
 from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPlan, fault_error
@@ -56,6 +58,8 @@ PUBLIC = "public"
 IDENTITY = "identity"
 API = "api"
 FAULT_CONTROL = "fault_control"
+SOAP_LOGIN = "soap_login"
+USERINFO = "userinfo"
 
 # Writes of one record, which an UNABLE_TO_LOCK_ROW fault fails as a whole.
 # sObject Collections draw the fault per record instead (composite_routes).
@@ -120,6 +124,10 @@ def build_url_map() -> Map:
         Rule("/services/oauth2/token", methods=["POST"], endpoint=(OAUTH, oauth_routes.token)),
         Rule("/services/oauth2/revoke", methods=["GET", "POST"],
              endpoint=(OAUTH, oauth_routes.revoke)),
+        Rule("/services/oauth2/userinfo", methods=["GET", "POST"],
+             endpoint=(USERINFO, userinfo.userinfo)),
+        Rule("/services/Soap/u/<version>", methods=["POST"],
+             endpoint=(SOAP_LOGIN, soap_login.login)),
         Rule("/services/practice/faults", methods=["GET", "POST"], endpoint=(FAULT_CONTROL, None)),
         Rule("/services/data/", methods=["GET"], endpoint=(PUBLIC, data_routes.versions)),
         Rule("/id/<org_id>/<user_id>", methods=["GET"], endpoint=(IDENTITY, None)),
@@ -179,6 +187,10 @@ class PracticeOrgApp:
 
         if kind == OAUTH:
             return self._oauth_call(handler, request)
+        if kind in (SOAP_LOGIN, USERINFO):
+            # Like OAuth calls, these are neither counted against the API allocation nor faulted.
+            with self.org.store.transaction():
+                return handler(self.org, request, **args)  # type: ignore[no-any-return]
         if kind == PUBLIC:
             return handler(self.org, request)  # type: ignore[no-any-return]
         if kind == IDENTITY:

@@ -6,6 +6,10 @@ users with Approve and Deny buttons. A client that sends ``login_hint`` and no
 text/html, as the product's headless sign-in and the tests do, is approved at
 once for that user.
 
+Without registered callback URLs any ``http`` loopback redirect URI is accepted.
+With them (``PracticeOrg(callback_urls=...)``) the redirect URI must equal one of
+them exactly, as it must match an app's callback URL in Salesforce.
+
 Errors follow Salesforce's web-server flow: an unknown client id or a missing or
 invalid redirect URI gets its error response here and is never redirected (an
 HTML page for a browser, JSON ``{"error", "error_description"}`` otherwise). Any later error is
@@ -128,7 +132,7 @@ def _check_authorize_request(org: OrgState, params: Mapping[str, str]) -> _Autho
     redirect_uri = params.get("redirect_uri", "")
     if not redirect_uri:
         raise _PageError("redirect_uri_missing", "redirect_uri not provided")
-    if not _is_loopback_uri(redirect_uri):
+    if not _is_registered_callback(org, redirect_uri):
         raise _PageError("redirect_uri_mismatch", "redirect_uri must match configuration")
 
     if params.get("response_type") != "code":
@@ -256,6 +260,18 @@ def s256_challenge(verifier: str) -> str:
 def _check_client(org: OrgState, client_id: str) -> None:
     if client_id != org.client_id:
         raise OAuthError("invalid_client_id", "client identifier invalid")
+
+
+def _is_registered_callback(org: OrgState, redirect_uri: str) -> bool:
+    """Return True for a redirect URI the app accepts: any loopback URI, or one registered exactly.
+
+    Salesforce requires the redirect URI to match one of the app's callback URLs. The
+    practice org compares whole strings, so a different port, path or trailing slash
+    is a mismatch.
+    """
+    if org.callback_urls is None:
+        return _is_loopback_uri(redirect_uri)
+    return redirect_uri in org.callback_urls
 
 
 def _is_loopback_uri(redirect_uri: str) -> bool:

@@ -17,6 +17,12 @@ free port unless one is given.
 ``faults=FaultPlan(...)`` and ``daily_api_limit=N`` inject failures and lower
 the daily API request allocation from the start. Assigning ``org.faults`` or
 ``org.daily_api_limit`` changes them while the org runs (see ``faults``).
+
+SOAP ``login()`` takes ``PRACTICE_PASSWORD`` followed by
+``org.security_token(username)``; ``soap_login_enabled=False`` turns it off as
+an org created in Winter '26 or later has it (see ``soap_login``).
+``callback_urls=[...]`` registers the OAuth app's callback URLs, which the
+authorize request's redirect URI must then match exactly.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -51,6 +58,7 @@ from backstory_desktop.practice_org.seed_large import (
     seed_large_org,
 )
 from backstory_desktop.practice_org.session import CLIENT_ID, OrgState
+from backstory_desktop.practice_org.soap_login import PRACTICE_PASSWORD, security_token
 from backstory_desktop.practice_org.store import Store
 from backstory_desktop.practice_org.tls import ensure_tls_files
 from backstory_desktop.practice_org.writes import archive_activities, undelete_records
@@ -76,11 +84,13 @@ class PracticeOrg:
     def __init__(self, db_path: Path | str, *, port: int = 0, scenario: str = "default",
                  mailbox: Path | None = None, tasks: int | None = None,
                  duplicate_share: float | None = None, faults: FaultPlan | None = None,
-                 daily_api_limit: int | None = None) -> None:
+                 daily_api_limit: int | None = None, soap_login_enabled: bool = True,
+                 callback_urls: Sequence[str] | None = None) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
                              f"{', '.join(SCENARIOS)}")
         self.large_scenario = _large_scenario_options(scenario, tasks, duplicate_share)
+        registered_callbacks = _checked_callback_urls(callback_urls)
         check_database_path(db_path)
         self.db_path = Path(db_path)
         self.scenario = scenario
@@ -98,7 +108,8 @@ class PracticeOrg:
         except BaseException:
             self._lock.release()
             raise
-        self._state = OrgState(self.store, base_url="")
+        self._state = OrgState(self.store, base_url="", soap_login_enabled=soap_login_enabled,
+                               callback_urls=registered_callbacks)
         if faults is not None:
             self.faults = faults
         if daily_api_limit is not None:
@@ -195,6 +206,32 @@ class PracticeOrg:
         """API calls being served at this moment, as the concurrency limit counts them."""
         return self._state.faults.requests_in_flight
 
+    @property
+    def soap_login_enabled(self) -> bool:
+        """Whether SOAP login() is on; assign False to get the fault of an org that turned it off."""
+        return self._state.soap_login_enabled
+
+    @soap_login_enabled.setter
+    def soap_login_enabled(self, enabled: bool) -> None:
+        self._state.soap_login_enabled = enabled
+
+    @property
+    def callback_urls(self) -> tuple[str, ...] | None:
+        """The registered callback URLs, or None when any loopback redirect URI is accepted."""
+        return self._state.callback_urls
+
+    def security_token(self, username: str) -> str:
+        """Return a user's security token, which SOAP login() takes after ``PRACTICE_PASSWORD``.
+
+        The token depends on the username and a key stored in the database, so it
+        stays the same across restarts. Raises ValueError for a username no user has.
+        """
+        with self.store.transaction():
+            users = self.store.find_by_field("User", "Username", username, case_sensitive=False)
+            if not users:
+                raise ValueError(f"the practice org has no user with the username {username!r}")
+            return security_token(self.store, str(users[0].fields["Username"]))
+
     def expire_sessions(self) -> None:
         """Revoke every access token, so the next API call returns 401 INVALID_SESSION_ID."""
         self.store.revoke_access_tokens()
@@ -242,6 +279,34 @@ def _large_scenario_options(scenario: str, tasks: int | None,
     )
 
 
+def _checked_callback_urls(callback_urls: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Return the callback URLs as a tuple, or raise ValueError for an empty list or an invalid URL."""
+    if callback_urls is None:
+        return None
+    if isinstance(callback_urls, str):
+        raise ValueError("callback_urls must be a list of URLs, not one string")
+    urls = tuple(callback_urls)
+    if not urls:
+        raise ValueError("callback_urls is empty, so no authorize request could succeed: "
+                         "pass None to accept any loopback redirect URI")
+    for url in urls:
+        check_callback_url(url)
+    return urls
+
+
+def check_callback_url(url: str) -> str:
+    """Return the URL if it can be a registered callback URL, else raise ValueError naming the fault."""
+    parts = urlsplit(url)
+    if not parts.scheme or not (parts.netloc or parts.path):
+        raise ValueError(f"callback URL {url!r} is not an absolute URL such as "
+                         "http://127.0.0.1:7317/callback")
+    if "#" in url:
+        # RFC 6749, section 3.1.2: a redirection endpoint must not include a fragment.
+        raise ValueError(f"callback URL {url!r} contains a fragment (#), which a redirect URI "
+                         "must not have")
+    return url
+
+
 def _check_port_free(port: int) -> None:
     """Raise OSError(EADDRINUSE) if another program listens on the port.
 
@@ -258,17 +323,24 @@ def _check_port_free(port: int) -> None:
 
 def serve_forever(db_path: Path, port: int, scenario: str, *, tasks: int | None = None,
                   duplicate_share: float | None = None, faults: FaultPlan | None = None,
-                  daily_api_limit: int | None = None) -> None:
+                  daily_api_limit: int | None = None,
+                  callback_urls: Sequence[str] | None = None) -> None:
     """Serve a practice org in the foreground until Ctrl+C, printing how to connect."""
     org = PracticeOrg(db_path, port=port, scenario=scenario, tasks=tasks,
                       duplicate_share=duplicate_share, faults=faults,
-                      daily_api_limit=daily_api_limit)
+                      daily_api_limit=daily_api_limit, callback_urls=callback_urls)
     try:
         org.start()
         print(f"Practice org:   {org.base_url}")
         print(f"CA bundle:      {org.ca_bundle}")
         print(f"Admin username: {org.admin_username}")
         print(f"OAuth client:   {org.client_id}")
+        callbacks = ", ".join(org.callback_urls) if org.callback_urls else "any loopback URI"
+        print(f"Callback URLs:  {callbacks}")
+        # A practice org's credentials are printed for the developer who runs it; they
+        # open nothing but this local stand-in.
+        print(f"SOAP login():   password {PRACTICE_PASSWORD} followed by the security token, "
+              f"{org.security_token(org.admin_username)} for the admin")
         print(f"Faults:         {org.faults.summary()}")
         print(f"API calls/day:  {org.daily_api_limit}")
         print(f"Change faults:  POST {org.base_url}/services/practice/faults")

@@ -55,6 +55,10 @@ class OrgState:
     query_cursors: QueryCursors = field(default_factory=QueryCursors)
     route_api_call: ApiRouter | None = None
     """Set by the application, so that Composite can run its subrequests' handlers."""
+    soap_login_enabled: bool = True
+    """False makes SOAP login() fail as in an org with "Enable SOAP API login()" turned off."""
+    callback_urls: tuple[str, ...] | None = None
+    """The app's registered callback URLs, or None to accept any loopback redirect URI."""
 
 
 @dataclass
