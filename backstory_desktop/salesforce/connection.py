@@ -2,7 +2,13 @@
 
 The connection pins the API version, checks that the org serves it, renews the
 access token once with the refresh token when Salesforce returns
-INVALID_SESSION_ID, and replays the request that failed.
+INVALID_SESSION_ID, and replays the request that failed. When the renewal is
+rejected the sign-in has ended: that call and every later one raise
+SignInRequired without trying again.
+
+Ways to sign in: the browser (OAuth web-server flow with PKCE and a loopback
+callback), a saved refresh token, a username with password and security token
+(SOAP ``login()``, retiring), or a pasted access token.
 """
 
 from __future__ import annotations
@@ -10,27 +16,38 @@ from __future__ import annotations
 import logging
 import threading
 import webbrowser
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import SFBulk2Handler
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
-from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
+from backstory_desktop.salesforce.errors import (
+    ProblemKind,
+    SalesforceProblem,
+    SignInRequired,
+    explain,
+)
 from backstory_desktop.salesforce.http import build_session
 from backstory_desktop.salesforce.oauth import (
-    LoopbackReceiver,
+    DEFAULT_CALLBACK_PORTS,
     OAuthError,
     Pkce,
     TokenSet,
     authorize_url,
     code_from_redirect,
     exchange_code,
+    login_base_url,
     new_pkce,
+    open_loopback_receiver,
     refresh_tokens,
+    revoke_token,
 )
+from backstory_desktop.salesforce.soap_login import soap_login
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +58,16 @@ PRACTICE_REDIRECT_URI = "http://127.0.0.1/callback"
 T = TypeVar("T")
 
 
+TokensRefreshed = Callable[[TokenSet], None]
+
+
 class OrgConnection:
     """A signed-in connection: simple-salesforce object, our session and who we are.
 
-    ``on_tokens_refreshed`` is called with the new TokenSet after a refresh, so the
-    caller can store a rotated refresh token.
+    ``on_tokens_refreshed`` is called with the new TokenSet after each refresh and
+    before the new access token is used, so the caller stores a rotated refresh
+    token before anything else can fail. An exception it raises is logged as a
+    warning and the connection goes on.
     """
 
     def __init__(
@@ -56,7 +78,7 @@ class OrgConnection:
         login_host: str,
         client_id: str,
         api_version: str = API_VERSION,
-        on_tokens_refreshed: Callable[[TokenSet], None] | None = None,
+        on_tokens_refreshed: TokensRefreshed | None = None,
     ) -> None:
         self.session = session
         self.login_host = login_host
@@ -65,6 +87,10 @@ class OrgConnection:
         self.on_tokens_refreshed = on_tokens_refreshed
         self._tokens = tokens
         self._refresh_lock = threading.Lock()
+        # Why the sign-in ended (a refresh was rejected, or sign-out), once it has.
+        self._ended_reason: str | None = None
+        # The reason SignInRequired gives when the session expires without a refresh token.
+        self.no_refresh_reason = "the session expired, and this sign-in has no refresh token to renew it"
         self.sf = self._build_salesforce()
         self.instance_url = tokens.instance_url
         self.user_id = ""
@@ -80,6 +106,23 @@ class OrgConnection:
         """The current tokens (after any refresh)."""
         return self._tokens
 
+    @property
+    def bulk2(self) -> SFBulk2Handler:
+        """The Bulk API 2.0 handler of the current session.
+
+        simple-salesforce builds the handler with the access token of the moment,
+        so fetch it again after a refresh instead of keeping it.
+        """
+        handler = self.sf.bulk2
+        assert isinstance(handler, SFBulk2Handler)
+        return handler
+
+    @property
+    def where(self) -> str:
+        """The user and host this connection signs in to, for messages."""
+        host = _host_name(self.login_host)
+        return f"{self.username} at {host}" if self.username else host
+
     def _build_salesforce(self) -> Salesforce:
         return Salesforce(
             instance_url=self._tokens.instance_url,
@@ -91,9 +134,17 @@ class OrgConnection:
 
     # -- opening -----------------------------------------------------------------
 
-    def open(self) -> OrgConnection:
-        """Read who we are from the identity URL and check the pinned API version."""
-        self._load_identity()
+    def open(self, identity: dict[str, Any] | None = None) -> OrgConnection:
+        """Read who we are and check the pinned API version.
+
+        ``identity`` (user_id, organization_id, username, display_name) is used as
+        given when the sign-in already returned it. Otherwise it comes from the
+        identity URL of the token response or, without one, from
+        ``/services/oauth2/userinfo`` of the instance.
+        """
+        if identity is None:
+            identity = self._with_refresh(self._fetch_identity)
+        self._set_identity(identity)
         self.check_api_version()
         logger.info(
             "Connected to org %s as %s (user %s, API %s)",
@@ -104,29 +155,28 @@ class OrgConnection:
         )
         return self
 
-    def _load_identity(self) -> None:
-        def fetch() -> dict[str, Any]:
-            response = self.session.get(
-                self._tokens.id_url,
-                headers={"Authorization": f"Bearer {self._tokens.access_token}"},
+    def _fetch_identity(self) -> dict[str, Any]:
+        url = self._tokens.id_url or f"{self.instance_url}/services/oauth2/userinfo"
+        response = self.session.get(
+            url, headers={"Authorization": f"Bearer {self._tokens.access_token}"}
+        )
+        if response.status_code == 401 or response.status_code == 403:
+            raise SalesforceExpiredSession(
+                url, response.status_code, "identity", _json_or_text(response)
             )
-            if response.status_code == 401 or response.status_code == 403:
-                raise SalesforceExpiredSession(
-                    self._tokens.id_url, response.status_code, "identity", _json_or_text(response)
-                )
-            response.raise_for_status()
-            identity = response.json()
-            if not isinstance(identity, dict):
-                raise SalesforceProblem(
-                    ProblemKind.BUG, "The identity URL did not return a JSON object."
-                )
-            return identity
+        response.raise_for_status()
+        identity = response.json()
+        if not isinstance(identity, dict):
+            raise SalesforceProblem(ProblemKind.BUG, f"{url} did not return a JSON object.")
+        return identity
 
-        identity = self._with_refresh(fetch)
+    def _set_identity(self, identity: dict[str, Any]) -> None:
+        # The identity URL names the user "username"; userinfo (OpenID Connect)
+        # names them "preferred_username" and the display name "name".
         self.user_id = str(identity.get("user_id", ""))
         self.org_id = str(identity.get("organization_id", ""))
-        self.username = str(identity.get("username", ""))
-        self.display_name = str(identity.get("display_name", ""))
+        self.username = str(identity.get("username") or identity.get("preferred_username") or "")
+        self.display_name = str(identity.get("display_name") or identity.get("name") or "")
 
     def offered_api_versions(self) -> list[str]:
         """Return the API versions the org serves, from ``/services/data/``."""
@@ -218,33 +268,80 @@ class OrgConnection:
 
     # -- session renewal -------------------------------------------------------------
 
+    def call_with_refresh(self, call: Callable[[], T]) -> T:
+        """Run ``call``; after an expired session renew it once and run ``call`` again.
+
+        For work the connection does not wrap itself, such as ``bulk2`` calls: the
+        call must read ``self.sf`` or ``self.bulk2`` inside, and be safe to send
+        twice. Raises SignInRequired when the session cannot be renewed.
+        """
+        return self._with_refresh(call)
+
     def _with_refresh(self, call: Callable[[], T]) -> T:
+        if self._ended_reason is not None:
+            raise SignInRequired(self.where, self._ended_reason)
         token_used = self._tokens.access_token
         try:
             return call()
         except SalesforceExpiredSession:
-            if not self._tokens.refresh_token:
-                raise
             logger.info("Session of %s expired; renewing it once", self.username or "the user")
             self._refresh(token_used)
         return call()
 
     def _refresh(self, token_used: str) -> None:
         with self._refresh_lock:
+            if self._ended_reason is not None:
+                raise SignInRequired(self.where, self._ended_reason)
             if self._tokens.access_token != token_used:
                 return  # another thread renewed it already
             refresh_token = self._tokens.refresh_token
-            assert refresh_token is not None
+            if not refresh_token:
+                self._end_sign_in(self.no_refresh_reason)
             try:
                 tokens = refresh_tokens(self.session, self.login_host, self.client_id, refresh_token)
             except OAuthError as exc:
                 logger.warning("Renewing the session of %s failed: %s", self.username, exc.error)
-                raise explain(exc) from exc
-            self._tokens = tokens
-            self.instance_url = tokens.instance_url
-            self.sf = self._build_salesforce()
-        if self.on_tokens_refreshed is not None:
-            self.on_tokens_refreshed(tokens)
+                if exc.error == "invalid_response" and (exc.status or 0) >= 500:
+                    raise explain(exc) from exc  # the login host failed; a later call may succeed
+                self._end_sign_in(f"{exc.error}: {exc.description}", exc)
+            # The old refresh token may already be void (rotation), so the caller
+            # stores the new one before the new access token is used.
+            _report_tokens(self.on_tokens_refreshed, tokens)
+            self._use_tokens(tokens)
+        logger.info("Session of %s renewed", self.username or "the user")
+
+    def _use_tokens(self, tokens: TokenSet) -> None:
+        self._tokens = tokens
+        self.instance_url = tokens.instance_url
+        # A new Salesforce object, so that sf.bulk2 and sf.mdapi use the new token too.
+        self.sf = self._build_salesforce()
+
+    def _end_sign_in(self, reason: str, cause: BaseException | None = None) -> NoReturn:
+        """Record that the sign-in ended and raise SignInRequired."""
+        self._ended_reason = reason
+        raise SignInRequired(self.where, reason) from cause
+
+    # -- sign-out --------------------------------------------------------------------
+
+    def revoke(self) -> None:
+        """Revoke this sign-in at the login host: the refresh token, or else the access token.
+
+        Revoking a refresh token also ends the access tokens issued from it. A
+        failure is logged, not raised, and the connection is ended either way.
+        """
+        token = self._tokens.refresh_token or self._tokens.access_token
+        revoke_token(self.session, self.login_host, token)
+        self._ended_reason = "signed out"
+
+
+def _report_tokens(on_tokens_refreshed: TokensRefreshed | None, tokens: TokenSet) -> None:
+    """Hand new tokens to the caller; a failure there is logged and does not stop the work."""
+    if on_tokens_refreshed is None:
+        return
+    try:
+        on_tokens_refreshed(tokens)
+    except Exception:
+        logger.warning("Storing the renewed tokens failed", exc_info=True)
 
 
 def open_connection(
@@ -254,7 +351,7 @@ def open_connection(
     login_host: str,
     client_id: str,
     api_version: str = API_VERSION,
-    on_tokens_refreshed: Callable[[TokenSet], None] | None = None,
+    on_tokens_refreshed: TokensRefreshed | None = None,
 ) -> OrgConnection:
     """Build an OrgConnection from tokens, read the identity and check the API version."""
     connection = OrgConnection(
@@ -324,24 +421,39 @@ def connect_with_browser(
     *,
     ca_bundle: Path | None = None,
     open_browser: Callable[[str], object] = webbrowser.open,
-    port: int = 0,
+    callback_ports: Sequence[int] = DEFAULT_CALLBACK_PORTS,
     login_hint: str | None = None,
     timeout: float = 300.0,
     cancel: threading.Event | None = None,
     api_version: str = API_VERSION,
-    on_tokens_refreshed: Callable[[TokenSet], None] | None = None,
+    on_tokens_refreshed: TokensRefreshed | None = None,
+    on_waiting: Callable[[str], object] | None = None,
+    port: int | None = None,
 ) -> OrgConnection:
     """Sign in through the browser: PKCE web-server flow with a loopback callback.
 
-    ``port`` must match the callback URL registered for the app
-    (``http://127.0.0.1:<port>/callback``); 0 picks a free port, which only the
-    practice org accepts.
+    The callback listens on the first free port of ``callback_ports``; each must
+    match a callback URL registered for the app (``http://127.0.0.1:<port>/callback``),
+    and 0 picks any free port, which only the practice org accepts. ``port`` is the
+    older spelling of ``callback_ports=(port,)``. ``on_waiting(authorize_url)`` is
+    called once the listener is up, before the browser opens, so the app can offer
+    the link for copying.
+
+    Raises CallbackPortBusy when no port is free, OAuthError when the callback
+    carries an error or a wrong state, or times out, and Cancelled when ``cancel``
+    is set while waiting.
     """
+    if port is not None:
+        callback_ports = (port,)
     session = build_session(ca_bundle)
     pkce = new_pkce()
-    with LoopbackReceiver(port=port) as receiver:
+    with open_loopback_receiver(callback_ports, expected_state=pkce.state) as receiver:
         redirect_uri = receiver.redirect_uri
-        open_browser(authorize_url(login_host, client_id, redirect_uri, pkce, login_hint=login_hint))
+        url = authorize_url(login_host, client_id, redirect_uri, pkce, login_hint=login_hint)
+        if on_waiting is not None:
+            on_waiting(url)
+        if open_browser(url) is False:
+            logger.warning("No web browser could be opened; the sign-in link must be opened by hand")
         code = receiver.wait_for_code(pkce.state, timeout=timeout, cancel=cancel)
     tokens = exchange_code(session, login_host, client_id, redirect_uri, code, pkce.verifier)
     return open_connection(
@@ -352,6 +464,108 @@ def connect_with_browser(
         api_version=api_version,
         on_tokens_refreshed=on_tokens_refreshed,
     )
+
+
+def resume_with_refresh_token(
+    login_host: str,
+    client_id: str,
+    refresh_token: str,
+    *,
+    ca_bundle: Path | None = None,
+    api_version: str = API_VERSION,
+    on_tokens_refreshed: TokensRefreshed | None = None,
+) -> OrgConnection:
+    """Open a connection from a saved refresh token, without a browser.
+
+    ``on_tokens_refreshed`` gets this first TokenSet too, before its access token
+    is used, because with rotation the saved refresh token is already void.
+    Raises SignInRequired when the org rejects the refresh token (invalid_grant),
+    and OAuthError for other token endpoint errors.
+    """
+    session = build_session(ca_bundle)
+    try:
+        tokens = refresh_tokens(session, login_host, client_id, refresh_token)
+    except OAuthError as exc:
+        if exc.error != "invalid_grant":
+            raise
+        raise SignInRequired(_host_name(login_host), f"{exc.error}: {exc.description}") from exc
+    _report_tokens(on_tokens_refreshed, tokens)
+    return open_connection(
+        session,
+        tokens,
+        login_host=login_host,
+        client_id=client_id,
+        api_version=api_version,
+        on_tokens_refreshed=on_tokens_refreshed,
+    )
+
+
+def connect_with_password(
+    login_host: str,
+    username: str,
+    password: str,
+    security_token: str,
+    *,
+    ca_bundle: Path | None = None,
+    api_version: str = API_VERSION,
+) -> OrgConnection:
+    """Sign in with username, password and security token through SOAP ``login()``.
+
+    Salesforce retires this sign-in (not available from API version 65.0). The
+    session has no refresh token, so once it expires calls raise SignInRequired.
+    Raises SalesforceProblem with Salesforce's fault code, such as INVALID_LOGIN.
+    """
+    session = build_session(ca_bundle)
+    result = soap_login(
+        session, login_host, username, password, security_token, api_version=api_version
+    )
+    tokens = TokenSet(
+        access_token=result.session_id,
+        refresh_token=None,
+        instance_url=result.instance_url,
+        id_url="",
+        issued_at="",
+    )
+    connection = OrgConnection(
+        session, tokens, login_host=login_host, client_id="", api_version=api_version
+    )
+    connection.no_refresh_reason = "the password sign-in's session expired and cannot be renewed"
+    return connection.open(result.identity())
+
+
+def connect_with_access_token(
+    instance_url: str,
+    access_token: str,
+    *,
+    ca_bundle: Path | None = None,
+    api_version: str = API_VERSION,
+) -> OrgConnection:
+    """Open a one-off connection with an access token pasted by the admin.
+
+    Who the token belongs to comes from ``<instance_url>/services/oauth2/userinfo``.
+    Nothing can renew the token: once it expires calls raise SignInRequired, and
+    so does opening with a token that is already invalid.
+    """
+    base_url = login_base_url(instance_url)
+    session = build_session(ca_bundle)
+    tokens = TokenSet(
+        access_token=access_token.strip(),
+        refresh_token=None,
+        instance_url=base_url,
+        id_url="",
+        issued_at="",
+    )
+    connection = OrgConnection(
+        session, tokens, login_host=base_url, client_id="", api_version=api_version
+    )
+    connection.no_refresh_reason = "the access token is invalid, expired or revoked, and cannot be renewed"
+    return connection.open()
+
+
+def _host_name(login_host: str) -> str:
+    """Return ``host[:port]`` of a login host given with or without a scheme."""
+    address = login_host.strip()
+    return urlsplit(address if "://" in address else f"https://{address}").netloc or address
 
 
 def _without_attributes(record: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce.exceptions import SalesforceError, SalesforceMoreThanOneRecord
 
-from backstory_desktop.salesforce.oauth import OAuthError
+from backstory_desktop.salesforce.oauth import CallbackPortBusy, OAuthError
 
 
 class ProblemKind(StrEnum):
@@ -44,6 +44,30 @@ class SalesforceProblem(Exception):
         self.details = scrub(details)
         self.error_code = error_code
         self.status = status
+
+
+class SignInRequired(SalesforceProblem):
+    """The sign-in ended and only a new sign-in helps: no retry will succeed.
+
+    Raised when the refresh token is rejected (invalid_grant), when a session
+    expires and there is no refresh token, and by every later call of a
+    connection whose refresh already failed.
+    """
+
+    ERROR_CODE = "SIGN_IN_AGAIN"
+
+    def __init__(
+        self, where: str, reason: str, details: str = "", *, status: int | None = None
+    ) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(
+            ProblemKind.FIXABLE,
+            f"The sign-in to {where} has ended ({reason}); sign in again.",
+            details or reason,
+            error_code=self.ERROR_CODE,
+            status=status,
+        )
 
 
 _SECRET_PATTERNS = (
@@ -113,15 +137,19 @@ def explain(exc: BaseException) -> SalesforceProblem:
 
 
 def _explain_oauth(exc: OAuthError) -> SalesforceProblem:
-    kind = ProblemKind.BUG if exc.error == "invalid_response" else ProblemKind.FIXABLE
     status = f"HTTP {exc.status}: " if exc.status else ""
-    return SalesforceProblem(
-        kind,
-        exc.sentence(),
-        f"{status}{exc.error}: {exc.description}",
-        error_code=exc.error,
-        status=exc.status,
-    )
+    details = f"{status}{exc.error}: {exc.description}"
+    if exc.error == "invalid_grant":
+        # The refresh token or authorization code is no longer valid at the org.
+        return SignInRequired(
+            "the org", f"invalid_grant: {exc.description}", details, status=exc.status
+        )
+    if isinstance(exc, CallbackPortBusy):
+        return SalesforceProblem(
+            ProblemKind.FIXABLE, exc.sentence(), details, error_code=exc.error
+        )
+    kind = ProblemKind.BUG if exc.error == "invalid_response" else ProblemKind.FIXABLE
+    return SalesforceProblem(kind, exc.sentence(), details, error_code=exc.error, status=exc.status)
 
 
 def _explain_salesforce_error(exc: SalesforceError) -> SalesforceProblem:
@@ -138,6 +166,11 @@ def _explain_salesforce_error(exc: SalesforceError) -> SalesforceProblem:
             status=300,
         )
     entries = error_entries(exc.content)
+    if exc.status == 401:
+        # An expired or revoked session reaches here only when it was not renewed.
+        return SignInRequired(
+            _host_of_url(exc.url), "the session expired or was revoked", details, status=401
+        )
     if entries:
         code = error_code_of(entries[0])
         message = str(entries[0].get("message", ""))
@@ -302,6 +335,10 @@ def _host_of(exc: requests.exceptions.RequestException) -> str:
     if url:
         return urlsplit(str(url)).netloc or "the server"
     return "the server"
+
+
+def _host_of_url(url: str) -> str:
+    return urlsplit(url).netloc or "the org"
 
 
 def _path_of(url: str) -> str:

@@ -79,8 +79,9 @@ class SalesforceSession(requests.Session):
     """A requests session with an explicit CA bundle, default timeouts and safe retries.
 
     ``verify`` set on this session wins over the CA bundle variables of the
-    environment; requests would otherwise prefer the environment.
-    Proxies from the environment still apply.
+    environment; requests would otherwise prefer the environment. A request
+    with verification switched off raises ValueError. Proxies from the
+    environment (HTTPS_PROXY, NO_PROXY) still apply.
     """
 
     def __init__(
@@ -124,6 +125,11 @@ class SalesforceSession(requests.Session):
         # this session must be put in place first.
         if (verify is None or verify is True) and self.verify is not True:
             verify = self.verify
+        if verify is False:
+            raise ValueError(
+                "TLS certificate verification cannot be switched off for Salesforce requests; "
+                "name the CA bundle that signed the certificate instead"
+            )
         return super().merge_environment_settings(url, proxies, stream, verify, cert)
 
     def effective_ca_bundle(self, verify: Any = None) -> str:

@@ -8,10 +8,14 @@ simple-salesforce. Tokens never reach a log or an exception message.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
+import html
 import logging
 import secrets
+import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
@@ -24,6 +28,11 @@ from backstory_desktop.core.jobs import check_cancel
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCOPE = "api refresh_token"
+
+# The loopback ports whose callback URLs (http://127.0.0.1:<port>/callback) the
+# setup guide lists for registration with the app, tried in this order.
+DEFAULT_CALLBACK_PORTS = (7317, 7318, 7319)
+CALLBACK_PATH = "/callback"
 
 # RFC 7636 section 4.1: the code verifier is 43 to 128 characters long.
 VERIFIER_BYTES = 64  # 86 characters once base64url-encoded
@@ -64,7 +73,31 @@ class OAuthError(Exception):
                 "The sign-in answer did not carry the state this app sent, so it was "
                 "ignored; start the sign-in again."
             )
+        if self.error == "timeout":
+            return f"The sign-in timed out ({self.description}); start it again."
         return f"The sign-in failed ({self.error}: {self.description}); start it again."
+
+
+class CallbackPortBusy(OAuthError):
+    """None of the registered callback ports could be opened on 127.0.0.1."""
+
+    def __init__(self, ports: Sequence[int]) -> None:
+        self.ports = tuple(ports)
+        listed = ", ".join(str(port) for port in self.ports)
+        super().__init__("port_in_use", f"ports tried on 127.0.0.1: {listed}")
+
+    def sentence(self) -> str:
+        listed = ", ".join(str(port) for port in self.ports)
+        if len(self.ports) == 1:
+            ports_in_use, program = f"callback port {listed} on 127.0.0.1 is", "the program using it"
+        else:
+            ports_in_use, program = f"callback ports {listed} on 127.0.0.1 are", "a program using them"
+        return (
+            f"The sign-in cannot receive Salesforce's answer because {ports_in_use} in use; "
+            f"close {program}, or register another "
+            "callback URL (http://127.0.0.1:<port>/callback) with the app and add its port "
+            "to the org profile."
+        )
 
 
 @dataclass(frozen=True)
@@ -215,18 +248,77 @@ def _token_set(payload: dict[str, Any], *, fallback_refresh_token: str | None) -
     )
 
 
+def redirect_uri_for(port: int, path: str = CALLBACK_PATH) -> str:
+    """Return the loopback callback URL for ``port``, as registered with the app."""
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def revoke_token(session: requests.Session, login_host: str, token: str) -> None:
+    """Revoke a refresh token (with its access tokens) or an access token at the login host.
+
+    Signing out must go on when revoking fails, so failures are logged, not raised.
+    """
+    url = f"{login_base_url(login_host)}/services/oauth2/revoke"
+    try:
+        response = session.post(url, data={"token": token})
+    except requests.RequestException as exc:
+        logger.warning("Revoking the token at %s failed: %s", login_host, type(exc).__name__)
+        return
+    if response.status_code != 200:
+        logger.warning(
+            "Revoking the token at %s failed: HTTP %s %s",
+            login_host,
+            response.status_code,
+            _oauth_error_code(response),
+        )
+        return
+    logger.info("Token revoked at %s", login_host)
+
+
+def _oauth_error_code(response: requests.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return ""
+    return str(payload.get("error", "")) if isinstance(payload, dict) else ""
+
+
+# Errors that mean a port cannot be used by us now: another program listens on it,
+# or (Windows) the port lies in a range the system reserved.
+_PORT_UNAVAILABLE_ERRNOS = frozenset({errno.EADDRINUSE, errno.EACCES, 10013, 10048})
+
+
+class _LoopbackServer(HTTPServer):
+    # SO_REUSEADDR lets a second socket bind a port that a program already listens on
+    # under Windows, so a busy port would look free there.
+    allow_reuse_address = sys.platform != "win32"
+
+
 class LoopbackReceiver:
     """A one-shot HTTP listener on 127.0.0.1 that receives the OAuth callback.
 
     The browser is sent to the authorize URL with ``redirect_uri`` pointing here;
-    Salesforce redirects the browser back with the code and state. Use it as a
+    Salesforce redirects the browser back with the code and state. Only the first
+    callback counts: the browser gets a success page, or a failure page when the
+    callback carries an error or a state other than ``expected_state``. Use it as a
     context manager so that the socket is closed.
     """
 
-    def __init__(self, *, port: int = 0, path: str = "/callback") -> None:
+    def __init__(
+        self, *, port: int = 0, path: str = CALLBACK_PATH, expected_state: str | None = None
+    ) -> None:
         self.path = path
+        self.expected_state = expected_state
         self._received: str | None = None
         self._done = threading.Event()
+        self._first_callback = threading.Lock()
+        self._server = _LoopbackServer(("127.0.0.1", port), self._handler_class())
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="oauth-callback", daemon=True
+        )
+        self._thread.start()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
 
         class CallbackHandler(BaseHTTPRequestHandler):
@@ -234,12 +326,12 @@ class LoopbackReceiver:
                 if urlsplit(self.path).path != receiver.path:
                     self.send_error(404)
                     return
-                receiver._received = self.path
-                receiver._done.set()
-                body = _CALLBACK_PAGE.encode("utf-8")
-                self.send_response(200)
+                status, page = receiver._take_callback(self.path)
+                body = page.encode("utf-8")
+                self.send_response(status)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -247,23 +339,54 @@ class LoopbackReceiver:
                 # The callback URL carries the authorization code, so it is not logged.
                 pass
 
-        self._server = HTTPServer(("127.0.0.1", port), CallbackHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        return CallbackHandler
+
+    def _take_callback(self, path: str) -> tuple[int, str]:
+        """Keep the first callback and return the HTTP status and page to send in reply."""
+        with self._first_callback:
+            if self._done.is_set():
+                return 409, failure_page("This sign-in already received its answer.")
+            self._received = path
+            self._done.set()
+        if self.expected_state is None:
+            query = parse_qs(urlsplit(path).query)
+            if "error" in query:
+                error = OAuthError(query["error"][0], query.get("error_description", [""])[0])
+                return 200, failure_page(error.sentence())
+            return 200, SUCCESS_PAGE
+        try:
+            code_from_redirect(path, self.expected_state)
+        except OAuthError as exc:
+            return 200, failure_page(exc.sentence())
+        return 200, SUCCESS_PAGE
+
+    @property
+    def port(self) -> int:
+        """The port this receiver listens on."""
+        return int(self._server.server_address[1])
 
     @property
     def redirect_uri(self) -> str:
         """The callback address to register with the app and send in the authorize URL."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}{self.path}"
+        return redirect_uri_for(self.port, self.path)
 
     def wait_for_code(
-        self, expected_state: str, *, timeout: float = 300.0, cancel: threading.Event | None = None
+        self,
+        expected_state: str | None = None,
+        *,
+        timeout: float = 300.0,
+        cancel: threading.Event | None = None,
     ) -> str:
         """Wait for the callback and return its code after checking the state.
 
-        Raises OAuthError (``timeout``) when no callback arrives in ``timeout``
-        seconds, and ``Cancelled`` when ``cancel`` is set first.
+        ``expected_state`` defaults to the one the receiver was opened with. Raises
+        OAuthError (``timeout``) when no callback arrives in ``timeout`` seconds,
+        ``Cancelled`` when ``cancel`` is set first, and OAuthError for a callback
+        that carries an error or a different state.
         """
+        state = expected_state if expected_state is not None else self.expected_state
+        if state is None:
+            raise ValueError("wait_for_code needs the state that the authorize URL carried")
         waited = 0.0
         while not self._done.wait(0.2):
             check_cancel(cancel)
@@ -271,7 +394,7 @@ class LoopbackReceiver:
             if waited >= timeout:
                 raise OAuthError("timeout", f"no sign-in callback within {timeout:.0f} seconds")
         assert self._received is not None
-        return code_from_redirect(self._received, expected_state)
+        return code_from_redirect(self._received, state)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -284,8 +407,46 @@ class LoopbackReceiver:
         self.close()
 
 
-_CALLBACK_PAGE = (
-    "<!doctype html><html><head><title>Backstory Desktop</title></head><body>"
-    "<p>Sign-in received. You can close this window and return to Backstory Desktop.</p>"
-    "</body></html>"
+def open_loopback_receiver(
+    ports: Sequence[int], *, expected_state: str | None = None, path: str = CALLBACK_PATH
+) -> LoopbackReceiver:
+    """Open a LoopbackReceiver on the first free port of ``ports``, tried in order.
+
+    Port 0 takes any free port, which only the practice org accepts because a real
+    org's app lists exact callback URLs. Raises CallbackPortBusy naming every port
+    tried when none is free.
+    """
+    if not ports:
+        raise ValueError("no callback port given: add at least one registered callback port")
+    for port in ports:
+        try:
+            receiver = LoopbackReceiver(port=port, path=path, expected_state=expected_state)
+        except OSError as exc:
+            if exc.errno not in _PORT_UNAVAILABLE_ERRNOS:
+                raise
+            logger.info("Callback port %s on 127.0.0.1 is in use; trying the next one", port)
+            continue
+        logger.info("Waiting for the sign-in callback on port %s", receiver.port)
+        return receiver
+    logger.warning("No callback port free: %s", ", ".join(str(port) for port in ports))
+    raise CallbackPortBusy(ports)
+
+
+def _page(heading: str, text: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        "<title>Backstory Desktop sign-in</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;"
+        "padding:0 1rem;line-height:1.4}</style></head><body>"
+        f"<h1>{html.escape(heading)}</h1><p>{html.escape(text)}</p></body></html>"
+    )
+
+
+SUCCESS_PAGE = _page(
+    "Signed in", "Signed in. Return to Backstory Desktop; you can close this tab."
 )
+
+
+def failure_page(reason: str) -> str:
+    """Return the page that reports a failed sign-in with its reason and points the user back to the app."""
+    return _page("Sign-in failed", f"{reason} Return to Backstory Desktop to try again.")

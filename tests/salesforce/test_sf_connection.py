@@ -55,6 +55,7 @@ def test_connect__browser_flow_with_loopback_callback(default_org: PracticeOrg) 
         default_org.client_id,
         ca_bundle=default_org.ca_bundle,
         open_browser=open_browser,
+        callback_ports=(0,),
         login_hint=default_org.integration_username,
         timeout=30,
     )
@@ -73,6 +74,7 @@ def test_connect__browser_flow_cancelled(default_org: PracticeOrg) -> None:
             default_org.client_id,
             ca_bundle=default_org.ca_bundle,
             open_browser=lambda url: None,
+            callback_ports=(0,),
             cancel=cancel,
         )
 
@@ -101,7 +103,7 @@ def test_connect__wrong_verifier_is_invalid_grant(default_org: PracticeOrg) -> N
     problem = explain(raised.value)
     assert problem.kind is ProblemKind.FIXABLE
     assert "invalid_grant" in problem.sentence
-    assert "sign in to the org again" in problem.sentence
+    assert "sign in again" in problem.sentence
 
 
 def test_connect__unknown_client_id_rejected(default_org: PracticeOrg) -> None:
@@ -210,7 +212,7 @@ def test_connection__failed_refresh_says_sign_in_again(default_org: PracticeOrg)
     with pytest.raises(SalesforceProblem) as raised:
         stale_conn.request("GET", "limits/")
     assert "invalid_grant" in raised.value.sentence
-    assert "sign in to the org again" in raised.value.sentence
+    assert "sign in again" in raised.value.sentence
 
 
 def test_connection__request_and_limits(admin: OrgConnection) -> None:

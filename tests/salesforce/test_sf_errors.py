@@ -150,12 +150,12 @@ def test_explain__duplicate_value_keeps_the_record_id() -> None:
 def test_explain__expired_session_says_sign_in_again() -> None:
     problem = explain(salesforce_exception(401, EXPIRED_SESSION))
     assert problem.kind is ProblemKind.FIXABLE
-    assert "sign in to the org again" in problem.sentence
+    assert "sign in again" in problem.sentence
 
 
 def test_explain__expired_session_with_html_body() -> None:
     problem = explain(salesforce_exception(401, "<html><body>Session expired</body></html>"))
-    assert "sign in to the org again" in problem.sentence
+    assert "sign in again" in problem.sentence
     assert "<html>" in problem.details
 
 
@@ -208,7 +208,7 @@ def test_explain__invalid_grant_from_the_token_endpoint() -> None:
     problem = explain(error)
     assert problem.kind is ProblemKind.FIXABLE
     assert "invalid_grant" in problem.sentence
-    assert "sign in to the org again" in problem.sentence
+    assert "sign in again" in problem.sentence
 
 
 def _request_error(kind: type[requests.RequestException]) -> requests.RequestException:

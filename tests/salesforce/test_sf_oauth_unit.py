@@ -127,7 +127,7 @@ def test_loopback__callback_code_returned() -> None:
         assert receiver.redirect_uri.startswith("http://127.0.0.1:")
         response = requests.get(f"{receiver.redirect_uri}?code=c0de&state=s1", timeout=5)
         assert response.status_code == 200
-        assert "close this window" in response.text
+        assert "you can close this tab" in response.text
         assert receiver.wait_for_code("s1", timeout=5) == "c0de"
 
 
