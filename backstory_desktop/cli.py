@@ -16,6 +16,7 @@ from backstory_desktop.logging_setup import configure_logging
 
 if TYPE_CHECKING:
     from backstory_desktop.practice_org.faults import FaultPlan
+    from backstory_desktop.store.settings import OrgProfile
 
 DEFAULT_SCENARIO = "default"
 SCENARIOS = ("default", "fresh", "non-unique", "empty")
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = commands.add_parser("gui", help="open the enablement wizard (the default)")
     _add_practice_options(gui)
+    _add_org_option(gui, "saved org profile to select at start, signed in with its saved sign-in")
 
     practice = commands.add_parser("practice-org", help="run the local practice org")
     practice_commands = practice.add_subparsers(
@@ -75,7 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         "diagnose", help="print versions, keyring, folders, org profiles and recent log problems"
     )
     diagnose.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    _add_org_option(
+        diagnose,
+        "also check this saved org profile through its saved sign-in (never opens a browser): "
+        "API version and daily API requests left",
+    )
     return parser
+
+
+def _add_org_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--org", metavar="ALIAS", help=text)
 
 
 def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = True,
@@ -247,12 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open_wizard(args: argparse.Namespace) -> int:
+    from backstory_desktop.store.settings import PRACTICE_PROFILE_ALIAS
+
+    org_alias = getattr(args, "org", None)
+    # The built-in practice org is always there, saved or not.
+    if org_alias not in (None, PRACTICE_PROFILE_ALIAS) and _saved_profile(org_alias) is None:
+        return USAGE_ERROR_STATUS
+
     from backstory_desktop.gui.app import run_gui
 
     return run_gui(
         practice_db=getattr(args, "db", None),
         mailbox=getattr(args, "mailbox", None),
         scenario=getattr(args, "scenario", DEFAULT_SCENARIO),
+        org_alias=org_alias,
     )
 
 
@@ -310,11 +329,41 @@ def _rehearse(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from backstory_desktop.diagnostics import collect_diagnostics, format_diagnostics
+    from backstory_desktop.diagnostics import (
+        collect_diagnostics,
+        format_diagnostics,
+        resume_for_diagnostics,
+    )
 
-    report = collect_diagnostics()
+    connection, org_error = None, ""
+    if args.org is not None:
+        profile = _saved_profile(args.org)
+        if profile is None:
+            return USAGE_ERROR_STATUS
+        connection, org_error = resume_for_diagnostics(profile)
+    report = collect_diagnostics(connection, alias=args.org or "", org_error=org_error)
     print(json.dumps(report, indent=2) if args.json else format_diagnostics(report))
-    return 0
+    return 1 if org_error else 0
+
+
+def _saved_profile(alias: str) -> OrgProfile | None:
+    """Return the saved profile ``alias``, or print why there is none to stderr and return None."""
+    from backstory_desktop.store.settings import ProfilesFileError, load_profiles
+
+    try:
+        profiles = load_profiles()
+    except (ProfilesFileError, OSError) as error:
+        print(error, file=sys.stderr)
+        return None
+    if alias in profiles:
+        return profiles[alias]
+    saved = ", ".join(sorted(profiles))
+    if saved:
+        print(f"No org profile is saved as {alias!r}; the saved profiles are {saved}.", file=sys.stderr)
+    else:
+        print(f"No org profile is saved as {alias!r}, and none is saved yet, so add one on the "
+              "app's Connect page.", file=sys.stderr)
+    return None
 
 
 def _print_report(report: dict[str, Any]) -> None:

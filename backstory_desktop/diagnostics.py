@@ -1,25 +1,41 @@
 """The `diagnose` report: versions, keyring backend, folders, org profiles and recent log problems.
 
 It needs no connection to an org, so an admin can paste it into a support request
-from any machine. It contains no secret: profiles appear as alias and kind only, and
-log lines pass through the log scrubber once more before they are shown.
+from any machine. Given an open connection, it adds the org: address, user, API
+version and the daily API requests left. It contains no secret: saved profiles
+appear as alias and kind only, and log lines pass through the log scrubber once
+more before they are shown.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import platform
 import re
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+import requests
+from simple_salesforce.exceptions import SalesforceError
+
 from backstory_desktop import __version__
 from backstory_desktop.logging_setup import LOG_FILE_NAME, scrub_secrets
-from backstory_desktop.salesforce.connection import API_VERSION
+from backstory_desktop.org_sessions import resume_session, secret_store
+from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
+from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.store.paths import config_dir, data_dir, log_dir
-from backstory_desktop.store.secrets import InsecureKeyringError, SecretStore
-from backstory_desktop.store.settings import ProfilesFileError, load_profiles, profiles_path
+from backstory_desktop.store.secrets import InsecureKeyringError, SecretsLocked, SecretStore
+from backstory_desktop.store.settings import (
+    OrgProfile,
+    ProfilesFileError,
+    load_app_settings,
+    load_profiles,
+    profiles_path,
+)
+
+log = logging.getLogger(__name__)
 
 # Each package with the distributions that provide it, tried in order. The project
 # depends on PySide6-Essentials, but the full PySide6 distribution provides the same modules.
@@ -38,14 +54,19 @@ MAX_LOG_LINE_CHARACTERS = 500
 _PROBLEM_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (?:WARNING|ERROR|CRITICAL) ")
 
 
-def collect_diagnostics() -> dict[str, Any]:
+def collect_diagnostics(
+    connection: OrgConnection | None = None, *, alias: str = "", org_error: str = ""
+) -> dict[str, Any]:
     """Build the report as one JSON-ready dictionary.
 
+    ``org`` is None unless ``connection`` or ``alias`` is given. ``alias`` names the
+    profile of ``connection``, and ``org_error`` explains why no connection could be opened.
     An unreadable profiles file is moved aside by ``load_profiles``, exactly as when the
     app starts, and the report names where it was kept.
     """
     # The log is read first, so the warnings that opening the keyring logs in this run stay out.
     recent_log = _recent_log_problems(log_dir() / LOG_FILE_NAME)
+    org = _org_state(connection, alias, org_error) if connection is not None or alias else None
     return {
         "product_version": __version__,
         "python_version": platform.python_version(),
@@ -58,8 +79,80 @@ def collect_diagnostics() -> dict[str, Any]:
             for name, folder in (("config", config_dir()), ("data", data_dir()), ("log", log_dir()))
         },
         "profiles": _profile_summary(),
+        "org": org,
         "log": recent_log,
     }
+
+
+def resume_for_diagnostics(profile: OrgProfile) -> tuple[OrgConnection | None, str]:
+    """Open ``profile`` with its saved sign-in for the report; return the connection or why not.
+
+    Never opens a browser. When only a new sign-in helps, the reason asks the admin to sign in
+    again in the app.
+    """
+    try:
+        return resume_session(profile, secret_store()), ""
+    except SignInRequired as error:
+        return None, (
+            f"The saved sign-in of {profile.alias} could not be resumed ({error.reason}), "
+            "so sign in again in the app."
+        )
+    except SecretsLocked as error:
+        return None, str(error)
+    except Exception as error:
+        problem = explain(error)
+        log.warning("Diagnostics could not open %s: %s", profile.alias, problem.sentence)
+        return None, problem.sentence
+
+
+def _org_state(connection: OrgConnection | None, alias: str, org_error: str) -> dict[str, Any]:
+    if connection is None:
+        return {
+            "alias": alias, "instance_url": None, "username": None, "api_version": None,
+            "daily_api_requests": None, "error": org_error or "not connected",
+        }
+    return {
+        "alias": alias,
+        "instance_url": connection.instance_url,
+        "username": connection.username,
+        "api_version": connection.api_version,
+        "daily_api_requests": daily_api_requests(connection),
+        "error": org_error or None,
+    }
+
+
+def daily_api_requests(connection: OrgConnection) -> dict[str, Any] | None:
+    """Return the org's daily API requests as {used, max, remaining, source}, or None if unknown.
+
+    The limits resource needs View Setup and Configuration. Without it, the usage comes from
+    the ``Sforce-Limit-Info`` header of the connection's last API call. When the connection has
+    made none yet, one request for the API version's resource list supplies that header.
+    """
+    try:
+        entry = connection.limits()["DailyApiRequests"]
+        maximum, remaining = int(entry["Max"]), int(entry["Remaining"])
+    except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+        log.info(
+            "Limits resource not available, so the last call's API usage is shown: %s",
+            explain(error).sentence,
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        log.warning("The limits resource has no readable DailyApiRequests entry: %r", error)
+    else:
+        return {"used": maximum - remaining, "max": maximum, "remaining": remaining, "source": "limits"}
+
+    usage = connection.api_usage
+    if usage is None:
+        try:
+            connection.request("GET", "")
+        except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+            log.info("The API usage could not be read either: %s", explain(error).sentence)
+            return None
+        usage = connection.api_usage
+    if usage is None:
+        return None
+    used, maximum = usage
+    return {"used": used, "max": maximum, "remaining": maximum - used, "source": "Sforce-Limit-Info"}
 
 
 def _package_versions() -> dict[str, str | None]:
@@ -77,7 +170,7 @@ def _package_versions() -> dict[str, str | None]:
 
 def _keyring_state() -> dict[str, Any]:
     try:
-        store = SecretStore()
+        store = SecretStore(allow_insecure=load_app_settings().allow_insecure_keyring)
     except InsecureKeyringError as error:
         return {"backend": None, "persistent": False, "storage_notice": None, "insecure_error": str(error)}
     return {
@@ -143,6 +236,8 @@ def format_diagnostics(report: dict[str, Any]) -> str:
         for name, folder in report["folders"].items()
     ]
     rows += _profile_rows(report["profiles"])
+    if report["org"] is not None:
+        rows += _org_rows(report["org"])
     rows += _log_rows(report["log"])
 
     width = max(len(label) for label, _value in rows)
@@ -165,6 +260,29 @@ def _profile_rows(profiles: dict[str, Any]) -> list[tuple[str, str]]:
         return [*rows, ("profiles", f"unreadable: {profiles['error']}")]
     listed = ", ".join(f"{entry['alias']} ({entry['kind']})" for entry in profiles["profiles"])
     return [*rows, ("profiles", listed or "none saved")]
+
+
+def _org_rows(org: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [("org", org["alias"] or "(unnamed)")]
+    if org["instance_url"] is None:
+        return [*rows, ("org problem", org["error"])]
+    rows += [
+        ("org instance", org["instance_url"]),
+        ("org user", org["username"]),
+        ("org API version", org["api_version"]),
+    ]
+    requests_state = org["daily_api_requests"]
+    if requests_state is None:
+        rows.append(("daily API requests", "unknown"))
+    else:
+        rows.append((
+            "daily API requests",
+            f"{requests_state['remaining']} of {requests_state['max']} remaining "
+            f"({requests_state['used']} used, from {requests_state['source']})",
+        ))
+    if org["error"]:
+        rows.append(("org problem", org["error"]))
+    return rows
 
 
 def _log_rows(log_state: dict[str, Any]) -> list[tuple[str, str]]:

@@ -91,7 +91,8 @@ def _failed(step: Step, error: BaseException) -> StepResult:
         raise error
     problem = error if isinstance(error, SalesforceProblem) else explain(error)
     log.info("step %s failed: %s", step.value, problem.sentence)
-    return StepResult(step, StepStatus.FAILED, problem.sentence, {"details": problem.details})
+    return StepResult(step, StepStatus.FAILED, problem.sentence,
+                      {"details": problem.details, "error_code": problem.error_code})
 
 
 def connect(run: EnablementRun, practice_org: PracticeOrg) -> StepResult:
@@ -105,7 +106,12 @@ def connect(run: EnablementRun, practice_org: PracticeOrg) -> StepResult:
         )
     except Exception as error:
         return _record(run, _failed(Step.CONNECT, error))
-    connection = run.connection
+    return use_connection(run, run.connection)
+
+
+def use_connection(run: EnablementRun, connection: OrgConnection) -> StepResult:
+    """Record the Connect step for a connection already opened, by any sign-in of any org."""
+    run.connection = connection
     run.profile.instance_url = connection.instance_url
     run.profile.username = connection.username
     result = StepResult(

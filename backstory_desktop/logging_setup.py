@@ -1,8 +1,11 @@
 """Logging for the app and the CLI: a daily rotating file in the platform log folder.
 
-Salesforce session ids look like ``00D...!AQ...``; a filter masks them and
-bearer tokens in every record, as a last line of defence behind the rule that
-no code logs a secret.
+A filter masks secrets in every record, as a last line of defence behind the
+rule that no code logs a secret: Salesforce session ids and access tokens
+(``00D...!AQ...``), refresh tokens (``5Aep...``), bearer tokens, named token
+fields (``access_token=``, ``"refresh_token": ...``) and the OAuth values of
+URLs and forms (``?code=``, ``&token=``, ``sid=``), which request logs of
+urllib3 and werkzeug carry.
 """
 
 from __future__ import annotations
@@ -14,10 +17,18 @@ import re
 from backstory_desktop.store.paths import ensure_private_dir, log_dir
 
 LOG_FILE_NAME = "backstory-desktop.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _SECRET_PATTERNS = (
-    re.compile(r"00D[0-9A-Za-z]{12,15}![0-9A-Za-z._]+"),
+    re.compile(r"00D[0-9A-Za-z]{12,15}![0-9A-Za-z._\-]+"),
+    # Salesforce refresh tokens start with "5Aep"; shorter matches are left alone.
+    re.compile(r"\b5Aep[0-9A-Za-z._\-]{16,}"),
     re.compile(r"(?i)(bearer\s+)[0-9A-Za-z._!\-]+"),
-    re.compile(r"(?i)((?:access|refresh)_token[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,]+"),
+    re.compile(
+        r"(?i)((?:access_token|refresh_token|code_verifier|client_secret)[\"']?\s*[:=]\s*[\"']?)"
+        r"[^\s\"'&,}]+"
+    ),
+    # Query strings and form bodies: the authorization code, a token sent for revoking, a session id.
+    re.compile(r"(?i)((?:[?&]|\b)(?:code|token|sid)=)[^\s\"'&#;]+"),
 )
 
 
@@ -30,6 +41,17 @@ class SecretScrubber(logging.Filter):
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Mask secrets in the whole formatted record, the traceback of an exception included.
+
+    SecretScrubber gets only the message, while an exception's text reaches the
+    output through the formatter, so it is scrubbed here.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub_secrets(super().format(record))
 
 
 def scrub_secrets(text: str) -> str:
@@ -47,10 +69,11 @@ def configure_logging(*, verbose: bool = False) -> None:
     file_handler = logging.handlers.TimedRotatingFileHandler(
         folder / LOG_FILE_NAME, when="midnight", backupCount=14, encoding="utf-8"
     )
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.setFormatter(ScrubbingFormatter(LOG_FORMAT))
     file_handler.addFilter(SecretScrubber())
     console = logging.StreamHandler()
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(ScrubbingFormatter())
     console.addFilter(SecretScrubber())
 
     root = logging.getLogger()

@@ -1,18 +1,23 @@
 """Test setup shared by every layer: Qt runs offscreen, files stay in temporary folders,
-and every org is a practice org on 127.0.0.1."""
+secrets stay in an in-memory keyring, and every org is a practice org on 127.0.0.1."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import keyring
 import pytest
 
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from tests.memory_keyring import FailingKeyring, MemoryKeyring
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +26,38 @@ def _private_app_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     home = tmp_path_factory.mktemp("app-home")
     monkeypatch.setenv("BACKSTORY_DESKTOP_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[MemoryKeyring]:
+    """Put keyring on a new in-memory backend for each test, never the developer's own keychain.
+
+    Subprocesses get the same class through PYTHON_KEYRING_BACKEND, each with its own entries.
+    """
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", f"{MemoryKeyring.__module__}.{MemoryKeyring.__name__}")
+    python_path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), python_path])))
+    _forget_secret_store()
+    yield backend
+    _forget_secret_store()
+
+
+@pytest.fixture
+def failing_keyring(memory_keyring: MemoryKeyring) -> FailingKeyring:
+    """Replace the test keyring with one that fails every call, so secrets fall back to memory."""
+    backend = FailingKeyring()
+    keyring.set_keyring(backend)
+    _forget_secret_store()
+    return backend
+
+
+def _forget_secret_store() -> None:
+    """Make org_sessions open a new SecretStore on the current test keyring, if it is loaded."""
+    org_sessions = sys.modules.get("backstory_desktop.org_sessions")
+    if org_sessions is not None:
+        org_sessions.reset_secret_store()
 
 
 StartOrg = Callable[[str], PracticeOrg]

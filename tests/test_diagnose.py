@@ -1,21 +1,28 @@
-"""The `diagnose` command reports versions, keyring, folders, profiles and log problems, and no secret."""
+"""The `diagnose` command reports versions, keyring, folders, profiles, log problems and, with
+`--org`, the org's API version and daily API requests left, and never a secret."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import subprocess
+import sys
 from typing import Any
 
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from backstory_desktop import __version__
+from backstory_desktop import __version__, org_sessions
 from backstory_desktop.cli import main
 from backstory_desktop.logging_setup import LOG_FILE_NAME
-from backstory_desktop.salesforce.connection import API_VERSION
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
 from backstory_desktop.store.paths import config_dir, ensure_private_dir, log_dir
-from backstory_desktop.store.settings import OrgProfile, profiles_path, save_profile
+from backstory_desktop.store.secrets import SecretStore
+from backstory_desktop.store.settings import OrgProfile, load_profiles, profiles_path, save_profile
+from tests.consent_browser import ConsentBrowser
+from tests.memory_keyring import LockableKeyring, MemoryKeyring
 
 FAKE_BEARER_TOKEN = "fakeBearerToken.abc123XYZ"
 FAKE_SESSION_ID = "00D000000000001!AQ4AQFakeSessionIdValue"
@@ -52,7 +59,7 @@ def test_diagnose__json_has_every_section(capsys: pytest.CaptureFixture[str]) ->
     assert status == 0
     assert set(report) == {
         "product_version", "python_version", "platform", "packages", "api_version",
-        "keyring", "folders", "profiles", "log",
+        "keyring", "folders", "profiles", "org", "log",
     }
     assert report["product_version"] == __version__
     assert report["api_version"] == API_VERSION
@@ -63,6 +70,7 @@ def test_diagnose__json_has_every_section(capsys: pytest.CaptureFixture[str]) ->
     assert set(report["folders"]) == {"config", "data", "log"}
     assert set(report["profiles"]) == {"path", "profiles", "error"}
     assert set(report["log"]) == {"path", "exists", "recent_problems", "error"}
+    assert report["org"] is None
 
 
 def test_diagnose__folders_report_whether_they_exist(capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,3 +192,181 @@ def test_diagnose__text_is_an_aligned_list(capsys: pytest.CaptureFixture[str]) -
         assert line[value_column - 2:value_column] == "  ", line
         assert line[value_column] != " ", line
     assert any(line.startswith("Salesforce API version") and line.endswith(API_VERSION) for line in lines)
+
+
+ORG_ALIAS = "served-practice"
+
+
+def _sign_in(org: PracticeOrg, username: str, store: SecretStore | None = None) -> OrgConnection:
+    """Save a served profile for ``org`` and sign in to it as ``username`` through the browser flow."""
+    profile = org_sessions.new_profile(
+        ORG_ALIAS, "served", org.base_url, org.client_id, ca_bundle=str(org.ca_bundle), callback_ports=[0]
+    )
+    browser = ConsentBrowser(org.ca_bundle, username)
+    return org_sessions.sign_in_with_browser(
+        profile, store or org_sessions.secret_store(), open_browser=browser, timeout=30
+    )
+
+
+def _diagnose_org(capsys: pytest.CaptureFixture[str], *options: str) -> tuple[int, str, str]:
+    status = main(["diagnose", "--org", ORG_ALIAS, *options])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_diagnose_org__reports_api_version_and_daily_requests(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg, memory_keyring: MemoryKeyring
+) -> None:
+    connection = _sign_in(default_org, default_org.admin_username)
+
+    status, out, _ = _diagnose_org(capsys, "--json")
+    org = json.loads(out)["org"]
+    requests_state = org["daily_api_requests"]
+
+    assert status == 0
+    assert org["alias"] == ORG_ALIAS
+    assert org["instance_url"] == default_org.base_url
+    assert org["username"] == default_org.admin_username
+    assert org["api_version"] == API_VERSION
+    assert org["error"] is None
+    assert requests_state["source"] == "limits"
+    assert requests_state["max"] == default_org.daily_api_limit
+    assert requests_state["used"] > 0
+    assert requests_state["remaining"] == requests_state["max"] - requests_state["used"]
+    for secret in (connection.tokens.access_token, connection.tokens.refresh_token, *memory_keyring.values()):
+        assert secret is not None
+        assert secret not in out
+
+
+def test_diagnose_org__text_names_the_requests_left(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    _sign_in(default_org, default_org.admin_username)
+
+    status, out, _ = _diagnose_org(capsys)
+
+    assert status == 0
+    assert any(line.startswith("org API version") and line.endswith(API_VERSION) for line in out.splitlines())
+    requests_line = next(line for line in out.splitlines() if line.startswith("daily API requests"))
+    assert "remaining" in requests_line
+    assert "from limits" in requests_line
+
+
+def test_diagnose_org__usage_header_without_view_setup(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    _sign_in(default_org, default_org.integration_username)
+
+    status, out, _ = _diagnose_org(capsys, "--json")
+    requests_state = json.loads(out)["org"]["daily_api_requests"]
+
+    assert status == 0
+    assert requests_state["source"] == "Sforce-Limit-Info"
+    assert requests_state["max"] == default_org.daily_api_limit
+    assert requests_state["remaining"] == requests_state["max"] - requests_state["used"]
+
+
+def test_diagnose_org__stores_the_rotated_token(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    _sign_in(default_org, default_org.admin_username)
+    saved_before = org_sessions.secret_store().load(ORG_ALIAS)
+
+    _diagnose_org(capsys, "--json")
+    status, _, _ = _diagnose_org(capsys, "--json")
+
+    assert status == 0
+    assert org_sessions.secret_store().load(ORG_ALIAS) != saved_before
+
+
+def test_diagnose_org__missing_token_says_sign_in(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    _sign_in(default_org, default_org.admin_username)
+    org_sessions.secret_store().delete(ORG_ALIAS)
+
+    status, out, _ = _diagnose_org(capsys, "--json")
+    report = json.loads(out)
+
+    assert status == 1
+    assert report["org"]["instance_url"] is None
+    assert "sign in again in the app" in report["org"]["error"]
+    assert report["product_version"] == __version__
+
+
+def test_diagnose_org__rejected_token_says_sign_in(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    connection = _sign_in(default_org, default_org.admin_username)
+    connection.revoke()
+
+    status, out, _ = _diagnose_org(capsys)
+
+    assert status == 1
+    assert "invalid_grant" in out
+    assert "sign in again in the app" in out
+
+
+def test_diagnose_org__locked_keyring_says_unlock(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    backend = LockableKeyring()
+    keyring.set_keyring(backend)
+    org_sessions.reset_secret_store()
+    _sign_in(default_org, default_org.admin_username)
+    entries_before = dict(backend.entries)
+    backend.locked = True
+
+    status, out, _ = _diagnose_org(capsys, "--json")
+    error = json.loads(out)["org"]["error"]
+
+    assert status == 1
+    assert "Unlock the keyring" in error
+    assert "sign in again" not in error
+    assert backend.entries == entries_before
+
+
+def test_diagnose_org__unknown_alias_names_the_saved_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    save_profile(OrgProfile(alias="acme-prod", kind="production"))
+    save_profile(OrgProfile(alias="acme-uat", kind="sandbox"))
+
+    status = main(["diagnose", "--org", "acme"])
+    captured = capsys.readouterr()
+
+    assert status == 2
+    assert "'acme'" in captured.err
+    assert "acme-prod, acme-uat" in captured.err
+    assert captured.out == ""
+
+
+def test_diagnose_org__unknown_alias_with_no_profiles(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["diagnose", "--org", "acme"])
+
+    assert status == 2
+    assert "none is saved yet" in capsys.readouterr().err
+
+
+def test_gui_org__unknown_alias_exits_before_any_window(capsys: pytest.CaptureFixture[str]) -> None:
+    save_profile(OrgProfile(alias="acme-prod", kind="production"))
+
+    status = main(["gui", "--org", "acme"])
+
+    assert status == 2
+    assert "acme-prod" in capsys.readouterr().err
+    assert list(load_profiles()) == ["acme-prod"]
+
+
+def test_diagnose_org__new_process_has_no_saved_sign_in(default_org: PracticeOrg) -> None:
+    # A new process gets a new in-memory test keyring, as a restart without a keyring would.
+    _sign_in(default_org, default_org.admin_username)
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "backstory_desktop", "diagnose", "--org", ORG_ALIAS, "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    org = json.loads(finished.stdout)["org"]
+
+    assert finished.returncode == 1
+    assert org["alias"] == ORG_ALIAS
+    assert "sign in again in the app" in org["error"]
+    assert "Traceback" not in finished.stderr

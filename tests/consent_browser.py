@@ -1,0 +1,42 @@
+"""A stand-in for the admin's browser during a sign-in to a practice org.
+
+It is passed as ``open_browser``: it approves the consent page of the practice
+org as one user, as a person clicking Approve would, then follows the redirect
+to the app's loopback callback. Every authorization code it carries is kept in
+``codes``, so tests can check that none reaches a log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+
+class ConsentBrowser:
+    """Approves each authorize URL it is sent to as ``username``."""
+
+    def __init__(self, ca_bundle: Path, username: str) -> None:
+        self.username = username
+        self.session = requests.Session()
+        # REQUESTS_CA_BUNDLE in the environment would replace the practice org's CA otherwise.
+        self.session.trust_env = False
+        self.session.verify = str(ca_bundle)
+        self.opened: list[str] = []
+        self.codes: list[str] = []
+        self.callback_pages: list[str] = []
+
+    def __call__(self, authorize_url: str) -> bool:
+        self.opened.append(authorize_url)
+        parts = urlsplit(authorize_url)
+        form = {name: values[0] for name, values in parse_qs(parts.query).items()}
+        form.update(username=self.username, decision="approve")
+        consent = self.session.post(
+            f"{parts.scheme}://{parts.netloc}{parts.path}", data=form, allow_redirects=False, timeout=30
+        )
+        callback_url = consent.headers["Location"]
+        self.codes.extend(parse_qs(urlsplit(callback_url).query).get("code", []))
+        page = self.session.get(callback_url, timeout=30)
+        self.callback_pages.append(page.text)
+        return True
