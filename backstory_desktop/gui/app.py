@@ -41,27 +41,37 @@ def create_window(
     mailbox: Path | None = None,
     *,
     scenario: str = "default",
+    org_alias: str | None = None,
 ) -> WizardWindow:
     """Build the wizard window; a QApplication must exist already.
 
     ``scenario`` seeds a practice org database that does not exist yet; an
-    existing database keeps its data.
+    existing database keeps its data. ``org_alias`` selects a saved org profile
+    and resumes its saved sign-in; without it the window opens the profile used
+    last, or the practice org.
     """
     practice = PracticeSettings(practice_db or practice_org_db(), scenario)
-    return WizardWindow(practice, mailbox or sample_mailbox_path())
+    return WizardWindow(practice, mailbox or sample_mailbox_path(), org_alias=org_alias)
 
 
-def run_gui(practice_db: Path | None, mailbox: Path | None, *, scenario: str = "default") -> int:
+def run_gui(
+    practice_db: Path | None,
+    mailbox: Path | None,
+    *,
+    scenario: str = "default",
+    org_alias: str | None = None,
+) -> int:
     """Show the wizard until the admin closes it; return the process exit code.
 
-    ``scenario`` seeds the practice org database when it does not exist yet.
+    ``scenario`` seeds the practice org database when it does not exist yet, and
+    ``org_alias`` names the saved org profile to open with.
     """
     if not _display_available():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return NO_DISPLAY_STATUS
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Backstory Desktop")
-    window = create_window(practice_db, mailbox, scenario=scenario)
+    window = create_window(practice_db, mailbox, scenario=scenario, org_alias=org_alias)
     window.show()
     exit_code = app.exec()
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from backstory_desktop.core.checklist import Step
 from backstory_desktop.gui import dialogs
@@ -28,6 +28,8 @@ from backstory_desktop.gui.pages.connect import ConnectPage
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
+from backstory_desktop.gui.profile_dialog import ProfileDialog
+from backstory_desktop.gui.sign_in_dialogs import GuideDialog
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.store.paths import HOME_OVERRIDE_VARIABLE
 
@@ -86,6 +88,8 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     connect = window.page(Step.CONNECT)
     assert isinstance(connect, ConnectPage)
     shoot("connect-choose-org")
+    _shoot_dialog(shoot, "connect-new-profile", ProfileDialog(window, taken_aliases=()))
+    _shoot_dialog(shoot, "connect-setup-guide", GuideDialog(window))
     _run(window, connect.connect_button.click)
     shoot("connect")
 
@@ -138,7 +142,17 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
 
     window.go_next()
     shoot("summary")
+    diagnostics = window.open_diagnostics()
+    _wait_idle(window)
+    _shoot_dialog(shoot, "help-diagnostics", diagnostics)
     return saved
+
+
+def _shoot_dialog(shoot: Callable[[str, QWidget], None], name: str, dialog: QDialog) -> None:
+    """Show a dialog without its event loop, save a PNG of it, and close it."""
+    dialog.show()
+    shoot(name, dialog)
+    dialog.close()
 
 
 def _run(window: WizardWindow, click: Callable[[], None]) -> None:

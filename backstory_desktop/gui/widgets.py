@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
@@ -66,13 +67,20 @@ def explain_error(error: BaseException) -> tuple[str, str]:
 
 
 class MessagePanel(QFrame):
-    """One line saying what happened, colored by outcome, with a Details expander."""
+    """One line saying what happened, colored by outcome, with a Details expander.
+
+    The line may carry one action button, such as "Sign in again", for the admin to
+    act on the message. A new message removes it.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.action_button = QPushButton()
+        self.action_button.clicked.connect(self._run_action)
+        self._action: Callable[[], None] | None = None
         self.details_button = QPushButton("Details")
         self.details_button.setCheckable(True)
         self.details_button.toggled.connect(self._show_details)
@@ -84,6 +92,7 @@ class MessagePanel(QFrame):
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(self.label, 1)
+        top.addWidget(self.action_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.details_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
@@ -96,6 +105,7 @@ class MessagePanel(QFrame):
         self.label.clear()
         self.details.clear()
         self.details_button.setChecked(False)
+        self._set_action(None, "")
         self.hide()
 
     def show_message(self, text: str, color: QColor = NEUTRAL_COLOR, details: str = "") -> None:
@@ -105,7 +115,24 @@ class MessagePanel(QFrame):
         self.details.setPlainText(details)
         self.details_button.setChecked(False)
         self.details_button.setVisible(bool(details))
+        self._set_action(None, "")
         self.show()
+
+    def offer_action(self, label: str, action: Callable[[], None]) -> None:
+        """Add one action button to the message shown, replacing any earlier action."""
+        self._set_action(action, label)
+
+    def _set_action(self, action: Callable[[], None] | None, label: str) -> None:
+        self._action = action
+        self.action_button.setText(label)
+        self.action_button.setVisible(action is not None)
+
+    def _run_action(self) -> None:
+        # One click runs the action once, and the button stays hidden until a message offers it again.
+        action = self._action
+        self._set_action(None, "")
+        if action is not None:
+            action()
 
     def show_error(self, error: BaseException) -> None:
         """Show a job's failure as one sentence, the traceback behind Details."""

@@ -2,7 +2,8 @@
 
 Navigation follows ``Checklist.can_leave``: Next opens once the current step
 has the result it needs, and a step in the list opens only when every step
-before it may be left. While a job runs, navigation waits for it.
+before it may be left. While a job runs, navigation waits for it. Picking
+another org profile starts a fresh enablement run with fresh pages.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -25,21 +27,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backstory_desktop import __version__
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
 from backstory_desktop.enablement import EnablementRun
+from backstory_desktop.gui import dialogs
+from backstory_desktop.gui.diagnostics_dialog import DiagnosticsDialog
 from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
 from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
-from backstory_desktop.gui.pages.connect import ConnectPage
+from backstory_desktop.gui.pages.connect import ConnectPage, practice_profile, saved_profiles
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.pages.summary import SummaryPage
 from backstory_desktop.gui.widgets import NEUTRAL_COLOR, STATUS_MARKS, status_color
 from backstory_desktop.gui.worker import Worker
-from backstory_desktop.store.settings import OrgProfile, ProfilesFileError, load_profiles
-
-PRACTICE_PROFILE_ALIAS = "practice"
+from backstory_desktop.store.settings import (
+    PRACTICE_PROFILE_ALIAS,
+    OrgProfile,
+    ProfilesFileError,
+    load_app_settings,
+    save_app_settings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,25 +82,41 @@ def quit_shortcuts() -> list[QKeySequence]:
     return QKeySequence.keyBindings(QKeySequence.StandardKey.Quit) or [QKeySequence("Ctrl+Q")]
 
 
-def _practice_profile() -> OrgProfile:
-    """Return the saved practice org profile, so the admin's earlier choices are kept."""
-    try:
-        saved = load_profiles().get(PRACTICE_PROFILE_ALIAS)
-    except ProfilesFileError as error:
-        log.warning("%s", error)
-        saved = None
-    return saved or OrgProfile(alias=PRACTICE_PROFILE_ALIAS, kind="practice")
+ABOUT_TEXT = (
+    "<p><b>Backstory Desktop {version}</b></p>"
+    "<p>Sets up a Salesforce org for Backstory's cadence-tool integration: the Message-ID "
+    "field, the integration user's access, the Backstory setting, a local mail sync and "
+    "the duplicate check.</p>"
+)
+
+
+def starting_profile(org_alias: str | None) -> OrgProfile:
+    """Return the profile a new window opens with: the one asked for, else the last one used.
+
+    An alias that names no saved profile falls back to the built-in practice org.
+    """
+    alias = org_alias or load_app_settings().last_profile
+    if alias and alias != PRACTICE_PROFILE_ALIAS:
+        try:
+            profile = saved_profiles().get(alias)
+        except ProfilesFileError as error:
+            log.warning("%s", error)
+            profile = None
+        if profile is not None:
+            return profile
+        log.warning("no saved org profile is named %s; opening the practice org", alias)
+    return practice_profile()
 
 
 class WizardWindow(QMainWindow):
     """The main window of Backstory Desktop."""
 
-    def __init__(self, practice: PracticeSettings, mailbox: Path) -> None:
+    def __init__(self, practice: PracticeSettings, mailbox: Path, *, org_alias: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Backstory Desktop")
         self.resize(WINDOW_SIZE)
         self.worker = Worker(self)
-        run = EnablementRun(_practice_profile())
+        run = EnablementRun(starting_profile(org_alias))
         self.context = WizardContext(run, self.worker, practice, mailbox, self)
         self.pages = {page_class.step: page_class(self.context) for page_class in PAGE_CLASSES}
         self._closing = False
@@ -145,11 +170,98 @@ class WizardWindow(QMainWindow):
         self.quit_action.triggered.connect(self.close)
         self.addAction(self.quit_action)
 
+        self._build_help_menu()
         self.org_label = QLabel()
         self.statusBar().addPermanentWidget(self.org_label)
         self.context.checklist_changed.connect(self.refresh)
+        self.context.profile_switch_requested.connect(self.switch_profile)
+        self.context.sign_in_again_requested.connect(self.sign_in_again)
         self.worker.busy_changed.connect(lambda _busy: self.refresh())
         self.show_step(Step.CONNECT)
+        if run.profile.kind != "practice":
+            self.connect_page.resume_saved_session()
+
+    def _build_help_menu(self) -> None:
+        help_menu = self.menuBar().addMenu("&Help")
+        self.diagnostics_action = help_menu.addAction("Diagnostics…")
+        self.diagnostics_action.triggered.connect(self.show_diagnostics)
+        self.about_action = help_menu.addAction("About Backstory Desktop")
+        self.about_action.triggered.connect(self.show_about)
+
+    @property
+    def connect_page(self) -> ConnectPage:
+        """The Connect page, which stays the same page across runs."""
+        page = self.pages[Step.CONNECT]
+        assert isinstance(page, ConnectPage)
+        return page
+
+    def open_diagnostics(self) -> DiagnosticsDialog:
+        """Build the Diagnostics dialog, which starts collecting at once, without showing it."""
+        context = self.context
+        return DiagnosticsDialog(
+            self.worker, lambda: (context.run.connection, context.run.profile.alias), self
+        )
+
+    def show_diagnostics(self) -> None:
+        """Show the Diagnostics dialog until the admin closes it."""
+        self.open_diagnostics().exec()
+
+    def show_about(self) -> None:
+        """Show the product name, version and purpose."""
+        QMessageBox.about(self, "About Backstory Desktop", ABOUT_TEXT.format(version=__version__))
+
+    def switch_profile(self, alias: str, ask: bool = True) -> None:
+        """Start a fresh enablement run on the profile ``alias``; ask first if ``ask`` and results exist."""
+        if self.worker.busy or (ask and alias == self.context.run.profile.alias):
+            return
+        profile = self.connect_page.profile_for(alias)
+        if profile is None:
+            return
+        results = self.context.run.checklist.results
+        if ask and results:
+            lines = [
+                f"- {STEP_TITLES[step]}: {STATUS_MARKS[result.status]}" for step, result in results.items()
+            ]
+            question = (
+                f"Switch to the org profile {alias}? A fresh enablement run starts, and this run's "
+                "results are cleared from the window. Changes already made in the org stay there."
+            )
+            if not dialogs.confirm(self, "Switch org profile", question, lines):
+                return
+        self.start_fresh_run(profile)
+
+    def start_fresh_run(self, profile: OrgProfile) -> None:
+        """Replace the run and every page but Connect, so nothing of the old org stays on screen."""
+        log.info("starting a fresh enablement run on org profile %s", profile.alias)
+        self.context.run = EnablementRun(profile)
+        self.context.changes = []
+        for step, page in list(self.pages.items()):
+            if step is Step.CONNECT:
+                continue
+            replacement = type(page)(self.context)
+            position = self.stack.indexOf(page)
+            self.stack.removeWidget(page)
+            page.deleteLater()
+            self.stack.insertWidget(position, replacement)
+            self.pages[step] = replacement
+        self._remember_profile(profile.alias)
+        self.show_step(Step.CONNECT)
+        self.connect_page.profile_switched()
+
+    def _remember_profile(self, alias: str) -> None:
+        try:
+            settings = load_app_settings()
+            settings.last_profile = alias
+            save_app_settings(settings)
+        except OSError as error:
+            log.warning("could not remember the last org profile: %s", error)
+
+    def sign_in_again(self) -> None:
+        """Go to Connect and start the sign-in, after a job found the org's sign-in ended."""
+        if self.worker.busy:
+            return
+        self.show_step(Step.CONNECT)
+        self.connect_page.sign_in_again()
 
     @property
     def current_step(self) -> Step:
@@ -236,10 +348,13 @@ class WizardWindow(QMainWindow):
 
     def _refresh_status_bar(self) -> None:
         profile = self.context.run.profile
-        if self.context.run.connection is None:
-            self.org_label.setText("Not connected")
+        connection = self.context.run.connection
+        if connection is None:
+            self.org_label.setText(f"Org profile: {profile.alias}    Not connected")
         else:
-            self.org_label.setText(f"Org: {profile.instance_url}    User: {profile.username}")
+            self.org_label.setText(
+                f"Org: {connection.instance_url} ({profile.alias})    User: {connection.username}"
+            )
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel a running job and wait for it, bounded, before the window closes."""

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QAbstractButton
+from PySide6.QtWidgets import QAbstractButton, QWidget
 from pytestqt.qtbot import QtBot
 from simple_salesforce import format_soql
 
 from backstory_desktop.core.checklist import Step, StepStatus
+from backstory_desktop.gui import profile_dialog
 from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
 from backstory_desktop.gui.pages.connect import ConnectPage
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
+from backstory_desktop.gui.profile_dialog import ProfileDialog
 from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.access import AccessReport, effective_access
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.store.settings import OrgProfile
+from tests.consent_browser import ConsentBrowser
 
 JOB_TIMEOUT_MS = 60_000
 
@@ -164,3 +171,51 @@ def integration_access(window: WizardWindow) -> AccessReport:
 def keyed_task_count(connection: OrgConnection) -> int:
     rows = connection.query_all(f"SELECT Id FROM Task WHERE {FIELD} != null")
     return len(list(rows))
+
+
+SERVED_ALIAS = "served-org"
+
+
+def fill_profile_dialog(dialog: ProfileDialog, *, alias: str, kind: str, login_host: str,
+                        client_id: str, ports: str = "7317, 7318, 7319", ca_bundle: str = "") -> None:
+    """Type a profile into the New org profile dialog as the admin would."""
+    dialog.alias_edit.setText(alias)
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData(kind))
+    dialog.host_edit.setText(login_host)
+    dialog.client_id_edit.setText(client_id)
+    dialog.ports_edit.setText(ports)
+    dialog.ca_bundle_edit.setText(ca_bundle)
+
+
+def add_served_profile(qtbot: QtBot, window: WizardWindow, org: PracticeOrg,
+                       monkeypatch: pytest.MonkeyPatch, alias: str = SERVED_ALIAS) -> ConnectPage:
+    """Add a profile for a served practice org through the New dialog, which switches the run to it."""
+    def answer(parent: QWidget | None, *, taken_aliases: Collection[str],
+               profile: OrgProfile | None = None) -> OrgProfile | None:
+        dialog = ProfileDialog(parent, taken_aliases=taken_aliases, profile=profile)
+        # Port 0 takes any free port, which the practice org accepts as a callback.
+        fill_profile_dialog(dialog, alias=alias, kind="served", login_host=org.base_url,
+                            client_id=org.client_id, ports="0", ca_bundle=str(org.ca_bundle))
+        dialog.accept()
+        assert dialog.error_label.isHidden(), dialog.error_label.text()
+        return dialog.result_profile
+
+    monkeypatch.setattr(profile_dialog, "edit_profile", answer)
+    page = window.page(Step.CONNECT)
+    assert isinstance(page, ConnectPage)
+    click(qtbot, page.new_button)
+    wait_idle(qtbot, window)
+    assert window.context.run.profile.alias == alias
+    return page
+
+
+def browser_sign_in(qtbot: QtBot, window: WizardWindow, org: PracticeOrg) -> ConsentBrowser:
+    """Click Sign in with browser, approve the consent page as the org's admin, and wait for the result."""
+    page = window.page(Step.CONNECT)
+    assert isinstance(page, ConnectPage)
+    browser = ConsentBrowser(org.ca_bundle, org.admin_username)
+    page.open_browser = browser
+    click(qtbot, page.sign_in_button)
+    wait_idle(qtbot, window)
+    assert window.context.run.checklist.status(Step.CONNECT) is StepStatus.PASSED, page.message.label.text()
+    return browser

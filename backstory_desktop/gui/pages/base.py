@@ -11,14 +11,27 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from backstory_desktop.core.checklist import STEP_TITLES, Step
+from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult
 from backstory_desktop.core.jobs import Cancelled
 from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui.widgets import MessagePanel, ProgressRow, heading
 from backstory_desktop.gui.worker import Job, Worker
 from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.errors import SignInRequired
 
 log = logging.getLogger(__name__)
+
+SIGN_IN_AGAIN = "Sign in again"
+
+
+def needs_sign_in(outcome: object) -> bool:
+    """Tell whether a job's error or step result reports that the org's sign-in has ended."""
+    if isinstance(outcome, SignInRequired):
+        return True
+    if isinstance(outcome, StepResult):
+        # A step that failed on an ended sign-in keeps SignInRequired's error code in its details.
+        return outcome.details.get("error_code") == SignInRequired.ERROR_CODE
+    return False
 
 
 @dataclass
@@ -34,6 +47,11 @@ class WizardContext(QObject):
 
     # Emitted after a step result was recorded, so the step list and Next refresh.
     checklist_changed = Signal()
+    # Emitted when the admin clicks "Sign in again" after the org's sign-in ended.
+    sign_in_again_requested = Signal()
+    # Emitted with an org profile alias when the run should move to that profile. The flag
+    # is True when the window must confirm with the admin first if the run has results.
+    profile_switch_requested = Signal(str, bool)
 
     def __init__(self, run: EnablementRun, worker: Worker, practice: PracticeSettings,
                  mailbox: Path, parent: QObject | None = None) -> None:
@@ -79,7 +97,8 @@ class StepPage(QWidget):
         layout.addLayout(self.body, 1)
         layout.addWidget(self.progress)
         layout.addWidget(self.message)
-        context.worker.busy_changed.connect(lambda _busy: self.update_actions())
+        # A bound method, so a page replaced by a fresh enablement run stops listening.
+        context.worker.busy_changed.connect(self._worker_busy_changed)
 
     @property
     def run(self) -> EnablementRun:
@@ -104,6 +123,7 @@ class StepPage(QWidget):
         function: Callable[..., Any],
         *args: Any,
         on_finished: Callable[[Any], None],
+        on_failed: Callable[[BaseException], None] | None = None,
         progress_message: str | None = None,
         cancellable: bool = False,
         **kwargs: Any,
@@ -112,7 +132,8 @@ class StepPage(QWidget):
 
         With ``progress_message`` the page shows a progress bar, and a Cancel
         button when the function checks its cancel event. A failure or a
-        cancel is shown on the message line.
+        cancel goes to ``on_failed``, by default ``job_failed``, which shows it
+        on the message line.
         """
         self.message.clear()
         job = self.context.worker.start(name, function, *args, **kwargs)
@@ -121,7 +142,8 @@ class StepPage(QWidget):
             self.progress.begin(progress_message, cancellable=cancellable)
             job.progress.connect(self.progress.update_progress)
         job.finished.connect(on_finished)
-        job.failed.connect(self.job_failed)
+        job.finished.connect(self._offer_sign_in_if_needed)
+        job.failed.connect(on_failed or self.job_failed)
         job.ended.connect(lambda: self._job_ended(job))
         self.update_actions()
         return job
@@ -130,10 +152,21 @@ class StepPage(QWidget):
         """Show why a job failed, and log it; pages extend this to reset their own state."""
         if isinstance(error, Cancelled):
             log.info("%s: job cancelled", self.step.value)
+        elif isinstance(error, SignInRequired):
+            log.info("%s: the sign-in to the org has ended", self.step.value)
         else:
             log.warning("%s: job failed", self.step.value, exc_info=error)
         self.message.show_error(error)
+        self._offer_sign_in_if_needed(error)
         self.context.checklist_changed.emit()
+
+    def _offer_sign_in_if_needed(self, outcome: object) -> None:
+        # The offer waits for the admin: nothing signs in or runs the job again by itself.
+        if needs_sign_in(outcome):
+            self.message.offer_action(SIGN_IN_AGAIN, self.context.sign_in_again_requested.emit)
+
+    def _worker_busy_changed(self, _busy: bool) -> None:
+        self.update_actions()
 
     def record_changed(self) -> None:
         """Tell the wizard that this step's result changed."""
@@ -144,6 +177,10 @@ class StepPage(QWidget):
         if job is self._job:
             self._job = None
             self.progress.end()
+            self.job_ended()
+
+    def job_ended(self) -> None:
+        """Reset what a page shows only while its job runs; pages override this."""
 
     def _cancel_job(self) -> None:
         if self._job is not None:

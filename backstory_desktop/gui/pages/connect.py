@@ -1,38 +1,95 @@
-"""Connect: pick the kind of org and sign in; this version signs in to the practice org only."""
+"""Connect: pick an org profile and sign in to it.
+
+The built-in practice org signs in with one click. A saved profile signs in
+through the browser with the OAuth web-server flow and PKCE; it names a
+production, sandbox or My Domain org, or a practice org served on this computer.
+A later start resumes that sign-in from the refresh token in the OS keyring.
+A locked keyring is reported with Retry and never leads to a new sign-in.
+"""
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any
+import webbrowser
+from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QWidget,
 )
 
-from backstory_desktop import enablement
-from backstory_desktop.core.checklist import Step, StepResult
-from backstory_desktop.core.jobs import ProgressCallback, check_cancel
+from backstory_desktop import enablement, org_sessions
+from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult
+from backstory_desktop.core.jobs import Cancelled, ProgressCallback, check_cancel
 from backstory_desktop.enablement import EnablementRun
+from backstory_desktop.gui import dialogs, profile_dialog, sign_in_dialogs
 from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext
-from backstory_desktop.gui.widgets import NO_VALUE, note
+from backstory_desktop.gui.profile_dialog import KIND_LABELS, format_callback_ports
+from backstory_desktop.gui.sign_in_dialogs import PASSWORD_METHOD, OtherSignIn
+from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, note
 from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
+from backstory_desktop.salesforce.errors import SignInRequired
 from backstory_desktop.store.paths import ensure_private_dir
+from backstory_desktop.store.secrets import SecretsLocked, SecretStoreError
+from backstory_desktop.store.settings import (
+    PRACTICE_PROFILE_ALIAS,
+    OrgProfile,
+    ProfilesFileError,
+    load_profiles,
+    save_profile,
+)
+
+log = logging.getLogger(__name__)
 
 PRACTICE_KIND = "practice"
-# (profile kind, label); only the practice org can be signed in to in this version.
-ORG_KINDS = (
-    (PRACTICE_KIND, "Practice org (local rehearsal)"),
-    ("production", "Production"),
-    ("sandbox", "Sandbox"),
-    ("mydomain", "My Domain"),
+PRACTICE_LABEL = "Practice org (built in, on this computer)"
+WAITING_FOR_BROWSER = "Waiting for you to sign in in the browser…"
+RESUMING = "Resuming the saved sign-in…"
+SIGN_IN_CANCELLED = "Sign-in cancelled, and nothing was saved."
+RETRY = "Retry"
+LOCKED_MESSAGE = (
+    "The keychain is locked, so the saved sign-in to {alias} cannot be read. Unlock your "
+    "keychain and press Retry; no new sign-in is needed."
 )
+# Profile fields that decide which org and app a saved refresh token belongs to.
+CONNECTION_FIELDS = ("kind", "login_host", "client_id")
+
+
+def practice_profile() -> OrgProfile:
+    """Return the saved practice org profile, so the admin's earlier choices are kept."""
+    try:
+        saved = load_profiles().get(PRACTICE_PROFILE_ALIAS)
+    except ProfilesFileError as error:
+        log.warning("%s", error)
+        saved = None
+    return saved or OrgProfile(alias=PRACTICE_PROFILE_ALIAS, kind=PRACTICE_KIND)
+
+
+def saved_profiles() -> dict[str, OrgProfile]:
+    """Return the saved profiles of real and served orgs by alias; the built-in practice org is not one."""
+    return {alias: profile for alias, profile in load_profiles().items() if profile.kind != PRACTICE_KIND}
+
+
+def profile_label(profile: OrgProfile) -> str:
+    """Return the profile picker's line for a saved profile: alias, kind and host."""
+    kind = KIND_LABELS.get(profile.kind, profile.kind)
+    return f"{profile.alias}: {kind}, {profile.login_host}"
+
+
+def callback_ports_text(ports: list[int]) -> str:
+    """Describe the callback ports for the profile line: "callback ports 7317, 7318, 7319"."""
+    if list(ports) == [0]:
+        return "any free callback port"
+    noun = "callback port" if len(ports) == 1 else "callback ports"
+    return f"{noun} {format_callback_ports(ports)}"
 
 
 def start_and_connect(
@@ -59,43 +116,91 @@ def start_and_connect(
     return org, enablement.connect(run, org)
 
 
+def browser_sign_in_job(
+    run: EnablementRun,
+    open_browser: Callable[[str], object],
+    on_waiting: Callable[[str], None],
+    *,
+    progress: ProgressCallback,
+    cancel: threading.Event,
+) -> StepResult:
+    """Sign in through the browser, keep the refresh token in the keyring, and record Connect."""
+    connection = org_sessions.sign_in_with_browser(
+        run.profile, org_sessions.secret_store(), open_browser=open_browser, cancel=cancel,
+        on_waiting=on_waiting,
+    )
+    return enablement.use_connection(run, connection)
+
+
+def resume_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event) -> StepResult:
+    """Open a connection from the saved refresh token, without a browser, and record Connect."""
+    connection = org_sessions.resume_session(run.profile, org_sessions.secret_store(), cancel=cancel)
+    return enablement.use_connection(run, connection)
+
+
+def other_sign_in_job(
+    run: EnablementRun, sign_in: OtherSignIn, *, progress: ProgressCallback, cancel: threading.Event
+) -> StepResult:
+    """Sign in for this session only, with a password or a pasted access token; nothing is saved."""
+    connection: OrgConnection
+    if sign_in.method == PASSWORD_METHOD:
+        connection = org_sessions.sign_in_with_password(
+            run.profile, sign_in.username, sign_in.password, sign_in.security_token
+        )
+    else:
+        connection = org_sessions.sign_in_with_access_token(
+            run.profile, sign_in.instance_url, sign_in.access_token
+        )
+    return enablement.use_connection(run, connection)
+
+
+def remove_profile_job(profile: OrgProfile, *, progress: ProgressCallback, cancel: threading.Event) -> None:
+    """Revoke the profile's sign-in (best effort), delete its token and the profile itself."""
+    org_sessions.remove_profile(profile, org_sessions.secret_store())
+
+
 class ConnectPage(StepPage):
-    """Lists the org kinds, starts the practice org and signs in."""
+    """The profile picker, profile actions, sign-in and what the sign-in found."""
 
     step = Step.CONNECT
+    # Carries the authorize URL from the worker thread once the callback listener is up.
+    sign_in_link_ready = Signal(str)
 
     def __init__(self, context: WizardContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
+        # Tests replace this to play the browser's part.
+        self.open_browser: Callable[[str], object] = webbrowser.open
+        self.sign_in_link = ""
+        self._saved: dict[str, OrgProfile] = {}
+
         self.body.addWidget(note(
             "Choose the org to work on. The practice org is a local stand-in for Salesforce that "
-            "runs on this computer, so you can rehearse every step before touching a real org."
+            "runs on this computer, so you can rehearse every step before touching a real org. "
+            "Add a profile for each production, sandbox or My Domain org you enable."
         ))
-        self.kinds = QListWidget()
-        self.kinds.setMaximumHeight(self.kinds.fontMetrics().height() * len(ORG_KINDS) + 16)
-        for kind, label in ORG_KINDS:
-            item = QListWidgetItem(label)
-            item.setData(Qt.ItemDataRole.UserRole, kind)
-            if kind != PRACTICE_KIND:
-                item.setText(f"{label} (not available in this version)")
-                item.setFlags(Qt.ItemFlag.NoItemFlags)
-            self.kinds.addItem(item)
-        self.kinds.setCurrentRow(0)
-        self.body.addWidget(self.kinds)
-        self.body.addWidget(note(
-            "Signing in to Production, Sandbox and My Domain orgs is not available in this "
-            "version; it comes in a later version. Until then, the wizard works with the "
-            "practice org only."
-        ))
+        self.profiles = QComboBox()
+        self.profiles.currentIndexChanged.connect(self._profile_picked)
+        self.new_button = QPushButton("New…")
+        self.new_button.clicked.connect(self.new_profile)
+        self.edit_button = QPushButton("Edit…")
+        self.edit_button.clicked.connect(self.edit_profile)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(self.remove_profile)
+        profile_row = QHBoxLayout()
+        profile_row.addWidget(QLabel("Org profile:"))
+        profile_row.addWidget(self.profiles, 1)
+        profile_row.addWidget(self.new_button)
+        profile_row.addWidget(self.edit_button)
+        profile_row.addWidget(self.remove_button)
+        self.body.addLayout(profile_row)
+        self.profile_summary = note("")
+        self.profile_summary.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
+        self.body.addWidget(self.profile_summary)
 
-        self.database = QLabel(str(context.practice.db_path))
-        self.database.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.connect_button = QPushButton("Connect")
-        self.connect_button.clicked.connect(self.connect_org)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Practice org database:"))
-        row.addWidget(self.database, 1)
-        row.addWidget(self.connect_button)
-        self.body.addLayout(row)
+        self.practice_row = self._build_practice_row()
+        self.body.addWidget(self.practice_row)
+        self.sign_in_row = self._build_sign_in_row()
+        self.body.addWidget(self.sign_in_row)
 
         self.instance_url = QLabel(NO_VALUE)
         self.username = QLabel(NO_VALUE)
@@ -109,9 +214,223 @@ class ConnectPage(StepPage):
         self.body.addLayout(form)
         self.body.addStretch(1)
 
+        self.keyring_notice = note("")
+        self.keyring_notice.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
+        self.guide_button = QPushButton("How to set up the External Client App")
+        self.guide_button.clicked.connect(lambda: sign_in_dialogs.show_guide(self))
+        footer = QHBoxLayout()
+        footer.addWidget(self.keyring_notice, 1)
+        footer.addWidget(self.guide_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.body.addLayout(footer)
+
+        self.sign_in_link_ready.connect(self._show_sign_in_link, Qt.ConnectionType.QueuedConnection)
+        self.reload_profiles()
+
+    def _build_practice_row(self) -> QWidget:
+        row = QWidget()
+        self.database = QLabel(str(self.context.practice.db_path))
+        self.database.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self.connect_org)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Practice org database:"))
+        layout.addWidget(self.database, 1)
+        layout.addWidget(self.connect_button)
+        return row
+
+    def _build_sign_in_row(self) -> QWidget:
+        row = QWidget()
+        self.sign_in_button = QPushButton("Sign in with browser")
+        self.sign_in_button.clicked.connect(self.sign_in_with_browser)
+        self.copy_link_button = QPushButton("Copy sign-in link")
+        self.copy_link_button.setToolTip("Copy the sign-in address, to open it in another browser")
+        self.copy_link_button.clicked.connect(self.copy_sign_in_link)
+        self.copy_link_button.hide()
+        self.other_button = QPushButton("Other ways to sign in…")
+        self.other_button.clicked.connect(self.other_sign_in)
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.sign_in_button)
+        layout.addWidget(self.copy_link_button)
+        layout.addStretch(1)
+        layout.addWidget(self.other_button)
+        return row
+
+    # -- the profile picker ----------------------------------------------------------------
+
+    @property
+    def practice_selected(self) -> bool:
+        """Tell whether the run works on the built-in practice org."""
+        return self.run.profile.kind == PRACTICE_KIND
+
+    def reload_profiles(self) -> None:
+        """List the saved profiles again and select the run's profile."""
+        try:
+            self._saved = saved_profiles()
+        except ProfilesFileError as error:
+            self._saved = {}
+            self.message.show_message(str(error), FAILED_COLOR)
+        self.profiles.blockSignals(True)
+        self.profiles.clear()
+        self.profiles.addItem(PRACTICE_LABEL, PRACTICE_PROFILE_ALIAS)
+        for alias in sorted(self._saved, key=str.casefold):
+            self.profiles.addItem(profile_label(self._saved[alias]), alias)
+        self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.run.profile.alias)))
+        self.profiles.blockSignals(False)
+        self.show_profile()
+
+    def profile_for(self, alias: str) -> OrgProfile | None:
+        """Return the profile behind a picker entry, read again from the profiles file."""
+        if alias == PRACTICE_PROFILE_ALIAS:
+            return practice_profile()
+        try:
+            return saved_profiles().get(alias)
+        except ProfilesFileError as error:
+            self.message.show_message(str(error), FAILED_COLOR)
+            return None
+
+    def _profile_picked(self, _index: int) -> None:
+        alias = str(self.profiles.currentData())
+        if alias != self.run.profile.alias:
+            # The window confirms with the admin first when this run has results, who may keep it.
+            self.context.profile_switch_requested.emit(alias, True)
+        self.profiles.blockSignals(True)
+        self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.run.profile.alias)))
+        self.profiles.blockSignals(False)
+
+    def show_profile(self) -> None:
+        """Show the run's profile, its sign-in controls and the keyring notice."""
+        profile = self.run.profile
+        practice = self.practice_selected
+        self.practice_row.setVisible(practice)
+        self.sign_in_row.setVisible(not practice)
+        if practice:
+            self.profile_summary.setText("Runs on this computer, so no Salesforce account is needed.")
+        else:
+            kind = KIND_LABELS.get(profile.kind, profile.kind)
+            version = profile.api_version or API_VERSION
+            ports = callback_ports_text(profile.callback_ports)
+            self.profile_summary.setText(
+                f"Signs in at {profile.login_host} ({kind}) through {ports}, with API version {version}."
+            )
+        self._show_connection()
+        self._show_keyring_notice()
+        self.update_actions()
+
+    def _show_connection(self) -> None:
+        connection = self.run.connection
+        self.instance_url.setText(connection.instance_url if connection else NO_VALUE)
+        self.username.setText(connection.username if connection else NO_VALUE)
+        self.api_version.setText(connection.api_version if connection else NO_VALUE)
+
+    def _show_keyring_notice(self) -> None:
+        if self.practice_selected:
+            self.keyring_notice.setText(
+                "The practice org needs no saved sign-in: Connect signs in again each time."
+            )
+            return
+        notice = org_sessions.secret_store().storage_notice
+        token_notice = org_sessions.token_notice(self.run.profile.alias)
+        self.keyring_notice.setText(f"{notice} {token_notice}".strip())
+
+    def profile_switched(self) -> None:
+        """Show the profile of a fresh run, and resume its saved sign-in if it has one."""
+        self.message.clear()
+        self.reload_profiles()
+        if not self.practice_selected:
+            self.resume_saved_session()
+
+    def enter(self) -> None:
+        """Refresh the keyring notice too, since a later step may have failed to save a rotated token."""
+        self._show_keyring_notice()
+        super().enter()
+
     def update_actions(self) -> None:
-        self.connect_button.setEnabled(not self.busy)
-        self.kinds.setEnabled(not self.busy)
+        busy = self.busy
+        saved = not self.practice_selected
+        self.profiles.setEnabled(not busy)
+        self.new_button.setEnabled(not busy)
+        self.edit_button.setEnabled(saved and not busy)
+        self.remove_button.setEnabled(saved and not busy)
+        self.connect_button.setEnabled(not busy)
+        self.sign_in_button.setEnabled(saved and not busy)
+        self.other_button.setEnabled(saved and not busy)
+
+    # -- New, Edit and Remove ---------------------------------------------------------------
+
+    def new_profile(self) -> None:
+        """Add a profile in the dialog, then switch the run to it."""
+        taken_aliases = set(self._saved) | {PRACTICE_PROFILE_ALIAS}
+        profile = profile_dialog.edit_profile(self, taken_aliases=taken_aliases)
+        if profile is None:
+            return
+        save_profile(profile)
+        log.info("org profile %s added (%s)", profile.alias, profile.kind)
+        self.reload_profiles()
+        self.context.profile_switch_requested.emit(profile.alias, True)
+
+    def edit_profile(self) -> None:
+        """Change the run's profile in the dialog; a new org or app needs a new sign-in."""
+        current = self.run.profile
+        edited = profile_dialog.edit_profile(self, taken_aliases=set(self._saved), profile=current)
+        if edited is None:
+            return
+        moved = any(getattr(edited, name) != getattr(current, name) for name in CONNECTION_FIELDS)
+        save_profile(edited)
+        for name in ("kind", "login_host", "client_id", "api_version", "ca_bundle", "callback_ports"):
+            setattr(current, name, getattr(edited, name))
+        log.info("org profile %s edited", current.alias)
+        if moved:
+            self._forget_sign_in(current)
+        self.reload_profiles()
+
+    def _forget_sign_in(self, profile: OrgProfile) -> None:
+        """Drop the connection and saved token of a profile that now names another org or app.
+
+        The old refresh token must never be sent to the new login host.
+        """
+        self.run.connection = None
+        self.run.checklist.forget(Step.CONNECT)
+        try:
+            org_sessions.secret_store().delete(profile.alias)
+        except SecretStoreError as error:
+            self.message.show_message(str(error), FAILED_COLOR)
+            return
+        self.message.show_message(
+            f"The profile {profile.alias} now names another org or app, so sign in again.", NEUTRAL_COLOR
+        )
+        self.record_changed()
+
+    def remove_profile(self) -> None:
+        """Ask, then revoke the sign-in, delete the token and the profile, and go to the practice org."""
+        profile = self.run.profile
+        kind = KIND_LABELS.get(profile.kind, profile.kind)
+        lines = [
+            f"- Org profile {profile.alias} ({kind}, {profile.login_host})",
+            "- Its saved sign-in, revoked at Salesforce first",
+        ]
+        lines += [f"- This run's result of {STEP_TITLES[step]}" for step in self.run.checklist.results]
+        if not dialogs.confirm(self, "Remove org profile", f"Remove the org profile {profile.alias}?", lines):
+            return
+        self.start_job("remove profile", remove_profile_job, profile, on_finished=self._profile_removed,
+                       progress_message=f"Removing {profile.alias}…")
+
+    def _profile_removed(self, _result: object) -> None:
+        log.info("org profile %s removed", self.run.profile.alias)
+        # The worker counts as busy until this job has ended, and a busy window switches nothing.
+        QTimer.singleShot(
+            0, lambda: self.context.profile_switch_requested.emit(PRACTICE_PROFILE_ALIAS, False)
+        )
+
+    # -- signing in -----------------------------------------------------------------------
+
+    def sign_in_again(self) -> None:
+        """Start the sign-in that fits the run's profile, after an ended session."""
+        if self.practice_selected:
+            self.connect_org()
+        else:
+            self.sign_in_with_browser()
 
     def connect_org(self) -> None:
         """Start the practice org if needed and sign in, on the worker."""
@@ -121,16 +440,83 @@ class ConnectPage(StepPage):
             self.run,
             self.context.practice,
             self.context.practice_org,
-            on_finished=self._connected,
+            on_finished=self._practice_connected,
             progress_message="Connecting…",
         )
 
-    def _connected(self, outcome: tuple[PracticeOrg, StepResult]) -> None:
+    def _practice_connected(self, outcome: tuple[PracticeOrg, StepResult]) -> None:
         org, result = outcome
         self.context.practice_org = org
-        details: dict[str, Any] = result.details
-        self.instance_url.setText(str(details.get("instance_url", NO_VALUE)))
-        self.username.setText(str(details.get("username", NO_VALUE)))
-        self.api_version.setText(str(details.get("api_version", NO_VALUE)))
+        self._show_result(result)
+
+    def sign_in_with_browser(self) -> None:
+        """Open the org's sign-in page in the browser and wait, cancellable, for its callback."""
+        self.sign_in_link = ""
+        self.start_job(
+            "sign in with browser",
+            browser_sign_in_job,
+            self.run,
+            self.open_browser,
+            self.sign_in_link_ready.emit,
+            on_finished=self._show_result,
+            on_failed=self._sign_in_failed,
+            progress_message=WAITING_FOR_BROWSER,
+            cancellable=True,
+        )
+
+    def _show_sign_in_link(self, url: str) -> None:
+        if self.busy:
+            self.sign_in_link = url
+            self.copy_link_button.show()
+
+    def copy_sign_in_link(self) -> None:
+        """Put the sign-in address on the clipboard, for a browser the app did not open."""
+        QGuiApplication.clipboard().setText(self.sign_in_link)
+        self.progress.message.setText("Sign-in link copied. Open it in the browser where you sign in.")
+
+    def _sign_in_failed(self, error: BaseException) -> None:
+        if isinstance(error, Cancelled):
+            log.info("browser sign-in to %s cancelled", self.run.profile.alias)
+            self.message.show_message(SIGN_IN_CANCELLED, NEUTRAL_COLOR)
+            return
+        self.job_failed(error)
+
+    def resume_saved_session(self) -> None:
+        """Resume the saved sign-in of the run's profile; a missing one waits for Sign in with browser."""
+        self.start_job("resume session", resume_job, self.run, on_finished=self._show_result,
+                       on_failed=self._resume_failed, progress_message=RESUMING)
+
+    def _resume_failed(self, error: BaseException) -> None:
+        if isinstance(error, SecretsLocked):
+            log.info("the keyring is locked; waiting for Retry")
+            self.message.show_message(
+                LOCKED_MESSAGE.format(alias=self.run.profile.alias), FAILED_COLOR, str(error)
+            )
+            self.message.offer_action(RETRY, self.resume_saved_session)
+        elif isinstance(error, SignInRequired):
+            log.info("no usable saved sign-in for %s", self.run.profile.alias)
+            details = error.details if error.details != error.reason else ""
+            self.message.show_message(
+                f"Not signed in: {error.reason}. Press Sign in with browser.", NEUTRAL_COLOR, details
+            )
+        else:
+            self.job_failed(error)
+
+    def other_sign_in(self) -> None:
+        """Sign in for this session with a password or a pasted access token."""
+        sign_in = sign_in_dialogs.ask_other_sign_in(self, self.run.profile.alias)
+        if sign_in is None:
+            return
+        self.start_job("sign in for this session", other_sign_in_job, self.run, sign_in,
+                       on_finished=self._show_result, progress_message="Signing in…")
+
+    def _show_result(self, result: StepResult) -> None:
+        self._show_connection()
+        self._show_keyring_notice()
         self.message.show_result(result)
         self.record_changed()
+
+    def job_ended(self) -> None:
+        """Hide the sign-in link once the browser sign-in has ended."""
+        self.copy_link_button.hide()
+        self.sign_in_link = ""
