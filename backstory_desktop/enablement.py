@@ -394,6 +394,7 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
         "in_doubt": outcome.in_doubt,
         "conflicts": counts.get("conflict", 0),
         "invalid": counts.get("invalid", 0),
+        "error_code": outcome.stop_error_code,
     }
     not_planned = (
         _count_phrase(counts.get("conflict", 0), "conflict")

@@ -39,8 +39,9 @@ class SyncResult:
     """Counts and per-message outcomes of one apply.
 
     ``not_sent`` counts the rows never sent because the run was cancelled or
-    stopped; ``stopped_because`` gives the reason, and ``in_doubt`` lists the keys of
-    a call that got no response, which may or may not have been written.
+    stopped; ``stopped_because`` gives the reason, ``stop_error_code`` the error code
+    of the problem that stopped it (such as SIGN_IN_AGAIN), and ``in_doubt`` lists the
+    keys of a call that got no response, which may or may not have been written.
     """
 
     created: int = 0
@@ -48,6 +49,7 @@ class SyncResult:
     failed: int = 0
     not_sent: int = 0
     stopped_because: str = ""
+    stop_error_code: str | None = None
     in_doubt: list[str] = field(default_factory=list)
     outcomes: list[tuple[PlanRow, UpsertOutcome]] = field(default_factory=list)
 
@@ -83,6 +85,7 @@ def apply_plan(
     except UpsertInterrupted as interrupted:
         outcomes = interrupted.outcomes
         result.stopped_because = interrupted.problem.sentence
+        result.stop_error_code = interrupted.problem.error_code
         result.in_doubt = list(interrupted.in_doubt)
     rows, outcomes = _retry_taken_keys(connection, plan, rows, outcomes)
 
