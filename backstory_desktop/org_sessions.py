@@ -70,6 +70,9 @@ INSECURE_KEYRING_REASON = (
 _store: SecretStore | None = None
 _store_lock = threading.Lock()
 
+# The insecure keyring backend that was not used for lack of the opt-in, as "name (why)".
+_refused_backend = ""
+
 _notices: dict[str, str] = {}
 _notices_lock = threading.Lock()
 
@@ -95,20 +98,48 @@ def reset_secret_store() -> None:
 
     Secrets kept in memory by the old store are lost, and so are the token notices.
     """
-    global _store
+    global _store, _refused_backend
     with _store_lock:
         _store = None
+        _refused_backend = ""
     with _notices_lock:
         _notices.clear()
 
 
 def _new_secret_store() -> SecretStore:
+    global _refused_backend
     allow_insecure = load_app_settings().allow_insecure_keyring
     try:
         return SecretStore(allow_insecure=allow_insecure)
     except InsecureKeyringError as error:
         log.warning("Keeping sign-in tokens in memory: %s", error)
+        _refused_backend = f"{error.backend} ({error.reason})"
         return SecretStore.in_memory(reason=INSECURE_KEYRING_REASON)
+
+
+def refused_insecure_keyring() -> str:
+    """Return the insecure keyring backend left unused for lack of the opt-in, or "" when none was.
+
+    The text names the backend and why it is not secure, for the question that asks
+    the admin whether to use it anyway.
+    """
+    secret_store()
+    with _store_lock:
+        return _refused_backend
+
+
+def allow_insecure_keyring() -> SecretStore:
+    """Record the admin's opt-in to an insecure keyring backend and return a store that uses it.
+
+    Tokens kept in memory by the old store are not carried over, so the next sign-in
+    saves its token in the newly allowed backend.
+    """
+    settings = load_app_settings()
+    settings.allow_insecure_keyring = True
+    save_app_settings(settings)
+    log.warning("The admin allowed an insecure keyring backend for sign-in tokens")
+    reset_secret_store()
+    return secret_store()
 
 
 def token_notice(alias: str) -> str:

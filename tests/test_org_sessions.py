@@ -399,6 +399,34 @@ def test_secret_store__insecure_backend_rejected(
     assert "kept in memory" in store.storage_notice
 
 
+def test_secret_store__names_refused_insecure_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("keyring.get_keyring", _LowPriorityKeyring)
+
+    refused = org_sessions.refused_insecure_keyring()
+
+    assert "_LowPriorityKeyring (priority 0.5)" in refused
+    assert "below" in refused
+
+
+def test_secret_store__secure_backend_refuses_nothing() -> None:
+    assert org_sessions.refused_insecure_keyring() == ""
+
+
+def test_allow_insecure_keyring__saves_opt_in_and_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = _LowPriorityKeyring()
+    monkeypatch.setattr("keyring.get_keyring", lambda: backend)
+    assert not secret_store().persistent
+
+    store = org_sessions.allow_insecure_keyring()
+    store.save(ALIAS, "5Aep-test-token")
+
+    assert store is secret_store()
+    assert store.persistent
+    assert load_app_settings().allow_insecure_keyring
+    assert org_sessions.refused_insecure_keyring() == ""
+    assert "5Aep-test-token" in backend.values()
+
+
 def test_secret_store__insecure_backend_after_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     backend = _LowPriorityKeyring()
     monkeypatch.setattr("keyring.get_keyring", lambda: backend)

@@ -68,7 +68,15 @@ class SecretsLocked(SecretStoreError):
 
 
 class InsecureKeyringError(SecretStoreError):
-    """The active keyring backend is not a recommended secure store and was not allowed."""
+    """The active keyring backend is not a recommended secure store and was not allowed.
+
+    ``backend`` describes the backend and ``reason`` says why it is not secure.
+    """
+
+    def __init__(self, message: str, *, backend: str = "", reason: str = "") -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.reason = reason
 
 
 class SecretCorrupted(SecretStoreError):
@@ -218,7 +226,9 @@ class SecretStore:
             raise InsecureKeyringError(
                 f"The keyring backend {description} is not a secure store ({problem.reason}). "
                 "Set up the system keyring (Keychain, Credential Manager, GNOME Keyring or KWallet), "
-                "or pass allow_insecure=True to accept this backend."
+                "or pass allow_insecure=True to accept this backend.",
+                backend=description,
+                reason=problem.reason,
             )
         else:
             self._switch_to_memory(problem.reason)

@@ -375,3 +375,30 @@ def test_access_token_sign_in__one_session_nothing_saved(
     assert org_sessions.secret_store().load(SERVED_ALIAS) is None
     click(qtbot, window.next_button)
     assert isinstance(window.page(window.current_step), MessageIdFieldPage)
+
+
+class _LowPriorityKeyring(LockableKeyring):
+    priority = 0.5  # type: ignore[assignment]
+
+
+def test_insecure_keyring__used_only_after_admin_agrees(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
+    monkeypatch: pytest.MonkeyPatch, confirmations: list[Confirmation],
+) -> None:
+    backend = _LowPriorityKeyring()
+    monkeypatch.setattr("keyring.get_keyring", lambda: backend)
+    org_sessions.reset_secret_store()
+    window = make_window()
+    page = add_served_profile(qtbot, window, default_org, monkeypatch)
+    assert page.insecure_keyring_button.isVisible()
+    assert "kept in memory" in page.keyring_notice.text()
+
+    click(qtbot, page.insecure_keyring_button)
+    browser_sign_in(qtbot, window, default_org)
+
+    assert confirmations[-1].title == "Use an insecure keyring"
+    assert "_LowPriorityKeyring" in confirmations[-1].question
+    assert not page.insecure_keyring_button.isVisible()
+    assert "not a secure store" in page.keyring_notice.text()
+    assert window.context.run.connection is not None
+    assert window.context.run.connection.tokens.refresh_token in backend.values()

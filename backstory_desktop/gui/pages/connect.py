@@ -218,8 +218,11 @@ class ConnectPage(StepPage):
         self.keyring_notice.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
         self.guide_button = QPushButton("How to set up the External Client App")
         self.guide_button.clicked.connect(lambda: sign_in_dialogs.show_guide(self))
+        self.insecure_keyring_button = QPushButton("Use this keyring anyway…")
+        self.insecure_keyring_button.clicked.connect(self.allow_insecure_keyring)
         footer = QHBoxLayout()
         footer.addWidget(self.keyring_notice, 1)
+        footer.addWidget(self.insecure_keyring_button, 0, Qt.AlignmentFlag.AlignBottom)
         footer.addWidget(self.guide_button, 0, Qt.AlignmentFlag.AlignBottom)
         self.body.addLayout(footer)
 
@@ -325,6 +328,8 @@ class ConnectPage(StepPage):
         self.api_version.setText(connection.api_version if connection else NO_VALUE)
 
     def _show_keyring_notice(self) -> None:
+        refused = org_sessions.refused_insecure_keyring()
+        self.insecure_keyring_button.setVisible(bool(refused) and not self.practice_selected)
         if self.practice_selected:
             self.keyring_notice.setText(
                 "The practice org needs no saved sign-in: Connect signs in again each time."
@@ -333,6 +338,28 @@ class ConnectPage(StepPage):
         notice = org_sessions.secret_store().storage_notice
         token_notice = org_sessions.token_notice(self.run.profile.alias)
         self.keyring_notice.setText(f"{notice} {token_notice}".strip())
+
+    def allow_insecure_keyring(self) -> None:
+        """Ask, then let sign-in tokens go to the insecure keyring backend the app did not use."""
+        refused = org_sessions.refused_insecure_keyring()
+        if not refused:
+            return
+        approved = dialogs.confirm(
+            self,
+            "Use an insecure keyring",
+            f"Save sign-in tokens in {refused}?",
+            [
+                "A refresh token there lets anyone who can read it sign in to the org as you, "
+                "until the token is revoked.",
+                "Choose this only when the system keyring cannot be set up on this computer.",
+                "The choice is saved in the app settings (allow_insecure_keyring in app.toml).",
+                "Sign in again afterwards, so the sign-in is saved there.",
+            ],
+        )
+        if not approved:
+            return
+        org_sessions.allow_insecure_keyring()
+        self._show_keyring_notice()
 
     def profile_switched(self) -> None:
         """Show the profile of a fresh run, and resume its saved sign-in if it has one."""
