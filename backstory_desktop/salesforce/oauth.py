@@ -239,6 +239,13 @@ def _token_set(payload: dict[str, Any], *, fallback_refresh_token: str | None) -
     missing = [name for name in ("access_token", "instance_url", "id") if not payload.get(name)]
     if missing:
         raise OAuthError("invalid_response", f"the token response lacks {', '.join(missing)}")
+    for name in ("instance_url", "id"):
+        # The access token is sent to both addresses, so neither may be plain http.
+        address = urlsplit(str(payload[name]))
+        if address.scheme != "https" or not address.hostname or address.username is not None:
+            raise OAuthError(
+                "invalid_response", f"the token response's {name} is not an https address: {payload[name]}"
+            )
     return TokenSet(
         access_token=str(payload["access_token"]),
         refresh_token=str(payload.get("refresh_token") or fallback_refresh_token or "") or None,

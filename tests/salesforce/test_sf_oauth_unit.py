@@ -14,6 +14,7 @@ from backstory_desktop.salesforce.oauth import (
     LoopbackReceiver,
     OAuthError,
     TokenSet,
+    _token_set,
     authorize_url,
     code_from_redirect,
     new_pkce,
@@ -146,3 +147,27 @@ def test_loopback__other_path_not_a_callback() -> None:
         with pytest.raises(OAuthError) as raised:
             receiver.wait_for_code("s1", timeout=0.5)
     assert raised.value.error == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("instance_url", "http://acme.my.salesforce.com"),
+        ("instance_url", "https://user@acme.my.salesforce.com"),
+        ("id", "http://login.salesforce.com/id/00D/005"),
+        ("instance_url", "acme.my.salesforce.com"),
+    ],
+)
+def test_token_response__non_https_address_rejected(name: str, address: str) -> None:
+    payload = {
+        "access_token": "00Dx!token",
+        "instance_url": "https://acme.my.salesforce.com",
+        "id": "https://login.salesforce.com/id/00D/005",
+    }
+    payload[name] = address
+
+    with pytest.raises(OAuthError) as raised:
+        _token_set(payload, fallback_refresh_token=None)
+
+    assert raised.value.error == "invalid_response"
+    assert name in raised.value.description
