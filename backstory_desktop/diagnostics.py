@@ -17,14 +17,11 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-import requests
-from simple_salesforce.exceptions import SalesforceError
-
 from backstory_desktop import __version__
 from backstory_desktop.logging_setup import LOG_FILE_NAME, scrub_secrets
 from backstory_desktop.org_sessions import resume_session, secret_store
 from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
-from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
+from backstory_desktop.salesforce.errors import SignInRequired, explain
 from backstory_desktop.store.paths import config_dir, data_dir, log_dir
 from backstory_desktop.store.secrets import InsecureKeyringError, SecretsLocked, SecretStore
 from backstory_desktop.store.settings import (
@@ -122,37 +119,16 @@ def _org_state(connection: OrgConnection | None, alias: str, org_error: str) -> 
 
 
 def daily_api_requests(connection: OrgConnection) -> dict[str, Any] | None:
-    """Return the org's daily API requests as {used, max, remaining, source}, or None if unknown.
-
-    The limits resource needs View Setup and Configuration. Without it, the usage comes from
-    the ``Sforce-Limit-Info`` header of the connection's last API call. When the connection has
-    made none yet, one request for the API version's resource list supplies that header.
-    """
+    """Return the org's daily API requests as {used, max, remaining, source}, or None if unknown."""
     try:
-        entry = connection.limits()["DailyApiRequests"]
-        maximum, remaining = int(entry["Max"]), int(entry["Remaining"])
-    except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
-        log.info(
-            "Limits resource not available, so the last call's API usage is shown: %s",
-            explain(error).sentence,
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        log.warning("The limits resource has no readable DailyApiRequests entry: %r", error)
-    else:
-        return {"used": maximum - remaining, "max": maximum, "remaining": remaining, "source": "limits"}
-
-    usage = connection.api_usage
-    if usage is None:
-        try:
-            connection.request("GET", "")
-        except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
-            log.info("The API usage could not be read either: %s", explain(error).sentence)
-            return None
-        usage = connection.api_usage
-    if usage is None:
+        figures = connection.daily_api_requests()
+    except SignInRequired as error:
+        log.info("The API usage could not be read: %s", error.sentence)
         return None
-    used, maximum = usage
-    return {"used": used, "max": maximum, "remaining": maximum - used, "source": "Sforce-Limit-Info"}
+    if figures is None:
+        return None
+    return {"used": figures.used, "max": figures.max, "remaining": figures.remaining,
+            "source": figures.source}
 
 
 def _package_versions() -> dict[str, str | None]:

@@ -114,17 +114,26 @@ def use_connection(run: EnablementRun, connection: OrgConnection) -> StepResult:
     run.connection = connection
     run.profile.instance_url = connection.instance_url
     run.profile.username = connection.username
-    result = StepResult(
-        Step.CONNECT,
-        StepStatus.PASSED,
-        f"Connected to {connection.instance_url} as {connection.username} (API {connection.api_version}).",
-        {
-            "instance_url": connection.instance_url,
-            "username": connection.username,
-            "api_version": connection.api_version,
-        },
+    sentence = (
+        f"Connected to {connection.instance_url} as {connection.username} "
+        f"(API {connection.api_version})."
     )
-    return _record(run, result)
+    details: dict[str, object] = {
+        "instance_url": connection.instance_url,
+        "username": connection.username,
+        "api_version": connection.api_version,
+        "daily_api_requests_left": None,
+    }
+    try:
+        requests_left = connection.daily_api_requests()
+    except SalesforceProblem as error:
+        return _record(run, _failed(Step.CONNECT, error))
+    if requests_left is not None:
+        details["daily_api_requests_left"] = requests_left.remaining
+        sentence += (
+            f" {requests_left.remaining:,} of {requests_left.max:,} daily API requests are left."
+        )
+    return _record(run, StepResult(Step.CONNECT, StepStatus.PASSED, sentence, details))
 
 
 def _record(run: EnablementRun, result: StepResult) -> StepResult:

@@ -17,6 +17,7 @@ import logging
 import threading
 import webbrowser
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import SFBulk2Handler
-from simple_salesforce.exceptions import SalesforceExpiredSession
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
 from backstory_desktop.salesforce.errors import (
     ProblemKind,
@@ -59,6 +60,20 @@ T = TypeVar("T")
 
 
 TokensRefreshed = Callable[[TokenSet], None]
+
+
+@dataclass(frozen=True)
+class DailyApiRequests:
+    """The org's daily API request allocation and use; ``source`` names where the figures came from."""
+
+    used: int
+    max: int
+    source: str  # "limits" or "Sforce-Limit-Info"
+
+    @property
+    def remaining(self) -> int:
+        """Requests left in the rolling 24 hours."""
+        return self.max - self.used
 
 
 class OrgConnection:
@@ -265,6 +280,42 @@ class OrgConnection:
         if usage is None:
             return None
         return (int(usage.used), int(usage.total))
+
+    def daily_api_requests(self) -> DailyApiRequests | None:
+        """Return the org's daily API requests, or None when neither source can be read.
+
+        The limits resource needs View Setup and Configuration. Without it, the figures
+        come from the ``Sforce-Limit-Info`` header of this connection's last API call;
+        when it has made none yet, one request for the API's resource list supplies it.
+        Raises SignInRequired when the sign-in has ended.
+        """
+        try:
+            entry = self.limits()["DailyApiRequests"]
+            maximum, remaining = int(entry["Max"]), int(entry["Remaining"])
+        except SignInRequired:
+            raise
+        except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+            logger.info(
+                "Limits resource not available, so the last call's API usage is used: %s",
+                explain(error).sentence,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            logger.warning("The limits resource has no readable DailyApiRequests entry: %r", error)
+        else:
+            return DailyApiRequests(maximum - remaining, maximum, "limits")
+
+        if self.api_usage is None:
+            try:
+                self.request("GET", "")
+            except SignInRequired:
+                raise
+            except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+                logger.info("The API usage could not be read either: %s", explain(error).sentence)
+                return None
+        usage = self.api_usage
+        if usage is None:
+            return None
+        return DailyApiRequests(usage[0], usage[1], "Sforce-Limit-Info")
 
     # -- session renewal -------------------------------------------------------------
 
