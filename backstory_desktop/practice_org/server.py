@@ -28,6 +28,7 @@ authorize request's redirect URI must then match exactly.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import ssl
 import threading
@@ -321,11 +322,29 @@ def _check_port_free(port: int) -> None:
         probe.bind((HOST, port))
 
 
+def _raise_interrupt(signal_number: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal_number}")
+
+
+def _stop_on_signals() -> None:
+    """Make Ctrl+C and SIGTERM stop the server through its cleanup.
+
+    A process started in the background of a non-interactive shell inherits an
+    ignored SIGINT, and SIGTERM would end it without cleanup, so both handlers are
+    set here. Only the main thread may set signal handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def serve_forever(db_path: Path, port: int, scenario: str, *, tasks: int | None = None,
                   duplicate_share: float | None = None, faults: FaultPlan | None = None,
                   daily_api_limit: int | None = None,
                   callback_urls: Sequence[str] | None = None) -> None:
-    """Serve a practice org in the foreground until Ctrl+C, printing how to connect."""
+    """Serve a practice org in the foreground until Ctrl+C or SIGTERM, printing how to connect."""
+    _stop_on_signals()
     org = PracticeOrg(db_path, port=port, scenario=scenario, tasks=tasks,
                       duplicate_share=duplicate_share, faults=faults,
                       daily_api_limit=daily_api_limit, callback_urls=callback_urls)

@@ -175,13 +175,47 @@ def test_serve__enforces_callback_urls(tmp_path: Path) -> None:
         other = http.get(f"{base_url}/services/oauth2/authorize", allow_redirects=False,
                          params={**params, "redirect_uri": "http://127.0.0.1:7318/callback"})
     finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
+        _stop(server, signal.SIGINT)
 
     assert printed["Callback URLs"] == REGISTERED
     assert matched.status_code == 302
     assert other.status_code == 400
     assert other.json()["error"] == "redirect_uri_mismatch"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve__stops_cleanly_even_with_sigint_ignored(tmp_path: Path, stop_signal: int) -> None:
+    database = tmp_path / "practice.db"
+    command = [sys.executable, "-m", "backstory_desktop", "practice-org", "serve", "--db", str(database)]
+
+    def ignore_interrupts() -> None:
+        # As a shell does for a job it starts in the background.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              preexec_fn=ignore_interrupts)
+    try:
+        _read_until_ready(server)
+    finally:
+        output, _errors = _stop(server, stop_signal)
+
+    assert server.returncode == 0
+    assert "Stopping the practice org." in output
+    with PracticeOrg(database):  # the stopped server released its database lock
+        pass
+
+
+def _stop(server: subprocess.Popen[str], stop_signal: int) -> tuple[str, str]:
+    """Send ``stop_signal`` and wait; a server that does not stop is killed and reported."""
+    server.send_signal(stop_signal)
+    try:
+        return server.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.communicate()
+        raise AssertionError(f"the practice org did not stop on signal {stop_signal}") from None
 
 
 def _read_until_ready(server: subprocess.Popen[str]) -> dict[str, str]:
