@@ -14,6 +14,7 @@ callback), a saved refresh token, a username with password and security token
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import webbrowser
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,7 @@ from backstory_desktop.salesforce.errors import (
 from backstory_desktop.salesforce.http import build_session
 from backstory_desktop.salesforce.oauth import (
     DEFAULT_CALLBACK_PORTS,
+    GRANT_ENDED_ERRORS,
     OAuthError,
     Pkce,
     TokenSet,
@@ -61,6 +63,13 @@ T = TypeVar("T")
 
 TokensRefreshed = Callable[[TokenSet], None]
 
+# Returns the refresh token saved for this org now (None when there is none).
+# Another process that renewed the same sign-in may have rotated it.
+SavedRefreshToken = Callable[[], "str | None"]
+
+# One DNS label of a host name (RFC 1123), of which an instance URL's host consists.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
 
 @dataclass(frozen=True)
 class DailyApiRequests:
@@ -83,6 +92,11 @@ class OrgConnection:
     before the new access token is used, so the caller stores a rotated refresh
     token before anything else can fail. An exception it raises is logged as a
     warning and the connection goes on.
+
+    ``saved_refresh_token`` returns the refresh token saved for this org. When
+    the org rejects the connection's refresh token with invalid_grant and the saved
+    one differs (another process renewed the sign-in and rotated it), the refresh
+    is tried once more with the saved one before the sign-in ends.
     """
 
     def __init__(
@@ -94,12 +108,14 @@ class OrgConnection:
         client_id: str,
         api_version: str = API_VERSION,
         on_tokens_refreshed: TokensRefreshed | None = None,
+        saved_refresh_token: SavedRefreshToken | None = None,
     ) -> None:
         self.session = session
         self.login_host = login_host
         self.client_id = client_id
         self.api_version = api_version
         self.on_tokens_refreshed = on_tokens_refreshed
+        self.saved_refresh_token = saved_refresh_token
         self._tokens = tokens
         self._refresh_lock = threading.Lock()
         # Why the sign-in ended (a refresh was rejected, or sign-out), once it has.
@@ -337,7 +353,20 @@ class OrgConnection:
         except SalesforceExpiredSession:
             logger.info("Session of %s expired; renewing it once", self.username or "the user")
             self._refresh(token_used)
-        return call()
+        try:
+            return call()
+        except SalesforceExpiredSession as exc:
+            # No second renewal, so that two quick expiries cannot start a loop. The
+            # sign-in itself still works, so this is not SignInRequired.
+            logger.warning("Session of %s expired again right after renewal", self.username or "the user")
+            raise SalesforceProblem(
+                ProblemKind.REFUSED,
+                f"The session of {self.where} expired again right after it was renewed; "
+                "try again.",
+                f"HTTP {exc.status} from {urlsplit(exc.url).path}",
+                error_code="INVALID_SESSION_ID",
+                status=exc.status,
+            ) from exc
 
     def _refresh(self, token_used: str) -> None:
         with self._refresh_lock:
@@ -349,11 +378,27 @@ class OrgConnection:
             if not refresh_token:
                 self._end_sign_in(self.no_refresh_reason)
             try:
-                tokens = refresh_tokens(self.session, self.login_host, self.client_id, refresh_token)
+                tokens = _refresh_with_saved_token(
+                    self.session,
+                    self.login_host,
+                    self.client_id,
+                    refresh_token,
+                    self.saved_refresh_token,
+                )
             except OAuthError as exc:
                 logger.warning("Renewing the session of %s failed: %s", self.username, exc.error)
-                if exc.error == "invalid_response" and (exc.status or 0) >= 500:
-                    raise explain(exc) from exc  # the login host failed; a later call may succeed
+                if exc.error not in GRANT_ENDED_ERRORS:
+                    # An unreadable response (a captive portal's page, an outage) or a
+                    # passing error leaves the grant valid, so a later call tries the
+                    # refresh again.
+                    raise SalesforceProblem(
+                        ProblemKind.REFUSED,
+                        f"Renewing the session of {self.where} failed ({exc.error}: "
+                        f"{exc.description}); check the network connection and try again.",
+                        explain(exc).details,
+                        error_code=exc.error,
+                        status=exc.status,
+                    ) from exc
                 self._end_sign_in(f"{exc.error}: {exc.description}", exc)
             # The old refresh token may already be void (rotation), so the caller
             # stores the new one before the new access token is used.
@@ -385,6 +430,30 @@ class OrgConnection:
         self._ended_reason = "signed out"
 
 
+def _refresh_with_saved_token(
+    session: requests.Session,
+    login_host: str,
+    client_id: str,
+    refresh_token: str,
+    saved_refresh_token: SavedRefreshToken | None,
+) -> TokenSet:
+    """Run the refresh-token grant; after invalid_grant, retry once with a newer saved token."""
+    try:
+        return refresh_tokens(session, login_host, client_id, refresh_token)
+    except OAuthError as exc:
+        if exc.error != "invalid_grant" or saved_refresh_token is None:
+            raise
+        try:
+            saved = saved_refresh_token()
+        except Exception:
+            logger.warning("Reading the saved refresh token failed", exc_info=True)
+            raise exc from None
+        if not saved or saved == refresh_token:
+            raise
+    logger.info("The saved refresh token differs from the rejected one; renewing with it")
+    return refresh_tokens(session, login_host, client_id, saved)
+
+
 def _report_tokens(on_tokens_refreshed: TokensRefreshed | None, tokens: TokenSet) -> None:
     """Hand new tokens to the caller; a failure there is logged and does not stop the work."""
     if on_tokens_refreshed is None:
@@ -403,6 +472,7 @@ def open_connection(
     client_id: str,
     api_version: str = API_VERSION,
     on_tokens_refreshed: TokensRefreshed | None = None,
+    saved_refresh_token: SavedRefreshToken | None = None,
 ) -> OrgConnection:
     """Build an OrgConnection from tokens, read the identity and check the API version."""
     connection = OrgConnection(
@@ -412,8 +482,43 @@ def open_connection(
         client_id=client_id,
         api_version=api_version,
         on_tokens_refreshed=on_tokens_refreshed,
+        saved_refresh_token=saved_refresh_token,
     )
     return connection.open()
+
+
+def _open_new_sign_in(
+    session: requests.Session,
+    tokens: TokenSet,
+    *,
+    login_host: str,
+    client_id: str,
+    api_version: str,
+    on_tokens_refreshed: TokensRefreshed | None = None,
+    saved_refresh_token: SavedRefreshToken | None = None,
+) -> OrgConnection:
+    """Open a connection from a fresh code exchange, revoking its tokens when opening fails.
+
+    The caller stores the new refresh token only once this returns, so without
+    the revocation it would stay valid at the org with no way to sign it out.
+    """
+    connection = OrgConnection(
+        session,
+        tokens,
+        login_host=login_host,
+        client_id=client_id,
+        api_version=api_version,
+        on_tokens_refreshed=on_tokens_refreshed,
+        saved_refresh_token=saved_refresh_token,
+    )
+    try:
+        return connection.open()
+    except BaseException:
+        logger.warning("Opening the new connection failed; revoking its tokens")
+        # connection.tokens, not tokens, because open() may have renewed and rotated them.
+        current = connection.tokens
+        revoke_token(session, login_host, current.refresh_token or current.access_token)
+        raise
 
 
 def authorize_with_login_hint(
@@ -480,6 +585,7 @@ def connect_with_browser(
     on_tokens_refreshed: TokensRefreshed | None = None,
     on_waiting: Callable[[str], object] | None = None,
     port: int | None = None,
+    saved_refresh_token: SavedRefreshToken | None = None,
 ) -> OrgConnection:
     """Sign in through the browser: PKCE web-server flow with a loopback callback.
 
@@ -490,9 +596,13 @@ def connect_with_browser(
     called once the listener is up, before the browser opens, so the app can offer
     the link for copying.
 
+    A callback without this sign-in's state gets a failure page and is ignored.
+    When reading the identity or checking the API version fails after the code
+    exchange, the new tokens are revoked before the error is raised.
+
     Raises CallbackPortBusy when no port is free, OAuthError when the callback
-    carries an error or a wrong state, or times out, and Cancelled when ``cancel``
-    is set while waiting.
+    carries an error or no callback arrives in ``timeout`` seconds, and Cancelled
+    when ``cancel`` is set while waiting.
     """
     if port is not None:
         callback_ports = (port,)
@@ -507,13 +617,14 @@ def connect_with_browser(
             logger.warning("No web browser could be opened; the sign-in link must be opened by hand")
         code = receiver.wait_for_code(pkce.state, timeout=timeout, cancel=cancel)
     tokens = exchange_code(session, login_host, client_id, redirect_uri, code, pkce.verifier)
-    return open_connection(
+    return _open_new_sign_in(
         session,
         tokens,
         login_host=login_host,
         client_id=client_id,
         api_version=api_version,
         on_tokens_refreshed=on_tokens_refreshed,
+        saved_refresh_token=saved_refresh_token,
     )
 
 
@@ -525,17 +636,21 @@ def resume_with_refresh_token(
     ca_bundle: Path | None = None,
     api_version: str = API_VERSION,
     on_tokens_refreshed: TokensRefreshed | None = None,
+    saved_refresh_token: SavedRefreshToken | None = None,
 ) -> OrgConnection:
     """Open a connection from a saved refresh token, without a browser.
 
     ``on_tokens_refreshed`` gets this first TokenSet too, before its access token
     is used, because with rotation the saved refresh token is already void.
+    ``saved_refresh_token`` serves as in OrgConnection, for this first refresh too.
     Raises SignInRequired when the org rejects the refresh token (invalid_grant),
     and OAuthError for other token endpoint errors.
     """
     session = build_session(ca_bundle)
     try:
-        tokens = refresh_tokens(session, login_host, client_id, refresh_token)
+        tokens = _refresh_with_saved_token(
+            session, login_host, client_id, refresh_token, saved_refresh_token
+        )
     except OAuthError as exc:
         if exc.error != "invalid_grant":
             raise
@@ -548,6 +663,7 @@ def resume_with_refresh_token(
         client_id=client_id,
         api_version=api_version,
         on_tokens_refreshed=on_tokens_refreshed,
+        saved_refresh_token=saved_refresh_token,
     )
 
 
@@ -596,11 +712,20 @@ def connect_with_access_token(
     Who the token belongs to comes from ``<instance_url>/services/oauth2/userinfo``.
     Nothing can renew the token: once it expires calls raise SignInRequired, and
     so does opening with a token that is already invalid.
+
+    The instance URL is checked before any request, so a token pasted into the
+    wrong field never goes out as a host name. Whitespace anywhere in the token
+    (a line break from copying a wrapped line) is removed, because Salesforce
+    access tokens contain none. Raises ValueError for an unusable instance URL
+    or an empty token.
     """
-    base_url = login_base_url(instance_url)
+    base_url = _checked_instance_url(instance_url)
+    token = "".join(access_token.split())
+    if not token:
+        raise ValueError("The access token is empty; paste the whole token.")
     session = build_session(ca_bundle)
     tokens = TokenSet(
-        access_token=access_token.strip(),
+        access_token=token,
         refresh_token=None,
         instance_url=base_url,
         id_url="",
@@ -611,6 +736,42 @@ def connect_with_access_token(
     )
     connection.no_refresh_reason = "the access token is invalid, expired or revoked, and cannot be renewed"
     return connection.open()
+
+
+_PASTE_INSTANCE_URL = "paste the org's address, such as https://mycompany.my.salesforce.com."
+
+
+def _checked_instance_url(instance_url: str) -> str:
+    """Return ``https://host[:port]`` of a pasted instance URL, or raise ValueError.
+
+    The URL must use https and contain only a host name (with an optional port):
+    no user name, path, query or fragment. The message never repeats the text,
+    because it may be a token pasted into the wrong field.
+    """
+    text = instance_url.strip().rstrip("/")
+    if not text:
+        raise ValueError(f"The instance URL is empty; {_PASTE_INSTANCE_URL}")
+    if any(character.isspace() for character in text):
+        raise ValueError(f"The instance URL contains spaces; {_PASTE_INSTANCE_URL}")
+    base_url = login_base_url(text)  # raises ValueError for a scheme other than https
+    parts = urlsplit(base_url)
+    try:
+        _ = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise ValueError(f"The instance URL has an invalid port; {_PASTE_INSTANCE_URL}") from None
+    host = parts.hostname or ""
+    labels = host.removesuffix(".").split(".")
+    if (
+        parts.username is not None
+        or not host
+        or not all(_HOST_LABEL.fullmatch(label) for label in labels)
+    ):
+        raise ValueError(
+            f"The instance URL is not a host name (is it the access token?); {_PASTE_INSTANCE_URL}"
+        )
+    if parts.path or parts.query or parts.fragment:
+        raise ValueError(f"The instance URL has a path or query after the host; {_PASTE_INSTANCE_URL}")
+    return base_url
 
 
 def _host_name(login_host: str) -> str:

@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -33,6 +33,26 @@ DEFAULT_SCOPE = "api refresh_token"
 # setup guide lists for registration with the app, tried in this order.
 DEFAULT_CALLBACK_PORTS = (7317, 7318, 7319)
 CALLBACK_PATH = "/callback"
+
+# Seconds a connection to the callback listener may stay silent before it is
+# dropped, so that an idle or half-sent request cannot hold the listener.
+CALLBACK_READ_TIMEOUT = 5.0
+
+# OAuth errors from the token endpoint that mean the refresh token or the app's
+# access is gone for good, so only a new sign-in helps. Codes from RFC 6749
+# section 5.2 and Salesforce Help, "OAuth 2.0 Authorization Errors".
+GRANT_ENDED_ERRORS = frozenset(
+    {
+        "invalid_grant",
+        "invalid_client_id",
+        "invalid_client",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "inactive_user",
+        "inactive_org",
+        "invalid_app_access",
+    }
+)
 
 # RFC 7636 section 4.1: the code verifier is 43 to 128 characters long.
 VERIFIER_BYTES = 64  # 86 characters once base64url-encoded
@@ -170,15 +190,15 @@ def authorize_url(
 def code_from_redirect(location: str, expected_state: str) -> str:
     """Return the authorization code from the callback URL after checking its state.
 
-    Raises OAuthError when the callback carries an error, no code, or a state
-    other than the one this sign-in sent (a forged or stale callback).
+    Raises OAuthError when the callback carries a state other than the one this
+    sign-in sent (a forged or stale callback), an error, or no code. The state is
+    checked first, so an error from a forged callback is never believed.
     """
     query = parse_qs(urlsplit(location).query)
+    if not _carries_state(location, expected_state):
+        raise OAuthError("state_mismatch", "the callback's state is missing or different")
     if "error" in query:
         raise OAuthError(query["error"][0], query.get("error_description", [""])[0])
-    states = query.get("state", [])
-    if len(states) != 1 or not secrets.compare_digest(states[0], expected_state):
-        raise OAuthError("state_mismatch", "the callback's state is missing or different")
     codes = query.get("code", [])
     if len(codes) != 1 or not codes[0]:
         raise OAuthError("invalid_response", "the callback carries no authorization code")
@@ -220,7 +240,24 @@ def refresh_tokens(
 
 def _post_token(session: requests.Session, login_host: str, form: dict[str, str]) -> dict[str, Any]:
     url = f"{login_base_url(login_host)}/services/oauth2/token"
-    response = session.post(url, data=form, headers={"Accept": "application/json"})
+    # A redirect is not followed, because requests would send the form, with its
+    # code or refresh token, again to wherever the Location header points.
+    response = session.post(
+        url, data=form, headers={"Accept": "application/json"}, allow_redirects=False
+    )
+    if response.is_redirect:
+        logger.warning(
+            "Token request (%s) failed: HTTP %s redirect, not followed",
+            form["grant_type"],
+            response.status_code,
+        )
+        raise OAuthError(
+            "invalid_response",
+            f"HTTP {response.status_code} redirect from the token endpoint to "
+            f"{redirect_target(response)}, which is not followed because it would send "
+            "the credentials to another address",
+            status=response.status_code,
+        )
     try:
         payload = response.json()
     except ValueError:
@@ -267,9 +304,17 @@ def revoke_token(session: requests.Session, login_host: str, token: str) -> None
     """
     url = f"{login_base_url(login_host)}/services/oauth2/revoke"
     try:
-        response = session.post(url, data={"token": token})
+        response = session.post(url, data={"token": token}, allow_redirects=False)
     except requests.RequestException as exc:
         logger.warning("Revoking the token at %s failed: %s", login_host, type(exc).__name__)
+        return
+    if response.is_redirect:
+        logger.warning(
+            "Revoking the token at %s failed: HTTP %s redirect to %s, not followed",
+            login_host,
+            response.status_code,
+            redirect_target(response),
+        )
         return
     if response.status_code != 200:
         logger.warning(
@@ -280,6 +325,14 @@ def revoke_token(session: requests.Session, login_host: str, token: str) -> None
         )
         return
     logger.info("Token revoked at %s", login_host)
+
+
+def redirect_target(response: requests.Response) -> str:
+    """Return the scheme and host of a redirect's Location, for messages (no path or query)."""
+    target = urlsplit(response.headers.get("Location", ""))
+    if not target.netloc:
+        return "another address"
+    return f"{target.scheme}://{target.hostname or ''}" + (f":{target.port}" if target.port else "")
 
 
 def _oauth_error_code(response: requests.Response) -> str:
@@ -295,20 +348,28 @@ def _oauth_error_code(response: requests.Response) -> str:
 _PORT_UNAVAILABLE_ERRNOS = frozenset({errno.EADDRINUSE, errno.EACCES, 10013, 10048})
 
 
-class _LoopbackServer(HTTPServer):
+class _LoopbackServer(ThreadingHTTPServer):
     # SO_REUSEADDR lets a second socket bind a port that a program already listens on
     # under Windows, so a busy port would look free there.
     allow_reuse_address = sys.platform != "win32"
+    # Each connection gets its own daemon thread, so a stuck one neither delays the
+    # real callback nor holds up close() (which must not join handler threads).
+    daemon_threads = True
+    block_on_close = False
 
 
 class LoopbackReceiver:
     """A one-shot HTTP listener on 127.0.0.1 that receives the OAuth callback.
 
     The browser is sent to the authorize URL with ``redirect_uri`` pointing here;
-    Salesforce redirects the browser back with the code and state. Only the first
-    callback counts: the browser gets a success page, or a failure page when the
-    callback carries an error or a state other than ``expected_state``. Use it as a
-    context manager so that the socket is closed.
+    Salesforce redirects the browser back with the code and state. With
+    ``expected_state`` set, a callback with a missing or different state gets a
+    failure page and is ignored, because any local program or web page can send
+    one. The receiver keeps waiting for the real callback. Only the first callback
+    with the right state counts: it gets a success page, or a failure page when it
+    carries an error. Without ``expected_state`` the first callback counts, and
+    ``wait_for_code`` checks its state. Use it as a context manager so that the
+    socket is closed.
     """
 
     def __init__(
@@ -329,6 +390,10 @@ class LoopbackReceiver:
         receiver = self
 
         class CallbackHandler(BaseHTTPRequestHandler):
+            # StreamRequestHandler sets this timeout on the socket, so handle_one_request
+            # drops a connection that sends nothing, or only part of a request line.
+            timeout = CALLBACK_READ_TIMEOUT
+
             def do_GET(self) -> None:
                 if urlsplit(self.path).path != receiver.path:
                     self.send_error(404)
@@ -349,7 +414,13 @@ class LoopbackReceiver:
         return CallbackHandler
 
     def _take_callback(self, path: str) -> tuple[int, str]:
-        """Keep the first callback and return the HTTP status and page to send in reply."""
+        """Keep the first callback with the right state and return the HTTP status and page to send."""
+        if self.expected_state is not None and not _carries_state(path, self.expected_state):
+            # The query may carry a code, so the log names only the port.
+            logger.warning(
+                "Ignored a sign-in callback on port %s without this sign-in's state", self.port
+            )
+            return 400, failure_page(IGNORED_CALLBACK_REASON)
         with self._first_callback:
             if self._done.is_set():
                 return 409, failure_page("This sign-in already received its answer.")
@@ -366,6 +437,7 @@ class LoopbackReceiver:
         except OAuthError as exc:
             return 200, failure_page(exc.sentence())
         return 200, SUCCESS_PAGE
+
 
     @property
     def port(self) -> int:
@@ -404,6 +476,11 @@ class LoopbackReceiver:
         return code_from_redirect(self._received, state)
 
     def close(self) -> None:
+        """Stop listening and close the port.
+
+        Handler threads are not joined. A handler waiting on a silent connection
+        ends by itself after CALLBACK_READ_TIMEOUT seconds.
+        """
         self._server.shutdown()
         self._server.server_close()
 
@@ -412,6 +489,15 @@ class LoopbackReceiver:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _carries_state(url: str, expected_state: str) -> bool:
+    """Return whether the callback URL carries exactly one state, equal to ``expected_state``."""
+    states = parse_qs(urlsplit(url).query).get("state", [])
+    # Compared as bytes, because compare_digest rejects str with characters outside ASCII.
+    return len(states) == 1 and secrets.compare_digest(
+        states[0].encode("utf-8"), expected_state.encode("utf-8")
+    )
 
 
 def open_loopback_receiver(
@@ -452,6 +538,9 @@ def _page(heading: str, text: str) -> str:
 SUCCESS_PAGE = _page(
     "Signed in", "Signed in. Return to Backstory Desktop; you can close this tab."
 )
+
+
+IGNORED_CALLBACK_REASON = "This sign-in answer did not carry the state this app sent, so it was ignored."
 
 
 def failure_page(reason: str) -> str:

@@ -25,7 +25,7 @@ from xml.sax.saxutils import escape
 import requests
 
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
-from backstory_desktop.salesforce.oauth import login_base_url
+from backstory_desktop.salesforce.oauth import login_base_url, redirect_target
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +102,17 @@ def soap_login(
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "login"}
     body = login_envelope(username, password + security_token).encode("utf-8")
     try:
-        response = session.post(url, data=body, headers=headers)
+        # A redirect is not followed, because requests would post the password
+        # again to the new address. stream=True lets the size limit stop the download.
+        response = session.post(url, data=body, headers=headers, allow_redirects=False, stream=True)
+        with response:
+            if response.is_redirect:
+                raise _redirected(response)
+            content = _read_limited(response)
     except requests.RequestException as exc:
         raise explain(exc) from exc
 
-    root = _parse_envelope(response)
+    root = _parse_envelope(response, content)
     fault = root.find("soapenv:Body/soapenv:Fault", _NS)
     if fault is not None:
         raise _fault_problem(fault, response.status_code, api_version)
@@ -119,16 +125,40 @@ def soap_login(
     return login_result
 
 
-def _parse_envelope(response: requests.Response) -> ElementTree.Element:
-    """Parse the SOAP response, rejecting oversized bodies and any DTD.
+def _read_limited(response: requests.Response) -> bytes:
+    """Read the body of a streamed response, stopping once it exceeds MAX_RESPONSE_BYTES."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _malformed(f"a response of {int(declared)} bytes, more than a login returns")
+    content = bytearray()
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        content += chunk
+        if len(content) > MAX_RESPONSE_BYTES:
+            raise _malformed(f"a response of more than {MAX_RESPONSE_BYTES} bytes, more than a login returns")
+    return bytes(content)
+
+
+def _redirected(response: requests.Response) -> SalesforceProblem:
+    target = redirect_target(response)
+    logger.warning("SOAP login() failed: HTTP %s redirect to %s, not followed", response.status_code, target)
+    return SalesforceProblem(
+        ProblemKind.FIXABLE,
+        f"The password sign-in got HTTP {response.status_code}, a redirect to {target}, which "
+        "is not followed because it would send the password to another address; check the "
+        "login host, or sign in with the browser.",
+        f"HTTP {response.status_code} redirect to {target}",
+        error_code="redirect",
+        status=response.status_code,
+    )
+
+
+def _parse_envelope(response: requests.Response, content: bytes) -> ElementTree.Element:
+    """Parse the SOAP response body ``content``, rejecting any DTD.
 
     A SOAP 1.1 message must not contain a document type declaration (W3C Note
     "Simple Object Access Protocol (SOAP) 1.1"). Without one no entity can be
     declared, so entity expansion attacks have nothing to expand.
     """
-    content = response.content
-    if len(content) > MAX_RESPONSE_BYTES:
-        raise _malformed(f"a response of {len(content)} bytes, more than a login returns")
     text = content.decode(response.encoding or "utf-8", errors="replace")
     if _DOCTYPE.search(text):
         raise _malformed("a response with a document type declaration")

@@ -125,11 +125,13 @@ def test_browser_sign_in__state_mismatch_shows_failure_page(default_org: Practic
         default_org, edit_callback=lambda url: replace_query_value(url, "state", "forged")
     )
 
+    # The callback with the wrong state is ignored, so the sign-in waits until its timeout.
     with pytest.raises(OAuthError) as raised:
-        sign_in(default_org, browser)
+        sign_in(default_org, browser, timeout=0.5)
 
-    assert raised.value.error == "state_mismatch"
+    assert raised.value.error == "timeout"
     page = browser.callback_pages[0]
+    assert page.status_code == 400
     assert "Sign-in failed" in page.text
     assert "did not carry the state this app sent" in page.text
     assert "Return to Backstory Desktop" in page.text

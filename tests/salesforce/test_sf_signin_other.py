@@ -148,6 +148,7 @@ def _fake_response(body: str, status: int = 200) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response._content = body.encode("utf-8")
+    response._content_consumed = True
     response.encoding = "utf-8"
     return response
 
