@@ -84,11 +84,12 @@ def collect_diagnostics(
 def resume_for_diagnostics(profile: OrgProfile) -> tuple[OrgConnection | None, str]:
     """Open ``profile`` with its saved sign-in for the report; return the connection or why not.
 
-    Never opens a browser. When only a new sign-in helps, the reason asks the admin to sign in
-    again in the app.
+    Never opens a browser and never writes the profiles file. A refresh token that the
+    refresh rotates is still saved to the keyring, because the old one stops working. When
+    only a new sign-in helps, the reason asks the admin to sign in again in the app.
     """
     try:
-        return resume_session(profile, secret_store()), ""
+        return resume_session(profile, secret_store(), save_profile=False), ""
     except SignInRequired as error:
         return None, (
             f"The saved sign-in of {profile.alias} could not be resumed ({error.reason}), "
@@ -163,9 +164,6 @@ def _profile_summary() -> dict[str, Any]:
         profiles = load_profiles(path)
     except ProfilesFileError as error:
         return {"path": str(path), "profiles": [], "error": str(error)}
-    # A file that exists but cannot be opened (permissions) is not moved aside.
-    except OSError as error:
-        return {"path": str(path), "profiles": [], "error": f"{path} could not be read: {error}"}
     return {
         "path": str(path),
         "profiles": [

@@ -189,6 +189,24 @@ def _token_saver(profile: OrgProfile, secrets: SecretStore) -> Callable[[TokenSe
     return save
 
 
+def _saved_token_reader(alias: str, secrets: SecretStore) -> Callable[[], str | None]:
+    """Return the saved_refresh_token hook of a connection: the refresh token now saved for ``alias``.
+
+    Another process (such as `diagnose --org`) may have rotated the token the connection
+    holds, and then the saved one is the one that still works. A keyring that cannot be
+    read counts as no saved token.
+    """
+
+    def load() -> str | None:
+        try:
+            return secrets.load(alias)
+        except SecretStoreError as error:
+            log.warning("Could not read the saved refresh token of %s: %s", alias, error)
+            return None
+
+    return load
+
+
 # -- profiles ------------------------------------------------------------------------------
 
 
@@ -329,9 +347,15 @@ def _checked_callback_ports(kind: str, ports: Sequence[int] | None) -> list[int]
     return checked
 
 
-def remove_profile(profile: OrgProfile, secrets: SecretStore) -> None:
-    """Sign out of ``profile``, delete it from the profiles file, and forget it as the last profile."""
-    sign_out(profile, secrets)
+def remove_profile(
+    profile: OrgProfile, secrets: SecretStore, *, connection: OrgConnection | None = None
+) -> None:
+    """Sign out of ``profile``, delete it from the profiles file, and forget it as the last profile.
+
+    ``connection`` is the profile's open connection, if any, and is revoked first. When
+    sign_out raises, the profile stays, so that the admin can sign out again.
+    """
+    sign_out(profile, secrets, connection=connection)
     delete_profile(profile.alias)
     settings = load_app_settings()
     if settings.last_profile == profile.alias:
@@ -369,6 +393,7 @@ def sign_in_with_browser(
         api_version=_api_version(profile),
         on_tokens_refreshed=save_tokens,
         on_waiting=on_waiting,
+        saved_refresh_token=_saved_token_reader(profile.alias, secrets),
     )
     save_tokens(connection.tokens)
     _record_connection(profile, connection)
@@ -377,9 +402,17 @@ def sign_in_with_browser(
 
 
 def resume_session(
-    profile: OrgProfile, secrets: SecretStore, *, cancel: threading.Event | None = None
+    profile: OrgProfile,
+    secrets: SecretStore,
+    *,
+    cancel: threading.Event | None = None,
+    save_profile: bool = True,
 ) -> OrgConnection:
     """Open a connection with the saved refresh token of ``profile``; never opens a browser.
+
+    The org's address, user and API version are copied to ``profile``, and saved to the
+    profiles file unless ``save_profile`` is False (for read-only callers such as diagnose).
+    Rotated refresh tokens are saved to the keyring either way.
 
     Raises SignInRequired when no token is saved, the saved one is damaged, or Salesforce
     rejects it (the stored token is left in place). Raises SecretsLocked when the keyring is
@@ -401,9 +434,10 @@ def resume_session(
         ca_bundle=_ca_bundle_path(profile),
         api_version=_api_version(profile),
         on_tokens_refreshed=_token_saver(profile, secrets),
+        saved_refresh_token=_saved_token_reader(profile.alias, secrets),
     )
     check_cancel(cancel)
-    _record_connection(profile, connection)
+    _record_connection(profile, connection, save=save_profile)
     log.info("Resumed the session of %s as %s", profile.alias, connection.username)
     return connection
 
@@ -446,21 +480,45 @@ def sign_out(
 ) -> None:
     """Revoke the sign-in of ``profile`` at its login host (best effort) and delete the saved token.
 
-    ``connection``, when given, is revoked too, which ends its access token. Raises SecretsLocked
-    when the keyring is locked, since the token could then be neither read nor deleted.
+    ``connection``, when given, is revoked first, which ends its access and refresh tokens
+    even when the keyring cannot be read. Raises SecretsLocked when the keyring is locked
+    and SecretStoreError when it fails, each saying that the saved token was not deleted.
     """
+    if connection is not None:
+        connection.revoke()
     try:
         refresh_token = secrets.load(profile.alias)
     except SecretCorrupted:
         refresh_token = None
-    if connection is not None:
-        connection.revoke()
+    except SecretStoreError as error:
+        raise _sign_out_incomplete(profile, error, revoked=connection is not None) from error
+
     revoked_already = connection is not None and connection.tokens.refresh_token == refresh_token
     if refresh_token and profile.login_host and not revoked_already:
         _revoke_quietly(profile, refresh_token)
-    secrets.delete(profile.alias)
+    try:
+        secrets.delete(profile.alias)
+    except SecretStoreError as error:
+        revoked = connection is not None or bool(refresh_token and profile.login_host)
+        raise _sign_out_incomplete(profile, error, revoked=revoked) from error
     _set_notice(profile.alias, "")
     log.info("Signed out of %s", profile.alias)
+
+
+def _sign_out_incomplete(profile: OrgProfile, error: SecretStoreError, *, revoked: bool) -> SecretStoreError:
+    """Return the error for a sign-out whose saved token could not be read or deleted."""
+    log.warning("Signing out of %s left its saved token in place: %s", profile.alias, error)
+    locked = isinstance(error, SecretsLocked)
+    if locked:
+        cause = "the keyring is locked or did not respond"
+    else:
+        cause = "the keyring failed (the log has the details)"
+    if revoked:
+        outcome = f"The sign-in of {profile.alias} was revoked, but the saved sign-in could not be deleted"
+    else:
+        outcome = f"The saved sign-in of {profile.alias} could not be revoked or deleted"
+    message = f"{outcome} because {cause}, so unlock the keyring and sign out again."
+    return SecretsLocked(message) if locked else SecretStoreError(message)
 
 
 def _revoke_quietly(profile: OrgProfile, refresh_token: str) -> None:
@@ -474,12 +532,13 @@ def _revoke_quietly(profile: OrgProfile, refresh_token: str) -> None:
         session.close()
 
 
-def _record_connection(profile: OrgProfile, connection: OrgConnection) -> None:
-    """Copy the org's address, the user and the API version to the profile, and save it."""
+def _record_connection(profile: OrgProfile, connection: OrgConnection, *, save: bool = True) -> None:
+    """Copy the org's address, the user and the API version to the profile, and save it if ``save``."""
     profile.instance_url = connection.instance_url
     profile.username = connection.username
     profile.api_version = connection.api_version
-    save_profile(profile)
+    if save:
+        save_profile(profile)
 
 
 def _ca_bundle_path(profile: OrgProfile) -> Path | None:

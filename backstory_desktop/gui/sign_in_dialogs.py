@@ -140,7 +140,8 @@ class OtherSignInDialog(QDialog):
             sign_in = OtherSignIn(
                 ACCESS_TOKEN_METHOD,
                 instance_url=self.instance_url_edit.text().strip(),
-                access_token=self.access_token_edit.text().strip(),
+                # A token copied from a wrapped terminal line carries line breaks or spaces.
+                access_token="".join(self.access_token_edit.text().split()),
             )
             required = (("instance URL", sign_in.instance_url), ("access token", sign_in.access_token))
             missing = [name for name, value in required if not value]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from backstory_desktop.core.checklist import StepResult, StepStatus
 from backstory_desktop.core.jobs import Cancelled
+from backstory_desktop.logging_setup import scrub_secrets
 from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
 from backstory_desktop.sources.mbox import MailboxError
 
@@ -63,7 +64,8 @@ def explain_error(error: BaseException) -> tuple[str, str]:
     problem = explain(error)
     trace = "".join(traceback.format_exception(error))
     details = f"{problem.details}\n\n{trace}" if problem.details else trace
-    return problem.sentence, details
+    # A traceback may quote a request header or URL, so it gets the log's scrubbing too.
+    return scrub_secrets(problem.sentence), scrub_secrets(details)
 
 
 class MessagePanel(QFrame):
@@ -109,10 +111,10 @@ class MessagePanel(QFrame):
         self.hide()
 
     def show_message(self, text: str, color: QColor = NEUTRAL_COLOR, details: str = "") -> None:
-        """Show one line, and a Details button when there is more to read."""
-        self.label.setText(text)
+        """Show one line, and a Details button when there is more to read; both are scrubbed of tokens."""
+        self.label.setText(scrub_secrets(text))
         self.label.setStyleSheet(f"color: {color.name()};")
-        self.details.setPlainText(details)
+        self.details.setPlainText(scrub_secrets(details))
         self.details_button.setChecked(False)
         self.details_button.setVisible(bool(details))
         self._set_action(None, "")

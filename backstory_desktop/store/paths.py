@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import platformdirs
@@ -46,7 +47,18 @@ def practice_org_db() -> Path:
     return data_dir() / "practice-org" / "practice-org.sqlite3"
 
 
+PRIVATE_DIR_MODE = 0o700
+
+
 def ensure_private_dir(path: Path) -> Path:
-    """Create a folder readable by its owner only, since it may hold org data."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create a folder readable by its owner only, since it may hold org data.
+
+    A folder that exists already is tightened to mode 0700 when this user owns it. A folder
+    of another user is left as it is, since only its owner may change its mode.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    if os.name == "posix":
+        status = path.stat()
+        if status.st_uid == os.getuid() and stat.S_IMODE(status.st_mode) != PRIVATE_DIR_MODE:
+            os.chmod(path, PRIVATE_DIR_MODE)
     return path

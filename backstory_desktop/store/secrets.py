@@ -226,7 +226,8 @@ class SecretStore:
             raise InsecureKeyringError(
                 f"The keyring backend {description} is not a secure store ({problem.reason}). "
                 "Set up the system keyring (Keychain, Credential Manager, GNOME Keyring or KWallet), "
-                "or pass allow_insecure=True to accept this backend.",
+                "or allow this backend on the Connect page (\"Use this keyring anyway…\") or with "
+                "allow_insecure_keyring = true in app.toml.",
                 backend=description,
                 reason=problem.reason,
             )

@@ -5,9 +5,10 @@
 atomically (a temporary file renamed over the old one), so a crash never
 leaves half a file, and is readable by its owner only (mode 0600 on POSIX).
 A profiles file that cannot be read is moved aside and reported, never
-silently reset. No secret is ever stored here: refresh tokens live in the
-OS keyring (store/secrets.py), and a save rejects any value shaped like a
-Salesforce access or refresh token.
+silently reset. Keys that a newer version wrote are kept on save. No secret
+is ever stored here: refresh tokens live in the OS keyring
+(store/secrets.py), and a save rejects any value shaped like a Salesforce
+access or refresh token.
 """
 
 from __future__ import annotations
@@ -54,13 +55,20 @@ OWNER_ONLY_FILE_MODE = 0o600
 
 
 class ProfilesFileError(Exception):
-    """The profiles file could not be read; it was moved aside to ``kept_at``."""
+    """The profiles file could not be read; it was moved aside to ``kept_at``, or left in place when None."""
 
-    def __init__(self, path: Path, kept_at: Path, reason: str) -> None:
-        super().__init__(
-            f"{path} could not be read ({reason}); it was kept as {kept_at}, and the next "
-            "saved profile starts a new file"
-        )
+    def __init__(self, path: Path, kept_at: Path | None, reason: str) -> None:
+        if kept_at is None:
+            message = (
+                f"{path} could not be read ({reason}), and it could not be moved aside either, so "
+                "fix its permissions or remove it; until then no profile can be saved"
+            )
+        else:
+            message = (
+                f"{path} could not be read ({reason}); it was kept as {kept_at}, and the next "
+                "saved profile starts a new file"
+            )
+        super().__init__(message)
         self.path = path
         self.kept_at = kept_at
 
@@ -100,6 +108,11 @@ class AppSettings:
     allow_insecure_keyring: bool = False
 
 
+# The declared type of each profile field, by name, for checking values read from the file.
+_PROFILE_FIELD_TYPES = {f.name: str(f.type) for f in fields(OrgProfile) if f.name != "alias"}
+_APP_SETTING_TYPES: dict[str, type] = {"last_profile": str, "allow_insecure_keyring": bool}
+
+
 def validate_alias(text: str) -> str:
     """Return ``text`` as a profile alias, or raise ValueError naming what is wrong with it.
 
@@ -128,35 +141,100 @@ def profiles_path() -> Path:
 
 
 def load_profiles(path: Path | None = None) -> dict[str, OrgProfile]:
-    """Read every saved profile; a missing file means none are saved yet."""
+    """Read every valid saved profile; a missing file means none are saved yet.
+
+    A profile with an invalid alias, kind or value is skipped with one warning in the log,
+    and stays in the file. Raises ProfilesFileError when the file cannot be read or parsed.
+    """
     path = path or profiles_path()
+    document = _read_profiles_document(path)
+    profiles: dict[str, OrgProfile] = {}
+    for alias, table in document.get("org", {}).items():
+        try:
+            profiles[alias] = _profile_from_table(alias, table)
+        except ValueError as error:
+            _report_skipped_profile(path, alias, str(error))
+    return profiles
+
+
+def _read_profiles_document(path: Path) -> dict[str, Any]:
+    """Return the profiles file as a TOML document, or {} when there is none yet.
+
+    The document keeps keys and tables this version does not know, so that a save
+    leaves what a newer version wrote in place.
+    """
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return {}
+    # A folder in place of the file, or a file this user may not read (PermissionError).
+    except OSError as error:
+        raise ProfilesFileError(path, _keep_aside(path), f"{type(error).__name__}: {error}") from error
     try:
         document = tomllib.loads(data.decode("utf-8"))
-        return {
-            alias: _profile_from_table(alias, table)
-            for alias, table in document.get("org", {}).items()
-        }
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError, ValueError, AttributeError) as error:
-        kept_at = _keep_aside(path)
-        raise ProfilesFileError(path, kept_at, str(error)) from error
+        if not isinstance(document.get("org", {}), dict):
+            raise TypeError("the key org is not a table")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError) as error:
+        raise ProfilesFileError(path, _keep_aside(path), str(error)) from error
+    return document
 
 
-def _profile_from_table(alias: str, table: dict[str, Any]) -> OrgProfile:
-    known = {f.name for f in fields(OrgProfile)} - {"alias"}
-    values = {key: value for key, value in table.items() if key in known}
-    if "callback_ports" in values:
-        values["callback_ports"] = [int(port) for port in values["callback_ports"]]
-    return OrgProfile(alias=alias, **values)
+# Bad profile entries already reported, as (file, alias, problem), so each is logged once.
+_reported_profile_problems: set[tuple[str, str, str]] = set()
 
 
-def _keep_aside(path: Path) -> Path:
+def _report_skipped_profile(path: Path, alias: str, problem: str) -> None:
+    key = (str(path), alias, problem)
+    if key in _reported_profile_problems:
+        return
+    _reported_profile_problems.add(key)
+    log.warning(
+        "Skipped the org profile %r in %s because it is invalid (%s); fix or delete it in the file",
+        alias, path, problem,
+    )
+
+
+def _profile_from_table(alias: str, table: object) -> OrgProfile:
+    """Build the profile ``alias`` from its TOML table, or raise ValueError naming the problem."""
+    validate_alias(alias)
+    if not isinstance(table, dict):
+        raise ValueError(f"org.{alias} is not a table")
+    values = {key: value for key, value in table.items() if key in _PROFILE_FIELD_TYPES}
+    for key, value in values.items():
+        _check_profile_value(key, value)
+    profile = OrgProfile(alias=alias, **values)
+    if profile.kind not in PROFILE_KINDS:
+        raise ValueError(f"the kind {profile.kind!r} is not one of {', '.join(PROFILE_KINDS)}")
+    if profile.sign_in_method not in SIGN_IN_METHODS:
+        raise ValueError(
+            f"the sign_in_method {profile.sign_in_method!r} is not one of {', '.join(SIGN_IN_METHODS)}"
+        )
+    return profile
+
+
+def _check_profile_value(key: str, value: object) -> None:
+    expected = _PROFILE_FIELD_TYPES[key]
+    if expected == "list[int]":
+        ports_valid = isinstance(value, list) and all(
+            isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535 for port in value
+        )
+        if not ports_valid:
+            raise ValueError(f"{key} must be a list of TCP port numbers")
+        return
+    python_type = bool if expected == "bool" else str
+    if not isinstance(value, python_type):
+        raise ValueError(f"{key} must be a {expected}, not {type(value).__name__}")
+
+
+def _keep_aside(path: Path) -> Path | None:
+    """Rename an unreadable settings file with a time stamp; return the new path, or None if it stays."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     kept_at = path.with_name(f"{path.name}.unreadable-{stamp}")
-    path.replace(kept_at)
+    try:
+        path.replace(kept_at)
+    except OSError as error:
+        log.warning("settings file %s is unreadable and could not be moved aside: %s", path, error)
+        return None
     log.warning("settings file %s was unreadable; kept as %s", path, kept_at)
     return kept_at
 
@@ -164,13 +242,21 @@ def _keep_aside(path: Path) -> Path:
 def save_profile(profile: OrgProfile, path: Path | None = None) -> None:
     """Add or replace one profile, keeping the others, in one atomic write.
 
-    Raises ValueError for an invalid alias and for a value shaped like a Salesforce token.
+    Keys of the profile that this version does not know are kept. Raises ValueError for
+    an invalid alias and for a value shaped like a Salesforce token.
     """
     validate_alias(profile.alias)
     path = path or profiles_path()
-    profiles = load_profiles(path)
-    profiles[profile.alias] = profile
-    _write_profiles(path, profiles)
+    document = _read_profiles_document(path)
+    profiles = document.setdefault("org", {})
+    old_table = profiles.get(profile.alias)
+    unknown = (
+        {key: value for key, value in old_table.items() if key not in _PROFILE_FIELD_TYPES}
+        if isinstance(old_table, dict)
+        else {}
+    )
+    profiles[profile.alias] = {**unknown, **_table_from_profile(profile)}
+    _write_profiles(path, document)
 
 
 def delete_profile(alias: str, path: Path | None = None) -> bool:
@@ -179,16 +265,16 @@ def delete_profile(alias: str, path: Path | None = None) -> bool:
     The profile's refresh token in the keyring is not touched here: org_sessions.sign_out does that.
     """
     path = path or profiles_path()
-    profiles = load_profiles(path)
-    if profiles.pop(alias, None) is None:
+    document = _read_profiles_document(path)
+    if document.get("org", {}).pop(alias, None) is None:
         return False
-    _write_profiles(path, profiles)
+    _write_profiles(path, document)
     log.info("Deleted org profile %s", alias)
     return True
 
 
-def _write_profiles(path: Path, profiles: dict[str, OrgProfile]) -> None:
-    document = {"org": {alias: _table_from_profile(p) for alias, p in sorted(profiles.items())}}
+def _write_profiles(path: Path, document: dict[str, Any]) -> None:
+    document["org"] = dict(sorted(document.get("org", {}).items()))
     _write_atomically(path, tomli_w.dumps(document))
 
 
@@ -218,34 +304,71 @@ def app_settings_path() -> Path:
 def load_app_settings(path: Path | None = None) -> AppSettings:
     """Read the app settings; a missing file means the defaults.
 
-    A file that cannot be read is moved aside with a warning in the log, and the defaults
-    are returned: they are the safe choice (no insecure keyring, no preselected profile).
+    A file that cannot be read, cannot be parsed or holds a value of the wrong type is
+    moved aside with a warning in the log, and the defaults are returned: they are the
+    safe choice (no insecure keyring, no preselected profile).
     """
     path = path or app_settings_path()
     try:
+        table = _read_app_table(path)
+    except _UnusableAppSettings as error:
+        kept_at = _keep_aside(path)
+        where = f"it was kept as {kept_at}" if kept_at else "it could not be moved aside"
+        log.warning("Using the default app settings because %s %s; %s", path, error, where)
+        return AppSettings()
+    return AppSettings(**{key: value for key, value in table.items() if key in _APP_SETTING_TYPES})
+
+
+class _UnusableAppSettings(Exception):
+    """The app settings file exists but cannot be used; the message completes "<path> ..."."""
+
+
+def _read_app_table(path: Path) -> dict[str, Any]:
+    """Return the [app] table of ``path``, {} when the file is missing; checked value types."""
+    try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return AppSettings()
+        return {}
+    # A folder in place of the file, or a file this user may not read (PermissionError).
+    except OSError as error:
+        raise _UnusableAppSettings(f"could not be read ({type(error).__name__}: {error})") from error
     try:
         table = tomllib.loads(data.decode("utf-8")).get("app", {})
-        known = {f.name for f in fields(AppSettings)}
-        settings = AppSettings(**{key: value for key, value in table.items() if key in known})
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, TypeError, AttributeError) as error:
-        kept_at = _keep_aside(path)
-        log.warning("Using the default app settings because %s could not be read: %s", kept_at, error)
-        return AppSettings()
-    if not isinstance(settings.last_profile, str) or not isinstance(settings.allow_insecure_keyring, bool):
-        log.warning("Using the default app settings because %s has a value of the wrong type", path)
-        return AppSettings()
-    return settings
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise _UnusableAppSettings(f"could not be read ({error})") from error
+    if not isinstance(table, dict):
+        raise _UnusableAppSettings("has a value of the wrong type: app is not a table")
+    for key, expected in _APP_SETTING_TYPES.items():
+        if key in table and not isinstance(table[key], expected):
+            raise _UnusableAppSettings(
+                f"has a value of the wrong type: {key} must be a {expected.__name__}, "
+                f"not {type(table[key]).__name__}"
+            )
+    return table
 
 
 def save_app_settings(settings: AppSettings, path: Path | None = None) -> None:
-    """Write the app settings in one atomic write."""
+    """Write the app settings in one atomic write, keeping keys this version does not know."""
     path = path or app_settings_path()
     table = asdict(settings)
     _reject_secrets("the app settings", table)
-    _write_atomically(path, tomli_w.dumps({"app": table}))
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        document = {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        # load_app_settings moves such a file aside; this covers one that broke since then.
+        log.warning("Replacing the app settings file %s, which could not be read: %s", path, error)
+        _keep_aside(path)
+        document = {}
+    old_table = document.get("app")
+    unknown = (
+        {key: value for key, value in old_table.items() if key not in _APP_SETTING_TYPES}
+        if isinstance(old_table, dict)
+        else {}
+    )
+    document["app"] = {**unknown, **table}
+    _write_atomically(path, tomli_w.dumps(document))
 
 
 def _write_atomically(path: Path, text: str) -> None:

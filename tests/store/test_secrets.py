@@ -475,7 +475,9 @@ def test_secrets__low_priority_backend_is_rejected() -> None:
 
     message = str(raised.value)
     assert "LowPriorityKeyring" in message
-    assert "allow_insecure=True" in message
+    assert "allow_insecure=True" not in message
+    assert "Use this keyring anyway" in message
+    assert "allow_insecure_keyring = true in app.toml" in message
 
 
 def test_secrets__keyrings_alt_backend_is_rejected() -> None:

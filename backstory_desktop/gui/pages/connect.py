@@ -154,9 +154,18 @@ def other_sign_in_job(
     return enablement.use_connection(run, connection)
 
 
-def remove_profile_job(profile: OrgProfile, *, progress: ProgressCallback, cancel: threading.Event) -> None:
-    """Revoke the profile's sign-in (best effort), delete its token and the profile itself."""
-    org_sessions.remove_profile(profile, org_sessions.secret_store())
+def remove_profile_job(
+    profile: OrgProfile,
+    connection: OrgConnection | None,
+    *,
+    progress: ProgressCallback,
+    cancel: threading.Event,
+) -> None:
+    """Revoke the profile's sign-in (best effort), delete its token and the profile itself.
+
+    ``connection`` is the run's open connection to the profile's org, revoked first.
+    """
+    org_sessions.remove_profile(profile, org_sessions.secret_store(), connection=connection)
 
 
 class ConnectPage(StepPage):
@@ -440,7 +449,8 @@ class ConnectPage(StepPage):
         lines += [f"- This run's result of {STEP_TITLES[step]}" for step in self.run.checklist.results]
         if not dialogs.confirm(self, "Remove org profile", f"Remove the org profile {profile.alias}?", lines):
             return
-        self.start_job("remove profile", remove_profile_job, profile, on_finished=self._profile_removed,
+        self.start_job("remove profile", remove_profile_job, profile, self.run.connection,
+                       on_finished=self._profile_removed,
                        progress_message=f"Removing {profile.alias}…")
 
     def _profile_removed(self, _result: object) -> None:
