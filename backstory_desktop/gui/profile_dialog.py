@@ -170,7 +170,7 @@ class ProfileDialog(QDialog):
         form.addRow("", self.host_status)
         form.addRow("Consumer key:", self.client_id_edit)
         form.addRow("Callback ports:", self.ports_edit)
-        form.addRow("", _hint("Tried in order; each needs http://127.0.0.1:PORT/callback in the app."))
+        form.addRow("", _hint("Tried in order; each needs http://localhost:PORT/callback in the app."))
         form.addRow("API version:", self.api_version_edit)
         form.addRow("CA bundle file:", ca_row)
         form.addRow("", _hint("Only needed behind a proxy that re-signs HTTPS with its own CA."))

@@ -300,7 +300,7 @@ def check_callback_url(url: str) -> str:
     parts = urlsplit(url)
     if not parts.scheme or not (parts.netloc or parts.path):
         raise ValueError(f"callback URL {url!r} is not an absolute URL such as "
-                         "http://127.0.0.1:7317/callback")
+                         "http://localhost:7317/callback")
     if "#" in url:
         # RFC 6749, section 3.1.2: a redirection endpoint must not include a fragment.
         raise ValueError(f"callback URL {url!r} contains a fragment (#), which a redirect URI "

@@ -590,7 +590,7 @@ def connect_with_browser(
     """Sign in through the browser: PKCE web-server flow with a loopback callback.
 
     The callback listens on the first free port of ``callback_ports``; each must
-    match a callback URL registered for the app (``http://127.0.0.1:<port>/callback``),
+    match a callback URL registered for the app (``http://localhost:<port>/callback``),
     and 0 picks any free port, which only the practice org accepts. ``port`` is the
     older spelling of ``callback_ports=(port,)``. ``on_waiting(authorize_url)`` is
     called once the listener is up, before the browser opens, so the app can offer

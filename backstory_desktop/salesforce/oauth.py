@@ -13,6 +13,7 @@ import hashlib
 import html
 import logging
 import secrets
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -29,10 +30,15 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SCOPE = "api refresh_token"
 
-# The loopback ports whose callback URLs (http://127.0.0.1:<port>/callback) the
+# The loopback ports whose callback URLs (http://localhost:<port>/callback) the
 # setup guide lists for registration with the app, tried in this order.
 DEFAULT_CALLBACK_PORTS = (7317, 7318, 7319)
 CALLBACK_PATH = "/callback"
+# The host of the callback URL. Salesforce's own CLI registers
+# http://localhost:1717/OauthRedirect, and public bug reports say the External
+# Client App form refuses plain http for an IP address such as 127.0.0.1. The
+# listener binds both addresses localhost resolves to, 127.0.0.1 and ::1, and no other.
+CALLBACK_HOST = "localhost"
 
 # Seconds a connection to the callback listener may stay silent before it is
 # dropped, so that an idle or half-sent request cannot hold the listener.
@@ -99,23 +105,23 @@ class OAuthError(Exception):
 
 
 class CallbackPortBusy(OAuthError):
-    """None of the registered callback ports could be opened on 127.0.0.1."""
+    """None of the registered callback ports could be opened on localhost."""
 
     def __init__(self, ports: Sequence[int]) -> None:
         self.ports = tuple(ports)
         listed = ", ".join(str(port) for port in self.ports)
-        super().__init__("port_in_use", f"ports tried on 127.0.0.1: {listed}")
+        super().__init__("port_in_use", f"ports tried on localhost: {listed}")
 
     def sentence(self) -> str:
         listed = ", ".join(str(port) for port in self.ports)
         if len(self.ports) == 1:
-            ports_in_use, program = f"callback port {listed} on 127.0.0.1 is", "the program using it"
+            ports_in_use, program = f"callback port {listed} on localhost is", "the program using it"
         else:
-            ports_in_use, program = f"callback ports {listed} on 127.0.0.1 are", "a program using them"
+            ports_in_use, program = f"callback ports {listed} on localhost are", "a program using them"
         return (
             f"The sign-in cannot receive Salesforce's answer because {ports_in_use} in use; "
             f"close {program}, or register another "
-            "callback URL (http://127.0.0.1:<port>/callback) with the app and add its port "
+            f"callback URL (http://{CALLBACK_HOST}:<port>/callback) with the app and add its port "
             "to the org profile."
         )
 
@@ -294,7 +300,7 @@ def _token_set(payload: dict[str, Any], *, fallback_refresh_token: str | None) -
 
 def redirect_uri_for(port: int, path: str = CALLBACK_PATH) -> str:
     """Return the loopback callback URL for ``port``, as registered with the app."""
-    return f"http://127.0.0.1:{port}{path}"
+    return f"http://{CALLBACK_HOST}:{port}{path}"
 
 
 def revoke_token(session: requests.Session, login_host: str, token: str) -> None:
@@ -358,8 +364,16 @@ class _LoopbackServer(ThreadingHTTPServer):
     block_on_close = False
 
 
+class _LoopbackServerV6(_LoopbackServer):
+    address_family = socket.AF_INET6
+
+
+# Errors that mean this computer has no IPv6 loopback, so localhost can only be 127.0.0.1.
+_NO_IPV6_ERRNOS = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})
+
+
 class LoopbackReceiver:
-    """A one-shot HTTP listener on 127.0.0.1 that receives the OAuth callback.
+    """A one-shot HTTP listener on localhost (127.0.0.1 and ::1) that receives the OAuth callback.
 
     The browser is sent to the authorize URL with ``redirect_uri`` pointing here;
     Salesforce redirects the browser back with the code and state. With
@@ -380,11 +394,19 @@ class LoopbackReceiver:
         self._received: str | None = None
         self._done = threading.Event()
         self._first_callback = threading.Lock()
-        self._server = _LoopbackServer(("127.0.0.1", port), self._handler_class())
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="oauth-callback", daemon=True
-        )
-        self._thread.start()
+        handler = self._handler_class()
+        self._server = _LoopbackServer(("127.0.0.1", port), handler)
+        self._servers = [self._server]
+        try:
+            # A browser may resolve localhost to ::1 first. Another program on ::1 at this
+            # port would receive the callback, so that port counts as busy.
+            self._servers.append(_LoopbackServerV6(("::1", self.port), handler))
+        except OSError as exc:
+            if exc.errno not in _NO_IPV6_ERRNOS:
+                self._server.server_close()
+                raise
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, name="oauth-callback", daemon=True).start()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -481,8 +503,9 @@ class LoopbackReceiver:
         Handler threads are not joined. A handler waiting on a silent connection
         ends by itself after CALLBACK_READ_TIMEOUT seconds.
         """
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
     def __enter__(self) -> LoopbackReceiver:
         return self
@@ -517,7 +540,7 @@ def open_loopback_receiver(
         except OSError as exc:
             if exc.errno not in _PORT_UNAVAILABLE_ERRNOS:
                 raise
-            logger.info("Callback port %s on 127.0.0.1 is in use; trying the next one", port)
+            logger.info("Callback port %s on localhost is in use; trying the next one", port)
             continue
         logger.info("Waiting for the sign-in callback on port %s", receiver.port)
         return receiver
@@ -535,8 +558,11 @@ def _page(heading: str, text: str) -> str:
     )
 
 
+# The app still exchanges the code after this page, so the page does not claim success.
 SUCCESS_PAGE = _page(
-    "Signed in", "Signed in. Return to Backstory Desktop; you can close this tab."
+    "Sign-in received",
+    "Backstory Desktop received the sign-in and is finishing it. Return to the app to see the "
+    "result; you can close this tab.",
 )
 
 

@@ -73,7 +73,7 @@ def test_browser_sign_in__served_org_then_next_works(
 
     assert len(browser.opened) == 1
     assert browser.opened[0].startswith(f"{default_org.base_url}/services/oauth2/authorize?")
-    assert "Signed in" in browser.callback_pages[0]
+    assert "Sign-in received" in browser.callback_pages[0]
     assert page.instance_url.text() == default_org.base_url
     assert page.username.text() == default_org.admin_username
     assert window.org_label.text() == (

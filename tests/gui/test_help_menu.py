@@ -77,7 +77,7 @@ def test_guide__shows_callbacks_and_scopes(qtbot: QtBot) -> None:
     text = dialog.browser.toPlainText()
 
     for port in (7317, 7318, 7319):
-        assert f"http://127.0.0.1:{port}/callback" in text
+        assert f"http://localhost:{port}/callback" in text
     assert "Manage user data via APIs (api)" in text
     assert "Perform requests at any time (refresh_token, offline_access)" in text
     assert "External Client App Manager" in text

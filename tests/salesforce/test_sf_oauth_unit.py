@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from backstory_desktop.salesforce.oauth import (
+    CallbackPortBusy,
     LoopbackReceiver,
     OAuthError,
     TokenSet,
@@ -18,6 +20,7 @@ from backstory_desktop.salesforce.oauth import (
     authorize_url,
     code_from_redirect,
     new_pkce,
+    open_loopback_receiver,
     s256_challenge,
 )
 
@@ -125,7 +128,7 @@ def test_token_set__repr_hides_tokens() -> None:
 
 def test_loopback__callback_code_returned() -> None:
     with LoopbackReceiver() as receiver:
-        assert receiver.redirect_uri.startswith("http://127.0.0.1:")
+        assert receiver.redirect_uri.startswith("http://localhost:")
         response = requests.get(f"{receiver.redirect_uri}?code=c0de&state=s1", timeout=5)
         assert response.status_code == 200
         assert "you can close this tab" in response.text
@@ -171,3 +174,45 @@ def test_token_response__non_https_address_rejected(name: str, address: str) -> 
 
     assert raised.value.error == "invalid_response"
     assert name in raised.value.description
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_loopback__redirect_uri_names_localhost() -> None:
+    with open_loopback_receiver((0,), expected_state="abc") as receiver:
+        assert receiver.redirect_uri == f"http://localhost:{receiver.port}/callback"
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "[::1]"])
+def test_loopback__callback_arrives_on_either_localhost_address(address: str) -> None:
+    if address == "[::1]" and not _has_ipv6_loopback():
+        pytest.skip("this computer has no IPv6 loopback, so localhost is 127.0.0.1 alone")
+    with open_loopback_receiver((0,), expected_state="abc") as receiver:
+        answer = requests.get(f"http://{address}:{receiver.port}/callback?code=c1&state=abc", timeout=5)
+
+        assert answer.status_code == 200
+        assert receiver.wait_for_code(timeout=5) == "c1"
+
+
+def test_loopback__port_taken_on_ipv6_counts_as_busy() -> None:
+    if not _has_ipv6_loopback():
+        pytest.skip("this computer has no IPv6 loopback")
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as other_program:
+        other_program.bind(("::1", 0))
+        other_program.listen()
+        port = other_program.getsockname()[1]
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            pytest.skip("the same port is taken on 127.0.0.1 too")
+
+        with pytest.raises(CallbackPortBusy):
+            open_loopback_receiver((port,), expected_state="abc")

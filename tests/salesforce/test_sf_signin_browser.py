@@ -76,7 +76,7 @@ def test_browser_sign_in__success_page_and_user(default_org: PracticeOrg) -> Non
     assert connection.tokens.refresh_token
     page = browser.callback_pages[0]
     assert page.status_code == 200
-    assert "Signed in. Return to Backstory Desktop; you can close this tab." in page.text
+    assert "Return to the app to see the result; you can close this tab." in page.text
 
 
 def test_browser_sign_in__link_before_browser(default_org: PracticeOrg) -> None:
@@ -135,7 +135,7 @@ def test_browser_sign_in__state_mismatch_shows_failure_page(default_org: Practic
     assert "Sign-in failed" in page.text
     assert "did not carry the state this app sent" in page.text
     assert "Return to Backstory Desktop" in page.text
-    assert "Signed in." not in page.text
+    assert "Sign-in received" not in page.text
 
 
 def test_browser_sign_in__error_callback_shows_failure_page(default_org: PracticeOrg) -> None:
@@ -176,8 +176,8 @@ def test_browser_sign_in__busy_port_skipped(
     )
 
     assert connection.username == default_org.admin_username
-    assert f"127.0.0.1%3A{next_port}%2Fcallback" in links[0]
-    assert f"127.0.0.1%3A{busy_port}" not in links[0]
+    assert f"localhost%3A{next_port}%2Fcallback" in links[0]
+    assert f"localhost%3A{busy_port}" not in links[0]
 
 
 def test_browser_sign_in__all_ports_busy_names_them(
@@ -259,12 +259,12 @@ def test_browser_sign_in__old_port_keyword_still_works(default_org: PracticeOrg)
     )
 
     assert connection.username == default_org.admin_username
-    assert f"127.0.0.1%3A{port}%2Fcallback" in links[0]
+    assert f"localhost%3A{port}%2Fcallback" in links[0]
 
 
 def test_browser_sign_in__registered_urls_next_port(tmp_path: Path, busy_port: int) -> None:
     next_port = free_port()
-    registered = [f"http://127.0.0.1:{port}/callback" for port in (busy_port, next_port)]
+    registered = [f"http://localhost:{port}/callback" for port in (busy_port, next_port)]
     with PracticeOrg(tmp_path / "registered.sqlite", callback_urls=registered) as org:
         connection = sign_in(org, HeadlessBrowser(org), callback_ports=(busy_port, next_port))
 
@@ -272,7 +272,7 @@ def test_browser_sign_in__registered_urls_next_port(tmp_path: Path, busy_port: i
 
 
 def test_browser_sign_in__unregistered_port_gets_no_callback(tmp_path: Path) -> None:
-    registered = [f"http://127.0.0.1:{free_port()}/callback"]
+    registered = [f"http://localhost:{free_port()}/callback"]
     other_port = free_port()
     answers: list[requests.Response] = []
 

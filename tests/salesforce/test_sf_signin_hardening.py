@@ -173,7 +173,7 @@ def test_listener__forged_callback_ignored(
     assert "did not carry the state this app sent" in forged.text
     assert "1-555-0100" not in forged.text
     assert browser.callback_pages[0].status_code == 200
-    assert "Signed in." in browser.callback_pages[0].text
+    assert "Sign-in received" in browser.callback_pages[0].text
     warnings = [record.getMessage() for record in caplog.records if record.name == OAUTH_LOGGER]
     assert len(warnings) == 1
     assert "Ignored a sign-in callback" in warnings[0]
