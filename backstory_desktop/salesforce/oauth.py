@@ -34,10 +34,11 @@ DEFAULT_SCOPE = "api refresh_token"
 # setup guide lists for registration with the app, tried in this order.
 DEFAULT_CALLBACK_PORTS = (7317, 7318, 7319)
 CALLBACK_PATH = "/callback"
-# The host of the callback URL. Salesforce's own CLI registers
-# http://localhost:1717/OauthRedirect, and public bug reports say the External
-# Client App form refuses plain http for an IP address such as 127.0.0.1. The
-# listener binds both addresses localhost resolves to, 127.0.0.1 and ::1, and no other.
+# The host of the callback URL, as in the Salesforce CLI's registered
+# http://localhost:1717/OauthRedirect (sfdx-core, src/webOAuthServer.ts). The
+# listener binds both addresses localhost resolves to, 127.0.0.1 and ::1.
+# NOTE: users of other tools report that the External Client App form rejects
+# plain http for an IP address such as 127.0.0.1; not confirmed in a real org.
 CALLBACK_HOST = "localhost"
 
 # Seconds a connection to the callback listener may stay silent before it is
