@@ -312,6 +312,13 @@ def _explain_network_error(exc: requests.exceptions.RequestException) -> Salesfo
             details,
             error_code="CERTIFICATE_VERIFY_FAILED",
         )
+    if isinstance(exc, requests.exceptions.ReadTimeout) and not _may_have_written(exc):
+        return SalesforceProblem(
+            ProblemKind.REFUSED,
+            f"{host} accepted the request but did not answer in time; try again later.",
+            details,
+            error_code="READ_TIMEOUT",
+        )
     for kind_of_error, kind, sentence, error_code in _NETWORK_PROBLEMS:
         if isinstance(exc, kind_of_error):
             return SalesforceProblem(kind, sentence.format(host=host), details, error_code=error_code)
@@ -320,6 +327,21 @@ def _explain_network_error(exc: requests.exceptions.RequestException) -> Salesfo
         f"The request to {host} failed ({type(exc).__name__}); the log has the details.",
         details,
     )
+
+
+# Endpoints whose POST signs in or out but writes no record.
+_SIGN_IN_PATHS = ("/services/oauth2/token", "/services/oauth2/revoke", "/services/Soap/u/")
+
+
+def _may_have_written(exc: requests.exceptions.RequestException) -> bool:
+    """Tell whether the timed-out request could have changed records in the org."""
+    request = exc.request
+    if request is None or request.method is None:
+        return True
+    if request.method.upper() in ("GET", "HEAD"):
+        return False
+    path = urlsplit(request.url or "").path
+    return not any(marker in path for marker in _SIGN_IN_PATHS)
 
 
 def _fields_in_message(message: str) -> list[str]:

@@ -211,8 +211,12 @@ def test_explain__invalid_grant_from_the_token_endpoint() -> None:
     assert "sign in again" in problem.sentence
 
 
-def _request_error(kind: type[requests.RequestException]) -> requests.RequestException:
-    request = requests.Request("GET", "https://example.my.salesforce.com/services/data/").prepare()
+def _request_error(
+    kind: type[requests.RequestException],
+    method: str = "GET",
+    path: str = "/services/data/",
+) -> requests.RequestException:
+    request = requests.Request(method, f"https://example.my.salesforce.com{path}").prepare()
     return kind("failed", request=request)
 
 
@@ -223,8 +227,26 @@ def test_explain__connect_timeout_names_the_host() -> None:
 
 
 def test_explain__read_timeout_leaves_write_unknown() -> None:
-    problem = explain(_request_error(requests.exceptions.ReadTimeout))
+    error = _request_error(
+        requests.exceptions.ReadTimeout, "PATCH", "/services/data/v64.0/composite/sobjects/Task/Message_ID__c"
+    )
+    problem = explain(error)
     assert "unknown whether a write was applied" in problem.sentence
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/services/data/v64.0/query"),
+        ("POST", "/services/oauth2/token"),
+        ("POST", "/services/oauth2/revoke"),
+        ("POST", "/services/Soap/u/64.0"),
+    ],
+)
+def test_explain__read_timeout_without_a_write(method: str, path: str) -> None:
+    problem = explain(_request_error(requests.exceptions.ReadTimeout, method, path))
+    assert "did not answer in time; try again later" in problem.sentence
+    assert "write" not in problem.sentence
 
 
 def test_explain__certificate_error_names_the_ca_bundle() -> None:
