@@ -21,7 +21,7 @@ from backstory_desktop import __version__
 from backstory_desktop.logging_setup import LOG_FILE_NAME, scrub_secrets
 from backstory_desktop.org_sessions import resume_session, secret_store
 from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
-from backstory_desktop.salesforce.errors import SignInRequired, explain
+from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.store.paths import config_dir, data_dir, log_dir
 from backstory_desktop.store.secrets import InsecureKeyringError, SecretsLocked, SecretStore
 from backstory_desktop.store.settings import (
@@ -126,6 +126,10 @@ def daily_api_requests(connection: OrgConnection) -> dict[str, Any] | None:
     except SignInRequired as error:
         log.info("The API usage could not be read: %s", error.sentence)
         return None
+    except SalesforceProblem as error:
+        # The limit is spent: the one figure a support request needs.
+        return {"used": None, "max": None, "remaining": 0, "source": error.error_code,
+                "problem": error.sentence}
     if figures is None:
         return None
     return {"used": figures.used, "max": figures.max, "remaining": figures.remaining,
@@ -248,6 +252,8 @@ def _org_rows(org: dict[str, Any]) -> list[tuple[str, str]]:
     requests_state = org["daily_api_requests"]
     if requests_state is None:
         rows.append(("daily API requests", "unknown"))
+    elif requests_state.get("problem"):
+        rows.append(("daily API requests", f"none left: {requests_state['problem']}"))
     else:
         rows.append((
             "daily API requests",

@@ -266,6 +266,21 @@ def test_diagnose_org__usage_header_without_view_setup(
     assert requests_state["remaining"] == requests_state["max"] - requests_state["used"]
 
 
+def test_diagnose_org__spent_limit_is_named(
+    capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
+) -> None:
+    # Without View Setup the limits resource is refused, so only a call of its own can tell.
+    _sign_in(default_org, default_org.integration_username)
+    default_org.daily_api_limit = 1
+
+    status, out, _ = _diagnose_org(capsys)
+
+    requests_line = next(line for line in out.splitlines() if line.startswith("daily API requests"))
+    assert status == 0
+    assert "none left" in requests_line
+    assert "REQUEST_LIMIT_EXCEEDED" in requests_line
+
+
 def test_diagnose_org__stores_the_rotated_token(
     capsys: pytest.CaptureFixture[str], default_org: PracticeOrg
 ) -> None:

@@ -303,7 +303,8 @@ class OrgConnection:
         The limits resource needs View Setup and Configuration. Without it, the figures
         come from the ``Sforce-Limit-Info`` header of this connection's last API call;
         when it has made none yet, one request for the API's resource list supplies it.
-        Raises SignInRequired when the sign-in has ended.
+        Raises SignInRequired when the sign-in has ended, and SalesforceProblem
+        (REQUEST_LIMIT_EXCEEDED) when the org refuses calls because a limit is spent.
         """
         try:
             entry = self.limits()["DailyApiRequests"]
@@ -311,6 +312,7 @@ class OrgConnection:
         except SignInRequired:
             raise
         except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+            _raise_if_limit_exceeded(error)
             logger.info(
                 "Limits resource not available, so the last call's API usage is used: %s",
                 explain(error).sentence,
@@ -326,6 +328,7 @@ class OrgConnection:
             except SignInRequired:
                 raise
             except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+                _raise_if_limit_exceeded(error)
                 logger.info("The API usage could not be read either: %s", explain(error).sentence)
                 return None
         usage = self.api_usage
@@ -452,6 +455,13 @@ def _refresh_with_saved_token(
             raise
     logger.info("The saved refresh token differs from the rejected one; renewing with it")
     return refresh_tokens(session, login_host, client_id, saved)
+
+
+def _raise_if_limit_exceeded(error: Exception) -> None:
+    """Raise the explained problem when the org refused the call because its API limit is spent."""
+    problem = explain(error)
+    if problem.error_code == "REQUEST_LIMIT_EXCEEDED":
+        raise problem from error
 
 
 def _report_tokens(on_tokens_refreshed: TokensRefreshed | None, tokens: TokenSet) -> None:
