@@ -262,7 +262,9 @@ def _open_wizard(args: argparse.Namespace) -> int:
 
     org_alias = getattr(args, "org", None)
     # The built-in practice org is always there, saved or not.
-    if org_alias not in (None, PRACTICE_PROFILE_ALIAS) and _saved_profile(org_alias) is None:
+    if org_alias not in (None, PRACTICE_PROFILE_ALIAS) and _saved_profile(
+        org_alias, built_in=PRACTICE_PROFILE_ALIAS
+    ) is None:
         return USAGE_ERROR_STATUS
 
     from backstory_desktop.gui.app import run_gui
@@ -346,8 +348,12 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 1 if org_error else 0
 
 
-def _saved_profile(alias: str) -> OrgProfile | None:
-    """Return the saved profile ``alias``, or print why there is none to stderr and return None."""
+def _saved_profile(alias: str, *, built_in: str = "") -> OrgProfile | None:
+    """Return the saved profile ``alias``, or print why there is none to stderr and return None.
+
+    ``built_in`` names an alias the command accepts without a saved profile, listed first
+    among the choices.
+    """
     from backstory_desktop.store.settings import ProfilesFileError, load_profiles
 
     try:
@@ -357,8 +363,13 @@ def _saved_profile(alias: str) -> OrgProfile | None:
         return None
     if alias in profiles:
         return profiles[alias]
-    saved = ", ".join(sorted(profiles))
-    if saved:
+    saved = ", ".join(sorted(name for name in profiles if name != built_in))
+    if built_in:
+        choices = f"{built_in} (the built-in practice org)"
+        if saved:
+            choices = f"{choices}, {saved}"
+        print(f"No org profile is saved as {alias!r}; the choices are {choices}.", file=sys.stderr)
+    elif saved:
         print(f"No org profile is saved as {alias!r}; the saved profiles are {saved}.", file=sys.stderr)
     else:
         print(f"No org profile is saved as {alias!r}, and none is saved yet, so add one on the "

@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from backstory_desktop.core.jobs import check_cancel
@@ -47,6 +47,7 @@ from backstory_desktop.store.settings import (
     PROFILE_KINDS,
     SIGN_IN_METHODS,
     OrgProfile,
+    check_alias_free,
     delete_profile,
     load_app_settings,
     save_app_settings,
@@ -61,6 +62,7 @@ SANDBOX_LOGIN_URL = "https://test.salesforce.com"
 
 # The Salesforce API versions look like "64.0".
 _API_VERSION_SHAPE = re.compile(r"[1-9][0-9]{1,2}\.0")
+PEM_CERTIFICATE_MARKER = "-----BEGIN CERTIFICATE-----"
 
 # The reason shown in SecretStore.storage_notice when the keyring is insecure and not allowed.
 INSECURE_KEYRING_REASON = (
@@ -220,11 +222,14 @@ def new_profile(
     ca_bundle: str = "",
     callback_ports: Sequence[int] | None = None,
     sign_in_method: str = "browser",
+    taken_aliases: Collection[str] = (),
 ) -> OrgProfile:
     """Check what an admin typed for a new or edited profile and return the profile, unsaved.
 
     ``login_host`` may be empty for production and sandbox orgs (login.salesforce.com and
-    test.salesforce.com). Raises ValueError with one sentence naming the problem.
+    test.salesforce.com). ``taken_aliases`` are the aliases of other saved profiles; the
+    alias may equal none of them, nor "practice", in any letter case. Raises ValueError
+    with one sentence naming the problem.
     """
     alias = validate_alias(alias.strip())
     if kind not in PROFILE_KINDS:
@@ -233,6 +238,9 @@ def new_profile(
         raise ValueError(
             f"The alias {alias} belongs to the built-in practice org, so choose another alias."
         )
+    if alias in taken_aliases:
+        raise ValueError(f"An org profile named {alias} exists already, so choose another alias.")
+    check_alias_free(alias, taken_aliases)
     if sign_in_method not in SIGN_IN_METHODS:
         raise ValueError(
             f"The sign-in method {sign_in_method!r} is unknown, so pick one of "
@@ -260,26 +268,46 @@ def new_profile(
 def _login_host_for(kind: str, text: str) -> str:
     """Return the login host URL for a profile of ``kind``, or raise ValueError."""
     if not text:
-        if kind == "production":
-            return PRODUCTION_LOGIN_URL
-        if kind == "sandbox":
-            return SANDBOX_LOGIN_URL
-        if kind == "practice":
-            return ""
-        if kind == "mydomain":
-            raise ValueError("The My Domain is empty, so type it, such as mycompany.my.salesforce.com.")
-        raise ValueError(
-            "The login host is empty, so type the served practice org's address, such as "
-            "https://127.0.0.1:8443."
-        )
+        return _default_login_host(kind)
+    return checked_login_host(kind, text).url
 
+
+def _default_login_host(kind: str) -> str:
+    if kind == "production":
+        return PRODUCTION_LOGIN_URL
+    if kind == "sandbox":
+        return SANDBOX_LOGIN_URL
+    if kind == "practice":
+        return ""
+    if kind == "mydomain":
+        raise ValueError("The My Domain is empty, so type it, such as mycompany.my.salesforce.com.")
+    raise ValueError(
+        "The login host is empty, so type the served practice org's address, such as "
+        "https://127.0.0.1:8443."
+    )
+
+
+
+def checked_login_host(kind: str, text: str) -> LoginHost:
+    """Normalise a login host typed for a profile of ``kind`` and check that it fits the kind.
+
+    The profile dialog's live line and its Save both use this, so they never disagree.
+    Raises ValueError with one sentence naming the problem and what to type.
+    """
     local_allowed = kind in ("served", "practice")
     try:
-        host = normalise_login_host(text, allow_local=local_allowed)
+        host = normalise_login_host(text.strip(), allow_local=local_allowed)
     except LoginHostError as error:
+        if local_allowed:
+            # The general message advises a Salesforce login host, which is wrong for this kind.
+            raise ValueError(
+                f"{text.strip()} is not the address of a practice org served on this computer, so "
+                "type the https://127.0.0.1:PORT address that 'backstory-desktop practice-org serve' "
+                "printed."
+            ) from None
         raise ValueError(str(error)) from None
     _check_kind_matches_host(kind, host)
-    return host.url
+    return host
 
 
 def _check_kind_matches_host(kind: str, host: LoginHost) -> None:
@@ -308,6 +336,9 @@ def _check_kind_matches_host(kind: str, host: LoginHost) -> None:
 
 
 def _checked_api_version(text: str) -> str:
+    if text.isdigit():
+        # Admins often type "64" for API version 64.0.
+        text = f"{text}.0"
     if text and not _API_VERSION_SHAPE.fullmatch(text):
         raise ValueError(
             f"The API version {text!r} is not a Salesforce API version, so type one such as "
@@ -322,7 +353,24 @@ def _checked_ca_bundle(text: str) -> str:
             f"The CA bundle {text} is not a file, so name the PEM file of the certificate authority "
             "or leave it empty."
         )
+    if text and not _contains_pem_certificate(Path(text).expanduser()):
+        raise ValueError(
+            f"The CA bundle {text} contains no PEM certificate (a '{PEM_CERTIFICATE_MARKER}' block), so "
+            "choose the certificate authority's .pem file."
+        )
     return str(Path(text).expanduser()) if text else ""
+
+
+def _contains_pem_certificate(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            # A CA bundle with every public CA is about 250 KB; the first certificate comes early.
+            head = file.read(1_000_000)
+    except OSError as error:
+        raise ValueError(
+            f"The CA bundle {path} cannot be read ({error.strerror}), so choose another file."
+        ) from None
+    return PEM_CERTIFICATE_MARKER.encode("ascii") in head
 
 
 def _checked_callback_ports(kind: str, ports: Sequence[int] | None) -> list[int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from backstory_desktop.org_sessions import new_profile
-from backstory_desktop.store.settings import DEFAULT_CALLBACK_PORTS
+from backstory_desktop.store.settings import DEFAULT_CALLBACK_PORTS, load_profiles, save_profile
 
 CLIENT_ID = "3MVG9consumerKey"
 
@@ -111,3 +111,48 @@ def test_new_profile__rejects_naming_the_problem(
     assert named in message
     assert message.endswith(".")
     assert "\n" not in message
+
+
+def test_new_profile__practice_alias_reserved_in_any_case() -> None:
+    with pytest.raises(ValueError, match="practice org's alias in other letter case"):
+        new_profile("PRACTICE", "production", "", CLIENT_ID)
+
+
+def test_new_profile__alias_differing_only_in_case_rejected() -> None:
+    with pytest.raises(ValueError, match="An org profile named acme exists already, and aliases ignore"):
+        new_profile("ACME", "production", "", CLIENT_ID, taken_aliases=["acme"])
+
+
+def test_new_profile__taken_alias_rejected() -> None:
+    with pytest.raises(ValueError, match="An org profile named acme exists already"):
+        new_profile("acme", "production", "", CLIENT_ID, taken_aliases=["acme"])
+
+
+def test_save_profile__alias_differing_only_in_case_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKSTORY_DESKTOP_HOME", str(tmp_path / "home"))
+    save_profile(new_profile("acme", "production", "", CLIENT_ID))
+
+    with pytest.raises(ValueError, match="aliases ignore letter case"):
+        save_profile(new_profile("Acme", "production", "", CLIENT_ID))
+    assert list(load_profiles()) == ["acme"]
+
+
+def test_new_profile__ca_bundle_without_certificate_rejected(tmp_path: Path) -> None:
+    not_pem = tmp_path / "browser.py"
+    not_pem.write_text("print('hello')\n", encoding="utf-8")
+
+    with pytest.raises(ValueError, match="contains no PEM certificate"):
+        new_profile("acme", "production", "", CLIENT_ID, ca_bundle=str(not_pem))
+
+
+def test_new_profile__api_version_without_dot_zero() -> None:
+    assert new_profile("acme", "production", "", CLIENT_ID, api_version="64").api_version == "64.0"
+
+
+@pytest.mark.parametrize("host", ["localhost:18443", "127.0.0.1:99999", "example.com"])
+def test_new_profile__served_host_problem_names_practice_address(host: str) -> None:
+    with pytest.raises(ValueError, match="practice-org serve") as raised:
+        new_profile("local", "served", host, CLIENT_ID, callback_ports=[0])
+    assert "login.salesforce.com" not in str(raised.value)

@@ -15,22 +15,29 @@ APPLY = "Apply"
 MIN_WIDTH = 680
 
 
-def confirm(parent: QWidget | None, title: str, question: str, lines: list[str]) -> bool:
-    """Ask the admin to approve a change listed line by line; True when they click Apply."""
-    box = build_confirm_box(parent, title, question, lines)
+def confirm(
+    parent: QWidget | None, title: str, question: str, lines: list[str], action: str = APPLY
+) -> bool:
+    """Ask the admin to approve a change listed line by line; True when they click ``action``.
+
+    ``action`` names what the accept button does, such as "Switch" or "Remove".
+    """
+    box = build_confirm_box(parent, title, question, lines, action)
     box.exec()
     clicked = box.clickedButton()
     return clicked is not None and box.buttonRole(clicked) == QMessageBox.ButtonRole.AcceptRole
 
 
-def build_confirm_box(parent: QWidget | None, title: str, question: str, lines: list[str]) -> QMessageBox:
+def build_confirm_box(
+    parent: QWidget | None, title: str, question: str, lines: list[str], action: str = APPLY
+) -> QMessageBox:
     """Build the confirmation box without showing it; Cancel is the default button."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle(title)
     box.setText(question)
     box.setInformativeText(change_list_html(lines))
-    box.addButton(APPLY, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(action, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     _widen(box)
@@ -55,7 +62,11 @@ def _line_color(line: str) -> str:
 
 
 def change_list_html(lines: list[str]) -> str:
-    """Render change lines as a diff: lines starting with + in green, - in red."""
+    """Render change lines as a diff: lines starting with + in green, - in red.
+
+    Lines that list facts rather than changes start with another mark, such as "•", and
+    keep the normal text color.
+    """
     rendered = [f'<span style="color:{_line_color(line)}">{html.escape(line)}</span>' for line in lines]
     # pre-wrap keeps the diff's indentation but wraps a line wider than the box.
     return '<p style="white-space: pre-wrap; font-family: monospace">' + "<br>".join(rendered) + "</p>"

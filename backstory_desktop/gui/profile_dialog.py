@@ -12,6 +12,7 @@ from collections.abc import Collection
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -29,11 +30,11 @@ from PySide6.QtWidgets import (
 from backstory_desktop import org_sessions
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR
 from backstory_desktop.salesforce.connection import API_VERSION
-from backstory_desktop.salesforce.login_hosts import LoginHostError, normalise_login_host
 from backstory_desktop.store.settings import (
     DEFAULT_CALLBACK_PORTS,
     PRACTICE_PROFILE_ALIAS,
     OrgProfile,
+    check_alias_free,
     validate_alias,
 )
 
@@ -62,6 +63,17 @@ LOGIN_HOST_HINTS = {
     "mydomain": "Type the My Domain shown in Setup under My Domain.",
     SERVED_KIND: "Type the address that 'backstory-desktop practice-org serve' printed.",
 }
+
+# What the CA bundle file is for, by kind. requests uses the file in place of the public CA list.
+CA_BUNDLE_HINTS = {
+    SERVED_KIND: "Required: the ca.pem in the <database>.tls folder that 'practice-org serve' uses.",
+}
+REAL_ORG_CA_BUNDLE_HINT = (
+    "Only behind a proxy that re-signs HTTPS. The file replaces the public CA list, so it must "
+    "contain the proxy's CA."
+)
+CA_BUNDLE_PLACEHOLDERS = {SERVED_KIND: "required: <database>.tls/ca.pem"}
+REAL_ORG_CA_BUNDLE_PLACEHOLDER = "usually empty: a PEM file used instead of the public CAs"
 
 MAX_PORT = 65535
 DIALOG_WIDTH = 660
@@ -143,9 +155,6 @@ class ProfileDialog(QDialog):
         self.host_status = QLabel()
         self.host_status.setWordWrap(True)
         self.host_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # A fixed room for the longest correction note, so the fields below stay put while the
-        # admin types, and so the form does not pad the wrapped text with empty lines.
-        self.host_status.setFixedHeight(self.host_status.fontMetrics().lineSpacing() * HOST_STATUS_LINES)
         self.host_status.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.client_id_edit = QLineEdit(profile.client_id if profile else "")
         self.client_id_edit.setPlaceholderText("the Consumer Key of the External Client App")
@@ -155,7 +164,6 @@ class ProfileDialog(QDialog):
         self.api_version_edit = QLineEdit(profile.api_version if profile else "")
         self.api_version_edit.setPlaceholderText(f"{API_VERSION} (the version this app is built for)")
         self.ca_bundle_edit = QLineEdit(profile.ca_bundle if profile else "")
-        self.ca_bundle_edit.setPlaceholderText("optional: a PEM file of extra CAs to trust")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._choose_ca_bundle)
         ca_row = QHBoxLayout()
@@ -164,7 +172,7 @@ class ProfileDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Alias:", self.alias_edit)
-        form.addRow("", _hint("Up to 40 letters, digits, dots, underscores or hyphens."))
+        form.addRow("", _hint("Up to 40 ASCII letters, digits, dots, underscores or hyphens."))
         form.addRow("Kind of org:", self.kind_combo)
         form.addRow("Login host:", self.host_edit)
         form.addRow("", self.host_status)
@@ -173,7 +181,10 @@ class ProfileDialog(QDialog):
         form.addRow("", _hint("Tried in order; each needs http://localhost:PORT/callback in the app."))
         form.addRow("API version:", self.api_version_edit)
         form.addRow("CA bundle file:", ca_row)
-        form.addRow("", _hint("Only needed behind a proxy that re-signs HTTPS with its own CA."))
+        self.ca_bundle_hint = QLabel()
+        self.ca_bundle_hint.setWordWrap(True)
+        self.ca_bundle_hint.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
+        form.addRow("", self.ca_bundle_hint)
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -201,6 +212,11 @@ class ProfileDialog(QDialog):
         self._kind_shown = self.kind
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
         self.host_edit.textChanged.connect(self._update_host_status)
+        # An error from the last Save no longer applies once the admin changes a field.
+        for edit in (self.alias_edit, self.host_edit, self.client_id_edit, self.ports_edit,
+                     self.api_version_edit, self.ca_bundle_edit):
+            edit.textChanged.connect(self.error_label.hide)
+        self.kind_combo.currentIndexChanged.connect(self.error_label.hide)
         self._kind_changed()
 
     @property
@@ -215,6 +231,10 @@ class ProfileDialog(QDialog):
             self.host_edit.setText(DEFAULT_LOGIN_HOSTS.get(self.kind, ""))
         self._kind_shown = self.kind
         self.host_edit.setPlaceholderText(LOGIN_HOST_EXAMPLES[self.kind])
+        self.ca_bundle_hint.setText(CA_BUNDLE_HINTS.get(self.kind, REAL_ORG_CA_BUNDLE_HINT))
+        self.ca_bundle_edit.setPlaceholderText(
+            CA_BUNDLE_PLACEHOLDERS.get(self.kind, REAL_ORG_CA_BUNDLE_PLACEHOLDER)
+        )
         self._update_host_status()
 
     def _update_host_status(self) -> None:
@@ -223,16 +243,31 @@ class ProfileDialog(QDialog):
             self._show_host_status(LOGIN_HOST_HINTS[self.kind], failed=False)
             return
         try:
-            login_host = normalise_login_host(text, allow_local=self.kind == SERVED_KIND)
-        except LoginHostError as error:
+            # The same check as Save, so this line never approves what Save rejects.
+            login_host = org_sessions.checked_login_host(self.kind, text)
+        except ValueError as error:
             self._show_host_status(str(error), failed=True)
             return
         self._show_host_status(f"Signs in at {login_host.url}. {login_host.note}".strip(), failed=False)
 
     def _show_host_status(self, text: str, *, failed: bool) -> None:
         self.host_status.setText(text)
+        self._fit_host_status()
         color = FAILED_COLOR if failed else NEUTRAL_COLOR
         self.host_status.setStyleSheet(f"color: {color.name()};")
+
+    def _fit_host_status(self) -> None:
+        # Room for a usual correction note, so the fields below rarely move while the admin
+        # types. QFormLayout does not grow a wrapped label by itself, so a longer note sets
+        # the height it needs at the label's current width.
+        label = self.host_status
+        usual = label.fontMetrics().lineSpacing() * HOST_STATUS_LINES
+        label.setMinimumHeight(max(usual, label.heightForWidth(label.width())))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Fit the host note to the new width, so a narrower dialog never cuts it off."""
+        super().resizeEvent(event)
+        self._fit_host_status()
 
     def _choose_ca_bundle(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(
@@ -292,4 +327,5 @@ class ProfileDialog(QDialog):
             )
         if alias in self._taken_aliases:
             raise ValueError(f"An org profile named {alias} exists already, so choose another alias.")
+        check_alias_free(alias, self._taken_aliases)
         return alias

@@ -178,8 +178,10 @@ def _answering_dialogs(shoot: Callable[[str, QWidget], None], name: str) -> Iter
     """Approve the confirmation dialogs opened inside the block, saving a PNG of each first."""
     original = dialogs.confirm
 
-    def approve(parent: QWidget | None, title: str, question: str, lines: list[str]) -> bool:
-        box = dialogs.build_confirm_box(parent, title, question, lines)
+    def approve(
+        parent: QWidget | None, title: str, question: str, lines: list[str], action: str = dialogs.APPLY
+    ) -> bool:
+        box = dialogs.build_confirm_box(parent, title, question, lines, action)
         box.show()
         shoot(name, box)
         box.close()

@@ -54,9 +54,15 @@ class OtherSignIn:
     access_token: str = field(default="", repr=False)
 
 
-def ask_other_sign_in(parent: QWidget | None, org_label: str) -> OtherSignIn | None:
-    """Show the dialog and return what to sign in with, or None when the admin cancels."""
-    dialog = OtherSignInDialog(parent, org_label)
+def ask_other_sign_in(
+    parent: QWidget | None, org_label: str, previous: OtherSignIn | None = None
+) -> OtherSignIn | None:
+    """Show the dialog and return what to sign in with, or None when the admin cancels.
+
+    ``previous`` opens the tab of that way of signing in, with its username and instance
+    URL filled in; its secrets are never filled in.
+    """
+    dialog = OtherSignInDialog(parent, org_label, previous)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None
     return dialog.sign_in
@@ -78,7 +84,9 @@ def _paragraph(text: str, color: str) -> QLabel:
 class OtherSignInDialog(QDialog):
     """Two tabs: username and password, and a pasted access token."""
 
-    def __init__(self, parent: QWidget | None, org_label: str) -> None:
+    def __init__(
+        self, parent: QWidget | None, org_label: str, previous: OtherSignIn | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Other ways to sign in")
         self.setMinimumWidth(600)
@@ -124,6 +132,10 @@ class OtherSignInDialog(QDialog):
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
+        if previous is not None:
+            self.username_edit.setText(previous.username)
+            self.instance_url_edit.setText(previous.instance_url)
+            self.tabs.setCurrentIndex(1 if previous.method == ACCESS_TOKEN_METHOD else 0)
 
     def accept(self) -> None:
         """Accept only when every field of the chosen way is filled in."""

@@ -162,6 +162,8 @@ class ProgressRow(QWidget):
         self.bar = QProgressBar()
         self.bar.setTextVisible(True)
         self.message = QLabel()
+        # A long message, such as one naming the callback address, wraps instead of widening the window.
+        self.message.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._cancel)
         layout = QHBoxLayout(self)

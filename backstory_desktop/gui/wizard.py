@@ -220,13 +220,13 @@ class WizardWindow(QMainWindow):
         results = self.context.run.checklist.results
         if ask and results:
             lines = [
-                f"- {STEP_TITLES[step]}: {STATUS_MARKS[result.status]}" for step, result in results.items()
+                f"• {STEP_TITLES[step]}: {STATUS_MARKS[result.status]}" for step, result in results.items()
             ]
             question = (
                 f"Switch to the org profile {alias}? A fresh enablement run starts, and this run's "
                 "results are cleared from the window. Changes already made in the org stay there."
             )
-            if not dialogs.confirm(self, "Switch org profile", question, lines):
+            if not dialogs.confirm(self, "Switch org profile", question, lines, "Switch"):
                 return
         self.start_fresh_run(profile)
 

@@ -494,7 +494,12 @@ class LoopbackReceiver:
             check_cancel(cancel)
             waited += 0.2
             if waited >= timeout:
-                raise OAuthError("timeout", f"no sign-in callback within {timeout:.0f} seconds")
+                raise OAuthError(
+                    "timeout",
+                    f"no sign-in reached {self.redirect_uri} within {timeout:.0f} seconds, and if "
+                    "the browser shows redirect_uri_mismatch, this address is not among the app's "
+                    "callback URLs in Salesforce",
+                )
         assert self._received is not None
         return code_from_redirect(self._received, state)
 

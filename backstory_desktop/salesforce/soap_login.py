@@ -196,8 +196,8 @@ def _fault_sentence(code: str, message: str, api_version: str) -> str:
     if code == "INVALID_LOGIN":
         return (
             "Salesforce rejected the username, password or security token (INVALID_LOGIN); "
-            "check them, add the current security token after the password, or sign in with "
-            f"the browser.{quoted}"
+            "check them and the security token field (the current token is in the reset email "
+            f"from Salesforce), or sign in with the browser.{quoted}"
         )
     if _version_key(api_version) >= FIRST_VERSION_WITHOUT_SOAP_LOGIN:
         return (

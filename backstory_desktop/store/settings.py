@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import tomllib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,6 +136,27 @@ def validate_alias(text: str) -> str:
     return text
 
 
+def check_alias_free(alias: str, taken_aliases: Iterable[str]) -> None:
+    """Raise ValueError when ``alias`` names the built-in practice org or a profile in ``taken_aliases``.
+
+    Letter case is ignored, so "PRACTICE" is reserved like "practice", and "Acme" and
+    "acme" cannot be two profiles. An alias equal to one in ``taken_aliases`` counts as
+    that same profile, so an edited profile may keep its alias.
+    """
+    folded = alias.casefold()
+    if folded == PRACTICE_PROFILE_ALIAS and alias != PRACTICE_PROFILE_ALIAS:
+        raise ValueError(
+            f"The alias {alias} is the built-in practice org's alias in other letter case, so "
+            "choose another alias."
+        )
+    for existing_alias in taken_aliases:
+        if existing_alias != alias and existing_alias.casefold() == folded:
+            raise ValueError(
+                f"An org profile named {existing_alias} exists already, and aliases ignore letter "
+                "case, so choose another alias."
+            )
+
+
 def profiles_path() -> Path:
     """Return the path of the profiles file."""
     return config_dir() / PROFILES_FILE_NAME
@@ -249,6 +271,7 @@ def save_profile(profile: OrgProfile, path: Path | None = None) -> None:
     path = path or profiles_path()
     document = _read_profiles_document(path)
     profiles = document.setdefault("org", {})
+    check_alias_free(profile.alias, profiles)
     old_table = profiles.get(profile.alias)
     unknown = (
         {key: value for key, value in old_table.items() if key not in _PROFILE_FIELD_TYPES}

@@ -30,8 +30,10 @@ def confirmations(monkeypatch: pytest.MonkeyPatch) -> list[Confirmation]:
     """Approve every confirmation dialog and record what it listed."""
     shown: list[Confirmation] = []
 
-    def approve(parent: QWidget | None, title: str, question: str, lines: list[str]) -> bool:
-        shown.append(Confirmation(title, question, list(lines)))
+    def approve(
+        parent: QWidget | None, title: str, question: str, lines: list[str], action: str = dialogs.APPLY
+    ) -> bool:
+        shown.append(Confirmation(title, question, list(lines), action))
         return True
 
     monkeypatch.setattr(dialogs, "confirm", approve)

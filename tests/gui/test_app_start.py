@@ -32,3 +32,21 @@ def test_app_start__no_display_names_the_cause_and_the_way_out(tmp_path: Path) -
     assert "No display found" in finished.stderr
     assert "rehearse" in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+def test_gui_unknown_org__lists_built_in_practice(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from backstory_desktop import cli
+    from backstory_desktop.org_sessions import new_profile
+    from backstory_desktop.store.settings import save_profile
+
+    monkeypatch.setenv("BACKSTORY_DESKTOP_HOME", str(tmp_path / "home"))
+    save_profile(new_profile("acme", "production", "", "3MVG9example"))
+
+    status = cli.main(["gui", "--org", "nosuch"])
+
+    assert status == 2
+    message = capsys.readouterr().err
+    assert "practice (the built-in practice org)" in message
+    assert "acme" in message

@@ -31,7 +31,13 @@ from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.gui import dialogs, sign_in_dialogs
 from backstory_desktop.gui.app import create_window
 from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN, needs_sign_in
-from backstory_desktop.gui.pages.connect import RETRY, SIGN_IN_CANCELLED, WAITING_FOR_BROWSER, ConnectPage
+from backstory_desktop.gui.pages.connect import (
+    RETRY,
+    SIGN_IN_CANCELLED,
+    WAITING_AT_CALLBACK,
+    ConnectPage,
+    callback_url_of,
+)
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
@@ -56,6 +62,15 @@ def revoke(org: PracticeOrg, token: str) -> None:
     response = requests.post(f"{org.base_url}/services/oauth2/revoke", data={"token": token},
                              verify=str(org.ca_bundle), timeout=30)
     assert response.status_code == 200, response.text
+
+
+def refresh_with(org: PracticeOrg, refresh_token: str) -> requests.Response:
+    """Try a refresh token at the org; HTTP 400 means it was revoked."""
+    return requests.post(
+        f"{org.base_url}/services/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": org.client_id},
+        verify=str(org.ca_bundle), timeout=30,
+    )
 
 
 def test_browser_sign_in__served_org_then_next_works(
@@ -103,7 +118,9 @@ def test_browser_sign_in__copy_link_while_waiting(
     page.open_browser = slow_browser
     click(qtbot, page.sign_in_button)
     qtbot.waitUntil(page.copy_link_button.isVisible)
-    assert page.progress.message.text() == WAITING_FOR_BROWSER
+    callback_url = callback_url_of(page.sign_in_link)
+    assert callback_url.startswith("http://localhost:")
+    assert page.progress.message.text() == WAITING_AT_CALLBACK.format(callback_url=callback_url)
     assert page.progress.cancel_button.isVisible()
 
     click(qtbot, page.copy_link_button)
@@ -259,7 +276,8 @@ def test_switch_profile__asks_then_starts_fresh_run(
     page.profiles.setCurrentIndex(page.profiles.findData("practice"))
 
     assert confirmations[-1].title == "Switch org profile"
-    assert confirmations[-1].lines == ["- Connect: ✓ passed", "- Message-ID field: ✓ passed"]
+    assert confirmations[-1].action == "Switch"
+    assert confirmations[-1].lines == ["• Connect: ✓ passed", "• Message-ID field: ✓ passed"]
     assert window.context.run.profile.alias == "practice"
     assert window.context.run.checklist.results == {}
     assert window.context.run.connection is None
@@ -278,7 +296,7 @@ def test_switch_profile__declined_keeps_run(
     add_served_profile(qtbot, window, default_org, monkeypatch)
     browser_sign_in(qtbot, window, default_org)
     run = window.context.run
-    monkeypatch.setattr(dialogs, "confirm", lambda *args: False)
+    monkeypatch.setattr(dialogs, "confirm", lambda *args, **kwargs: False)
     page = connect_page(window)
 
     page.profiles.setCurrentIndex(page.profiles.findData("practice"))
@@ -303,16 +321,13 @@ def test_remove_profile__revokes_and_returns_to_practice(
     qtbot.waitUntil(lambda: window.context.run.profile.alias == "practice")
 
     assert confirmations[-1].title == "Remove org profile"
+    assert confirmations[-1].action == "Remove"
     assert SERVED_ALIAS not in load_profiles()
     assert org_sessions.secret_store().load(SERVED_ALIAS) is None
     assert page.profiles.findData(SERVED_ALIAS) == -1
-    refreshed = requests.post(
-        f"{default_org.base_url}/services/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token,
-              "client_id": default_org.client_id},
-        verify=str(default_org.ca_bundle), timeout=30,
+    assert refresh_with(default_org, refresh_token).status_code == 400, (
+        "the removed profile's refresh token still works"
     )
-    assert refreshed.status_code == 400, "the removed profile's refresh token still works"
 
 
 def test_edit_profile__new_host_drops_token(
@@ -327,13 +342,20 @@ def test_edit_profile__new_host_drops_token(
     edited.login_host = other_org.base_url
     monkeypatch.setattr("backstory_desktop.gui.profile_dialog.edit_profile", lambda *args, **kwargs: edited)
 
+    refresh_token = org_sessions.secret_store().load(SERVED_ALIAS)
+    assert refresh_token
+
     click(qtbot, page.edit_button)
+    wait_idle(qtbot, window)
 
     assert load_profiles()[SERVED_ALIAS].login_host == other_org.base_url
     assert org_sessions.secret_store().load(SERVED_ALIAS) is None
     assert window.context.run.connection is None
     assert window.context.run.checklist.status(Step.CONNECT) is None
     assert "sign in again" in page.message.label.text()
+    assert refresh_with(default_org, refresh_token).status_code == 400, (
+        "the old sign-in still works at the old login host"
+    )
 
 
 def test_password_sign_in__one_session_nothing_saved(
@@ -345,7 +367,7 @@ def test_password_sign_in__one_session_nothing_saved(
     username = default_org.admin_username
     sign_in = OtherSignIn(PASSWORD_METHOD, username=username, password=PRACTICE_PASSWORD,
                           security_token=default_org.security_token(username))
-    monkeypatch.setattr(sign_in_dialogs, "ask_other_sign_in", lambda parent, org_label: sign_in)
+    monkeypatch.setattr(sign_in_dialogs, "ask_other_sign_in", lambda *args: sign_in)
 
     click(qtbot, page.other_button)
     wait_idle(qtbot, window)
@@ -366,7 +388,7 @@ def test_access_token_sign_in__one_session_nothing_saved(
                                    default_org.admin_username, default_org.client_id)
     sign_in = OtherSignIn(ACCESS_TOKEN_METHOD, instance_url=default_org.base_url,
                           access_token=session.tokens.access_token)
-    monkeypatch.setattr(sign_in_dialogs, "ask_other_sign_in", lambda parent, org_label: sign_in)
+    monkeypatch.setattr(sign_in_dialogs, "ask_other_sign_in", lambda *args: sign_in)
 
     click(qtbot, page.other_button)
     wait_idle(qtbot, window)
@@ -402,3 +424,34 @@ def test_insecure_keyring__used_only_after_admin_agrees(
     assert "not a secure store" in page.keyring_notice.text()
     assert window.context.run.connection is not None
     assert window.context.run.connection.tokens.refresh_token in backend.values()
+
+
+def test_switch_profile__picker_unchanged_while_asking(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window()
+    add_served_profile(qtbot, window, default_org, monkeypatch)
+    browser_sign_in(qtbot, window, default_org)
+    page = connect_page(window)
+    shown_while_asking: list[str] = []
+
+    def decline(*args: object, **kwargs: object) -> bool:
+        shown_while_asking.append(str(page.profiles.currentData()))
+        return False
+
+    monkeypatch.setattr(dialogs, "confirm", decline)
+    page.profiles.setCurrentIndex(page.profiles.findData("practice"))
+
+    assert shown_while_asking == [SERVED_ALIAS]
+
+
+def test_confirm_box__names_action_and_keeps_facts_uncolored(qtbot: QtBot) -> None:
+    box = dialogs.build_confirm_box(None, "Switch org profile", "Switch?", ["• Connect: ✓ passed"], "Switch")
+    qtbot.addWidget(box)
+
+    buttons = [button.text() for button in box.buttons()]
+    assert "Switch" in buttons
+    assert dialogs.APPLY not in buttons
+    assert "#b3261e" not in box.informativeText()
+    assert "#1b7f3b" not in box.informativeText()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 from pytestqt.qtbot import QtBot
@@ -18,9 +19,10 @@ from wizard_driver import (
     wait_idle,
 )
 
-from backstory_desktop.core.checklist import Step, StepStatus
+from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.records import UserRef
 from backstory_desktop.gui.models import DuplicateGroupsModel, PlanTableModel
+from backstory_desktop.gui.pages import conflicts
 from backstory_desktop.gui.pages.backstory_setting import WAITING_NOTE, BackstorySettingPage
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
 from backstory_desktop.gui.pages.integration_user import (
@@ -188,3 +190,30 @@ def test_access_table__check_names_fit(
     for row in range(table.rowCount()):
         name = table.item(row, 0).text()
         assert metrics.horizontalAdvance(name) + 8 < table.columnWidth(0), f"{name!r} touches the edge"
+
+
+def test_conflicts_status__failed_scan_wraps_and_says_once(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    window = make_window("default")
+    connect(qtbot, window)
+    inspect_field(qtbot, window)
+    window.show_step(Step.CONFLICTS)
+    page = window.page(Step.CONFLICTS)
+    assert isinstance(page, ConflictsPage)
+    width = window.width()
+    reason = (
+        "The sign-in to served-org (https://127.0.0.1:18444) has ended (invalid_grant: expired "
+        "access/refresh token); sign in again. " * 2
+    ).strip()
+    failed = StepResult(Step.CONFLICTS, StepStatus.FAILED, reason, {})
+    monkeypatch.setattr(conflicts, "scan_job", lambda run, *, progress, cancel: failed)
+
+    click(qtbot, page.scan_button)
+    wait_idle(qtbot, window)
+    qtbot.wait(50)  # lets the layout settle
+
+    assert page.summary.wordWrap()
+    assert window.width() == width, "the status line widened the window"
+    assert reason not in page.summary.text()
+    assert reason in page.message.label.text()

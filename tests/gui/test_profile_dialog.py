@@ -172,3 +172,97 @@ def test_profile_dialog__edit_keeps_alias_and_step_settings(qtbot: QtBot) -> Non
 def test_parse_callback_ports__order_kept() -> None:
     assert parse_callback_ports("7319, 7317;7318") == [7319, 7317, 7318]
     assert parse_callback_ports("0", allow_any_port=True) == [0]
+
+
+@pytest.mark.parametrize(
+    ("alias", "message"),
+    [
+        ("PRACTICE", "practice org's alias in other letter case"),
+        ("Acme-Sandbox", "An org profile named acme-sandbox exists already, and aliases ignore letter case"),
+    ],
+)
+def test_profile_dialog__alias_case_ignored(qtbot: QtBot, alias: str, message: str) -> None:
+    dialog = new_dialog(qtbot, taken=("acme-sandbox",))
+    fill_profile_dialog(dialog, alias=alias, kind="production", login_host="login.salesforce.com",
+                        client_id=CONSUMER_KEY)
+
+    assert message in save_error(dialog)
+    assert dialog.result_profile is None
+
+
+def test_profile_dialog__error_hidden_after_edit(qtbot: QtBot) -> None:
+    dialog = new_dialog(qtbot, taken=("acme-sandbox",))
+    fill_profile_dialog(dialog, alias="acme-sandbox", kind="production", login_host="login.salesforce.com",
+                        client_id=CONSUMER_KEY)
+    assert save_error(dialog)
+
+    dialog.alias_edit.setText("acme-uat")
+
+    assert dialog.error_label.isHidden()
+
+
+def test_profile_dialog__ca_bundle_hint_fits_kind(qtbot: QtBot) -> None:
+    dialog = new_dialog(qtbot)
+    assert "replaces the public CA list" in dialog.ca_bundle_hint.text()
+
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("served"))
+
+    assert dialog.ca_bundle_hint.text().startswith("Required")
+    assert ".tls" in dialog.ca_bundle_hint.text()
+
+
+def test_profile_dialog__ca_bundle_without_certificate(qtbot: QtBot, tmp_path: Path) -> None:
+    not_pem = tmp_path / "browser.py"
+    not_pem.write_text("print('hello')\n", encoding="utf-8")
+    dialog = new_dialog(qtbot)
+    fill_profile_dialog(dialog, alias="acme-prod", kind="production", login_host="login.salesforce.com",
+                        client_id=CONSUMER_KEY, ca_bundle=str(not_pem))
+
+    assert "contains no PEM certificate" in save_error(dialog)
+
+
+@pytest.mark.parametrize(
+    ("kind", "host"),
+    [
+        ("sandbox", "acme.my.salesforce.com"),
+        ("served", "localhost:18443"),
+        ("served", "login.salesforce.com"),
+    ],
+)
+def test_profile_dialog__live_line_agrees_with_save(qtbot: QtBot, kind: str, host: str) -> None:
+    dialog = new_dialog(qtbot)
+    fill_profile_dialog(dialog, alias="acme", kind=kind, login_host=host, client_id=CONSUMER_KEY,
+                        ports="0" if kind == "served" else "7317")
+
+    live = dialog.host_status.text()
+    assert FAILED_COLOR.name() in dialog.host_status.styleSheet()
+    assert live == save_error(dialog)
+
+
+def test_profile_dialog__long_host_note_not_clipped(qtbot: QtBot) -> None:
+    dialog = new_dialog(qtbot)
+    # A large system font makes the five-line note of a pasted sandbox address longer still.
+    font = dialog.font()
+    font.setPointSize(font.pointSize() * 2)
+    dialog.setFont(font)
+    qtbot.waitUntil(lambda: dialog.alias_edit.fontInfo().pointSize() == font.pointSize())
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData("sandbox"))
+    dialog.host_edit.setText(
+        "https://acme--uat.sandbox.lightning.force.com/lightning/setup/SetupOneHome/home?setupid=x"
+    )
+    qtbot.wait(200)  # lets the layout place the widgets for the new font and text
+
+    label = dialog.host_status
+    assert "Ignored the path" in label.text()
+    assert label.height() >= label.heightForWidth(label.width()), "the host note is cut off"
+
+
+def test_profile_dialog__api_version_number_only(qtbot: QtBot) -> None:
+    dialog = new_dialog(qtbot)
+    fill_profile_dialog(dialog, alias="acme-prod", kind="production", login_host="login.salesforce.com",
+                        client_id=CONSUMER_KEY)
+    dialog.api_version_edit.setText("64")
+
+    assert save_error(dialog) == ""
+    assert dialog.result_profile is not None
+    assert dialog.result_profile.api_version == "64.0"

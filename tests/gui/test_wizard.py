@@ -138,7 +138,7 @@ def test_wizard__default_org_grants_field_access_after_confirmation(
 def test_wizard__declined_grant_changes_nothing(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(dialogs, "confirm", lambda *args: False)
+    monkeypatch.setattr(dialogs, "confirm", lambda *args, **kwargs: False)
     window = make_window("default")
     connect(qtbot, window)
     inspect_field(qtbot, window)

@@ -38,6 +38,7 @@ class Confirmation:
     title: str
     question: str
     lines: list[str]
+    action: str = "Apply"  # the accept button's text
 
 
 def click(qtbot: QtBot, button: QAbstractButton) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult
 from backstory_desktop.core.jobs import Cancelled
 from backstory_desktop.enablement import EnablementRun
-from backstory_desktop.gui.widgets import MessagePanel, ProgressRow, heading
+from backstory_desktop.gui.widgets import MessagePanel, ProgressRow, explain_error, heading
 from backstory_desktop.gui.worker import Job, Worker
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.errors import SignInRequired
@@ -155,7 +155,9 @@ class StepPage(QWidget):
         elif isinstance(error, SignInRequired):
             log.info("%s: the sign-in to the org has ended", self.step.value)
         else:
-            log.warning("%s: job failed", self.step.value, exc_info=error)
+            # The reason goes into the line itself, so the recent problems of Diagnostics show it.
+            reason, _details = explain_error(error)
+            log.warning("%s: job failed: %s", self.step.value, reason, exc_info=error)
         self.message.show_error(error)
         self._offer_sign_in_if_needed(error)
         self.context.checklist_changed.emit()

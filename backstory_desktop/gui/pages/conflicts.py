@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from backstory_desktop import enablement
-from backstory_desktop.core.checklist import Step, StepResult
+from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui.models import DuplicateGroupsModel, RecordComparisonModel
@@ -40,6 +40,13 @@ def scan_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threadin
     return enablement.scan_conflicts(run, progress=progress, cancel=cancel)
 
 
+def scan_status(result: StepResult) -> str:
+    """Return the short status beside Scan; the message line below gives the reason and the count."""
+    if result.status is StepStatus.FAILED:
+        return "The scan did not finish."
+    return "Scan finished."
+
+
 class ConflictsPage(StepPage):
     """Groups table above, the selected group's Tasks side by side below."""
 
@@ -57,6 +64,8 @@ class ConflictsPage(StepPage):
         self.scan_button = QPushButton("Scan")
         self.scan_button.clicked.connect(self.scan)
         self.summary = QLabel("Not scanned yet.")
+        # A long status wraps, so it never widens the window.
+        self.summary.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.scan_button)
         row.addWidget(self.summary, 1)
@@ -115,7 +124,8 @@ class ConflictsPage(StepPage):
         self.groups_model.set_groups(self.run.groups)
         self.records_model.set_records([])
         self.difference.clear()
-        self.summary.setText(result.reason)
+        # The message line below states the reason; this line only says where the scan got to.
+        self.summary.setText(scan_status(result))
         self.message.show_result(result)
         self.record_changed()
         if self.run.groups:

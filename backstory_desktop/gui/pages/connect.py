@@ -13,6 +13,8 @@ import logging
 import threading
 import webbrowser
 from collections.abc import Callable
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
@@ -30,15 +32,15 @@ from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult
 from backstory_desktop.core.jobs import Cancelled, ProgressCallback, check_cancel
 from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui import dialogs, profile_dialog, sign_in_dialogs
-from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext
+from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN, PracticeSettings, StepPage, WizardContext
 from backstory_desktop.gui.profile_dialog import KIND_LABELS, format_callback_ports
-from backstory_desktop.gui.sign_in_dialogs import PASSWORD_METHOD, OtherSignIn
-from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, note
+from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
+from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, explain_error, note
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
 from backstory_desktop.salesforce.errors import SignInRequired
 from backstory_desktop.store.paths import ensure_private_dir
-from backstory_desktop.store.secrets import SecretsLocked, SecretStoreError
+from backstory_desktop.store.secrets import SecretsLocked
 from backstory_desktop.store.settings import (
     PRACTICE_PROFILE_ALIAS,
     OrgProfile,
@@ -51,7 +53,14 @@ log = logging.getLogger(__name__)
 
 PRACTICE_KIND = "practice"
 PRACTICE_LABEL = "Practice org (built in, on this computer)"
-WAITING_FOR_BROWSER = "Waiting for you to sign in in the browser…"
+WAITING_FOR_BROWSER = "Waiting for you to sign in through the browser…"
+WAITING_AT_CALLBACK = "Waiting for the sign-in at {callback_url}…"
+BROWSER_NOT_OPENED = (
+    "The browser could not be opened, so press Copy sign-in link and open the link in a browser. "
+    "The sign-in returns to {callback_url}."
+)
+SIGNED_OUT = "Signed out of {alias}: its saved sign-in was revoked at the org and deleted."
+STILL_CONNECTED = "{reason} Still connected as {username}: the steps keep using the earlier sign-in."
 RESUMING = "Resuming the saved sign-in…"
 SIGN_IN_CANCELLED = "Sign-in cancelled, and nothing was saved."
 RETRY = "Retry"
@@ -116,6 +125,19 @@ def start_and_connect(
     return org, enablement.connect(run, org)
 
 
+def callback_url_of(authorize_url: str) -> str:
+    """Return the redirect_uri an authorize URL carries, or "" when it has none."""
+    values = parse_qs(urlsplit(authorize_url).query).get("redirect_uri", [])
+    return values[0] if values else ""
+
+
+def plain_sign_in_reason(reason: str) -> str:
+    """Say why a saved sign-in cannot be used in plain words; OAuth error codes become a sentence."""
+    if reason.startswith("invalid_grant"):
+        return "the org no longer accepts the saved sign-in, because it was revoked, expired or replaced"
+    return reason
+
+
 def browser_sign_in_job(
     run: EnablementRun,
     open_browser: Callable[[str], object],
@@ -168,18 +190,39 @@ def remove_profile_job(
     org_sessions.remove_profile(profile, org_sessions.secret_store(), connection=connection)
 
 
+def sign_out_job(
+    profile: OrgProfile,
+    connection: OrgConnection | None,
+    *,
+    progress: ProgressCallback,
+    cancel: threading.Event,
+) -> None:
+    """Revoke the profile's sign-in at its login host (best effort) and delete its saved token.
+
+    ``profile`` is the profile as the token was issued for it, so an edited profile's old
+    token is revoked at the old login host and never sent to the new one.
+    """
+    org_sessions.sign_out(profile, org_sessions.secret_store(), connection=connection)
+
+
 class ConnectPage(StepPage):
     """The profile picker, profile actions, sign-in and what the sign-in found."""
 
     step = Step.CONNECT
     # Carries the authorize URL from the worker thread once the callback listener is up.
     sign_in_link_ready = Signal(str)
+    # Emitted from the worker thread when the browser could not be opened.
+    browser_not_opened = Signal()
 
     def __init__(self, context: WizardContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         # Tests replace this to play the browser's part.
         self.open_browser: Callable[[str], object] = webbrowser.open
         self.sign_in_link = ""
+        # True once the browser could not be opened, so the waiting line keeps saying so.
+        self._browser_failed = False
+        # The admin's last one-session sign-in without its secrets, to fill in the dialog again.
+        self._last_other_sign_in: OtherSignIn | None = None
         self._saved: dict[str, OrgProfile] = {}
 
         self.body.addWidget(note(
@@ -236,6 +279,7 @@ class ConnectPage(StepPage):
         self.body.addLayout(footer)
 
         self.sign_in_link_ready.connect(self._show_sign_in_link, Qt.ConnectionType.QueuedConnection)
+        self.browser_not_opened.connect(self._show_browser_not_opened, Qt.ConnectionType.QueuedConnection)
         self.reload_profiles()
 
     def _build_practice_row(self) -> QWidget:
@@ -261,12 +305,16 @@ class ConnectPage(StepPage):
         self.copy_link_button.hide()
         self.other_button = QPushButton("Other ways to sign in…")
         self.other_button.clicked.connect(self.other_sign_in)
+        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button.setToolTip("Revoke and delete the saved sign-in; the profile stays")
+        self.sign_out_button.clicked.connect(self.sign_out)
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.sign_in_button)
         layout.addWidget(self.copy_link_button)
         layout.addStretch(1)
         layout.addWidget(self.other_button)
+        layout.addWidget(self.sign_out_button)
         return row
 
     # -- the profile picker ----------------------------------------------------------------
@@ -304,12 +352,14 @@ class ConnectPage(StepPage):
 
     def _profile_picked(self, _index: int) -> None:
         alias = str(self.profiles.currentData())
-        if alias != self.run.profile.alias:
-            # The window confirms with the admin first when this run has results, who may keep it.
-            self.context.profile_switch_requested.emit(alias, True)
+        # The picker keeps showing the run's profile until the switch happens, so it matches
+        # the line below it while the window asks whether to switch.
         self.profiles.blockSignals(True)
         self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.run.profile.alias)))
         self.profiles.blockSignals(False)
+        if alias != self.run.profile.alias:
+            # The window confirms with the admin first when this run has results, who may keep it.
+            self.context.profile_switch_requested.emit(alias, True)
 
     def show_profile(self) -> None:
         """Show the run's profile, its sign-in controls and the keyring notice."""
@@ -364,6 +414,7 @@ class ConnectPage(StepPage):
                 "The choice is saved in the app settings (allow_insecure_keyring in app.toml).",
                 "Sign in again afterwards, so the sign-in is saved there.",
             ],
+            "Use this keyring",
         )
         if not approved:
             return
@@ -373,6 +424,7 @@ class ConnectPage(StepPage):
     def profile_switched(self) -> None:
         """Show the profile of a fresh run, and resume its saved sign-in if it has one."""
         self.message.clear()
+        self._last_other_sign_in = None
         self.reload_profiles()
         if not self.practice_selected:
             self.resume_saved_session()
@@ -392,6 +444,7 @@ class ConnectPage(StepPage):
         self.connect_button.setEnabled(not busy)
         self.sign_in_button.setEnabled(saved and not busy)
         self.other_button.setEnabled(saved and not busy)
+        self.sign_out_button.setEnabled(saved and not busy)
 
     # -- New, Edit and Remove ---------------------------------------------------------------
 
@@ -413,30 +466,61 @@ class ConnectPage(StepPage):
         if edited is None:
             return
         moved = any(getattr(edited, name) != getattr(current, name) for name in CONNECTION_FIELDS)
+        as_signed_in = replace(current, callback_ports=list(current.callback_ports))
         save_profile(edited)
         for name in ("kind", "login_host", "client_id", "api_version", "ca_bundle", "callback_ports"):
             setattr(current, name, getattr(edited, name))
         log.info("org profile %s edited", current.alias)
-        if moved:
-            self._forget_sign_in(current)
+        self.message.clear()
         self.reload_profiles()
+        if moved:
+            self._forget_sign_in(as_signed_in)
 
-    def _forget_sign_in(self, profile: OrgProfile) -> None:
-        """Drop the connection and saved token of a profile that now names another org or app.
+    def _forget_sign_in(self, old_profile: OrgProfile) -> None:
+        """Sign out of a profile that now names another org or app, at its old login host.
 
-        The old refresh token must never be sent to the new login host.
+        ``old_profile`` is the profile before the edit, so the old refresh token is revoked
+        where it was issued and never sent to the new login host.
         """
+        connection = self.run.connection
         self.run.connection = None
         self.run.checklist.forget(Step.CONNECT)
-        try:
-            org_sessions.secret_store().delete(profile.alias)
-        except SecretStoreError as error:
-            self.message.show_message(str(error), FAILED_COLOR)
-            return
-        self.message.show_message(
-            f"The profile {profile.alias} now names another org or app, so sign in again.", NEUTRAL_COLOR
-        )
+        self._show_connection()
         self.record_changed()
+        self.start_job("sign out", sign_out_job, old_profile, connection,
+                       on_finished=lambda _result: self._signed_out_after_edit(old_profile.alias),
+                       on_failed=self._sign_out_failed,
+                       progress_message=f"Revoking the sign-in at {old_profile.login_host}…")
+
+    def _signed_out_after_edit(self, alias: str) -> None:
+        self._show_keyring_notice()
+        self.message.show_message(
+            f"The profile {alias} now names another org or app, so its old sign-in was revoked "
+            "and deleted; sign in again.",
+            NEUTRAL_COLOR,
+        )
+
+    def sign_out(self) -> None:
+        """Revoke and delete the saved sign-in of the run's profile; the profile stays."""
+        connection = self.run.connection
+        self.run.connection = None
+        self.run.checklist.forget(Step.CONNECT)
+        self._show_connection()
+        self.record_changed()
+        alias = self.run.profile.alias
+        self.start_job("sign out", sign_out_job, self.run.profile, connection,
+                       on_finished=lambda _result: self._signed_out(alias),
+                       on_failed=self._sign_out_failed,
+                       progress_message=f"Signing out of {alias}…")
+
+    def _signed_out(self, alias: str) -> None:
+        log.info("signed out of org profile %s", alias)
+        self._show_keyring_notice()
+        self.message.show_message(SIGNED_OUT.format(alias=alias), NEUTRAL_COLOR)
+
+    def _sign_out_failed(self, error: BaseException) -> None:
+        self._show_keyring_notice()
+        self.job_failed(error)
 
     def remove_profile(self) -> None:
         """Ask, then revoke the sign-in, delete the token and the profile, and go to the practice org."""
@@ -447,7 +531,8 @@ class ConnectPage(StepPage):
             "- Its saved sign-in, revoked at Salesforce first",
         ]
         lines += [f"- This run's result of {STEP_TITLES[step]}" for step in self.run.checklist.results]
-        if not dialogs.confirm(self, "Remove org profile", f"Remove the org profile {profile.alias}?", lines):
+        question = f"Remove the org profile {profile.alias}?"
+        if not dialogs.confirm(self, "Remove org profile", question, lines, "Remove"):
             return
         self.start_job("remove profile", remove_profile_job, profile, self.run.connection,
                        on_finished=self._profile_removed,
@@ -463,9 +548,14 @@ class ConnectPage(StepPage):
     # -- signing in -----------------------------------------------------------------------
 
     def sign_in_again(self) -> None:
-        """Start the sign-in that fits the run's profile, after an ended session."""
+        """Start the sign-in that fits the run's profile, after an ended session.
+
+        A session that began with a password or a pasted token opens that dialog again.
+        """
         if self.practice_selected:
             self.connect_org()
+        elif self._last_other_sign_in is not None:
+            self.other_sign_in()
         else:
             self.sign_in_with_browser()
 
@@ -489,11 +579,13 @@ class ConnectPage(StepPage):
     def sign_in_with_browser(self) -> None:
         """Open the org's sign-in page in the browser and wait, cancellable, for its callback."""
         self.sign_in_link = ""
+        self._browser_failed = False
+        self._last_other_sign_in = None
         self.start_job(
             "sign in with browser",
             browser_sign_in_job,
             self.run,
-            self.open_browser,
+            self._open_browser_or_report,
             self.sign_in_link_ready.emit,
             on_finished=self._show_result,
             on_failed=self._sign_in_failed,
@@ -501,10 +593,30 @@ class ConnectPage(StepPage):
             cancellable=True,
         )
 
+    def _open_browser_or_report(self, url: str) -> bool:
+        # Runs on the worker thread. webbrowser.open returns False, or raises, when no browser starts.
+        try:
+            opened = self.open_browser(url) is not False
+        except Exception as error:  # every failure to launch a browser means the same here
+            log.warning("Could not open the browser: %s", error)
+            opened = False
+        if not opened:
+            self.browser_not_opened.emit()
+        return opened
+
     def _show_sign_in_link(self, url: str) -> None:
         if self.busy:
             self.sign_in_link = url
             self.copy_link_button.show()
+            callback_url = callback_url_of(url)
+            if callback_url and not self._browser_failed:
+                self.progress.message.setText(WAITING_AT_CALLBACK.format(callback_url=callback_url))
+
+    def _show_browser_not_opened(self) -> None:
+        if self.busy:
+            self._browser_failed = True
+            callback_url = callback_url_of(self.sign_in_link) or "this app"
+            self.progress.message.setText(BROWSER_NOT_OPENED.format(callback_url=callback_url))
 
     def copy_sign_in_link(self) -> None:
         """Put the sign-in address on the clipboard, for a browser the app did not open."""
@@ -516,7 +628,18 @@ class ConnectPage(StepPage):
             log.info("browser sign-in to %s cancelled", self.run.profile.alias)
             self.message.show_message(SIGN_IN_CANCELLED, NEUTRAL_COLOR)
             return
+        self._new_sign_in_failed(error)
+
+    def _new_sign_in_failed(self, error: BaseException) -> None:
+        """Show a failed sign-in; an earlier connection of this run is named, since it is still in use."""
         self.job_failed(error)
+        connection = self.run.connection
+        if connection is None:
+            return
+        reason, details = explain_error(error)
+        self.message.show_message(
+            STILL_CONNECTED.format(username=connection.username, reason=reason), FAILED_COLOR, details
+        )
 
     def resume_saved_session(self) -> None:
         """Resume the saved sign-in of the run's profile; a missing one waits for Sign in with browser."""
@@ -532,20 +655,60 @@ class ConnectPage(StepPage):
             self.message.offer_action(RETRY, self.resume_saved_session)
         elif isinstance(error, SignInRequired):
             log.info("no usable saved sign-in for %s", self.run.profile.alias)
-            details = error.details if error.details != error.reason else ""
+            # The OAuth error code stays behind Details, for a support request.
+            details = error.details or error.reason
             self.message.show_message(
-                f"Not signed in: {error.reason}. Press Sign in with browser.", NEUTRAL_COLOR, details
+                f"Not signed in: {plain_sign_in_reason(error.reason)}. Press Sign in with browser.",
+                NEUTRAL_COLOR,
+                details,
             )
         else:
             self.job_failed(error)
 
     def other_sign_in(self) -> None:
         """Sign in for this session with a password or a pasted access token."""
-        sign_in = sign_in_dialogs.ask_other_sign_in(self, self.run.profile.alias)
+        prefill = self._other_sign_in_prefill()
+        sign_in = sign_in_dialogs.ask_other_sign_in(self, self.run.profile.alias, prefill)
         if sign_in is None:
             return
+        # Only what the admin may see again is kept: never the password, token or security token.
+        self._last_other_sign_in = OtherSignIn(
+            sign_in.method, username=sign_in.username, instance_url=sign_in.instance_url
+        )
         self.start_job("sign in for this session", other_sign_in_job, self.run, sign_in,
-                       on_finished=self._show_result, progress_message="Signing in…")
+                       on_finished=self._show_result, on_failed=self._other_sign_in_failed,
+                       progress_message="Signing in…")
+
+    def _other_sign_in_prefill(self) -> OtherSignIn:
+        last = self._last_other_sign_in
+        if last is not None and last.instance_url:
+            return last
+        profile = self.run.profile
+        # A My Domain or served login host is also the instance URL; login.salesforce.com is not.
+        instance_url = profile.instance_url
+        if not instance_url and profile.kind in ("mydomain", "served"):
+            instance_url = profile.login_host
+        method = last.method if last is not None else PASSWORD_METHOD
+        username = last.username if last is not None else profile.username
+        return OtherSignIn(method, username=username, instance_url=instance_url)
+
+    def _other_sign_in_failed(self, error: BaseException) -> None:
+        last = self._last_other_sign_in
+        if last is None or last.method != ACCESS_TOKEN_METHOD or not isinstance(error, SignInRequired):
+            self._new_sign_in_failed(error)
+            return
+        # A pasted token that the org rejects never began a session, so nothing "has ended".
+        log.info("%s: the org rejected the pasted access token", self.step.value)
+        reason = (
+            f"The org at {last.instance_url} rejected the pasted access token ({error.reason}); "
+            "paste a current token, for example from 'sf org display'."
+        )
+        connection = self.run.connection
+        if connection is not None:
+            reason = STILL_CONNECTED.format(username=connection.username, reason=reason)
+        self.message.show_message(reason, FAILED_COLOR, error.details)
+        self.message.offer_action(SIGN_IN_AGAIN, self.other_sign_in)
+        self.record_changed()
 
     def _show_result(self, result: StepResult) -> None:
         self._show_connection()
