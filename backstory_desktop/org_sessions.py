@@ -174,6 +174,7 @@ def _token_saver(profile: OrgProfile, secrets: SecretStore) -> Callable[[TokenSe
         refresh_token = tokens.refresh_token
         if not refresh_token or refresh_token in last_saved:
             return
+        was_persistent = secrets.persistent
         try:
             secrets.save(alias, refresh_token)
         except SecretStoreError as error:
@@ -186,6 +187,14 @@ def _token_saver(profile: OrgProfile, secrets: SecretStore) -> Callable[[TokenSe
             )
             return
         last_saved[:] = [refresh_token]
+        if was_persistent and not secrets.persistent:
+            # The store fell back to memory because the keyring stopped answering mid-run.
+            _set_notice(
+                alias,
+                f"The keyring stopped working, so the sign-in to {alias} is kept in memory only and "
+                "you will need to sign in again after restarting the app.",
+            )
+            return
         _set_notice(alias, "")
 
     return save

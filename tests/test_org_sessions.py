@@ -11,7 +11,9 @@ import os
 import stat
 import threading
 
+import keyring
 import pytest
+from keyring.errors import NoKeyringError
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
 from backstory_desktop import org_sessions
@@ -438,3 +440,37 @@ def test_secret_store__insecure_backend_after_opt_in(monkeypatch: pytest.MonkeyP
     assert store.persistent
     assert "not a secure store" in store.storage_notice
     assert "5Aep-test-token" in backend.values()
+
+
+class _StoppingKeyring(MemoryKeyring):
+    """Works until ``stopped`` is set, then raises NoKeyringError, as when the keyring daemon exits."""
+
+    stopped = False
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        if self.stopped:
+            raise NoKeyringError("the keyring daemon is gone (test keyring)")
+        super().set_password(service, username, password)
+
+    def get_password(self, service: str, username: str) -> str | None:
+        if self.stopped:
+            raise NoKeyringError("the keyring daemon is gone (test keyring)")
+        return super().get_password(service, username)
+
+
+def test_keyring_stopping_mid_run__notice_says_memory_only(
+    profile: OrgProfile, browser: ConsentBrowser, default_org: PracticeOrg
+) -> None:
+    backend = _StoppingKeyring()
+    keyring.set_keyring(backend)
+    org_sessions.reset_secret_store()
+    connection = sign_in(profile, browser)
+    assert token_notice(ALIAS) == ""
+
+    backend.stopped = True
+    default_org.expire_sessions()
+    connection.describe("Task")
+
+    assert not secret_store().persistent
+    assert "kept in memory only" in token_notice(ALIAS)
+    assert secret_store().load(ALIAS) == connection.tokens.refresh_token
