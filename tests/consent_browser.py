@@ -3,7 +3,8 @@
 It is passed as ``open_browser``: it approves the consent page of the practice
 org as one user, as a person clicking Approve would, then follows the redirect
 to the app's loopback callback. Every authorization code it carries is kept in
-``codes``, so tests can check that none reaches a log.
+``codes``, so tests can check that none reaches a log. ``served_profile`` makes
+the org profile that reaches a practice org the way the app reaches a real org.
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
+from backstory_desktop import org_sessions
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.store.settings import OrgProfile
+
+SERVED_ALIAS = "served-practice"
+
+
+def served_profile(org: PracticeOrg, alias: str = SERVED_ALIAS) -> OrgProfile:
+    """Return an unsaved "served" profile for ``org``, taking any free callback port."""
+    return org_sessions.new_profile(
+        alias, "served", org.base_url, org.client_id, ca_bundle=str(org.ca_bundle), callback_ports=[0]
+    )
 
 
 class ConsentBrowser:

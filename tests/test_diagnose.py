@@ -21,7 +21,7 @@ from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
 from backstory_desktop.store.paths import config_dir, ensure_private_dir, log_dir
 from backstory_desktop.store.secrets import SecretStore
 from backstory_desktop.store.settings import OrgProfile, load_profiles, profiles_path, save_profile
-from tests.consent_browser import ConsentBrowser
+from tests.consent_browser import ConsentBrowser, served_profile
 from tests.memory_keyring import LockableKeyring, MemoryKeyring
 
 FAKE_BEARER_TOKEN = "fakeBearerToken.abc123XYZ"
@@ -199,9 +199,7 @@ ORG_ALIAS = "served-practice"
 
 def _sign_in(org: PracticeOrg, username: str, store: SecretStore | None = None) -> OrgConnection:
     """Save a served profile for ``org`` and sign in to it as ``username`` through the browser flow."""
-    profile = org_sessions.new_profile(
-        ORG_ALIAS, "served", org.base_url, org.client_id, ca_bundle=str(org.ca_bundle), callback_ports=[0]
-    )
+    profile = served_profile(org, ORG_ALIAS)
     browser = ConsentBrowser(org.ca_bundle, username)
     return org_sessions.sign_in_with_browser(
         profile, store or org_sessions.secret_store(), open_browser=browser, timeout=30

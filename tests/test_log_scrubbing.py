@@ -26,7 +26,7 @@ from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.oauth import Pkce
 from backstory_desktop.store.paths import log_dir
 from backstory_desktop.store.settings import load_profiles
-from tests.consent_browser import ConsentBrowser
+from tests.consent_browser import ConsentBrowser, served_profile
 from tests.memory_keyring import MemoryKeyring
 
 ALIAS = "served-practice"
@@ -96,9 +96,7 @@ def test_log_file__whole_session_has_no_secret(
     memory_keyring: MemoryKeyring,
 ) -> None:
     org = start_org("fresh")
-    profile = org_sessions.new_profile(
-        ALIAS, "served", org.base_url, org.client_id, ca_bundle=str(org.ca_bundle), callback_ports=[0]
-    )
+    profile = served_profile(org, ALIAS)
     browser = ConsentBrowser(org.ca_bundle, org.admin_username)
     access_tokens: list[str] = []
 

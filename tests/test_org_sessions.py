@@ -39,7 +39,7 @@ from backstory_desktop.store.settings import (
     save_app_settings,
     save_profile,
 )
-from tests.consent_browser import ConsentBrowser
+from tests.consent_browser import ConsentBrowser, served_profile
 from tests.memory_keyring import LockableKeyring, MemoryKeyring
 
 ALIAS = "served-practice"
@@ -47,14 +47,7 @@ ALIAS = "served-practice"
 
 @pytest.fixture
 def profile(default_org: PracticeOrg) -> OrgProfile:
-    return org_sessions.new_profile(
-        ALIAS,
-        "served",
-        default_org.base_url,
-        default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle),
-        callback_ports=[0],
-    )
+    return served_profile(default_org, ALIAS)
 
 
 @pytest.fixture
@@ -158,10 +151,7 @@ def test_refresh__unsaved_token_sets_notice(
 ) -> None:
     backend = LockableKeyring()
     store = SecretStore(backend=backend)
-    profile = org_sessions.new_profile(
-        ALIAS, "served", default_org.base_url, default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle), callback_ports=[0],
-    )
+    profile = served_profile(default_org, ALIAS)
     connection = sign_in_with_browser(profile, store, open_browser=browser, timeout=30)
     backend.locked = True
     default_org.expire_sessions()
@@ -182,10 +172,7 @@ def test_refresh__unsaved_token_sets_notice(
 def test_sign_in__locked_keyring_sets_notice(default_org: PracticeOrg, browser: ConsentBrowser) -> None:
     backend = LockableKeyring()
     store = SecretStore(backend=backend)
-    profile = org_sessions.new_profile(
-        ALIAS, "served", default_org.base_url, default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle), callback_ports=[0],
-    )
+    profile = served_profile(default_org, ALIAS)
     backend.locked = True
 
     connection = sign_in_with_browser(profile, store, open_browser=browser, timeout=30)
@@ -234,10 +221,7 @@ def test_resume__locked_keyring_keeps_token(
 ) -> None:
     backend = LockableKeyring()
     store = SecretStore(backend=backend)
-    profile = org_sessions.new_profile(
-        ALIAS, "served", default_org.base_url, default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle), callback_ports=[0],
-    )
+    profile = served_profile(default_org, ALIAS)
     sign_in_with_browser(profile, store, open_browser=browser, timeout=30)
     entries_before = dict(backend.entries)
     backend.locked = True
@@ -334,10 +318,7 @@ def test_sign_out__ends_the_open_connection(
 def test_sign_out__locked_keyring_raises(default_org: PracticeOrg, browser: ConsentBrowser) -> None:
     backend = LockableKeyring()
     store = SecretStore(backend=backend)
-    profile = org_sessions.new_profile(
-        ALIAS, "served", default_org.base_url, default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle), callback_ports=[0],
-    )
+    profile = served_profile(default_org, ALIAS)
     sign_in_with_browser(profile, store, open_browser=browser, timeout=30)
     backend.locked = True
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from simple_salesforce.exceptions import SalesforceExpiredSession
 
-from backstory_desktop import org_sessions
 from backstory_desktop.cli import main
 from backstory_desktop.diagnostics import resume_for_diagnostics
 from backstory_desktop.org_sessions import (
@@ -25,7 +24,7 @@ from backstory_desktop.salesforce.connection import resume_with_refresh_token
 from backstory_desktop.salesforce.errors import SignInRequired
 from backstory_desktop.store.secrets import SecretsLocked, SecretStore
 from backstory_desktop.store.settings import OrgProfile, load_profiles, profiles_path
-from tests.consent_browser import ConsentBrowser
+from tests.consent_browser import ConsentBrowser, served_profile
 from tests.memory_keyring import LockableKeyring, MemoryKeyring
 
 ALIAS = "served-practice"
@@ -33,14 +32,7 @@ ALIAS = "served-practice"
 
 @pytest.fixture
 def profile(default_org: PracticeOrg) -> OrgProfile:
-    return org_sessions.new_profile(
-        ALIAS,
-        "served",
-        default_org.base_url,
-        default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle),
-        callback_ports=[0],
-    )
+    return served_profile(default_org, ALIAS)
 
 
 @pytest.fixture
@@ -93,10 +85,7 @@ def test_rotation_elsewhere__locked_keyring_asks_for_sign_in(
     default_org: PracticeOrg, browser: ConsentBrowser
 ) -> None:
     backend = LockableKeyring()
-    profile = org_sessions.new_profile(
-        ALIAS, "served", default_org.base_url, default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle), callback_ports=[0],
-    )
+    profile = served_profile(default_org, ALIAS)
     app_connection = sign_in_with_browser(
         profile, SecretStore(backend=backend), open_browser=browser, timeout=30
     )
@@ -156,10 +145,7 @@ def _locked_sign_in(
 ) -> tuple[LockableKeyring, SecretStore, OrgProfile]:
     backend = LockableKeyring()
     store = SecretStore(backend=backend)
-    profile = org_sessions.new_profile(
-        ALIAS, "served", default_org.base_url, default_org.client_id,
-        ca_bundle=str(default_org.ca_bundle), callback_ports=[0],
-    )
+    profile = served_profile(default_org, ALIAS)
     return backend, store, profile
 
 

@@ -17,15 +17,9 @@ from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SignInRequired
 from backstory_desktop.store.settings import OrgProfile
-from tests.consent_browser import ConsentBrowser
+from tests.consent_browser import ConsentBrowser, served_profile
 
 ALIAS = "served-sync"
-
-
-def _profile(org: PracticeOrg) -> OrgProfile:
-    return org_sessions.new_profile(
-        ALIAS, "served", org.base_url, org.client_id, ca_bundle=str(org.ca_bundle), callback_ports=[0]
-    )
 
 
 def _sign_in(org: PracticeOrg, profile: OrgProfile) -> OrgConnection:
@@ -52,7 +46,7 @@ def _keys(admin: OrgConnection) -> list[str]:
 def test_sync__expiring_sessions_renew_and_write_once(
     default_org: PracticeOrg, admin: OrgConnection
 ) -> None:
-    profile = _profile(default_org)
+    profile = served_profile(default_org, ALIAS)
     connection = _sign_in(default_org, profile)
     first_refresh_token = connection.tokens.refresh_token
     run = _planned_run(connection, profile)
@@ -77,7 +71,7 @@ def test_sync__expiring_sessions_renew_and_write_once(
 def test_sync__revoked_sign_in_stops_once(
     default_org: PracticeOrg, admin: OrgConnection
 ) -> None:
-    profile = _profile(default_org)
+    profile = served_profile(default_org, ALIAS)
     connection = _sign_in(default_org, profile)
     run = _planned_run(connection, profile)
     assert run.plan is not None
