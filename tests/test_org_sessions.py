@@ -382,6 +382,18 @@ def test_secret_store__insecure_backend_rejected(
     assert "kept in memory" in store.storage_notice
 
 
+def test_secret_store__refused_backend_logs_the_real_reason(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("keyring.get_keyring", _LowPriorityKeyring)
+
+    secret_store()
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("not a secure store" in message for message in messages)
+    assert not any("found no recommended backend" in message for message in messages)
+
+
 def test_secret_store__names_refused_insecure_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("keyring.get_keyring", _LowPriorityKeyring)
 

@@ -196,11 +196,13 @@ class SecretStore:
         allow_insecure: bool = False,
         backend: KeyringBackend | None = None,
         max_part_bytes: int = WINDOWS_MAX_CREDENTIAL_BLOB_BYTES,
+        memory_reason: str = "",
     ) -> None:
         """Pick the keyring backend, raising InsecureKeyringError for one that is not secure.
 
         ``backend`` defaults to the one keyring selects for this machine. ``max_part_bytes``
-        is the largest part in bytes of UTF-16, whatever the backend.
+        is the largest part in bytes of UTF-16, whatever the backend. ``memory_reason``,
+        when given, is the reason logged and shown if the store keeps secrets in memory.
         """
         if not service:
             raise ValueError("service must be a non-empty name")
@@ -232,7 +234,7 @@ class SecretStore:
                 reason=problem.reason,
             )
         else:
-            self._switch_to_memory(problem.reason)
+            self._switch_to_memory(memory_reason or problem.reason)
 
         if self._backend is not None:
             log.info("Secrets are stored in keyring backend %s", description)
@@ -243,10 +245,7 @@ class SecretStore:
 
         ``reason`` replaces the default explanation in ``storage_notice``.
         """
-        store = cls(service, backend=_new_fail_keyring())
-        if reason:
-            store._unusable_reason = reason
-        return store
+        return cls(service, backend=_new_fail_keyring(), memory_reason=reason)
 
     @property
     def persistent(self) -> bool:
