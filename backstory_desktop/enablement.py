@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
@@ -310,8 +311,17 @@ def record_backstory_setting(
     ``profiles_file`` defaults to the profiles file in the config folder.
     """
     field_state = _require_field(run)
-    run.profile.backstory_setting_value = field_state.api_name
-    run.profile.backstory_setting_confirmed = confirmed
+    profile = run.profile
+    confirmed_before = (
+        profile.backstory_setting_confirmed and profile.backstory_setting_value == field_state.api_name
+    )
+    if not confirmed:
+        profile.backstory_setting_confirmed_on = ""
+    elif not (confirmed_before and profile.backstory_setting_confirmed_on):
+        # A confirmation seen again on a later visit keeps the day it was first given.
+        profile.backstory_setting_confirmed_on = datetime.now(UTC).date().isoformat()
+    profile.backstory_setting_value = field_state.api_name
+    profile.backstory_setting_confirmed = confirmed
     try:
         save_profile(run.profile, profiles_file)
     except (OSError, ProfilesFileError) as error:
@@ -323,6 +333,7 @@ def record_backstory_setting(
         "where": BACKSTORY_SETTING_PATH,
         "confirmed": confirmed,
         "confirmed_by": confirmed_by if confirmed else "",
+        "confirmed_on": profile.backstory_setting_confirmed_on,
         "profile": run.profile.alias,
     }
     if not confirmed:
@@ -330,7 +341,7 @@ def record_backstory_setting(
         return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.FAILED, reason, details))
     reason = (
         f"'{BACKSTORY_SETTING_NAME}' is {field_state.api_name}, confirmed by {confirmed_by} "
-        f"and saved in the org profile '{run.profile.alias}'."
+        f"on {profile.backstory_setting_confirmed_on} and saved in the org profile '{run.profile.alias}'."
     )
     return _record(run, StepResult(Step.BACKSTORY_SETTING, StepStatus.PASSED, reason, details))
 

@@ -92,6 +92,8 @@ class OrgProfile:
     integration_username: str = ""
     backstory_setting_value: str = ""
     backstory_setting_confirmed: bool = False
+    # The UTC date (YYYY-MM-DD) the admin confirmed entering the value, "" while unconfirmed.
+    backstory_setting_confirmed_on: str = ""
     practice_db: str = ""
     # The loopback ports of the callback URLs registered for the app, tried in order.
     callback_ports: list[int] = field(default_factory=lambda: list(DEFAULT_CALLBACK_PORTS))

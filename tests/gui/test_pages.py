@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from PySide6.QtCore import Qt
@@ -34,6 +35,7 @@ from backstory_desktop.gui.pages.integration_user import (
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR
 from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.store.settings import load_profiles
 
 
 def user(name: str, username: str, *, active: bool = True) -> UserRef:
@@ -119,6 +121,37 @@ def test_setting_page__unticked_box_shows_failure(
     assert page.message.label.text().startswith("✗")
     assert page.message.label.styleSheet() == f"color: {FAILED_COLOR.name()};"
     assert "failed" in item.text()
+
+
+def test_setting_page__confirmation_saved_with_its_date(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_setting_page(qtbot, window)
+    today = datetime.now(UTC).date().isoformat()
+
+    page.confirmed.click()
+
+    saved = load_profiles()[window.context.run.profile.alias]
+    assert saved.backstory_setting_confirmed
+    assert saved.backstory_setting_confirmed_on == today
+    assert f"on {today}" in page.message.label.text()
+
+
+def test_setting_page__later_visit_keeps_first_date(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_setting_page(qtbot, window)
+    page.confirmed.click()
+    profile = window.context.run.profile
+    profile.backstory_setting_confirmed_on = "2026-01-02"
+
+    page.enter()
+
+    assert load_profiles()[profile.alias].backstory_setting_confirmed_on == "2026-01-02"
+    page.confirmed.click()
+    assert load_profiles()[profile.alias].backstory_setting_confirmed_on == ""
 
 
 def right_edge(table: QTableView, column: int) -> int:

@@ -74,7 +74,7 @@ class BackstorySettingPage(StepPage):
         self._record(confirmed)
 
     def _record(self, confirmed: bool) -> None:
-        # Recording touches neither the org nor a file, so it runs here on the GUI thread.
+        # Recording touches no org and writes one small settings file, so it runs here on the GUI thread.
         if self.run.field_state is None:
             return
         result = enablement.record_backstory_setting(self.run, confirmed=confirmed)
