@@ -21,6 +21,22 @@ from backstory_desktop.store.settings import OrgProfile
 SERVED_ALIAS = "served-practice"
 
 
+def revoke_at_org(org: PracticeOrg, token: str) -> None:
+    """End a refresh token at the org, with every access token issued from it."""
+    response = requests.post(f"{org.base_url}/services/oauth2/revoke", data={"token": token},
+                             verify=str(org.ca_bundle), timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def refresh_with(org: PracticeOrg, refresh_token: str) -> requests.Response:
+    """Try a refresh token at the org; HTTP 400 means it was revoked."""
+    return requests.post(
+        f"{org.base_url}/services/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": org.client_id},
+        verify=str(org.ca_bundle), timeout=30,
+    )
+
+
 def served_profile(org: PracticeOrg, alias: str = SERVED_ALIAS) -> OrgProfile:
     """Return an unsaved "served" profile for ``org``, taking any free callback port."""
     return org_sessions.new_profile(

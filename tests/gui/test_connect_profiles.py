@@ -12,7 +12,6 @@ from pathlib import Path
 
 import keyring
 import pytest
-import requests
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 from wizard_driver import (
@@ -22,6 +21,7 @@ from wizard_driver import (
     browser_sign_in,
     click,
     connect,
+    connect_page,
     inspect_field,
     wait_idle,
 )
@@ -35,7 +35,6 @@ from backstory_desktop.gui.pages.connect import (
     RETRY,
     SIGN_IN_CANCELLED,
     WAITING_AT_CALLBACK,
-    ConnectPage,
     callback_url_of,
 )
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
@@ -47,30 +46,12 @@ from backstory_desktop.practice_org.soap_login import PRACTICE_PASSWORD
 from backstory_desktop.salesforce.connection import connect_practice_org
 from backstory_desktop.salesforce.errors import SignInRequired
 from backstory_desktop.store.settings import load_app_settings, load_profiles
-from tests.consent_browser import ConsentBrowser
+from tests.consent_browser import (
+    ConsentBrowser,
+    refresh_with,
+    revoke_at_org,
+)
 from tests.memory_keyring import LockableKeyring
-
-
-def connect_page(window: WizardWindow) -> ConnectPage:
-    page = window.page(Step.CONNECT)
-    assert isinstance(page, ConnectPage)
-    return page
-
-
-def revoke(org: PracticeOrg, token: str) -> None:
-    """End a refresh token at the org, with every access token issued from it."""
-    response = requests.post(f"{org.base_url}/services/oauth2/revoke", data={"token": token},
-                             verify=str(org.ca_bundle), timeout=30)
-    assert response.status_code == 200, response.text
-
-
-def refresh_with(org: PracticeOrg, refresh_token: str) -> requests.Response:
-    """Try a refresh token at the org; HTTP 400 means it was revoked."""
-    return requests.post(
-        f"{org.base_url}/services/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": org.client_id},
-        verify=str(org.ca_bundle), timeout=30,
-    )
 
 
 def test_browser_sign_in__served_org_then_next_works(
@@ -224,7 +205,7 @@ def test_sign_in_required__one_offer_then_browser(
     inspect_field(qtbot, window)
     refresh_token = org_sessions.secret_store().load(SERVED_ALIAS)
     assert refresh_token
-    revoke(default_org, refresh_token)
+    revoke_at_org(default_org, refresh_token)
 
     window.show_step(Step.INTEGRATION_USER)
     wait_idle(qtbot, window)

@@ -14,33 +14,26 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from pytestqt.qtbot import QtBot
-from wizard_driver import SERVED_ALIAS, add_served_profile, browser_sign_in, click, wait_idle
+from wizard_driver import (
+    SERVED_ALIAS,
+    add_served_profile,
+    browser_sign_in,
+    click,
+    connect_page,
+    wait_idle,
+)
 
 from backstory_desktop import org_sessions
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.gui import sign_in_dialogs
 from backstory_desktop.gui.pages import connect
 from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN
-from backstory_desktop.gui.pages.connect import BROWSER_NOT_OPENED, SIGNED_OUT, ConnectPage, callback_url_of
+from backstory_desktop.gui.pages.connect import BROWSER_NOT_OPENED, SIGNED_OUT, callback_url_of
 from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.store.settings import load_profiles
-
-
-def connect_page(window: WizardWindow) -> ConnectPage:
-    page = window.page(Step.CONNECT)
-    assert isinstance(page, ConnectPage)
-    return page
-
-
-def refresh_with(org: PracticeOrg, refresh_token: str) -> requests.Response:
-    """Try a refresh token at the org; HTTP 400 means it was revoked."""
-    return requests.post(
-        f"{org.base_url}/services/oauth2/token",
-        data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": org.client_id},
-        verify=str(org.ca_bundle), timeout=30,
-    )
+from tests.consent_browser import refresh_with, revoke_at_org
 
 
 def denying_browser(org: PracticeOrg) -> Callable[[str], bool]:
@@ -271,8 +264,7 @@ def test_resume_revoked__plain_words_code_in_details(
     browser_sign_in(qtbot, first, default_org)
     refresh_token = org_sessions.secret_store().load(SERVED_ALIAS)
     assert refresh_token
-    requests.post(f"{default_org.base_url}/services/oauth2/revoke", data={"token": refresh_token},
-                  verify=str(default_org.ca_bundle), timeout=30).raise_for_status()
+    revoke_at_org(default_org, refresh_token)
 
     second = make_window()
     page = connect_page(second)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import requests
 from pytestqt.qtbot import QtBot
 from wizard_driver import (
     SERVED_ALIAS,
@@ -22,6 +21,7 @@ from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN
 from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.server import PracticeOrg
+from tests.consent_browser import revoke_at_org
 
 
 def test_apply__ended_sign_in_offers_sign_in_again(
@@ -35,9 +35,8 @@ def test_apply__ended_sign_in_offers_sign_in_again(
     window.show_step(Step.LOCAL_SYNC)
     build_plan(qtbot, window)
     refresh_token = org_sessions.secret_store().load(SERVED_ALIAS)
-    revoked = requests.post(f"{default_org.base_url}/services/oauth2/revoke",
-                            data={"token": refresh_token}, verify=str(default_org.ca_bundle), timeout=30)
-    assert revoked.status_code == 200
+    assert refresh_token
+    revoke_at_org(default_org, refresh_token)
 
     apply_plan(qtbot, window, confirmations)
 

@@ -41,6 +41,12 @@ class Confirmation:
     action: str = "Apply"  # the accept button's text
 
 
+def connect_page(window: WizardWindow) -> ConnectPage:
+    page = window.page(Step.CONNECT)
+    assert isinstance(page, ConnectPage)
+    return page
+
+
 def click(qtbot: QtBot, button: QAbstractButton) -> None:
     """Click a button as the admin would, after checking it can be clicked."""
     assert button.isVisible(), f"{button.text()!r} is hidden"

@@ -7,8 +7,6 @@ on every refresh.
 
 from __future__ import annotations
 
-import requests
-
 from backstory_desktop import enablement, org_sessions
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.core.checklist import StepStatus
@@ -17,7 +15,11 @@ from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SignInRequired
 from backstory_desktop.store.settings import OrgProfile
-from tests.consent_browser import ConsentBrowser, served_profile
+from tests.consent_browser import (
+    ConsentBrowser,
+    revoke_at_org,
+    served_profile,
+)
 
 ALIAS = "served-sync"
 
@@ -77,13 +79,8 @@ def test_sync__revoked_sign_in_stops_once(
     assert run.plan is not None
     planned_creates = sum(1 for row in run.plan.rows if row.action is Action.CREATE)
     keys_before = _keys(admin)
-    revoked = requests.post(
-        f"{default_org.base_url}/services/oauth2/revoke",
-        data={"token": connection.tokens.refresh_token},
-        verify=str(default_org.ca_bundle),
-        timeout=10,
-    )
-    assert revoked.status_code == 200
+    assert connection.tokens.refresh_token
+    revoke_at_org(default_org, connection.tokens.refresh_token)
 
     result = enablement.apply_sync(run)
 
