@@ -86,7 +86,7 @@ def resume_for_diagnostics(profile: OrgProfile) -> tuple[OrgConnection | None, s
 
     Never opens a browser and never writes the profiles file. A refresh token that the
     refresh rotates is still saved to the keyring, because the old one stops working. When
-    only a new sign-in helps, the reason asks the admin to sign in again in the app.
+    only a new sign-in helps, the reason tells the admin to sign in again in the app.
     """
     try:
         return resume_session(profile, secret_store(), save_profile=False), ""

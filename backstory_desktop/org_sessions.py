@@ -7,8 +7,8 @@ that a refresh rotates is saved before the connection uses it, so a crash right
 after a refresh never leaves only a revoked token in the keyring.
 
 A locked keyring is not the same as a missing token: resume_session lets
-SecretsLocked through, and never answers it with a new sign-in that would
-replace the saved token. A refresh token that Salesforce rejects
+SecretsLocked through and never starts a new sign-in that would replace the
+saved token. A refresh token that Salesforce rejects
 (invalid_grant) becomes SignInRequired, and the stored token is left as it was.
 """
 
@@ -122,8 +122,8 @@ def _new_secret_store() -> SecretStore:
 def refused_insecure_keyring() -> str:
     """Return the insecure keyring backend left unused for lack of the opt-in, or "" when none was.
 
-    The text names the backend and why it is not secure, for the question that asks
-    the admin whether to use it anyway.
+    The text names the backend and why it is not secure, for the confirmation that
+    lets the admin use it anyway.
     """
     secret_store()
     with _store_lock:
@@ -188,7 +188,7 @@ def _token_saver(profile: OrgProfile, secrets: SecretStore) -> Callable[[TokenSe
             return
         last_saved[:] = [refresh_token]
         if was_persistent and not secrets.persistent:
-            # The store fell back to memory because the keyring stopped answering mid-run.
+            # The store fell back to memory because the keyring failed mid-run.
             _set_notice(
                 alias,
                 f"The keyring stopped working, so the sign-in to {alias} is kept in memory only and "

@@ -64,7 +64,7 @@ LOGIN_HOST_HINTS = {
     SERVED_KIND: "Type the address that 'backstory-desktop practice-org serve' printed.",
 }
 
-# What the CA bundle file is for, by kind. requests uses the file in place of the public CA list.
+# The purpose of the CA bundle file, by kind. requests uses the file in place of the public CA list.
 CA_BUNDLE_HINTS = {
     SERVED_KIND: "Required: the ca.pem in the <database>.tls folder that 'practice-org serve' uses.",
 }

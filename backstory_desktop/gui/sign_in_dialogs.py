@@ -44,7 +44,7 @@ GUIDE_PATH = ("guides", "external-client-app.md")
 
 @dataclass(frozen=True)
 class OtherSignIn:
-    """What the admin entered for a one-session sign-in; secrets stay out of repr."""
+    """The values the admin entered for a one-session sign-in, with the secrets kept out of repr."""
 
     method: str
     username: str = ""

@@ -301,8 +301,8 @@ class OrgConnection:
         """Return the org's daily API requests, or None when neither source can be read.
 
         The limits resource needs View Setup and Configuration. Without it, the figures
-        come from the ``Sforce-Limit-Info`` header of this connection's last API call;
-        when it has made none yet, one request for the API's resource list supplies it.
+        come from the ``Sforce-Limit-Info`` header of this connection's last API call.
+        If it has made none yet, one request for the API's resource list supplies it.
         Raises SignInRequired when the sign-in has ended, and SalesforceProblem
         (REQUEST_LIMIT_EXCEEDED) when the org refuses calls because a limit is spent.
         """

@@ -70,7 +70,7 @@ class SecretsLocked(SecretStoreError):
 class InsecureKeyringError(SecretStoreError):
     """The active keyring backend is not a recommended secure store and was not allowed.
 
-    ``backend`` describes the backend and ``reason`` says why it is not secure.
+    ``backend`` describes the backend, and ``reason`` is why it is not secure.
     """
 
     def __init__(self, message: str, *, backend: str = "", reason: str = "") -> None:

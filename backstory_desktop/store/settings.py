@@ -329,7 +329,7 @@ def app_settings_path() -> Path:
 def load_app_settings(path: Path | None = None) -> AppSettings:
     """Read the app settings; a missing file means the defaults.
 
-    A file that cannot be read, cannot be parsed or holds a value of the wrong type is
+    A file that cannot be read, cannot be parsed or contains a value of the wrong type is
     moved aside with a warning in the log, and the defaults are returned: they are the
     safe choice (no insecure keyring, no preselected profile).
     """

@@ -124,7 +124,7 @@ class ConflictsPage(StepPage):
         self.groups_model.set_groups(self.run.groups)
         self.records_model.set_records([])
         self.difference.clear()
-        # The message line below states the reason; this line only says where the scan got to.
+        # The message line below gives the reason, so this line shows only how far the scan got.
         self.summary.setText(scan_status(result))
         self.message.show_result(result)
         self.record_changed()

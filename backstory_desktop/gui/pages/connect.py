@@ -353,7 +353,7 @@ class ConnectPage(StepPage):
     def _profile_picked(self, _index: int) -> None:
         alias = str(self.profiles.currentData())
         # The picker keeps showing the run's profile until the switch happens, so it matches
-        # the line below it while the window asks whether to switch.
+        # the line below it while the switch confirmation is open.
         self.profiles.blockSignals(True)
         self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.run.profile.alias)))
         self.profiles.blockSignals(False)
