@@ -44,6 +44,10 @@ DEFAULT_CALLBACK_PORTS = (7317, 7318, 7319)
 PRACTICE_PROFILE_ALIAS = "practice"
 PROFILE_KINDS = ("practice", "served", "production", "sandbox", "mydomain")
 SIGN_IN_METHODS = ("browser", "password", "access_token")
+# The cadence tools whose Salesforce users a profile can name, as their vendors spell them.
+CADENCE_TOOLS = ("Outreach", "SalesLoft", "SendBloom")
+DEFAULT_COVERAGE_DAYS = 30
+MAX_COVERAGE_DAYS = 365
 
 ALIAS_MAX_LENGTH = 40
 _ALIAS_CHARACTERS = re.compile(r"[A-Za-z0-9._-]+")
@@ -100,6 +104,10 @@ class OrgProfile:
     # A PEM file of extra certificate authorities, for a served practice org or a TLS proxy.
     ca_bundle: str = ""
     sign_in_method: str = "browser"  # browser | password | access_token
+    # The Salesforce usernames each cadence tool logs as, by tool name (see CADENCE_TOOLS).
+    cadence_users: dict[str, list[str]] = field(default_factory=dict)
+    # How many days back the cadence-tool coverage checks look.
+    coverage_days: int = DEFAULT_COVERAGE_DAYS
 
 
 @dataclass
@@ -245,9 +253,26 @@ def _check_profile_value(key: str, value: object) -> None:
         if not ports_valid:
             raise ValueError(f"{key} must be a list of TCP port numbers")
         return
+    if expected == "dict[str, list[str]]":
+        _check_cadence_users(key, value)
+        return
+    if expected == "int":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_COVERAGE_DAYS:
+            raise ValueError(f"{key} must be a whole number of days from 1 to {MAX_COVERAGE_DAYS}")
+        return
     python_type = bool if expected == "bool" else str
     if not isinstance(value, python_type):
         raise ValueError(f"{key} must be a {expected}, not {type(value).__name__}")
+
+
+def _check_cadence_users(key: str, value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"{key} must be a table of cadence tool names to lists of usernames")
+    for tool, usernames in value.items():
+        if tool not in CADENCE_TOOLS:
+            raise ValueError(f"{key} names {tool!r}, which is not one of {', '.join(CADENCE_TOOLS)}")
+        if not isinstance(usernames, list) or not all(isinstance(name, str) for name in usernames):
+            raise ValueError(f"{key}.{tool} must be a list of Salesforce usernames")
 
 
 def _keep_aside(path: Path) -> Path | None:

@@ -1,0 +1,41 @@
+"""The enablement steps as plain functions, shared by the wizard, the CLI and the rehearsal.
+
+Each step does its real work on the org through the Salesforce layer and
+returns a StepResult that reports what it found or changed. Nothing here imports
+Qt; the wizard runs these functions on its worker thread. One module per step;
+this package exports the functions callers use.
+"""
+
+from backstory_desktop.enablement.access import apply_access_fix, check_integration_user, plan_access_fix
+from backstory_desktop.enablement.conflicts import scan_conflicts
+from backstory_desktop.enablement.connect import connect, use_connection
+from backstory_desktop.enablement.field import check_field, create_field
+from backstory_desktop.enablement.run import EnablementRun, MailboxReading
+from backstory_desktop.enablement.setting import (
+    BACKSTORY_SETTING_NAME,
+    BACKSTORY_SETTING_PATH,
+    record_backstory_setting,
+)
+from backstory_desktop.enablement.summary import open_work, summarise
+from backstory_desktop.enablement.sync import apply_sync, plan_sync, read_mailbox
+
+__all__ = [
+    "BACKSTORY_SETTING_NAME",
+    "BACKSTORY_SETTING_PATH",
+    "EnablementRun",
+    "MailboxReading",
+    "apply_access_fix",
+    "apply_sync",
+    "check_field",
+    "check_integration_user",
+    "connect",
+    "create_field",
+    "open_work",
+    "plan_access_fix",
+    "plan_sync",
+    "read_mailbox",
+    "record_backstory_setting",
+    "scan_conflicts",
+    "summarise",
+    "use_connection",
+]
