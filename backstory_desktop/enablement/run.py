@@ -68,6 +68,8 @@ class EnablementRun:
     field_state: FieldState | None = None
     flag_state: FieldState | None = None
     access: AccessReport | None = None
+    # Each cadence tool user's access, by username, from the Integration user step.
+    cadence_access: dict[str, AccessReport] = field(default_factory=dict)
     reading: MailboxReading | None = None
     plan: Plan | None = None
     sync_result: SyncResult | None = None
