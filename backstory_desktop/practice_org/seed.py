@@ -19,13 +19,21 @@ takes Modify All Data and Edit on Message_ID__c away again. The same user has an
 expired assignment of "Quarter End Cleanup" (Modify All Data), which grants
 nothing. No other user is in the group, so the other users' access is unchanged.
 
+Every scenario also has a second cadence tool's user,
+``salesloft@practice.backstory.example``: its permission set "SalesLoft
+Integration" grants API Enabled and Edit Tasks but no field-level security on
+Message_ID__c, so its upserts by Message-ID fail until it is granted the field.
+It is made after every other record, so the ids of those stay as they were.
+
 ``fresh``: the same users and people, but no Message-ID field and no keyed Tasks.
 
 ``empty``: the users and permissions only: no Message-ID field, no contacts,
 leads or Tasks.
 
 ``non-unique``: the field is External ID but not Unique, and two live Tasks
-share one key exactly, so an upsert on that key matches both.
+share one key exactly, so an upsert on that key matches both. Two more keys
+are each held by a live Task and by an exact copy, one in the recycle bin and
+one archived, which only queryAll shows.
 
 ``large``: the users and people of ``default`` and only generated Tasks, of a chosen
 number, with duplicate keys (see ``seed_large``).
@@ -69,6 +77,7 @@ ADMIN_USERNAME = f"admin@{DOMAIN}"
 INTEGRATION_USERNAME = f"integration@{DOMAIN}"
 OUTREACH_USERNAME = f"outreach@{DOMAIN}"
 SALES_OPS_USERNAME = f"salesops@{DOMAIN}"
+SALESLOFT_USERNAME = f"salesloft@{DOMAIN}"
 SALES_OPS_GROUP = "Sales_Operations"
 MESSAGE_ID_FIELD = "Message_ID__c"
 FLAG_FIELD = "peopleai__Created_by_PeopleAI__c"
@@ -140,6 +149,7 @@ def seed_org(
         # The large scenario's Tasks are all generated, so it contains exactly the number requested.
         if scenario not in ("empty", "large"):
             _seed_tasks(context, scenario, activities)
+        _seed_salesloft_user(context)
     logger.info("Seeded the %s scenario from %d messages", scenario, len(activities))
 
 
@@ -306,6 +316,15 @@ def _seed_permission_set_group(context: _SeedContext, scenario: str) -> None:
     _assign(context, user_id, cleanup, expires=context.stamp(30))
 
 
+def _seed_salesloft_user(context: _SeedContext) -> None:
+    """Add SalesLoft's integration user, whose permission set has no FLS on the key field."""
+    permission_set = _insert_permission_set(context, "SalesLoft Integration", _OUTREACH_FLAGS,
+                                            "Access for the SalesLoft integration user")
+    user_id = _insert_user(context, SALESLOFT_USERNAME, SALESLOFT_USERNAME, "SalesLoft",
+                           "Integration", "Standard User", active=True)
+    _assign(context, user_id, permission_set)
+
+
 def _insert_permission_set(context: _SeedContext, label: str, flags: set[str],
                            description: str) -> str:
     permission_set_id = context.insert("PermissionSet", {
@@ -443,6 +462,10 @@ def _seed_key_variants(context: _SeedContext, scenario: str,
         variants.append((key.upper() if key.upper() != key else key.lower(), {}, 35))
     if scenario == "non-unique" and len(logged) > 3:
         variants.append((logged[3][0], {}, 33))
+    # Exact copies only a scan with queryAll finds: they keep the field from becoming Unique.
+    if scenario == "non-unique" and len(logged) > 5:
+        variants.append((logged[4][0], {"is_deleted": True}, 31))
+        variants.append((logged[5][0], {"is_archived": True}, 400))
 
     for index, (key, flags, days_ago) in enumerate(variants):
         activity = logged[index][1]

@@ -119,7 +119,11 @@ def create_custom_field(session: ApiSession, request: Request) -> Response:
 
 
 def update_custom_field(session: ApiSession, request: Request, record_id: str) -> Response:
-    """Change a field's attributes; making it Unique fails while duplicate values exist."""
+    """Change a field's attributes; making it Unique fails while duplicate values exist.
+
+    NOTE: attributes left out of Metadata keep their values here. Whether Salesforce
+    resets them instead is not confirmed, so the product sends the whole Metadata.
+    """
     session.require("PermissionsModifyAllData", "insufficient access rights on object id")
     definition = _find_definition(session, record_id)
     metadata = json_object(request).get("Metadata") or {}
@@ -143,6 +147,8 @@ def _apply_metadata(
     if not label:
         raise ApiError(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [label]",
                        ["label"])
+    if not creating and definition.type != field_type:
+        _convert_values(session, definition.name, definition.type, field_type)
     definition.type = field_type
     definition.label = label
     definition.description = str(metadata.get("description") or definition.description)
@@ -154,6 +160,22 @@ def _apply_metadata(
     definition.unique = unique
     definition.case_sensitive = case_sensitive
     definition.external_id = bool(metadata.get("externalId", definition.external_id))
+
+
+def _convert_values(session: ApiSession, field_name: str, old_type: str, new_type: str) -> None:
+    """Rewrite stored values for a field's new type, as Salesforce converts Number to Text.
+
+    NOTE: only Number to Text is converted; other changes keep the stored values as they are.
+    """
+    if (old_type, new_type) != ("Number", "Text"):
+        return
+    for sobject in ACTIVITY_OBJECTS:
+        for record in session.store.records_of(sobject):
+            value = record.fields.get(field_name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                text = str(int(value)) if float(value).is_integer() else str(value)
+                session.store.update_record(record.id, {field_name: text},
+                                            modified_by_id=session.user_id)
 
 
 def _length(field_type: str, value: Any) -> int | None:

@@ -10,6 +10,7 @@ field-level security.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,13 +18,17 @@ from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.format import format_soql
 
 from backstory_desktop.core.fields import parse_field_api_name, validate_field_api_name
-from backstory_desktop.salesforce.access import apply_field_access_grant
+from backstory_desktop.core.jobs import ProgressCallback, no_progress
+from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL, apply_field_access_grant
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
+from backstory_desktop.salesforce.unique_blockers import UniqueBlocker, find_unique_blockers
 
 logger = logging.getLogger(__name__)
 
 KEY_LENGTH = 255
+# Error code of a change Salesforce accepted but describe does not show as expected.
+FIELD_NOT_CONFIRMED = "FIELD_NOT_CONFIRMED"
 DEFAULT_LABEL = "Message ID"
 DEFAULT_DESCRIPTION = (
     "RFC 5322 Message-ID of the email this activity logs. Backstory and cadence tools "
@@ -48,7 +53,10 @@ class FieldState:
     unique: bool | None = None
     external_id: bool | None = None
     case_sensitive: bool | None = None
+    label: str | None = None
     description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The Tooling API Metadata as read, the base of a fix; empty when it could not be read."""
     definition_readable: bool = True
     """False when the user may not read field definitions (Tooling API), so a field
     absent from describe may still exist."""
@@ -114,7 +122,9 @@ def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> Fi
         state.unique = metadata.get("unique")
         state.external_id = metadata.get("externalId")
         state.case_sensitive = metadata.get("caseSensitive")
+        state.label = metadata.get("label")
         state.description = metadata.get("description")
+        state.metadata = dict(metadata)
 
     described = _describe_field(conn, api_name)
     if described is not None:
@@ -128,6 +138,7 @@ def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> Fi
             state.unique = described.get("unique")
             state.external_id = described.get("externalId")
             state.case_sensitive = described.get("caseSensitive")
+            state.label = described.get("label")
     state.definition_readable = tooling_readable
     if not state.exists and not tooling_readable:
         state.problems.append(
@@ -306,5 +317,348 @@ def _confirm_in_describe(
             f"Activity.{state.api_name} was created, but describe for {conn.username} does not "
             f"show it as expected: {' '.join(unexpected)}",
             f"field state after creation: {state}",
-            error_code="FIELD_NOT_CONFIRMED",
+            error_code=FIELD_NOT_CONFIRMED,
         )
+
+
+# -- fixing an existing field ---------------------------------------------------------
+
+# Types whose values are text already, so a change to Text is expected to keep them.
+# A change from any other type may lose values, and the plan warns before it is applied.
+_TEXT_LIKE_TYPES = ("Text", "TextArea", "LongTextArea", "Html", "Email", "Url", "Phone", "Picklist")
+# Attributes of other field types that a Text field does not take.
+_NON_TEXT_ATTRIBUTES = ("precision", "scale", "visibleLines", "defaultValue", "displayFormat",
+                        "formula", "formulaTreatBlanksAs", "picklist", "valueSet", "maskChar",
+                        "maskType")
+
+
+@dataclass
+class FieldFixPlan:
+    """The changes a fix makes to an existing field's definition, shown to the admin before they are sent.
+
+    ``metadata`` is the whole Metadata value sent in the Tooling PATCH; ``lines``
+    are its differences from the field as inspected, in the form of the
+    confirmation dialog ("~ Length: 80 -> 255"). ``blockers`` are the activities
+    whose values keep the field from being made Unique.
+    """
+
+    api_name: str
+    tooling_id: str
+    metadata: dict[str, Any]
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    blockers: list[UniqueBlocker] = field(default_factory=list)
+    unique_requested: bool = False
+    changes_definition: bool = False
+    """True when ``metadata`` differs from the field's, so the fix sends it."""
+    grant_access: bool = False
+    """True when the signed-in user lacks Read or Edit on the field, so the fix grants both."""
+    unique_before: bool = False
+    case_sensitive_before: bool = False
+
+    @property
+    def can_apply(self) -> bool:
+        """Tell whether the plan changes something and nothing blocks the change to Unique."""
+        has_changes = bool(self.lines)
+        return has_changes and not (self.unique_requested and self.blockers)
+
+    def without_unique(self) -> FieldFixPlan:
+        """Return the same fix with Unique and the case rule left as they are, for when values block it."""
+        metadata = {**self.metadata, "unique": self.unique_before,
+                    "caseSensitive": self.case_sensitive_before}
+        lines = [line for line in self.lines if not line.startswith(_UNIQUE_LINE_PREFIXES)]
+        changes_definition = any(line.startswith("~") for line in lines)
+        return FieldFixPlan(self.api_name, self.tooling_id, metadata, lines, list(self.warnings),
+                            [], unique_requested=False, changes_definition=changes_definition,
+                            grant_access=self.grant_access, unique_before=self.unique_before,
+                            case_sensitive_before=self.case_sensitive_before)
+
+
+_UNIQUE_LINE_PREFIXES = ("~ Unique:", "~ Case sensitivity:")
+
+
+def plan_field_fix(
+    conn: OrgConnection,
+    state: FieldState,
+    *,
+    case_sensitive: bool,
+    make_unique: bool = True,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> FieldFixPlan:
+    """Plan the changes that make an existing field Text(255), External ID and, if asked, Unique.
+
+    When the plan switches Unique on, or makes a unique field's case rule
+    stricter (case-sensitive to case-insensitive), every Task and Event is
+    scanned for values that would collide in the unique index, recycle bin and
+    archive included. A case-insensitive field made case-sensitive needs no scan,
+    because values unique without case stay unique with it. Raises
+    SalesforceProblem when the field's definition could not be read, and
+    Cancelled when ``cancel`` is set during the scan.
+    """
+    if not state.exists or state.tooling_id is None or not state.metadata:
+        raise SalesforceProblem(
+            ProblemKind.FIXABLE,
+            f"Activity.{state.api_name} cannot be fixed because its definition could not be read "
+            "through the Tooling API; sign in as an admin with View Setup and Configuration.",
+            f"field state: {state}",
+            error_code="FIELD_NOT_READABLE",
+        )
+    metadata, lines, warnings = _fixed_metadata(state, case_sensitive=case_sensitive,
+                                                make_unique=make_unique)
+    plan = FieldFixPlan(state.api_name, state.tooling_id, metadata, lines, warnings,
+                        unique_requested=make_unique, changes_definition=bool(lines),
+                        unique_before=bool(state.metadata.get("unique")),
+                        case_sensitive_before=bool(state.metadata.get("caseSensitive")))
+    plan.grant_access = not (state.visible_in_describe and state.createable and state.updateable)
+    if plan.grant_access:
+        plan.lines.append(f"+ Read and Edit on Task.{state.api_name} and Event.{state.api_name} "
+                          f"for {conn.username} (permission set {PERMISSION_SET_LABEL})")
+    if make_unique and _needs_blocker_scan(state, case_sensitive=case_sensitive):
+        plan.blockers = find_unique_blockers(conn, state.api_name, case_sensitive=case_sensitive,
+                                             progress=progress, cancel=cancel)
+    logger.info("Planned %d changes to Activity.%s; %d values block Unique", len(plan.lines),
+                state.api_name, len(plan.blockers))
+    return plan
+
+
+def _needs_blocker_scan(state: FieldState, *, case_sensitive: bool) -> bool:
+    if not state.unique:
+        return True
+    return bool(state.case_sensitive) and not case_sensitive
+
+
+def _fixed_metadata(
+    state: FieldState, *, case_sensitive: bool, make_unique: bool
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Return the whole Metadata of the fixed field, the diff lines and the warnings."""
+    metadata = dict(state.metadata)
+    lines: list[str] = []
+    warnings: list[str] = []
+    old_type = str(metadata.get("type") or "")
+    if old_type != "Text":
+        for name in _NON_TEXT_ATTRIBUTES:
+            metadata.pop(name, None)
+        metadata["type"] = "Text"
+        lines.append(f"~ Type: {old_type or 'unknown'} -> Text({KEY_LENGTH})")
+        warnings.append(_type_change_warning(state.api_name, old_type))
+    old_length = metadata.get("length") if old_type == "Text" else None
+    if old_length != KEY_LENGTH:
+        metadata["length"] = KEY_LENGTH
+        if old_type == "Text":
+            lines.append(f"~ Length: {old_length} -> {KEY_LENGTH}")
+    if not metadata.get("externalId"):
+        metadata["externalId"] = True
+        lines.append("~ External ID: no -> yes")
+    old_rule = _case_rule(bool(metadata.get("caseSensitive")))
+    new_rule = _case_rule(case_sensitive)
+    if make_unique and not metadata.get("unique"):
+        lines.append(f"~ Unique: no -> yes ({new_rule})")
+        metadata["unique"] = True
+        metadata["caseSensitive"] = case_sensitive
+    elif make_unique and bool(metadata.get("caseSensitive")) != case_sensitive:
+        lines.append(f"~ Case sensitivity: {old_rule} -> {new_rule}")
+        metadata["caseSensitive"] = case_sensitive
+    return metadata, lines, warnings
+
+
+def _case_rule(case_sensitive: bool) -> str:
+    return "case-sensitive" if case_sensitive else "case-insensitive"
+
+
+def _type_change_warning(api_name: str, old_type: str) -> str:
+    if old_type == "Number":
+        return (f"{api_name} is a Number field: Salesforce converts its numbers to text, and "
+                "no number is a Message-ID, so find out which tool wrote them.")
+    if old_type in ("TextArea", "LongTextArea", "Html"):
+        return (f"{api_name} is a {old_type} field: a value longer than {KEY_LENGTH} characters "
+                "does not fit a Text field, so Salesforce may refuse the change or cut the value.")
+    if old_type in _TEXT_LIKE_TYPES:
+        return f"{api_name} is a {old_type} field: its values stay as they are, now as plain text."
+    return (f"{api_name} is a {old_type or 'field of unknown type'}: Salesforce clears or refuses "
+            "values it cannot turn into text, so consider creating a new field instead.")
+
+
+def apply_field_fix(conn: OrgConnection, plan: FieldFixPlan) -> FieldState:
+    """Send the planned Metadata, grant access if planned, and confirm the result in describe.
+
+    The Tooling API's CustomField takes PATCH, and its Metadata is one updateable
+    value (Tooling API Reference, "CustomField"), so the whole Metadata read at
+    inspection goes back with the changes: label, description and the other
+    attributes stay as they were. Raises SalesforceProblem with Salesforce's
+    reason when the change is refused, and when describe does not show it.
+    """
+    if plan.unique_requested and plan.blockers:
+        raise SalesforceProblem(
+            ProblemKind.FIXABLE,
+            f"{len(plan.blockers)} values still block Unique on {plan.api_name}; clear or "
+            "delete them, then run the scan again.",
+            error_code="UNIQUE_BLOCKED",
+        )
+    if plan.changes_definition:
+        _patch_definition(conn, plan)
+    if plan.grant_access:
+        apply_field_access_grant(conn, conn.user_id, plan.api_name)
+
+    after = inspect_message_id_field(conn, plan.api_name)
+    _confirm_fix(conn, plan, after)
+    return after
+
+
+def _patch_definition(conn: OrgConnection, plan: FieldFixPlan) -> None:
+    try:
+        conn.request("PATCH", f"tooling/sobjects/CustomField/{plan.tooling_id}",
+                     json={"FullName": f"Activity.{plan.api_name}", "Metadata": plan.metadata})
+    except SalesforceError as error:
+        raise _fix_refused(plan, error) from error
+    logger.info("Changed Activity.%s: %s", plan.api_name, "; ".join(plan.lines))
+
+
+def _fix_refused(plan: FieldFixPlan, error: SalesforceError) -> SalesforceProblem:
+    problem = explain(error)
+    codes = {str(item.get("errorCode")) for item in _error_items(error)}
+    if "DUPLICATE_VALUE" in codes:
+        return SalesforceProblem(
+            ProblemKind.FIXABLE,
+            f"Salesforce did not make {plan.api_name} Unique because values still block Unique "
+            "(some were written after the scan): run the scan again.",
+            problem.details,
+            error_code="DUPLICATE_VALUE",
+            status=problem.status,
+        )
+    return SalesforceProblem(
+        problem.kind,
+        f"Salesforce refused the change to Activity.{plan.api_name}: {problem.sentence}",
+        problem.details,
+        error_code=problem.error_code,
+        status=problem.status,
+    )
+
+
+def _error_items(error: SalesforceError) -> list[dict[str, Any]]:
+    content = error.content
+    if isinstance(content, list):
+        return [item for item in content if isinstance(item, dict)]
+    return [content] if isinstance(content, dict) else []
+
+
+def _confirm_fix(conn: OrgConnection, plan: FieldFixPlan, after: FieldState) -> None:
+    described = _describe_field(conn, plan.api_name) if after.visible_in_describe else None
+    expected: dict[str, object] = {"type": "string", "length": KEY_LENGTH, "externalId": True}
+    if plan.metadata.get("unique"):
+        expected["unique"] = True
+        expected["caseSensitive"] = bool(plan.metadata.get("caseSensitive"))
+    if described is None:
+        unexpected = [f"describe does not show {plan.api_name} to {conn.username}."]
+    else:
+        unexpected = [
+            f"describe shows {name} = {described.get(name)!r}, expected {value!r}."
+            for name, value in expected.items()
+            if described.get(name) != value
+        ]
+    if unexpected:
+        raise SalesforceProblem(
+            ProblemKind.REFUSED,
+            f"Activity.{plan.api_name} was changed, but describe for {conn.username} does not "
+            f"show it as expected: {' '.join(unexpected)}",
+            f"field state after the change: {after}",
+            error_code=FIELD_NOT_CONFIRMED,
+        )
+
+
+# -- room left on Activity ------------------------------------------------------------
+
+# Salesforce Help KB 000385134: an object has at most 25 External ID fields by default;
+# Salesforce Support can raise it.
+EXTERNAL_ID_LIMIT = 25
+# Salesforce Help "Custom Fields Allowed Per Object" gives 500 per object in Enterprise
+# Edition and states that additional restrictions apply for activities. Fields of AppExchange
+# certified managed packages are installed beyond the edition's figure, so they are not counted.
+# NOTE: 100 is the figure commonly given for Activity; no Salesforce page read here confirms it.
+ACTIVITY_CUSTOM_FIELD_LIMIT = 100
+# Room at or below this many fields is reported as nearly full.
+FEW_LEFT = 2
+
+
+@dataclass
+class FieldRoom:
+    """The room left for Activity custom fields and External ID fields in the org.
+
+    A count is None when it could not be read, and ``notes`` explain why.
+    """
+
+    custom_fields: int | None = None  # the org's own Activity custom fields
+    packaged_fields: int | None = None  # fields of managed packages, outside the limit
+    external_ids: int | None = None  # custom External ID fields on Task, as describe shows them
+    hidden_fields: int = 0  # Activity fields describe hides from the user, not checked for External ID
+    custom_field_limit: int = ACTIVITY_CUSTOM_FIELD_LIMIT
+    external_id_limit: int = EXTERNAL_ID_LIMIT
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def custom_fields_left(self) -> int | None:
+        """The number of Activity custom fields the org can still create, if known."""
+        if self.custom_fields is None:
+            return None
+        return max(self.custom_field_limit - self.custom_fields, 0)
+
+    @property
+    def external_ids_left(self) -> int | None:
+        """The number of External ID fields Activity can still take, if known."""
+        if self.external_ids is None:
+            return None
+        return max(self.external_id_limit - self.external_ids, 0)
+
+
+def custom_field_room(conn: OrgConnection) -> FieldRoom:
+    """Count the Activity custom fields and External ID fields, and warn when room runs out.
+
+    Custom fields are counted through the Tooling API, which lists fields hidden
+    by field-level security too. External ID fields are counted in the Task
+    describe, which leaves hidden fields out, so those are reported as not checked.
+    """
+    room = FieldRoom()
+    described = [entry for entry in conn.describe("Task").get("fields", [])
+                 if str(entry.get("name", "")).endswith("__c")]
+    room.external_ids = sum(1 for entry in described if entry.get("externalId"))
+    try:
+        rows = conn.tooling_query(
+            "SELECT Id, DeveloperName, NamespacePrefix FROM CustomField WHERE TableEnumOrId = 'Activity'")
+    except SalesforceError as error:
+        room.notes.append(
+            f"{conn.username} may not read field definitions (Tooling API), so the Activity custom "
+            f"fields were not counted: {explain(error).sentence}")
+    else:
+        room.custom_fields = sum(1 for row in rows if not row.get("NamespacePrefix"))
+        room.packaged_fields = len(rows) - room.custom_fields
+        visible = {str(entry.get("name", "")).lower() for entry in described}
+        room.hidden_fields = sum(1 for row in rows if _row_api_name(row).lower() not in visible)
+    if room.hidden_fields:
+        room.notes.append(
+            f"{room.hidden_fields} Activity fields are hidden from {conn.username} by field-level "
+            "security, so they were not checked for External ID.")
+    room.warnings = _room_warnings(room)
+    return room
+
+
+def _row_api_name(row: dict[str, Any]) -> str:
+    prefix = f"{row['NamespacePrefix']}__" if row.get("NamespacePrefix") else ""
+    return f"{prefix}{row.get('DeveloperName')}__c"
+
+
+def _room_warnings(room: FieldRoom) -> list[str]:
+    warnings = []
+    left = room.custom_fields_left
+    if left is not None and left <= FEW_LEFT:
+        warnings.append(
+            f"Activity has room for {left} more custom fields of {room.custom_field_limit} "
+            "(a default; check Setup > Object Manager > Activity); delete unused ones before "
+            "creating the key field.")
+    left = room.external_ids_left
+    if left is not None and left <= FEW_LEFT:
+        warnings.append(
+            f"Activity has room for {left} more External ID fields of {room.external_id_limit} "
+            "(the default); ask Salesforce Support to raise the limit or clear External ID on an "
+            "unused field.")
+    return warnings

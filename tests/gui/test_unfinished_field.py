@@ -1,4 +1,4 @@
-"""A field created but hidden from the admin (a create cut short) is finished from the field page."""
+"""A field created but hidden from the admin (a create cut short) is finished by the page's Fix box."""
 
 from __future__ import annotations
 
@@ -33,16 +33,21 @@ def test_field_page__hidden_field_is_finished_not_created_again(
     connect(qtbot, window)
 
     page = inspect_field(qtbot, window)
-    assert page.create_button.text() == "Finish setup…"
+    assert page.create_box.isHidden()
+    assert page.values["Visible to you"].text() == "no: hidden by field-level security"
     assert page.case_insensitive.isChecked()
-    assert not page.case_sensitive.isEnabled()
-    click(qtbot, page.create_button)
+    click(qtbot, page.scan_button)
+    wait_idle(qtbot, window)
+    assert page.apply_fix_button.text() == "Apply fix…"
+    click(qtbot, page.apply_fix_button)
     wait_idle(qtbot, window)
 
-    assert confirmations[-1].title == "Finish the Message-ID field"
-    assert not any(line.startswith("+ Custom field") for line in confirmations[-1].lines)
+    assert confirmations[-1].title == "Fix the Message-ID field"
+    assert len(confirmations[-1].lines) == 1
+    assert confirmations[-1].lines[0].startswith("+ Read and Edit on Task.Message_ID__c")
     assert window.context.run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
-    assert page.values["Visible in describe"].text() == "yes"
+    assert page.values["Visible to you"].text() == "yes, Read and Edit"
+    assert page.fix_box.isHidden()
 
 
 def test_field_page__unreadable_definition_offers_no_create(

@@ -31,16 +31,25 @@ def _create(conn: OrgConnection, sobject: str, key: str) -> str:
     return str(created["id"])
 
 
-def test_blockers__non_unique_scenario_pair_found(start_org: StartOrg) -> None:
+def test_blockers__non_unique_scenario_copies_found(start_org: StartOrg) -> None:
     admin = _admin_of(start_org, "non-unique")
 
     blockers = find_unique_blockers(admin, FIELD, case_sensitive=True)
 
-    assert len(blockers) == 1
-    records = blockers[0].records
-    assert len(records) == 2
-    assert {record.sobject for record in records} == {"Task"}
-    assert {record.value for record in records} == {blockers[0].value}
+    # One key held by two live Tasks, one by a live and a recycled Task, one by a live and
+    # an archived Task.
+    states = sorted(
+        tuple(sorted((record.deleted, record.archived) for record in blocker.records))
+        for blocker in blockers
+    )
+    assert states == [
+        ((False, False), (False, False)),
+        ((False, False), (False, True)),
+        ((False, False), (True, False)),
+    ]
+    for blocker in blockers:
+        assert {record.sobject for record in blocker.records} == {"Task"}
+        assert {record.value for record in blocker.records} == {blocker.value}
 
 
 def test_blockers__task_and_event_share_the_index(start_org: StartOrg) -> None:

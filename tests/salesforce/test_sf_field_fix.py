@@ -1,0 +1,328 @@
+"""Fixing an existing Message-ID field in the practice org: access, type, length, External ID, Unique.
+
+Each test breaks the field through the API as an admin could in Setup, then plans
+and applies the fix through the product's code and reads describe afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from simple_salesforce import format_soql
+
+from backstory_desktop import enablement
+from backstory_desktop.core.checklist import Step, StepStatus
+from backstory_desktop.core.fields import InvalidFieldName
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.salesforce.errors import SalesforceProblem
+from backstory_desktop.salesforce.schema import (
+    EXTERNAL_ID_LIMIT,
+    apply_field_fix,
+    custom_field_room,
+    inspect_message_id_field,
+    plan_field_fix,
+)
+from backstory_desktop.store.settings import OrgProfile, load_profiles
+from tests.conftest import StartOrg
+
+FIELD = "Message_ID__c"
+
+
+def _admin_of(org: PracticeOrg) -> OrgConnection:
+    return connect_practice_org(org.base_url, org.ca_bundle, org.admin_username, org.client_id)
+
+
+def _describe_entry(conn: OrgConnection, name: str) -> dict[str, Any] | None:
+    for entry in conn.describe("Task")["fields"]:
+        if entry["name"] == name:
+            return dict(entry)
+    return None
+
+
+def _admin_profile_set(conn: OrgConnection) -> str:
+    rows = conn.query_all("SELECT Id FROM PermissionSet WHERE Profile.Name = 'System Administrator'")
+    return str(next(iter(rows))["Id"])
+
+
+def _create_field(conn: OrgConnection, name: str, metadata: dict[str, Any]) -> None:
+    """Create an Activity field through the Tooling API and grant the admin's profile access to it."""
+    conn.request("POST", "tooling/sobjects/CustomField",
+                 json={"FullName": f"Activity.{name}", "Metadata": metadata})
+    profile_set = _admin_profile_set(conn)
+    for sobject in ("Task", "Event"):
+        conn.request("POST", "sobjects/FieldPermissions", json={
+            "ParentId": profile_set, "SobjectType": sobject, "Field": f"{sobject}.{name}",
+            "PermissionsRead": True, "PermissionsEdit": True,
+        })
+
+
+def _clear_key(conn: OrgConnection, task_id: str) -> None:
+    conn.request("PATCH", f"sobjects/Task/{task_id}", json={FIELD: None})
+
+
+def test_fix__hidden_field_granted_to_admin(default_org: PracticeOrg) -> None:
+    admin = _admin_of(default_org)
+    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
+                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
+    for row in list(admin.query_all(soql)):
+        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+
+    hidden = inspect_message_id_field(admin)
+    plan = plan_field_fix(admin, hidden, case_sensitive=True)
+    fixed = apply_field_fix(admin, plan)
+
+    assert hidden.exists
+    assert not hidden.visible_in_describe
+    assert any("field-level security hides it" in problem for problem in hidden.problems)
+    assert plan.grant_access
+    assert not plan.changes_definition
+    assert plan.lines == [f"+ Read and Edit on Task.{FIELD} and Event.{FIELD} for "
+                          f"{default_org.admin_username} (permission set Backstory Message ID Access)"]
+    assert fixed.visible_in_describe
+    assert fixed.problems == []
+
+
+def test_fix__short_field_made_key_field(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, FIELD, {"label": "Mail Key", "type": "Text", "length": 80,
+                                 "description": "Keys written by the old mail tool",
+                                 "unique": False, "externalId": False})
+
+    before = inspect_message_id_field(admin)
+    plan = plan_field_fix(admin, before, case_sensitive=True)
+    after = apply_field_fix(admin, plan)
+
+    assert plan.lines == ["~ Length: 80 -> 255", "~ External ID: no -> yes",
+                          "~ Unique: no -> yes (case-sensitive)"]
+    assert plan.blockers == []
+    assert plan.can_apply
+    assert after.problems == []
+    entry = _describe_entry(admin, FIELD)
+    assert entry is not None
+    assert entry["length"] == 255
+    assert entry["externalId"] is True
+    assert entry["unique"] is True
+    assert entry["caseSensitive"] is True
+    # The whole Metadata went back, so what the fix did not touch stayed.
+    assert after.label == "Mail Key"
+    assert after.description == "Keys written by the old mail tool"
+
+
+@pytest.mark.parametrize(("field_type", "warning"), [
+    ("Number", "converts its numbers to text"),
+    ("LongTextArea", "longer than 255 characters"),
+])
+def test_fix__wrong_type_explained_and_changed(
+    fresh_org: PracticeOrg, field_type: str, warning: str
+) -> None:
+    admin = _admin_of(fresh_org)
+    metadata: dict[str, Any] = {"label": "Other Key", "type": field_type}
+    if field_type == "Number":
+        metadata.update({"precision": 18, "scale": 0, "externalId": True})
+    else:
+        metadata.update({"length": 32768, "visibleLines": 3})
+    _create_field(admin, "Other_Key__c", metadata)
+
+    before = inspect_message_id_field(admin, "Other_Key__c")
+    plan = plan_field_fix(admin, before, case_sensitive=True)
+    after = apply_field_fix(admin, plan)
+
+    assert any(f"is a {field_type} field, not Text" in problem for problem in before.problems)
+    assert plan.lines[0] == f"~ Type: {field_type} -> Text(255)"
+    assert len(plan.warnings) == 1
+    assert warning in plan.warnings[0]
+    assert "precision" not in plan.metadata
+    assert "visibleLines" not in plan.metadata
+    assert after.type == "Text"
+    assert after.problems == []
+
+
+def test_fix__number_values_become_text(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, "Other_Key__c", {"label": "Other Key", "type": "Number", "precision": 18,
+                                          "scale": 0, "externalId": True})
+    task_id = admin.request("POST", "sobjects/Task", json={"Subject": "numbered", "Other_Key__c": 42})["id"]
+
+    plan = plan_field_fix(admin, inspect_message_id_field(admin, "Other_Key__c"), case_sensitive=True)
+    apply_field_fix(admin, plan)
+
+    row = admin.request("GET", f"sobjects/Task/{task_id}")
+    assert row["Other_Key__c"] == "42"
+
+
+def test_fix__copies_block_unique_until_cleared(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    admin = _admin_of(org)
+    state = inspect_message_id_field(admin)
+
+    blocked = plan_field_fix(admin, state, case_sensitive=True)
+
+    assert blocked.unique_requested
+    assert not blocked.can_apply
+    assert len(blocked.blockers) == 3
+    holders = [record for blocker in blocked.blockers for record in blocker.records]
+    assert any(record.deleted for record in holders)
+    assert any(record.archived for record in holders)
+    with pytest.raises(SalesforceProblem) as refused:
+        apply_field_fix(admin, blocked)
+    assert refused.value.error_code == "UNIQUE_BLOCKED"
+    assert "run the scan again" in refused.value.sentence
+
+    # Clear the second holder of each value: restore a recycled Task first, since Salesforce
+    # does not update records in the recycle bin.
+    for blocker in blocked.blockers:
+        copy = blocker.records[1]
+        if copy.deleted:
+            assert org.undelete([copy.record_id]) == {copy.record_id: None}
+        _clear_key(admin, copy.record_id)
+    cleared = plan_field_fix(admin, inspect_message_id_field(admin), case_sensitive=True)
+    after = apply_field_fix(admin, cleared)
+
+    assert cleared.blockers == []
+    assert cleared.can_apply
+    assert cleared.lines == ["~ Unique: no -> yes (case-sensitive)"]
+    assert after.unique is True
+    entry = _describe_entry(admin, FIELD)
+    assert entry is not None
+    assert entry["unique"] is True
+    assert entry["caseSensitive"] is True
+
+
+def test_fix__copy_written_after_scan_is_reported(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    admin = _admin_of(org)
+    plan = plan_field_fix(admin, inspect_message_id_field(admin), case_sensitive=True)
+    plan.blockers = []  # as if the scan ran before the copies were written
+
+    with pytest.raises(SalesforceProblem) as refused:
+        apply_field_fix(admin, plan)
+
+    assert refused.value.error_code == "DUPLICATE_VALUE"
+    assert "run the scan again" in refused.value.sentence
+
+
+def test_plan__case_rule_decides_the_scan(default_org: PracticeOrg) -> None:
+    admin = _admin_of(default_org)
+    state = inspect_message_id_field(admin)
+    assert state.unique and state.case_sensitive
+
+    stricter = plan_field_fix(admin, state, case_sensitive=False)
+    state.case_sensitive = False
+    looser = plan_field_fix(admin, state, case_sensitive=True)
+
+    # The default org has two keys that differ only in case.
+    assert stricter.lines == ["~ Case sensitivity: case-sensitive -> case-insensitive"]
+    assert len(stricter.blockers) == 1
+    assert looser.blockers == []
+    # Without the case change nothing is left to do, and the field stays Unique.
+    kept = stricter.without_unique()
+    assert kept.lines == []
+    assert kept.metadata["unique"] is True
+    assert kept.metadata["caseSensitive"] is True
+
+
+def test_plan__without_unique_keeps_other_changes(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    admin = _admin_of(org)
+    state = inspect_message_id_field(admin)
+    state.metadata["length"] = 80
+    state.length = 80
+
+    plan = plan_field_fix(admin, state, case_sensitive=True).without_unique()
+
+    assert plan.lines == ["~ Length: 80 -> 255"]
+    assert plan.metadata["unique"] is False
+    assert plan.can_apply
+
+
+def test_room__counts_activity_fields(default_org: PracticeOrg) -> None:
+    room = custom_field_room(_admin_of(default_org))
+
+    assert room.custom_fields == 1  # Message_ID__c; the flag field comes from a package
+    assert room.packaged_fields == 1
+    assert room.external_ids == 1
+    assert room.external_ids_left == EXTERNAL_ID_LIMIT - 1
+    assert room.warnings == []
+
+
+def test_room__warns_when_external_ids_run_out(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    for number in range(EXTERNAL_ID_LIMIT - 1):
+        _create_field(admin, f"Key_{number}__c", {"label": f"Key {number}", "type": "Text",
+                                                  "length": 20, "externalId": True})
+
+    room = custom_field_room(admin)
+
+    assert room.external_ids_left == 1
+    assert len(room.warnings) == 1
+    assert "room for 1 more External ID fields of 25" in room.warnings[0]
+
+
+def test_room__without_tooling_says_so(default_org: PracticeOrg) -> None:
+    integration = connect_practice_org(default_org.base_url, default_org.ca_bundle,
+                                       default_org.integration_username, default_org.client_id)
+
+    room = custom_field_room(integration)
+
+    assert room.custom_fields is None
+    assert any("may not read field definitions" in note for note in room.notes)
+
+
+def test_check_field__details_of_non_unique_field(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=_admin_of(org))
+
+    result = enablement.check_field(run)
+
+    assert result.status is StepStatus.FAILED
+    assert result.details["label"] == "Message ID"
+    assert result.details["description"] == "RFC 5322 Message-ID of the logged e-mail"
+    assert result.details["room"]["external_ids_left"] == EXTERNAL_ID_LIMIT - 1
+    consequences = result.details["not_unique_consequences"]
+    assert any("View All Data" in line for line in consequences)
+    assert any("300 Multiple Choices" in line for line in consequences)
+
+
+def test_apply_field_fix__records_the_change(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, FIELD, {"label": "Message ID", "type": "Text", "length": 80,
+                                 "externalId": True, "unique": True, "caseSensitive": True})
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+    enablement.check_field(run)
+
+    plan = enablement.plan_field_fix(run, case_sensitive=True)
+    result = enablement.apply_field_fix(run, plan)
+
+    assert result.status is StepStatus.PASSED
+    assert run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
+    (change,) = run.changes
+    assert change.summary == f"Changed Activity.{FIELD}"
+    assert change.lines == ("~ Length: 80 -> 255",)
+    assert change.made_by == fresh_org.admin_username
+
+
+def test_create_field__records_the_change(fresh_org: PracticeOrg) -> None:
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=_admin_of(fresh_org))
+    enablement.check_field(run)
+
+    enablement.create_field(run, case_sensitive=True)
+
+    (change,) = run.changes
+    assert change.summary == f"Created Activity.{FIELD}"
+    assert "+     Unique: yes, case-sensitive" in change.lines
+    assert any("Backstory Message ID Access" in line for line in change.lines)
+
+
+def test_set_flag_field__saved_in_profile(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.toml"
+    run = enablement.EnablementRun(OrgProfile(alias="practice"))
+
+    saved = enablement.set_flag_field(run, "Logged_by_Backstory", profiles_file=profiles)
+    with pytest.raises(InvalidFieldName):
+        enablement.set_flag_field(run, "1st_Flag__c", profiles_file=profiles)
+
+    assert saved == "Logged_by_Backstory__c"
+    assert load_profiles(profiles)["practice"].flag_field_api_name == "Logged_by_Backstory__c"
