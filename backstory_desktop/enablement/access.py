@@ -1,25 +1,56 @@
-"""The integration user step: effective access to the key field and Tasks, and the permission set fix."""
+"""The integration user step: effective access of the integration user and the cadence tools' users.
+
+Backstory's integration user and every user a cadence tool logs as need Read
+and Edit on the key field, API Enabled and Edit Tasks. The integration user
+also needs View All Data while the field is not Unique. The fix is a
+least-privilege permission set grant, never a profile change.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
-from backstory_desktop.enablement.run import EnablementRun, failed_result, record_result, require_field
+from backstory_desktop.enablement.run import (
+    EnablementRun,
+    failed_result,
+    record_change,
+    record_result,
+    require_field,
+)
 from backstory_desktop.salesforce.access import (
+    AccessLine,
     AccessReport,
     GrantPlan,
-    apply_field_access_grant,
+    apply_access_grant,
     effective_access,
-    plan_field_access_grant,
+    permission_label,
+    plan_access_grant,
 )
 from backstory_desktop.salesforce.tasks import find_user_by_username
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class CadenceUserCheck:
+    """One user a cadence tool logs as: its access, or why it could not be checked."""
+
+    tool: str
+    username: str
+    report: AccessReport | None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.ok
+
+
 def check_integration_user(run: EnablementRun, username: str) -> StepResult:
-    """Work out the integration user's effective access to the field and the Tasks it writes."""
+    """Work out the access of the integration user and of every cadence tool's user."""
     connection = run.require_connection()
     field_state = require_field(run)
     try:
@@ -27,53 +58,154 @@ def check_integration_user(run: EnablementRun, username: str) -> StepResult:
         run.access = effective_access(
             connection, user_id, field_state.api_name, field_unique=bool(field_state.unique)
         )
+        cadence = _check_cadence(run)
     except Exception as error:
         return record_result(run, failed_result(Step.INTEGRATION_USER, error))
     run.profile.integration_username = username
-    return record_result(run, _access_result(run.access))
+    return record_result(run, _access_result(run.access, cadence))
 
 
-def _access_result(report: AccessReport) -> StepResult:
-    lines = [
-        {
-            "name": line.name,
-            "granted": line.granted,
-            "required": line.required,
-            "sources": list(line.sources),
-            "note": line.note,
-        }
-        for line in report.lines
-    ]
-    details = {"user": report.username, "profile": report.profile, "lines": lines}
-    missing = [line.name for line in report.lines if line.required and not line.granted]
-    if missing:
-        reason = f"{report.username} lacks: " + ", ".join(missing) + "."
-        return StepResult(Step.INTEGRATION_USER, StepStatus.FAILED, reason, details)
+def check_cadence_users(run: EnablementRun) -> list[AccessReport]:
+    """Check every user the profile's cadence tools log as, and keep each in ``run.cadence_access``.
+
+    Users that are not in the org are left out of the list; check_integration_user
+    names them in its result.
+    """
+    return [check.report for check in _check_cadence(run) if check.report is not None]
+
+
+def _check_cadence(run: EnablementRun) -> list[CadenceUserCheck]:
+    connection = run.require_connection()
+    field_name = require_field(run).api_name
+    run.cadence_access = {}
+    checks = []
+    for tool, usernames in run.profile.cadence_users.items():
+        for username in usernames:
+            report = run.cadence_access.get(username)
+            if report is None:
+                try:
+                    user_id = find_user_by_username(connection, username).id
+                except LookupError:
+                    checks.append(CadenceUserCheck(tool, username, None, f"{username} is not in this org"))
+                    continue
+                report = effective_access(connection, user_id, field_name, field_unique=True,
+                                          cadence_tool=True)
+                run.cadence_access[username] = report
+            checks.append(CadenceUserCheck(tool, username, report))
+    return checks
+
+
+def _line_json(line: AccessLine) -> dict[str, Any]:
+    return {
+        "name": line.name,
+        "granted": line.granted,
+        "required": line.required,
+        "sources": list(line.sources),
+        "muted_by": list(line.muted_by),
+        "note": line.note,
+    }
+
+
+def _cadence_json(check: CadenceUserCheck) -> dict[str, Any]:
+    report = check.report
+    return {
+        "tool": check.tool,
+        "username": check.username,
+        "ok": check.ok,
+        "profile": report.profile if report else "",
+        "lines": [_line_json(line) for line in report.lines] if report else [],
+        "ignored_assignments": list(report.ignored_assignments) if report else [],
+        "error": check.error,
+    }
+
+
+def _access_result(report: AccessReport, cadence: list[CadenceUserCheck]) -> StepResult:
+    details = {
+        "user": report.username,
+        "profile": report.profile,
+        "lines": [_line_json(line) for line in report.lines],
+        "ignored_assignments": list(report.ignored_assignments),
+        "cadence_users": [_cadence_json(check) for check in cadence],
+    }
+    problems = []
+    if report.missing:
+        problems.append(f"{report.username} lacks: " + ", ".join(line.name for line in report.missing) + ".")
+    for check in cadence:
+        if check.report is None:
+            problems.append(f"{check.tool} user {check.error}: choose its users again on Cadence tools.")
+        elif not check.report.ok:
+            missing = ", ".join(line.name for line in check.report.missing)
+            problems.append(f"{check.tool} user {check.username} lacks: {missing}.")
+    if problems:
+        return StepResult(Step.INTEGRATION_USER, StepStatus.FAILED, " ".join(problems), details)
     reason = f"{report.username} has every permission the integration needs."
+    if cadence:
+        reason += " So do the cadence tools' users."
     return StepResult(Step.INTEGRATION_USER, StepStatus.PASSED, reason, details)
 
 
-def plan_access_fix(run: EnablementRun) -> GrantPlan:
-    """Work out the permission set change that gives the integration user the field."""
-    connection = run.require_connection()
+def _target(run: EnablementRun, username: str | None) -> tuple[AccessReport, bool]:
+    """Return the report of the user to fix, and whether it is a cadence tool's user."""
     if run.access is None:
         raise RuntimeError("the integration user has not been checked: run that step first")
-    return plan_field_access_grant(connection, run.access.user_id, require_field(run).api_name)
+    if username is None or username == run.access.username:
+        return run.access, False
+    report = run.cadence_access.get(username)
+    if report is None:
+        raise LookupError(f"{username} is not a checked cadence tool user: check the users again")
+    return report, True
 
 
-def apply_access_fix(run: EnablementRun) -> StepResult:
-    """Apply the permission set change, then check the integration user again."""
+def plan_access_fix(
+    run: EnablementRun, *, username: str | None = None, system_permissions: Collection[str] = ()
+) -> GrantPlan:
+    """Work out the permission set changes that give a user what it lacks; nothing is written.
+
+    ``username`` is a cadence tool's user, or None for the integration user.
+    Read and Edit on the field are planned when missing; the system permissions
+    are only those in ``system_permissions``, each chosen by the admin.
+    """
     connection = run.require_connection()
+    report, cadence_tool = _target(run, username)
+    return plan_access_grant(
+        connection, report.user_id, require_field(run).api_name,
+        system_permissions=system_permissions, include_field=report.field_access_missing,
+        cadence_tool=cadence_tool,
+    )
+
+
+def apply_access_fix(run: EnablementRun, plan: GrantPlan | None = None) -> StepResult:
+    """Apply a confirmed plan (by default the integration user's field grant), then check again."""
     if run.access is None:
         raise RuntimeError("the integration user has not been checked: run that step first")
     try:
-        grant = apply_field_access_grant(connection, run.access.user_id, require_field(run).api_name)
+        plan = plan if plan is not None else plan_access_fix(run)
+        apply_access_grant(run.require_connection(), plan)
     except Exception as error:
         return record_result(run, failed_result(Step.INTEGRATION_USER, error))
+    summary = _change_summary(run, plan)
+    if plan.has_changes:
+        record_change(run, Step.INTEGRATION_USER, summary, plan.diff_lines())
+
     result = check_integration_user(run, run.access.username)
-    changes = grant.describe()
-    details = {**result.details, "granted": changes}
+    details = {**result.details, "granted": plan.describe()}
     reason = result.reason
-    if grant.has_changes:
-        reason += " Changes made: " + " ".join(changes)
+    if plan.has_changes:
+        reason += f" {summary}."
     return record_result(run, StepResult(result.step, result.status, reason, details))
+
+
+def _change_summary(run: EnablementRun, plan: GrantPlan) -> str:
+    granted = []
+    sets = []
+    if plan.field_access and (plan.field_permissions_to_add or plan.field_permissions_to_update
+                              or plan.assign or not plan.exists):
+        granted.append(f"Read and Edit on {require_field(run).api_name}")
+        sets.append(f'"{plan.permission_set_label}"')
+    granted.extend(permission_label(flag) for flag in plan.permissions_to_enable)
+    if plan.system_set is not None:
+        sets.append(f'"{plan.system_set.label}"')
+        if not plan.permissions_to_enable:
+            granted.extend(permission_label(flag) for flag in plan.requested_permissions)
+    noun = "permission set" if len(sets) == 1 else "permission sets"
+    return f"Granted {' and '.join(granted)} to {plan.username} through {noun} {' and '.join(sets)}"

@@ -4,7 +4,8 @@ The default scenario assigns the group "Sales Operations" to the user
 salesops@practice.backstory.example. The group's permission set grants Modify All
 Data and Read and Edit on Message_ID__c. Its muting permission set mutes Modify
 All Data and Edit on Message_ID__c. The same user's assignment of "Quarter End
-Cleanup" (Modify All Data) has expired.
+Cleanup" (Modify All Data) has expired. The SalesLoft integration user
+salesloft@practice.backstory.example has no field-level security on Message_ID__c.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from tests.practice_org.practice_login import Login, login
 
 FIELD = "Message_ID__c"
 SALES_OPS = "salesops@practice.backstory.example"
+SALESLOFT = "salesloft@practice.backstory.example"
 GROUP = "Sales_Operations"
 
 
@@ -285,3 +287,16 @@ def test_permission_queries__sources_of_a_group_member(admin: Login) -> None:
     assert group_row["PermissionSet"]["PermissionsViewAllData"] is True
     assert {row["ParentId"] for row in field_rows} == {group_row["PermissionSetId"]}
     assert all(row["PermissionsRead"] and not row["PermissionsEdit"] for row in field_rows)
+
+
+def test_salesloft_user__lacks_field_permission(default_org: PracticeOrg, admin: Login) -> None:
+    client = login(default_org, SALESLOFT)
+    rows = admin.sf.query(
+        "SELECT Field FROM FieldPermissions WHERE Parent.Name = 'SalesLoft_Integration'")["records"]
+    user = only(admin, format_soql("SELECT IsActive, Id FROM User WHERE Username = {}", SALESLOFT))
+    newest = only(admin, "SELECT Id FROM User ORDER BY Id DESC LIMIT 1")
+
+    assert rows == []
+    assert FIELD not in described(client)
+    assert user["IsActive"] is True
+    assert newest["Id"] == user["Id"], "made after every other user, so their ids stay the same"
