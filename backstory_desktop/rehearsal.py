@@ -1,8 +1,10 @@
 """The scripted rehearsal: every enablement step on a practice org, without a window.
 
-It takes the fixes the wizard offers (create the Message-ID field, grant the
-integration user access to it) and reports each step's outcome, the sync
-counts and the duplicate groups as one JSON-ready dictionary.
+It names the practice org's Outreach user as the cadence tool's user, takes
+the fixes the wizard offers (create the Message-ID field, grant the
+integration user access to it), checks the cadence tool's keys and the calls
+over the last 30 days, and reports each step's outcome, the sync counts and the
+duplicate groups as one JSON-ready dictionary.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from backstory_desktop import enablement
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup
+from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
 from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.access import AccessReport
 from backstory_desktop.sources.mbox import MailboxError
-from backstory_desktop.store.settings import OrgProfile
+from backstory_desktop.store.settings import DEFAULT_COVERAGE_DAYS, OrgProfile
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +48,32 @@ def _rehearse(db_path: Path, mailbox: Path, scenario: str) -> dict[str, Any]:
     run = enablement.EnablementRun(profile)
     with PracticeOrg(db_path, scenario=scenario) as practice_org:
         if enablement.connect(run, practice_org).status is StepStatus.PASSED:
+            _cadence_tools_step(run)
             _field_step(run)
             if run.checklist.can_leave(Step.MESSAGE_ID_FIELD):
                 _integration_user_step(run, practice_org.integration_username)
                 _setting_step(run)
+                _cadence_mapping_step(run)
                 _sync_step(run, mailbox)
             _conflicts_step(run)
         _skip_steps_not_run(run)
         enablement.summarise(run)
         # An existing database keeps the scenario it was seeded with, whatever was asked for.
         return {**_report(run, db_path, mailbox), "scenario": practice_org.scenario}
+
+
+def _profiles_file(run: enablement.EnablementRun) -> Path:
+    """Return the rehearsal's profiles file, beside the practice org and away from the admin's own."""
+    return Path(run.profile.practice_db).with_suffix(".profiles.toml")
+
+
+def _cadence_tools_step(run: enablement.EnablementRun) -> None:
+    # The practice org's cadence tool logs as its Outreach user.
+    enablement.record_cadence_tools(run, {"Outreach": [OUTREACH_USERNAME]}, profiles_file=_profiles_file(run))
+
+
+def _cadence_mapping_step(run: enablement.EnablementRun) -> None:
+    enablement.check_coverage(run, days=DEFAULT_COVERAGE_DAYS, profiles_file=_profiles_file(run))
 
 
 def _field_step(run: enablement.EnablementRun) -> None:
@@ -74,25 +94,30 @@ def _field_step(run: enablement.EnablementRun) -> None:
 
 def _integration_user_step(run: enablement.EnablementRun, username: str) -> None:
     result = enablement.check_integration_user(run, username)
-    if result.status is StepStatus.FAILED and run.access is not None and _field_access_missing(run):
+    if result.status is not StepStatus.FAILED or run.access is None:
+        return
+    if _field_access_missing(run, run.access):
         log.info("integration user lacks the field: granting it as the wizard offers")
         enablement.apply_access_fix(run)
+    for cadence_username, report in list(run.cadence_access.items()):
+        if _field_access_missing(run, report):
+            log.info("cadence tool user %s lacks the field: granting it as the wizard offers",
+                     cadence_username)
+            enablement.apply_access_fix(run, enablement.plan_access_fix(run, username=cadence_username))
 
 
-def _field_access_missing(run: enablement.EnablementRun) -> bool:
-    """Tell whether the failed lines are the field-level security the wizard can grant."""
-    assert run.access is not None and run.field_state is not None
+def _field_access_missing(run: enablement.EnablementRun, report: AccessReport) -> bool:
+    """Tell whether the report's failed lines include the field-level security the wizard can grant."""
+    assert run.field_state is not None
     field_name = run.field_state.api_name
-    return any(line.required and not line.granted and field_name in line.name for line in run.access.lines)
+    return any(line.required and not line.granted and field_name in line.name for line in report.lines)
 
 
 def _setting_step(run: enablement.EnablementRun) -> None:
     # A rehearsal has no Backstory tenant to type the value into, so the
     # script confirms it, and the result names the script as the confirmer.
-    # Its profile is kept beside the practice org, away from the admin's own.
-    profiles_file = Path(run.profile.practice_db).with_suffix(".profiles.toml")
     enablement.record_backstory_setting(
-        run, confirmed=True, confirmed_by="the rehearsal script", profiles_file=profiles_file
+        run, confirmed=True, confirmed_by="the rehearsal script", profiles_file=_profiles_file(run)
     )
 
 
@@ -131,6 +156,7 @@ def _report(run: enablement.EnablementRun, db_path: Path, mailbox: Path) -> dict
         "steps": steps,
         "sync": _sync_counts(run),
         "open_items": enablement.open_work(run),
+        "changes": [change.as_json() for change in run.changes],
         "duplicate_groups": [_group_json(group) for group in run.groups],
     }
 

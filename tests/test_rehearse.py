@@ -22,21 +22,39 @@ def _rehearse(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict
     return status, json.loads(capsys.readouterr().out)
 
 
-def test_rehearse__every_step_passes_on_the_default_practice_org(
+# The default and fresh practice orgs seed calls logged without TaskSubtype Call, and the default
+# one also Outreach keys without angle brackets. No fix in this app can change them, so the
+# Cadence-tool mapping check fails there, and the summary with it.
+MAPPING_FAILS = {"cadence_mapping", "summary"}
+
+
+def _not_passed(report: dict) -> set[str]:
+    return {step["name"] for step in report["steps"] if step["status"] != "passed"}
+
+
+def test_rehearse__default_org_fails_only_the_mapping_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     status, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"))
 
-    assert status == 0
+    assert status == 1
     assert {step["name"]: step["status"] for step in report["steps"]} == {
         "connect": "passed",
+        "cadence_tools": "passed",
         "message_id_field": "passed",
         "integration_user": "passed",
         "backstory_setting": "passed",
+        "cadence_mapping": "failed",
         "local_sync": "passed",
         "conflicts": "passed",
-        "summary": "passed",
+        "summary": "failed",
     }
+    mapping = next(step for step in report["steps"] if step["name"] == "cadence_mapping")
+    [outreach] = mapping["details"]["tools"]
+    assert mapping["details"]["days"] == 30
+    assert outreach["usernames"] == ["outreach@practice.backstory.example"]
+    assert outreach["without_brackets"] > 0
+    assert sum(user["count"] for user in mapping["details"]["calls"]) == 2
     assert report["sync"]["created"] > 0
     assert report["sync"]["updated"] > 0
     assert report["sync"]["invalid"] > 0
@@ -52,7 +70,8 @@ def test_rehearse__second_run_on_the_same_org_creates_nothing(
 
     status, second = _rehearse(capsys, "--db", db)
 
-    assert status == 0
+    assert status == 1
+    assert _not_passed(second) == MAPPING_FAILS
     assert second["sync"]["created"] == 0
     assert second["sync"]["updated"] == first["sync"]["created"] + first["sync"]["updated"]
 
@@ -63,7 +82,8 @@ def test_rehearse__fresh_org_gets_the_field_created(
     status, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "fresh")
 
     field_step = next(step for step in report["steps"] if step["name"] == "message_id_field")
-    assert status == 0
+    assert status == 1
+    assert _not_passed(report) == MAPPING_FAILS
     assert field_step["details"]["created"] is True
     assert field_step["details"]["unique"] is True
     assert field_step["details"]["external_id"] is True
@@ -289,8 +309,8 @@ def test_rehearse__database_free_after_stop(tmp_path: Path, capsys: pytest.Captu
     status, report = _rehearse(capsys, "--db", str(db))
 
     assert busy_status == 2
-    assert status == 0
-    assert report["passed"] is True
+    assert status == 1
+    assert _not_passed(report) == MAPPING_FAILS
 
 
 @pytest.mark.parametrize("port", ["70000", "-5", "eighty"])
@@ -355,6 +375,7 @@ def test_rehearse__field_created_without_its_access_grant_is_finished(
     status, report = _rehearse(capsys, "--db", str(db))
 
     field_step = next(step for step in report["steps"] if step["name"] == "message_id_field")
-    assert status == 0
+    assert status == 1
+    assert _not_passed(report) == MAPPING_FAILS
     assert field_step["reason"].startswith("Finished the setup of the existing field.")
     assert field_step["details"]["created"] is False

@@ -15,9 +15,11 @@ class Step(StrEnum):
     """One step of the enablement, in wizard order."""
 
     CONNECT = "connect"
+    CADENCE_TOOLS = "cadence_tools"
     MESSAGE_ID_FIELD = "message_id_field"
     INTEGRATION_USER = "integration_user"
     BACKSTORY_SETTING = "backstory_setting"
+    CADENCE_MAPPING = "cadence_mapping"
     LOCAL_SYNC = "local_sync"
     CONFLICTS = "conflicts"
     SUMMARY = "summary"
@@ -25,9 +27,11 @@ class Step(StrEnum):
 
 STEP_TITLES: dict[Step, str] = {
     Step.CONNECT: "Connect",
+    Step.CADENCE_TOOLS: "Cadence tools",
     Step.MESSAGE_ID_FIELD: "Message-ID field",
     Step.INTEGRATION_USER: "Integration user",
     Step.BACKSTORY_SETTING: "Backstory setting",
+    Step.CADENCE_MAPPING: "Cadence-tool mapping",
     Step.LOCAL_SYNC: "Local sync",
     Step.CONFLICTS: "Conflicts",
     Step.SUMMARY: "Summary",

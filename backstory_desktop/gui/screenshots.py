@@ -23,6 +23,8 @@ from backstory_desktop.core.checklist import Step
 from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.app import create_window
 from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
+from backstory_desktop.gui.pages.cadence_mapping import CadenceMappingPage
+from backstory_desktop.gui.pages.cadence_tools import CadenceToolsPage
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
 from backstory_desktop.gui.pages.connect import ConnectPage
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
@@ -94,6 +96,17 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     shoot("connect")
 
     window.go_next()
+    tools = window.page(Step.CADENCE_TOOLS)
+    assert isinstance(tools, CadenceToolsPage)
+    _wait_idle(window)
+    shoot("cadence-tools")
+    # Ticking a tool ticks the users named after it: the practice org's Outreach user.
+    tools.boxes["Outreach"].setChecked(True)
+    shoot("cadence-tools-chosen")
+    _run(window, tools.save_button.click)
+    shoot("cadence-tools-saved")
+
+    window.go_next()
     field = window.page(Step.MESSAGE_ID_FIELD)
     assert isinstance(field, MessageIdFieldPage)
     _run(window, field.inspect_button.click)
@@ -124,6 +137,15 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     shoot("backstory-setting-not-confirmed")
     setting.confirmed.setChecked(True)
     shoot("backstory-setting")
+
+    window.go_next()
+    mapping = window.page(Step.CADENCE_MAPPING)
+    assert isinstance(mapping, CadenceMappingPage)
+    shoot("cadence-mapping")
+    _run(window, mapping.check_button.click)
+    shoot("cadence-mapping-checked")
+    mapping.tabs.setCurrentIndex(mapping.tabs.count() - 1)
+    shoot("cadence-mapping-calls")
 
     window.go_next()
     sync = window.page(Step.LOCAL_SYNC)

@@ -34,6 +34,8 @@ from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.diagnostics_dialog import DiagnosticsDialog
 from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
 from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext
+from backstory_desktop.gui.pages.cadence_mapping import CadenceMappingPage
+from backstory_desktop.gui.pages.cadence_tools import CadenceToolsPage
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
 from backstory_desktop.gui.pages.connect import ConnectPage, practice_profile, saved_profiles
 from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
@@ -54,15 +56,17 @@ log = logging.getLogger(__name__)
 
 PAGE_CLASSES: tuple[type[StepPage], ...] = (
     ConnectPage,
+    CadenceToolsPage,
     MessageIdFieldPage,
     IntegrationUserPage,
     BackstorySettingPage,
+    CadenceMappingPage,
     LocalSyncPage,
     ConflictsPage,
     SummaryPage,
 )
 # Optional steps: the admin may skip them, and the summary lists them as skipped.
-SKIPPABLE_STEPS = (Step.LOCAL_SYNC, Step.CONFLICTS)
+SKIPPABLE_STEPS = (Step.CADENCE_TOOLS, Step.CADENCE_MAPPING, Step.LOCAL_SYNC, Step.CONFLICTS)
 WINDOW_SIZE = QSize(1100, 720)
 # Steps the admin cannot open yet are drawn in this lighter grey, because their own
 # status color would make them look as clickable as the others.
@@ -84,9 +88,9 @@ def quit_shortcuts() -> list[QKeySequence]:
 
 ABOUT_TEXT = (
     "<p><b>Backstory Desktop {version}</b></p>"
-    "<p>Sets up a Salesforce org for Backstory's cadence-tool integration: the Message-ID "
-    "field, the integration user's access, the Backstory setting, a local mail sync and "
-    "the duplicate check.</p>"
+    "<p>Sets up a Salesforce org for Backstory's cadence-tool integration: the cadence tools' "
+    "users, the Message-ID field, the integration user's access, the Backstory setting, the "
+    "cadence tools' mapping, a local mail sync and the duplicate check.</p>"
 )
 
 
@@ -234,7 +238,6 @@ class WizardWindow(QMainWindow):
         """Replace the run and every page but Connect, so nothing of the old org stays on screen."""
         log.info("starting a fresh enablement run on org profile %s", profile.alias)
         self.context.run = EnablementRun(profile)
-        self.context.changes = []
         for step, page in list(self.pages.items()):
             if step is Step.CONNECT:
                 continue

@@ -23,6 +23,7 @@ from wizard_driver import (
     connect,
     connect_page,
     inspect_field,
+    skip_step,
     wait_idle,
 )
 
@@ -78,6 +79,7 @@ def test_browser_sign_in__served_org_then_next_works(
     assert org_sessions.secret_store().load(SERVED_ALIAS), "the refresh token was not kept in the keyring"
     assert load_app_settings().last_profile == SERVED_ALIAS
     click(qtbot, window.next_button)
+    skip_step(qtbot, window, Step.CADENCE_TOOLS)
     field_page = inspect_field(qtbot, window)
     assert window.context.run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
     assert field_page.values["Exists"].text() == "yes"
@@ -202,6 +204,7 @@ def test_sign_in_required__one_offer_then_browser(
     add_served_profile(qtbot, window, default_org, monkeypatch)
     browser_sign_in(qtbot, window, default_org)
     click(qtbot, window.next_button)
+    skip_step(qtbot, window, Step.CADENCE_TOOLS)
     inspect_field(qtbot, window)
     refresh_token = org_sessions.secret_store().load(SERVED_ALIAS)
     assert refresh_token
@@ -249,6 +252,7 @@ def test_switch_profile__asks_then_starts_fresh_run(
     add_served_profile(qtbot, window, default_org, monkeypatch)
     browser_sign_in(qtbot, window, default_org)
     click(qtbot, window.next_button)
+    skip_step(qtbot, window, Step.CADENCE_TOOLS)
     inspect_field(qtbot, window)
     old_field_page = window.page(Step.MESSAGE_ID_FIELD)
     window.show_step(Step.CONNECT)
@@ -258,7 +262,9 @@ def test_switch_profile__asks_then_starts_fresh_run(
 
     assert confirmations[-1].title == "Switch org profile"
     assert confirmations[-1].action == "Switch"
-    assert confirmations[-1].lines == ["• Connect: ✓ passed", "• Message-ID field: ✓ passed"]
+    assert confirmations[-1].lines == [
+        "• Connect: ✓ passed", "• Cadence tools: ⊘ skipped", "• Message-ID field: ✓ passed"
+    ]
     assert window.context.run.profile.alias == "practice"
     assert window.context.run.checklist.results == {}
     assert window.context.run.connection is None
@@ -377,6 +383,7 @@ def test_access_token_sign_in__one_session_nothing_saved(
     assert window.context.run.checklist.status(Step.CONNECT) is StepStatus.PASSED, page.message.label.text()
     assert org_sessions.secret_store().load(SERVED_ALIAS) is None
     click(qtbot, window.next_button)
+    skip_step(qtbot, window, Step.CADENCE_TOOLS)
     assert isinstance(window.page(window.current_step), MessageIdFieldPage)
 
 
