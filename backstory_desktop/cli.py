@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backstory_desktop import __version__
+from backstory_desktop.cli_common import USAGE_ERROR_STATUS, saved_profile
 from backstory_desktop.logging_setup import configure_logging
 
 if TYPE_CHECKING:
     from backstory_desktop.practice_org.faults import FaultPlan
-    from backstory_desktop.store.settings import OrgProfile
 
 DEFAULT_SCENARIO = "default"
 SCENARIOS = ("default", "fresh", "non-unique", "empty")
@@ -29,8 +29,11 @@ MAX_DAILY_API_LIMIT = 10**9
 
 Number = TypeVar("Number", int, float)
 
-# The exit status for a database path that cannot be used, the one argparse uses for invalid arguments.
-USAGE_ERROR_STATUS = 2
+# The checks of the `check` command; "all" runs every one of them.
+CHECKS = ("field", "access", "coverage", "calls", "all")
+# The maximum of --days. It equals store.settings.MAX_COVERAGE_DAYS, which is not imported so that
+# the command line loads fast.
+MAX_COVERAGE_DAYS = 365
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,7 +85,41 @@ def build_parser() -> argparse.ArgumentParser:
         "also check this saved org profile through its saved sign-in (never opens a browser): "
         "API version and daily API requests left",
     )
+    _add_check_command(commands)
     return parser
+
+
+def _add_check_command(commands: Any) -> None:
+    check = commands.add_parser(
+        "check",
+        help="check an org without changing it: the Message-ID field, the integration user's access, "
+        "the cadence tools' keys, calls without TaskSubtype, or all of them",
+        description="Check an org without changing anything in it, and print each check's result. "
+        "Exit status: 0 every check passed, 1 a check failed, 2 a usage or profile error, "
+        "3 the org's saved sign-in cannot be used.",
+    )
+    check.add_argument(
+        "check", choices=CHECKS, metavar="CHECK",
+        help="field (the Message-ID field), access (the integration user and the cadence tool users), "
+        "coverage (keys on the cadence tools' e-mail Tasks), calls (calls without TaskSubtype Call), "
+        "or all",
+    )
+    check.add_argument(
+        "--org", required=True, metavar="ALIAS",
+        help="saved org profile to check through its saved sign-in (never opens a browser), or "
+        "practice for the built-in practice org",
+    )
+    check.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    check.add_argument(
+        "--user", metavar="USERNAME",
+        help="Salesforce username of the Backstory integration user (default: the profile's)",
+    )
+    check.add_argument(
+        "--days", type=_days, metavar="N",
+        help=f"how many days back the coverage and calls checks look, 1 to {MAX_COVERAGE_DAYS} "
+        "(default: the profile's, 30 unless changed)",
+    )
+    check.add_argument("--html", type=Path, metavar="FILE", help="also write the report as an HTML page")
 
 
 def _add_org_option(parser: argparse.ArgumentParser, text: str) -> None:
@@ -138,6 +175,7 @@ _share = _number_option(float, "a number from 0 to 1", 0.0, 1.0)
 _seconds = _number_option(float, "a number of seconds", 0.0, 600.0)
 _count = _number_option(int, "a whole number", 1)
 _daily_api_limit = _number_option(int, "a whole number", 1, MAX_DAILY_API_LIMIT)
+_days = _number_option(int, "a whole number of days", 1, MAX_COVERAGE_DAYS)
 
 
 # The `practice-org serve` options that set a FaultPlan field of the same name.
@@ -254,6 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _rehearse(args)
     if args.command == "diagnose":
         return _diagnose(args)
+    if args.command == "check":
+        from backstory_desktop.org_checks import run_checks
+
+        return run_checks(args)
     return _open_wizard(args)
 
 
@@ -262,7 +304,7 @@ def _open_wizard(args: argparse.Namespace) -> int:
 
     org_alias = getattr(args, "org", None)
     # The built-in practice org is always there, saved or not.
-    if org_alias not in (None, PRACTICE_PROFILE_ALIAS) and _saved_profile(
+    if org_alias not in (None, PRACTICE_PROFILE_ALIAS) and saved_profile(
         org_alias, built_in=PRACTICE_PROFILE_ALIAS
     ) is None:
         return USAGE_ERROR_STATUS
@@ -339,42 +381,13 @@ def _diagnose(args: argparse.Namespace) -> int:
 
     connection, org_error = None, ""
     if args.org is not None:
-        profile = _saved_profile(args.org)
+        profile = saved_profile(args.org)
         if profile is None:
             return USAGE_ERROR_STATUS
         connection, org_error = resume_for_diagnostics(profile)
     report = collect_diagnostics(connection, alias=args.org or "", org_error=org_error)
     print(json.dumps(report, indent=2) if args.json else format_diagnostics(report))
     return 1 if org_error else 0
-
-
-def _saved_profile(alias: str, *, built_in: str = "") -> OrgProfile | None:
-    """Return the saved profile ``alias``, or print why there is none to stderr and return None.
-
-    ``built_in`` names an alias the command accepts without a saved profile, listed first
-    among the choices.
-    """
-    from backstory_desktop.store.settings import ProfilesFileError, load_profiles
-
-    try:
-        profiles = load_profiles()
-    except (ProfilesFileError, OSError) as error:
-        print(error, file=sys.stderr)
-        return None
-    if alias in profiles:
-        return profiles[alias]
-    saved = ", ".join(sorted(name for name in profiles if name != built_in))
-    if built_in:
-        choices = f"{built_in} (the built-in practice org)"
-        if saved:
-            choices = f"{choices}, {saved}"
-        print(f"No org profile is saved as {alias!r}; the choices are {choices}.", file=sys.stderr)
-    elif saved:
-        print(f"No org profile is saved as {alias!r}; the saved profiles are {saved}.", file=sys.stderr)
-    else:
-        print(f"No org profile is saved as {alias!r}, and none is saved yet, so add one on the "
-              "app's Connect page.", file=sys.stderr)
-    return None
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -6,10 +6,22 @@ Qt; the wizard runs these functions on its worker thread. One module per step;
 this package exports the functions callers use.
 """
 
-from backstory_desktop.enablement.access import apply_access_fix, check_integration_user, plan_access_fix
+from backstory_desktop.enablement.access import (
+    apply_access_fix,
+    check_cadence_users,
+    check_integration_user,
+    plan_access_fix,
+)
+from backstory_desktop.enablement.cadence import check_coverage, record_cadence_tools
 from backstory_desktop.enablement.conflicts import scan_conflicts
 from backstory_desktop.enablement.connect import connect, use_connection
-from backstory_desktop.enablement.field import check_field, create_field
+from backstory_desktop.enablement.field import (
+    apply_field_fix,
+    check_field,
+    create_field,
+    plan_field_fix,
+    set_flag_field,
+)
 from backstory_desktop.enablement.run import EnablementRun, MailboxReading
 from backstory_desktop.enablement.setting import (
     BACKSTORY_SETTING_NAME,
@@ -25,17 +37,23 @@ __all__ = [
     "EnablementRun",
     "MailboxReading",
     "apply_access_fix",
+    "apply_field_fix",
     "apply_sync",
+    "check_cadence_users",
+    "check_coverage",
     "check_field",
     "check_integration_user",
     "connect",
     "create_field",
     "open_work",
     "plan_access_fix",
+    "plan_field_fix",
     "plan_sync",
     "read_mailbox",
     "record_backstory_setting",
+    "record_cadence_tools",
     "scan_conflicts",
+    "set_flag_field",
     "summarise",
     "use_connection",
 ]

@@ -15,6 +15,7 @@ from backstory_desktop.enablement.run import (
     MailboxReading,
     count_phrase,
     failed_result,
+    record_change,
     record_result,
     require_field,
     usable_flag_field,
@@ -75,7 +76,28 @@ def apply_sync(
         run.sync_result = apply_plan(connection, run.plan, progress=progress, cancel=cancel)
     except Exception as error:
         return record_result(run, failed_result(Step.LOCAL_SYNC, error))
+    _record_sync_change(run, run.plan, run.sync_result)
     return record_result(run, _sync_result(run.plan, run.sync_result))
+
+
+def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult) -> None:
+    """Record the Tasks the apply wrote, or may have written, in the run's change log."""
+    if not (outcome.created or outcome.updated or outcome.in_doubt):
+        return
+    counts = plan.counts()
+    source = run.reading.path.name if run.reading is not None else "the mailbox"
+    summary = (
+        f"Upserted Tasks from {source} by {require_field(run).api_name}: created {outcome.created}, "
+        f"updated {outcome.updated}, failed {outcome.failed}."
+    )
+    if outcome.in_doubt:
+        summary += f" {count_phrase(len(outcome.in_doubt), 'Task')} may also have been written."
+    # The diff the admin confirmed: the plan's counts before the apply.
+    lines = [
+        f"+ create {count_phrase(counts.get('create', 0), 'Task')}",
+        f"~ update {count_phrase(counts.get('update', 0), 'Task')}",
+    ]
+    record_change(run, Step.LOCAL_SYNC, summary, lines)
 
 
 def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:

@@ -61,8 +61,6 @@ class WizardContext(QObject):
         self.practice = practice
         self.mailbox = mailbox
         self.practice_org: PracticeOrg | None = None
-        # What this window changed in the org, in the admin's words, for the summary.
-        self.changes: list[str] = []
         # Set when the window is closing: no new dialog or job may start.
         self.closing = False
 

@@ -217,9 +217,6 @@ class LocalSyncPage(StepPage):
             if plan is not None:
                 self.counts.setText(f"Applied plan: {describe_counts(plan.counts())}. "
                                     "The Outcome column shows what each sent row did.")
-            self.context.changes.append(
-                f"Local sync of {self.path_edit.text()}: created {outcome.created} Tasks, "
-                f"updated {outcome.updated}, {outcome.failed} failed.")
         self.message.show_result(result)
         self.record_changed()
         self.update_actions()
