@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import sys
-import tempfile
 import threading
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ from backstory_desktop.cli_common import (
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
 from backstory_desktop.enablement.run import EnablementRun, failed_result, record_result
 from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
+from backstory_desktop.practice_org.seed import INTEGRATION_USERNAME, OUTREACH_USERNAME
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.report import NOT_RUN, report_html, report_json
 from backstory_desktop.salesforce.errors import SignInRequired
@@ -95,9 +95,7 @@ def run_checks(args: argparse.Namespace) -> int:
         if status is not None:
             return status
         if run.checklist.status(Step.CONNECT) is StepStatus.PASSED:
-            # check_coverage saves the window in the profile; a scratch file keeps the real one unchanged.
-            scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="backstory-check-")))
-            _run_steps(run, args.check, username, days, scratch / "profiles.toml")
+            _run_steps(run, args.check, username, days)
 
     lines = check_lines(run, args.check)
     passed = all(line.status == StepStatus.PASSED.value for line in lines)
@@ -118,7 +116,13 @@ def _check_profile(alias: str) -> OrgProfile | None:
     except (ProfilesFileError, OSError) as error:
         print(error, file=sys.stderr)
         return None
-    return saved or OrgProfile(alias=alias, kind="practice")
+    profile = saved or OrgProfile(alias=alias, kind="practice")
+    # The built-in practice org's users are known, so its checks need no saved names.
+    if not profile.integration_username:
+        profile.integration_username = INTEGRATION_USERNAME
+    if not profile.cadence_users:
+        profile.cadence_users = {"Outreach": [OUTREACH_USERNAME]}
+    return profile
 
 
 def _open_org(run: EnablementRun, stack: ExitStack) -> int | None:
@@ -156,7 +160,7 @@ def _open_org(run: EnablementRun, stack: ExitStack) -> int | None:
     return None
 
 
-def _run_steps(run: EnablementRun, check: str, username: str, days: int, profiles_file: Path) -> None:
+def _run_steps(run: EnablementRun, check: str, username: str, days: int) -> None:
     """Run the read-only steps ``check`` needs, the Message-ID field first."""
     steps = _CHECK_STEPS[check]
     enablement.check_field(run)
@@ -167,9 +171,8 @@ def _run_steps(run: EnablementRun, check: str, username: str, days: int, profile
     if Step.INTEGRATION_USER in steps:
         enablement.check_integration_user(run, username)
     if Step.CADENCE_MAPPING in steps:
-        from backstory_desktop.enablement.cadence import check_coverage
-
-        check_coverage(run, days=days, cancel=threading.Event(), profiles_file=profiles_file)
+        # The window given with --days is for this run only, so the profile keeps its own.
+        enablement.check_coverage(run, days=days, cancel=threading.Event(), save_window=False)
 
 
 def _skip(run: EnablementRun, steps: tuple[Step, ...], reason: str) -> None:

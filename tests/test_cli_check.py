@@ -279,6 +279,17 @@ def test_check_field__built_in_practice_org(capsys: pytest.CaptureFixture[str]) 
     assert practice_org_db().exists()
 
 
+def test_check_all__built_in_practice_org_names_its_users(capsys: pytest.CaptureFixture[str]) -> None:
+    status, report = _check_json(capsys, "all", "--org", "practice")
+
+    results = _results(report)
+    assert status == 1
+    assert "integration@practice.backstory.example lacks" in results["access"]["reason"]
+    assert results["coverage"]["status"] == "failed"
+    assert "Outreach" in results["coverage"]["reason"]
+    assert results["calls"]["status"] == "failed"
+
+
 def test_check_access__saved_practice_profile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     db_path = tmp_path / "practice.sqlite3"
     save_profile(OrgProfile(alias="practice", kind="practice", practice_db=str(db_path),

@@ -156,11 +156,12 @@ def check_coverage(
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
     profiles_file: Path | None = None,
+    save_window: bool = True,
 ) -> StepResult:
     """Check the keys on the Tasks each cadence tool created, and the calls without TaskSubtype Call.
 
-    Looks at the Tasks created in the last ``days`` days (1 to 365) and saves
-    ``days`` in the org profile. Fails when a tool's Tasks lack keys or carry
+    Looks at the Tasks created in the last ``days`` days (1 to 365) and, unless
+    ``save_window`` is False, saves ``days`` in the org profile. Fails when a tool's Tasks lack keys or carry
     keys not in canonical form, or when calls lack TaskSubtype Call. Raises
     ValueError for a window outside 1 to 365 days, and Cancelled when
     ``cancel`` is set.
@@ -182,7 +183,7 @@ def check_coverage(
         return record_result(run, failed_result(Step.CADENCE_MAPPING, error))
 
     run.profile.coverage_days = days
-    saved = _save_days(run, profiles_file)
+    saved = _save_days(run, profiles_file) if save_window else ""
     details: dict[str, Any] = {
         "days": days,
         "field": field_state.api_name,

@@ -16,7 +16,7 @@ from typing import Any
 
 from simple_salesforce.format import format_soql
 
-from backstory_desktop.core.coverage import KeyCounts, KeyExample
+from backstory_desktop.core.coverage import KeyCounts
 from backstory_desktop.core.fields import validate_field_api_name
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel, no_progress
 from backstory_desktop.core.records import UserRef
@@ -38,34 +38,15 @@ _NOT_A_CALL = " AND ".join(f"{name} = null" for name in CALL_FIELDS)
 NOT_EMAIL_SUBTYPES = ("Call", "LinkedIn")
 
 
-@dataclass(frozen=True)
-class ToolCoverage:
+@dataclass
+class ToolCoverage(KeyCounts):
     """Message-ID coverage of the e-mail Tasks one cadence tool's users created in the window.
 
-    ``tasks`` counts the Tasks, ``with_key`` those with a value in the field.
-    The key forms do not overlap: ``without_brackets`` counts keys that miss only
-    their angle brackets, ``not_canonical`` keys that differ from their
-    canonical key in another way, ``unusable`` values that yield no key.
+    The counts and their meaning are KeyCounts'.
     """
 
-    tool: str
-    usernames: tuple[str, ...]
-    tasks: int
-    with_key: int
-    without_brackets: int
-    not_canonical: int
-    unusable: int
-    examples: tuple[KeyExample, ...] = ()
-
-    @property
-    def without_key(self) -> int:
-        """Tasks with an empty Message-ID field."""
-        return self.tasks - self.with_key
-
-    @property
-    def canonical(self) -> int:
-        """Tasks whose key is exactly the canonical key."""
-        return self.with_key - self.without_brackets - self.not_canonical - self.unusable
+    tool: str = ""
+    usernames: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         """Return the counts and examples as the step's details print them."""
@@ -140,22 +121,13 @@ def key_coverage(
     for position, (tool, users) in enumerate(users_by_tool.items()):
         check_cancel(cancel)
         progress(position, len(users_by_tool), f"Reading the Tasks {tool} logged")
-        counts = KeyCounts()
+        coverage = ToolCoverage(tool=tool, usernames=tuple(user.username for user in users))
         for row in _rows(conn, _email_task_queries(field_api_name, users, days), cancel):
             value = row.get(field_api_name)
-            counts.add(str(row["Id"]), None if value is None else str(value), case_sensitive=case_sensitive)
-        coverages.append(ToolCoverage(
-            tool=tool,
-            usernames=tuple(user.username for user in users),
-            tasks=counts.tasks,
-            with_key=counts.with_key,
-            without_brackets=counts.without_brackets,
-            not_canonical=counts.not_canonical,
-            unusable=counts.unusable,
-            examples=tuple(counts.examples),
-        ))
+            coverage.add(str(row["Id"]), None if value is None else str(value), case_sensitive=case_sensitive)
+        coverages.append(coverage)
         log.info("%s: %d e-mail Tasks in %d days, %d with a key, %d canonical",
-                 tool, counts.tasks, days, counts.with_key, counts.canonical)
+                 tool, coverage.tasks, days, coverage.with_key, coverage.canonical)
     progress(len(users_by_tool), len(users_by_tool), "Read the Tasks of every cadence tool")
     return coverages
 

@@ -293,6 +293,14 @@ def _check_existing_definition(state: FieldState, *, case_sensitive: bool) -> No
         )
 
 
+def _describe_mismatches(described: dict[str, Any], expected: dict[str, object]) -> list[str]:
+    return [
+        f"describe shows {name} = {described.get(name)!r}, expected {value!r}."
+        for name, value in expected.items()
+        if described.get(name) != value
+    ]
+
+
 def _confirm_in_describe(
     conn: OrgConnection, state: FieldState, *, case_sensitive: bool
 ) -> None:
@@ -306,11 +314,7 @@ def _confirm_in_describe(
             "externalId": True,
             "caseSensitive": case_sensitive,
         }
-        unexpected.extend(
-            f"describe shows {name} = {described.get(name)!r}, expected {value!r}."
-            for name, value in expected.items()
-            if described.get(name) != value
-        )
+        unexpected.extend(_describe_mismatches(described, expected))
     if unexpected:
         raise SalesforceProblem(
             ProblemKind.REFUSED,
@@ -551,11 +555,7 @@ def _confirm_fix(conn: OrgConnection, plan: FieldFixPlan, after: FieldState) -> 
     if described is None:
         unexpected = [f"describe does not show {plan.api_name} to {conn.username}."]
     else:
-        unexpected = [
-            f"describe shows {name} = {described.get(name)!r}, expected {value!r}."
-            for name, value in expected.items()
-            if described.get(name) != value
-        ]
+        unexpected = _describe_mismatches(described, expected)
     if unexpected:
         raise SalesforceProblem(
             ProblemKind.REFUSED,
