@@ -21,15 +21,8 @@ from backstory_desktop.enablement.run import (
     record_result,
     require_field,
 )
-from backstory_desktop.salesforce.access import (
-    AccessLine,
-    AccessReport,
-    GrantPlan,
-    apply_access_grant,
-    effective_access,
-    permission_label,
-    plan_access_grant,
-)
+from backstory_desktop.salesforce.access import AccessLine, AccessReport, effective_access, permission_label
+from backstory_desktop.salesforce.access_grants import GrantPlan, apply_access_grant, plan_access_grant
 from backstory_desktop.salesforce.tasks import find_user_by_username
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from simple_salesforce.format import format_soql
 
 from backstory_desktop.core.fields import parse_field_api_name, validate_field_api_name
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
-from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL, apply_field_access_grant
+from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
+from backstory_desktop.salesforce.access_grants import apply_field_access_grant
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
 from backstory_desktop.salesforce.unique_blockers import UniqueBlocker, find_unique_blockers

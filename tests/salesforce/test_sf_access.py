@@ -12,12 +12,14 @@ from backstory_desktop.salesforce.access import (
     PERMISSION_SET_LABEL,
     PERMISSION_SET_NAME,
     SYSTEM_PERMISSIONS,
+    effective_access,
+    list_users,
+)
+from backstory_desktop.salesforce.access_grants import (
     GrantPlan,
     SystemSetPlan,
     apply_access_grant,
     apply_field_access_grant,
-    effective_access,
-    list_users,
     permission_dependencies,
     plan_access_grant,
     plan_field_access_grant,

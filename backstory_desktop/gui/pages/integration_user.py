@@ -33,7 +33,8 @@ from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, PASSED_COLOR, note
-from backstory_desktop.salesforce.access import AccessLine, AccessReport, GrantPlan, list_users
+from backstory_desktop.salesforce.access import AccessLine, AccessReport, list_users
+from backstory_desktop.salesforce.access_grants import GrantPlan
 from backstory_desktop.store.settings import CADENCE_TOOLS
 
 COLUMNS = ("Check", "Granted", "Required", "By what", "Note")

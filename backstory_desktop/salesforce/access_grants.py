@@ -1,0 +1,424 @@
+"""Plan and apply the permission sets that grant a user what the access check found missing.
+
+Field access goes into the field set "Backstory Message ID Access"; the system
+permissions the admin ticks go into a separate set per kind of user, so that a
+permission ticked for one kind never reaches the others. No profile is changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.format import format_soql
+
+from backstory_desktop.core.fields import validate_field_api_name
+from backstory_desktop.salesforce.access import (
+    CADENCE_SET,
+    INTEGRATION_SET,
+    OTHER_PERMISSION_LABELS,
+    PERMISSION_SET_DESCRIPTION,
+    PERMISSION_SET_LABEL,
+    PERMISSION_SET_NAME,
+    SYSTEM_PERMISSION_LABELS,
+    SYSTEM_PERMISSIONS,
+    field_permission_names,
+    load_field_permissions,
+    load_user,
+    permission_label,
+)
+from backstory_desktop.salesforce.connection import OrgConnection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SystemSetPlan:
+    """The permission set that carries the ticked system permissions, and its changes."""
+
+    name: str
+    label: str
+    exists: bool
+    assign: bool
+    permission_set_id: str | None = None
+
+
+@dataclass
+class GrantPlan:
+    """The changes that granting a user what it lacks would make; never a profile.
+
+    Read and Edit on the field go into the field set "Backstory Message ID Access",
+    which contains field permissions only. System permissions go into a separate
+    set for the kind of user (integration user or cadence tool user), so a
+    permission ticked for one never reaches users who only need the field.
+    """
+
+    permission_set_label: str
+    exists: bool
+    field_permissions_to_add: list[str]
+    assign: bool
+    field_permissions_to_update: list[str] = field(default_factory=list)
+    permission_set_name: str = PERMISSION_SET_NAME
+    permission_set_id: str | None = None
+    user_id: str = ""
+    username: str = ""
+    # PermissionSet fields to switch on in ``system_set``, dependencies included.
+    permissions_to_enable: list[str] = field(default_factory=list)
+    # A permission added because another one needs it -> the one that needs it.
+    required_by: dict[str, str] = field(default_factory=dict)
+    system_set: SystemSetPlan | None = None
+    field_access: bool = True  # False when the user has the field already: the field set is left alone
+    field_api_name: str = ""
+    requested_permissions: list[str] = field(default_factory=list)  # as asked, before dependencies
+
+    @property
+    def has_changes(self) -> bool:
+        field_changes = self.field_access and (
+            not self.exists
+            or bool(self.field_permissions_to_add)
+            or bool(self.field_permissions_to_update)
+            or self.assign
+        )
+        system = self.system_set
+        system_changes = system is not None and (
+            not system.exists or system.assign or bool(self.permissions_to_enable))
+        return bool(field_changes or system_changes)
+
+    def describe(self) -> list[str]:
+        """Return the changes as lines to show the admin before applying them."""
+        quoted = f'"{self.permission_set_label}"'
+        if not self.has_changes and self.field_access:
+            return [
+                f"No change: permission set {quoted} already grants Read and Edit and is "
+                f"assigned to {self.username}."
+            ]
+        if not self.has_changes:
+            return [f"No change: {self.username} already has what this grant would give."]
+        lines = self._field_lines(quoted) if self.field_access else []
+        return lines + self._system_lines()
+
+    def with_permissions(self, chosen: Collection[str]) -> GrantPlan:
+        """Return this plan narrowed to the ``chosen`` system permissions and what they depend on.
+
+        The plan must have been made with every permission the admin may choose,
+        so that narrowing it needs no new look-up in the org.
+        """
+        still_requested = [flag for flag in self.requested_permissions if flag in chosen]
+        enable = [flag for flag in self.permissions_to_enable if flag in still_requested]
+        required_by = {}
+        pending = list(still_requested)
+        while pending:
+            needer = pending.pop(0)
+            for flag, needed_by in self.required_by.items():
+                if needed_by == needer and flag not in required_by:
+                    required_by[flag] = needer
+                    pending.append(flag)
+        enable += [flag for flag in self.permissions_to_enable if flag in required_by and flag not in enable]
+        return replace(self, requested_permissions=still_requested, permissions_to_enable=enable,
+                       required_by=required_by,
+                       system_set=self.system_set if still_requested else None)
+
+    def diff_lines(self) -> list[str]:
+        """Return describe()'s lines marked as a diff: "+ " adds, "~ " changes, "  " no change."""
+        if not self.has_changes:
+            return ["  " + line for line in self.describe()]
+        return [("~ " if line.startswith("Change") else "+ ") + line for line in self.describe()]
+
+    def _field_lines(self, quoted: str) -> list[str]:
+        lines = []
+        if not self.exists:
+            lines.append(f"Create permission set {quoted} (API name {self.permission_set_name}).")
+        lines.extend(
+            f"Add field permission Read and Edit on {name} to {quoted}."
+            for name in self.field_permissions_to_add
+        )
+        lines.extend(
+            f"Change field permission on {name} in {quoted} to Read and Edit."
+            for name in self.field_permissions_to_update
+        )
+        if self.assign:
+            lines.append(f"Assign {quoted} to {self.username}.")
+        return lines
+
+    def _system_lines(self) -> list[str]:
+        system = self.system_set
+        if system is None:
+            return []
+        quoted = f'"{system.label}"'
+        lines = []
+        if not system.exists:
+            lines.append(f"Create permission set {quoted} (API name {system.name}).")
+        for flag in self.permissions_to_enable:
+            needed_by = self.required_by.get(flag)
+            why = f" ({permission_label(needed_by)} requires it)" if needed_by else ""
+            lines.append(f"Enable system permission {permission_label(flag)} in {quoted}{why}.")
+        if system.assign:
+            lines.append(f"Assign {quoted} to {self.username}.")
+        return lines
+
+
+def resolve_dependencies(
+    requested: Iterable[str], dependencies: dict[str, set[str]]
+) -> tuple[list[str], dict[str, str]]:
+    """Add every permission the requested ones depend on, transitively.
+
+    Returns the permissions in order (the requested ones first, then what they
+    need) and, for each added one, the permission that needs it.
+    """
+    ordered: list[str] = []
+    required_by: dict[str, str] = {}
+    pending = [(flag, "") for flag in requested]
+    while pending:
+        flag, needed_by = pending.pop(0)
+        if flag in ordered:
+            continue
+        ordered.append(flag)
+        if needed_by:
+            required_by[flag] = needed_by
+        pending.extend((required, flag) for required in sorted(dependencies.get(flag, ())))
+    return ordered, required_by
+
+
+def _normalised_permission(name: str) -> str:
+    """Return ``PermissionsViewAllData`` for "ViewAllData", "View All Data" or the field name."""
+    for flag, label in (*SYSTEM_PERMISSIONS, *OTHER_PERMISSION_LABELS.items()):
+        if name.casefold() in (flag.casefold(), flag[len("Permissions"):].casefold(), label.casefold()):
+            return flag
+    compact = name.replace(" ", "")
+    return compact if compact.startswith("Permissions") else f"Permissions{compact}"
+
+
+def permission_dependencies(conn: OrgConnection) -> dict[str, set[str]]:
+    """Read which user permissions require others from the Tooling API's PermissionDependency.
+
+    Salesforce rejects a permission set with a permission whose required
+    permissions are off; PermissionDependency (Tooling API v46.0+,
+    https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_permissiondependency.htm)
+    lists them. Returns an empty table when the org rejects the query.
+    """
+    soql = ("SELECT Permission, RequiredPermission FROM PermissionDependency "
+            "WHERE PermissionType = 'User Permission' AND RequiredPermissionType = 'User Permission'")
+    try:
+        rows = conn.tooling_query(soql)
+    except SalesforceError as error:
+        # NOTE: without this table Salesforce rejects a ticked permission that needs another
+        # when the plan is applied, and the admin gets its error message, not the added permission.
+        logger.info("Reading permission dependencies failed (%s); planning without them",
+                    type(error).__name__)
+        return {}
+    table: dict[str, set[str]] = {}
+    for row in rows:
+        permission = _normalised_permission(str(row.get("Permission") or ""))
+        required = _normalised_permission(str(row.get("RequiredPermission") or ""))
+        table.setdefault(permission, set()).add(required)
+    return table
+
+
+def _find_permission_set(conn: OrgConnection, name: str = PERMISSION_SET_NAME,
+                         flags: Collection[str] = ()) -> dict[str, Any] | None:
+    columns = ", ".join(["Id", "Name", "Label", *flags])
+    soql = format_soql("SELECT {:literal} FROM PermissionSet WHERE Name = {}", columns, name)
+    rows = list(conn.query_all(soql))
+    return rows[0] if rows else None
+
+
+def _is_assigned(conn: OrgConnection, user_id: str, permission_set_id: str) -> bool:
+    soql = format_soql(
+        "SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = {} AND PermissionSetId = {}",
+        user_id,
+        permission_set_id,
+    )
+    return any(True for _ in conn.query_all(soql))
+
+
+def plan_field_access_grant(conn: OrgConnection, user_id: str, field_api_name: str) -> GrantPlan:
+    """Plan Read and Edit on Task and Event ``field_api_name`` for ``user_id``.
+
+    The grant goes through the permission set "Backstory Message ID Access",
+    created when missing and assigned to the user when not assigned yet.
+    """
+    field_api_name = validate_field_api_name(field_api_name)
+    user = load_user(conn, user_id)
+    permission_set = _find_permission_set(conn)
+    names = field_permission_names(field_api_name)
+    plan = GrantPlan(
+        permission_set_label=PERMISSION_SET_LABEL,
+        exists=permission_set is not None,
+        field_permissions_to_add=list(names),
+        assign=True,
+        user_id=user_id,
+        username=str(user.get("Username") or user_id),
+        field_api_name=field_api_name,
+    )
+    if permission_set is None:
+        return plan
+
+    plan.permission_set_id = str(permission_set["Id"])
+    plan.permission_set_label = str(permission_set.get("Label") or PERMISSION_SET_LABEL)
+    rows = load_field_permissions(conn, [plan.permission_set_id], field_api_name)
+    by_field = {str(row["Field"]): row for row in rows}
+    plan.field_permissions_to_add = [name for name in names if name not in by_field]
+    plan.field_permissions_to_update = [
+        name
+        for name in names
+        if name in by_field
+        and not (by_field[name].get("PermissionsRead") and by_field[name].get("PermissionsEdit"))
+    ]
+    plan.assign = not _is_assigned(conn, user_id, plan.permission_set_id)
+    return plan
+
+
+def plan_access_grant(
+    conn: OrgConnection,
+    user_id: str,
+    field_api_name: str,
+    *,
+    system_permissions: Collection[str] = (),
+    include_field: bool = True,
+    cadence_tool: bool = False,
+) -> GrantPlan:
+    """Plan the least-privilege grant: the field, and only the system permissions asked for.
+
+    ``system_permissions`` are PermissionSet fields from SYSTEM_PERMISSIONS; any
+    permission they depend on is added, and the plan names the one that needs it. They
+    go into "Backstory Integration User Access", or "Backstory Cadence User
+    Access" with ``cadence_tool``. Nothing is written.
+    """
+    unknown = [flag for flag in system_permissions if flag not in SYSTEM_PERMISSION_LABELS]
+    if unknown:
+        raise ValueError(f"invalid system permission {', '.join(unknown)}: use one of "
+                         f"{', '.join(SYSTEM_PERMISSION_LABELS)}")
+    field_api_name = validate_field_api_name(field_api_name)
+    if include_field:
+        plan = plan_field_access_grant(conn, user_id, field_api_name)
+    else:
+        user = load_user(conn, user_id)
+        plan = GrantPlan(PERMISSION_SET_LABEL, True, [], False, user_id=user_id,
+                         username=str(user.get("Username") or user_id), field_access=False,
+                         field_api_name=field_api_name)
+    if not system_permissions:
+        return plan
+
+    plan.requested_permissions = [flag for flag, _label in SYSTEM_PERMISSIONS if flag in system_permissions]
+    flags, plan.required_by = resolve_dependencies(plan.requested_permissions,
+                                                   permission_dependencies(conn))
+    name, label = CADENCE_SET if cadence_tool else INTEGRATION_SET
+    readable = [flag for flag in flags if flag in SYSTEM_PERMISSION_LABELS]
+    existing = _find_permission_set(conn, name, readable)
+    if existing is None:
+        plan.system_set = SystemSetPlan(name, label, exists=False, assign=True)
+        plan.permissions_to_enable = flags
+        return plan
+    set_id = str(existing["Id"])
+    plan.system_set = SystemSetPlan(name, str(existing.get("Label") or label), exists=True,
+                                    assign=not _is_assigned(conn, user_id, set_id),
+                                    permission_set_id=set_id)
+    plan.permissions_to_enable = [flag for flag in flags if not existing.get(flag)]
+    return plan
+
+
+def apply_access_grant(conn: OrgConnection, plan: GrantPlan) -> GrantPlan:
+    """Make the changes of a confirmed plan and return it; nothing beyond what it lists.
+
+    Each write checks the org first, so applying a plan twice changes nothing
+    the second time. Run effective_access again to confirm the result.
+    """
+    if not plan.has_changes:
+        return plan
+    if plan.field_access:
+        _apply_field_part(conn, plan)
+    if plan.system_set is not None:
+        _apply_system_part(conn, plan, plan.system_set)
+    logger.info("Granted access to %s: %d changes", plan.username, len(plan.describe()))
+    return plan
+
+
+def _apply_field_part(conn: OrgConnection, plan: GrantPlan) -> None:
+    existing = _find_permission_set(conn)
+    permission_set_id = str(existing["Id"]) if existing else _create_permission_set(conn)
+    for name in plan.field_permissions_to_add + plan.field_permissions_to_update:
+        _ensure_field_permission(conn, permission_set_id, name)
+    _ensure_assigned(conn, plan.user_id, permission_set_id)
+
+
+def _apply_system_part(conn: OrgConnection, plan: GrantPlan, system: SystemSetPlan) -> None:
+    enable = {flag: True for flag in plan.permissions_to_enable}
+    existing = _find_permission_set(conn, system.name)
+    if existing is None:
+        result = conn.request("POST", "sobjects/PermissionSet", json={
+            "Name": system.name, "Label": system.label,
+            "Description": "System permissions Backstory's upserts by Message-ID need, "
+                           "each chosen by an admin.",
+            **enable,
+        })
+        permission_set_id = str(result["id"])
+    else:
+        permission_set_id = str(existing["Id"])
+        if enable:
+            conn.request("PATCH", f"sobjects/PermissionSet/{permission_set_id}", json=enable)
+    _ensure_assigned(conn, plan.user_id, permission_set_id)
+
+
+def _ensure_assigned(conn: OrgConnection, user_id: str, permission_set_id: str) -> None:
+    if not _is_assigned(conn, user_id, permission_set_id):
+        conn.request("POST", "sobjects/PermissionSetAssignment",
+                     json={"AssigneeId": user_id, "PermissionSetId": permission_set_id})
+
+
+def apply_field_access_grant(
+    conn: OrgConnection, user_id: str, field_api_name: str
+) -> GrantPlan:
+    """Grant Read and Edit on the field as plan_field_access_grant plans it, and return the plan.
+
+    The plan is made afresh from the org's current state. Nothing is checked
+    afterwards: run effective_access again to confirm.
+    """
+    plan = plan_field_access_grant(conn, user_id, field_api_name)
+    return apply_access_grant(conn, plan)
+
+
+def _create_permission_set(conn: OrgConnection) -> str:
+    result = conn.request(
+        "POST",
+        "sobjects/PermissionSet",
+        json={
+            "Name": PERMISSION_SET_NAME,
+            "Label": PERMISSION_SET_LABEL,
+            "Description": PERMISSION_SET_DESCRIPTION,
+        },
+    )
+    return str(result["id"])
+
+
+def _ensure_field_permission(conn: OrgConnection, permission_set_id: str, name: str) -> None:
+    # Read the rows again before each write: Salesforce may mirror a Task row
+    # onto Event for Activity fields, which would make a blind create fail.
+    sobject, field_api_name = name.split(".", 1)
+    rows = [
+        row
+        for row in load_field_permissions(conn, [permission_set_id], field_api_name)
+        if row.get("Field") == name
+    ]
+    if not rows:
+        conn.request(
+            "POST",
+            "sobjects/FieldPermissions",
+            json={
+                "ParentId": permission_set_id,
+                "SobjectType": sobject,
+                "Field": name,
+                "PermissionsRead": True,
+                "PermissionsEdit": True,
+            },
+        )
+        return
+    row = rows[0]
+    if not (row.get("PermissionsRead") and row.get("PermissionsEdit")):
+        conn.request(
+            "PATCH",
+            f"sobjects/FieldPermissions/{row['Id']}",
+            json={"PermissionsRead": True, "PermissionsEdit": True},
+        )
