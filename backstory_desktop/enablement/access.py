@@ -23,6 +23,7 @@ from backstory_desktop.enablement.run import (
 )
 from backstory_desktop.salesforce.access import AccessLine, AccessReport, effective_access, permission_label
 from backstory_desktop.salesforce.access_grants import GrantPlan, apply_access_grant, plan_access_grant
+from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem
 from backstory_desktop.salesforce.tasks import find_user_by_username
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def check_integration_user(run: EnablementRun, username: str) -> StepResult:
     connection = run.require_connection()
     field_state = require_field(run)
     try:
-        user_id = find_user_by_username(connection, username).id
+        user_id = _integration_user_id(run, username)
         run.access = effective_access(
             connection, user_id, field_state.api_name, field_unique=bool(field_state.unique)
         )
@@ -56,6 +57,18 @@ def check_integration_user(run: EnablementRun, username: str) -> StepResult:
         return record_result(run, failed_result(Step.INTEGRATION_USER, error))
     run.profile.integration_username = username
     return record_result(run, _access_result(run.access, cadence))
+
+
+def _integration_user_id(run: EnablementRun, username: str) -> str:
+    try:
+        return find_user_by_username(run.require_connection(), username).id
+    except LookupError as error:
+        raise SalesforceProblem(
+            ProblemKind.FIXABLE,
+            f"No user has the username {username} in this org; pick the integration user from the "
+            "org's users, or correct the username in the org profile.",
+            str(error),
+        ) from error
 
 
 def check_cadence_users(run: EnablementRun) -> list[AccessReport]:
@@ -137,16 +150,16 @@ def _access_result(report: AccessReport, cadence: list[CadenceUserCheck]) -> Ste
     return StepResult(Step.INTEGRATION_USER, StepStatus.PASSED, reason, details)
 
 
-def _target(run: EnablementRun, username: str | None) -> tuple[AccessReport, bool]:
-    """Return the report of the user to fix, and whether it is a cadence tool's user."""
+def _target(run: EnablementRun, username: str | None) -> AccessReport:
+    """Return the report of the user to fix: the integration user's, or a cadence tool user's."""
     if run.access is None:
         raise RuntimeError("the integration user has not been checked: run that step first")
     if username is None or username == run.access.username:
-        return run.access, False
+        return run.access
     report = run.cadence_access.get(username)
     if report is None:
         raise LookupError(f"{username} is not a checked cadence tool user: check the users again")
-    return report, True
+    return report
 
 
 def plan_access_fix(
@@ -159,11 +172,10 @@ def plan_access_fix(
     are only those in ``system_permissions``, each chosen by the admin.
     """
     connection = run.require_connection()
-    report, cadence_tool = _target(run, username)
+    report = _target(run, username)
     return plan_access_grant(
         connection, report.user_id, require_field(run).api_name,
         system_permissions=system_permissions, include_field=report.field_access_missing,
-        cadence_tool=cadence_tool,
     )
 
 
@@ -192,7 +204,7 @@ def _change_summary(run: EnablementRun, plan: GrantPlan) -> str:
     granted = []
     sets = []
     if plan.field_access and (plan.field_permissions_to_add or plan.field_permissions_to_update
-                              or plan.assign or not plan.exists):
+                              or plan.assign or plan.renew or not plan.exists):
         granted.append(f"Read and Edit on {require_field(run).api_name}")
         sets.append(f'"{plan.permission_set_label}"')
     granted.extend(permission_label(flag) for flag in plan.permissions_to_enable)

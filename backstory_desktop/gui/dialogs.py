@@ -58,11 +58,13 @@ def _line_color(line: str) -> str:
         return "#1b7f3b"
     if line.startswith("-"):
         return "#b3261e"
+    if line.startswith("!"):  # a warning about the change, such as another user it reaches
+        return "#8a5a00"
     return "inherit"
 
 
 def change_list_html(lines: list[str]) -> str:
-    """Render change lines as a diff: lines starting with + in green, - in red.
+    """Render change lines as a diff: lines starting with + in green, - in red, ! in amber.
 
     Lines that list facts rather than changes start with another mark, such as "•", and
     keep the normal text color.

@@ -79,6 +79,8 @@ class MessagePanel(QFrame):
         super().__init__(parent)
         self.label = QLabel()
         self.label.setWordWrap(True)
+        # Messages quote org data (usernames, labels, values), which must never render as HTML.
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.action_button = QPushButton()
         self.action_button.clicked.connect(self._run_action)

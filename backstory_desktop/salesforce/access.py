@@ -51,11 +51,13 @@ OTHER_PERMISSION_LABELS = {
     "PermissionsModifyAllData": "Modify All Data",
     "PermissionsEditEvent": "Edit Events",
 }
-# Sets that carry system permissions, apart from the field set, so that a permission
-# ticked for one kind of user never reaches the others assigned the field set.
-INTEGRATION_SET = ("Backstory_Integration_User_Access", "Backstory Integration User Access")
-CADENCE_SET = ("Backstory_Cadence_User_Access", "Backstory Cadence User Access")
+# The set that carries the system permissions ticked for one user is that user's own:
+# its API name ends with the user's 15-character id, its label names the username.
+USER_SET_NAME_PREFIX = "Backstory_User_Access_"
+USER_SET_LABEL_PREFIX = "Backstory Access for "
+MAX_PERMISSION_SET_LABEL = 80
 MUTING_PREFIX = "0QM"  # the key prefix of MutingPermissionSet ids
+INACTIVE = "inactive"  # the lapse of an assignment whose IsActive is false
 
 
 def permission_label(flag: str) -> str:
@@ -164,10 +166,10 @@ def load_user(conn: OrgConnection, user_id: str) -> dict[str, Any]:
     return rows[0]
 
 
-def _ignored_because(assignment: dict[str, Any], now: datetime) -> str:
-    """Return why an assignment grants nothing ("inactive", "expired on ..."), or ""."""
+def assignment_lapse(assignment: dict[str, Any], now: datetime) -> str:
+    """Return why a PermissionSetAssignment grants nothing ("inactive", "expired on ..."), or ""."""
     if assignment.get("IsActive") is False:
-        return "inactive"
+        return INACTIVE
     expires = assignment.get("ExpirationDate")
     if not expires:
         return ""
@@ -309,7 +311,7 @@ def _load_sources(
             source.label = f"permission set group {group.label}"
         else:
             source = _set_source(row, profile_name, rows)
-        source.ignored_because = _ignored_because(row, now)
+        source.ignored_because = assignment_lapse(row, now)
         sources.append(source)
     return sources
 

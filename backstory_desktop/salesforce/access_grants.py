@@ -1,8 +1,14 @@
 """Plan and apply the permission sets that grant a user what the access check found missing.
 
-Field access goes into the field set "Backstory Message ID Access"; the system
-permissions the admin ticks go into a separate set per kind of user, so that a
-permission ticked for one kind never reaches the others. No profile is changed.
+Field access goes into the field set "Backstory Message ID Access", which every
+user who needs the field is assigned. The system permissions the admin ticks go
+into a set of that user's own ("Backstory Access for <username>"): a permission
+ticked for one user then reaches that user only, and assigning the set gives the
+user nothing that was ticked for someone else. Were another user assigned that
+set by hand, the plan names them before anything is written. No profile is changed.
+
+A set with one of these API names is reused only when it grants nothing beyond
+what the plan would put there, and never when it belongs to a managed package.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from simple_salesforce.exceptions import SalesforceError
@@ -17,33 +24,40 @@ from simple_salesforce.format import format_soql
 
 from backstory_desktop.core.fields import validate_field_api_name
 from backstory_desktop.salesforce.access import (
-    CADENCE_SET,
-    INTEGRATION_SET,
+    INACTIVE,
+    MAX_PERMISSION_SET_LABEL,
     OTHER_PERMISSION_LABELS,
     PERMISSION_SET_DESCRIPTION,
     PERMISSION_SET_LABEL,
     PERMISSION_SET_NAME,
     SYSTEM_PERMISSION_LABELS,
     SYSTEM_PERMISSIONS,
+    USER_SET_LABEL_PREFIX,
+    USER_SET_NAME_PREFIX,
+    assignment_lapse,
     field_permission_names,
     load_field_permissions,
     load_user,
     permission_label,
 )
 from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class SystemSetPlan:
-    """The permission set that carries the ticked system permissions, and its changes."""
+    """The user's own permission set that carries the ticked system permissions, and its changes."""
 
     name: str
     label: str
     exists: bool
     assign: bool
     permission_set_id: str | None = None
+    renew: str = ""  # why the user's assignment grants nothing now, such as "expired on 2026-11-05"
+    blocked: str = ""  # why the existing set with this name is not reused
+    other_assignees: list[str] = field(default_factory=list)  # usernames of other live assignees
 
 
 @dataclass
@@ -51,9 +65,8 @@ class GrantPlan:
     """The changes that granting a user what it lacks would make; never a profile.
 
     Read and Edit on the field go into the field set "Backstory Message ID Access",
-    which contains field permissions only. System permissions go into a separate
-    set for the kind of user (integration user or cadence tool user), so a
-    permission ticked for one never reaches users who only need the field.
+    which contains field permissions only. System permissions go into a set of the
+    user's own, so a permission ticked for one user never reaches another.
     """
 
     permission_set_label: str
@@ -73,6 +86,8 @@ class GrantPlan:
     field_access: bool = True  # False when the user has the field already: the field set is left alone
     field_api_name: str = ""
     requested_permissions: list[str] = field(default_factory=list)  # as asked, before dependencies
+    renew: str = ""  # why the user's assignment of the field set grants nothing now
+    field_set_blocked: str = ""  # why the existing field set is not reused
 
     @property
     def has_changes(self) -> bool:
@@ -81,24 +96,37 @@ class GrantPlan:
             or bool(self.field_permissions_to_add)
             or bool(self.field_permissions_to_update)
             or self.assign
+            or bool(self.renew)
         )
         system = self.system_set
         system_changes = system is not None and (
-            not system.exists or system.assign or bool(self.permissions_to_enable))
+            not system.exists or system.assign or bool(system.renew) or bool(self.permissions_to_enable))
         return bool(field_changes or system_changes)
 
+    @property
+    def blocked(self) -> list[str]:
+        """Sentences naming each existing set that is not reused, and what to do about it."""
+        reasons = [self.field_set_blocked] if self.field_access else []
+        if self.system_set is not None:
+            reasons.append(self.system_set.blocked)
+        return [reason for reason in reasons if reason]
+
+    @property
+    def can_apply(self) -> bool:
+        """Tell whether applying the plan would change the org: it has changes and nothing blocks them."""
+        return self.has_changes and not self.blocked
+
     def describe(self) -> list[str]:
-        """Return the changes as lines to show the admin before applying them."""
-        quoted = f'"{self.permission_set_label}"'
-        if not self.has_changes and self.field_access:
-            return [
-                f"No change: permission set {quoted} already grants Read and Edit and is "
-                f"assigned to {self.username}."
-            ]
-        if not self.has_changes:
-            return [f"No change: {self.username} already has what this grant would give."]
-        lines = self._field_lines(quoted) if self.field_access else []
-        return lines + self._system_lines()
+        """Return the changes as lines to show the admin before applying them, warnings included."""
+        return [text for _mark, text in self._marked_lines()]
+
+    def diff_lines(self) -> list[str]:
+        """Return describe()'s lines marked as a diff.
+
+        "! " marks a set that is not reused or a user who gains a permission too,
+        "+ " an addition, "~ " a change, and "  " a plan without changes.
+        """
+        return [f"{mark} {text}" for mark, text in self._marked_lines()]
 
     def with_permissions(self, chosen: Collection[str]) -> GrantPlan:
         """Return this plan narrowed to the ``chosen`` system permissions and what they depend on.
@@ -121,43 +149,61 @@ class GrantPlan:
                        required_by=required_by,
                        system_set=self.system_set if still_requested else None)
 
-    def diff_lines(self) -> list[str]:
-        """Return describe()'s lines marked as a diff: "+ " adds, "~ " changes, "  " no change."""
+    def _marked_lines(self) -> list[tuple[str, str]]:
+        blocked = [("!", reason) for reason in self.blocked]
+        if not self.has_changes and self.field_access:
+            return [*blocked, (" ", f'No change: permission set "{self.permission_set_label}" already '
+                                    f"grants Read and Edit and is assigned to {self.username}.")]
         if not self.has_changes:
-            return ["  " + line for line in self.describe()]
-        return [("~ " if line.startswith("Change") else "+ ") + line for line in self.describe()]
+            return [*blocked, (" ", f"No change: {self.username} already has what this grant would give.")]
+        lines = self._field_lines() if self.field_access else []
+        return blocked + lines + self._system_lines()
 
-    def _field_lines(self, quoted: str) -> list[str]:
+    def _field_lines(self) -> list[tuple[str, str]]:
+        quoted = f'"{self.permission_set_label}"'
         lines = []
         if not self.exists:
-            lines.append(f"Create permission set {quoted} (API name {self.permission_set_name}).")
+            lines.append(("+", f"Create permission set {quoted} (API name {self.permission_set_name})."))
         lines.extend(
-            f"Add field permission Read and Edit on {name} to {quoted}."
+            ("+", f"Add field permission Read and Edit on {name} to {quoted}.")
             for name in self.field_permissions_to_add
         )
         lines.extend(
-            f"Change field permission on {name} in {quoted} to Read and Edit."
+            ("~", f"Change field permission on {name} in {quoted} to Read and Edit.")
             for name in self.field_permissions_to_update
         )
         if self.assign:
-            lines.append(f"Assign {quoted} to {self.username}.")
+            lines.append(("+", f"Assign {quoted} to {self.username}."))
+        if self.renew:
+            lines.append(("~", _renew_line(quoted, self.username, self.renew)))
         return lines
 
-    def _system_lines(self) -> list[str]:
+    def _system_lines(self) -> list[tuple[str, str]]:
         system = self.system_set
         if system is None:
             return []
         quoted = f'"{system.label}"'
         lines = []
         if not system.exists:
-            lines.append(f"Create permission set {quoted} (API name {system.name}).")
+            lines.append(("+", f"Create permission set {quoted} (API name {system.name})."))
         for flag in self.permissions_to_enable:
             needed_by = self.required_by.get(flag)
             why = f" ({permission_label(needed_by)} requires it)" if needed_by else ""
-            lines.append(f"Enable system permission {permission_label(flag)} in {quoted}{why}.")
+            lines.append(("+", f"Enable system permission {permission_label(flag)} in {quoted}{why}."))
+            if system.other_assignees:
+                lines.append(("!", f"Also grants {permission_label(flag)} to "
+                                   f"{', '.join(system.other_assignees)}, assigned this set."))
         if system.assign:
-            lines.append(f"Assign {quoted} to {self.username}.")
+            lines.append(("+", f"Assign {quoted} to {self.username}."))
+        if system.renew:
+            lines.append(("~", _renew_line(quoted, self.username, system.renew)))
         return lines
+
+
+def _renew_line(quoted: str, username: str, lapse: str) -> str:
+    if lapse == INACTIVE:
+        return f"Assign {quoted} to {username} again: the current assignment is inactive."
+    return f"Renew the assignment of {quoted} to {username} ({lapse}): clear its expiration date."
 
 
 def resolve_dependencies(
@@ -219,26 +265,113 @@ def permission_dependencies(conn: OrgConnection) -> dict[str, set[str]]:
 
 def _find_permission_set(conn: OrgConnection, name: str = PERMISSION_SET_NAME,
                          flags: Collection[str] = ()) -> dict[str, Any] | None:
-    columns = ", ".join(["Id", "Name", "Label", *flags])
+    """Return the permission set called ``name``, the org's own before a managed package's, or None."""
+    columns = ", ".join(["Id", "Name", "Label", "NamespacePrefix", *flags])
     soql = format_soql("SELECT {:literal} FROM PermissionSet WHERE Name = {}", columns, name)
-    rows = list(conn.query_all(soql))
+    rows = sorted(conn.query_all(soql), key=lambda row: bool(row.get("NamespacePrefix")))
     return rows[0] if rows else None
 
 
-def _is_assigned(conn: OrgConnection, user_id: str, permission_set_id: str) -> bool:
+def _blocked_because(conn: OrgConnection, permission_set: dict[str, Any], *,
+                     allowed_flags: Collection[str], allowed_fields: Collection[str]) -> str:
+    """Return why an existing set with one of our API names is not reused, or "" when it may be.
+
+    A managed package's set is the package's own, whatever it grants. NOTE: the
+    practice org rejects a second set with the same API name in another namespace;
+    whether Salesforce does is unconfirmed, so the plan does not create one beside it.
+    """
+    name = str(permission_set.get("Name"))
+    namespace = permission_set.get("NamespacePrefix")
+    if namespace:
+        return (f"The permission set {name} belongs to the managed package {namespace}, so it is not "
+                "reused: grant the access in Setup with a permission set of the org's own.")
+    extras = _extra_grants(conn, str(permission_set["Id"]), allowed_flags=allowed_flags,
+                           allowed_fields=allowed_fields)
+    if not extras:
+        return ""
+    those = "that" if len(extras) == 1 else "those"
+    return (f"The existing permission set {name} also grants {', '.join(extras)}, so it is not reused: "
+            f"remove {those} from it in Setup, or change its API name, then plan again.")
+
+
+def _permission_labels(conn: OrgConnection) -> dict[str, str]:
+    """Return every system permission field of PermissionSet, with the label describe gives it."""
+    fields = conn.describe("PermissionSet").get("fields") or []
+    return {str(item["name"]): str(item.get("label") or item["name"]) for item in fields
+            if str(item.get("name", "")).startswith("Permissions") and item.get("type") == "boolean"}
+
+
+def _extra_grants(conn: OrgConnection, permission_set_id: str, *, allowed_flags: Collection[str],
+                  allowed_fields: Collection[str]) -> list[str]:
+    """Return what the set grants beyond ``allowed_flags`` and ``allowed_fields``, as Setup names it.
+
+    NOTE: object permissions and access to Apex classes or pages are not read,
+    because the practice org has no ObjectPermissions or SetupEntityAccess. That a
+    set created through the API starts with every system permission off is unconfirmed.
+    """
+    labels = _permission_labels(conn)
+    soql = format_soql("SELECT Id, {:literal} FROM PermissionSet WHERE Id = {}",
+                       ", ".join(sorted(labels)), permission_set_id)
+    row = next(iter(conn.query_all(soql)), {})
+    extras = [label for flag, label in sorted(labels.items(), key=lambda item: item[1])
+              if row.get(flag) and flag not in allowed_flags]
+    rows = conn.query_all(format_soql(
+        "SELECT Field, PermissionsRead, PermissionsEdit FROM FieldPermissions WHERE ParentId = {}",
+        permission_set_id))
+    for field_row in rows:
+        name = str(field_row.get("Field"))
+        if name in allowed_fields:
+            continue
+        if field_row.get("PermissionsEdit"):
+            extras.append(f"Edit on {name}")
+        elif field_row.get("PermissionsRead"):
+            extras.append(f"Read on {name}")
+    return extras
+
+
+def _assignment(conn: OrgConnection, user_id: str, permission_set_id: str) -> dict[str, Any] | None:
+    """Return the user's assignment of the set, live or not, or None."""
     soql = format_soql(
-        "SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = {} AND PermissionSetId = {}",
+        "SELECT Id, ExpirationDate, IsActive FROM PermissionSetAssignment "
+        "WHERE AssigneeId = {} AND PermissionSetId = {}",
         user_id,
         permission_set_id,
     )
-    return any(True for _ in conn.query_all(soql))
+    return next(iter(conn.query_all(soql)), None)
+
+
+def _assignment_state(conn: OrgConnection, user_id: str, permission_set_id: str) -> tuple[bool, str]:
+    """Return whether the set must be assigned, and why the user's assignment grants nothing, if so."""
+    found = _assignment(conn, user_id, permission_set_id)
+    if found is None:
+        return True, ""
+    return False, assignment_lapse(found, datetime.now(UTC))
+
+
+def _other_assignees(conn: OrgConnection, permission_set_id: str, user_id: str) -> list[str]:
+    """Return the usernames of the other users whose assignment of the set is live."""
+    soql = format_soql(
+        "SELECT AssigneeId, Assignee.Username, ExpirationDate, IsActive FROM PermissionSetAssignment "
+        "WHERE PermissionSetId = {}", permission_set_id)
+    now = datetime.now(UTC)
+    return sorted(str((row.get("Assignee") or {}).get("Username") or row["AssigneeId"])
+                  for row in conn.query_all(soql)
+                  if row.get("AssigneeId") != user_id and not assignment_lapse(row, now))
+
+
+def user_set_name(user_id: str, username: str) -> tuple[str, str]:
+    """Return the API name and label of the permission set that carries one user's system permissions."""
+    label = f"{USER_SET_LABEL_PREFIX}{username}"[:MAX_PERMISSION_SET_LABEL]
+    return f"{USER_SET_NAME_PREFIX}{user_id[:15]}", label
 
 
 def plan_field_access_grant(conn: OrgConnection, user_id: str, field_api_name: str) -> GrantPlan:
     """Plan Read and Edit on Task and Event ``field_api_name`` for ``user_id``.
 
     The grant goes through the permission set "Backstory Message ID Access",
-    created when missing and assigned to the user when not assigned yet.
+    created when missing, and assigned to the user when not assigned yet, or
+    renewed when the user's assignment has expired or is inactive. An existing set
+    that grants anything else is not reused: the plan says so in ``blocked``.
     """
     field_api_name = validate_field_api_name(field_api_name)
     user = load_user(conn, user_id)
@@ -258,6 +391,7 @@ def plan_field_access_grant(conn: OrgConnection, user_id: str, field_api_name: s
 
     plan.permission_set_id = str(permission_set["Id"])
     plan.permission_set_label = str(permission_set.get("Label") or PERMISSION_SET_LABEL)
+    plan.field_set_blocked = _blocked_because(conn, permission_set, allowed_flags=(), allowed_fields=names)
     rows = load_field_permissions(conn, [plan.permission_set_id], field_api_name)
     by_field = {str(row["Field"]): row for row in rows}
     plan.field_permissions_to_add = [name for name in names if name not in by_field]
@@ -267,7 +401,7 @@ def plan_field_access_grant(conn: OrgConnection, user_id: str, field_api_name: s
         if name in by_field
         and not (by_field[name].get("PermissionsRead") and by_field[name].get("PermissionsEdit"))
     ]
-    plan.assign = not _is_assigned(conn, user_id, plan.permission_set_id)
+    plan.assign, plan.renew = _assignment_state(conn, user_id, plan.permission_set_id)
     return plan
 
 
@@ -278,14 +412,12 @@ def plan_access_grant(
     *,
     system_permissions: Collection[str] = (),
     include_field: bool = True,
-    cadence_tool: bool = False,
 ) -> GrantPlan:
     """Plan the least-privilege grant: the field, and only the system permissions asked for.
 
     ``system_permissions`` are PermissionSet fields from SYSTEM_PERMISSIONS; any
-    permission they depend on is added, and the plan names the one that needs it. They
-    go into "Backstory Integration User Access", or "Backstory Cadence User
-    Access" with ``cadence_tool``. Nothing is written.
+    permission they depend on is added, and the plan names the one that needs it.
+    They go into the user's own set (see user_set_name). Nothing is written.
     """
     unknown = [flag for flag in system_permissions if flag not in SYSTEM_PERMISSION_LABELS]
     if unknown:
@@ -303,19 +435,24 @@ def plan_access_grant(
         return plan
 
     plan.requested_permissions = [flag for flag, _label in SYSTEM_PERMISSIONS if flag in system_permissions]
-    flags, plan.required_by = resolve_dependencies(plan.requested_permissions,
-                                                   permission_dependencies(conn))
-    name, label = CADENCE_SET if cadence_tool else INTEGRATION_SET
+    dependencies = permission_dependencies(conn)
+    flags, plan.required_by = resolve_dependencies(plan.requested_permissions, dependencies)
+    name, label = user_set_name(user_id, plan.username)
     readable = [flag for flag in flags if flag in SYSTEM_PERMISSION_LABELS]
     existing = _find_permission_set(conn, name, readable)
     if existing is None:
         plan.system_set = SystemSetPlan(name, label, exists=False, assign=True)
         plan.permissions_to_enable = flags
         return plan
+
     set_id = str(existing["Id"])
-    plan.system_set = SystemSetPlan(name, str(existing.get("Label") or label), exists=True,
-                                    assign=not _is_assigned(conn, user_id, set_id),
-                                    permission_set_id=set_id)
+    assign, renew = _assignment_state(conn, user_id, set_id)
+    allowed, _required_by = resolve_dependencies(SYSTEM_PERMISSION_LABELS, dependencies)
+    plan.system_set = SystemSetPlan(
+        name, str(existing.get("Label") or label), exists=True, assign=assign, permission_set_id=set_id,
+        renew=renew, other_assignees=_other_assignees(conn, set_id, user_id),
+        blocked=_blocked_because(conn, existing, allowed_flags=allowed, allowed_fields=()),
+    )
     plan.permissions_to_enable = [flag for flag in flags if not existing.get(flag)]
     return plan
 
@@ -323,9 +460,12 @@ def plan_access_grant(
 def apply_access_grant(conn: OrgConnection, plan: GrantPlan) -> GrantPlan:
     """Make the changes of a confirmed plan and return it; nothing beyond what it lists.
 
-    Each write checks the org first, so applying a plan twice changes nothing
-    the second time. Run effective_access again to confirm the result.
+    Raises SalesforceProblem, writing nothing, when the plan reuses a set that
+    grants more than it would. Each write checks the org first, so applying a plan
+    twice changes nothing the second time. Run effective_access again to confirm the result.
     """
+    if plan.blocked:
+        raise SalesforceProblem(ProblemKind.FIXABLE, plan.blocked[0], " ".join(plan.blocked))
     if not plan.has_changes:
         return plan
     if plan.field_access:
@@ -350,8 +490,8 @@ def _apply_system_part(conn: OrgConnection, plan: GrantPlan, system: SystemSetPl
     if existing is None:
         result = conn.request("POST", "sobjects/PermissionSet", json={
             "Name": system.name, "Label": system.label,
-            "Description": "System permissions Backstory's upserts by Message-ID need, "
-                           "each chosen by an admin.",
+            "Description": f"System permissions Backstory's upserts by Message-ID need, chosen by an "
+                           f"admin for {plan.username} alone.",
             **enable,
         })
         permission_set_id = str(result["id"])
@@ -363,9 +503,22 @@ def _apply_system_part(conn: OrgConnection, plan: GrantPlan, system: SystemSetPl
 
 
 def _ensure_assigned(conn: OrgConnection, user_id: str, permission_set_id: str) -> None:
-    if not _is_assigned(conn, user_id, permission_set_id):
+    """Assign the set to the user, or make a lapsed assignment live again."""
+    found = _assignment(conn, user_id, permission_set_id)
+    lapse = assignment_lapse(found, datetime.now(UTC)) if found is not None else ""
+    if found is not None and lapse == INACTIVE:
+        # IsActive is read-only, so an inactive assignment is replaced: a user may hold
+        # only one assignment of a set.
+        conn.request("DELETE", f"sobjects/PermissionSetAssignment/{found['Id']}")
+        found = None
+    if found is None:
         conn.request("POST", "sobjects/PermissionSetAssignment",
                      json={"AssigneeId": user_id, "PermissionSetId": permission_set_id})
+    elif lapse:
+        # ExpirationDate is updatable (object reference, PermissionSetAssignment):
+        # clearing it makes the assignment permanent.
+        conn.request("PATCH", f"sobjects/PermissionSetAssignment/{found['Id']}",
+                     json={"ExpirationDate": None})
 
 
 def apply_field_access_grant(

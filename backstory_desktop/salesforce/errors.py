@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce.exceptions import SalesforceError, SalesforceMoreThanOneRecord
 
+from backstory_desktop.core.fields import InvalidFieldName
 from backstory_desktop.salesforce.oauth import CallbackPortBusy, OAuthError
 
 
@@ -129,6 +130,10 @@ def explain(exc: BaseException) -> SalesforceProblem:
         return _explain_salesforce_error(exc)
     if isinstance(exc, requests.exceptions.RequestException):
         return _explain_network_error(exc)
+    if isinstance(exc, InvalidFieldName):
+        # The message names the value and the rule it breaks: the admin corrects the name.
+        return SalesforceProblem(ProblemKind.FIXABLE, str(exc), f"{type(exc).__name__}: {exc}",
+                                 error_code="INVALID_FIELD_NAME")
     return SalesforceProblem(
         ProblemKind.BUG,
         f"Unexpected error ({type(exc).__name__}: {exc}); the log has the details.",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 from simple_salesforce import format_soql
 from wizard_driver import (
@@ -16,14 +19,19 @@ from wizard_driver import (
 )
 
 from backstory_desktop.core.checklist import Step, StepStatus
-from backstory_desktop.gui.pages.integration_user import COLUMNS, SOURCES_COLUMN, IntegrationUserPage
+from backstory_desktop.gui.pages.integration_user import (
+    COLUMNS,
+    SOURCES_COLUMN,
+    IntegrationUserPage,
+    load_users_job,
+)
 from backstory_desktop.gui.wizard import WizardWindow
 
 SALES_OPS = "salesops@practice.backstory.example"
 SALESLOFT = "salesloft@practice.backstory.example"
 OUTREACH = "outreach@practice.backstory.example"
 MUTED = "muted by group Sales Operations (muting permission set Sales Operations Muted)"
-SYSTEM_SET = "Backstory_Integration_User_Access"
+SALESLOFT_SET_LABEL = f"Backstory Access for {SALESLOFT}"
 
 
 def user_page(qtbot: QtBot, window: WizardWindow) -> IntegrationUserPage:
@@ -43,7 +51,7 @@ def row_of(page: IntegrationUserPage, name: str) -> int:
 
 def system_set_flags(window: WizardWindow) -> dict[str, bool]:
     soql = format_soql("SELECT PermissionsViewAllData, PermissionsViewAllUsers FROM PermissionSet "
-                       "WHERE Name = {}", SYSTEM_SET)
+                       "WHERE Label = {}", SALESLOFT_SET_LABEL)
     (row,) = list(admin_connection(window).query_all(soql))
     return {"View All Data": bool(row["PermissionsViewAllData"]),
             "View All Users": bool(row["PermissionsViewAllUsers"])}
@@ -106,7 +114,7 @@ def test_fix_dialog__applies_only_ticked(
     assert window.context.run.checklist.status(Step.INTEGRATION_USER) is StepStatus.PASSED
     assert system_set_flags(window) == {"View All Data": True, "View All Users": False}
     assert page.table.item(row_of(page, "View All Data"), SOURCES_COLUMN).text() == (
-        "permission set Backstory Integration User Access")
+        f"permission set {SALESLOFT_SET_LABEL}")
     (change,) = window.context.run.changes
     assert "View All Data" in change.summary
     assert page.fix_dialog is None
@@ -135,8 +143,9 @@ def test_cadence_users__failing_user_fixed(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
 ) -> None:
     window = make_window("default")
-    window.context.run.profile.cadence_users = {"Outreach": [OUTREACH], "SalesLoft": [SALESLOFT]}
     page = user_page(qtbot, window)
+    # Saved after the Cadence tools step was skipped, as a profile from an earlier session would hold them.
+    window.context.run.profile.cadence_users = {"Outreach": [OUTREACH], "SalesLoft": [SALESLOFT]}
     check_user(qtbot, window, page, SALES_OPS)
 
     assert page.cadence_labels[OUTREACH].text() == "✓ has what its upserts need"
@@ -171,3 +180,66 @@ def test_cadence_users__none_saved_says_where(
 
     assert texts == ["No cadence tool users are saved for this org: name them on the Cadence tools page, "
                      "then check again."]
+
+
+MARKUP = '<h1 style="color:red">BIG</h1><a href=x>click</a>'
+
+
+def create_user_with_markup(window: WizardWindow) -> str:
+    """Create a user whose last name and permission set label hold markup, through the API."""
+    conn = admin_connection(window)
+    (profile,) = list(conn.query_all("SELECT Id FROM Profile WHERE Name = 'Standard User'"))
+    username = "markup@practice.backstory.example"
+    user = conn.request("POST", "sobjects/User", json={
+        "Username": username, "LastName": MARKUP, "Email": username, "Alias": "markup",
+        "ProfileId": profile["Id"]})
+    permission_set = conn.request("POST", "sobjects/PermissionSet", json={
+        "Name": "Markup_Set", "Label": MARKUP[:80], "PermissionsViewAllUsers": True})
+    conn.request("POST", "sobjects/PermissionSetAssignment",
+                 json={"AssigneeId": user["id"], "PermissionSetId": permission_set["id"]})
+    return username
+
+
+def test_org_text__shown_as_plain_text(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = user_page(qtbot, window)
+    username = create_user_with_markup(window)
+    window.context.run.profile.cadence_users = {"SendBloom": [username]}
+    # The page read the users before this one existed: read them again.
+    page.start_job("list users", load_users_job, page.run, on_finished=page._show_users)
+    wait_idle(qtbot, window)
+
+    check_user(qtbot, window, page, username)
+    sources = page.table.item(row_of(page, "View All Users"), SOURCES_COLUMN)
+    shown = [label for label in page.findChildren(QLabel) if "<h1" in label.text()]
+
+    assert MARKUP in page.profile.text()
+    assert sources.text() == f"permission set {MARKUP[:80]}"
+    assert sources.toolTip() == html.escape(sources.text())
+    assert shown, "the user's name is on the page"
+    assert all(label.textFormat() == Qt.TextFormat.PlainText for label in shown)
+    assert page.cadence_labels[username].textFormat() == Qt.TextFormat.PlainText
+
+
+def test_fix__set_granting_more_not_reused(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+) -> None:
+    window = make_window("default")
+    page = user_page(qtbot, window)
+    admin_connection(window).request("POST", "sobjects/PermissionSet", json={
+        "Name": "Backstory_Message_ID_Access", "Label": "Backstory Message ID Access",
+        "PermissionsModifyAllData": True})
+    org = window.context.practice_org
+    assert org is not None
+    check_user(qtbot, window, page, org.integration_username)
+
+    click(qtbot, page.grant_button)
+    wait_idle(qtbot, window)
+
+    assert confirmations == []
+    assert page.message.label.text() == (
+        "The existing permission set Backstory_Message_ID_Access also grants Modify All Data, so it is "
+        "not reused: remove that from it in Setup, or change its API name, then plan again.")
+    assert window.context.run.changes == []

@@ -202,12 +202,12 @@ def test_plan__only_ticked_permissions(admin: OrgConnection) -> None:
 
     assert plan.permissions_to_enable == ["PermissionsViewAllData"]
     assert plan.system_set is not None
-    assert plan.system_set.label == "Backstory Integration User Access"
+    assert plan.system_set.label == f"Backstory Access for {SALESLOFT}"
     assert plan.describe()[-3:] == [
-        'Create permission set "Backstory Integration User Access" '
-        "(API name Backstory_Integration_User_Access).",
-        'Enable system permission View All Data in "Backstory Integration User Access".',
-        f'Assign "Backstory Integration User Access" to {SALESLOFT}.',
+        f'Create permission set "Backstory Access for {SALESLOFT}" '
+        f"(API name Backstory_User_Access_{uid[:15]}).",
+        f'Enable system permission View All Data in "Backstory Access for {SALESLOFT}".',
+        f'Assign "Backstory Access for {SALESLOFT}" to {SALESLOFT}.',
     ]
 
 
@@ -225,15 +225,15 @@ def test_apply__set_contains_only_ticked(admin: OrgConnection) -> None:
     apply_access_grant(admin, plan.with_permissions(["PermissionsViewAllData"]))
     report = effective_access(admin, uid, FIELD, field_unique=False)
 
-    assert permission_set_flags(admin, "Backstory_Integration_User_Access") == {
+    user_set = f"Backstory_User_Access_{uid[:15]}"
+    assert permission_set_flags(admin, user_set) == {
         "PermissionsApiEnabled": False, "PermissionsEditTask": False,
         "PermissionsViewAllData": True, "PermissionsViewAllUsers": False}
     assert permission_set_flags(admin, PERMISSION_SET_NAME) == dict.fromkeys(PROFILE_FLAGS, False)
     assert permission_set_flags(admin, "X00ex00000018ozh_2") == profile_before, "a profile changed"
-    assert {"Backstory_Integration_User_Access", PERMISSION_SET_NAME} <= assigned_set_names(admin, uid)
+    assert {user_set, PERMISSION_SET_NAME} <= assigned_set_names(admin, uid)
     assert report.ok
-    assert report.line("View All Data").sources == [
-        "permission set Backstory Integration User Access"]
+    assert report.line("View All Data").sources == [f"permission set Backstory Access for {SALESLOFT}"]
     assert not report.line("View All Users").granted
 
 
@@ -248,14 +248,14 @@ def test_apply__second_time_changes_nothing(admin: OrgConnection) -> None:
     assert again.describe()[0].startswith("No change")
 
 
-def test_plan__cadence_set_kept_apart(admin: OrgConnection) -> None:
+def test_plan__cadence_user_set_own(admin: OrgConnection) -> None:
     uid = user_id(admin, SALESLOFT)
 
     plan = plan_access_grant(admin, uid, FIELD, system_permissions=["PermissionsApiEnabled"],
-                             include_field=False, cadence_tool=True)
+                             include_field=False)
 
     assert plan.system_set is not None
-    assert plan.system_set.name == "Backstory_Cadence_User_Access"
+    assert plan.system_set.name == f"Backstory_User_Access_{uid[:15]}"
     assert not any("Message ID Access" in line for line in plan.describe())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Collection
 
@@ -128,6 +129,18 @@ def sources_text(line: AccessLine) -> str:
     return "\n".join(granting + [f"{mark}{source}" for source in line.muted_by]) or NO_VALUE
 
 
+def plain_label(text: str = "") -> QLabel:
+    """Return a label that shows ``text`` as written: org data such as a user's name may contain markup."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def plain_tooltip(text: str) -> str:
+    """Return ``text`` escaped for a tooltip, which Qt renders as rich text when it looks like markup."""
+    return html.escape(text)
+
+
 def cadence_status(report: AccessReport | None) -> str:
     """Return a cadence user's status in a few words."""
     if report is None:
@@ -173,7 +186,7 @@ class AccessFixDialog(QDialog):
             self.boxes[line.flag] = checkbox
         layout.addWidget(box)
 
-        layout.addWidget(QLabel("Changes to make in the org:"))
+        layout.addWidget(plain_label("Changes to make in the org:"))
         self.diff = QLabel()
         self.diff.setTextFormat(Qt.TextFormat.RichText)
         self.diff.setWordWrap(True)
@@ -205,7 +218,7 @@ class AccessFixDialog(QDialog):
     def _update_diff(self) -> None:
         plan = self.plan()
         self.diff.setText(dialogs.change_list_html(plan.diff_lines()))
-        self.apply_button.setEnabled(plan.has_changes)
+        self.apply_button.setEnabled(plan.can_apply)
 
 
 class IntegrationUserPage(StepPage):
@@ -230,13 +243,13 @@ class IntegrationUserPage(StepPage):
         self.grant_button.clicked.connect(lambda: self.fix(None))
         self.grant_button.hide()
         row = QHBoxLayout()
-        row.addWidget(QLabel("Integration user:"))
+        row.addWidget(plain_label("Integration user:"))
         row.addWidget(self.users, 1)
         row.addWidget(self.check_button)
         row.addWidget(self.grant_button)
         self.body.addLayout(row)
 
-        self.profile = QLabel()
+        self.profile = plain_label()
         self.body.addWidget(self.profile)
         self.table = self._access_table()
         self.body.addWidget(self.table, 1)
@@ -318,12 +331,17 @@ class IntegrationUserPage(StepPage):
     def _confirm_fix(self, plan: GrantPlan, report: AccessReport) -> None:
         if self.context.closing:
             return
+        if plan.field_set_blocked or (plan.blocked and not plan.requested_permissions):
+            # Nothing could be applied: the admin first changes the set the sentence names.
+            self.message.show_message(" ".join(plan.blocked), FAILED_COLOR)
+            return
         if not plan.has_changes:
             self.message.show_message(" ".join(plan.describe()))
             return
         if not plan.requested_permissions:
             # Only field-level security is missing: nothing to choose, so the plain confirmation.
-            question = f"Make these changes so {plan.username} can read and edit the field?"
+            # The diff lines name the user; the question does not, as a message box may render markup.
+            question = "Make these changes so the user can read and edit the field?"
             if dialogs.confirm(self, GRANT_TITLE, question, plan.diff_lines()):
                 self._apply(plan)
             else:
@@ -373,7 +391,7 @@ class IntegrationUserPage(StepPage):
                 QTableWidgetItem(line.note),
             )
             for column, cell in enumerate(cells):
-                cell.setToolTip(cell.text())
+                cell.setToolTip(plain_tooltip(cell.text()))
                 self.table.setItem(row, column, cell)
         self.grant_button.setVisible(fixable(report))
         for column in range(SOURCES_COLUMN + 1):
@@ -405,21 +423,22 @@ class IntegrationUserPage(StepPage):
             return
         for row, (tool, username) in enumerate(saved):
             report = self.run.cadence_access.get(username)
-            status = QLabel(cadence_status(report))
+            status = plain_label(cadence_status(report))
             color = NEUTRAL_COLOR
             if report is not None:
                 color = PASSED_COLOR if report.ok else FAILED_COLOR
             status.setStyleSheet(f"color: {color.name()};")
             status.setWordWrap(True)
             if report is not None and report.ignored_assignments:
-                status.setToolTip("Not counted: " + "; ".join(report.ignored_assignments))
-            self.cadence_grid.addWidget(QLabel(tool), row, 0)
-            self.cadence_grid.addWidget(QLabel(username), row, 1)
+                status.setToolTip(plain_tooltip("Not counted: " + "; ".join(report.ignored_assignments)))
+            self.cadence_grid.addWidget(plain_label(tool), row, 0)
+            self.cadence_grid.addWidget(plain_label(username), row, 1)
             self.cadence_grid.addWidget(status, row, 2)
             self.cadence_labels[username] = status
             if report is not None and fixable(report) and username not in self.cadence_buttons:
                 button = QPushButton("Fix…")
-                button.setToolTip(f"Grant {username} what it lacks through a permission set, shown first")
+                button.setToolTip(plain_tooltip(f"Grant {username} what it lacks through a permission set, "
+                                                "shown first"))
                 button.clicked.connect(lambda _checked=False, name=username: self.fix(name))
                 button.setEnabled(not self.busy)
                 self.cadence_grid.addWidget(button, row, 3)
