@@ -25,6 +25,7 @@ from backstory_desktop.enablement.run import (
 from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
 from backstory_desktop.salesforce.errors import SalesforceProblem, explain
 from backstory_desktop.salesforce.schema import (
+    ACCESS_NOT_GRANTED,
     DEFAULT_LABEL,
     FIELD_NOT_CONFIRMED,
     KEY_LENGTH,
@@ -65,7 +66,24 @@ def check_field(run: EnablementRun) -> StepResult:
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
     room = _read_room(run)
     result = _with_room(_field_result(run.field_state), run.field_state, room)
+    result = _with_org_spelling(run, result)
     return record_result(run, _with_flag_note(result, run.flag_state))
+
+
+def _with_org_spelling(run: EnablementRun, result: StepResult) -> StepResult:
+    """Use the org's spelling of a field name typed in another letter case, and say so.
+
+    Salesforce finds fields by name without letter case, but field permissions name
+    the field exactly, so every later step uses the org's spelling.
+    """
+    state = require_field(run)
+    typed = run.profile.field_api_name
+    if state.api_name == typed:
+        return result
+    run.profile.field_api_name = state.api_name
+    reason = f"The org spells it {state.api_name}, not {typed}, so the checks use {state.api_name}. "
+    return StepResult(result.step, result.status, reason + result.reason,
+                      {**result.details, "typed_name": typed})
 
 
 def _read_room(run: EnablementRun) -> FieldRoom:
@@ -96,6 +114,7 @@ def room_details(room: FieldRoom) -> dict[str, Any]:
         "packaged_fields": room.packaged_fields,
         "external_ids": room.external_ids,
         "external_ids_left": room.external_ids_left,
+        "hidden_fields": room.hidden_fields,
         "external_id_limit": room.external_id_limit,
         "notes": list(room.notes),
         "warnings": list(room.warnings),
@@ -188,11 +207,11 @@ def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
         details = {**result.details, "created": not existed, "granted": granted}
         result = StepResult(result.step, result.status, reason, details)
         _record_create(run, existed=existed, case_sensitive=case_sensitive, granted=granted)
-    return record_result(run, result)
+    return record_result(run, _with_org_spelling(run, result))
 
 
 def _record_create(run: EnablementRun, *, existed: bool, case_sensitive: bool, granted: str) -> None:
-    api_name = run.profile.field_api_name
+    api_name = require_field(run).api_name
     grant_line = f"+ {granted}"
     if existed:
         record_change(run, Step.MESSAGE_ID_FIELD, f"Granted access to Activity.{api_name}", [grant_line])
@@ -239,19 +258,25 @@ def plan_field_fix(
 def apply_field_fix(run: EnablementRun, plan: FieldFixPlan) -> StepResult:
     """Apply a confirmed fix, record it in the run's change log, and check the field again."""
     connection = run.require_connection()
-    summary = f"Changed Activity.{plan.api_name}"
+    summary = (f"Granted access to Activity.{plan.api_name}" if plan.access_only
+               else f"Changed Activity.{plan.api_name}")
     try:
         run.field_state = apply_schema_fix(connection, plan)
     except SalesforceProblem as error:
         # Salesforce took the change but describe does not show it: the org changed all the same.
         if error.error_code == FIELD_NOT_CONFIRMED:
             record_change(run, Step.MESSAGE_ID_FIELD, summary, plan.lines)
+        # The definition changed and only the grant failed: record what was changed.
+        elif error.error_code == ACCESS_NOT_GRANTED:
+            record_change(run, Step.MESSAGE_ID_FIELD, summary,
+                          [line for line in plan.lines if line.startswith("~")])
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
     except Exception as error:
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
     record_change(run, Step.MESSAGE_ID_FIELD, summary, plan.lines)
     result = check_field(run)
-    reason = f"Changed the field: {'; '.join(line[2:] for line in plan.lines)}. {result.reason}"
+    done = "Granted" if plan.access_only else "Changed the field:"
+    reason = f"{done} {'; '.join(line[2:] for line in plan.lines)}. {result.reason}"
     return record_result(run, StepResult(result.step, result.status, reason,
                                          {**result.details, "changed": list(plan.lines)}))
 

@@ -23,13 +23,20 @@ from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
 from backstory_desktop.salesforce.access_grants import apply_field_access_grant
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
-from backstory_desktop.salesforce.unique_blockers import UniqueBlocker, find_unique_blockers
+from backstory_desktop.salesforce.unique_blockers import (
+    KeyedActivity,
+    UniqueBlocker,
+    find_long_values,
+    find_unique_blockers,
+)
 
 logger = logging.getLogger(__name__)
 
 KEY_LENGTH = 255
 # Error code of a change Salesforce accepted but describe does not show as expected.
 FIELD_NOT_CONFIRMED = "FIELD_NOT_CONFIRMED"
+# Error code of a fix whose definition change was made but whose grant of access failed.
+ACCESS_NOT_GRANTED = "ACCESS_NOT_GRANTED"
 DEFAULT_LABEL = "Message ID"
 DEFAULT_DESCRIPTION = (
     "RFC 5322 Message-ID of the email this activity logs. Backstory and cadence tools "
@@ -104,6 +111,16 @@ def _describe_field(conn: OrgConnection, api_name: str) -> dict[str, Any] | None
     return None
 
 
+def _org_spelling(definition: dict[str, Any], typed: str) -> str:
+    """Return the field's API name as the org spells it; SOQL matched the typed name without case."""
+    full_name = str(definition.get("FullName") or "")
+    if "." in full_name:
+        return full_name.partition(".")[2]
+    if definition.get("DeveloperName"):
+        return _row_api_name(definition)
+    return typed
+
+
 def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> FieldState:
     state = FieldState(api_name=api_name)
     tooling_readable = True
@@ -126,11 +143,13 @@ def _inspect(conn: OrgConnection, api_name: str, *, allow_namespace: bool) -> Fi
         state.label = metadata.get("label")
         state.description = metadata.get("description")
         state.metadata = dict(metadata)
+        state.api_name = _org_spelling(definition, api_name)
 
     described = _describe_field(conn, api_name)
     if described is not None:
         state.visible_in_describe = True
         state.exists = True
+        state.api_name = str(described.get("name") or state.api_name)
         state.createable = bool(described.get("createable"))
         state.updateable = bool(described.get("updateable"))
         if definition is None or not definition.get("Metadata"):
@@ -235,6 +254,8 @@ def create_message_id_field(
     api_name = validate_field_api_name(api_name)
     before = _inspect(conn, api_name, allow_namespace=False)
     if before.exists:
+        # Field permissions name the field exactly, so the org's spelling is the one to use.
+        api_name = before.api_name
         _check_existing_definition(before, case_sensitive=case_sensitive)
     else:
         _post_custom_field(conn, api_name, case_sensitive, label, description)
@@ -335,6 +356,8 @@ _TEXT_LIKE_TYPES = ("Text", "TextArea", "LongTextArea", "Html", "Email", "Url", 
 _NON_TEXT_ATTRIBUTES = ("precision", "scale", "visibleLines", "defaultValue", "displayFormat",
                         "formula", "formulaTreatBlanksAs", "picklist", "valueSet", "maskChar",
                         "maskType")
+# Types that may hold values longer than a Text field takes; SOQL cannot filter on them either.
+_LONG_TEXT_TYPES = ("LongTextArea", "Html")
 
 
 @dataclass
@@ -344,7 +367,8 @@ class FieldFixPlan:
     ``metadata`` is the whole Metadata value sent in the Tooling PATCH; ``lines``
     are its differences from the field as inspected, in the form of the
     confirmation dialog ("~ Length: 80 -> 255"). ``blockers`` are the activities
-    whose values keep the field from being made Unique.
+    whose values keep the field from being made Unique; ``long_values`` are those
+    whose values are too long for Text(255), which block the change of type.
     """
 
     api_name: str
@@ -353,6 +377,7 @@ class FieldFixPlan:
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     blockers: list[UniqueBlocker] = field(default_factory=list)
+    long_values: list[KeyedActivity] = field(default_factory=list)
     unique_requested: bool = False
     changes_definition: bool = False
     """True when ``metadata`` differs from the field's, so the fix sends it."""
@@ -360,12 +385,15 @@ class FieldFixPlan:
     """True when the signed-in user lacks Read or Edit on the field, so the fix grants both."""
     unique_before: bool = False
     case_sensitive_before: bool = False
+    access_only: bool = False
+    """True when the field is hidden from the signed-in user: the plan only grants access,
+    because the values cannot be scanned until the user sees the field."""
 
     @property
     def can_apply(self) -> bool:
         """Tell whether the plan changes something and nothing blocks the change to Unique."""
         has_changes = bool(self.lines)
-        return has_changes and not (self.unique_requested and self.blockers)
+        return has_changes and not (self.unique_requested and self.blockers) and not self.long_values
 
     def without_unique(self) -> FieldFixPlan:
         """Return the same fix with Unique and the case rule left as they are, for when values block it."""
@@ -374,7 +402,8 @@ class FieldFixPlan:
         lines = [line for line in self.lines if not line.startswith(_UNIQUE_LINE_PREFIXES)]
         changes_definition = any(line.startswith("~") for line in lines)
         return FieldFixPlan(self.api_name, self.tooling_id, metadata, lines, list(self.warnings),
-                            [], unique_requested=False, changes_definition=changes_definition,
+                            [], list(self.long_values), unique_requested=False,
+                            changes_definition=changes_definition,
                             grant_access=self.grant_access, unique_before=self.unique_before,
                             case_sensitive_before=self.case_sensitive_before)
 
@@ -409,22 +438,42 @@ def plan_field_fix(
             f"field state: {state}",
             error_code="FIELD_NOT_READABLE",
         )
+    grant_line = (f"+ Read and Edit on Task.{state.api_name} and Event.{state.api_name} "
+                  f"for {conn.username} (permission set {PERMISSION_SET_LABEL})")
+    if not state.visible_in_describe:
+        # queryAll cannot read a field hidden by field-level security, so the scan and the rest
+        # of the plan wait until the grant is applied and the field is inspected again.
+        logger.info("Planned access to the hidden field Activity.%s first", state.api_name)
+        return FieldFixPlan(state.api_name, state.tooling_id, dict(state.metadata), [grant_line],
+                            grant_access=True, access_only=True,
+                            unique_before=bool(state.metadata.get("unique")),
+                            case_sensitive_before=bool(state.metadata.get("caseSensitive")))
     metadata, lines, warnings = _fixed_metadata(state, case_sensitive=case_sensitive,
                                                 make_unique=make_unique)
     plan = FieldFixPlan(state.api_name, state.tooling_id, metadata, lines, warnings,
                         unique_requested=make_unique, changes_definition=bool(lines),
                         unique_before=bool(state.metadata.get("unique")),
                         case_sensitive_before=bool(state.metadata.get("caseSensitive")))
-    plan.grant_access = not (state.visible_in_describe and state.createable and state.updateable)
+    plan.grant_access = not (state.createable and state.updateable)
     if plan.grant_access:
-        plan.lines.append(f"+ Read and Edit on Task.{state.api_name} and Event.{state.api_name} "
-                          f"for {conn.username} (permission set {PERMISSION_SET_LABEL})")
+        plan.lines.append(grant_line)
+    filterable = state.type not in _LONG_TEXT_TYPES
+    if state.type in _LONG_TEXT_TYPES:
+        plan.long_values = find_long_values(conn, state.api_name, KEY_LENGTH, filterable=filterable,
+                                            progress=progress, cancel=cancel)
     if make_unique and _needs_blocker_scan(state, case_sensitive=case_sensitive):
+        # Values are compared as Text(255) holds them, so long values that start alike collide.
         plan.blockers = find_unique_blockers(conn, state.api_name, case_sensitive=case_sensitive,
+                                             cut_to=KEY_LENGTH, filterable=filterable,
                                              progress=progress, cancel=cancel)
-    logger.info("Planned %d changes to Activity.%s; %d values block Unique", len(plan.lines),
-                state.api_name, len(plan.blockers))
+    logger.info("Planned %d changes to Activity.%s; %d values block Unique, %d are too long",
+                len(plan.lines), state.api_name, len(plan.blockers), len(plan.long_values))
     return plan
+
+
+def _values_phrase(count: int, verb: str, verb_plural: str) -> str:
+    """Return "1 value blocks" or "3 values block"."""
+    return f"{count} value {verb}" if count == 1 else f"{count} values {verb_plural}"
 
 
 def _needs_blocker_scan(state: FieldState, *, case_sensitive: bool) -> bool:
@@ -493,21 +542,49 @@ def apply_field_fix(conn: OrgConnection, plan: FieldFixPlan) -> FieldState:
     attributes stay as they were. Raises SalesforceProblem with Salesforce's
     reason when the change is refused, and when describe does not show it.
     """
+    if plan.long_values:
+        count = len(plan.long_values)
+        too_long = (f"1 value of {plan.api_name} is" if count == 1
+                    else f"{count} values of {plan.api_name} are")
+        raise SalesforceProblem(
+            ProblemKind.FIXABLE,
+            f"{too_long} longer than {KEY_LENGTH} characters and would not fit Text({KEY_LENGTH}); "
+            "shorten or clear them, then run the scan again.",
+            error_code="VALUES_TOO_LONG",
+        )
     if plan.unique_requested and plan.blockers:
         raise SalesforceProblem(
             ProblemKind.FIXABLE,
-            f"{len(plan.blockers)} values still block Unique on {plan.api_name}; clear or "
-            "delete them, then run the scan again.",
+            f"{_values_phrase(len(plan.blockers), 'still blocks', 'still block')} Unique on "
+            f"{plan.api_name}; clear or delete the copies, then run the scan again.",
             error_code="UNIQUE_BLOCKED",
         )
     if plan.changes_definition:
         _patch_definition(conn, plan)
     if plan.grant_access:
-        apply_field_access_grant(conn, conn.user_id, plan.api_name)
+        try:
+            apply_field_access_grant(conn, conn.user_id, plan.api_name)
+        except (SalesforceError, SalesforceProblem) as error:
+            if not plan.changes_definition:
+                raise
+            raise _grant_failed(plan, error) from error
 
     after = inspect_message_id_field(conn, plan.api_name)
     _confirm_fix(conn, plan, after)
     return after
+
+
+def _grant_failed(plan: FieldFixPlan, error: SalesforceError | SalesforceProblem) -> SalesforceProblem:
+    """Explain a grant that failed after the definition was changed, which the caller must record."""
+    problem = error if isinstance(error, SalesforceProblem) else explain(error)
+    return SalesforceProblem(
+        problem.kind,
+        f"Activity.{plan.api_name} was changed, but Read and Edit on it was not granted: "
+        f"{problem.sentence}",
+        problem.details,
+        error_code=ACCESS_NOT_GRANTED,
+        status=problem.status,
+    )
 
 
 def _patch_definition(conn: OrgConnection, plan: FieldFixPlan) -> None:
@@ -550,7 +627,9 @@ def _error_items(error: SalesforceError) -> list[dict[str, Any]]:
 def _confirm_fix(conn: OrgConnection, plan: FieldFixPlan, after: FieldState) -> None:
     described = _describe_field(conn, plan.api_name) if after.visible_in_describe else None
     expected: dict[str, object] = {"type": "string", "length": KEY_LENGTH, "externalId": True}
-    if plan.metadata.get("unique"):
+    if plan.access_only:
+        expected = {"createable": True, "updateable": True}
+    elif plan.metadata.get("unique"):
         expected["unique"] = True
         expected["caseSensitive"] = bool(plan.metadata.get("caseSensitive"))
     if described is None:
@@ -611,6 +690,12 @@ class FieldRoom:
             return None
         return max(self.external_id_limit - self.external_ids, 0)
 
+    @property
+    def external_ids_left_at_least(self) -> int | None:
+        """The External ID fields left if every hidden Activity field were one, if known."""
+        left = self.external_ids_left
+        return None if left is None else max(left - self.hidden_fields, 0)
+
 
 def custom_field_room(conn: OrgConnection) -> FieldRoom:
     """Count the Activity custom fields and External ID fields, and warn when room runs out.
@@ -635,7 +720,11 @@ def custom_field_room(conn: OrgConnection) -> FieldRoom:
         room.packaged_fields = len(rows) - room.custom_fields
         visible = {str(entry.get("name", "")).lower() for entry in described}
         room.hidden_fields = sum(1 for row in rows if _row_api_name(row).lower() not in visible)
-    if room.hidden_fields:
+    if room.hidden_fields == 1:
+        room.notes.append(
+            f"1 Activity field is hidden from {conn.username} by field-level security, so it was "
+            "not checked for External ID.")
+    elif room.hidden_fields:
         room.notes.append(
             f"{room.hidden_fields} Activity fields are hidden from {conn.username} by field-level "
             "security, so they were not checked for External ID.")
@@ -657,9 +746,15 @@ def _room_warnings(room: FieldRoom) -> list[str]:
             "(a default; check Setup > Object Manager > Activity); delete unused ones before "
             "creating the key field.")
     left = room.external_ids_left
+    at_least = room.external_ids_left_at_least
     if left is not None and left <= FEW_LEFT:
         warnings.append(
             f"Activity has room for {left} more External ID fields of {room.external_id_limit} "
             "(the default); ask Salesforce Support to raise the limit or clear External ID on an "
             "unused field.")
+    elif at_least is not None and at_least <= FEW_LEFT:
+        warnings.append(
+            f"Activity may have no room for another External ID field: {room.hidden_fields} fields "
+            "hidden from you were not checked; sign in as a user who sees every Activity field to "
+            "count them.")
     return warnings

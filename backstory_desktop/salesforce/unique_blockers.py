@@ -5,7 +5,8 @@ index, and Salesforce refuses to build it while two records hold the same
 value, deleted (recycle bin) and archived activities included. A
 case-insensitive unique field also counts values that differ only in letter
 case as the same. The scan reads both objects through queryAll and groups the
-values on the client; it changes nothing.
+values on the client; it changes nothing. A second scan finds the values too
+long for the Text(255) a field of another type is changed to.
 """
 
 from __future__ import annotations
@@ -49,19 +50,25 @@ def find_unique_blockers(
     field: str,
     *,
     case_sensitive: bool,
+    cut_to: int | None = None,
+    filterable: bool = True,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> list[UniqueBlocker]:
     """Return every group of Tasks and Events that would stop ``field`` from being made Unique.
 
     ``case_sensitive`` is the field's planned case rule: without it, values
-    that differ only in letter case collide. Groups come in the order their
-    first value was read. Raises Cancelled when ``cancel`` is set.
+    that differ only in letter case collide. ``cut_to`` compares only the first
+    that many characters, for a field whose new type stores no more. A field
+    that is not ``filterable`` (a long text area) is read whole, because SOQL
+    cannot filter it. Groups come in the order their first value was read.
+    Raises Cancelled when ``cancel`` is set.
     """
     field = validate_field_api_name(field)
     by_value: dict[str, list[KeyedActivity]] = defaultdict(list)
-    for activity in _keyed_activities(conn, field, progress, cancel):
-        index_key = activity.value if case_sensitive else activity.value.casefold()
+    for activity in _keyed_activities(conn, field, filterable, progress, cancel):
+        value = activity.value[:cut_to] if cut_to is not None else activity.value
+        index_key = value if case_sensitive else value.casefold()
         by_value[index_key].append(activity)
     blockers = [
         UniqueBlocker(records[0].value, tuple(records))
@@ -72,15 +79,40 @@ def find_unique_blockers(
     return blockers
 
 
+def find_long_values(
+    conn: OrgConnection,
+    field: str,
+    max_length: int,
+    *,
+    filterable: bool = True,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> list[KeyedActivity]:
+    """Return the Tasks and Events whose value is longer than ``max_length`` characters.
+
+    Recycle bin and archive are included, as for Unique. Raises Cancelled when
+    ``cancel`` is set.
+    """
+    field = validate_field_api_name(field)
+    long_values = [activity for activity in _keyed_activities(conn, field, filterable, progress, cancel)
+                   if len(activity.value) > max_length]
+    logger.info("Found %d values of %s longer than %d characters", len(long_values), field, max_length)
+    return long_values
+
+
 def _keyed_activities(
-    conn: OrgConnection, field: str, progress: ProgressCallback, cancel: threading.Event | None
+    conn: OrgConnection, field: str, filterable: bool, progress: ProgressCallback,
+    cancel: threading.Event | None,
 ) -> Iterator[KeyedActivity]:
     done = 0
+    where = f" WHERE {field} != null" if filterable else ""
     for sobject in ACTIVITY_OBJECTS:
-        soql = f"SELECT Id, {field}, IsDeleted, IsArchived FROM {sobject} WHERE {field} != null"
+        soql = f"SELECT Id, {field}, IsDeleted, IsArchived FROM {sobject}{where}"
         for page in conn.query_pages(soql, include_deleted=True):
             check_cancel(cancel)
             for row in page.get("records", []):
+                if row.get(field) in (None, ""):
+                    continue
                 yield KeyedActivity(
                     sobject,
                     str(row["Id"]),

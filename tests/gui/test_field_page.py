@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
+from simple_salesforce import format_soql
 from wizard_driver import FIELD, Confirmation, admin_connection, click, connect, inspect_field, wait_idle
 
 from backstory_desktop.core.checklist import Step, StepStatus
-from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
+from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage, plain_tooltip
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import connect_practice_org
@@ -170,3 +173,133 @@ def test_field_page__create_recorded_in_change_log(
     (change,) = window.context.run.changes
     assert change.summary == f"Created Activity.{FIELD}"
     assert page.create_box.isHidden()
+
+
+def _hide_from_admin(window: WizardWindow) -> None:
+    """Delete the System Administrator profile's field permissions on the key field."""
+    admin = admin_connection(window)
+    (profile_set,) = admin.query_all(
+        "SELECT Id FROM PermissionSet WHERE Profile.Name = 'System Administrator'")
+    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
+                       profile_set["Id"], [f"Task.{FIELD}", f"Event.{FIELD}"])
+    for row in list(admin.query_all(soql)):
+        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+
+
+def test_field_page__org_text_shown_as_plain_text(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window("non-unique")
+    connect(qtbot, window)
+    admin = admin_connection(window)
+    (row,) = admin.tooling_query(f"SELECT Id FROM CustomField WHERE DeveloperName = '{FIELD[:-3]}'")
+    label = '<h1 style="color:red">BIG</h1>'
+    description = "<a href=x>click</a> <b>bold</b>"
+    admin.request("PATCH", f"tooling/sobjects/CustomField/{row['Id']}",
+                  json={"Metadata": {"label": label, "description": description}})
+
+    page = inspect_field(qtbot, window)
+    _scan(qtbot, window, page)
+
+    for caption in ("Label", "Description"):
+        assert page.values[caption].textFormat() is Qt.TextFormat.PlainText
+    assert page.values["Label"].text() == label
+    assert page.values["Description"].text() == description
+    assert page.flag_status.textFormat() is Qt.TextFormat.PlainText
+    tooltip = page.blocker_table.item(0, 0).toolTip()
+    value = page.blocker_table.item(0, 0).text()
+    assert tooltip == f"<p style='white-space:pre-wrap'>{html.escape(value)}</p>"
+
+
+def test_field_page__other_case_shows_org_spelling(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window()
+    connect(qtbot, window)
+    page = window.page(Step.MESSAGE_ID_FIELD)
+    assert isinstance(page, MessageIdFieldPage)
+    page.name_edit.setText("message_id__c")
+
+    page = inspect_field(qtbot, window)
+
+    assert page.name_edit.text() == FIELD
+    assert page.values["Label"].text() == "Message ID"
+    assert "org spells it Message_ID__c" in page.message.label.text()
+    assert window.context.run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
+
+
+def test_field_page__hidden_field_granted_before_scan(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation]
+) -> None:
+    window = make_window("non-unique")
+    connect(qtbot, window)
+    _hide_from_admin(window)
+    page = inspect_field(qtbot, window)
+    assert page.values["Visible to you"].text() == "no: hidden by field-level security"
+
+    _scan(qtbot, window, page)
+    assert page.blocker_table.isHidden()
+    assert "hidden from you" in page.message.label.text()
+    assert page.apply_fix_button.text() == "Grant access…"
+    click(qtbot, page.apply_fix_button)
+    wait_idle(qtbot, window)
+
+    assert confirmations[-1].lines == [
+        f"+ Read and Edit on Task.{FIELD} and Event.{FIELD} for {window.context.run.profile.username} "
+        "(permission set Backstory Message ID Access)"]
+    assert page.values["Visible to you"].text() == "yes, Read and Edit"
+    assert page.fix_box.isVisible()
+    _scan(qtbot, window, page)
+    assert "Unique is not offered: 3 values" in page.blockers_label.text()
+
+
+def test_field_page__room_left_says_at_most_with_hidden_fields(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window()
+    connect(qtbot, window)
+    admin = admin_connection(window)
+    admin.request("POST", "tooling/sobjects/CustomField", json={
+        "FullName": "Activity.Hidden_Key__c",
+        "Metadata": {"label": "Hidden Key", "type": "Text", "length": 20, "externalId": True}})
+
+    page = inspect_field(qtbot, window)
+
+    assert page.values["Room left"].text() == (
+        "98 of 100 custom fields (default limit), at most 24 of 25 External IDs. 1 Activity field is "
+        f"hidden from {window.context.run.profile.username} by field-level security, so it was not "
+        "checked for External ID.")
+
+
+def test_field_page__long_values_block_the_type_change(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window("fresh")
+    connect(qtbot, window)
+    admin = admin_connection(window)
+    admin.request("POST", "tooling/sobjects/CustomField", json={
+        "FullName": "Activity.Other_Key__c",
+        "Metadata": {"label": "Other Key", "type": "LongTextArea", "length": 32768, "visibleLines": 3}})
+    (profile_set,) = admin.query_all(
+        "SELECT Id FROM PermissionSet WHERE Profile.Name = 'System Administrator'")
+    for sobject in ("Task", "Event"):
+        admin.request("POST", "sobjects/FieldPermissions", json={
+            "ParentId": profile_set["Id"], "SobjectType": sobject, "Field": f"{sobject}.Other_Key__c",
+            "PermissionsRead": True, "PermissionsEdit": True})
+    long_value = "<" + "x" * 300 + "@mail.example>"
+    admin.request("POST", "sobjects/Task", json={"Subject": "long", "Other_Key__c": long_value})
+    page = window.page(Step.MESSAGE_ID_FIELD)
+    assert isinstance(page, MessageIdFieldPage)
+    page.name_edit.setText("Other_Key__c")
+
+    page = inspect_field(qtbot, window)
+    _scan(qtbot, window, page)
+
+    assert "The change to Text(255) is not offered: 1 value is longer than 255" in page.blockers_label.text()
+    assert page.blocker_table.rowCount() == 1
+    assert page.blocker_table.item(0, 3).text() == "live"
+    assert page.blocker_table.item(0, 4).text() == f"Text(255): {len(long_value)} characters"
+    assert page.blocker_table.item(0, 0).toolTip() == plain_tooltip(long_value)
+    assert page.apply_fix_button.isHidden()
+    assert page.apply_without_unique_button.isHidden()
+    assert "1 value is longer than 255 characters" in page.message.label.text()

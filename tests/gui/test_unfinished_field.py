@@ -38,7 +38,7 @@ def test_field_page__hidden_field_is_finished_not_created_again(
     assert page.case_insensitive.isChecked()
     click(qtbot, page.scan_button)
     wait_idle(qtbot, window)
-    assert page.apply_fix_button.text() == "Apply fix…"
+    assert page.apply_fix_button.text() == "Grant access…"
     click(qtbot, page.apply_fix_button)
     wait_idle(qtbot, window)
 

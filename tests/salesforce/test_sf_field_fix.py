@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from simple_salesforce import format_soql
+from simple_salesforce.exceptions import SalesforceError
 
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepStatus
@@ -21,6 +22,7 @@ from backstory_desktop.salesforce.errors import SalesforceProblem
 from backstory_desktop.salesforce.schema import (
     EXTERNAL_ID_LIMIT,
     apply_field_fix,
+    create_message_id_field,
     custom_field_room,
     inspect_message_id_field,
     plan_field_fix,
@@ -326,3 +328,153 @@ def test_set_flag_field__saved_in_profile(tmp_path: Path) -> None:
 
     assert saved == "Logged_by_Backstory__c"
     assert load_profiles(profiles)["practice"].flag_field_api_name == "Logged_by_Backstory__c"
+
+
+def test_check_field__other_case_uses_org_spelling(default_org: PracticeOrg) -> None:
+    admin = _admin_of(default_org)
+    run = enablement.EnablementRun(OrgProfile(alias="practice", field_api_name="message_id__c"),
+                                   connection=admin)
+
+    exact = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+    enablement.check_field(exact)
+
+    result = enablement.check_field(run)
+    access = enablement.check_integration_user(run, default_org.admin_username)
+
+    assert run.field_state is not None
+    assert run.field_state.api_name == FIELD
+    assert result.details["field"] == FIELD
+    assert "org spells it Message_ID__c" in result.reason
+    assert run.profile.field_api_name == FIELD
+    assert access.details == enablement.check_integration_user(exact, default_org.admin_username).details
+
+
+def test_create__existing_field_typed_in_other_case(default_org: PracticeOrg) -> None:
+    admin = _admin_of(default_org)
+    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
+                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
+    for row in list(admin.query_all(soql)):
+        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+
+    state = create_message_id_field(admin, "MESSAGE_ID__c", case_sensitive=True)
+
+    assert state.api_name == FIELD
+    assert state.problems == []
+    assert _describe_entry(admin, FIELD) is not None
+
+
+def test_fix__hidden_non_unique_field_granted_before_scan(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    admin = _admin_of(org)
+    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
+                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
+    for row in list(admin.query_all(soql)):
+        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+
+    hidden = inspect_message_id_field(admin)
+    grant = plan_field_fix(admin, hidden, case_sensitive=True)
+    granted = apply_field_fix(admin, grant)
+    rest = plan_field_fix(admin, granted, case_sensitive=True)
+
+    assert not hidden.visible_in_describe
+    assert grant.access_only
+    assert grant.lines == [f"+ Read and Edit on Task.{FIELD} and Event.{FIELD} for "
+                           f"{org.admin_username} (permission set Backstory Message ID Access)"]
+    assert grant.blockers == []
+    assert grant.can_apply
+    assert granted.visible_in_describe
+    assert granted.unique is False
+    assert not rest.access_only
+    assert rest.lines == ["~ Unique: no -> yes (case-sensitive)"]
+    assert len(rest.blockers) == 3
+
+
+def test_fix__long_values_block_the_change_to_text(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, "Other_Key__c", {"label": "Other Key", "type": "LongTextArea",
+                                          "length": 32768, "visibleLines": 3})
+    head = "<" + "a" * 254
+    ids = [admin.request("POST", "sobjects/Task", json={"Subject": "long", "Other_Key__c": value})["id"]
+           for value in (head + "1>", head + "2>", "<short@x>")]
+
+    plan = plan_field_fix(admin, inspect_message_id_field(admin, "Other_Key__c"), case_sensitive=True)
+    with pytest.raises(SalesforceProblem) as refused:
+        apply_field_fix(admin, plan)
+    with pytest.raises(SalesforceError) as refused_by_org:
+        admin.request("PATCH", f"tooling/sobjects/CustomField/{plan.tooling_id}",
+                      json={"Metadata": plan.metadata})
+
+    assert sorted(record.record_id for record in plan.long_values) == sorted(ids[:2])
+    # Cut to 255 characters, the two long values would be one key.
+    (collision,) = plan.blockers
+    assert sorted(record.record_id for record in collision.records) == sorted(ids[:2])
+    assert not plan.can_apply
+    assert not plan.without_unique().can_apply
+    assert refused.value.error_code == "VALUES_TOO_LONG"
+    assert "2 values of Other_Key__c are longer than 255 characters" in refused.value.sentence
+    assert "FIELD_INTEGRITY_EXCEPTION" in str(refused_by_org.value)
+    assert inspect_message_id_field(admin, "Other_Key__c").type == "LongTextArea"
+
+
+def test_apply_field_fix__change_recorded_when_grant_fails(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, FIELD, {"label": "Message ID", "type": "Text", "length": 80,
+                                 "externalId": True, "unique": True, "caseSensitive": True})
+    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
+                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
+    for row in list(admin.query_all(soql)):
+        admin.request("PATCH", f"sobjects/FieldPermissions/{row['Id']}", json={"PermissionsEdit": False})
+    # A set with the grant's API name that grants more is not reused, so the grant fails.
+    admin.request("POST", "sobjects/PermissionSet", json={
+        "Name": "Backstory_Message_ID_Access", "Label": "Backstory Message ID Access",
+        "PermissionsModifyAllData": True})
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+    enablement.check_field(run)
+    plan = enablement.plan_field_fix(run, case_sensitive=True)
+
+    result = enablement.apply_field_fix(run, plan)
+
+    assert plan.lines[0] == "~ Length: 80 -> 255"
+    assert plan.grant_access
+    assert result.status is StepStatus.FAILED
+    assert "was not granted" in result.reason
+    (change,) = run.changes
+    assert change.lines == ("~ Length: 80 -> 255",)
+    assert _describe_entry(admin, FIELD) is not None
+    assert inspect_message_id_field(admin).length == 255
+
+
+def test_apply_field_fix__one_blocker_in_singular(default_org: PracticeOrg) -> None:
+    admin = _admin_of(default_org)
+    plan = plan_field_fix(admin, inspect_message_id_field(admin), case_sensitive=False)
+
+    with pytest.raises(SalesforceProblem) as refused:
+        apply_field_fix(admin, plan)
+
+    assert len(plan.blockers) == 1
+    assert refused.value.sentence.startswith("1 value still blocks Unique on Message_ID__c;")
+
+
+def test_room__hidden_external_ids_counted_as_not_checked(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    # Fields created through the Tooling API have no field-level security, so the admin's describe hides them.
+    for number in range(EXTERNAL_ID_LIMIT):
+        admin.request("POST", "tooling/sobjects/CustomField", json={
+            "FullName": f"Activity.Key_{number}__c",
+            "Metadata": {"label": f"Key {number}", "type": "Text", "length": 20, "externalId": True}})
+    with pytest.raises(SalesforceError) as refused:
+        admin.request("POST", "tooling/sobjects/CustomField", json={
+            "FullName": "Activity.One_Too_Many__c",
+            "Metadata": {"label": "One Too Many", "type": "Text", "length": 20, "externalId": True}})
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+
+    room = custom_field_room(admin)
+    details = enablement.check_field(run).details["room"]
+
+    assert "LIMIT_EXCEEDED" in str(refused.value)
+    assert room.external_ids == 0
+    assert room.hidden_fields == EXTERNAL_ID_LIMIT
+    assert room.external_ids_left == EXTERNAL_ID_LIMIT
+    assert room.external_ids_left_at_least == 0
+    assert any("may have no room for another External ID field" in line for line in room.warnings)
+    assert details["hidden_fields"] == EXTERNAL_ID_LIMIT

@@ -47,7 +47,7 @@ from backstory_desktop.gui.widgets import (
 )
 from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
 from backstory_desktop.salesforce.schema import DEFAULT_LABEL, KEY_LENGTH, FieldFixPlan, FieldState
-from backstory_desktop.salesforce.unique_blockers import UniqueBlocker
+from backstory_desktop.salesforce.unique_blockers import KeyedActivity
 from backstory_desktop.store.settings import ProfilesFileError
 
 CASE_SENSITIVE_LABEL = (
@@ -70,9 +70,11 @@ FIX_NOTE = (
 # Property captions, in the order of the grid: left column, then right column.
 LEFT_PROPERTIES = ("Exists", "Label", "Type", "Length", "Unique", "External ID")
 RIGHT_PROPERTIES = ("Case sensitivity", "Visible to you", "Description", "Room left")
-BLOCKER_COLUMNS = ("Value", "Object", "Record Id", "State")
+BLOCKER_COLUMNS = ("Value", "Object", "Record Id", "State", "Blocks")
 # At most this many rows of the blocker table show without scrolling the table.
 BLOCKER_ROWS_SHOWN = 6
+# A value longer than this is cut in its table cell; the tooltip shows it whole.
+CELL_CHARACTERS = 80
 
 
 def check_field_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event) -> StepResult:
@@ -144,7 +146,10 @@ def _room_text(details: dict[str, object]) -> str:
         parts.append(f"{details['custom_fields_left']} of {details['custom_field_limit']} custom fields "
                      "(default limit)")
     if details.get("external_ids_left") is not None:
-        parts.append(f"{details['external_ids_left']} of {details['external_id_limit']} External IDs")
+        # Fields hidden from the user were not checked, so the count is an upper bound.
+        at_most = "at most " if details.get("hidden_fields") else ""
+        parts.append(f"{at_most}{details['external_ids_left']} of {details['external_id_limit']} "
+                     "External IDs")
     text = ", ".join(parts)
     notes = details.get("notes")
     if isinstance(notes, list) and notes:
@@ -156,6 +161,20 @@ def _record_state(deleted: bool, archived: bool) -> str:
     if deleted:
         return "in the recycle bin"
     return "archived" if archived else "live"
+
+
+def _values(count: int) -> str:
+    """Return "1 value" or "3 values"."""
+    return "1 value" if count == 1 else f"{count} values"
+
+
+def _is_are(count: int) -> str:
+    return "is" if count == 1 else "are"
+
+
+def plain_tooltip(text: str) -> str:
+    """Return a tooltip that shows ``text`` as written, even when it looks like HTML."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
 class MessageIdFieldPage(StepPage):
@@ -204,6 +223,7 @@ class MessageIdFieldPage(StepPage):
         self.flag_error = self._error_label()
         self.flag_status = QLabel("Checked when you press Inspect.")
         self.flag_status.setWordWrap(True)
+        self.flag_status.setTextFormat(Qt.TextFormat.PlainText)
 
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
@@ -220,6 +240,7 @@ class MessageIdFieldPage(StepPage):
     def _error_label(self) -> QLabel:
         label = QLabel()
         label.setWordWrap(True)
+        label.setTextFormat(Qt.TextFormat.PlainText)
         label.setStyleSheet(f"color: {FAILED_COLOR.name()};")
         label.hide()
         return label
@@ -234,6 +255,8 @@ class MessageIdFieldPage(StepPage):
             for row, caption in enumerate(captions):
                 value = QLabel(NO_VALUE)
                 value.setWordWrap(True)
+                # Label and description come from the org and are shown as written, never as HTML.
+                value.setTextFormat(Qt.TextFormat.PlainText)
                 value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 self.values[caption] = value
                 grid.addWidget(QLabel(caption + ":"), row, column, Qt.AlignmentFlag.AlignTop)
@@ -443,6 +466,11 @@ class MessageIdFieldPage(StepPage):
     def _show_result(self, result: StepResult) -> None:
         state = self.run.field_state
         if state is not None and state.api_name == self.run.profile.field_api_name:
+            if self.name_edit.text().strip() != state.api_name:
+                # The org spells the name in another letter case, and the steps use its spelling.
+                self.name_edit.blockSignals(True)
+                self.name_edit.setText(state.api_name)
+                self.name_edit.blockSignals(False)
             self._show_state(state)
             self._show_details(result)
         self._show_plan(None)
@@ -509,8 +537,9 @@ class MessageIdFieldPage(StepPage):
         self._plan = plan
         self.plan_label.setVisible(plan is not None)
         self.warnings_label.setVisible(bool(plan and plan.warnings))
-        self.blockers_label.setVisible(bool(plan and plan.blockers))
-        self.blocker_table.setVisible(bool(plan and plan.blockers))
+        listed = bool(plan and (plan.blockers or plan.long_values))
+        self.blockers_label.setVisible(listed)
+        self.blocker_table.setVisible(listed)
         self.consequences_label.setVisible(bool(plan and plan.blockers))
         state = self.run.field_state
         first_label = "Plan the fix" if state is not None and state.unique else "Scan and plan the fix"
@@ -520,52 +549,89 @@ class MessageIdFieldPage(StepPage):
         self.update_actions()
 
     def _fill_plan(self, plan: FieldFixPlan) -> None:
-        if plan.blockers:
+        if plan.blockers and not plan.long_values:
             # Unique is blocked, so only the changes that can still be made are listed.
             others = plan.without_unique().lines
             self.plan_label.setText(
                 "Besides Unique, the fix changes:" + dialogs.change_list_html(others) if others
                 else "Unique is the only change the field needs.")
-            self._fill_blockers(plan.blockers)
         elif plan.lines:
             self.plan_label.setText("The fix changes:" + dialogs.change_list_html(plan.lines))
         else:
             self.plan_label.setText("Nothing to change.")
+        if plan.blockers or plan.long_values:
+            self._fill_blockers(plan)
         self.warnings_label.setText(" ".join(plan.warnings))
         only_unique = len(plan.lines) == 1 and plan.lines[0].startswith("~ Unique")
-        self.apply_fix_button.setText("Make Unique…" if only_unique and not plan.blockers else "Apply fix…")
+        if plan.access_only:
+            self.apply_fix_button.setText("Grant access…")
+        else:
+            self.apply_fix_button.setText("Make Unique…" if only_unique and not plan.blockers
+                                          else "Apply fix…")
         self._show_plan_message(plan)
 
     def _show_plan_message(self, plan: FieldFixPlan) -> None:
         api_name = plan.api_name
-        if plan.blockers:
+        if plan.access_only:
             self.message.show_message(
-                f"{len(plan.blockers)} values of {api_name} are held by more than one activity, so it "
-                "cannot be made Unique yet.", FAILED_COLOR)
+                f"{api_name} is hidden from you, so its values cannot be scanned yet; grant access "
+                "first, then scan again to plan the rest of the fix.", NEUTRAL_COLOR)
+        elif plan.long_values:
+            self.message.show_message(
+                f"{_values(len(plan.long_values))} {_is_are(len(plan.long_values))} longer than "
+                f"{KEY_LENGTH} characters, so "
+                f"{api_name} cannot be changed to Text({KEY_LENGTH}) yet.", FAILED_COLOR)
+        elif plan.blockers:
+            count = len(plan.blockers)
+            self.message.show_message(
+                f"{_values(count)} of {api_name} {_is_are(count)} held by more than one activity, so "
+                "it cannot be made Unique yet.", FAILED_COLOR)
         elif plan.can_apply:
             self.message.show_message(
                 f"No value of {api_name} is held twice; review the changes and apply them.", PASSED_COLOR)
         else:
             self.message.show_message(f"{api_name} needs no change.", NEUTRAL_COLOR)
 
-    def _fill_blockers(self, blockers: list[UniqueBlocker]) -> None:
-        records = [record for blocker in blockers for record in blocker.records]
-        self.blockers_label.setText(
-            f"Unique is not offered: {len(blockers)} values are each held by more than one Task or "
-            "Event, so Salesforce would refuse it. Clear the value on all but one holder of each "
-            "(restore one in the recycle bin first, or empty the recycle bin), then scan again."
-        )
-        self.blocker_table.setRowCount(len(records))
-        for row, record in enumerate(records):
-            cells = (record.value, record.sobject, record.record_id,
-                     _record_state(record.deleted, record.archived))
-            for column, text in enumerate(cells):
+    def _fill_blockers(self, plan: FieldFixPlan) -> None:
+        """List the values too long for Text(255), then the values held twice, in one table."""
+        sentences = []
+        if plan.long_values:
+            count = len(plan.long_values)
+            sentences.append(
+                f"The change to Text({KEY_LENGTH}) is not offered: {_values(count)} {_is_are(count)} "
+                f"longer than {KEY_LENGTH} characters and would not fit. Shorten or clear "
+                f"{'it' if count == 1 else 'them'}, then scan again.")
+        if plan.blockers:
+            count = len(plan.blockers)
+            held_by = "is held" if count == 1 else "are each held"
+            # Long values are compared as Text(255) would hold them: their first 255 characters.
+            compared = f" (compared by their first {KEY_LENGTH} characters)" if plan.long_values else ""
+            sentences.append(
+                f"Unique is not offered: {_values(count)}{compared} {held_by} by more than one Task or "
+                "Event, so "
+                "Salesforce would refuse it. Clear the value on all but one holder of each (restore "
+                "one in the recycle bin first, or empty the recycle bin), then scan again.")
+        self.blockers_label.setText(" ".join(sentences))
+        # One row per activity; one that is too long and also collides once cut says both.
+        rows: dict[str, tuple[KeyedActivity, list[str]]] = {}
+        for record in plan.long_values:
+            rows[record.record_id] = (record, [f"Text({KEY_LENGTH}): {len(record.value)} characters"])
+        for record in (record for blocker in plan.blockers for record in blocker.records):
+            rows.setdefault(record.record_id, (record, []))[1].append("Unique")
+        self.blocker_table.setRowCount(len(rows))
+        for row, (record, blocks) in enumerate(rows.values()):
+            cut = len(record.value) > CELL_CHARACTERS
+            cell_text = record.value[:CELL_CHARACTERS] + "…" if cut else record.value
+            cells = ((cell_text, record.value), (record.sobject, record.sobject),
+                     (record.record_id, record.record_id),
+                     (_record_state(record.deleted, record.archived),) * 2, (", ".join(blocks),) * 2)
+            for column, (text, whole) in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(whole))
                 self.blocker_table.setItem(row, column, item)
-        shown = min(len(records), BLOCKER_ROWS_SHOWN)
+        shown_rows = min(len(rows), BLOCKER_ROWS_SHOWN)
         height = (self.blocker_table.horizontalHeader().height()
-                  + shown * self.blocker_table.verticalHeader().defaultSectionSize() + 4)
+                  + shown_rows * self.blocker_table.verticalHeader().defaultSectionSize() + 4)
         self.blocker_table.setFixedHeight(height)
         consequences = "".join(f"<li>{html.escape(line)}</li>" for line in NOT_UNIQUE_CONSEQUENCES)
         self.consequences_label.setTextFormat(Qt.TextFormat.RichText)
