@@ -195,7 +195,8 @@ def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
         )
     except Exception as error:
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
-    result = _field_result(run.field_state)
+    # The new field takes room on Activity, so the room is read again.
+    result = _with_room(_field_result(run.field_state), run.field_state, _read_room(run))
     if result.status is StepStatus.PASSED:
         api_name = run.field_state.api_name
         granted = (

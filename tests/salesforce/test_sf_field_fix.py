@@ -318,6 +318,16 @@ def test_create_field__records_the_change(fresh_org: PracticeOrg) -> None:
     assert any("Backstory Message ID Access" in line for line in change.lines)
 
 
+def test_create_field__room_counts_the_new_field(fresh_org: PracticeOrg) -> None:
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=_admin_of(fresh_org))
+    before = enablement.check_field(run).details["room"]
+
+    after = enablement.create_field(run, case_sensitive=True).details["room"]
+
+    assert after["external_ids"] == before["external_ids"] + 1
+    assert after["custom_fields_left"] == before["custom_fields_left"] - 1
+
+
 def test_set_flag_field__saved_in_profile(tmp_path: Path) -> None:
     profiles = tmp_path / "profiles.toml"
     run = enablement.EnablementRun(OrgProfile(alias="practice"))
