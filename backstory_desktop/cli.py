@@ -112,14 +112,21 @@ def _add_check_command(commands: Any) -> None:
     check.add_argument("--json", action="store_true", help="print the report as one JSON object")
     check.add_argument(
         "--user", metavar="USERNAME",
-        help="Salesforce username of the Backstory integration user (default: the profile's)",
+        help="Salesforce username of the Backstory integration user (default: the profile's, and "
+        "for the practice org its integration user)",
     )
     check.add_argument(
         "--days", type=_days, metavar="N",
         help=f"how many days back the coverage and calls checks look, 1 to {MAX_COVERAGE_DAYS} "
         "(default: the profile's, 30 unless changed)",
     )
-    check.add_argument("--html", type=Path, metavar="FILE", help="also write the report as an HTML page")
+    # Checked before any check runs, so that an unusable file stops the command at once.
+    check.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
+    check.add_argument(
+        "--db", type=_database_path, metavar="PATH",
+        help="practice org database file to check, for the practice profile only (default: the "
+        "profile's, else the app's own; made and seeded with the default scenario when it does not exist)",
+    )
 
 
 def _add_org_option(parser: argparse.ArgumentParser, text: str) -> None:

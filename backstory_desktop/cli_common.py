@@ -14,8 +14,12 @@ CHECK_FAILED_STATUS = 1
 SIGN_IN_NEEDED_STATUS = 3
 
 
-def saved_profile(alias: str, *, built_in: str = "") -> OrgProfile | None:
-    """Return the saved profile ``alias``, or print why there is none to stderr and return None.
+class ProfileNotFound(LookupError):
+    """An error for an alias without a usable profile, whose message gives the reason and what to do."""
+
+
+def find_profile(alias: str, *, built_in: str = "") -> OrgProfile:
+    """Return the saved profile ``alias``; raise ProfileNotFound saying why there is none.
 
     ``built_in`` names an alias the command accepts without a saved profile, listed first
     among the choices.
@@ -23,8 +27,7 @@ def saved_profile(alias: str, *, built_in: str = "") -> OrgProfile | None:
     try:
         profiles = load_profiles()
     except (ProfilesFileError, OSError) as error:
-        print(error, file=sys.stderr)
-        return None
+        raise ProfileNotFound(str(error)) from error
     if alias in profiles:
         return profiles[alias]
     saved = ", ".join(sorted(name for name in profiles if name != built_in))
@@ -32,10 +35,17 @@ def saved_profile(alias: str, *, built_in: str = "") -> OrgProfile | None:
         choices = f"{built_in} (the built-in practice org)"
         if saved:
             choices = f"{choices}, {saved}"
-        print(f"No org profile is saved as {alias!r}; the choices are {choices}.", file=sys.stderr)
-    elif saved:
-        print(f"No org profile is saved as {alias!r}; the saved profiles are {saved}.", file=sys.stderr)
-    else:
-        print(f"No org profile is saved as {alias!r}, and none is saved yet, so add one on the "
-              "app's Connect page.", file=sys.stderr)
-    return None
+        raise ProfileNotFound(f"No org profile is saved as {alias!r}; the choices are {choices}.")
+    if saved:
+        raise ProfileNotFound(f"No org profile is saved as {alias!r}; the saved profiles are {saved}.")
+    raise ProfileNotFound(f"No org profile is saved as {alias!r}, and none is saved yet, so add one on the "
+                          "app's Connect page.")
+
+
+def saved_profile(alias: str, *, built_in: str = "") -> OrgProfile | None:
+    """Return the saved profile ``alias``, or print why there is none to stderr and return None."""
+    try:
+        return find_profile(alias, built_in=built_in)
+    except ProfileNotFound as error:
+        print(error, file=sys.stderr)
+        return None

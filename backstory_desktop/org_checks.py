@@ -1,9 +1,13 @@
 """The ``check`` command: read-only checks of a saved org, printed as text, JSON or HTML.
 
-The org is opened as its profile specifies: the built-in practice org is started from its
-database and signed in to as its admin; any other org resumes its saved sign-in and
-never opens a browser. Only checks run, so nothing is written to the org. The
-Message-ID field is inspected first, because the access and coverage checks need it.
+The org is opened as its profile specifies. The built-in practice org is started from its
+database (--db, else the profile's, else the app's own) and signed in to as its admin. Any
+other org resumes its saved sign-in and never opens a browser. Only checks run, so nothing
+is written to the org. The Message-ID field is inspected first, because the access and
+coverage checks need it.
+
+Text, JSON and HTML list the same checks under the same names (connect, field, access,
+coverage, calls) and the work those checks leave, nothing more.
 """
 
 from __future__ import annotations
@@ -11,23 +15,29 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import sqlite3
 import sys
 import threading
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from contextlib import ExitStack, closing
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from backstory_desktop import enablement
 from backstory_desktop.cli_common import (
     CHECK_FAILED_STATUS,
     SIGN_IN_NEEDED_STATUS,
     USAGE_ERROR_STATUS,
-    saved_profile,
+    ProfileNotFound,
+    find_profile,
 )
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
 from backstory_desktop.enablement.run import EnablementRun, failed_result, record_result
+from backstory_desktop.enablement.summary import calls_work, key_work, open_work
 from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
-from backstory_desktop.practice_org.seed import INTEGRATION_USERNAME, OUTREACH_USERNAME
+from backstory_desktop.practice_org.seed import INTEGRATION_USERNAME, OUTREACH_USERNAME, SCENARIOS
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.report import NOT_RUN, report_html, report_json
 from backstory_desktop.salesforce.errors import SignInRequired
@@ -41,6 +51,9 @@ from backstory_desktop.store.settings import (
 )
 
 log = logging.getLogger(__name__)
+
+# The scenario a new practice org database is seeded with, as `practice-org serve` does by default.
+DEFAULT_SCENARIO = "default"
 
 # The steps each check needs, besides Connect; "all" needs every one.
 _CHECK_STEPS = {
@@ -69,53 +82,79 @@ _LINE_TITLES = {
 
 @dataclass(frozen=True)
 class CheckLine:
-    """The outcome of one check as the command prints it."""
+    """The outcome of one check as the command prints it, with the evidence it rests on."""
 
     name: str
     title: str
     status: str
     reason: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class _Stop(Exception):
+    """The command stops before its checks can run: the exit status and the sentence to print."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def run_checks(args: argparse.Namespace) -> int:
-    """Run the checks ``args.check`` names on the org ``args.org``, print them, and return the exit status."""
+    """Run the checks ``args.check`` names on the org ``args.org``, print them, and return the exit status.
+
+    When the command stops early, the sentence goes to stderr and, with ``--json``, an object
+    with ``passed`` false, the ``error`` and the ``exit_status`` to stdout, as for any other run.
+    """
+    try:
+        return _run_checks(args)
+    except _Stop as stop:
+        print(stop.message, file=sys.stderr)
+        if args.json:
+            print(json.dumps({"check": args.check, "passed": False, "error": stop.message,
+                              "exit_status": stop.status}, indent=2))
+        return stop.status
+
+
+def _run_checks(args: argparse.Namespace) -> int:
     profile = _check_profile(args.org)
-    if profile is None:
-        return USAGE_ERROR_STATUS
-    username = args.user or profile.integration_username
+    username = _user_option(args.user) or profile.integration_username
     if Step.INTEGRATION_USER in _CHECK_STEPS[args.check] and not username:
-        print(f"No integration user is saved in the org profile {profile.alias}, so name it with "
-              "--user USERNAME.", file=sys.stderr)
-        return USAGE_ERROR_STATUS
+        raise _Stop(USAGE_ERROR_STATUS, f"No integration user is saved in the org profile {profile.alias}, "
+                                        "so name it with --user USERNAME.")
+    html_path = _html_option(args.html)
+    db_path = _practice_db(profile, args.db)
     days = args.days or profile.coverage_days
 
     run = EnablementRun(profile)
     with ExitStack() as stack:
-        status = _open_org(run, stack)
-        if status is not None:
-            return status
+        scenario = _open_org(run, stack, db_path)
         if run.checklist.status(Step.CONNECT) is StepStatus.PASSED:
             _run_steps(run, args.check, username, days)
 
     lines = check_lines(run, args.check)
+    open_items = check_work(run, args.check, lines)
+    checks = [asdict(line) for line in lines]
     passed = all(line.status == StepStatus.PASSED.value for line in lines)
-    _print_outcome(run, args, lines, passed)
-    if args.html is not None and not _write_html(run, args.html):
+    _print_outcome(run, args, checks, open_items, scenario)
+    if html_path is not None and not _write_html(run, html_path, checks, open_items):
         return USAGE_ERROR_STATUS
     if _sign_in_ended(run):
         return SIGN_IN_NEEDED_STATUS
     return 0 if passed else CHECK_FAILED_STATUS
 
 
-def _check_profile(alias: str) -> OrgProfile | None:
+def _check_profile(alias: str) -> OrgProfile:
     """Return the profile to check; the built-in practice org needs no saved one."""
     if alias != PRACTICE_PROFILE_ALIAS:
-        return saved_profile(alias, built_in=PRACTICE_PROFILE_ALIAS)
+        try:
+            return find_profile(alias, built_in=PRACTICE_PROFILE_ALIAS)
+        except ProfileNotFound as error:
+            raise _Stop(USAGE_ERROR_STATUS, str(error)) from error
     try:
         saved = load_profiles().get(alias)
     except (ProfilesFileError, OSError) as error:
-        print(error, file=sys.stderr)
-        return None
+        raise _Stop(USAGE_ERROR_STATUS, str(error)) from error
     profile = saved or OrgProfile(alias=alias, kind="practice")
     # The built-in practice org's users are known, so its checks need no saved names.
     if not profile.integration_username:
@@ -125,39 +164,97 @@ def _check_profile(alias: str) -> OrgProfile | None:
     return profile
 
 
-def _open_org(run: EnablementRun, stack: ExitStack) -> int | None:
-    """Connect ``run`` to its org; return an exit status when the command must stop, else None.
+def _user_option(user: str | None) -> str:
+    """Return --user without surrounding spaces, "" when it was left out; an empty --user is an error."""
+    if user is None:
+        return ""
+    if not user.strip():
+        raise _Stop(USAGE_ERROR_STATUS, "--user is empty, so give the integration user's Salesforce username "
+                                        "or leave --user out to use the profile's.")
+    return user.strip()
 
-    A practice org started here is stopped when ``stack`` closes.
+
+def _html_option(text: str | None) -> Path | None:
+    """Return the --html file once it can be written: not empty, not a folder, in a writable folder."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise _Stop(USAGE_ERROR_STATUS, "--html is empty, so give a file name such as report.html.")
+    path = Path(text)
+    folder = path.parent
+    if path.is_dir():
+        reason = "it is a folder"
+    elif not folder.is_dir():
+        reason = f"its folder {folder} does not exist"
+    elif not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        reason = "it is not writable"
+    else:
+        return path
+    raise _Stop(USAGE_ERROR_STATUS, f"Cannot write the report to {path} because {reason}, so choose another "
+                                    "--html file.")
+
+
+def _practice_db(profile: OrgProfile, option: Path | None) -> Path | None:
+    """Return the practice org database to check: --db, else the profile's, else the app's own.
+
+    The profile notes it in memory only, so the report names the database checked.
+    Raises _Stop when --db is given for an org that is not a practice org.
+    """
+    if profile.kind != "practice":
+        if option is not None:
+            raise _Stop(USAGE_ERROR_STATUS, f"--db names a practice org database, but the org profile "
+                                            f"{profile.alias} is not a practice org, so leave --db out.")
+        return None
+    path = option or (Path(profile.practice_db) if profile.practice_db else practice_org_db())
+    profile.practice_db = str(path)
+    return path
+
+
+def _stored_scenario(db_path: Path) -> str:
+    """Return the scenario an existing practice org database was seeded with, else the default one.
+
+    The command requests no scenario, so opening the database with the one it keeps
+    avoids a warning about a scenario mismatch.
+    """
+    try:
+        uri = db_path.absolute().as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as database:
+            row = database.execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()
+    except (sqlite3.Error, ValueError):
+        return DEFAULT_SCENARIO
+    return str(row[0]) if row and row[0] in SCENARIOS else DEFAULT_SCENARIO
+
+
+def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None) -> str:
+    """Connect ``run`` to its org; return the practice org's scenario, "" for another org.
+
+    A practice org started here is stopped when ``stack`` closes. Raises _Stop when the
+    command cannot go on.
     """
     profile = run.profile
-    if profile.kind == "practice":
-        db_path = Path(profile.practice_db) if profile.practice_db else practice_org_db()
+    if db_path is not None:
         try:
             ensure_private_dir(db_path.parent)
-            practice_org = stack.enter_context(PracticeOrg(db_path))
+            practice_org = stack.enter_context(PracticeOrg(db_path, scenario=_stored_scenario(db_path)))
         except (PracticeOrgDatabaseError, OSError) as error:
-            print(error, file=sys.stderr)
-            return USAGE_ERROR_STATUS
+            raise _Stop(USAGE_ERROR_STATUS, str(error)) from error
         enablement.connect(run, practice_org)
-        return None
+        return practice_org.scenario
 
     from backstory_desktop.org_sessions import resume_session, secret_store
 
     try:
         connection = resume_session(profile, secret_store(), save_profile=False)
     except SignInRequired as error:
-        print(f"The saved sign-in of {profile.alias} could not be resumed ({error.reason}), so sign in "
-              "again in the app.", file=sys.stderr)
-        return SIGN_IN_NEEDED_STATUS
+        raise _Stop(SIGN_IN_NEEDED_STATUS, f"The saved sign-in of {profile.alias} could not be resumed "
+                                           f"({error.reason}), so sign in again in the app.") from error
     except SecretsLocked as error:
-        print(error, file=sys.stderr)
-        return SIGN_IN_NEEDED_STATUS
+        raise _Stop(SIGN_IN_NEEDED_STATUS, str(error)) from error
     except Exception as error:
         record_result(run, failed_result(Step.CONNECT, error))
-        return None
+        return ""
     enablement.use_connection(run, connection)
-    return None
+    return ""
 
 
 def _run_steps(run: EnablementRun, check: str, username: str, days: int) -> None:
@@ -182,20 +279,34 @@ def _skip(run: EnablementRun, steps: tuple[Step, ...], reason: str) -> None:
 
 
 def check_lines(run: EnablementRun, check: str) -> list[CheckLine]:
-    """Return one line per check that ``check`` runs, Connect first."""
+    """Return one line per check that ``check`` runs, Connect first, each with its evidence."""
     lines = []
     for name in _CHECK_LINES[check]:
         status, reason = _line_outcome(run, name)
-        lines.append(CheckLine(name, _LINE_TITLES[name], status, reason))
+        lines.append(CheckLine(name, _LINE_TITLES[name], status, reason, _line_details(run, name)))
     return lines
+
+
+def _line_step(name: str) -> Step:
+    return _LINE_STEPS.get(name, Step.CADENCE_MAPPING)
+
+
+def _line_details(run: EnablementRun, name: str) -> dict[str, Any]:
+    """Return the details of the step behind a line; coverage and calls each keep their own half."""
+    result = run.checklist.results.get(_line_step(name))
+    if result is None:
+        return {}
+    details = dict(result.details)
+    if name == "coverage":
+        return {key: value for key, value in details.items() if key not in _CALLS_KEYS}
+    if name == "calls":
+        return {key: value for key, value in details.items() if key in _CALLS_KEYS or key == "days"}
+    return details
 
 
 def _line_outcome(run: EnablementRun, name: str) -> tuple[str, str]:
     results = run.checklist.results
-    step = {"connect": Step.CONNECT, "field": Step.MESSAGE_ID_FIELD, "access": Step.INTEGRATION_USER}.get(
-        name, Step.CADENCE_MAPPING
-    )
-    result = results.get(step)
+    result = results.get(_line_step(name))
     if result is None:
         connect = results.get(Step.CONNECT)
         why = f": {connect.reason}" if connect is not None and connect.status is StepStatus.FAILED else ""
@@ -209,14 +320,17 @@ def _line_outcome(run: EnablementRun, name: str) -> tuple[str, str]:
 
 
 def _coverage_outcome(run: EnablementRun, result: StepResult) -> tuple[str, str]:
-    """Judge the keys on the cadence tools' Tasks alone; calls are a check of their own."""
+    """Judge the keys on the cadence tools' Tasks alone; calls are a check of their own.
+
+    A tool that logged no e-mail Task in the window proves nothing, so it fails the check too.
+    """
     tools = result.details["tools"]
     if not tools:
         return _status(True), (
             f"No cadence tool users are saved in the org profile {run.profile.alias}, so no tool's "
             "keys were checked: name them on the app's Cadence tools page."
         )
-    gaps = [tool for tool in tools if tool.get("tasks") and tool.get("canonical", 0) < tool["tasks"]]
+    gaps = [tool for tool in tools if not tool.get("tasks") or tool.get("canonical", 0) < tool["tasks"]]
     return _status(bool(gaps)), " ".join(str(tool.get("reason", "")) for tool in tools)
 
 
@@ -224,27 +338,48 @@ def _status(failed: bool) -> str:
     return (StepStatus.FAILED if failed else StepStatus.PASSED).value
 
 
+def check_work(run: EnablementRun, check: str, lines: list[CheckLine]) -> list[str]:
+    """List what remains from the checks ``check`` ran, and only those.
+
+    ``all`` also lists the Backstory setting when the profile has no confirmation of it,
+    because its report is the whole picture for a change ticket.
+    """
+    items: list[str] = []
+    for line in lines:
+        found = _LINE_WORK[line.name](run)
+        if not found and line.status == StepStatus.FAILED.value:
+            found = [f"{line.title}: {line.reason}"]
+        items.extend(item for item in found if item not in items)
+    if check == "all":
+        items.extend(open_work(run, steps=[Step.BACKSTORY_SETTING]))
+    return items
+
+
 def _print_outcome(
-    run: EnablementRun, args: argparse.Namespace, lines: list[CheckLine], passed: bool
+    run: EnablementRun, args: argparse.Namespace, checks: list[dict[str, Any]], open_items: list[str],
+    scenario: str,
 ) -> None:
     if args.json:
-        report = report_json(run, only_run=True)
-        report.update(check=args.check, passed=passed, results=[asdict(line) for line in lines])
+        report = report_json(run, checks=checks, open_items=open_items)
+        if scenario:
+            report["org"]["scenario"] = scenario
+        report["check"] = args.check
         print(json.dumps(report, indent=2, default=str))
         return
-    for line in lines:
-        print(f"{line.status:>8}  {line.title}: {line.reason}")
-    open_items = enablement.open_work(run)
+    if scenario:
+        print(f"Practice org database: {run.profile.practice_db} (seeded with the {scenario} scenario)")
+    for check in checks:
+        print(f"{check['status']:>8}  {check['title']}: {check['reason']}")
     if open_items:
         print("\nWhat remains:")
         for item in open_items:
             print(f"- {item}")
 
 
-def _write_html(run: EnablementRun, path: Path) -> bool:
+def _write_html(run: EnablementRun, path: Path, checks: list[dict[str, Any]], open_items: list[str]) -> bool:
     """Write the HTML report; print why not and return False when the file cannot be written."""
     try:
-        path.write_text(report_html(run, only_run=True), encoding="utf-8")
+        path.write_text(report_html(run, checks=checks, open_items=open_items), encoding="utf-8")
     except OSError as error:
         print(f"Cannot write the report to {path} ({error.strerror or error}), so choose another "
               "--html file.", file=sys.stderr)
@@ -256,3 +391,15 @@ def _write_html(run: EnablementRun, path: Path) -> bool:
 def _sign_in_ended(run: EnablementRun) -> bool:
     results = run.checklist.results.values()
     return any(result.details.get("error_code") == SignInRequired.ERROR_CODE for result in results)
+
+
+_LINE_STEPS = {"connect": Step.CONNECT, "field": Step.MESSAGE_ID_FIELD, "access": Step.INTEGRATION_USER}
+# The Cadence-tool mapping details that belong to the calls check.
+_CALLS_KEYS = {"calls", "calls_reason", "why_calls"}
+_LINE_WORK: dict[str, Callable[[EnablementRun], list[str]]] = {
+    "connect": lambda run: open_work(run, steps=[Step.CONNECT]),
+    "field": lambda run: open_work(run, steps=[Step.MESSAGE_ID_FIELD]),
+    "access": lambda run: open_work(run, steps=[Step.INTEGRATION_USER]),
+    "coverage": key_work,
+    "calls": calls_work,
+}

@@ -18,6 +18,7 @@ from backstory_desktop import enablement
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup
+from backstory_desktop.enablement.run import record_result
 from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.access import AccessReport
@@ -96,6 +97,7 @@ def _integration_user_step(run: enablement.EnablementRun, username: str) -> None
     result = enablement.check_integration_user(run, username)
     if result.status is not StepStatus.FAILED or run.access is None:
         return
+    changes_before = len(run.changes)
     if _field_access_missing(run, run.access):
         log.info("integration user lacks the field: granting it as the wizard offers")
         enablement.apply_access_fix(run)
@@ -104,6 +106,18 @@ def _integration_user_step(run: enablement.EnablementRun, username: str) -> None
             log.info("cadence tool user %s lacks the field: granting it as the wizard offers",
                      cadence_username)
             enablement.apply_access_fix(run, enablement.plan_access_fix(run, username=cadence_username))
+    grants = [change for change in run.changes[changes_before:] if change.step is Step.INTEGRATION_USER]
+    if len(grants) > 1:
+        _name_every_grant(run, username, [change.summary for change in grants])
+
+
+def _name_every_grant(run: enablement.EnablementRun, username: str, summaries: list[str]) -> None:
+    """Check the users again and name every grant in the step's reason, not only the last one."""
+    last = run.checklist.results[Step.INTEGRATION_USER]
+    result = enablement.check_integration_user(run, username)
+    reason = " ".join([result.reason, *(f"{summary}." for summary in summaries)])
+    details = {**result.details, "granted": last.details.get("granted"), "grants": summaries}
+    record_result(run, StepResult(Step.INTEGRATION_USER, result.status, reason, details))
 
 
 def _field_access_missing(run: enablement.EnablementRun, report: AccessReport) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from backstory_desktop.core.checklist import STEP_TITLES, Step
+from backstory_desktop.core.coverage import KeyForm
 from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.enablement.run import ChangeRecord, EnablementRun
 from backstory_desktop.enablement.summary import open_work
@@ -46,6 +47,7 @@ _LABELS = {
     "in_doubt": "Possibly written (build the plan again)",
     "instance_url": "Org address",
     "lines": "Permissions and access",
+    "missing": "Users not in this org",
     "name": "Name",
     "not_canonical": "Key not in canonical form",
     "not_sent": "Not sent",
@@ -60,6 +62,16 @@ _LABELS = {
     "why_keys": "Why keys matter",
     "with_key": "With a key",
     "without_brackets": "Key without angle brackets",
+}
+# Coded values recorded under a details key, in words: the form of an example key.
+_VALUE_WORDS = {
+    "form": {
+        KeyForm.MISSING.value: "no key",
+        KeyForm.CANONICAL.value: "canonical",
+        KeyForm.WITHOUT_BRACKETS.value: "no angle brackets",
+        KeyForm.NOT_CANONICAL.value: "other form",
+        KeyForm.UNUSABLE.value: "no Message-ID",
+    },
 }
 # Details that the report shows in a section of its own.
 _NOT_EVIDENCE = {"open_items"}
@@ -95,22 +107,42 @@ pre { margin: 0.3em 0 0; white-space: pre-wrap; font-size: 0.92em; }
 """
 
 
-def report_json(run: EnablementRun, *, only_run: bool = False) -> dict[str, Any]:
+def report_json(
+    run: EnablementRun,
+    *,
+    only_run: bool = False,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    open_items: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Return the report as one JSON-ready dictionary.
 
     ``checks`` lists every step before the Summary in wizard order, each with its result
     and its evidence. With ``only_run`` the steps that have no result are left out.
     ``passed`` is true when every listed check passed.
+
+    A caller that judges checks of its own, as the ``check`` command does, passes them as
+    ``checks``, each with name, title, status, reason and details. It passes the work they
+    leave as ``open_items``. The report then lists those instead of the steps.
     """
-    checks = [_check_json(run, step) for step in _checked_steps(run, only_run=only_run)]
+    if checks is None:
+        listed = [_check_json(run, step) for step in _checked_steps(run, only_run=only_run)]
+    else:
+        listed = [_given_check_json(check) for check in checks]
     return {
         "org": _org_json(run),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "passed": bool(checks) and all(check["status"] == "passed" for check in checks),
-        "checks": checks,
+        "passed": bool(listed) and all(check["status"] == "passed" for check in listed),
+        "checks": listed,
         "changes": [change.as_json() for change in run.changes],
-        "open_items": open_work(run),
+        "open_items": open_work(run) if open_items is None else list(open_items),
     }
+
+
+def _given_check_json(check: Mapping[str, Any]) -> dict[str, Any]:
+    entry = {key: _plain(value) for key, value in check.items()}
+    entry.setdefault("details", {})
+    entry["evidence"] = evidence(entry["details"])
+    return entry
 
 
 def _checked_steps(run: EnablementRun, *, only_run: bool) -> list[Step]:
@@ -123,13 +155,16 @@ def _checked_steps(run: EnablementRun, *, only_run: bool) -> list[Step]:
 def _org_json(run: EnablementRun) -> dict[str, str]:
     profile = run.profile
     connection = run.connection
-    return {
+    org = {
         "alias": profile.alias,
         "kind": profile.kind,
         "instance_url": connection.instance_url if connection else profile.instance_url,
         "username": connection.username if connection else profile.username,
         "api_version": connection.api_version if connection else profile.api_version,
     }
+    if profile.kind == "practice" and profile.practice_db:
+        org["practice_db"] = profile.practice_db
+    return org
 
 
 def _check_json(run: EnablementRun, step: Step) -> dict[str, Any]:
@@ -173,12 +208,18 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def report_html(run: EnablementRun, *, only_run: bool = False) -> str:
+def report_html(
+    run: EnablementRun,
+    *,
+    only_run: bool = False,
+    checks: Sequence[Mapping[str, Any]] | None = None,
+    open_items: Sequence[str] | None = None,
+) -> str:
     """Render the report as one self-contained HTML page for a change ticket; every value is escaped.
 
-    ``only_run`` leaves out the steps that have no result, as in report_json.
+    ``only_run``, ``checks`` and ``open_items`` are as in report_json.
     """
-    report = report_json(run, only_run=only_run)
+    report = report_json(run, only_run=only_run, checks=checks, open_items=open_items)
     sections = [
         _header_html(report),
         _checks_html(report["checks"]),
@@ -202,6 +243,8 @@ def _header_html(report: Mapping[str, Any]) -> str:
         ("API version", org["api_version"] or "not known"),
         ("Generated", readable_time(report["generated_at"])),
     ]
+    if org.get("practice_db"):
+        rows.insert(1, ("Practice org database", org["practice_db"]))
     facts = "".join(f"<tr><th>{_text(name)}</th><td>{_text(value)}</td></tr>" for name, value in rows)
     return (
         f"<h1>{REPORT_TITLE}</h1>"
@@ -288,8 +331,16 @@ def _facts_table(facts: Mapping[str, Any], *, labelled: bool = False) -> str:
             block = f"<strong>{name}</strong>{_value_html(value)}"
             rows.append(f'<tr><td class="block" colspan="2">{block}</td></tr>')
         else:
-            rows.append(f"<tr><th>{name}</th><td>{_value_html(value)}</td></tr>")
+            rows.append(f"<tr><th>{name}</th><td>{_value_html(_in_words(str(key), value))}</td></tr>")
     return f'<table class="facts">{"".join(rows)}</table>'
+
+
+def _in_words(key: str, value: Any) -> Any:
+    """Return a coded value recorded under ``key`` in words ("without_brackets" -> "no angle brackets")."""
+    words = _VALUE_WORDS.get(key)
+    if words is None or not isinstance(value, str):
+        return value
+    return words.get(value, value)
 
 
 def _records_table(records: Sequence[Mapping[str, Any]]) -> str:
@@ -308,13 +359,17 @@ def _records_table(records: Sequence[Mapping[str, Any]]) -> str:
         # Too many columns to read side by side: one two-column table per record instead.
         return "".join(_facts_table(record) for record in records)
     # Columns of short values (yes/no, counts) take only their width, leaving the rest to text.
-    fit = {column: ' class="fit"' if all(_is_short(record.get(column)) for record in records) else ""
-           for column in columns}
+    fit = {
+        column: ' class="fit"' if all(_is_short(_in_words(column, record.get(column))) for record in records)
+        else ""
+        for column in columns
+    }
     header = "".join(f"<th{fit[column]}>{_text(label(column))}</th>" for column in columns)
     rows = []
     for record in records:
         cells = "".join(
-            f"<td{fit[column]}>{_value_html(record.get(column), compact=True)}</td>" for column in columns
+            f"<td{fit[column]}>{_value_html(_in_words(column, record.get(column)), compact=True)}</td>"
+            for column in columns
         )
         rows.append(f"<tr>{cells}</tr>")
         for column in nested:

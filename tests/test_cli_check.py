@@ -7,6 +7,7 @@ keyring. The built-in practice profile starts its own practice org from its data
 
 from __future__ import annotations
 
+import html
 import json
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from backstory_desktop import org_sessions
 from backstory_desktop.cli import main
-from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
+from backstory_desktop.practice_org.seed import OUTREACH_USERNAME, SALES_OPS_USERNAME
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.store.paths import practice_org_db
 from backstory_desktop.store.settings import OrgProfile, load_profiles, profiles_path, save_profile
@@ -47,11 +48,12 @@ def _check_json(capsys: pytest.CaptureFixture[str], *options: str) -> tuple[int,
 
 
 def _results(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {line["name"]: line for line in report["results"]}
+    return {check["name"]: check for check in report["checks"]}
 
 
-def _step(report: dict[str, Any], name: str) -> dict[str, Any]:
-    return next(check for check in report["checks"] if check["name"] == name)
+def _details(report: dict[str, Any], name: str) -> dict[str, Any]:
+    details: dict[str, Any] = _results(report)[name]["details"]
+    return details
 
 
 def _org_data(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -77,11 +79,11 @@ def test_check_field__served_org_passes(
     assert status == 0
     assert report["passed"] is True
     assert report["check"] == "field"
-    assert [line["name"] for line in report["results"]] == ["connect", "field"]
-    assert [check["name"] for check in report["checks"]] == ["connect", "message_id_field"]
+    assert [check["name"] for check in report["checks"]] == ["connect", "field"]
+    assert "results" not in report
     assert report["org"]["instance_url"] == default_org.base_url
     assert report["org"]["username"] == default_org.admin_username
-    field = _step(report, "message_id_field")
+    field = _results(report)["field"]
     assert field["status"] == "passed"
     assert field["details"]["field"] == FIELD
     assert field["details"]["unique"] is True
@@ -97,7 +99,7 @@ def test_check_access__missing_field_access_fails(
     access = _results(report)["access"]
     assert access["status"] == "failed"
     assert f"Read on {FIELD}" in access["reason"]
-    lines = _step(report, "integration_user")["details"]["lines"]
+    lines = _details(report, "access")["lines"]
     assert any(line["name"] == f"Edit on {FIELD}" and not line["granted"] for line in lines)
     assert any(item.startswith(f"Give {default_org.integration_username} ") for item in report["open_items"])
 
@@ -108,7 +110,7 @@ def test_check_access__user_option_wins(
     status, report = _check_json(capsys, "access", "--org", ALIAS, "--user", default_org.admin_username)
 
     assert status == 0
-    assert _step(report, "integration_user")["details"]["user"] == default_org.admin_username
+    assert _details(report, "access")["user"] == default_org.admin_username
 
 
 def test_check_access__no_user_is_usage_error(
@@ -129,7 +131,7 @@ def test_check_coverage__counts_outreach_tasks(
 ) -> None:
     status, report = _check_json(capsys, "coverage", "--org", ALIAS, "--days", "7")
 
-    mapping = _step(report, "cadence_mapping")["details"]
+    mapping = _details(report, "coverage")
     [tool] = mapping["tools"]
     assert mapping["days"] == 7
     assert tool["tool"] == "Outreach"
@@ -139,6 +141,7 @@ def test_check_coverage__counts_outreach_tasks(
     assert status == (1 if coverage["status"] == "failed" else 0)
     assert tool["reason"] in coverage["reason"]
     assert "calls" not in _results(report)
+    assert "calls" not in mapping
 
 
 def test_check_coverage__no_tool_users_fails(
@@ -161,7 +164,7 @@ def test_check_calls__unmarked_calls_fail(capsys: pytest.CaptureFixture[str], se
     calls = _results(report)["calls"]
     assert calls["status"] == "failed"
     assert "TaskSubtype" in calls["reason"]
-    unmarked = _step(report, "cadence_mapping")["details"]["calls"]
+    unmarked = _details(report, "calls")["calls"]
     assert unmarked
     assert all(user["count"] >= 1 for user in unmarked)
     assert len([item for item in report["open_items"] if "lack TaskSubtype Call" in item
@@ -173,10 +176,8 @@ def test_check_all__runs_every_check(capsys: pytest.CaptureFixture[str], served:
 
     assert status == 1
     assert report["passed"] is False
-    assert [line["name"] for line in report["results"]] == ["connect", "field", "access", "coverage", "calls"]
-    assert [check["name"] for check in report["checks"]] == [
-        "connect", "message_id_field", "integration_user", "cadence_mapping"
-    ]
+    names = [check["name"] for check in report["checks"]]
+    assert names == ["connect", "field", "access", "coverage", "calls"]
     assert set(report) >= {"org", "generated_at", "checks", "changes", "open_items"}
 
 
@@ -208,7 +209,8 @@ def test_check_all__html_report(
     for heading in ("Checks", "Evidence", "Changes made in the org", "What remains"):
         assert f"<h2>{heading}</h2>" in page
     assert "○ not run" not in page
-    assert 'id="check-cadence_mapping"' in page
+    assert 'id="check-coverage"' in page
+    assert 'id="check-calls"' in page
 
 
 def test_check_all__html_unwritable_is_usage_error(
@@ -247,7 +249,9 @@ def test_check__missing_sign_in_exits_3(capsys: pytest.CaptureFixture[str], defa
 
     assert status == 3
     assert "sign in again in the app" in captured.err
-    assert captured.out == ""
+    assert json.loads(captured.out) == {
+        "check": "field", "passed": False, "error": captured.err.strip(), "exit_status": 3
+    }
 
 
 def test_check__unknown_alias_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -312,3 +316,148 @@ def test_check__practice_org_in_use_exits_2(
 
     assert status == 2
     assert str(default_org.db_path) in capsys.readouterr().err
+
+
+# -- early exits and option checks -----------------------------------------------------------
+
+
+def test_check__unknown_alias_json_names_the_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", "field", "--org", "nowhere", "--json"])
+    captured = capsys.readouterr()
+
+    assert status == 2
+    report = json.loads(captured.out)
+    assert report["passed"] is False
+    assert report["exit_status"] == 2
+    assert "'nowhere'" in report["error"]
+
+
+@pytest.mark.parametrize(("html_option", "reason"), [
+    ("", "--html is empty"),
+    (".", "because it is a folder"),
+    ("missing/report.html", "does not exist"),
+])
+def test_check__html_checked_before_any_check(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, html_option: str,
+    reason: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    status = main(["check", "all", "--org", "practice", "--json", "--html", html_option])
+    captured = capsys.readouterr()
+
+    assert status == 2
+    assert reason in captured.err
+    assert json.loads(captured.out)["error"] == captured.err.strip()
+    assert not practice_org_db().exists(), "the practice org was started before the option was checked"
+
+
+def test_check__empty_user_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["check", "access", "--org", "practice", "--user", "  "])
+    captured = capsys.readouterr()
+
+    assert status == 2
+    assert "--user is empty" in captured.err
+    assert not practice_org_db().exists()
+
+
+def test_check__user_is_stripped(
+    capsys: pytest.CaptureFixture[str], served: OrgProfile, default_org: PracticeOrg
+) -> None:
+    padded = f"  {default_org.admin_username} "
+
+    status, report = _check_json(capsys, "access", "--org", ALIAS, "--user", padded)
+
+    assert status == 0
+    assert _details(report, "access")["user"] == default_org.admin_username
+
+
+# -- one set of checks in text, JSON and HTML ------------------------------------------------
+
+
+def test_check_all__html_counts_the_checks_printed(
+    capsys: pytest.CaptureFixture[str], served: OrgProfile, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.html"
+
+    status, report = _check_json(capsys, "all", "--org", ALIAS, "--html", str(path))
+
+    page = path.read_text(encoding="utf-8")
+    passed = sum(check["status"] == "passed" for check in report["checks"])
+    assert status == 1
+    assert f"{passed} of 5 checks passed" in page
+    for check in report["checks"]:
+        assert f'<a href="#check-{check["name"]}">{html.escape(check["title"])}</a>' in page
+
+
+def test_check_coverage__what_remains_leaves_out_calls(
+    capsys: pytest.CaptureFixture[str], served: OrgProfile
+) -> None:
+    _, coverage = _check_json(capsys, "coverage", "--org", ALIAS)
+    _, calls = _check_json(capsys, "calls", "--org", ALIAS)
+
+    assert coverage["open_items"]
+    assert not [item for item in coverage["open_items"] if "TaskSubtype" in item]
+    assert calls["open_items"]
+    assert all("TaskSubtype Call" in item for item in calls["open_items"])
+
+
+def test_check_coverage__html_names_key_forms_in_words(
+    capsys: pytest.CaptureFixture[str], served: OrgProfile, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.html"
+
+    main(["check", "coverage", "--org", ALIAS, "--html", str(path)])
+
+    page = path.read_text(encoding="utf-8")
+    assert ">no angle brackets<" in page
+    assert "without_brackets<" not in page
+
+
+def test_check_access__muted_permission_names_its_muting_set(
+    capsys: pytest.CaptureFixture[str], served: OrgProfile
+) -> None:
+    status, report = _check_json(capsys, "access", "--org", ALIAS, "--user", SALES_OPS_USERNAME)
+
+    assert status == 1
+    [item] = [item for item in report["open_items"] if "muted by group" in item]
+    assert item.startswith(f"Give {SALES_OPS_USERNAME} Edit on ")
+    assert "(muting permission set " in item
+
+
+# -- the practice org database ---------------------------------------------------------------
+
+
+def test_check__practice_db_option_names_the_database(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db_path = tmp_path / "fresh.sqlite3"
+    with PracticeOrg(db_path, scenario="fresh"):
+        pass
+
+    status = main(["check", "field", "--org", "practice", "--db", str(db_path)])
+    lines = capsys.readouterr().out.splitlines()
+
+    assert lines[0] == f"Practice org database: {db_path} (seeded with the fresh scenario)"
+    assert lines[1].startswith("  passed  Connect: ")
+    assert status == 1, "the fresh org has no Message-ID field"
+    assert not [record for record in caplog.records if "was seeded with" in record.getMessage()]
+    assert not practice_org_db().exists()
+
+
+def test_check__practice_db_in_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = tmp_path / "org.sqlite3"
+
+    _, report = _check_json(capsys, "field", "--org", "practice", "--db", str(db_path))
+
+    assert report["org"]["practice_db"] == str(db_path)
+    assert report["org"]["scenario"] == "default"
+
+
+def test_check__db_option_for_a_served_org_is_usage_error(
+    capsys: pytest.CaptureFixture[str], served: OrgProfile, tmp_path: Path
+) -> None:
+    status = main(["check", "field", "--org", ALIAS, "--db", str(tmp_path / "org.sqlite3")])
+
+    assert status == 2
+    assert "is not a practice org, so leave --db out" in capsys.readouterr().err

@@ -107,7 +107,11 @@ def test_rehearse__empty_org_gets_every_keyed_message_created(
     status, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "empty")
 
     field_step = next(step for step in report["steps"] if step["name"] == "message_id_field")
-    assert status == 0
+    mapping = next(step for step in report["steps"] if step["name"] == "cadence_mapping")
+    # The empty org's Outreach user logged no e-mail Task, which proves nothing about its mapping.
+    assert status == 1
+    assert _not_passed(report) == MAPPING_FAILS
+    assert "Outreach logged no e-mail Tasks in the last 30 days" in mapping["reason"]
     assert field_step["details"]["created"] is True
     assert report["sync"]["created"] > 0
     assert report["sync"]["updated"] == 0
@@ -379,3 +383,17 @@ def test_rehearse__field_created_without_its_access_grant_is_finished(
     assert _not_passed(report) == MAPPING_FAILS
     assert field_step["reason"].startswith("Finished the setup of the existing field.")
     assert field_step["details"]["created"] is False
+
+
+def test_rehearse__fresh_org_reason_names_every_grant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "fresh")
+
+    access = next(step for step in report["steps"] if step["name"] == "integration_user")
+    grants = [change["summary"] for change in report["changes"] if change["step"] == "integration_user"]
+    assert len(grants) == 2
+    for summary in grants:
+        assert summary in access["reason"]
+    assert "integration@practice.backstory.example" in access["reason"]
+    assert "outreach@practice.backstory.example" in access["reason"]

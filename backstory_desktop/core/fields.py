@@ -46,6 +46,13 @@ def parse_field_api_name(name: str, *, allow_namespace: bool = False) -> FieldNa
     text = name.strip()
     if not text:
         raise InvalidFieldName("The field API name is empty; enter a name such as Message_ID__c.")
+    if "." in text:
+        sobject, _dot, field_name = text.rpartition(".")
+        example = field_name or "Message_ID__c"
+        raise InvalidFieldName(
+            f"{text!r} names the object {sobject!r} too; enter the field's name without the object, "
+            f"such as {example}."
+        )
 
     base = text[: -len(CUSTOM_SUFFIX)] if text.lower().endswith(CUSTOM_SUFFIX) else text
     namespace: str | None = None

@@ -93,6 +93,21 @@ def record_cadence_tools(
     them. Raises ValueError for a tool that is not in CADENCE_TOOLS.
     ``profiles_file`` defaults to the profiles file in the config folder.
     """
+    return _check_tools(run, users, save=True, profiles_file=profiles_file)
+
+
+def check_saved_cadence_tools(run: EnablementRun) -> StepResult:
+    """Check the tools' users the org profile already names against the org, and record the step.
+
+    Nothing is saved: a new session with saved tools passes the step without the admin
+    saving them again. Users the org no longer has are named in the reason.
+    """
+    return _check_tools(run, run.profile.cadence_users, save=False)
+
+
+def _check_tools(
+    run: EnablementRun, users: dict[str, list[str]], *, save: bool, profiles_file: Path | None = None
+) -> StepResult:
     unknown = sorted(set(users) - set(CADENCE_TOOLS))
     if unknown:
         raise ValueError(f"unknown cadence tool {unknown[0]!r}: use one of {', '.join(CADENCE_TOOLS)}")
@@ -116,12 +131,13 @@ def record_cadence_tools(
             if not user.is_active:
                 inactive.append(f"{user.username} ({tool})")
 
-    run.profile.cadence_users = kept
-    try:
-        save_profile(run.profile, profiles_file)
-    except (OSError, ProfilesFileError) as error:
-        reason = f"The cadence tool users could not be saved in the org profile: {error}"
-        return record_result(run, StepResult(Step.CADENCE_TOOLS, StepStatus.FAILED, reason))
+    if save:
+        run.profile.cadence_users = kept
+        try:
+            save_profile(run.profile, profiles_file)
+        except (OSError, ProfilesFileError) as error:
+            reason = f"The cadence tool users could not be saved in the org profile: {error}"
+            return record_result(run, StepResult(Step.CADENCE_TOOLS, StepStatus.FAILED, reason))
     details: dict[str, Any] = {"tools": kept, "missing": missing, "inactive": inactive,
                                "profile": run.profile.alias}
     status = StepStatus.PASSED if kept else StepStatus.FAILED
@@ -174,7 +190,7 @@ def check_coverage(
                   "cadence tools' keys cannot be read: finish the Message-ID field step first.")
         return record_result(run, StepResult(Step.CADENCE_MAPPING, StepStatus.FAILED, reason))
     try:
-        users_by_tool = _cadence_users(run)
+        users_by_tool, missing = _cadence_users(run)
         coverages = key_coverage(connection, field_state.api_name, users_by_tool, days,
                                  case_sensitive=bool(field_state.case_sensitive),
                                  progress=progress, cancel=cancel)
@@ -184,33 +200,55 @@ def check_coverage(
 
     run.profile.coverage_days = days
     saved = _save_days(run, profiles_file) if save_window else ""
+    inactive = {tool: [user.username for user in users if not user.is_active]
+                for tool, users in users_by_tool.items()}
+    reasons = {
+        coverage.tool: tool_reason(coverage, days, missing=missing.get(coverage.tool, []),
+                                   inactive=inactive.get(coverage.tool, []))
+        for coverage in coverages
+    }
     details: dict[str, Any] = {
         "days": days,
         "field": field_state.api_name,
-        "tools": [{**coverage.as_json(), "reason": tool_reason(coverage, days)} for coverage in coverages],
+        "tools": [
+            {**coverage.as_json(), "missing": missing.get(coverage.tool, []),
+             "reason": reasons[coverage.tool]}
+            for coverage in coverages
+        ],
         "calls": [user.as_json() for user in calls],
         "calls_reason": calls_reason(calls, days),
         "why_keys": WHY_KEYS,
         "why_calls": WHY_CALLS,
     }
-    key_gaps = [coverage for coverage in coverages if coverage.tasks and coverage.canonical < coverage.tasks]
-    failed = bool(key_gaps or calls)
-    reason = _coverage_reason(coverages, key_gaps, calls, days)
+    failed = bool(key_gaps(coverages) or calls)
+    reason = _coverage_reason(coverages, reasons, calls, days)
     if saved:
         reason += " " + saved
     status = StepStatus.FAILED if failed else StepStatus.PASSED
     return record_result(run, StepResult(Step.CADENCE_MAPPING, status, reason, details))
 
 
-def _cadence_users(run: EnablementRun) -> dict[str, list[UserRef]]:
-    """Look up the users the org profile names for each tool, dropping names no longer in the org."""
+def key_gaps(coverages: list[ToolCoverage]) -> list[ToolCoverage]:
+    """Return the tools whose keys fail the check: some not canonical, or no e-mail Task to judge them by.
+
+    A tool that logged no e-mail Task in the window proves nothing about its mapping, so it
+    does not pass.
+    """
+    return [coverage for coverage in coverages if not coverage.tasks or coverage.canonical < coverage.tasks]
+
+
+def _cadence_users(run: EnablementRun) -> tuple[dict[str, list[UserRef]], dict[str, list[str]]]:
+    """Look up the users the org profile names for each tool.
+
+    Returns the users found per tool and, per tool, the names no longer in the org.
+    """
     named = run.profile.cadence_users
     found = users_by_username(run.require_connection(), (name for names in named.values() for name in names))
-    return {
-        tool: [found[name.casefold()] for name in named[tool] if name.casefold() in found]
-        for tool in CADENCE_TOOLS
-        if named.get(tool)
-    }
+    tools = [tool for tool in CADENCE_TOOLS if named.get(tool)]
+    users = {tool: [found[name.casefold()] for name in named[tool] if name.casefold() in found]
+             for tool in tools}
+    missing = {tool: [name for name in named[tool] if name.casefold() not in found] for tool in tools}
+    return users, {tool: names for tool, names in missing.items() if names}
 
 
 def _save_days(run: EnablementRun, profiles_file: Path | None) -> str:
@@ -224,12 +262,31 @@ def _save_days(run: EnablementRun, profiles_file: Path | None) -> str:
     return ""
 
 
-def tool_reason(coverage: ToolCoverage, days: int) -> str:
-    """Return one tool's numbers as a sentence that names what to fix."""
+def tool_reason(
+    coverage: ToolCoverage, days: int, *, missing: list[str] | None = None, inactive: list[str] | None = None
+) -> str:
+    """Return one tool's numbers as a sentence that names what to fix.
+
+    ``missing`` names the tool's users the org no longer has, ``inactive`` those it has inactive.
+    """
+    tool = coverage.tool
+    notes = []
+    if missing:
+        notes.append(f"Not in this org: {', '.join(missing)}.")
+    if inactive:
+        notes.append(f"Inactive, so {tool} cannot log Tasks as them: {', '.join(inactive)}.")
     if coverage.tasks == 0:
-        return (f"{coverage.tool} logged no e-mail Tasks in the last {days} days: check that it "
-                "logs as the users named in the Cadence tools step.")
-    sentence = (f"{coverage.tool}: {coverage.with_key} of {count_phrase(coverage.tasks, 'e-mail Task')} "
+        if not coverage.usernames:
+            return (f"None of the users named for {tool} is in this org ({', '.join(missing or [])}), so "
+                    f"none of its Tasks could be checked: name the users {tool} logs as in the Cadence "
+                    "tools step.")
+        return " ".join([
+            f"{tool} logged no e-mail Tasks in the last {days} days, which proves nothing about its "
+            f"mapping: check that it logs as the users named in the Cadence tools step, or look back "
+            "further.",
+            *notes,
+        ])
+    sentence = (f"{tool}: {coverage.with_key} of {count_phrase(coverage.tasks, 'e-mail Task')} "
                 f"({percent(coverage.with_key, coverage.tasks)}%) have a key, "
                 f"{coverage.canonical} in canonical form.")
     tool = coverage.tool
@@ -244,7 +301,7 @@ def tool_reason(coverage: ToolCoverage, days: int) -> str:
                      "map the Message-ID header itself")
     if coverage.unusable:
         fixes.append(f"{coverage.unusable} that are no Message-ID at all: check which value {tool} maps")
-    return sentence + (" " + "; ".join(fixes) + "." if fixes else "")
+    return " ".join([sentence + (" " + "; ".join(fixes) + "." if fixes else ""), *notes])
 
 
 def calls_reason(calls: list[UserCalls], days: int) -> str:
@@ -257,20 +314,22 @@ def calls_reason(calls: list[UserCalls], days: int) -> str:
             f"owned by {count_phrase(len(calls), 'user')}. {WHY_CALLS}")
 
 
-def _coverage_reason(coverages: list[ToolCoverage], key_gaps: list[ToolCoverage], calls: list[UserCalls],
+def _coverage_reason(coverages: list[ToolCoverage], reasons: dict[str, str], calls: list[UserCalls],
                      days: int) -> str:
     sentences = []
     if not coverages:
         sentences.append("No cadence tool users are named, so only the calls were checked; name them in "
                          "the Cadence tools step.")
-    elif key_gaps:
-        sentences.extend(tool_reason(coverage, days) for coverage in key_gaps)
+    canonical = [coverage.tool for coverage in coverages
+                 if coverage.tasks and coverage.canonical == coverage.tasks]
+    short = [coverage for coverage in coverages if coverage.tasks and coverage.canonical < coverage.tasks]
+    silent = [coverage for coverage in coverages if not coverage.tasks]
+    if canonical:
+        sentences.append(f"Every e-mail Task {', '.join(canonical)} logged in the last {days} days has its "
+                         "key in canonical form.")
+    sentences.extend(reasons[coverage.tool] for coverage in short)
+    if short:
         sentences.append(WHY_KEYS)
-    else:
-        checked = ", ".join(coverage.tool for coverage in coverages if coverage.tasks)
-        if checked:
-            sentences.append(f"Every e-mail Task {checked} logged in the last {days} days has its key in "
-                             "canonical form.")
-        sentences.extend(tool_reason(coverage, days) for coverage in coverages if not coverage.tasks)
+    sentences.extend(reasons[coverage.tool] for coverage in silent)
     sentences.append(calls_reason(calls, days))
     return " ".join(sentences)

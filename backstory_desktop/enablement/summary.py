@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
@@ -34,16 +34,19 @@ def summarise(run: EnablementRun) -> StepResult:
     return record_result(run, StepResult(Step.SUMMARY, status, reason, details))
 
 
-def open_work(run: EnablementRun) -> list[str]:
+def open_work(run: EnablementRun, steps: Collection[Step] | None = None) -> list[str]:
     """List what the admin still has to do, in step order, one actionable sentence each.
 
     Each step's findings come from its latest result, so the list is the same
     in the wizard, the rehearsal and the ``check`` command. A failed step
-    without a finding of its own is listed with its reason.
+    without a finding of its own is listed with its reason. ``steps`` limits
+    the list to those steps' findings.
     """
     items: list[str] = []
     # The Summary's own result lists these items, so it is not a source of them.
     for step in (step for step in Step if step is not Step.SUMMARY):
+        if steps is not None and step not in steps:
+            continue
         result = run.checklist.results.get(step)
         found = _STEP_WORK[step](run, result) if step in _STEP_WORK else []
         if not found and result is not None and result.status is StepStatus.FAILED:
@@ -85,13 +88,21 @@ def _access_work(run: EnablementRun, result: StepResult | None) -> list[str]:
 
 
 def _missing_access(user: str, lines: list[Mapping[str, Any]]) -> list[str]:
-    """Name the required and the recommended access ``user`` lacks."""
+    """Name the required and the recommended access ``user`` lacks, and what mutes a granted one."""
     lacking = [line for line in lines if not line.get("granted")]
-    required = [str(line["name"]) for line in lacking if line.get("required")]
-    recommended = [str(line["name"]) for line in lacking if not line.get("required")]
+    muted = [line for line in lacking if line.get("muted_by")]
+    required = [str(line["name"]) for line in lacking if line.get("required") and line not in muted]
+    recommended = [str(line["name"]) for line in lacking if not line.get("required") and line not in muted]
     items = []
     if required:
         items.append(f"Give {user} {_joined(required)}: the integration needs it to upsert Tasks.")
+    for line in muted:
+        muting = _joined([str(source) for source in line["muted_by"]])
+        need = "the integration needs it" if line.get("required") else "Backstory recommends it"
+        items.append(
+            f"Give {user} {line['name']}, which is {muting}: {need}, so take it out of that muting "
+            "permission set or grant it through a permission set outside the group."
+        )
     if recommended:
         items.append(f"Consider giving {user} {_joined(recommended)}, which Backstory recommends.")
     return items
@@ -114,14 +125,28 @@ def _setting_work(run: EnablementRun, result: StepResult | None) -> list[str]:
 
 
 def _coverage_work(run: EnablementRun, result: StepResult | None) -> list[str]:
+    return key_work(run) + calls_work(run)
+
+
+def key_work(run: EnablementRun) -> list[str]:
+    """List the cadence tools whose e-mail Tasks lack canonical keys, or that logged none to check."""
+    result = run.checklist.results.get(Step.CADENCE_MAPPING)
+    if result is None:
+        return []
+    return [
+        str(tool["reason"])
+        for tool in result.details.get("tools", [])
+        if not tool.get("tasks") or tool.get("canonical", 0) < tool.get("tasks", 0)
+    ]
+
+
+def calls_work(run: EnablementRun) -> list[str]:
+    """List, per owner, the calls logged without TaskSubtype Call."""
+    result = run.checklist.results.get(Step.CADENCE_MAPPING)
     if result is None:
         return []
     details = result.details
-    items = [
-        str(tool["reason"])
-        for tool in details.get("tools", [])
-        if not tool.get("tasks") or tool.get("canonical", 0) < tool.get("tasks", 0)
-    ]
+    items: list[str] = []
     days = details.get("days")
     for user in details.get("calls", []):
         count = int(user.get("count", 0))

@@ -82,3 +82,19 @@ def test_field_name__bad_namespace_names_the_namespace() -> None:
 def test_field_name__error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         validate_field_api_name("Bad Name")
+
+
+@pytest.mark.parametrize(
+    ("typed", "advice"),
+    [
+        ("Task.Message_ID__c", "names the object 'Task' too; enter the field's name without the object, "
+                               "such as Message_ID__c."),
+        ("Activity.Message_ID", "such as Message_ID."),
+        ("Task.", "such as Message_ID__c."),
+    ],
+)
+def test_field_name__object_prefix_asks_for_the_field_alone(typed: str, advice: str) -> None:
+    with pytest.raises(InvalidFieldName) as error:
+        validate_field_api_name(typed)
+
+    assert advice in str(error.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCharts import QChart, QHorizontalStackedBarSeries
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 from wizard_driver import admin_connection, click, connect, inspect_field, wait_idle
 
@@ -12,8 +13,8 @@ from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.gui.pages.cadence_mapping import CadenceMappingPage, visible_text
 from backstory_desktop.gui.pages.cadence_tools import CadenceToolsPage
 from backstory_desktop.gui.wizard import WizardWindow
-from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
-from backstory_desktop.store.settings import load_profiles
+from backstory_desktop.practice_org.seed import OUTREACH_USERNAME, SALESLOFT_USERNAME
+from backstory_desktop.store.settings import PRACTICE_PROFILE_ALIAS, OrgProfile, load_profiles, save_profile
 
 FIELD = "Message_ID__c"
 
@@ -98,6 +99,43 @@ def test_cadence_tools__save_stores_users_in_profile(
     assert window.next_button.isEnabled()
 
 
+def test_cadence_tools__saved_tools_pass_without_saving_again(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    save_profile(OrgProfile(alias=PRACTICE_PROFILE_ALIAS, kind="practice",
+                            cadence_users={"Outreach": [OUTREACH_USERNAME]}))
+    window = make_window("default")
+
+    tools = open_cadence_tools(qtbot, window)
+    wait_idle(qtbot, window)
+
+    run = window.context.run
+    assert run.checklist.status(Step.CADENCE_TOOLS) is StepStatus.PASSED
+    assert f"Outreach logs as {OUTREACH_USERNAME}" in run.checklist.results[Step.CADENCE_TOOLS].reason
+    assert tools.boxes["Outreach"].isChecked()
+    assert tools.tabs.tabText(0) == "Outreach: 1 user"
+    assert tools.tabs.tabText(1) == "SalesLoft: not used"
+    assert window.next_button.isEnabled()
+
+
+def test_cadence_tools__full_usernames_show_at_1100_by_720(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window("default")
+    window.resize(1100, 720)
+    tools = open_cadence_tools(qtbot, window)
+    box = tools.boxes["Outreach"]
+    box.setChecked(True)
+    qtbot.wait(50)
+
+    metrics = box.user_list.fontMetrics()
+    usernames = [str(box.user_list.item(row).data(Qt.ItemDataRole.UserRole))
+                 for row in range(box.user_list.count())]
+    longest = max(metrics.horizontalAdvance(name) for name in usernames)
+    check_box_room = 3 * metrics.height()
+    assert longest + check_box_room <= box.user_list.viewport().width()
+
+
 def open_mapping(qtbot: QtBot, window: WizardWindow) -> CadenceMappingPage:
     """Name the Outreach user, inspect the field, and open Cadence-tool mapping."""
     save_outreach(qtbot, window)
@@ -159,6 +197,23 @@ def test_cadence_mapping__check_shows_counts_chart_and_calls(
     assert len(owners) == 2
     assert "unanswered ones" in page.calls_reason.text()
     assert run.profile.coverage_days == 45
+
+
+def test_cadence_mapping__tool_without_tasks_is_no_pass(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window("default")
+    page = open_mapping(qtbot, window)
+    window.context.run.profile.cadence_users["SalesLoft"] = [SALESLOFT_USERNAME]
+    window.show_step(Step.CADENCE_MAPPING)
+
+    click(qtbot, page.check_button)
+    wait_idle(qtbot, window)
+
+    titles = [page.tabs.tabText(index) for index in range(page.tabs.count())]
+    assert "SalesLoft ✗" in titles
+    assert page.tool_tabs["SalesLoft"].numbers["tasks"].text().startswith("0 created by")
+    assert "SalesLoft: no e-mail Tasks to check" in page.message.label.text()
 
 
 def test_cadence_mapping__hostile_key_is_shown_as_text(

@@ -3,6 +3,7 @@ user, what remains for the admin, and Export HTML, after the wizard ran on a pra
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from wizard_driver import (
 )
 
 from backstory_desktop import enablement
-from backstory_desktop.core.checklist import STEP_TITLES, Step
+from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
 from backstory_desktop.gui.pages.summary import NO_CHANGES, NOTHING_REMAINS, SummaryPage
 from backstory_desktop.gui.wizard import WizardWindow
 
@@ -68,6 +69,7 @@ def test_summary__change_log_has_time_and_user(
     page = _open_summary(qtbot, window)
 
     run = window.context.run
+    page.tabs.setCurrentWidget(page.changes_tab)
     assert page.changes.isVisible()
     assert page.no_changes.isHidden()
     assert page.changes.rowCount() == len(run.changes) == 2
@@ -116,6 +118,8 @@ def test_summary__what_remains_lists_open_work(
     assert shown == [f"{number}. {item}" for number, item in enumerate(expected, 1)]
     assert any("'Upsert Message Id field name'" in item for item in shown)
     assert NOTHING_REMAINS not in shown
+    assert page.tabs.currentWidget() is page.remains_tab
+    page.tabs.setCurrentWidget(page.changes_tab)
     assert page.no_changes.isVisible()
     assert page.no_changes.text() == NO_CHANGES
     assert page.changes.isHidden()
@@ -139,3 +143,47 @@ def test_summary__export_writes_every_section(
     assert "Upserted Tasks from " in text
     assert window.context.run.profile.username in text
     assert f"Report written to {path}." in page.message.label.text()
+
+
+def test_summary__layout_fits_1100_by_720(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+) -> None:
+    window = make_window("default")
+    window.resize(1100, 720)
+    _grant_and_sync(qtbot, window, confirmations)
+
+    page = _open_summary(qtbot, window)
+    qtbot.wait(50)
+
+    table = page.table
+    assert table.rowCount() == len(Step) - 1
+    assert table.verticalScrollBar().maximum() == 0
+    last = table.rowCount() - 1
+    assert table.rowViewportPosition(last) + table.rowHeight(last) <= table.viewport().height()
+    assert page.tabs.currentWidget() is page.remains_tab
+    assert page.remains.viewport().height() >= 3 * page.remains.fontMetrics().lineSpacing()
+    page.tabs.setCurrentWidget(page.changes_tab)
+    qtbot.wait(50)
+    viewport = page.changes.viewport().height()
+    for row in range(page.changes.rowCount()):
+        assert page.changes.rowHeight(row) <= viewport
+        assert page.changes.rowHeight(row) == page.changes.sizeHintForRow(row), "row not fitted to its text"
+    assert page.tabs.tabText(page.tabs.indexOf(page.changes_tab)) == "Changes made in the org (2)"
+
+
+def test_summary__org_text_in_tooltips_is_plain(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    connect(qtbot, window)
+    run = window.context.run
+    hostile = '<h1 style="color:red">BIG</h1><a href=x>click</a>'
+    run.checklist.record(StepResult(Step.CADENCE_TOOLS, StepStatus.FAILED, f"Not found: {hostile}"))
+
+    window.show_step(Step.SUMMARY)
+
+    page = window.page(Step.SUMMARY)
+    assert isinstance(page, SummaryPage)
+    tooltip = page.table.item(1, 2).toolTip()
+    assert html.escape(hostile) in tooltip
+    assert "<h1" not in tooltip

@@ -16,7 +16,7 @@ import pytest
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.jobs import Cancelled
-from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
+from backstory_desktop.practice_org.seed import OUTREACH_USERNAME, SALESLOFT_USERNAME
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.coverage import key_coverage, unmarked_calls, users_by_username
@@ -235,7 +235,8 @@ def test_check_coverage__default_org_fails_with_reasons(
     assert load_profiles(profiles)["practice"].coverage_days == 45
 
 
-def test_check_coverage__clean_tool_and_no_calls_passes(start_org: Any, tmp_path: Path) -> None:
+def clean_outreach_run(start_org: Any, tmp_path: Path) -> enablement.EnablementRun:
+    """Return a run on the empty org whose Outreach user logged one e-mail Task with a canonical key."""
     org = start_org("empty")
     profile = OrgProfile(alias="practice", kind="practice", practice_db=str(tmp_path / "empty.sqlite3"))
     run = enablement.EnablementRun(profile)
@@ -254,6 +255,11 @@ def test_check_coverage__clean_tool_and_no_calls_passes(start_org: Any, tmp_path
             "PermissionsRead": True, "PermissionsEdit": True})
     tool.request("POST", "sobjects/Task", json={"Subject": "Email: canonical", "Status": "Completed",
                                                 FIELD: "<clean.1@mail.example.com>"})
+    return run
+
+
+def test_check_coverage__clean_tool_and_no_calls_passes(start_org: Any, tmp_path: Path) -> None:
+    run = clean_outreach_run(start_org, tmp_path)
 
     result = enablement.check_coverage(run, days=30, profiles_file=tmp_path / "p.toml")
 
@@ -261,6 +267,31 @@ def test_check_coverage__clean_tool_and_no_calls_passes(start_org: Any, tmp_path
     assert result.details["tools"][0]["canonical"] == 1
     assert result.details["calls"] == []
     assert "Every call logged in the last 30 days has TaskSubtype Call." in result.reason
+
+
+def test_check_coverage__tool_without_tasks_does_not_pass(start_org: Any, tmp_path: Path) -> None:
+    run = clean_outreach_run(start_org, tmp_path)
+    run.profile.cadence_users["SalesLoft"] = [SALESLOFT_USERNAME]
+
+    result = enablement.check_coverage(run, days=30, profiles_file=tmp_path / "p.toml")
+
+    assert result.status is StepStatus.FAILED
+    salesloft = next(tool for tool in result.details["tools"] if tool["tool"] == "SalesLoft")
+    assert salesloft["tasks"] == 0
+    assert "SalesLoft logged no e-mail Tasks in the last 30 days, which proves nothing" in result.reason
+    assert salesloft["reason"] in enablement.open_work(run)
+
+
+def test_check_coverage__tool_users_not_in_org_are_named(start_org: Any, tmp_path: Path) -> None:
+    run = clean_outreach_run(start_org, tmp_path)
+    run.profile.cadence_users["SendBloom"] = ["gone@nowhere.example"]
+
+    result = enablement.check_coverage(run, days=30, profiles_file=tmp_path / "p.toml")
+
+    assert result.status is StepStatus.FAILED
+    sendbloom = next(tool for tool in result.details["tools"] if tool["tool"] == "SendBloom")
+    assert sendbloom["missing"] == ["gone@nowhere.example"]
+    assert "None of the users named for SendBloom is in this org (gone@nowhere.example)" in result.reason
 
 
 def test_check_coverage__no_tools_named_checks_calls_only(

@@ -134,7 +134,8 @@ def visible_text(value: str) -> str:
 def check_summary(details: dict[str, Any]) -> str:
     """Return the check's findings in one line: each tool's canonical share, and the unmarked calls."""
     parts = [f"{tool['tool']}: {tool['canonical']} of {tool['tasks']} e-mail Tasks carry the canonical key"
-             for tool in details["tools"] if tool["tasks"]]
+             if tool["tasks"] else f"{tool['tool']}: no e-mail Tasks to check"
+             for tool in details["tools"]]
     calls = sum(int(user["count"]) for user in details["calls"])
     if calls:
         parts.append(f"{plural(calls, 'call')} {'lacks' if calls == 1 else 'lack'} TaskSubtype Call")
@@ -317,7 +318,8 @@ class CadenceMappingPage(StepPage):
             tab = self.tool_tabs.get(tool["tool"])
             if tab is not None:
                 tab.show_coverage(tool)
-                gaps = tool["tasks"] and tool["canonical"] < tool["tasks"]
+                # No e-mail Task proves nothing about the mapping, so it is no pass either.
+                gaps = not tool["tasks"] or tool["canonical"] < tool["tasks"]
                 self.tabs.setTabText(self.tabs.indexOf(tab), f"{tab.tool} {'✗' if gaps else '✓'}")
         if "calls" in result.details:
             self._show_calls(result.details["calls"], result.details["calls_reason"])

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -23,12 +24,20 @@ from backstory_desktop.core.checklist import Step, StepResult
 from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.core.records import UserRef
 from backstory_desktop.enablement import EnablementRun
+from backstory_desktop.enablement.cadence import check_saved_cadence_tools
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
 from backstory_desktop.gui.pages.integration_user import load_users_job, picker_order
 from backstory_desktop.gui.widgets import NEUTRAL_COLOR, note
 from backstory_desktop.store.settings import CADENCE_TOOLS
 
 NO_TOOL_HINT = "Tick the cadence tools the org uses, or skip this step if it uses none."
+
+
+def check_saved_tools_job(
+    run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event
+) -> StepResult:
+    """Check the users the org profile already names in the org, on the worker; nothing is saved."""
+    return check_saved_cadence_tools(run)
 
 
 def save_tools_job(
@@ -49,6 +58,14 @@ def suggested_usernames(tool: str, users: list[UserRef]) -> list[str]:
     word = tool.casefold()
     return [user.username for user in users
             if user.is_active and word in f"{user.username} {user.name}".casefold()]
+
+
+def tab_title(box: ToolUsersBox) -> str:
+    """Return a tool's tab title: "Outreach: 2 users", or "SalesLoft: not used"."""
+    if not box.isChecked():
+        return f"{box.tool}: not used"
+    count = len(box.chosen_usernames())
+    return f"{box.tool}: {count} user{'' if count == 1 else 's'}"
 
 
 class ToolUsersBox(QGroupBox):
@@ -143,7 +160,12 @@ class ToolUsersBox(QGroupBox):
 
 
 class CadenceToolsPage(StepPage):
-    """A box per cadence tool with its users, and Save."""
+    """A tab per cadence tool with its users, and Save.
+
+    Each tool has the page's whole width, so full usernames show. The tab's title counts
+    the users the tool logs as. Opening the page with tools saved in the org profile
+    checks them against the org, so the step passes without saving them again.
+    """
 
     step = Step.CADENCE_TOOLS
 
@@ -154,15 +176,16 @@ class CadenceToolsPage(StepPage):
             "it logs them as: its integration user, or each rep when reps connect their own accounts. "
             "The mapping check later reads the Tasks these users created."
         ))
-        boxes_row = QHBoxLayout()
+        self.tabs = QTabWidget()
         self.boxes: dict[str, ToolUsersBox] = {}
         for tool in CADENCE_TOOLS:
             box = ToolUsersBox(tool)
+            box.setTitle(f"{tool} logs Tasks in this org")
             box.toggled.connect(lambda on, box=box: self._tool_toggled(box, on))
             box.user_list.itemChanged.connect(lambda _item: self.update_actions())
             self.boxes[tool] = box
-            boxes_row.addWidget(box, 1)
-        self.body.addLayout(boxes_row, 1)
+            self.tabs.addTab(box, tool)
+        self.body.addWidget(self.tabs, 1)
 
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save)
@@ -194,7 +217,18 @@ class CadenceToolsPage(StepPage):
             box.setChecked(bool(saved.get(tool)))
             box.blockSignals(False)
             box.set_users(self._users, saved.get(tool, []))
+        first_used = next((box for box in self.boxes.values() if box.isChecked()), None)
+        if first_used is not None:
+            self.tabs.setCurrentWidget(first_used)
         self.update_actions()
+        if any(saved.values()) and self.run.checklist.status(self.step) is None:
+            # Tools saved in an earlier session: check them against this org, without saving again.
+            self.start_job("check saved cadence tools", check_saved_tools_job, self.run,
+                           on_finished=self._show_saved_check, progress_message="Checking the saved users…")
+
+    def _show_saved_check(self, result: StepResult) -> None:
+        self.message.show_result(result)
+        self.record_changed()
 
     def _tool_toggled(self, box: ToolUsersBox, on: bool) -> None:
         if on and not box.chosen_usernames():
@@ -206,6 +240,10 @@ class CadenceToolsPage(StepPage):
         return {tool: box.chosen_usernames() for tool, box in self.boxes.items() if box.isChecked()}
 
     def update_actions(self) -> None:
+        for index in range(self.tabs.count()):
+            box = self.tabs.widget(index)
+            if isinstance(box, ToolUsersBox):
+                self.tabs.setTabText(index, tab_title(box))
         chosen = self.chosen_users()
         empty = [tool for tool, names in chosen.items() if not names]
         if not chosen:
