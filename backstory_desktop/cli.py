@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from backstory_desktop import __version__
 from backstory_desktop.cli_common import USAGE_ERROR_STATUS, saved_profile
 from backstory_desktop.logging_setup import configure_logging
+from backstory_desktop.store.settings import MAX_COVERAGE_DAYS
 
 if TYPE_CHECKING:
     from backstory_desktop.practice_org.faults import FaultPlan
@@ -31,9 +32,6 @@ Number = TypeVar("Number", int, float)
 
 # The checks of the `check` command; "all" runs every one of them.
 CHECKS = ("field", "access", "coverage", "calls", "all")
-# The maximum of --days. It equals store.settings.MAX_COVERAGE_DAYS, which is not imported so that
-# the command line loads fast.
-MAX_COVERAGE_DAYS = 365
 
 
 def build_parser() -> argparse.ArgumentParser:

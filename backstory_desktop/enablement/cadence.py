@@ -48,18 +48,21 @@ MAPPING_STEPS: dict[str, list[str]] = {
         "In Outreach, open Settings > CRM Plugin Settings (Classic Plugin) or CRM Sync settings.",
         "Under Types, open the Task object (the e-mails Outreach logs), then Object Settings > Fields.",
         "Click Add and pick {field} from the Salesforce Field list.",
-        "Choose the e-mail's Message-ID as the Outreach field, send it out to Salesforce, and Save.",
+        "As the Outreach field, pick the one that carries the e-mail's Message-ID header (its name "
+        "differs by Outreach version), set it to send to Salesforce, and Save.",
         "Give the Outreach user Read and Edit on {field} (the Integration user step checks it).",
     ],
     "SalesLoft": [
         "In SalesLoft, open the CRM Sync admin settings, then Field Configuration.",
         "Choose the Activity field mappings (Salesforce Tasks).",
-        "Map the e-mail's Message-ID to {field}, in the direction SalesLoft to Salesforce.",
+        "Map the SalesLoft field that carries the e-mail's Message-ID header (its name differs by "
+        "SalesLoft version) to {field}, in the direction SalesLoft to Salesforce.",
         "SalesLoft maps only fields its users may edit: give them Read and Edit on {field}.",
     ],
     "SendBloom": [
-        "In SendBloom, open the Salesforce integration's activity field mapping.",
-        "Map the e-mail's Message-ID header to {field} on the Task SendBloom logs.",
+        "SendBloom's menus were not checked for this guide: find where its Salesforce integration "
+        "maps fields of the Tasks it logs.",
+        "Map the e-mail's Message-ID header to {field} on those Tasks.",
         "Give the SendBloom user Read and Edit on {field}.",
     ],
 }
@@ -89,8 +92,8 @@ def record_cadence_tools(
     """Check that each tool's usernames exist in the org and save them in the org profile.
 
     Usernames the org does not have are dropped and named in the reason.
-    Inactive users are kept and named too, because a tool cannot log Tasks as
-    them. Raises ValueError for a tool that is not in CADENCE_TOOLS.
+    Inactive users are kept but named, because a tool cannot log Tasks as
+    them until they are active. Raises ValueError for a tool that is not in CADENCE_TOOLS.
     ``profiles_file`` defaults to the profiles file in the config folder.
     """
     return _check_tools(run, users, save=True, profiles_file=profiles_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import traceback
 from collections.abc import Callable
 
@@ -66,6 +67,22 @@ def explain_error(error: BaseException) -> tuple[str, str]:
     details = f"{problem.details}\n\n{trace}" if problem.details else trace
     # A traceback may quote a request header or URL, so it gets the log's scrubbing too.
     return scrub_secrets(problem.sentence), scrub_secrets(details)
+
+
+def plain_label(text: str = "") -> QLabel:
+    """Return a label that shows ``text`` as written: org data such as a user's name may hold markup."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def plain_tooltip(text: str) -> str:
+    """Return a tooltip that shows ``text`` as written, even when it looks like HTML.
+
+    Qt renders a tooltip as rich text when it looks like markup, so the text is
+    escaped inside a paragraph that keeps its line breaks.
+    """
+    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
 
 
 class MessagePanel(QFrame):

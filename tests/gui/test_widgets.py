@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import requests
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from pytestqt.qtbot import QtBot
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.jobs import Cancelled
-from backstory_desktop.gui.widgets import FAILED_COLOR, MessagePanel
+from backstory_desktop.gui.widgets import FAILED_COLOR, MessagePanel, plain_label, plain_tooltip
 
 
 def test_message_panel__error_details_behind_button(qtbot: QtBot) -> None:
@@ -51,3 +53,20 @@ def test_message_panel__failed_result_shows_reason(qtbot: QtBot) -> None:
     assert panel.label.text() == "✗ Activity.Message_ID__c does not exist."
     assert panel.details_button.isVisible()
     assert panel.details.toPlainText() == "HTTP 404 from /tooling/query"
+
+
+def test_plain_tooltip__markup_shows_as_written(qtbot: QtBot) -> None:
+    text = '<h1 style="color:red">Big</h1> & <a href="x">link</a>\nsecond line'
+    document = QTextDocument()
+
+    document.setHtml(plain_tooltip(text))
+
+    assert document.toPlainText() == text
+
+
+def test_plain_label__markup_shows_as_written(qtbot: QtBot) -> None:
+    label = plain_label("<b>Bold</b>")
+    qtbot.addWidget(label)
+
+    assert label.textFormat() is Qt.TextFormat.PlainText
+    assert label.text() == "<b>Bold</b>"

@@ -52,6 +52,8 @@ from backstory_desktop.gui.widgets import (
     PASSED_COLOR,
     STATUS_MARKS,
     note,
+    plain_label,
+    plain_tooltip,
     plural,
     status_color,
 )
@@ -163,7 +165,7 @@ class ToolTab(QWidget):
         form = QFormLayout()
         form.setVerticalSpacing(2)
         for key, label in NUMBER_ROWS:
-            value = QLabel(NO_VALUE)
+            value = plain_label(NO_VALUE)
             self.numbers[key] = value
             color = FORM_COLORS.get(key)
             swatch = f"<span style='color: {color.name()}'>■</span> " if color is not None else ""
@@ -174,6 +176,8 @@ class ToolTab(QWidget):
             "its Tasks."
         )
         self.reason.setWordWrap(True)
+        # Reasons quote usernames and stored keys, which are org data.
+        self.reason.setTextFormat(Qt.TextFormat.PlainText)
         self.chart_view = QChartView()
         self.chart_view.setRenderHint(QPainter.RenderHint.Antialiasing)
         self.chart_view.setFixedHeight(CHART_HEIGHT)
@@ -208,7 +212,7 @@ class ToolTab(QWidget):
         usernames = tool["usernames"]
         creators = ", ".join(usernames) if len(usernames) <= 2 else f"{len(usernames)} users"
         self.numbers["tasks"].setText(f"{tasks} created by {creators or NO_VALUE}")
-        self.numbers["tasks"].setToolTip("\n".join(usernames))
+        self.numbers["tasks"].setToolTip(plain_tooltip("\n".join(usernames)))
         self.numbers["tasks"].setWordWrap(True)
         good = tasks > 0 and tool["canonical"] == tasks
         self.numbers["canonical"].setStyleSheet(f"color: {(PASSED_COLOR if good else FAILED_COLOR).name()}")
@@ -261,7 +265,7 @@ class CadenceMappingPage(StepPage):
 
     def _build_calls_tab(self) -> QWidget:
         tab = QWidget()
-        self.calls_reason = QLabel(WHY_CALLS)
+        self.calls_reason = plain_label(WHY_CALLS)
         self.calls_reason.setWordWrap(True)
         self.calls_table = QTableWidget(0, len(CALL_COLUMNS))
         self.calls_table.setHorizontalHeaderLabels(CALL_COLUMNS)
@@ -339,7 +343,7 @@ class CadenceMappingPage(StepPage):
                      ", ".join(user["example_ids"]))
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(plain_tooltip(text))
                 self.calls_table.setItem(row, column, item)
         self.calls_table.resizeColumnsToContents()
         total = sum(int(user["count"]) for user in calls)

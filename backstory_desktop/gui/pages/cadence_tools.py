@@ -27,7 +27,7 @@ from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.enablement.cadence import check_saved_cadence_tools
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
 from backstory_desktop.gui.pages.integration_user import load_users_job, picker_order
-from backstory_desktop.gui.widgets import NEUTRAL_COLOR, note
+from backstory_desktop.gui.widgets import NEUTRAL_COLOR, note, plain_tooltip
 from backstory_desktop.store.settings import CADENCE_TOOLS
 
 NO_TOOL_HINT = "Tick the cadence tools the org uses, or skip this step if it uses none."
@@ -106,7 +106,7 @@ class ToolUsersBox(QGroupBox):
         for user in users:
             item = QListWidgetItem(two_line_label(user))
             item.setData(Qt.ItemDataRole.UserRole, user.username)
-            item.setToolTip(user.username)
+            item.setToolTip(plain_tooltip(user.username))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             ticked = user.username.casefold() in wanted
             item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)

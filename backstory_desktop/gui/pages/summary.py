@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -25,7 +24,7 @@ from PySide6.QtWidgets import (
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepStatus
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
-from backstory_desktop.gui.widgets import STATUS_MARKS, note, status_color
+from backstory_desktop.gui.widgets import STATUS_MARKS, note, plain_tooltip, status_color
 from backstory_desktop.report import readable_time, report_html, write_report
 
 # The file name Export HTML offers first.
@@ -196,11 +195,6 @@ def _table(headers: tuple[str, ...], table: QTableWidget | None = None) -> QTabl
     table.verticalHeader().hide()
     table.setWordWrap(True)
     return table
-
-
-def plain_tooltip(text: str) -> str:
-    """Return a tooltip that shows ``text`` as it is: org data that looks like HTML is not rendered."""
-    return f"<p style='white-space: pre-wrap'>{html.escape(text)}</p>"
 
 
 def _pane(*widgets: QWidget) -> QWidget:
