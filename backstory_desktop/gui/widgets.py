@@ -70,7 +70,7 @@ def explain_error(error: BaseException) -> tuple[str, str]:
 
 
 def plain_label(text: str = "") -> QLabel:
-    """Return a label that shows ``text`` as written: org data such as a user's name may hold markup."""
+    """Return a label that shows ``text`` as written: org data such as a user's name may contain markup."""
     label = QLabel(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
     return label
