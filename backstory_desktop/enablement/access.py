@@ -22,7 +22,12 @@ from backstory_desktop.enablement.run import (
     require_field,
 )
 from backstory_desktop.salesforce.access import AccessLine, AccessReport, effective_access, permission_label
-from backstory_desktop.salesforce.access_grants import GrantPlan, apply_access_grant, plan_access_grant
+from backstory_desktop.salesforce.access_grants import (
+    GrantPlan,
+    apply_access_grant,
+    lines_applied_before,
+    plan_access_grant,
+)
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem
 from backstory_desktop.salesforce.tasks import find_user_by_username
 
@@ -185,26 +190,37 @@ def apply_access_fix(run: EnablementRun, plan: GrantPlan | None = None) -> StepR
         raise RuntimeError("the integration user has not been checked: run that step first")
     try:
         plan = plan if plan is not None else plan_access_fix(run)
-        apply_access_grant(run.require_connection(), plan)
+        applied = apply_access_grant(run.require_connection(), plan).applied_lines
     except Exception as error:
-        return record_result(run, failed_result(Step.INTEGRATION_USER, error))
+        return record_result(run, _partial_failure(run, plan, error))
     summary = _change_summary(run, plan)
-    if plan.has_changes:
-        record_change(run, Step.INTEGRATION_USER, summary, plan.diff_lines())
+    if applied:
+        record_change(run, Step.INTEGRATION_USER, summary, applied)
 
     result = check_integration_user(run, run.access.username)
     details = {**result.details, "granted": plan.describe()}
     reason = result.reason
-    if plan.has_changes:
+    if applied:
         reason += f" {summary}."
     return record_result(run, StepResult(result.step, result.status, reason, details))
+
+
+def _partial_failure(run: EnablementRun, plan: GrantPlan | None, error: Exception) -> StepResult:
+    """Turn a failed grant into the step's result, recording the writes made before it failed."""
+    failed = failed_result(Step.INTEGRATION_USER, error)
+    made = lines_applied_before(error)
+    if not made or plan is None:
+        return failed
+    record_change(run, Step.INTEGRATION_USER,
+                  f"Granted part of the access of {plan.username} before the grant failed", made)
+    reason = f"{failed.reason} The changes made before the failure are in the change log."
+    return StepResult(failed.step, failed.status, reason, failed.details)
 
 
 def _change_summary(run: EnablementRun, plan: GrantPlan) -> str:
     granted = []
     sets = []
-    if plan.field_access and (plan.field_permissions_to_add or plan.field_permissions_to_update
-                              or plan.assign or plan.renew or not plan.exists):
+    if plan.has_field_changes:
         granted.append(f"Read and Edit on {require_field(run).api_name}")
         sets.append(f'"{plan.permission_set_label}"')
     granted.extend(permission_label(flag) for flag in plan.permissions_to_enable)

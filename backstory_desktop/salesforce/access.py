@@ -9,7 +9,7 @@ and PermissionSetGroupComponent,
 https://developer.salesforce.com/docs/platform/object-reference/references/standard-objects/object-mutingpermissionset.html).
 An assignment that has expired or is inactive grants nothing; the report lists
 it apart. Each line of the report names what grants it and what mutes it, so the
-admin knows where to change it. Field-level security on an Activity field is
+admin can see where to change it. Field-level security on an Activity field is
 stored as FieldPermissions rows on ``Task.<field>`` and ``Event.<field>``.
 """
 
@@ -306,7 +306,7 @@ def _load_sources(
             source = _group_source(group, rows)
         elif group is not None:
             # No component could be read: the group's aggregate permission set still
-            # tells what it grants, without naming the component or the muting set.
+            # shows what it grants, without naming the component or the muting set.
             source = _set_source(row, profile_name, rows)
             source.label = f"permission set group {group.label}"
         else:

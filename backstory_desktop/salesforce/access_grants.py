@@ -45,6 +45,9 @@ from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem
 
 logger = logging.getLogger(__name__)
 
+# Attribute of an error raised by apply_access_grant: the diff lines written before it.
+_APPLIED_LINES = "backstory_applied_lines"
+
 
 @dataclass
 class SystemSetPlan:
@@ -88,20 +91,30 @@ class GrantPlan:
     requested_permissions: list[str] = field(default_factory=list)  # as asked, before dependencies
     renew: str = ""  # why the user's assignment of the field set grants nothing now
     field_set_blocked: str = ""  # why the existing field set is not reused
+    # PermissionDependency table the plan was made with: permission -> the permissions it requires.
+    dependencies: dict[str, set[str]] = field(default_factory=dict)
+    # Permissions the user's own set has switched on already, so no narrowed plan enables them again.
+    already_enabled: set[str] = field(default_factory=set)
+    # Diff lines of the writes apply_access_grant made, set on the plan it returns.
+    applied_lines: list[str] = field(default_factory=list)
 
     @property
-    def has_changes(self) -> bool:
-        field_changes = self.field_access and (
+    def has_field_changes(self) -> bool:
+        """Tell whether the plan changes the field set or the user's assignment of it."""
+        return self.field_access and (
             not self.exists
             or bool(self.field_permissions_to_add)
             or bool(self.field_permissions_to_update)
             or self.assign
             or bool(self.renew)
         )
+
+    @property
+    def has_changes(self) -> bool:
         system = self.system_set
         system_changes = system is not None and (
             not system.exists or system.assign or bool(system.renew) or bool(self.permissions_to_enable))
-        return bool(field_changes or system_changes)
+        return self.has_field_changes or system_changes
 
     @property
     def blocked(self) -> list[str]:
@@ -124,7 +137,7 @@ class GrantPlan:
         """Return describe()'s lines marked as a diff.
 
         "! " marks a set that is not reused or a user who gains a permission too,
-        "+ " an addition, "~ " a change, and "  " a plan without changes.
+        "+ " an addition, "- " a removal, "~ " a change, and "  " a plan without changes.
         """
         return [f"{mark} {text}" for mark, text in self._marked_lines()]
 
@@ -132,19 +145,13 @@ class GrantPlan:
         """Return this plan narrowed to the ``chosen`` system permissions and what they depend on.
 
         The plan must have been made with every permission the admin may choose,
-        so that narrowing it needs no new look-up in the org.
+        so that narrowing it needs no new look-up in the org. Dependencies are
+        resolved again from what is still requested: a permission the admin
+        unticked is still enabled when a ticked one requires it.
         """
         still_requested = [flag for flag in self.requested_permissions if flag in chosen]
-        enable = [flag for flag in self.permissions_to_enable if flag in still_requested]
-        required_by = {}
-        pending = list(still_requested)
-        while pending:
-            needer = pending.pop(0)
-            for flag, needed_by in self.required_by.items():
-                if needed_by == needer and flag not in required_by:
-                    required_by[flag] = needer
-                    pending.append(flag)
-        enable += [flag for flag in self.permissions_to_enable if flag in required_by and flag not in enable]
+        flags, required_by = resolve_dependencies(still_requested, self.dependencies)
+        enable = [flag for flag in flags if flag not in self.already_enabled]
         return replace(self, requested_permissions=still_requested, permissions_to_enable=enable,
                        required_by=required_by,
                        system_set=self.system_set if still_requested else None)
@@ -163,19 +170,15 @@ class GrantPlan:
         quoted = f'"{self.permission_set_label}"'
         lines = []
         if not self.exists:
-            lines.append(("+", f"Create permission set {quoted} (API name {self.permission_set_name})."))
-        lines.extend(
-            ("+", f"Add field permission Read and Edit on {name} to {quoted}.")
-            for name in self.field_permissions_to_add
-        )
-        lines.extend(
-            ("~", f"Change field permission on {name} in {quoted} to Read and Edit.")
-            for name in self.field_permissions_to_update
-        )
+            lines.append(_create_line(quoted, self.permission_set_name))
+        lines.extend(_field_permission_line(quoted, name, added=True)
+                     for name in self.field_permissions_to_add)
+        lines.extend(_field_permission_line(quoted, name, added=False)
+                     for name in self.field_permissions_to_update)
         if self.assign:
-            lines.append(("+", f"Assign {quoted} to {self.username}."))
+            lines.append(_assign_line(quoted, self.username))
         if self.renew:
-            lines.append(("~", _renew_line(quoted, self.username, self.renew)))
+            lines.extend(_renew_lines(quoted, self.username, self.renew))
         return lines
 
     def _system_lines(self) -> list[tuple[str, str]]:
@@ -185,25 +188,52 @@ class GrantPlan:
         quoted = f'"{system.label}"'
         lines = []
         if not system.exists:
-            lines.append(("+", f"Create permission set {quoted} (API name {system.name})."))
+            lines.append(_create_line(quoted, system.name))
         for flag in self.permissions_to_enable:
-            needed_by = self.required_by.get(flag)
-            why = f" ({permission_label(needed_by)} requires it)" if needed_by else ""
-            lines.append(("+", f"Enable system permission {permission_label(flag)} in {quoted}{why}."))
-            if system.other_assignees:
-                lines.append(("!", f"Also grants {permission_label(flag)} to "
-                                   f"{', '.join(system.other_assignees)}, assigned this set."))
+            lines.extend(_enable_lines(self, system, flag))
         if system.assign:
-            lines.append(("+", f"Assign {quoted} to {self.username}."))
+            lines.append(_assign_line(quoted, self.username))
         if system.renew:
-            lines.append(("~", _renew_line(quoted, self.username, system.renew)))
+            lines.extend(_renew_lines(quoted, self.username, system.renew))
         return lines
 
 
-def _renew_line(quoted: str, username: str, lapse: str) -> str:
+def _create_line(quoted: str, name: str) -> tuple[str, str]:
+    return "+", f"Create permission set {quoted} (API name {name})."
+
+
+def _field_permission_line(quoted: str, name: str, *, added: bool) -> tuple[str, str]:
+    if added:
+        return "+", f"Add field permission Read and Edit on {name} to {quoted}."
+    return "~", f"Change field permission on {name} in {quoted} to Read and Edit."
+
+
+def _enable_lines(plan: GrantPlan, system: SystemSetPlan, flag: str) -> list[tuple[str, str]]:
+    """Return the line that enables ``flag`` in the user's set, and who else gains it."""
+    needed_by = plan.required_by.get(flag)
+    why = f" ({permission_label(needed_by)} requires it)" if needed_by else ""
+    lines = [("+", f'Enable system permission {permission_label(flag)} in "{system.label}"{why}.')]
+    if system.other_assignees:
+        lines.append(("!", f"Also grants {permission_label(flag)} to "
+                           f"{', '.join(system.other_assignees)}, assigned this set."))
+    return lines
+
+
+def _assign_line(quoted: str, username: str) -> tuple[str, str]:
+    return "+", f"Assign {quoted} to {username}."
+
+
+def _renew_lines(quoted: str, username: str, lapse: str) -> list[tuple[str, str]]:
     if lapse == INACTIVE:
-        return f"Assign {quoted} to {username} again: the current assignment is inactive."
-    return f"Renew the assignment of {quoted} to {username} ({lapse}): clear its expiration date."
+        # _ensure_assigned deletes the inactive assignment and creates a new one.
+        return [("-", f"Remove the inactive assignment of {quoted} to {username}."),
+                _assign_line(quoted, username)]
+    return [("~", f"Renew the assignment of {quoted} to {username} ({lapse}): clear its expiration date.")]
+
+
+def _marked(line: tuple[str, str]) -> str:
+    mark, text = line
+    return f"{mark} {text}"
 
 
 def resolve_dependencies(
@@ -277,8 +307,8 @@ def _blocked_because(conn: OrgConnection, permission_set: dict[str, Any], *,
     """Return why an existing set with one of our API names is not reused, or "" when it may be.
 
     A managed package's set is the package's own, whatever it grants. NOTE: the
-    practice org rejects a second set with the same API name in another namespace;
-    whether Salesforce does is unconfirmed, so the plan does not create one beside it.
+    practice org rejects a second set with the same API name in another namespace.
+    Whether Salesforce does is unconfirmed, so the plan does not create one beside it.
     """
     name = str(permission_set.get("Name"))
     namespace = permission_set.get("NamespacePrefix")
@@ -310,9 +340,10 @@ def _extra_grants(conn: OrgConnection, permission_set_id: str, *, allowed_flags:
     set created through the API starts with every system permission off is unconfirmed.
     """
     labels = _permission_labels(conn)
-    soql = format_soql("SELECT Id, {:literal} FROM PermissionSet WHERE Id = {}",
-                       ", ".join(sorted(labels)), permission_set_id)
-    row = next(iter(conn.query_all(soql)), {})
+    # The record's own URL returns every field. A SOQL query naming the hundreds of Permissions*
+    # fields of a real org comes close to the URI limit, 16,384 bytes before Salesforce answers 414
+    # (REST API Developer Guide, "Status Codes and Error Responses").
+    row = conn.request("GET", f"sobjects/PermissionSet/{permission_set_id}") or {}
     extras = [label for flag, label in sorted(labels.items(), key=lambda item: item[1])
               if row.get(flag) and flag not in allowed_flags]
     rows = conn.query_all(format_soql(
@@ -437,6 +468,7 @@ def plan_access_grant(
     plan.requested_permissions = [flag for flag, _label in SYSTEM_PERMISSIONS if flag in system_permissions]
     dependencies = permission_dependencies(conn)
     flags, plan.required_by = resolve_dependencies(plan.requested_permissions, dependencies)
+    plan.dependencies = dependencies
     name, label = user_set_name(user_id, plan.username)
     readable = [flag for flag in flags if flag in SYSTEM_PERMISSION_LABELS]
     existing = _find_permission_set(conn, name, readable)
@@ -453,39 +485,71 @@ def plan_access_grant(
         renew=renew, other_assignees=_other_assignees(conn, set_id, user_id),
         blocked=_blocked_because(conn, existing, allowed_flags=allowed, allowed_fields=()),
     )
-    plan.permissions_to_enable = [flag for flag in flags if not existing.get(flag)]
+    plan.already_enabled = {flag for flag in flags if existing.get(flag)}
+    plan.permissions_to_enable = [flag for flag in flags if flag not in plan.already_enabled]
     return plan
 
 
 def apply_access_grant(conn: OrgConnection, plan: GrantPlan) -> GrantPlan:
-    """Make the changes of a confirmed plan and return it; nothing beyond what it lists.
+    """Make the changes of a confirmed plan; nothing beyond what it lists.
 
+    Returns the plan with ``applied_lines``: the diff lines of the writes made.
     Raises SalesforceProblem, writing nothing, when the plan reuses a set that
-    grants more than it would. Each write checks the org first, so applying a plan
-    twice changes nothing the second time. Run effective_access again to confirm the result.
+    grants more than it would. When a write fails, the error raised carries the
+    lines written before it (see lines_applied_before). Each write checks the org
+    first, so applying a plan twice changes nothing the second time. Run
+    effective_access again to confirm the result.
     """
     if plan.blocked:
         raise SalesforceProblem(ProblemKind.FIXABLE, plan.blocked[0], " ".join(plan.blocked))
     if not plan.has_changes:
         return plan
-    if plan.field_access:
-        _apply_field_part(conn, plan)
-    if plan.system_set is not None:
-        _apply_system_part(conn, plan, plan.system_set)
-    logger.info("Granted access to %s: %d changes", plan.username, len(plan.describe()))
-    return plan
+    applied: list[str] = []
+    try:
+        if plan.field_access:
+            _apply_field_part(conn, plan, applied)
+        if plan.system_set is not None:
+            _apply_system_part(conn, plan, plan.system_set, applied)
+    except Exception as error:
+        setattr(error, _APPLIED_LINES, applied)
+        logger.info("Granting access to %s failed after %d changes (%s)", plan.username,
+                    _change_count(applied), type(error).__name__)
+        raise
+    logger.info("Granted access to %s: %d changes", plan.username, _change_count(applied))
+    return replace(plan, applied_lines=applied)
 
 
-def _apply_field_part(conn: OrgConnection, plan: GrantPlan) -> None:
+def lines_applied_before(error: BaseException) -> list[str]:
+    """Return the diff lines of the writes apply_access_grant made before ``error`` stopped it."""
+    lines = getattr(error, _APPLIED_LINES, [])
+    return [str(line) for line in lines] if isinstance(lines, list) else []
+
+
+def _change_count(lines: list[str]) -> int:
+    """Count the diff lines that are changes: "+", "-" and "~", not "!" warnings."""
+    return sum(1 for line in lines if line[:1] in "+-~")
+
+
+def _apply_field_part(conn: OrgConnection, plan: GrantPlan, applied: list[str]) -> None:
+    quoted = f'"{plan.permission_set_label}"'
     existing = _find_permission_set(conn)
-    permission_set_id = str(existing["Id"]) if existing else _create_permission_set(conn)
+    if existing is None:
+        permission_set_id = _create_permission_set(conn)
+        quoted = f'"{PERMISSION_SET_LABEL}"'
+        applied.append(_marked(_create_line(quoted, PERMISSION_SET_NAME)))
+    else:
+        permission_set_id = str(existing["Id"])
     for name in plan.field_permissions_to_add + plan.field_permissions_to_update:
-        _ensure_field_permission(conn, permission_set_id, name)
-    _ensure_assigned(conn, plan.user_id, permission_set_id)
+        added = _ensure_field_permission(conn, permission_set_id, name)
+        if added is not None:
+            applied.append(_marked(_field_permission_line(quoted, name, added=added)))
+    _ensure_assigned(conn, plan.user_id, permission_set_id, quoted, plan.username, applied)
 
 
-def _apply_system_part(conn: OrgConnection, plan: GrantPlan, system: SystemSetPlan) -> None:
+def _apply_system_part(conn: OrgConnection, plan: GrantPlan, system: SystemSetPlan,
+                       applied: list[str]) -> None:
     enable = {flag: True for flag in plan.permissions_to_enable}
+    quoted = f'"{system.label}"'
     existing = _find_permission_set(conn, system.name)
     if existing is None:
         result = conn.request("POST", "sobjects/PermissionSet", json={
@@ -495,30 +559,39 @@ def _apply_system_part(conn: OrgConnection, plan: GrantPlan, system: SystemSetPl
             **enable,
         })
         permission_set_id = str(result["id"])
+        applied.append(_marked(_create_line(quoted, system.name)))
     else:
         permission_set_id = str(existing["Id"])
         if enable:
             conn.request("PATCH", f"sobjects/PermissionSet/{permission_set_id}", json=enable)
-    _ensure_assigned(conn, plan.user_id, permission_set_id)
+    for flag in plan.permissions_to_enable:
+        applied.extend(_marked(line) for line in _enable_lines(plan, system, flag))
+    _ensure_assigned(conn, plan.user_id, permission_set_id, quoted, plan.username, applied)
 
 
-def _ensure_assigned(conn: OrgConnection, user_id: str, permission_set_id: str) -> None:
-    """Assign the set to the user, or make a lapsed assignment live again."""
+def _ensure_assigned(conn: OrgConnection, user_id: str, permission_set_id: str, quoted: str,
+                     username: str, applied: list[str]) -> None:
+    """Assign the set to the user, or make a lapsed assignment live again, adding a line per write."""
     found = _assignment(conn, user_id, permission_set_id)
     lapse = assignment_lapse(found, datetime.now(UTC)) if found is not None else ""
     if found is not None and lapse == INACTIVE:
         # IsActive is read-only, so an inactive assignment is replaced: a user may hold
-        # only one assignment of a set.
+        # only one assignment of a set. Its ExpirationDate goes with it.
+        # NOTE: what makes IsActive false on a real org is unconfirmed; the practice org
+        # resets it on a new assignment.
         conn.request("DELETE", f"sobjects/PermissionSetAssignment/{found['Id']}")
+        applied.append(_marked(_renew_lines(quoted, username, INACTIVE)[0]))
         found = None
     if found is None:
         conn.request("POST", "sobjects/PermissionSetAssignment",
                      json={"AssigneeId": user_id, "PermissionSetId": permission_set_id})
+        applied.append(_marked(_assign_line(quoted, username)))
     elif lapse:
         # ExpirationDate is updatable (object reference, PermissionSetAssignment):
         # clearing it makes the assignment permanent.
         conn.request("PATCH", f"sobjects/PermissionSetAssignment/{found['Id']}",
                      json={"ExpirationDate": None})
+        applied.extend(_marked(line) for line in _renew_lines(quoted, username, lapse))
 
 
 def apply_field_access_grant(
@@ -546,7 +619,12 @@ def _create_permission_set(conn: OrgConnection) -> str:
     return str(result["id"])
 
 
-def _ensure_field_permission(conn: OrgConnection, permission_set_id: str, name: str) -> None:
+def _ensure_field_permission(conn: OrgConnection, permission_set_id: str, name: str) -> bool | None:
+    """Give the set Read and Edit on ``name``.
+
+    Returns True when a row was added, False when one was changed, and None when
+    the row had both already.
+    """
     # Read the rows again before each write: Salesforce may mirror a Task row
     # onto Event for Activity fields, which would make a blind create fail.
     sobject, field_api_name = name.split(".", 1)
@@ -567,11 +645,13 @@ def _ensure_field_permission(conn: OrgConnection, permission_set_id: str, name: 
                 "PermissionsEdit": True,
             },
         )
-        return
+        return True
     row = rows[0]
-    if not (row.get("PermissionsRead") and row.get("PermissionsEdit")):
-        conn.request(
-            "PATCH",
-            f"sobjects/FieldPermissions/{row['Id']}",
-            json={"PermissionsRead": True, "PermissionsEdit": True},
-        )
+    if row.get("PermissionsRead") and row.get("PermissionsEdit"):
+        return None
+    conn.request(
+        "PATCH",
+        f"sobjects/FieldPermissions/{row['Id']}",
+        json={"PermissionsRead": True, "PermissionsEdit": True},
+    )
+    return False

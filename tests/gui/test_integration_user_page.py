@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
@@ -25,6 +24,7 @@ from backstory_desktop.gui.pages.integration_user import (
     IntegrationUserPage,
     load_users_job,
 )
+from backstory_desktop.gui.widgets import plain_tooltip
 from backstory_desktop.gui.wizard import WizardWindow
 
 SALES_OPS = "salesops@practice.backstory.example"
@@ -118,6 +118,29 @@ def test_fix_dialog__applies_only_ticked(
     (change,) = window.context.run.changes
     assert "View All Data" in change.summary
     assert page.fix_dialog is None
+
+
+def test_fix_dialog__nothing_ticked_disables_apply(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("non-unique")
+    page = user_page(qtbot, window)
+    # The outreach user has Read and Edit on the field, so only system permissions are missing.
+    check_user(qtbot, window, page, OUTREACH)
+    click(qtbot, page.grant_button)
+    wait_idle(qtbot, window)
+    dialog = page.fix_dialog
+    assert dialog is not None
+
+    for checkbox in dialog.boxes.values():
+        checkbox.setChecked(False)
+
+    assert dialog.boxes
+    assert "Tick at least one permission to grant." in dialog.diff.text()
+    assert "No change" not in dialog.diff.text()
+    assert not dialog.apply_button.isEnabled()
+    dialog.boxes["PermissionsViewAllData"].setChecked(True)
+    assert dialog.apply_button.isEnabled()
 
 
 def test_fix_dialog__cancel_changes_nothing(
@@ -217,7 +240,7 @@ def test_org_text__shown_as_plain_text(
 
     assert MARKUP in page.profile.text()
     assert sources.text() == f"permission set {MARKUP[:80]}"
-    assert sources.toolTip() == html.escape(sources.text())
+    assert sources.toolTip() == plain_tooltip(sources.text())
     assert shown, "the user's name is on the page"
     assert all(label.textFormat() == Qt.TextFormat.PlainText for label in shown)
     assert page.cadence_labels[username].textFormat() == Qt.TextFormat.PlainText

@@ -286,6 +286,8 @@ def test_dependencies__described_and_narrowed() -> None:
                      permissions_to_enable=["PermissionsViewAllData", "PermissionsViewSetup"],
                      requested_permissions=["PermissionsViewAllData", "PermissionsViewAllUsers"],
                      required_by={"PermissionsViewSetup": "PermissionsViewAllData"},
+                     dependencies={"PermissionsViewAllData": {"PermissionsViewSetup"}},
+                     already_enabled={"PermissionsViewAllUsers"},
                      system_set=SystemSetPlan("Set", "Set", exists=True, assign=False))
 
     lines = plan.describe()
@@ -297,6 +299,38 @@ def test_dependencies__described_and_narrowed() -> None:
     ]
     assert narrowed.permissions_to_enable == []
     assert narrowed.required_by == {}
+
+
+def test_with_permissions__unticked_dependency_kept() -> None:
+    table = {"PermissionsViewAllData": {"PermissionsViewAllUsers"}}
+    requested = ["PermissionsViewAllData", "PermissionsViewAllUsers"]
+    flags, required_by = resolve_dependencies(requested, table)
+    plan = GrantPlan(PERMISSION_SET_LABEL, True, [], False, username="someone", field_access=False,
+                     permissions_to_enable=flags, requested_permissions=requested, required_by=required_by,
+                     dependencies=table, system_set=SystemSetPlan("Set", "Set", exists=True, assign=False))
+
+    narrowed = plan.with_permissions(["PermissionsViewAllData"])
+
+    assert narrowed.requested_permissions == ["PermissionsViewAllData"]
+    assert narrowed.permissions_to_enable == ["PermissionsViewAllData", "PermissionsViewAllUsers"]
+    assert narrowed.required_by == {"PermissionsViewAllUsers": "PermissionsViewAllData"}
+    assert narrowed.describe() == [
+        'Enable system permission View All Data in "Set".',
+        'Enable system permission View All Users in "Set" (View All Data requires it).',
+    ]
+
+
+def test_with_permissions__enabled_dependency_skipped() -> None:
+    table = {"PermissionsViewAllData": {"PermissionsViewAllUsers"}}
+    plan = GrantPlan(PERMISSION_SET_LABEL, True, [], False, username="someone", field_access=False,
+                     permissions_to_enable=["PermissionsViewAllData"],
+                     requested_permissions=["PermissionsViewAllData", "PermissionsViewAllUsers"],
+                     dependencies=table, already_enabled={"PermissionsViewAllUsers"},
+                     system_set=SystemSetPlan("Set", "Set", exists=True, assign=False))
+
+    narrowed = plan.with_permissions(["PermissionsViewAllData"])
+
+    assert narrowed.permissions_to_enable == ["PermissionsViewAllData"]
 
 
 def test_dependencies__unreadable_table_is_empty(admin: OrgConnection) -> None:

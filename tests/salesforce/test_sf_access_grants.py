@@ -187,12 +187,17 @@ def test_inactive_assignment__assigned_again(admin: OrgConnection, default_org: 
         default_org.store.update_record(assignment["Id"], {"IsActive": False}, modified_by_id=admin.user_id)
 
     plan = plan_field_access_grant(admin, uid, FIELD)
-    apply_access_grant(admin, plan)
+    applied = apply_access_grant(admin, plan).applied_lines
 
-    assert plan.diff_lines() == [
-        f'~ Assign "Backstory Message ID Access" to {default_org.integration_username} again: '
-        "the current assignment is inactive."]
+    expected = [
+        f'- Remove the inactive assignment of "Backstory Message ID Access" to '
+        f"{default_org.integration_username}.",
+        f'+ Assign "Backstory Message ID Access" to {default_org.integration_username}.']
+    assert plan.diff_lines() == expected
+    assert applied == expected
     assert effective_access(admin, uid, FIELD, field_unique=True).ok
+    (renewed,) = assignments(admin, uid, field_set_id(admin))
+    assert renewed["Id"] != assignment["Id"]
 
 
 def test_step__expired_assignment_renewed(admin: OrgConnection, default_org: PracticeOrg) -> None:
@@ -212,6 +217,53 @@ def test_step__expired_assignment_renewed(admin: OrgConnection, default_org: Pra
     (change,) = run.changes
     assert change.summary == (f"Granted Read and Edit on {FIELD} to {default_org.integration_username} "
                               'through permission set "Backstory Message ID Access"')
+
+
+# -- what apply reports ------------------------------------------------------------------------
+
+def test_apply__returns_lines_written(admin: OrgConnection) -> None:
+    uid = user_id(admin, SALESLOFT)
+    plan = plan_access_grant(admin, uid, FIELD, system_permissions=[VIEW_ALL_USERS])
+
+    applied = apply_access_grant(admin, plan).applied_lines
+
+    assert applied == plan.diff_lines()
+    assert apply_access_grant(admin, plan_access_grant(admin, uid, FIELD)).applied_lines == []
+
+
+def test_apply__failed_assignment_recorded(admin: OrgConnection, default_org: PracticeOrg) -> None:
+    run = enablement.EnablementRun(OrgProfile(alias="practice", cadence_users={"SalesLoft": [SALESLOFT]}))
+    enablement.use_connection(run, admin)
+    enablement.check_field(run)
+    enablement.check_integration_user(run, default_org.integration_username)
+    plan = enablement.plan_access_fix(run, username=SALESLOFT)
+    # No user has this id: the set and its field permissions are written, the assignment fails.
+    unknown_user = dataclasses.replace(plan, user_id="005000000009999")
+
+    result = enablement.apply_access_fix(run, unknown_user)
+
+    assert result.status is StepStatus.FAILED
+    assert result.reason.endswith("The changes made before the failure are in the change log.")
+    (change,) = run.changes
+    assert change.summary == f"Granted part of the access of {SALESLOFT} before the grant failed"
+    assert change.lines == (
+        '+ Create permission set "Backstory Message ID Access" (API name Backstory_Message_ID_Access).',
+        f'+ Add field permission Read and Edit on Task.{FIELD} to "Backstory Message ID Access".',
+        f'+ Add field permission Read and Edit on Event.{FIELD} to "Backstory Message ID Access".',
+    )
+    assert field_set_id(admin)
+
+
+def test_extra_grants__read_from_record(admin: OrgConnection) -> None:
+    uid = user_id(admin, SALESLOFT)
+    name, _label = user_set_name(uid, SALESLOFT)
+    create_set(admin, name, PermissionsViewAllUsers=True, PermissionsViewSetup=True)
+
+    plan = plan_access_grant(admin, uid, FIELD, system_permissions=[VIEW_ALL_DATA])
+
+    assert len(plan.blocked) == 1
+    assert "also grants View Setup and Configuration, so it is not reused" in plan.blocked[0]
+    assert "View All Users" not in plan.blocked[0]
 
 
 # -- problems the admin can fix ----------------------------------------------------------------

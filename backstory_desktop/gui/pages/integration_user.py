@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Collection
 
@@ -33,7 +32,15 @@ from backstory_desktop.core.records import UserRef
 from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
-from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, PASSED_COLOR, note
+from backstory_desktop.gui.widgets import (
+    FAILED_COLOR,
+    NEUTRAL_COLOR,
+    NO_VALUE,
+    PASSED_COLOR,
+    note,
+    plain_label,
+    plain_tooltip,
+)
 from backstory_desktop.salesforce.access import AccessLine, AccessReport, list_users
 from backstory_desktop.salesforce.access_grants import GrantPlan
 from backstory_desktop.store.settings import CADENCE_TOOLS
@@ -49,6 +56,7 @@ SOURCES_WIDTH = 280
 # Width in pixels of the fix dialog, so each diff line of a permission set change fits on one row.
 FIX_DIALOG_WIDTH = 900
 GRANT_TITLE = "Grant field access"
+NOTHING_CHOSEN = "Tick at least one permission to grant."
 FIX_TITLE = "Fix access"
 
 
@@ -81,19 +89,9 @@ def apply_fix_job(
     return enablement.apply_access_fix(run, plan)
 
 
-def grant_diff_lines(plan: GrantPlan) -> list[str]:
-    """Mark each change of the plan as a diff line: + adds, ~ changes."""
-    return plan.diff_lines()
-
-
 def fixable(report: AccessReport) -> bool:
     """Tell whether a permission set can give the user something it lacks."""
     return report.field_access_missing or bool(report.missing_system_permissions())
-
-
-def missing_field_access(report: AccessReport, field_api_name: str) -> bool:
-    """Tell whether a Read or Edit line on the Message-ID field is not granted."""
-    return any(field_api_name in line.name and not line.granted for line in report.lines)
 
 
 def picker_order(user: UserRef) -> tuple[bool, str, str]:
@@ -127,18 +125,6 @@ def sources_text(line: AccessLine) -> str:
     granting = [source for source in line.sources if source not in line.muted_by]
     mark = "" if line.granted else "✗ "
     return "\n".join(granting + [f"{mark}{source}" for source in line.muted_by]) or NO_VALUE
-
-
-def plain_label(text: str = "") -> QLabel:
-    """Return a label that shows ``text`` as written: org data such as a user's name may contain markup."""
-    label = QLabel(text)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    return label
-
-
-def plain_tooltip(text: str) -> str:
-    """Return ``text`` escaped for a tooltip, which Qt renders as rich text when it looks like markup."""
-    return html.escape(text)
 
 
 def cadence_status(report: AccessReport | None) -> str:
@@ -217,6 +203,11 @@ class AccessFixDialog(QDialog):
 
     def _update_diff(self) -> None:
         plan = self.plan()
+        if not plan.requested_permissions and not plan.has_field_changes:
+            # The plan would say "No change", which is false: the user still lacks every unticked one.
+            self.diff.setText(dialogs.change_list_html([NOTHING_CHOSEN]))
+            self.apply_button.setEnabled(False)
+            return
         self.diff.setText(dialogs.change_list_html(plan.diff_lines()))
         self.apply_button.setEnabled(plan.can_apply)
 
