@@ -22,13 +22,10 @@ from backstory_desktop.enablement.run import (
     record_result,
     require_field,
 )
-from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
-from backstory_desktop.salesforce.errors import SalesforceProblem, explain
+from backstory_desktop.salesforce.errors import explain
 from backstory_desktop.salesforce.schema import (
-    ACCESS_NOT_GRANTED,
-    DEFAULT_LABEL,
-    FIELD_NOT_CONFIRMED,
     KEY_LENGTH,
+    ChangedThenFailed,
     FieldFixPlan,
     FieldRoom,
     FieldState,
@@ -186,47 +183,33 @@ def _usable_without_unique(state: FieldState) -> bool:
 
 
 def create_field(run: EnablementRun, *, case_sensitive: bool) -> StepResult:
-    """Create the Message-ID field on Activity, then confirm it in describe."""
+    """Create the Message-ID field on Activity, then confirm it in describe.
+
+    Every change made is recorded in the run's change log, also when a later part fails.
+    """
     connection = run.require_connection()
-    existed = run.field_state is not None and run.field_state.exists
     try:
-        run.field_state = create_message_id_field(
+        creation = create_message_id_field(
             connection, run.profile.field_api_name, case_sensitive=case_sensitive
         )
+    except ChangedThenFailed as error:
+        record_change(run, Step.MESSAGE_ID_FIELD, error.summary, error.lines)
+        return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
     except Exception as error:
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
+    run.field_state = creation.state
+    if creation.lines:
+        record_change(run, Step.MESSAGE_ID_FIELD, creation.summary, creation.lines)
     # The new field takes room on Activity, so the room is read again.
     result = _with_room(_field_result(run.field_state), run.field_state, _read_room(run))
     if result.status is StepStatus.PASSED:
-        api_name = run.field_state.api_name
-        granted = (
-            f"Read and Edit on Task.{api_name} and Event.{api_name} for {connection.username} "
-            f"through the permission set {PERMISSION_SET_LABEL}"
-        )
-        done = "Finished the setup of the existing field." if existed else "Created the field."
-        reason = f"{done} {result.reason} Granted {granted}, so describe shows it."
-        details = {**result.details, "created": not existed, "granted": granted}
+        done = "Created the field." if creation.created else "Finished the setup of the existing field."
+        reason = f"{done} {result.reason}"
+        if creation.grant_lines:
+            reason += f" For describe to show it: {' '.join(line[2:] for line in creation.grant_lines)}"
+        details = {**result.details, "created": creation.created, "changed": list(creation.lines)}
         result = StepResult(result.step, result.status, reason, details)
-        _record_create(run, existed=existed, case_sensitive=case_sensitive, granted=granted)
     return record_result(run, _with_org_spelling(run, result))
-
-
-def _record_create(run: EnablementRun, *, existed: bool, case_sensitive: bool, granted: str) -> None:
-    api_name = require_field(run).api_name
-    grant_line = f"+ {granted}"
-    if existed:
-        record_change(run, Step.MESSAGE_ID_FIELD, f"Granted access to Activity.{api_name}", [grant_line])
-        return
-    case_rule = "case-sensitive" if case_sensitive else "case-insensitive"
-    lines = [
-        f"+ Custom field Activity.{api_name}",
-        f"+     Label: {DEFAULT_LABEL}",
-        f"+     Type: Text({KEY_LENGTH})",
-        f"+     Unique: yes, {case_rule}",
-        "+     External ID: yes",
-        grant_line,
-    ]
-    record_change(run, Step.MESSAGE_ID_FIELD, f"Created Activity.{api_name}", lines)
 
 
 def plan_field_fix(
@@ -259,25 +242,19 @@ def plan_field_fix(
 def apply_field_fix(run: EnablementRun, plan: FieldFixPlan) -> StepResult:
     """Apply a confirmed fix, record it in the run's change log, and check the field again."""
     connection = run.require_connection()
-    summary = (f"Granted access to Activity.{plan.api_name}" if plan.access_only
-               else f"Changed Activity.{plan.api_name}")
     try:
         run.field_state = apply_schema_fix(connection, plan)
-    except SalesforceProblem as error:
-        # Salesforce took the change but describe does not show it: the org changed all the same.
-        if error.error_code == FIELD_NOT_CONFIRMED:
-            record_change(run, Step.MESSAGE_ID_FIELD, summary, plan.lines)
-        # The definition changed and only the grant failed: record what was changed.
-        elif error.error_code == ACCESS_NOT_GRANTED:
-            record_change(run, Step.MESSAGE_ID_FIELD, summary,
-                          [line for line in plan.lines if line.startswith("~")])
+    except ChangedThenFailed as error:
+        # Part of the fix reached the org before the failure: record what changed.
+        if error.lines:
+            record_change(run, Step.MESSAGE_ID_FIELD, error.summary, error.lines)
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
     except Exception as error:
         return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
-    record_change(run, Step.MESSAGE_ID_FIELD, summary, plan.lines)
+    record_change(run, Step.MESSAGE_ID_FIELD, plan.summary, plan.lines)
     result = check_field(run)
-    done = "Granted" if plan.access_only else "Changed the field:"
-    reason = f"{done} {'; '.join(line[2:] for line in plan.lines)}. {result.reason}"
+    changes = "; ".join(line[2:].rstrip(".") for line in plan.lines)
+    reason = f"{plan.summary}: {changes}. {result.reason}"
     return record_result(run, StepResult(result.step, result.status, reason,
                                          {**result.details, "changed": list(plan.lines)}))
 

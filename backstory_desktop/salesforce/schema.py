@@ -19,15 +19,20 @@ from simple_salesforce.format import format_soql
 
 from backstory_desktop.core.fields import parse_field_api_name, validate_field_api_name
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
-from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
-from backstory_desktop.salesforce.access_grants import apply_field_access_grant
+from backstory_desktop.salesforce.access_grants import (
+    GrantPlan,
+    apply_access_grant,
+    lines_applied_before,
+    plan_field_access_grant,
+)
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
 from backstory_desktop.salesforce.unique_blockers import (
     KeyedActivity,
     UniqueBlocker,
-    find_long_values,
-    find_unique_blockers,
+    long_values_among,
+    read_keyed_activities,
+    unique_blockers_among,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,11 +42,52 @@ KEY_LENGTH = 255
 FIELD_NOT_CONFIRMED = "FIELD_NOT_CONFIRMED"
 # Error code of a fix whose definition change was made but whose grant of access failed.
 ACCESS_NOT_GRANTED = "ACCESS_NOT_GRANTED"
+# Error code of a created field whose grant of access or check in describe then failed.
+FIELD_CREATED_UNFINISHED = "FIELD_CREATED_UNFINISHED"
+# Error code of a grant refused before anything changed: the existing permission set is not reused.
+ACCESS_BLOCKED = "ACCESS_BLOCKED"
 DEFAULT_LABEL = "Message ID"
 DEFAULT_DESCRIPTION = (
     "RFC 5322 Message-ID of the email this activity logs. Backstory and cadence tools "
     "upsert Tasks by this key so that one email becomes one Task."
 )
+
+
+class ChangedThenFailed(SalesforceProblem):
+    """A failure after the org was already changed; the caller records ``summary`` and ``lines``."""
+
+    def __init__(self, problem: SalesforceProblem, sentence: str, *, summary: str, lines: list[str],
+                 error_code: str | None) -> None:
+        super().__init__(problem.kind, sentence, problem.details, error_code=error_code,
+                         status=problem.status)
+        self.summary = summary
+        self.lines = list(lines)
+
+
+@dataclass
+class FieldCreation:
+    """The key field after create_message_id_field, and what it changed in the org.
+
+    ``definition_lines`` are the diff lines of the field created, and
+    ``grant_lines`` those of the grant of access. Both are empty when the field
+    existed with these settings and the user had access already.
+    """
+
+    state: FieldState
+    created: bool
+    definition_lines: list[str]
+    grant_lines: list[str]
+
+    @property
+    def lines(self) -> list[str]:
+        """Return every change made, as diff lines."""
+        return self.definition_lines + self.grant_lines
+
+    @property
+    def summary(self) -> str:
+        """Return the line that names the change in the run's change log."""
+        verb = "Created" if self.created else "Granted access to"
+        return f"{verb} Activity.{self.state.api_name}"
 
 
 @dataclass
@@ -239,7 +285,7 @@ def create_message_id_field(
     case_sensitive: bool,
     label: str = DEFAULT_LABEL,
     description: str = DEFAULT_DESCRIPTION,
-) -> FieldState:
+) -> FieldCreation:
     """Create the field on Activity, grant the signed-in user access, and confirm in describe.
 
     The field is Text(255), Unique and External ID, with ``case_sensitive``
@@ -247,9 +293,11 @@ def create_message_id_field(
     A field that already exists with these settings is not created again, so a
     run that stopped after the create can be repeated. Access goes through the
     "Backstory Message ID Access" permission set, because a field created
-    through the API has no field-level security for anyone. Raises
-    SalesforceProblem when the field exists with other settings or when describe
-    does not show the expected field afterwards.
+    through the API has no field-level security for anyone. The grant is planned
+    first, so a set that may not be reused stops the create before anything changes.
+    Raises SalesforceProblem when the field exists with other settings or the grant
+    is blocked. Raises ChangedThenFailed, with FIELD_CREATED_UNFINISHED once the
+    field was created, when the grant or the check in describe fails after a change.
     """
     api_name = validate_field_api_name(api_name)
     before = _inspect(conn, api_name, allow_namespace=False)
@@ -257,13 +305,69 @@ def create_message_id_field(
         # Field permissions name the field exactly, so the org's spelling is the one to use.
         api_name = before.api_name
         _check_existing_definition(before, case_sensitive=case_sensitive)
-    else:
+    grant = plan_field_access_grant(conn, conn.user_id, api_name)
+    if grant.blocked:
+        raise _grant_blocked(api_name, grant)
+    lines: list[str] = []
+    if not before.exists:
         _post_custom_field(conn, api_name, case_sensitive, label, description)
+        lines = _creation_lines(api_name, case_sensitive, label)
+    definition_lines = list(lines)
 
-    apply_field_access_grant(conn, conn.user_id, api_name)
-    after = inspect_message_id_field(conn, api_name)
-    _confirm_in_describe(conn, after, case_sensitive=case_sensitive)
-    return after
+    try:
+        if grant.has_changes:
+            try:
+                lines += apply_access_grant(conn, grant).applied_lines
+            except (SalesforceError, SalesforceProblem) as error:
+                lines += lines_applied_before(error)
+                raise
+        after = inspect_message_id_field(conn, api_name)
+        _confirm_in_describe(conn, after, case_sensitive=case_sensitive)
+    except (SalesforceError, SalesforceProblem) as error:
+        if not lines:
+            raise
+        raise _create_unfinished(api_name, error, created=not before.exists, lines=lines) from error
+    return FieldCreation(after, not before.exists, definition_lines, lines[len(definition_lines):])
+
+
+def _create_unfinished(
+    api_name: str, error: SalesforceError | SalesforceProblem, *, created: bool, lines: list[str]
+) -> ChangedThenFailed:
+    """Explain a grant or check that failed after the create changed the org, with the lines to record."""
+    problem = error if isinstance(error, SalesforceProblem) else explain(error)
+    summary = f"{'Created' if created else 'Granted access to'} Activity.{api_name}"
+    code = FIELD_CREATED_UNFINISHED if created else problem.error_code
+    sentence = problem.sentence
+    # A check in describe names the field already; any other failure is put after what changed.
+    if problem.error_code != FIELD_NOT_CONFIRMED:
+        done = "was created" if created else "exists"
+        sentence = (f"Activity.{api_name} {done}, but granting Read and Edit on it or checking it "
+                    f"failed: {sentence}")
+    return ChangedThenFailed(problem, sentence, summary=summary, lines=lines, error_code=code)
+
+
+def grant_change_lines(grant: GrantPlan) -> list[str]:
+    """Return the grant's additions, removals and changes as diff lines, without its notes."""
+    return [line for line in grant.diff_lines() if line.startswith(("+ ", "- ", "~ "))]
+
+
+def _grant_blocked(api_name: str, grant: GrantPlan) -> SalesforceProblem:
+    return SalesforceProblem(
+        ProblemKind.FIXABLE,
+        " ".join(grant.blocked),
+        f"grant of Read and Edit on {api_name}, not applied: {grant}",
+        error_code=ACCESS_BLOCKED,
+    )
+
+
+def _creation_lines(api_name: str, case_sensitive: bool, label: str) -> list[str]:
+    return [
+        f"+ Custom field Activity.{api_name}",
+        f"+     Label: {label}",
+        f"+     Type: Text({KEY_LENGTH})",
+        f"+     Unique: yes, {_case_rule(case_sensitive)}",
+        "+     External ID: yes",
+    ]
 
 
 def _post_custom_field(
@@ -366,9 +470,12 @@ class FieldFixPlan:
 
     ``metadata`` is the whole Metadata value sent in the Tooling PATCH; ``lines``
     are its differences from the field as inspected, in the form of the
-    confirmation dialog ("~ Length: 80 -> 255"). ``blockers`` are the activities
-    whose values keep the field from being made Unique; ``long_values`` are those
-    whose values are too long for Text(255), which block the change of type.
+    confirmation dialog ("~ Length: 80 -> 255"), followed by those of ``grant``.
+    ``blockers`` are the activities whose values keep the field from being made
+    Unique. ``long_values`` are the activities whose values are too long for
+    Text(255), which blocks the change of type. ``grant`` is the grant of Read and
+    Edit to the signed-in user, planned when the user lacks either; applying the
+    fix applies exactly that plan.
     """
 
     api_name: str
@@ -381,8 +488,7 @@ class FieldFixPlan:
     unique_requested: bool = False
     changes_definition: bool = False
     """True when ``metadata`` differs from the field's, so the fix sends it."""
-    grant_access: bool = False
-    """True when the signed-in user lacks Read or Edit on the field, so the fix grants both."""
+    grant: GrantPlan | None = None
     unique_before: bool = False
     case_sensitive_before: bool = False
     access_only: bool = False
@@ -390,10 +496,34 @@ class FieldFixPlan:
     because the values cannot be scanned until the user sees the field."""
 
     @property
+    def definition_lines(self) -> list[str]:
+        """Return the lines that change the field's definition, without those of the grant."""
+        grant_lines = grant_change_lines(self.grant) if self.grant is not None else []
+        return [line for line in self.lines if line not in grant_lines]
+
+    @property
+    def grant_access(self) -> bool:
+        """Tell whether the fix grants the signed-in user Read and Edit on the field."""
+        return self.grant is not None and self.grant.has_changes
+
+    @property
+    def grant_blocked(self) -> list[str]:
+        """Sentences saying why the grant may not reuse the existing permission set."""
+        return self.grant.blocked if self.grant is not None else []
+
+    @property
+    def summary(self) -> str:
+        """Return the line that names the fix in the run's change log."""
+        verb = "Changed" if self.changes_definition else "Granted access to"
+        return f"{verb} Activity.{self.api_name}"
+
+    @property
     def can_apply(self) -> bool:
-        """Tell whether the plan changes something and nothing blocks the change to Unique."""
+        """Tell whether the plan changes something and neither long values, blockers of Unique nor
+        a blocked grant stop it."""
         has_changes = bool(self.lines)
-        return has_changes and not (self.unique_requested and self.blockers) and not self.long_values
+        return (has_changes and not (self.unique_requested and self.blockers) and not self.long_values
+                and not self.grant_blocked)
 
     def without_unique(self) -> FieldFixPlan:
         """Return the same fix with Unique and the case rule left as they are, for when values block it."""
@@ -404,7 +534,7 @@ class FieldFixPlan:
         return FieldFixPlan(self.api_name, self.tooling_id, metadata, lines, list(self.warnings),
                             [], list(self.long_values), unique_requested=False,
                             changes_definition=changes_definition,
-                            grant_access=self.grant_access, unique_before=self.unique_before,
+                            grant=self.grant, unique_before=self.unique_before,
                             case_sensitive_before=self.case_sensitive_before)
 
 
@@ -438,37 +568,69 @@ def plan_field_fix(
             f"field state: {state}",
             error_code="FIELD_NOT_READABLE",
         )
-    grant_line = (f"+ Read and Edit on Task.{state.api_name} and Event.{state.api_name} "
-                  f"for {conn.username} (permission set {PERMISSION_SET_LABEL})")
+    grant = _plan_grant(conn, state)
     if not state.visible_in_describe:
         # queryAll cannot read a field hidden by field-level security, so the scan and the rest
         # of the plan wait until the grant is applied and the field is inspected again.
         logger.info("Planned access to the hidden field Activity.%s first", state.api_name)
-        return FieldFixPlan(state.api_name, state.tooling_id, dict(state.metadata), [grant_line],
-                            grant_access=True, access_only=True,
-                            unique_before=bool(state.metadata.get("unique")),
+        plan = FieldFixPlan(state.api_name, state.tooling_id, dict(state.metadata), [],
+                            access_only=True, unique_before=bool(state.metadata.get("unique")),
                             case_sensitive_before=bool(state.metadata.get("caseSensitive")))
+        _add_grant(plan, grant)
+        return plan
     metadata, lines, warnings = _fixed_metadata(state, case_sensitive=case_sensitive,
                                                 make_unique=make_unique)
     plan = FieldFixPlan(state.api_name, state.tooling_id, metadata, lines, warnings,
                         unique_requested=make_unique, changes_definition=bool(lines),
                         unique_before=bool(state.metadata.get("unique")),
                         case_sensitive_before=bool(state.metadata.get("caseSensitive")))
-    plan.grant_access = not (state.createable and state.updateable)
-    if plan.grant_access:
-        plan.lines.append(grant_line)
-    filterable = state.type not in _LONG_TEXT_TYPES
-    if state.type in _LONG_TEXT_TYPES:
-        plan.long_values = find_long_values(conn, state.api_name, KEY_LENGTH, filterable=filterable,
-                                            progress=progress, cancel=cancel)
-    if make_unique and _needs_blocker_scan(state, case_sensitive=case_sensitive):
-        # Values are compared as Text(255) holds them, so long values that start alike collide.
-        plan.blockers = find_unique_blockers(conn, state.api_name, case_sensitive=case_sensitive,
-                                             cut_to=KEY_LENGTH, filterable=filterable,
-                                             progress=progress, cancel=cancel)
+    _add_grant(plan, grant)
+    _scan_values(conn, state, plan, case_sensitive=case_sensitive, progress=progress, cancel=cancel)
     logger.info("Planned %d changes to Activity.%s; %d values block Unique, %d are too long",
                 len(plan.lines), state.api_name, len(plan.blockers), len(plan.long_values))
     return plan
+
+
+def _plan_grant(conn: OrgConnection, state: FieldState) -> GrantPlan | None:
+    """Plan Read and Edit for the signed-in user when describe hides the field or it is read-only."""
+    if state.visible_in_describe and state.createable and state.updateable:
+        return None
+    return plan_field_access_grant(conn, conn.user_id, state.api_name)
+
+
+def _add_grant(plan: FieldFixPlan, grant: GrantPlan | None) -> None:
+    """Add the grant's diff lines to the plan, and the sentences of a grant that may not be applied."""
+    plan.grant = grant
+    if grant is None:
+        return
+    plan.warnings.extend(grant.blocked)
+    if grant.has_changes:
+        plan.lines.extend(grant_change_lines(grant))
+    elif plan.access_only:
+        plan.warnings.append(
+            f"{grant.username} is granted Read and Edit on {plan.api_name} through the permission set "
+            f"{grant.permission_set_label} already, yet describe hides the field; check its muting "
+            "permission sets and profile in Setup.")
+
+
+def _scan_values(
+    conn: OrgConnection, state: FieldState, plan: FieldFixPlan, *, case_sensitive: bool,
+    progress: ProgressCallback, cancel: threading.Event | None,
+) -> None:
+    """Find the values too long for Text(255) and those that block Unique, reading the rows once."""
+    long_text = state.type in _LONG_TEXT_TYPES
+    scan_unique = plan.unique_requested and _needs_blocker_scan(state, case_sensitive=case_sensitive)
+    if not (long_text or scan_unique):
+        return
+    # SOQL cannot filter a long text area, so its rows are read whole, once for both checks.
+    activities = read_keyed_activities(conn, state.api_name, filterable=not long_text,
+                                       progress=progress, cancel=cancel)
+    if long_text:
+        plan.long_values = long_values_among(activities, state.api_name, KEY_LENGTH)
+    if scan_unique:
+        # Values are compared as Text(255) stores them, so long values that start alike collide.
+        plan.blockers = unique_blockers_among(activities, state.api_name, case_sensitive=case_sensitive,
+                                              cut_to=KEY_LENGTH)
 
 
 def _values_phrase(count: int, verb: str, verb_plural: str) -> str:
@@ -534,14 +696,36 @@ def _type_change_warning(api_name: str, old_type: str) -> str:
 
 
 def apply_field_fix(conn: OrgConnection, plan: FieldFixPlan) -> FieldState:
-    """Send the planned Metadata, grant access if planned, and confirm the result in describe.
+    """Send the planned Metadata, apply the planned grant, and confirm the result in describe.
 
     The Tooling API's CustomField takes PATCH, and its Metadata is one updateable
     value (Tooling API Reference, "CustomField"), so the whole Metadata read at
     inspection goes back with the changes: label, description and the other
-    attributes stay as they were. Raises SalesforceProblem with Salesforce's
-    reason when the change is refused, and when describe does not show it.
+    attributes stay as they were. The grant applied is exactly ``plan.grant``, as
+    shown. Raises SalesforceProblem with Salesforce's reason when the change is
+    refused or the grant may not be applied, both before anything changes, and
+    ChangedThenFailed when the grant or the check in describe fails after a change.
     """
+    _raise_if_blocked(plan)
+    if plan.changes_definition:
+        _patch_definition(conn, plan)
+    if plan.grant is not None and plan.grant_access:
+        try:
+            apply_access_grant(conn, plan.grant)
+        except (SalesforceError, SalesforceProblem) as error:
+            if not (plan.changes_definition or lines_applied_before(error)):
+                raise
+            raise _grant_failed(plan, error) from error
+    try:
+        after = inspect_message_id_field(conn, plan.api_name)
+        _confirm_fix(conn, plan, after)
+    except (SalesforceError, SalesforceProblem) as error:
+        raise _not_confirmed(plan, error) from error
+    return after
+
+
+def _raise_if_blocked(plan: FieldFixPlan) -> None:
+    """Raise SalesforceProblem when values or the grant's permission set stop the fix."""
     if plan.long_values:
         count = len(plan.long_values)
         too_long = (f"1 value of {plan.api_name} is" if count == 1
@@ -559,32 +743,33 @@ def apply_field_fix(conn: OrgConnection, plan: FieldFixPlan) -> FieldState:
             f"{plan.api_name}; clear or delete the copies, then run the scan again.",
             error_code="UNIQUE_BLOCKED",
         )
-    if plan.changes_definition:
-        _patch_definition(conn, plan)
-    if plan.grant_access:
-        try:
-            apply_field_access_grant(conn, conn.user_id, plan.api_name)
-        except (SalesforceError, SalesforceProblem) as error:
-            if not plan.changes_definition:
-                raise
-            raise _grant_failed(plan, error) from error
-
-    after = inspect_message_id_field(conn, plan.api_name)
-    _confirm_fix(conn, plan, after)
-    return after
+    if plan.grant is not None and plan.grant.blocked:
+        raise _grant_blocked(plan.api_name, plan.grant)
 
 
-def _grant_failed(plan: FieldFixPlan, error: SalesforceError | SalesforceProblem) -> SalesforceProblem:
-    """Explain a grant that failed after the definition was changed, which the caller must record."""
+def _grant_failed(plan: FieldFixPlan, error: SalesforceError | SalesforceProblem) -> ChangedThenFailed:
+    """Explain a grant that failed after the definition was changed, with the change to record."""
     problem = error if isinstance(error, SalesforceProblem) else explain(error)
-    return SalesforceProblem(
-        problem.kind,
-        f"Activity.{plan.api_name} was changed, but Read and Edit on it was not granted: "
-        f"{problem.sentence}",
-        problem.details,
+    sentence = (f"Activity.{plan.api_name} was changed, but Read and Edit on it was not granted: "
+                if plan.changes_definition else f"Read and Edit on Activity.{plan.api_name} was granted "
+                "only in part: ")
+    return ChangedThenFailed(
+        problem,
+        sentence + problem.sentence,
+        summary=plan.summary,
+        lines=[*plan.definition_lines, *lines_applied_before(error)],
         error_code=ACCESS_NOT_GRANTED,
-        status=problem.status,
     )
+
+
+def _not_confirmed(plan: FieldFixPlan, error: SalesforceError | SalesforceProblem) -> ChangedThenFailed:
+    """Explain a check that failed after every change of the plan was made, with the changes to record."""
+    problem = error if isinstance(error, SalesforceProblem) else explain(error)
+    sentence = problem.sentence
+    if problem.error_code != FIELD_NOT_CONFIRMED:
+        sentence = f"Activity.{plan.api_name} was changed, but checking it afterwards failed: {sentence}"
+    return ChangedThenFailed(problem, sentence, summary=plan.summary, lines=plan.lines,
+                             error_code=FIELD_NOT_CONFIRMED)
 
 
 def _patch_definition(conn: OrgConnection, plan: FieldFixPlan) -> None:

@@ -5,7 +5,7 @@ index, and Salesforce refuses to build it while two records hold the same
 value, deleted (recycle bin) and archived activities included. A
 case-insensitive unique field also counts values that differ only in letter
 case as the same. The scan reads both objects through queryAll and groups the
-values on the client; it changes nothing. A second scan finds the values too
+values on the client; it changes nothing. The same rows show the values too
 long for the Text(255) a field of another type is changed to.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from backstory_desktop.core.fields import validate_field_api_name
@@ -65,18 +65,8 @@ def find_unique_blockers(
     Raises Cancelled when ``cancel`` is set.
     """
     field = validate_field_api_name(field)
-    by_value: dict[str, list[KeyedActivity]] = defaultdict(list)
-    for activity in _keyed_activities(conn, field, filterable, progress, cancel):
-        value = activity.value[:cut_to] if cut_to is not None else activity.value
-        index_key = value if case_sensitive else value.casefold()
-        by_value[index_key].append(activity)
-    blockers = [
-        UniqueBlocker(records[0].value, tuple(records))
-        for records in by_value.values()
-        if len(records) > 1
-    ]
-    logger.info("Found %d values of %s held by more than one activity", len(blockers), field)
-    return blockers
+    activities = read_keyed_activities(conn, field, filterable=filterable, progress=progress, cancel=cancel)
+    return unique_blockers_among(activities, field, case_sensitive=case_sensitive, cut_to=cut_to)
 
 
 def find_long_values(
@@ -94,8 +84,51 @@ def find_long_values(
     ``cancel`` is set.
     """
     field = validate_field_api_name(field)
-    long_values = [activity for activity in _keyed_activities(conn, field, filterable, progress, cancel)
-                   if len(activity.value) > max_length]
+    activities = read_keyed_activities(conn, field, filterable=filterable, progress=progress, cancel=cancel)
+    return long_values_among(activities, field, max_length)
+
+
+def read_keyed_activities(
+    conn: OrgConnection,
+    field: str,
+    *,
+    filterable: bool = True,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> list[KeyedActivity]:
+    """Read every Task and Event with a value in ``field``, recycle bin and archive included.
+
+    A field that is not ``filterable`` (a long text area) is read whole, so its
+    rows are read once and given to both unique_blockers_among and
+    long_values_among. Raises Cancelled when ``cancel`` is set.
+    """
+    field = validate_field_api_name(field)
+    return list(_keyed_activities(conn, field, filterable, progress, cancel))
+
+
+def unique_blockers_among(
+    activities: Iterable[KeyedActivity], field: str, *, case_sensitive: bool, cut_to: int | None = None
+) -> list[UniqueBlocker]:
+    """Group ``activities`` by the value the unique index would hold, as find_unique_blockers does."""
+    by_value: dict[str, list[KeyedActivity]] = defaultdict(list)
+    for activity in activities:
+        value = activity.value[:cut_to] if cut_to is not None else activity.value
+        index_key = value if case_sensitive else value.casefold()
+        by_value[index_key].append(activity)
+    blockers = [
+        UniqueBlocker(records[0].value, tuple(records))
+        for records in by_value.values()
+        if len(records) > 1
+    ]
+    logger.info("Found %d values of %s held by more than one activity", len(blockers), field)
+    return blockers
+
+
+def long_values_among(
+    activities: Iterable[KeyedActivity], field: str, max_length: int
+) -> list[KeyedActivity]:
+    """Return the ``activities`` whose value is longer than ``max_length`` characters."""
+    long_values = [activity for activity in activities if len(activity.value) > max_length]
     logger.info("Found %d values of %s longer than %d characters", len(long_values), field, max_length)
     return long_values
 

@@ -12,7 +12,8 @@ from simple_salesforce import format_soql
 from wizard_driver import FIELD, Confirmation, admin_connection, click, connect, inspect_field, wait_idle
 
 from backstory_desktop.core.checklist import Step, StepStatus
-from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage, plain_tooltip
+from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
+from backstory_desktop.gui.widgets import plain_tooltip
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import connect_practice_org
@@ -244,13 +245,36 @@ def test_field_page__hidden_field_granted_before_scan(
     click(qtbot, page.apply_fix_button)
     wait_idle(qtbot, window)
 
+    quoted = '"Backstory Message ID Access"'
     assert confirmations[-1].lines == [
-        f"+ Read and Edit on Task.{FIELD} and Event.{FIELD} for {window.context.run.profile.username} "
-        "(permission set Backstory Message ID Access)"]
+        f"+ Create permission set {quoted} (API name Backstory_Message_ID_Access).",
+        f"+ Add field permission Read and Edit on Task.{FIELD} to {quoted}.",
+        f"+ Add field permission Read and Edit on Event.{FIELD} to {quoted}.",
+        f"+ Assign {quoted} to {window.context.run.profile.username}."]
     assert page.values["Visible to you"].text() == "yes, Read and Edit"
     assert page.fix_box.isVisible()
     _scan(qtbot, window, page)
     assert "Unique is not offered: 3 values" in page.blockers_label.text()
+
+
+def test_field_page__blocked_grant_withholds_fix(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    window = make_window("non-unique")
+    connect(qtbot, window)
+    _hide_from_admin(window)
+    admin_connection(window).request("POST", "sobjects/PermissionSet", json={
+        "Name": "Backstory_Message_ID_Access", "Label": "Backstory Message ID Access",
+        "PermissionsModifyAllData": True})
+    page = inspect_field(qtbot, window)
+
+    _scan(qtbot, window, page)
+
+    assert page.plan_label.text().startswith("Once the permission set may be reused")
+    assert "also grants Modify All Data" in page.warnings_label.text()
+    assert page.warnings_label.isVisible()
+    assert "cannot be granted" in page.message.label.text()
+    assert page.apply_fix_button.isHidden()
 
 
 def test_field_page__room_left_says_at_most_with_hidden_fields(

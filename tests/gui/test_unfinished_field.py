@@ -43,8 +43,9 @@ def test_field_page__hidden_field_is_finished_not_created_again(
     wait_idle(qtbot, window)
 
     assert confirmations[-1].title == "Fix the Message-ID field"
-    assert len(confirmations[-1].lines) == 1
-    assert confirmations[-1].lines[0].startswith("+ Read and Edit on Task.Message_ID__c")
+    assert confirmations[-1].lines[0].startswith('+ Create permission set "Backstory Message ID Access"')
+    assert '+ Add field permission Read and Edit on Task.Message_ID__c to "Backstory Message ID Access".' \
+        in confirmations[-1].lines
     assert window.context.run.checklist.status(Step.MESSAGE_ID_FIELD) is StepStatus.PASSED
     assert page.values["Visible to you"].text() == "yes, Read and Edit"
     assert page.fix_box.isHidden()

@@ -16,6 +16,7 @@ from simple_salesforce.exceptions import SalesforceError
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.fields import InvalidFieldName
+from backstory_desktop.practice_org import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.errors import SalesforceProblem
@@ -61,6 +62,15 @@ def _create_field(conn: OrgConnection, name: str, metadata: dict[str, Any]) -> N
         })
 
 
+def _grant_lines(username: str, name: str = FIELD) -> list[str]:
+    """The diff lines of a grant that creates the field set and assigns it to ``username``."""
+    quoted = '"Backstory Message ID Access"'
+    return [f"+ Create permission set {quoted} (API name Backstory_Message_ID_Access).",
+            f"+ Add field permission Read and Edit on Task.{name} to {quoted}.",
+            f"+ Add field permission Read and Edit on Event.{name} to {quoted}.",
+            f"+ Assign {quoted} to {username}."]
+
+
 def _clear_key(conn: OrgConnection, task_id: str) -> None:
     conn.request("PATCH", f"sobjects/Task/{task_id}", json={FIELD: None})
 
@@ -81,8 +91,7 @@ def test_fix__hidden_field_granted_to_admin(default_org: PracticeOrg) -> None:
     assert any("field-level security hides it" in problem for problem in hidden.problems)
     assert plan.grant_access
     assert not plan.changes_definition
-    assert plan.lines == [f"+ Read and Edit on Task.{FIELD} and Event.{FIELD} for "
-                          f"{default_org.admin_username} (permission set Backstory Message ID Access)"]
+    assert plan.lines == _grant_lines(default_org.admin_username)
     assert fixed.visible_in_describe
     assert fixed.problems == []
 
@@ -315,7 +324,48 @@ def test_create_field__records_the_change(fresh_org: PracticeOrg) -> None:
     (change,) = run.changes
     assert change.summary == f"Created Activity.{FIELD}"
     assert "+     Unique: yes, case-sensitive" in change.lines
-    assert any("Backstory Message ID Access" in line for line in change.lines)
+    assert list(change.lines[-4:]) == _grant_lines(fresh_org.admin_username)
+
+
+def test_create_field__recorded_when_grant_fails(fresh_org: PracticeOrg) -> None:
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=_admin_of(fresh_org))
+    enablement.check_field(run)
+    # Single-record writes fail; the Tooling POST that creates the field is not one of them.
+    fresh_org.faults = FaultPlan(unable_to_lock_row_rate=1.0)
+    try:
+        result = enablement.create_field(run, case_sensitive=True)
+    finally:
+        fresh_org.faults = FaultPlan()
+
+    assert result.status is StepStatus.FAILED
+    assert result.details["error_code"] == "FIELD_CREATED_UNFINISHED"
+    assert result.reason.startswith(f"Activity.{FIELD} was created, but granting Read and Edit")
+    (change,) = run.changes
+    assert change.summary == f"Created Activity.{FIELD}"
+    assert change.lines[0] == f"+ Custom field Activity.{FIELD}"
+    assert not any("permission set" in line for line in change.lines)
+    assert inspect_message_id_field(_admin_of(fresh_org)).exists
+
+
+def test_apply_field_fix__change_recorded_when_grant_fails(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, FIELD, {"label": "Message ID", "type": "Text", "length": 80,
+                                 "externalId": True, "unique": True, "caseSensitive": True})
+    _make_read_only(admin)
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+    enablement.check_field(run)
+    plan = enablement.plan_field_fix(run, case_sensitive=True)
+    fresh_org.faults = FaultPlan(unable_to_lock_row_rate=1.0)
+    try:
+        result = enablement.apply_field_fix(run, plan)
+    finally:
+        fresh_org.faults = FaultPlan()
+
+    assert result.status is StepStatus.FAILED
+    assert "was not granted" in result.reason
+    (change,) = run.changes
+    assert change.lines == ("~ Length: 80 -> 255",)
+    assert inspect_message_id_field(admin).length == 255
 
 
 def test_create_field__room_counts_the_new_field(fresh_org: PracticeOrg) -> None:
@@ -366,8 +416,11 @@ def test_create__existing_field_typed_in_other_case(default_org: PracticeOrg) ->
     for row in list(admin.query_all(soql)):
         admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
 
-    state = create_message_id_field(admin, "MESSAGE_ID__c", case_sensitive=True)
+    creation = create_message_id_field(admin, "MESSAGE_ID__c", case_sensitive=True)
+    state = creation.state
 
+    assert not creation.created
+    assert creation.lines == _grant_lines(default_org.admin_username)
     assert state.api_name == FIELD
     assert state.problems == []
     assert _describe_entry(admin, FIELD) is not None
@@ -388,8 +441,7 @@ def test_fix__hidden_non_unique_field_granted_before_scan(start_org: StartOrg) -
 
     assert not hidden.visible_in_describe
     assert grant.access_only
-    assert grant.lines == [f"+ Read and Edit on Task.{FIELD} and Event.{FIELD} for "
-                           f"{org.admin_username} (permission set Backstory Message ID Access)"]
+    assert grant.lines == _grant_lines(org.admin_username)
     assert grant.blockers == []
     assert grant.can_apply
     assert granted.visible_in_describe
@@ -426,18 +478,27 @@ def test_fix__long_values_block_the_change_to_text(fresh_org: PracticeOrg) -> No
     assert inspect_message_id_field(admin, "Other_Key__c").type == "LongTextArea"
 
 
-def test_apply_field_fix__change_recorded_when_grant_fails(fresh_org: PracticeOrg) -> None:
+def _make_read_only(conn: OrgConnection, name: str = FIELD) -> None:
+    """Take Edit on the field away from the admin's profile, so the fix needs a grant."""
+    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
+                       _admin_profile_set(conn), [f"Task.{name}", f"Event.{name}"])
+    for row in list(conn.query_all(soql)):
+        conn.request("PATCH", f"sobjects/FieldPermissions/{row['Id']}", json={"PermissionsEdit": False})
+
+
+def _add_set_granting_more(conn: OrgConnection) -> None:
+    """Create a set with the grant's API name that grants more, so the grant may not reuse it."""
+    conn.request("POST", "sobjects/PermissionSet", json={
+        "Name": "Backstory_Message_ID_Access", "Label": "Backstory Message ID Access",
+        "PermissionsModifyAllData": True})
+
+
+def test_fix__blocked_grant_changes_nothing(fresh_org: PracticeOrg) -> None:
     admin = _admin_of(fresh_org)
     _create_field(admin, FIELD, {"label": "Message ID", "type": "Text", "length": 80,
                                  "externalId": True, "unique": True, "caseSensitive": True})
-    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
-                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
-    for row in list(admin.query_all(soql)):
-        admin.request("PATCH", f"sobjects/FieldPermissions/{row['Id']}", json={"PermissionsEdit": False})
-    # A set with the grant's API name that grants more is not reused, so the grant fails.
-    admin.request("POST", "sobjects/PermissionSet", json={
-        "Name": "Backstory_Message_ID_Access", "Label": "Backstory Message ID Access",
-        "PermissionsModifyAllData": True})
+    _make_read_only(admin)
+    _add_set_granting_more(admin)
     run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
     enablement.check_field(run)
     plan = enablement.plan_field_fix(run, case_sensitive=True)
@@ -445,13 +506,80 @@ def test_apply_field_fix__change_recorded_when_grant_fails(fresh_org: PracticeOr
     result = enablement.apply_field_fix(run, plan)
 
     assert plan.lines[0] == "~ Length: 80 -> 255"
-    assert plan.grant_access
+    assert any("also grants Modify All Data" in warning for warning in plan.warnings)
+    assert not plan.can_apply
     assert result.status is StepStatus.FAILED
-    assert "was not granted" in result.reason
+    assert result.details["error_code"] == "ACCESS_BLOCKED"
+    assert "also grants Modify All Data" in result.reason
+    assert run.changes == []
+    assert inspect_message_id_field(admin).length == 80
+
+
+def test_fix__grant_shown_is_the_grant_applied(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, FIELD, {"label": "Message ID", "type": "Text", "length": 80,
+                                 "externalId": True, "unique": True, "caseSensitive": True})
+    _make_read_only(admin)
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+    enablement.check_field(run)
+    plan = enablement.plan_field_fix(run, case_sensitive=True)
+
+    result = enablement.apply_field_fix(run, plan)
+
+    assert plan.lines == ["~ Length: 80 -> 255", *_grant_lines(fresh_org.admin_username)]
+    assert result.status is StepStatus.PASSED
     (change,) = run.changes
-    assert change.lines == ("~ Length: 80 -> 255",)
-    assert _describe_entry(admin, FIELD) is not None
-    assert inspect_message_id_field(admin).length == 255
+    assert change.summary == f"Changed Activity.{FIELD}"
+    assert list(change.lines) == plan.lines
+    assignments = admin.query_all(format_soql(
+        "SELECT Id FROM PermissionSetAssignment WHERE AssigneeId = {} "
+        "AND PermissionSet.Name = 'Backstory_Message_ID_Access'", admin.user_id))
+    assert len(list(assignments)) == 1
+
+
+def test_create__blocked_grant_creates_nothing(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _add_set_granting_more(admin)
+
+    with pytest.raises(SalesforceProblem) as refused:
+        create_message_id_field(admin, case_sensitive=True)
+
+    assert refused.value.error_code == "ACCESS_BLOCKED"
+    assert not inspect_message_id_field(admin).exists
+
+
+def test_create_field__existing_field_with_access_records_nothing(default_org: PracticeOrg) -> None:
+    admin = _admin_of(default_org)
+    run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=admin)
+    enablement.check_field(run)
+    enablement.create_field(run, case_sensitive=True)
+
+    result = enablement.create_field(run, case_sensitive=True)
+
+    assert result.status is StepStatus.PASSED
+    # The first run assigned the set; the second one changed nothing and recorded nothing.
+    assert [change.summary for change in run.changes] == [f"Granted access to Activity.{FIELD}"]
+
+
+def _api_calls_used(conn: OrgConnection) -> int:
+    limit = conn.limits()["DailyApiRequests"]
+    return int(limit["Max"]) - int(limit["Remaining"])
+
+
+def test_plan__long_text_rows_read_once(fresh_org: PracticeOrg) -> None:
+    admin = _admin_of(fresh_org)
+    _create_field(admin, "Other_Key__c", {"label": "Other Key", "type": "LongTextArea",
+                                          "length": 32768, "visibleLines": 3})
+    admin.request("POST", "sobjects/Task", json={"Subject": "long", "Other_Key__c": "<" + "a" * 300 + ">"})
+    state = inspect_message_id_field(admin, "Other_Key__c")
+    before = _api_calls_used(admin)
+    plan = plan_field_fix(admin, state, case_sensitive=True)
+    used = _api_calls_used(admin) - before - 1  # the second count is an API call too
+
+    assert len(plan.long_values) == 1
+    assert plan.blockers == []
+    # One queryAll each of Task and Event, shared by the check of length and the one of Unique.
+    assert used == 2
 
 
 def test_apply_field_fix__one_blocker_in_singular(default_org: PracticeOrg) -> None:

@@ -40,8 +40,10 @@ def test_inspect__fresh_org_says_missing(fresh_org: PracticeOrg) -> None:
 def test_create__field_visible_as_asked(fresh_org: PracticeOrg, case_sensitive: bool) -> None:
     conn = connect_practice(fresh_org, fresh_org.admin_username)
 
-    state = create_message_id_field(conn, "Message_ID", case_sensitive=case_sensitive)
+    creation = create_message_id_field(conn, "Message_ID", case_sensitive=case_sensitive)
+    state = creation.state
 
+    assert creation.created
     assert state.api_name == "Message_ID__c"
     assert state.problems == []
     assert state.visible_in_describe
@@ -78,8 +80,10 @@ def test_create__repeated_run_keeps_the_field(fresh_org: PracticeOrg) -> None:
     conn = connect_practice(fresh_org, fresh_org.admin_username)
     first = create_message_id_field(conn, case_sensitive=True)
     second = create_message_id_field(conn, case_sensitive=True)
-    assert second.tooling_id == first.tooling_id
-    assert second.problems == []
+    assert second.state.tooling_id == first.state.tooling_id
+    assert second.state.problems == []
+    assert not second.created
+    assert second.lines == []
 
 
 def test_create__existing_field_with_other_case_rule_refused(default_org: PracticeOrg) -> None:

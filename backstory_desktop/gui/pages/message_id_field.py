@@ -44,6 +44,8 @@ from backstory_desktop.gui.widgets import (
     PASSED_COLOR,
     compact_rows,
     note,
+    plain_label,
+    plain_tooltip,
 )
 from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
 from backstory_desktop.salesforce.schema import DEFAULT_LABEL, KEY_LENGTH, FieldFixPlan, FieldState
@@ -172,11 +174,6 @@ def _is_are(count: int) -> str:
     return "is" if count == 1 else "are"
 
 
-def plain_tooltip(text: str) -> str:
-    """Return a tooltip that shows ``text`` as written, even when it looks like HTML."""
-    return f"<p style='white-space:pre-wrap'>{html.escape(text)}</p>"
-
-
 class MessageIdFieldPage(StepPage):
     """Field name, Inspect, the field's properties, the flag field, and Create or Fix."""
 
@@ -221,9 +218,8 @@ class MessageIdFieldPage(StepPage):
         self.flag_edit.textChanged.connect(self._flag_name_changed)
         self.flag_edit.editingFinished.connect(self._save_flag_name)
         self.flag_error = self._error_label()
-        self.flag_status = QLabel("Checked when you press Inspect.")
+        self.flag_status = plain_label("Checked when you press Inspect.")
         self.flag_status.setWordWrap(True)
-        self.flag_status.setTextFormat(Qt.TextFormat.PlainText)
 
         grid = QGridLayout()
         grid.setColumnStretch(1, 1)
@@ -238,9 +234,8 @@ class MessageIdFieldPage(StepPage):
         self.content.addLayout(grid)
 
     def _error_label(self) -> QLabel:
-        label = QLabel()
+        label = plain_label()
         label.setWordWrap(True)
-        label.setTextFormat(Qt.TextFormat.PlainText)
         label.setStyleSheet(f"color: {FAILED_COLOR.name()};")
         label.hide()
         return label
@@ -253,10 +248,9 @@ class MessageIdFieldPage(StepPage):
         grid.setColumnStretch(3, 2)
         for column, captions in ((0, LEFT_PROPERTIES), (2, RIGHT_PROPERTIES)):
             for row, caption in enumerate(captions):
-                value = QLabel(NO_VALUE)
-                value.setWordWrap(True)
                 # Label and description come from the org and are shown as written, never as HTML.
-                value.setTextFormat(Qt.TextFormat.PlainText)
+                value = plain_label(NO_VALUE)
+                value.setWordWrap(True)
                 value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 self.values[caption] = value
                 grid.addWidget(QLabel(caption + ":"), row, column, Qt.AlignmentFlag.AlignTop)
@@ -556,7 +550,9 @@ class MessageIdFieldPage(StepPage):
                 "Besides Unique, the fix changes:" + dialogs.change_list_html(others) if others
                 else "Unique is the only change the field needs.")
         elif plan.lines:
-            self.plan_label.setText("The fix changes:" + dialogs.change_list_html(plan.lines))
+            heading = ("Once the permission set may be reused, the fix would change:" if plan.grant_blocked
+                       else "The fix changes:")
+            self.plan_label.setText(heading + dialogs.change_list_html(plan.lines))
         else:
             self.plan_label.setText("Nothing to change.")
         if plan.blockers or plan.long_values:
@@ -572,7 +568,11 @@ class MessageIdFieldPage(StepPage):
 
     def _show_plan_message(self, plan: FieldFixPlan) -> None:
         api_name = plan.api_name
-        if plan.access_only:
+        if plan.grant_blocked:
+            self.message.show_message(
+                f"Read and Edit on {api_name} cannot be granted, so the fix is not offered; "
+                "see the note above.", FAILED_COLOR)
+        elif plan.access_only:
             self.message.show_message(
                 f"{api_name} is hidden from you, so its values cannot be scanned yet; grant access "
                 "first, then scan again to plan the rest of the fix.", NEUTRAL_COLOR)
@@ -594,30 +594,15 @@ class MessageIdFieldPage(StepPage):
 
     def _fill_blockers(self, plan: FieldFixPlan) -> None:
         """List the values too long for Text(255), then the values held twice, in one table."""
-        sentences = []
-        if plan.long_values:
-            count = len(plan.long_values)
-            sentences.append(
-                f"The change to Text({KEY_LENGTH}) is not offered: {_values(count)} {_is_are(count)} "
-                f"longer than {KEY_LENGTH} characters and would not fit. Shorten or clear "
-                f"{'it' if count == 1 else 'them'}, then scan again.")
-        if plan.blockers:
-            count = len(plan.blockers)
-            held_by = "is held" if count == 1 else "are each held"
-            # Long values are compared as Text(255) would hold them: their first 255 characters.
-            compared = f" (compared by their first {KEY_LENGTH} characters)" if plan.long_values else ""
-            sentences.append(
-                f"Unique is not offered: {_values(count)}{compared} {held_by} by more than one Task or "
-                "Event, so "
-                "Salesforce would refuse it. Clear the value on all but one holder of each (restore "
-                "one in the recycle bin first, or empty the recycle bin), then scan again.")
-        self.blockers_label.setText(" ".join(sentences))
-        # One row per activity; one that is too long and also collides once cut says both.
+        self.blockers_label.setText(" ".join(_blocker_sentences(plan)))
+
+        # One row per activity; one that is too long and also collides once cut lists both.
         rows: dict[str, tuple[KeyedActivity, list[str]]] = {}
         for record in plan.long_values:
             rows[record.record_id] = (record, [f"Text({KEY_LENGTH}): {len(record.value)} characters"])
         for record in (record for blocker in plan.blockers for record in blocker.records):
             rows.setdefault(record.record_id, (record, []))[1].append("Unique")
+
         self.blocker_table.setRowCount(len(rows))
         for row, (record, blocks) in enumerate(rows.values()):
             cut = len(record.value) > CELL_CHARACTERS
@@ -629,10 +614,15 @@ class MessageIdFieldPage(StepPage):
                 item = QTableWidgetItem(text)
                 item.setToolTip(plain_tooltip(whole))
                 self.blocker_table.setItem(row, column, item)
+
         shown_rows = min(len(rows), BLOCKER_ROWS_SHOWN)
         height = (self.blocker_table.horizontalHeader().height()
                   + shown_rows * self.blocker_table.verticalHeader().defaultSectionSize() + 4)
         self.blocker_table.setFixedHeight(height)
+        self._show_consequences()
+
+    def _show_consequences(self) -> None:
+        """Say what not being Unique means, and that the admin may go on all the same."""
         consequences = "".join(f"<li>{html.escape(line)}</li>" for line in NOT_UNIQUE_CONSEQUENCES)
         self.consequences_label.setTextFormat(Qt.TextFormat.RichText)
         self.consequences_label.setText(
@@ -641,3 +631,24 @@ class MessageIdFieldPage(StepPage):
             "You can still go on to the next step; the Conflicts step lists every shared key."
         )
         self.consequences_label.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
+
+
+def _blocker_sentences(plan: FieldFixPlan) -> list[str]:
+    """Say why the change to Text(255) or Unique is not offered, and what to do."""
+    sentences = []
+    if plan.long_values:
+        count = len(plan.long_values)
+        sentences.append(
+            f"The change to Text({KEY_LENGTH}) is not offered: {_values(count)} {_is_are(count)} "
+            f"longer than {KEY_LENGTH} characters and would not fit. Shorten or clear "
+            f"{'it' if count == 1 else 'them'}, then scan again.")
+    if plan.blockers:
+        count = len(plan.blockers)
+        held_by = "is held" if count == 1 else "are each held"
+        # Long values are compared as Text(255) would store them: their first 255 characters.
+        compared = f" (compared by their first {KEY_LENGTH} characters)" if plan.long_values else ""
+        sentences.append(
+            f"Unique is not offered: {_values(count)}{compared} {held_by} by more than one Task or "
+            "Event, so Salesforce would refuse it. Clear the value on all but one holder of each "
+            "(restore one in the recycle bin first, or empty the recycle bin), then scan again.")
+    return sentences
