@@ -23,19 +23,18 @@ from backstory_desktop.enablement.run import (
     require_field,
 )
 from backstory_desktop.salesforce.errors import explain
+from backstory_desktop.salesforce.field_fix import FieldFixPlan
+from backstory_desktop.salesforce.field_fix import apply_field_fix as apply_schema_fix
+from backstory_desktop.salesforce.field_fix import plan_field_fix as plan_schema_fix
+from backstory_desktop.salesforce.field_room import FieldRoom, custom_field_room
 from backstory_desktop.salesforce.schema import (
     KEY_LENGTH,
     ChangedThenFailed,
-    FieldFixPlan,
-    FieldRoom,
     FieldState,
     create_message_id_field,
-    custom_field_room,
     inspect_flag_field,
     inspect_message_id_field,
 )
-from backstory_desktop.salesforce.schema import apply_field_fix as apply_schema_fix
-from backstory_desktop.salesforce.schema import plan_field_fix as plan_schema_fix
 from backstory_desktop.store.settings import save_profile
 
 log = logging.getLogger(__name__)

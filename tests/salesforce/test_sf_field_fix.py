@@ -20,14 +20,9 @@ from backstory_desktop.practice_org import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.errors import SalesforceProblem
-from backstory_desktop.salesforce.schema import (
-    EXTERNAL_ID_LIMIT,
-    apply_field_fix,
-    create_message_id_field,
-    custom_field_room,
-    inspect_message_id_field,
-    plan_field_fix,
-)
+from backstory_desktop.salesforce.field_fix import apply_field_fix, plan_field_fix
+from backstory_desktop.salesforce.field_room import EXTERNAL_ID_LIMIT, custom_field_room
+from backstory_desktop.salesforce.schema import create_message_id_field, inspect_message_id_field
 from backstory_desktop.store.settings import OrgProfile, load_profiles
 from tests.conftest import StartOrg
 

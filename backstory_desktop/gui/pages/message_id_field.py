@@ -48,7 +48,8 @@ from backstory_desktop.gui.widgets import (
     plain_tooltip,
 )
 from backstory_desktop.salesforce.access import PERMISSION_SET_LABEL
-from backstory_desktop.salesforce.schema import DEFAULT_LABEL, KEY_LENGTH, FieldFixPlan, FieldState
+from backstory_desktop.salesforce.field_fix import FieldFixPlan
+from backstory_desktop.salesforce.schema import DEFAULT_LABEL, KEY_LENGTH, FieldState
 from backstory_desktop.salesforce.unique_blockers import KeyedActivity
 from backstory_desktop.store.settings import ProfilesFileError
 
