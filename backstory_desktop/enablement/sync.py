@@ -90,6 +90,8 @@ def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult) -> 
         f"Upserted Tasks from {source} by {require_field(run).api_name}: created {outcome.created}, "
         f"updated {outcome.updated}, failed {outcome.failed}."
     )
+    if outcome.stopped_because:
+        summary += f" The sync stopped before the end ({outcome.stopped_because})."
     if outcome.in_doubt:
         summary += f" {count_phrase(len(outcome.in_doubt), 'Task')} may also have been written."
     # The diff the admin confirmed: the plan's counts before the apply.

@@ -99,13 +99,26 @@ def apply_plan(
             result.created += 1
         else:
             result.updated += 1
-    log.info(
-        "sync applied in %.1f s: %d created, %d updated, %d failed",
-        time.monotonic() - started,
-        result.created,
-        result.updated,
-        result.failed,
-    )
+    elapsed = time.monotonic() - started
+    if result.stopped_because:
+        log.info(
+            "sync stopped after %.1f s (%s): %d created, %d updated, %d failed, %d not sent, %d in doubt",
+            elapsed,
+            result.stopped_because,
+            result.created,
+            result.updated,
+            result.failed,
+            result.not_sent,
+            len(result.in_doubt),
+        )
+    else:
+        log.info(
+            "sync applied in %.1f s: %d created, %d updated, %d failed",
+            elapsed,
+            result.created,
+            result.updated,
+            result.failed,
+        )
     return result
 
 

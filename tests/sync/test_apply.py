@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
+
+import pytest
 
 from backstory_desktop import enablement
 from backstory_desktop.bundled import sample_mailbox_path
@@ -85,6 +88,23 @@ def test_apply__cancel_before_the_first_call_writes_nothing(admin: OrgConnection
     assert "cancelled" in result.reason
     assert run.sync_result is not None and run.sync_result.not_sent > 0
     assert _keyed_tasks(admin) == before
+    assert run.changes == []
+
+
+def test_apply__cancel_is_logged_as_a_stop(admin: OrgConnection, caplog: pytest.LogCaptureFixture) -> None:
+    run = _ready_run(admin)
+    enablement.plan_sync(run, enablement.read_mailbox(sample_mailbox_path()))
+    cancel = threading.Event()
+    cancel.set()
+
+    with caplog.at_level(logging.INFO, logger="backstory_desktop.sync.apply"):
+        enablement.apply_sync(run, cancel=cancel)
+
+    apply_log = "backstory_desktop.sync.apply"
+    messages = [record.getMessage() for record in caplog.records if record.name == apply_log]
+    assert any(message.startswith("sync stopped after") for message in messages)
+    assert any("(cancelled by the user)" in message for message in messages)
+    assert not any(message.startswith("sync applied") for message in messages)
 
 
 def test_apply__field_hidden_from_the_user_stops_before_writing(default_org: PracticeOrg) -> None:
