@@ -483,34 +483,13 @@ def open_connection(
     api_version: str = API_VERSION,
     on_tokens_refreshed: TokensRefreshed | None = None,
     saved_refresh_token: SavedRefreshToken | None = None,
+    revoke_on_failure: bool = False,
 ) -> OrgConnection:
-    """Build an OrgConnection from tokens, read the identity and check the API version."""
-    connection = OrgConnection(
-        session,
-        tokens,
-        login_host=login_host,
-        client_id=client_id,
-        api_version=api_version,
-        on_tokens_refreshed=on_tokens_refreshed,
-        saved_refresh_token=saved_refresh_token,
-    )
-    return connection.open()
+    """Build an OrgConnection from tokens, read the identity and check the API version.
 
-
-def _open_new_sign_in(
-    session: requests.Session,
-    tokens: TokenSet,
-    *,
-    login_host: str,
-    client_id: str,
-    api_version: str,
-    on_tokens_refreshed: TokensRefreshed | None = None,
-    saved_refresh_token: SavedRefreshToken | None = None,
-) -> OrgConnection:
-    """Open a connection from a fresh code exchange, revoking its tokens when opening fails.
-
-    The caller stores the new refresh token only once this returns, so without
-    the revocation it would stay valid at the org with no way to sign it out.
+    ``revoke_on_failure`` is for tokens from a fresh code exchange: the caller stores
+    the new refresh token only once this returns, so if opening fails the tokens are
+    revoked, or they would stay valid at the org with no way to sign them out.
     """
     connection = OrgConnection(
         session,
@@ -521,6 +500,8 @@ def _open_new_sign_in(
         on_tokens_refreshed=on_tokens_refreshed,
         saved_refresh_token=saved_refresh_token,
     )
+    if not revoke_on_failure:
+        return connection.open()
     try:
         return connection.open()
     except BaseException:
@@ -627,7 +608,7 @@ def connect_with_browser(
             logger.warning("No web browser could be opened; the sign-in link must be opened by hand")
         code = receiver.wait_for_code(pkce.state, timeout=timeout, cancel=cancel)
     tokens = exchange_code(session, login_host, client_id, redirect_uri, code, pkce.verifier)
-    return _open_new_sign_in(
+    return open_connection(
         session,
         tokens,
         login_host=login_host,
@@ -635,6 +616,7 @@ def connect_with_browser(
         api_version=api_version,
         on_tokens_refreshed=on_tokens_refreshed,
         saved_refresh_token=saved_refresh_token,
+        revoke_on_failure=True,
     )
 
 
