@@ -21,6 +21,7 @@ from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.gui.pages.integration_user import (
     COLUMNS,
     SOURCES_COLUMN,
+    AccessFixDialog,
     IntegrationUserPage,
     load_users_job,
 )
@@ -42,6 +43,18 @@ def check_user(qtbot: QtBot, window: WizardWindow, page: IntegrationUserPage, us
     page.users.setCurrentIndex(page.users.findData(username))
     click(qtbot, page.check_button)
     wait_idle(qtbot, window)
+
+
+def open_fix_dialog(
+    qtbot: QtBot, window: WizardWindow, page: IntegrationUserPage, username: str
+) -> AccessFixDialog:
+    """Check ``username`` on the page and open the Fix access dialog for it."""
+    check_user(qtbot, window, page, username)
+    click(qtbot, page.grant_button)
+    wait_idle(qtbot, window)
+    dialog = page.fix_dialog
+    assert dialog is not None
+    return dialog
 
 
 def row_of(page: IntegrationUserPage, name: str) -> int:
@@ -80,13 +93,9 @@ def test_fix_dialog__only_required_pre_ticked(
 ) -> None:
     window = make_window("non-unique")
     page = user_page(qtbot, window)
-    check_user(qtbot, window, page, SALESLOFT)
 
-    click(qtbot, page.grant_button)
-    wait_idle(qtbot, window)
-    dialog = page.fix_dialog
+    dialog = open_fix_dialog(qtbot, window, page, SALESLOFT)
 
-    assert dialog is not None
     assert dialog.isVisible()
     assert sorted(dialog.boxes) == ["PermissionsViewAllData", "PermissionsViewAllUsers"]
     assert dialog.boxes["PermissionsViewAllData"].isChecked(), "required while the field is not Unique"
@@ -102,11 +111,7 @@ def test_fix_dialog__applies_only_ticked(
 ) -> None:
     window = make_window("non-unique")
     page = user_page(qtbot, window)
-    check_user(qtbot, window, page, SALESLOFT)
-    click(qtbot, page.grant_button)
-    wait_idle(qtbot, window)
-    dialog = page.fix_dialog
-    assert dialog is not None
+    dialog = open_fix_dialog(qtbot, window, page, SALESLOFT)
 
     click(qtbot, dialog.apply_button)
     wait_idle(qtbot, window)
@@ -126,11 +131,7 @@ def test_fix_dialog__nothing_ticked_disables_apply(
     window = make_window("non-unique")
     page = user_page(qtbot, window)
     # The outreach user has Read and Edit on the field, so only system permissions are missing.
-    check_user(qtbot, window, page, OUTREACH)
-    click(qtbot, page.grant_button)
-    wait_idle(qtbot, window)
-    dialog = page.fix_dialog
-    assert dialog is not None
+    dialog = open_fix_dialog(qtbot, window, page, OUTREACH)
 
     for checkbox in dialog.boxes.values():
         checkbox.setChecked(False)
@@ -148,11 +149,7 @@ def test_fix_dialog__cancel_changes_nothing(
 ) -> None:
     window = make_window("non-unique")
     page = user_page(qtbot, window)
-    check_user(qtbot, window, page, SALESLOFT)
-    click(qtbot, page.grant_button)
-    wait_idle(qtbot, window)
-    dialog = page.fix_dialog
-    assert dialog is not None
+    dialog = open_fix_dialog(qtbot, window, page, SALESLOFT)
 
     dialog.reject()
     wait_idle(qtbot, window)
