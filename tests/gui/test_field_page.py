@@ -8,7 +8,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
-from simple_salesforce import format_soql
 from wizard_driver import FIELD, Confirmation, admin_connection, click, connect, inspect_field, wait_idle
 
 from backstory_desktop.core.checklist import Step, StepStatus
@@ -18,6 +17,7 @@ from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import connect_practice_org
 from backstory_desktop.store.settings import load_profiles
+from tests.field_access import hide_field_from_admin
 
 
 def _scan(qtbot: QtBot, window: WizardWindow, page: MessageIdFieldPage) -> None:
@@ -178,13 +178,7 @@ def test_field_page__create_recorded_in_change_log(
 
 def _hide_from_admin(window: WizardWindow) -> None:
     """Delete the System Administrator profile's field permissions on the key field."""
-    admin = admin_connection(window)
-    (profile_set,) = admin.query_all(
-        "SELECT Id FROM PermissionSet WHERE Profile.Name = 'System Administrator'")
-    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
-                       profile_set["Id"], [f"Task.{FIELD}", f"Event.{FIELD}"])
-    for row in list(admin.query_all(soql)):
-        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+    hide_field_from_admin(admin_connection(window))
 
 
 def test_field_page__org_text_shown_as_plain_text(

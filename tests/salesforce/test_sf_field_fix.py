@@ -25,6 +25,7 @@ from backstory_desktop.salesforce.field_room import EXTERNAL_ID_LIMIT, custom_fi
 from backstory_desktop.salesforce.schema import create_message_id_field, inspect_message_id_field
 from backstory_desktop.store.settings import OrgProfile, load_profiles
 from tests.conftest import StartOrg
+from tests.field_access import hide_field_from_admin
 
 FIELD = "Message_ID__c"
 
@@ -72,10 +73,7 @@ def _clear_key(conn: OrgConnection, task_id: str) -> None:
 
 def test_fix__hidden_field_granted_to_admin(default_org: PracticeOrg) -> None:
     admin = _admin_of(default_org)
-    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
-                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
-    for row in list(admin.query_all(soql)):
-        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+    hide_field_from_admin(admin)
 
     hidden = inspect_message_id_field(admin)
     plan = plan_field_fix(admin, hidden, case_sensitive=True)
@@ -406,10 +404,7 @@ def test_check_field__other_case_uses_org_spelling(default_org: PracticeOrg) -> 
 
 def test_create__existing_field_typed_in_other_case(default_org: PracticeOrg) -> None:
     admin = _admin_of(default_org)
-    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
-                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
-    for row in list(admin.query_all(soql)):
-        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+    hide_field_from_admin(admin)
 
     creation = create_message_id_field(admin, "MESSAGE_ID__c", case_sensitive=True)
     state = creation.state
@@ -424,10 +419,7 @@ def test_create__existing_field_typed_in_other_case(default_org: PracticeOrg) ->
 def test_fix__hidden_non_unique_field_granted_before_scan(start_org: StartOrg) -> None:
     org = start_org("non-unique")
     admin = _admin_of(org)
-    soql = format_soql("SELECT Id FROM FieldPermissions WHERE ParentId = {} AND Field IN {}",
-                       _admin_profile_set(admin), [f"Task.{FIELD}", f"Event.{FIELD}"])
-    for row in list(admin.query_all(soql)):
-        admin.request("DELETE", f"sobjects/FieldPermissions/{row['Id']}")
+    hide_field_from_admin(admin)
 
     hidden = inspect_message_id_field(admin)
     grant = plan_field_fix(admin, hidden, case_sensitive=True)
