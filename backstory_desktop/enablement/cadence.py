@@ -37,7 +37,7 @@ from backstory_desktop.store.settings import CADENCE_TOOLS, ProfilesFileError, s
 
 log = logging.getLogger(__name__)
 
-# What to set up in each tool so it writes the e-mail's Message-ID into the key field; "{field}" is its
+# Setup steps for each tool so it writes the e-mail's Message-ID into the key field; "{field}" is its
 # API name. Sources: Outreach's "How to set up Multi-User Assignment with your CRM" (the Classic Plugin's
 # field mapping menus, support.outreach.io article 7748909514523) and Salesloft's "Field Configuration
 # Overview" (field configuration covers Salesforce Activity, support.salesloft.com article 115005895403).

@@ -67,7 +67,7 @@ def check_field(run: EnablementRun) -> StepResult:
 
 
 def _with_org_spelling(run: EnablementRun, result: StepResult) -> StepResult:
-    """Use the org's spelling of a field name typed in another letter case, and say so.
+    """Use the org's spelling of a field name typed in another letter case, and report it.
 
     Salesforce finds fields by name without letter case, but field permissions name
     the field exactly, so every later step uses the org's spelling.

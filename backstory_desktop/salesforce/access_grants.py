@@ -341,7 +341,7 @@ def _extra_grants(conn: OrgConnection, permission_set_id: str, *, allowed_flags:
     """
     labels = _permission_labels(conn)
     # The record's own URL returns every field. A SOQL query naming the hundreds of Permissions*
-    # fields of a real org comes close to the URI limit, 16,384 bytes before Salesforce answers 414
+    # fields of a real org comes close to the URI limit, 16,384 bytes, above which Salesforce returns 414
     # (REST API Developer Guide, "Status Codes and Error Responses").
     row = conn.request("GET", f"sobjects/PermissionSet/{permission_set_id}") or {}
     extras = [label for flag, label in sorted(labels.items(), key=lambda item: item[1])
@@ -402,7 +402,7 @@ def plan_field_access_grant(conn: OrgConnection, user_id: str, field_api_name: s
     The grant goes through the permission set "Backstory Message ID Access",
     created when missing, and assigned to the user when not assigned yet, or
     renewed when the user's assignment has expired or is inactive. An existing set
-    that grants anything else is not reused: the plan says so in ``blocked``.
+    that grants anything else is not reused: the plan gives the reason in ``blocked``.
     """
     field_api_name = validate_field_api_name(field_api_name)
     user = load_user(conn, user_id)

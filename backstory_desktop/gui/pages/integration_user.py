@@ -204,7 +204,7 @@ class AccessFixDialog(QDialog):
     def _update_diff(self) -> None:
         plan = self.plan()
         if not plan.requested_permissions and not plan.has_field_changes:
-            # The plan would say "No change", which is false: the user still lacks every unticked one.
+            # The plan would show "No change", which is false: the user still lacks every unticked one.
             self.diff.setText(dialogs.change_list_html([NOTHING_CHOSEN]))
             self.apply_button.setEnabled(False)
             return
