@@ -28,6 +28,9 @@ class MailActivity:
     ``source_ref`` locates the message for the admin, for example
     "sample.mbox, message 12 (byte 34567)". ``message_id.key`` is None when
     the message has no usable Message-ID; the planner reports it as invalid.
+    ``who_id`` and ``owner_id`` are a Contact or Lead Id and an owner User Id
+    when the source names them (a Data Loader Task export does); the planner
+    prefers them over matching e-mail addresses.
     """
 
     source_ref: str
@@ -37,6 +40,8 @@ class MailActivity:
     recipients: tuple[Participant, ...]
     sent_at: datetime | None
     body_text: str
+    who_id: str | None = None
+    owner_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ by ``MAX_MESSAGE_BYTES`` for any one message).
 A line counts as a message separator only when it has the shape
 ``From <sender> <date>`` (or ``From -`` with an optional date) and the next
 line starts like a header field. Otherwise it is body text, as in a
-paragraph that begins "From here on, we agree.".
+paragraph that begins "From here on, we agree.". In mboxcl and mboxcl2 files
+a Content-Length header gives the size of the body, so that "From " lines in
+it need no quoting. That count is used only when a separator or the end of
+the file follows exactly where it ends.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import BinaryIO
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
+from backstory_desktop.sources.base import ProgressReporter, SourceError
 from backstory_desktop.sources.message import is_header_line, parse_message, read_headers
 
 logger = logging.getLogger(__name__)
@@ -40,9 +44,11 @@ _TIME = re.compile(rb"\b\d{1,2}:\d{2}\b")
 _YEAR_OR_MONTH = re.compile(rb"\b(?:\d{4}|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b")
 _QUOTED_FROM = re.compile(rb"^>+From ")
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Bytes read after a Content-Length body to check that a separator follows.
+_PEEK_BYTES = 4096
 
 
-class MailboxError(ValueError):
+class MailboxError(SourceError):
     """The file cannot be read as an mbox at all: missing, empty or another format."""
 
 
@@ -108,101 +114,174 @@ class _PendingMessage:
         self.size += len(line)
 
 
-class _Progress:
-    """Report bytes read about every 1% of the file."""
-
-    def __init__(self, callback: ProgressCallback | None, total: int, name: str) -> None:
-        self._callback = callback
-        self._total = total
-        self._message = f"Reading {name}"
-        self._step = max(1, total // 100)
-        self._last = -1
-
-    def update(self, done: int, *, final: bool = False) -> None:
-        if self._callback is None:
-            return
-        if final or self._last < 0 or done - self._last >= self._step:
-            self._last = done
-            self._callback(done, self._total, self._message)
-
-
 def _iterate_messages(
     path: Path,
     total: int,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> Iterator[MailActivity | SourceProblem]:
-    reporter = _Progress(progress, total, path.name)
+    reporter = ProgressReporter(progress, total, path.name)
     reporter.update(0)
     count = 0
     with path.open("rb") as stream:
-        for pending in _split_messages(stream, reporter):
+        splitter = _MboxSplitter(stream, total)
+        for pending in splitter.messages():
             check_cancel(cancel)
+            reporter.update(splitter.offset)
             count += 1
             yield _finish_message(path.name, pending)
     reporter.update(total, final=True)
     logger.info("Read %d messages from %s", count, path.name)
 
 
-def _split_messages(stream: BinaryIO, reporter: _Progress) -> Iterator[_PendingMessage]:
-    """Yield the messages of an mbox stream, the separator lines removed and quoting undone."""
-    offset = 0
-    current: _PendingMessage | None = None
-    # A "From " line waiting for the next line to tell whether it is a separator.
-    candidate: tuple[bytes, int] | None = None
-    number = 0
-    after_blank_line = False
+class _MboxSplitter:
+    """Split an mbox stream into messages, the separator lines removed and quoting undone.
 
-    for raw_line, starts_line in _read_lines(stream):
-        line_offset = offset
-        offset += len(raw_line)
-        reporter.update(offset)
-        line = _normalise_line_end(raw_line)
-        if line_offset == 0:
-            line = line.removeprefix(_UTF8_BOM)
+    Separators are found by their shape (see ``_looks_like_separator``). A
+    Content-Length header (mboxcl and mboxcl2) is used only when the bytes at
+    the offset it gives are blank lines and then a "From " line, or the end of
+    the file. A wrong count, as in a file converted to CRLF, falls back to the
+    shape of the lines.
+    """
 
-        if not starts_line:
-            # The rest of a line longer than one chunk: body text, never a separator.
-            if current is not None:
+    def __init__(self, stream: BinaryIO, total: int) -> None:
+        self._stream = stream
+        self._total = total
+        self._offset = 0
+        self._starts_line = True
+
+    @property
+    def offset(self) -> int:
+        """The number of bytes read so far."""
+        return self._offset
+
+    def messages(self) -> Iterator[_PendingMessage]:
+        current: _PendingMessage | None = None
+        # A "From " line waiting for the next line to tell whether it is a separator.
+        candidate: tuple[bytes, int] | None = None
+        number = 0
+        after_blank_line = False
+        in_header = False
+        # Set after a body whose Content-Length was trusted: the next "From " line is a separator.
+        separator_expected = False
+
+        # The hot loop of a large import: reading is inlined here rather than in a method per line.
+        readline = self._stream.readline
+        while chunk := readline(_MAX_CHUNK_BYTES):
+            line_offset = self._offset
+            starts_line = self._starts_line
+            self._offset += len(chunk)
+            self._starts_line = chunk.endswith(b"\n")
+            line = chunk[:-2] + b"\n" if chunk.endswith(b"\r\n") else chunk
+            if line_offset == 0:
+                line = line.removeprefix(_UTF8_BOM)
+
+            if not starts_line:
+                # The rest of a line longer than one chunk: body text, never a separator.
+                if current is not None:
+                    current.add(line)
+                after_blank_line = False
+                continue
+
+            if current is None:
+                # Blank lines before the first separator; check_mbox_file has seen a "From " line.
+                if line.strip():
+                    number += 1
+                    current = _PendingMessage(number=number, offset=line_offset)
+                    in_header = True
+                continue
+
+            if separator_expected:
+                if not line.strip():
+                    continue
+                separator_expected = False
+                if line.startswith(b"From "):
+                    yield current
+                    number += 1
+                    current = _PendingMessage(number=number, offset=line_offset)
+                    in_header = True
+                    continue
+
+            if candidate is not None:
+                candidate_line, candidate_offset = candidate
+                candidate = None
+                if is_header_line(line):
+                    yield current
+                    number += 1
+                    current = _PendingMessage(number=number, offset=candidate_offset)
+                    in_header = True
+                else:
+                    current.add(_unquote(candidate_line))
+
+            if in_header and not line.strip():
+                in_header = False
                 current.add(line)
-            after_blank_line = False
-            continue
+                separator_expected = self._read_counted_body(current)
+                after_blank_line = True
+                continue
 
-        if current is None:
-            # Blank lines before the first separator; check_mbox_file has seen a "From " line.
-            if line.strip():
-                number += 1
-                current = _PendingMessage(number=number, offset=line_offset)
-            continue
-
-        if candidate is not None:
-            candidate_line, candidate_offset = candidate
-            candidate = None
-            if is_header_line(line):
-                yield current
-                number += 1
-                current = _PendingMessage(number=number, offset=candidate_offset)
+            if line.startswith(b"From ") and _looks_like_separator(line, after_blank_line=after_blank_line):
+                candidate = (line, line_offset)
             else:
-                current.add(_unquote(candidate_line))
+                current.add(_unquote(line) if line.startswith(b">") else line)
+            after_blank_line = not line.strip()
 
-        if _looks_like_separator(line, after_blank_line=after_blank_line):
-            candidate = (line, line_offset)
-        else:
-            current.add(_unquote(line))
-        after_blank_line = not line.strip()
+        if current is not None:
+            if candidate is not None:
+                current.add(_unquote(candidate[0]))
+            yield current
 
-    if current is not None:
-        if candidate is not None:
-            current.add(_unquote(candidate[0]))
-        yield current
+    def _read_counted_body(self, message: _PendingMessage) -> bool:
+        """Read the body that a trusted Content-Length header counts; return False to read by lines."""
+        length = _content_length(b"".join(message.lines))
+        if length is None or not self._separator_follows(self._offset + length):
+            return False
+
+        body: list[bytes] = []
+        kept_bytes = message.size
+        remaining = length
+        while remaining > 0:
+            chunk = self._stream.readline(min(_MAX_CHUNK_BYTES, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            self._offset += len(chunk)
+            if kept_bytes + len(chunk) <= MAX_MESSAGE_BYTES:
+                body.append(_normalise_line_end(chunk))
+                kept_bytes += len(chunk)
+            else:
+                message.truncated = True
+        self._starts_line = True
+
+        # mboxcl quotes "From " lines in bodies and mboxcl2 does not: a body with an
+        # unquoted "From " line was written without quoting, so ">From" there is text.
+        quoted = not any(chunk.startswith(b"From ") for chunk in body)
+        for chunk in body:
+            message.add(_unquote(chunk) if quoted else chunk)
+        return True
+
+    def _separator_follows(self, offset: int) -> bool:
+        """Tell whether blank lines and then a "From " line, or the end of file, start at ``offset``."""
+        if offset > self._total:
+            return False
+        position = self._stream.tell()
+        try:
+            self._stream.seek(offset)
+            following = self._stream.read(_PEEK_BYTES)
+        finally:
+            self._stream.seek(position)
+        rest = following.lstrip(b"\r\n")
+        if not rest:
+            return len(following) < _PEEK_BYTES
+        return rest.startswith(b"From ")
 
 
-def _read_lines(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
-    """Yield (chunk, starts_line) pairs: whole lines, with over-long lines cut into chunks."""
-    starts_line = True
-    while chunk := stream.readline(_MAX_CHUNK_BYTES):
-        yield chunk, starts_line
-        starts_line = chunk.endswith(b"\n")
+def _content_length(header: bytes) -> int | None:
+    """Return the value of the one Content-Length header, or None when there is none or it is odd."""
+    values = [value.strip() for name, value in read_headers(header) if name == "content-length"]
+    if len(values) != 1 or not values[0].isdigit():
+        return None
+    return int(values[0])
 
 
 def _finish_message(name: str, pending: _PendingMessage) -> MailActivity | SourceProblem:
@@ -273,6 +352,8 @@ def _describe_first_line(line: bytes) -> str:
     shown = line[:60].decode("utf-8", errors="replace")
     if line.startswith(b"%PDF"):
         return "starts with '%PDF' (a PDF document)"
+    if line.startswith(b"\x1f\x8b"):
+        return "is gzip-compressed data: decompress the file (for example .mbox.gz to .mbox) and open that"
     if line.startswith(b"PK\x03\x04"):
         return "is the start of a ZIP archive (perhaps a .docx, .xlsx or .zip file)"
     if b"\x00" in line or line.startswith((b"\xd0\xcf\x11\xe0", b"\x89PNG")):

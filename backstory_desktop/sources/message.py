@@ -55,6 +55,7 @@ _TAG = re.compile(r"<[^>]*>")
 _BLOCK_TAG = re.compile(r"<(br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def is_header_line(line: bytes) -> bool:
@@ -113,6 +114,19 @@ def _rebuild_message(data: bytes) -> bytes:
     return header + b"\n" + data[body_start:]
 
 
+def parse_message_file(data: bytes, source_ref: str) -> MailActivity | SourceProblem:
+    """Read a file that contains one message (.eml, Maildir), as ``parse_message`` does.
+
+    A byte order mark and an mbox "From " line before the header, which some
+    tools write into single-message files, are skipped.
+    """
+    data = data.removeprefix(_UTF8_BOM)
+    if data.startswith(b"From "):
+        first_line_end = data.find(b"\n")
+        data = b"" if first_line_end < 0 else data[first_line_end + 1 :]
+    return parse_message(data, source_ref)
+
+
 def parse_message(data: bytes, source_ref: str) -> MailActivity | SourceProblem:
     """Read one message; a message Python's email package cannot read becomes a SourceProblem."""
     headers = read_headers(data)
@@ -151,8 +165,8 @@ def _build_activity(
             ),
         )
 
-    senders = _participants(_values(headers, "from"))
-    recipients = _participants(_values(headers, "to") + _values(headers, "cc"))
+    senders = participants(_values(headers, "from"))
+    recipients = participants(_values(headers, "to") + _values(headers, "cc"))
     message = BytesParser(policy=policy.compat32).parsebytes(_rebuild_message(data))
     return MailActivity(
         source_ref=source_ref,
@@ -160,7 +174,7 @@ def _build_activity(
         subject=_decode_words(_first(headers, "subject") or ""),
         sender=senders[0] if senders else None,
         recipients=tuple(recipients),
-        sent_at=_parse_date(_first(headers, "date")),
+        sent_at=parse_mail_date(_first(headers, "date")),
         body_text=_body_text(message),
     )
 
@@ -197,7 +211,7 @@ def _decode_words(value: str) -> str:
         return unfolded
 
 
-def _participants(values: list[str]) -> list[Participant]:
+def participants(values: list[str]) -> list[Participant]:
     """Read addresses; entries without an "@" (groups, broken pieces) are skipped.
 
     A RecursionError from getaddresses on pathologically nested groups is
@@ -215,7 +229,7 @@ def _participants(values: list[str]) -> list[Participant]:
     return participants
 
 
-def _parse_date(value: str | None) -> datetime | None:
+def parse_mail_date(value: str | None) -> datetime | None:
     """Return the Date header as an aware datetime; "-0000" and no zone are read as UTC."""
     if not value or not value.strip():
         return None
@@ -248,7 +262,7 @@ def _body_text(message: Message) -> str:
     if plain is not None and plain.strip():
         text = plain
     elif markup is not None:
-        text = _html_to_text(markup)
+        text = html_to_text(markup)
     else:
         text = plain or ""
     return text.strip()[:MAX_BODY_CHARACTERS]
@@ -265,7 +279,7 @@ def _part_text(part: Message) -> str:
         return payload.decode("utf-8", errors="replace")
 
 
-def _html_to_text(markup: str) -> str:
+def html_to_text(markup: str) -> str:
     """Strip HTML to readable text; good enough for a Task description, not a renderer."""
     text = _SCRIPT_OR_STYLE.sub(" ", markup)
     text = _BLOCK_TAG.sub("\n", text)

@@ -28,3 +28,4 @@ def mail_corpus() -> Path:
         pytest.skip(f"the real mail corpus is not available at {MAIL_CORPUS}: set "
                     "BACKSTORY_MAIL_CORPUS to its folder")
     return MAIL_CORPUS
+

@@ -1,0 +1,470 @@
+"""Read a CSV export of activities (Data Loader, a cadence tool) as a stream of mail activities.
+
+The admin maps the file's columns to ours (``CsvMapping``); ``guess_mapping``
+proposes a mapping from the header row, and ``check_mapping`` lists what is
+wrong with one. Each row becomes a ``MailActivity`` keyed by
+``canonical_message_id``, or a ``SourceProblem`` that names its row. A row is a
+problem when it has no usable Message-ID, a date that cannot be read, a
+record Id that is not one, or another number of cells than the header.
+
+Row numbers count the header as row 1, as a spreadsheet shows the file. The
+file is read as UTF-8 (a byte order mark is allowed), else as Windows-1252,
+the encoding Excel uses when it saves "CSV" on Western-language Windows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import functools
+import io
+import logging
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+
+from backstory_desktop.core.activity import MailActivity, Participant, SourceProblem
+from backstory_desktop.core.jobs import ProgressCallback, check_cancel
+from backstory_desktop.core.message_id import canonical_message_id
+from backstory_desktop.sources.base import ProgressReporter, SourceError
+from backstory_desktop.sources.message import (
+    MAX_BODY_CHARACTERS,
+    PARSER_ERRORS,
+    html_to_text,
+    parse_mail_date,
+    participants,
+)
+from backstory_desktop.sources.record_ids import CONTACT_PREFIX, LEAD_PREFIX, USER_PREFIX, record_id_18
+
+logger = logging.getLogger(__name__)
+
+DATA_LOADER_LABEL = "Data Loader Task export"
+CADENCE_LABEL = "Cadence tool activity export"
+CUSTOM_LABEL = "Custom"
+
+# Cells longer than the csv module's default limit (131,072 characters) hold HTML bodies in some exports.
+MAX_CELL_CHARACTERS = 16 * 1024 * 1024
+
+_ENCODING_CHECK_BYTES = 1024 * 1024
+_DELIMITERS = (",", ";", "\t")
+_HTML = re.compile(r"<(?:html|body|p|div|br|table|span)\b", re.IGNORECASE)
+_SLASHED_DATE = re.compile(
+    r"^(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?)?$"
+)
+_ZONE_WORD = re.compile(r"\s*(?:UTC|GMT|Z)$")
+
+
+class CsvColumn(StrEnum):
+    """The fields of an activity that a CSV column can give."""
+
+    MESSAGE_ID = "message_id"
+    SUBJECT = "subject"
+    BODY = "body"
+    SENDER = "sender"
+    RECIPIENTS = "recipients"
+    SENT_AT = "sent_at"
+    WHO_ID = "who_id"
+    OWNER_ID = "owner_id"
+
+
+# The column names shown to the admin.
+COLUMN_LABELS: Mapping[CsvColumn, str] = {
+    CsvColumn.MESSAGE_ID: "Message-ID",
+    CsvColumn.SUBJECT: "Subject",
+    CsvColumn.BODY: "Body",
+    CsvColumn.SENDER: "From",
+    CsvColumn.RECIPIENTS: "To",
+    CsvColumn.SENT_AT: "Date sent",
+    CsvColumn.WHO_ID: "Contact or Lead Id (WhoId)",
+    CsvColumn.OWNER_ID: "Owner Id (OwnerId)",
+}
+
+# Header names that mean each column, written without case, spaces or punctuation, best first.
+_KNOWN_HEADERS: Mapping[CsvColumn, tuple[str, ...]] = {
+    CsvColumn.MESSAGE_ID: (
+        "messageid", "internetmessageid", "emailmessageid", "mailmessageid", "rfc822messageid",
+    ),
+    CsvColumn.SUBJECT: ("subject", "emailsubject", "mailsubject"),
+    CsvColumn.BODY: (
+        "description", "body", "emailbody", "bodytext", "textbody", "plaintextbody", "htmlbody",
+        "bodyhtml", "comments",
+    ),
+    CsvColumn.SENDER: (
+        "from", "sender", "fromaddress", "fromemail", "fromemailaddress", "senderemail",
+        "senderaddress", "senderemailaddress",
+    ),
+    CsvColumn.RECIPIENTS: (
+        "to", "recipients", "recipient", "toaddress", "toaddresses", "toemail", "toemailaddress",
+        "recipientemail", "recipientemails", "recipientemailaddress",
+    ),
+    CsvColumn.SENT_AT: (
+        "sentat", "sentdate", "datesent", "deliveredat", "date", "activitydate", "timestamp",
+        "createdat", "createddate",
+    ),
+    CsvColumn.WHO_ID: ("whoid",),
+    CsvColumn.OWNER_ID: ("ownerid",),
+}
+
+
+@dataclass(frozen=True)
+class CsvMapping:
+    """The file header that gives each of our columns, and the kind of export (its label)."""
+
+    columns: Mapping[CsvColumn, str]
+    label: str
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """Return the header row of a CSV file, or raise SourceError saying what the file is instead."""
+    encoding = _checked_encoding(path)
+    with _open_text(path, encoding) as text:
+        delimiter = _delimiter(text.readline())
+        text.seek(0)
+        try:
+            header = next(csv.reader(text, delimiter=delimiter), [])
+        except csv.Error as error:
+            raise SourceError(f"{path} cannot be read as CSV: its header row is invalid ({error})") from error
+    names = [name.strip() for name in header]
+    if not any(names):
+        raise SourceError(f"{path} has no header row: its first line is empty")
+    return names
+
+
+def csv_encoding(path: Path) -> str:
+    """Return the encoding the file is read with: "utf-8-sig", "utf-16" or "cp1252" (Windows-1252)."""
+    return _checked_encoding(path)
+
+
+def guess_mapping(headers: Sequence[str], *, key_field: str = "Message_ID__c") -> CsvMapping:
+    """Propose a mapping from a header row; a column whose header is not recognised stays unmapped.
+
+    ``key_field`` is the API name of the Message-ID field, the column a Data
+    Loader Task export has for it (Data Loader writes it in capitals).
+    """
+    by_name: dict[str, str] = {}
+    for header in headers:
+        by_name.setdefault(_normalised(header), header)
+
+    columns: dict[CsvColumn, str] = {}
+    for column, known in _KNOWN_HEADERS.items():
+        if column is CsvColumn.MESSAGE_ID:
+            known = (_normalised(key_field), *known)
+        found = next((by_name[name] for name in known if name in by_name), None)
+        if found is not None:
+            columns[column] = found
+    return CsvMapping(columns=columns, label=_export_label(set(by_name)))
+
+
+def check_mapping(mapping: CsvMapping, headers: Sequence[str]) -> list[str]:
+    """Return one sentence per fault of a mapping for these headers, or [] when the mapping can be used."""
+    problems: list[str] = []
+    if CsvColumn.MESSAGE_ID not in mapping.columns:
+        problems.append(
+            "No column is chosen for the Message-ID: choose the column that contains each e-mail's "
+            f"Message-ID (the file's columns are {_listed(headers)})."
+        )
+    for column, header in mapping.columns.items():
+        label = COLUMN_LABELS[column]
+        count = list(headers).count(header)
+        if count == 0:
+            problems.append(
+                f"The column {header!r} chosen for {label} is not in the file: choose one of "
+                f"{_listed(headers)}."
+            )
+        elif count > 1:
+            problems.append(
+                f"The file has {count} columns named {header!r}, chosen for {label}: rename them in "
+                "the file so that the right one can be chosen."
+            )
+    return problems
+
+
+def read_csv_export(
+    path: Path,
+    mapping: CsvMapping,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[MailActivity | SourceProblem]:
+    """Check the file and the mapping, then return an iterator over the rows.
+
+    Raises SourceError at once when the file is not a CSV file with a header
+    row, or the mapping does not fit its header (the sentences of
+    ``check_mapping``). The iterator reports ``progress(bytes_done,
+    total_bytes, "Reading <name>")`` and raises Cancelled when ``cancel`` is set.
+    """
+    headers = read_csv_header(path)
+    problems = check_mapping(mapping, headers)
+    if problems:
+        raise SourceError(f"{path} cannot be read with this column mapping. " + " ".join(problems))
+    return _iterate_rows(path, headers, mapping, progress, cancel)
+
+
+def _iterate_rows(
+    path: Path,
+    headers: list[str],
+    mapping: CsvMapping,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> Iterator[MailActivity | SourceProblem]:
+    encoding = _checked_encoding(path)
+    total = path.stat().st_size
+    name = path.name if encoding != "cp1252" else f"{path.name} as Windows-1252 (it is not UTF-8)"
+    reporter = ProgressReporter(progress, total, name)
+    reporter.update(0)
+    indexes = {column: headers.index(header) for column, header in mapping.columns.items()}
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_CHARACTERS))
+    if encoding == "cp1252":
+        logger.info("%s is not valid UTF-8: it is read as Windows-1252", path.name)
+
+    count = 0
+    with path.open("rb") as binary, _text_stream(binary, encoding) as text:
+        delimiter = _delimiter(text.readline())
+        text.seek(0)
+        reader = csv.reader(text, delimiter=delimiter)
+        row_number = 0
+        while True:
+            check_cancel(cancel)
+            row_number += 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                source_ref = f"{path.name}, row {row_number}"
+                yield SourceProblem(source_ref, f"the row is not valid CSV ({error})", None)
+                continue
+            reporter.update(binary.tell())
+            if row_number == 1 or not any(cell.strip() for cell in cells):
+                continue
+            count += 1
+            yield _row_activity(cells, headers, indexes, f"{path.name}, row {row_number}")
+    reporter.update(total, final=True)
+    logger.info("Read %d rows from %s", count, path.name)
+
+
+def _row_activity(
+    cells: list[str], headers: list[str], indexes: Mapping[CsvColumn, int], source_ref: str
+) -> MailActivity | SourceProblem:
+    """Turn one row into an activity, or into the problem that keeps it from being one."""
+    key_cell = _cell(cells, indexes, CsvColumn.MESSAGE_ID)
+    raw_header = key_cell if key_cell and key_cell.strip() else None
+    # Trailing empty cells beyond the header (written by some spreadsheets) are ignored.
+    if len(cells) > len(headers) and not any(cell.strip() for cell in cells[len(headers) :]):
+        cells = cells[: len(headers)]
+    if len(cells) != len(headers):
+        return SourceProblem(
+            source_ref,
+            f"the row has {len(cells)} cells but the header has {len(headers)}: a quote or a "
+            "delimiter in the row is probably missing or extra",
+            raw_header,
+        )
+
+    message_id = canonical_message_id(raw_header)
+    if message_id.key is None:
+        reason = "the Message-ID cell is empty" if raw_header is None else message_id.problem
+        return SourceProblem(source_ref, f"no usable Message-ID: {reason}", raw_header)
+
+    try:
+        sent_at = _parse_sent_at(_cell(cells, indexes, CsvColumn.SENT_AT) or "")
+        who_id = _record_id(cells, indexes, CsvColumn.WHO_ID, (CONTACT_PREFIX, LEAD_PREFIX), "WhoId")
+        owner_id = _record_id(cells, indexes, CsvColumn.OWNER_ID, (USER_PREFIX,), "OwnerId")
+        senders = _people(_cell(cells, indexes, CsvColumn.SENDER))
+        recipients = _people(_cell(cells, indexes, CsvColumn.RECIPIENTS))
+    except ValueError as error:
+        return SourceProblem(source_ref, str(error), raw_header)
+
+    return MailActivity(
+        source_ref=source_ref,
+        message_id=message_id,
+        subject=(_cell(cells, indexes, CsvColumn.SUBJECT) or "").strip(),
+        sender=senders[0] if senders else None,
+        recipients=tuple(recipients),
+        sent_at=sent_at,
+        body_text=_body(_cell(cells, indexes, CsvColumn.BODY) or ""),
+        who_id=who_id,
+        owner_id=owner_id,
+    )
+
+
+def _cell(cells: list[str], indexes: Mapping[CsvColumn, int], column: CsvColumn) -> str | None:
+    index = indexes.get(column)
+    if index is None or index >= len(cells):
+        return None
+    return cells[index]
+
+
+def _record_id(
+    cells: list[str],
+    indexes: Mapping[CsvColumn, int],
+    column: CsvColumn,
+    prefixes: tuple[str, ...],
+    label: str,
+) -> str | None:
+    value = (_cell(cells, indexes, column) or "").strip()
+    if not value:
+        return None
+    record_id, problem = record_id_18(value, prefixes, label)
+    if problem is not None:
+        raise ValueError(problem)
+    return record_id
+
+
+def _people(value: str | None) -> list[Participant]:
+    """Read the addresses of a cell, which cadence tools separate with commas or semicolons."""
+    if not value or not value.strip():
+        return []
+    try:
+        return participants([value.replace(";", ",")])
+    except PARSER_ERRORS as error:
+        raise ValueError(f"the addresses {value[:80]!r} cannot be read ({type(error).__name__})") from error
+
+
+def _body(value: str) -> str:
+    text = html_to_text(value) if _HTML.search(value) else value
+    return text.strip()[:MAX_BODY_CHARACTERS]
+
+
+def _parse_sent_at(value: str) -> datetime | None:
+    """Read a date as exports write it. A time without a zone is read as UTC.
+
+    Accepted: ISO 8601 ("2024-01-15", "2024-01-15T10:22:33.000Z",
+    "2024-01-15 10:22:33 UTC"), RFC 5322 ("Mon, 15 Jan 2024 10:22:33 +0100")
+    and day/month/year or month/day/year when the numbers tell which is the
+    month. Raises ValueError with the sentence shown for the row otherwise.
+    """
+    text = value.strip()
+    if not text:
+        return None
+    parsed = _parse_iso(text) or parse_mail_date(text) or _parse_slashed(text)
+    if parsed is None:
+        raise ValueError(
+            f"the date {text!r} cannot be read: write dates as 2024-01-15 or 2024-01-15T10:22:00Z"
+        )
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _parse_iso(text: str) -> datetime | None:
+    zoned = _ZONE_WORD.sub("+00:00", text) if _ZONE_WORD.search(text) else text
+    try:
+        return datetime.fromisoformat(zoned.replace(" +", "+"))
+    except ValueError:
+        return None
+
+
+def _parse_slashed(text: str) -> datetime | None:
+    match = _SLASHED_DATE.match(text)
+    if match is None:
+        return None
+    first, separator, second, year = int(match[1]), match[2], int(match[3]), int(match[4])
+    if separator == "." or first > 12:
+        day, month = first, second
+    elif second > 12 or first == second:
+        month, day = first, second
+    else:
+        raise ValueError(
+            f"the date {text!r} could be read day first or month first: write dates as 2024-01-15"
+        )
+    hour = int(match[5] or 0)
+    meridiem = (match[8] or "").lower()
+    if meridiem == "pm" and hour < 12:
+        hour += 12
+    elif meridiem == "am" and hour == 12:
+        hour = 0
+    try:
+        return datetime(year, month, day, hour, int(match[6] or 0), int(match[7] or 0))
+    except ValueError:
+        return None
+
+
+def _checked_encoding(path: Path) -> str:
+    """Return the encoding to read a CSV file with, or raise SourceError when it is not a text table."""
+    try:
+        return _encoding(path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SourceError(f"{path} cannot be read: {reason}") from error
+
+
+def _encoding(path: Path) -> str:
+    if not path.exists():
+        raise SourceError(f"{path} not found")
+    if not path.is_file():
+        raise SourceError(f"{path} is a folder: choose a CSV file")
+    status = path.stat()
+    return _file_encoding(str(path), status.st_size, status.st_mtime_ns)
+
+
+# The whole file is decoded to choose the encoding, so the result is kept while the file is unchanged:
+# a mapping dialog reads the header and a preview of the same file several times.
+@functools.lru_cache(maxsize=16)
+def _file_encoding(name: str, size: int, modified_ns: int) -> str:
+    path = Path(name)
+    with path.open("rb") as stream:
+        start = stream.read(_ENCODING_CHECK_BYTES)
+        if not start.strip():
+            raise SourceError(f"{path} is empty: it has no header row and no rows")
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        _reject_binary(path, start)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        chunk = start
+        try:
+            while chunk:
+                decoder.decode(chunk)
+                chunk = stream.read(_ENCODING_CHECK_BYTES)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8-sig"
+
+
+def _reject_binary(path: Path, start: bytes) -> None:
+    if start.startswith(b"PK\x03\x04"):
+        raise SourceError(
+            f"{path} is a ZIP archive, perhaps an Excel workbook (.xlsx): save it from Excel as "
+            "\"CSV UTF-8\" and choose that file"
+        )
+    if start.startswith(b"\xd0\xcf\x11\xe0"):
+        raise SourceError(f"{path} is an Office document (.xls or .msg): save it as a CSV file")
+    if b"\x00" in start:
+        raise SourceError(f"{path} is binary data, not a CSV file")
+
+
+def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
+    return _text_stream(path.open("rb"), encoding)
+
+
+def _text_stream(binary: BinaryIO, encoding: str) -> io.TextIOWrapper:
+    # Windows-1252 leaves five byte values undefined, so they are read as U+FFFD.
+    errors = "replace" if encoding == "cp1252" else "strict"
+    return io.TextIOWrapper(binary, encoding=encoding, errors=errors, newline="")
+
+
+def _delimiter(first_line: str) -> str:
+    """Pick the delimiter that splits the header row into the most cells, or a comma when none does."""
+    counts = {delimiter: first_line.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
+def _normalised(header: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", header.casefold())
+
+
+def _export_label(names: set[str]) -> str:
+    if {"id", "subject"} <= names and names & {"whoid", "ownerid", "activitydate"}:
+        return DATA_LOADER_LABEL
+    if names & set(_KNOWN_HEADERS[CsvColumn.MESSAGE_ID]) and names & set(_KNOWN_HEADERS[CsvColumn.SENDER]):
+        return CADENCE_LABEL
+    return CUSTOM_LABEL
+
+
+def _listed(headers: Sequence[str]) -> str:
+    listed = ", ".join(repr(header) for header in headers[:12])
+    return listed + (f" and {len(headers) - 12} more" if len(headers) > 12 else "")

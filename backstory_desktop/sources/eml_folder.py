@@ -1,0 +1,132 @@
+"""Read a folder of .eml files, subfolders included, as a stream of mail activities.
+
+Files are read in name order, folder by folder, so the order is the same on
+every run. ``source_ref`` is the file's path from the chosen folder, for
+example "exports/2024/offer.eml". Hidden files and folders (names starting
+with ".", such as macOS "._" resource files) are skipped. Outlook's .msg
+files are not read: each is reported with the way to save it as .eml.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from backstory_desktop.core.activity import MailActivity, SourceProblem
+from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.sources.base import SourceError
+from backstory_desktop.sources.message_files import (
+    OLE_SIGNATURE,
+    MessageFile,
+    read_message_files,
+    sorted_entries,
+)
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_SUFFIX = ".eml"
+OUTLOOK_SUFFIX = ".msg"
+
+
+def read_eml_folder(
+    path: Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> Iterator[MailActivity | SourceProblem]:
+    """Check that ``path`` is a folder with .eml files, then return an iterator over them.
+
+    Raises SourceError at once when it is not. The iterator reports
+    ``progress(files_done, total_files, "Reading <name>")`` and raises
+    Cancelled when ``cancel`` is set.
+    """
+    total = check_eml_folder(path)
+    return read_message_files(_message_files(path), total, path.name, progress, cancel)
+
+
+def check_eml_folder(path: Path) -> int:
+    """Return the number of .eml and .msg files in a folder, or raise SourceError saying why none."""
+    try:
+        return _check_eml_folder(path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SourceError(f"{path} cannot be read: {reason}") from error
+
+
+def has_message_files(path: Path) -> bool:
+    """Tell whether a folder or one of its subfolders contains an .eml file."""
+    return any(message_file.skip_reason is None for message_file in _message_files(path))
+
+
+def _check_eml_folder(path: Path) -> int:
+    if not path.exists():
+        raise SourceError(f"{path} not found")
+    if not path.is_dir():
+        raise SourceError(f"{path} is a file: choose the folder that contains the .eml files")
+    total = 0
+    outlook = 0
+    for message_file in _message_files(path):
+        total += 1
+        outlook += message_file.skip_reason is not None
+    if total == outlook and outlook:
+        raise SourceError(
+            f"{path} contains only Outlook .msg files ({outlook}), which are not read: "
+            "save the messages as .eml files, or export the folder as an mbox file"
+        )
+    if total == 0:
+        raise SourceError(f"{path} contains no .eml files, in it or in its subfolders")
+    return total
+
+
+def _message_files(root: Path) -> Iterator[MessageFile]:
+    """Yield the .eml and .msg files under ``root``, folder by folder, sorted by name."""
+    return _message_files_under(root, root)
+
+
+def _message_files_under(root: Path, folder: Path) -> Iterator[MessageFile]:
+    try:
+        entries = sorted_entries(folder)
+    except OSError as error:
+        if folder == root:
+            raise
+        # One unreadable subfolder is reported like an unreadable message, so the rest is still read.
+        reason = f"the folder cannot be read: {error.strerror or error}"
+        yield MessageFile(folder, f"{root.name}/{folder.relative_to(root).as_posix()}", skip_reason=reason)
+        return
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            yield from _message_files_under(root, path)
+        else:
+            message_file = _message_file(root, path)
+            if message_file is not None:
+                yield message_file
+
+
+def _message_file(root: Path, path: Path) -> MessageFile | None:
+    suffix = path.suffix.lower()
+    source_ref = f"{root.name}/{path.relative_to(root).as_posix()}"
+    if suffix == MESSAGE_SUFFIX:
+        return MessageFile(path, source_ref)
+    if suffix == OUTLOOK_SUFFIX:
+        return MessageFile(path, source_ref, skip_reason=_outlook_reason(path))
+    return None
+
+
+def _outlook_reason(path: Path) -> str:
+    try:
+        with path.open("rb") as stream:
+            signature = stream.read(len(OLE_SIGNATURE))
+    except OSError:
+        signature = b""
+    if signature == OLE_SIGNATURE:
+        return (
+            "Outlook .msg files are not read: save the message as .eml, or export the folder as "
+            "an mbox file"
+        )
+    return (
+        ".msg files are not read because .msg is Outlook's format: if this file is a plain-text "
+        "message, rename it to .eml"
+    )

@@ -1,0 +1,88 @@
+"""Read sources that store one message per file: Maildir folders and folders of .eml files.
+
+Both readers list their files in a stable order (sorted by name, folder by
+folder) and read one file at a time, so memory stays bounded by the largest
+message, never by the number of messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from backstory_desktop.core.activity import MailActivity, SourceProblem
+from backstory_desktop.core.jobs import ProgressCallback, check_cancel
+from backstory_desktop.sources.base import ProgressReporter
+from backstory_desktop.sources.mbox import MAX_MESSAGE_BYTES
+from backstory_desktop.sources.message import parse_message_file
+
+logger = logging.getLogger(__name__)
+
+# The first bytes of an OLE compound file, the container of Outlook's .msg format.
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+@dataclass(frozen=True)
+class MessageFile:
+    """A file to read as one message, and the reference shown to the admin for it."""
+
+    path: Path
+    source_ref: str
+    # The reason the file is reported instead of read, for files that are never read (.msg).
+    skip_reason: str | None = None
+
+
+def read_message_files(
+    files: Iterable[MessageFile],
+    total: int,
+    name: str,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> Iterator[MailActivity | SourceProblem]:
+    """Yield one activity or problem per file, reporting progress in files."""
+    reporter = ProgressReporter(progress, total, name)
+    reporter.update(0)
+    done = 0
+    for message_file in files:
+        check_cancel(cancel)
+        yield _read_one(message_file)
+        done += 1
+        reporter.update(done)
+    reporter.update(total, final=True)
+    logger.info("Read %d message files from %s", done, name)
+
+
+def sorted_entries(folder: Path, *, hidden: bool = False) -> list[os.DirEntry[str]]:
+    """Return the entries of a folder sorted by name; hidden ones (names starting with ".") only if asked."""
+    with os.scandir(folder) as entries:
+        listed = [entry for entry in entries if hidden or not entry.name.startswith(".")]
+    return sorted(listed, key=_entry_name)
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _read_one(message_file: MessageFile) -> MailActivity | SourceProblem:
+    if message_file.skip_reason is not None:
+        return SourceProblem(message_file.source_ref, message_file.skip_reason, raw_header=None)
+    try:
+        with message_file.path.open("rb") as stream:
+            data = stream.read(MAX_MESSAGE_BYTES)
+            truncated = bool(stream.read(1))
+    except OSError as error:
+        reason = error.strerror or str(error)
+        return SourceProblem(message_file.source_ref, f"the file cannot be read: {reason}", raw_header=None)
+    if truncated:
+        logger.warning(
+            "%s is larger than %d bytes: only the first part is read",
+            message_file.source_ref,
+            MAX_MESSAGE_BYTES,
+        )
+    if not data.strip():
+        return SourceProblem(message_file.source_ref, "the file is empty", raw_header=None)
+    return parse_message_file(data, message_file.source_ref)
