@@ -51,6 +51,12 @@ class IngestJob:
     results: list[IngestResult] = field(default_factory=list)
     # Set when the whole job fails (state Failed), for example on an unknown column.
     error_message: str | None = None
+    # The data rows once processing started, the indexes of rows whose upsert key repeats,
+    # and the first row not processed yet: rows from there on are unprocessed if the job
+    # is aborted.
+    rows: list[CsvRow] = field(default_factory=list)
+    repeated_keys: set[int] = field(default_factory=set)
+    next_row: int = 0
 
 
 @dataclass
@@ -75,10 +81,22 @@ class QueryJob:
     shape_record: RecordShaper | None = None
 
 
-class BulkJobs:
-    """The jobs of one practice org, by id."""
+# Salesforce processes an ingest job's data in batches of 10,000 records ("Understanding
+# Bulk API 2.0 Ingest", Bulk API 2.0 Developer Guide:
+# https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_bulk_v2/datafiles_understanding_bulk2_ingest.htm).
+INGEST_BATCH_SIZE = 10_000
 
-    def __init__(self) -> None:
+
+class BulkJobs:
+    """The jobs of one practice org, by id.
+
+    ``batch_size`` is the number of an ingest job's rows that each read of its state
+    processes, so a larger job stays InProgress over several reads and can be aborted
+    part way. Tests lower it to see that with a few rows.
+    """
+
+    def __init__(self, batch_size: int = INGEST_BATCH_SIZE) -> None:
+        self.batch_size = batch_size
         self._lock = threading.Lock()
         self._sequence = itertools.count(1)
         self.ingest: dict[str, IngestJob] = {}
@@ -141,10 +159,10 @@ def read_csv(text: str, delimiter: str, line_ending: str) -> list[CsvRow]:
             values, error = [], None
             continue
 
-        if after_quotes or char == '"':
+        if after_quotes or (char == '"' and value):
             # Characters after a closing quote, or a quote after other characters.
             error = error or _QUOTE_ERROR
-        if char == '"' and not value:
+        if char == '"' and not value and not after_quotes:
             in_quotes = True
         else:
             value.append(char)

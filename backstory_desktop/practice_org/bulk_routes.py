@@ -1,8 +1,9 @@
 """Bulk API 2.0: ingest jobs (insert, update, upsert, delete) and query jobs, with CSV data.
 
-An ingest job set to UploadComplete, and a new query job (which starts as
-UploadComplete), run on the next request that reads their state or results.
-Until then they can be aborted, as on Salesforce. Ingest rows follow
+An ingest job set to UploadComplete processes one batch of rows (10,000, as
+Salesforce's batches) each time its state is read, and the rest when its results
+are read. A new query job (which starts as UploadComplete) runs on the next request
+that reads its state or results. Until they end, jobs can be aborted, as on Salesforce. Ingest rows follow
 the same rules as the REST calls (FLS, create-only fields, unique values,
 several matches for one external ID). An unknown header column fails the
 whole ingest job instead, with an ``errorMessage``. Query results are paged with the
@@ -137,7 +138,9 @@ def set_ingest_state(session: ApiSession, request: Request, job_id: str) -> Resp
     job = _ingest_job(session, job_id)
     _check_job_owner(session, job)
     state = str(json_object(request).get("state", ""))
-    if state == "Aborted" and job.state in ("Open", "UploadComplete"):
+    # A job can be aborted until it ends ("Close or Abort a Job", Bulk API 2.0 Developer
+    # Guide); rows not processed by then stay unprocessed.
+    if state == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
         job.state = "Aborted"
     elif state == "UploadComplete" and job.state == "Open":
         job.state = "UploadComplete"
@@ -171,7 +174,8 @@ def _check_job_owner(session: ApiSession, job: IngestJob | QueryJob) -> None:
 
 
 def get_ingest_job(session: ApiSession, request: Request, job_id: str) -> Response:
-    return json_response(_ingest_info(_started_ingest_job(session, job_id)))
+    """Return the job's information, processing one more batch of its rows first."""
+    return json_response(_ingest_info(_started_ingest_job(session, job_id, to_end=False)))
 
 
 def successful_results(session: ApiSession, request: Request, job_id: str) -> Response:
@@ -195,24 +199,34 @@ def unprocessed_records(session: ApiSession, request: Request, job_id: str) -> R
     lists the uploaded columns only, without sf__ columns.
     """
     job = _started_ingest_job(session, job_id)
-    rows = _read_rows(job) if job.state in ("Aborted", "Failed") else []
-    return _csv_response(job.columns, [row.values for row in rows])
+    if job.state not in ("Aborted", "Failed"):
+        return _csv_response(job.columns, [])
+    if not job.rows:
+        job.rows = _read_rows(job)
+    return _csv_response(job.columns, [row.values for row in job.rows[job.next_row:]])
 
 
-def _process_ingest(session: ApiSession, job: IngestJob) -> None:
-    job.state = "InProgress"
-    rows = _read_rows(job)
-    failure = _job_failure(session, job)
-    if failure is not None:
-        job.state = "Failed"
-        job.error_message = failure
-        logger.info("Bulk ingest job %s failed before writing rows: %s", job.id, failure)
-        return
-
-    repeated = _repeated_key_rows(session, job, rows)
-    job.results = [_ingest_row(session, job, row, index in repeated)
-                   for index, row in enumerate(rows)]
-    job.state = "JobComplete"
+def _process_ingest(session: ApiSession, job: IngestJob, *, to_end: bool) -> None:
+    """Process the next batch of a closed job's rows, or all that are left when ``to_end``."""
+    if job.state == "UploadComplete":
+        job.state = "InProgress"
+        job.rows = _read_rows(job)
+        failure = _job_failure(session, job)
+        if failure is not None:
+            job.state = "Failed"
+            job.error_message = failure
+            logger.info("Bulk ingest job %s failed before writing rows: %s", job.id, failure)
+            return
+        job.repeated_keys = _repeated_key_rows(session, job, job.rows)
+    while job.state == "InProgress":
+        end = min(len(job.rows), job.next_row + max(1, session.org.bulk_jobs.batch_size))
+        for index in range(job.next_row, end):
+            job.results.append(_ingest_row(session, job, job.rows[index], index in job.repeated_keys))
+        job.next_row = end
+        if end >= len(job.rows):
+            job.state = "JobComplete"
+        elif not to_end:
+            return
 
 
 def _read_rows(job: IngestJob) -> list[CsvRow]:
@@ -294,6 +308,9 @@ def _ingest_row(
     # An empty cell leaves a field unchanged; #N/A sets it to null.
     fields: dict[str, Any] = {k: (None if v == "#N/A" else v) for k, v in row.items() if v}
     try:
+        # A row the injected UNABLE_TO_LOCK_ROW fault draws fails alone, as a locked
+        # record fails its row of a Bulk API job.
+        session.org.faults.inject_row_lock(fields)
         with session.store.transaction():
             return _write_row(session, job, row, fields)
     except ApiError as error:
@@ -326,11 +343,14 @@ def _values(job: IngestJob, result: IngestResult) -> list[str]:
     return [result.row.get(column, "") for column in job.columns]
 
 
-def _started_ingest_job(session: ApiSession, job_id: str) -> IngestJob:
-    """Return an ingest job, processing its rows first if it waits in UploadComplete."""
+def _started_ingest_job(session: ApiSession, job_id: str, *, to_end: bool = True) -> IngestJob:
+    """Return an ingest job, processing its rows first if it waits in UploadComplete or InProgress.
+
+    Reading the job's information processes one batch; reading its results processes the rest.
+    """
     job = _ingest_job(session, job_id)
-    if job.state == "UploadComplete":
-        _process_ingest(_creator_session(session, job), job)
+    if job.state in ("UploadComplete", "InProgress"):
+        _process_ingest(_creator_session(session, job), job, to_end=to_end)
     return job
 
 

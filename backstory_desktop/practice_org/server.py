@@ -203,6 +203,15 @@ class PracticeOrg:
         self._state.daily_api_limit = limit
 
     @property
+    def bulk_batch_size(self) -> int:
+        """Rows of a Bulk API ingest job that each read of its state processes (10,000, as on Salesforce)."""
+        return self._state.bulk_jobs.batch_size
+
+    @bulk_batch_size.setter
+    def bulk_batch_size(self, size: int) -> None:
+        self._state.bulk_jobs.batch_size = size
+
+    @property
     def requests_in_flight(self) -> int:
         """API calls being served at this moment, as the concurrency limit counts them."""
         return self._state.faults.requests_in_flight

@@ -242,6 +242,17 @@ class OrgConnection:
         """
         return self._with_refresh(lambda: self.sf.restful(path, method=method, **kwargs))
 
+    def request_raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Send a REST request to ``path`` under ``/services/data/vXX.X/`` and return the response.
+
+        For bodies and responses that are not JSON, such as Bulk API 2.0 CSV data.
+        Errors and session renewal work as in ``request``.
+        """
+        # self.sf is read on each attempt: a renewed session comes with a new client.
+        return self._with_refresh(
+            lambda: self.sf._call_salesforce(method, self.sf.base_url + path, name=path, **kwargs)
+        )
+
     def query_pages(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Yield each page of a query result (``totalSize``, ``done``, ``records``).
 

@@ -1,0 +1,155 @@
+"""Send a sync's Task upserts through Bulk API 2.0 jobs, with the outcomes of a Collections upsert.
+
+TaskSubtype can be set when a Task is created but not changed afterwards
+(describe: createable true, updateable false). A row that carries TaskSubtype
+fails when its key already has a Task, and a Bulk API job has one set of columns
+for all its rows. So records that carry TaskSubtype (creates) go in one job and
+the others (updates) in another. A key that repeats starts a further job, because Salesforce fails every
+copy of an external ID repeated within one job ("upsert()", SOAP API Developer Guide:
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_upsert.htm).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from backstory_desktop.core.fields import validate_field_api_name
+from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.salesforce.bulk import (
+    NOT_PROCESSED,
+    BulkCancelled,
+    BulkJobError,
+    BulkRecordResult,
+    bulk_upsert,
+)
+from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.tasks import UpsertCancelled, UpsertInterrupted, UpsertOutcome
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MAX_JOB_BYTES", "MAX_JOB_RECORDS", "NOT_PROCESSED", "split_jobs", "upsert_with_bulk"]
+
+CREATE_ONLY_FIELD = "TaskSubtype"
+# Salesforce processes a job in batches of 10,000 records ("Understanding Bulk API 2.0
+# Ingest"), and its CSV data should stay below 100 MB before base64 encoding ("Prepare
+# CSV Files", Bulk API 2.0 Developer Guide). Jobs here stay within both.
+MAX_JOB_RECORDS = 10_000
+MAX_JOB_BYTES = 80_000_000
+
+
+def split_jobs(records: Sequence[dict[str, Any]], field: str) -> list[list[int]]:
+    """Group record indexes into jobs: creates apart from updates, no key twice, size-capped.
+
+    Jobs keep the given order within each group; the creates' jobs come first.
+    """
+    groups: dict[bool, list[list[int]]] = {True: [], False: []}
+    state: dict[bool, tuple[set[str], int]] = {}
+    for index, record in enumerate(records):
+        creates = CREATE_ONLY_FIELD in record
+        jobs = groups[creates]
+        key = str(record.get(field))
+        size = _estimated_bytes(record)
+        keys, used = state.get(creates, (set(), 0))
+        if (not jobs or key in keys or len(jobs[-1]) >= MAX_JOB_RECORDS
+                or used + size > MAX_JOB_BYTES):
+            jobs.append([])
+            keys, used = set(), 0
+        jobs[-1].append(index)
+        keys.add(key)
+        state[creates] = (keys, used + size)
+    return groups[True] + groups[False]
+
+
+def _estimated_bytes(record: dict[str, Any]) -> int:
+    # UTF-8 can take up to 4 bytes a character, and quoting doubles quotes.
+    return sum(4 * len(str(value)) + 3 for value in record.values())
+
+
+def upsert_with_bulk(
+    conn: OrgConnection,
+    field: str,
+    records: Sequence[dict[str, Any]],
+    *,
+    on_job_created: Callable[[str], None] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> list[UpsertOutcome]:
+    """Upsert Tasks by ``field`` through Bulk API 2.0; one outcome per record, in the given order.
+
+    Outcomes read as those of ``tasks.upsert_tasks``. A record the job never
+    reached (the job failed as a whole) fails with error code NOT_PROCESSED: it
+    was not written and can be sent again. ``on_job_created`` gets each job's id
+    before its data is uploaded, so that a journal can read its results later
+    (``salesforce.bulk.job_results``).
+
+    As with ``upsert_tasks``, the exceptions carry the outcomes of the longest run
+    of records, from the first one, whose results are known. The records after them
+    were not written, except those listed as in doubt. UpsertCancelled is raised when
+    ``cancel`` is set (the running job is aborted first); UpsertInterrupted when a
+    job cannot be run or read, with ``in_doubt`` naming the keys of a job that may
+    have written some of its records.
+    """
+    field = validate_field_api_name(field)
+    total = len(records)
+    answers: dict[int, UpsertOutcome] = {}
+    done = 0
+
+    def job_progress(offset: int) -> ProgressCallback:
+        def report(job_done: int, _job_total: int, message: str) -> None:
+            if progress is not None:
+                progress(offset + job_done, total, message)
+        return report
+
+    for indexes in split_jobs(records, field):
+        job_records = [records[index] for index in indexes]
+        keys = [str(record.get(field, "")) for record in job_records]
+        try:
+            results = bulk_upsert(conn, field, job_records, on_job_created=on_job_created,
+                                  progress=job_progress(done), cancel=cancel)
+        except BulkCancelled as stop:
+            _record(answers, indexes, keys, [result for result in stop.results if result.processed])
+            raise UpsertCancelled(_answered_prefix(answers, total)) from stop
+        except BulkJobError as error:
+            in_doubt = keys if error.maybe_written else []
+            raise UpsertInterrupted(error.problem, _answered_prefix(answers, total), in_doubt) from error
+        _record(answers, indexes, keys, results)
+        done += len(indexes)
+
+    if progress is not None:
+        progress(total, total, f"Sent {total} Tasks through Bulk API 2.0")
+    return [answers[index] for index in range(total)]
+
+
+def _record(
+    answers: dict[int, UpsertOutcome], indexes: list[int], keys: list[str], results: list[BulkRecordResult]
+) -> None:
+    """Store the outcomes of one job's records, matched to their indexes by key."""
+    by_key = {result.key: result for result in results}
+    for index, key in zip(indexes, keys, strict=True):
+        result = by_key.get(key)
+        if result is not None:
+            answers[index] = _outcome(result)
+
+
+def _outcome(result: BulkRecordResult) -> UpsertOutcome:
+    return UpsertOutcome(
+        key=result.key,
+        success=result.success,
+        created=result.created,
+        record_id=result.record_id,
+        error_code=result.error_code,
+        message=result.message,
+    )
+
+
+def _answered_prefix(answers: dict[int, UpsertOutcome], total: int) -> list[UpsertOutcome]:
+    prefix = []
+    for index in range(total):
+        outcome = answers.get(index)
+        if outcome is None:
+            break
+        prefix.append(outcome)
+    return prefix
