@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from backstory_desktop.enablement.run import record_result
 from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.access import AccessReport
-from backstory_desktop.sources.mbox import MailboxError
+from backstory_desktop.sources.base import SourceError
+from backstory_desktop.store.journal import JOURNAL_FILE, Journal
 from backstory_desktop.store.settings import DEFAULT_COVERAGE_DAYS, OrgProfile
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,11 @@ def run_rehearsal(
 def _rehearse(db_path: Path, mailbox: Path, scenario: str) -> dict[str, Any]:
     profile = OrgProfile(alias="practice", kind="practice", practice_db=str(db_path))
     run = enablement.EnablementRun(profile)
-    with PracticeOrg(db_path, scenario=scenario) as practice_org:
+    with (
+        PracticeOrg(db_path, scenario=scenario) as practice_org,
+        closing(_journal_beside(db_path)) as journal,
+    ):
+        run.journal = journal
         if enablement.connect(run, practice_org).status is StepStatus.PASSED:
             _cadence_tools_step(run)
             _field_step(run)
@@ -61,6 +67,11 @@ def _rehearse(db_path: Path, mailbox: Path, scenario: str) -> dict[str, Any]:
         enablement.summarise(run)
         # An existing database keeps the scenario it was seeded with, whatever was asked for.
         return {**_report(run, db_path, mailbox), "scenario": practice_org.scenario}
+
+
+def _journal_beside(db_path: Path) -> Journal:
+    """Open a sync journal beside the practice org, so that a rehearsal leaves the admin's own alone."""
+    return Journal.open(db_path.with_name(db_path.name + ".sync") / JOURNAL_FILE)
 
 
 def _profiles_file(run: enablement.EnablementRun) -> Path:
@@ -137,11 +148,10 @@ def _setting_step(run: enablement.EnablementRun) -> None:
 
 def _sync_step(run: enablement.EnablementRun, mailbox: Path) -> None:
     try:
-        reading = enablement.read_mailbox(mailbox)
-    except MailboxError as error:
+        enablement.plan_sync(run, mailbox)
+    except SourceError as error:
         run.checklist.record(StepResult(Step.LOCAL_SYNC, StepStatus.FAILED, str(error)))
         return
-    enablement.plan_sync(run, reading)
     enablement.apply_sync(run)
 
 

@@ -64,7 +64,7 @@ def ready_run(connection: OrgConnection) -> enablement.EnablementRun:
 
 def sync(run: enablement.EnablementRun, mailbox: Path) -> tuple[Plan, Any]:
     """Plan and apply one mailbox; return the plan and the sync result."""
-    plan = enablement.plan_sync(run, enablement.read_mailbox(mailbox))
+    plan = enablement.plan_sync(run, mailbox)
     step = enablement.apply_sync(run)
     assert step.status is StepStatus.PASSED, step.reason
     return plan, run.sync_result
@@ -181,7 +181,7 @@ def test_cases__shared_key_is_conflict_writing_nothing(
     enablement.check_field(run)
     mailbox = write_mbox(tmp_path / "shared.mbox", message(key), message("<other@x.example>"))
 
-    plan = enablement.plan_sync(run, enablement.read_mailbox(mailbox))
+    plan = enablement.plan_sync(run, mailbox)
     enablement.apply_sync(run)
 
     (conflict,) = [row for row in plan.rows if row.action is Action.CONFLICT]

@@ -83,7 +83,7 @@ def _run_enablement(connection: OrgConnection, org: PracticeOrg) -> enablement.E
     enablement.check_integration_user(run, org.integration_username)
     # A session that expires in the middle of the work is renewed with a rotated token.
     org.expire_sessions()
-    enablement.plan_sync(run, enablement.read_mailbox(sample_mailbox_path()))
+    enablement.plan_sync(run, sample_mailbox_path())
     enablement.apply_sync(run)
     enablement.scan_conflicts(run)
     return run

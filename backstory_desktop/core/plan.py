@@ -2,6 +2,8 @@
 
 Classification is pure: the sync planner first looks up existing Tasks,
 people and users, then hands them here. Nothing is written while planning.
+A long source is classified chunk by chunk through one ``PlanClassifier``,
+which is given the first row of each key seen in earlier chunks.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.message_id import key_spellings
@@ -67,16 +69,42 @@ class FieldRules:
         return key if self.case_sensitive else key.casefold()
 
 
+@dataclass(frozen=True)
+class InactiveOwner:
+    """An inactive User who would have owned Tasks, and the user who owns them instead."""
+
+    user_id: str
+    username: str
+    replaced_by: str  # the username of the user who owns the Tasks instead
+    rows: int  # plan rows whose owner was replaced
+
+
+@runtime_checkable
+class CountedRows(Protocol):
+    """Plan rows that count their actions without reading every row, such as a journal's."""
+
+    def action_counts(self) -> dict[str, int]: ...
+
+
 @dataclass
 class Plan:
-    """Every row of a dry run, in the order the messages were read, and the field rules it used."""
+    """Every row of a dry run, in the order the messages were read, and the field rules it used.
 
-    rows: list[PlanRow]
+    ``rows`` is a list in memory, or a sequence backed by the sync journal for
+    a plan that ``build_plan`` wrote there under ``run_id``.
+    """
+
+    rows: Sequence[PlanRow]
     rules: FieldRules
+    run_id: str | None = None
+    inactive_owners: list[InactiveOwner] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """Count rows per action, every action listed even when zero."""
         counts = {action.value: 0 for action in Action}
+        if isinstance(self.rows, CountedRows):
+            counts.update(self.rows.action_counts())
+            return counts
         for row in self.rows:
             counts[row.action.value] += 1
         return counts
@@ -100,6 +128,16 @@ class PlanLookups:
     leads_by_email: Mapping[str, str]
     users_by_email: Mapping[str, UserRef]
     running_user: UserRef
+    # Users named by the source's owner Ids (MailActivity.owner_id), by Id.
+    users_by_id: Mapping[str, UserRef] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FirstRow:
+    """The first row of a key in a plan: where it was read and what the plan does with it."""
+
+    source_ref: str
+    action: Action
 
 
 def classify_activities(
@@ -109,24 +147,72 @@ def classify_activities(
     rules: FieldRules,
 ) -> Plan:
     """Classify every message as create, update, conflict, invalid or excluded."""
-    index = _TaskIndex(lookups.tasks, rules)
-    # Keys the field treats as equal are sent once: two rows with one key in
-    # one Collections call would both fail.
-    first_source_by_key: dict[str, str] = {}
-    rows = [_problem_row(problem) for problem in problems]
-    for activity in activities:
-        key = activity.message_id.key
-        if key is None:
-            rows.append(_invalid_row(activity))
-            continue
-        folded = rules.fold(key)
-        if folded in first_source_by_key:
-            rows.append(_excluded_row(activity, key, first_source_by_key[folded]))
-            continue
-        first_source_by_key[folded] = activity.source_ref
-        row = _classify_keyed(activity, key, index.matches(key), lookups, rules)
-        rows.append(_with_key_warnings(row, activity))
-    return Plan(rows, rules)
+    classifier = PlanClassifier(rules)
+    rows = classifier.classify([*problems, *activities], lookups)
+    return Plan(rows, rules, inactive_owners=classifier.inactive_owners())
+
+
+class PlanClassifier:
+    """Classifies a source chunk after chunk, and gathers what the whole plan must list.
+
+    Keys the field treats as equal are sent once, because two rows with one key
+    in one Collections call would both fail: every later row of a key is
+    excluded and names the first one. Keys of earlier chunks are passed in as
+    ``earlier`` (the planner reads them back from the journal), so memory stays
+    bounded by the chunk size.
+    """
+
+    def __init__(self, rules: FieldRules) -> None:
+        self.rules = rules
+        self._replaced: dict[str, InactiveOwner] = {}
+
+    def classify(
+        self,
+        items: Iterable[MailActivity | SourceProblem],
+        lookups: PlanLookups,
+        earlier: Mapping[str, FirstRow] | None = None,
+    ) -> list[PlanRow]:
+        """Classify one chunk in source order.
+
+        ``earlier`` maps the folded keys of earlier chunks to their first row.
+        """
+        index = _TaskIndex(lookups.tasks, self.rules)
+        first_rows: dict[str, FirstRow] = dict(earlier or {})
+        rows: list[PlanRow] = []
+        for item in items:
+            if isinstance(item, SourceProblem):
+                rows.append(_problem_row(item))
+                continue
+            key = item.message_id.key
+            if key is None:
+                rows.append(_invalid_row(item))
+                continue
+            folded = self.rules.fold(key)
+            first = first_rows.get(folded)
+            if first is not None:
+                rows.append(_excluded_row(item, key, first))
+                continue
+            row = _classify_keyed(item, key, index, lookups, self.rules)
+            self._note_replaced_owner(item, row, lookups)
+            first_rows[folded] = FirstRow(item.source_ref, row.action)
+            rows.append(_with_key_warnings(row, item))
+        return rows
+
+    def inactive_owners(self) -> list[InactiveOwner]:
+        """Return the inactive users whose Tasks another user owns instead, by username."""
+        return sorted(self._replaced.values(), key=lambda owner: owner.username)
+
+    def _note_replaced_owner(self, activity: MailActivity, row: PlanRow, lookups: PlanLookups) -> None:
+        if row.action is not Action.CREATE:
+            return
+        inactive = _inactive_owner_of(activity, lookups)
+        if inactive is None:
+            return
+        known = self._replaced.get(inactive.id)
+        rows = known.rows + 1 if known else 1
+        self._replaced[inactive.id] = InactiveOwner(
+            inactive.id, inactive.username, lookups.running_user.username, rows
+        )
 
 
 class _TaskIndex:
@@ -135,15 +221,30 @@ class _TaskIndex:
     def __init__(self, tasks: Iterable[TaskRecord], rules: FieldRules) -> None:
         self._rules = rules
         self._by_key: dict[str, list[TaskRecord]] = {}
+        self._by_casefolded_key: dict[str, list[TaskRecord]] = {}
         for task in tasks:
             if task.key:
                 self._by_key.setdefault(rules.fold(task.key), []).append(task)
+                self._by_casefolded_key.setdefault(task.key.casefold(), []).append(task)
 
     def matches(self, key: str) -> list[TaskRecord]:
         """Return the Tasks the upsert would match, in any bracket spelling."""
         found: list[TaskRecord] = []
         for spelling in key_spellings(key):
             found.extend(self._by_key.get(self._rules.fold(spelling), []))
+        return found
+
+    def other_case(self, key: str) -> list[TaskRecord]:
+        """Return Tasks whose key differs from ``key`` only in case, kept apart by a case-sensitive field."""
+        if not self._rules.case_sensitive:
+            return []
+        spellings = set(key_spellings(key))
+        found: list[TaskRecord] = []
+        for spelling in spellings:
+            found.extend(
+                task for task in self._by_casefolded_key.get(spelling.casefold(), [])
+                if task.key not in spellings
+            )
         return found
 
 
@@ -164,12 +265,36 @@ def _invalid_row(activity: MailActivity) -> PlanRow:
     return PlanRow(Action.INVALID, activity.source_ref, None, activity.subject, reason)
 
 
-def _excluded_row(activity: MailActivity, key: str, first_source: str) -> PlanRow:
-    reason = f"same Message-ID as {first_source}, which this plan already syncs"
+def _excluded_row(activity: MailActivity, key: str, first: FirstRow) -> PlanRow:
+    if first.action in (Action.CREATE, Action.UPDATE):
+        reason = f"same Message-ID as {first.source_ref}, which this plan already syncs"
+    else:
+        reason = (
+            f"same Message-ID as {first.source_ref}, which this plan does not sync either "
+            f"({first.action.value})"
+        )
     return PlanRow(Action.EXCLUDED, activity.source_ref, key, activity.subject, reason)
 
 
 def _classify_keyed(
+    activity: MailActivity,
+    key: str,
+    index: _TaskIndex,
+    lookups: PlanLookups,
+    rules: FieldRules,
+) -> PlanRow:
+    row = _classify_matches(activity, key, index.matches(key), lookups, rules)
+    other_case = index.other_case(key)
+    if not other_case or row.action is Action.CONFLICT:
+        return row
+    warning = (
+        f"Task {other_case[0].id} holds this key in another case ({other_case[0].key}), and the "
+        "case-sensitive field keeps the two apart: check both are the same e-mail before applying"
+    )
+    return replace(row, reason=f"{row.reason}; {warning}")
+
+
+def _classify_matches(
     activity: MailActivity,
     key: str,
     matches: list[TaskRecord],
@@ -207,13 +332,13 @@ def _spellings_of(tasks: Sequence[TaskRecord]) -> str:
 
 
 def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: FieldRules) -> PlanRow:
-    owner, owner_note = _owner_for(activity, lookups)
+    owner_id, owner_note = _owner_for(activity, lookups)
     who_id = _who_for(activity, lookups)
     record: dict[str, Any] = {
         "Subject": _subject_for(activity),
         "Description": activity.body_text[:DESCRIPTION_MAX_LENGTH],
         "Status": "Completed",
-        "OwnerId": owner.id,
+        "OwnerId": owner_id,
         "TaskSubtype": "Email",
     }
     if activity.sent_at is not None:
@@ -328,24 +453,48 @@ def _subject_for(activity: MailActivity) -> str:
     return subject[:SUBJECT_MAX_LENGTH]
 
 
-def _owner_for(activity: MailActivity, lookups: PlanLookups) -> tuple[UserRef, str]:
-    """Pick the Task owner: the sender's active User, else the user running the sync."""
+def _owner_for(activity: MailActivity, lookups: PlanLookups) -> tuple[str, str]:
+    """Pick the Task owner's Id: the source's owner, else the sender's active User, else the running user.
+
+    Returns the Id and a note for the row's reason when the choice replaced someone.
+    """
     running = lookups.running_user
+    if activity.owner_id:
+        user = lookups.users_by_id.get(activity.owner_id)
+        if user is None:
+            return running.id, (
+                f"the source's owner {activity.owner_id} is not a user in this org, "
+                f"so {running.username} owns it"
+            )
+        if not user.is_active:
+            note = f"the source's owner {user.username} is inactive, so {running.username} owns it"
+            return running.id, note
+        return user.id, ""
     if activity.sender is None:
-        return running, ""
-    user = lookups.users_by_email.get(activity.sender.email)
-    if user is None:
-        return running, ""
-    if not user.is_active:
-        return (
-            running,
-            f"the sender's user {user.username} is inactive, so {running.username} owns it",
-        )
-    return user, ""
+        return running.id, ""
+    sender = lookups.users_by_email.get(activity.sender.email)
+    if sender is None:
+        return running.id, ""
+    if not sender.is_active:
+        return running.id, f"the sender's user {sender.username} is inactive, so {running.username} owns it"
+    return sender.id, ""
+
+
+def _inactive_owner_of(activity: MailActivity, lookups: PlanLookups) -> UserRef | None:
+    """Return the inactive user ``_owner_for`` replaced for this message, if it replaced one."""
+    if activity.owner_id:
+        user = lookups.users_by_id.get(activity.owner_id)
+    elif activity.sender is not None:
+        user = lookups.users_by_email.get(activity.sender.email)
+    else:
+        user = None
+    return user if user is not None and not user.is_active else None
 
 
 def _who_for(activity: MailActivity, lookups: PlanLookups) -> str | None:
-    """Match the first participant who is not a User to a Contact, then a Lead."""
+    """Return the source's WhoId, else the Contact or Lead of the first participant who is not a User."""
+    if activity.who_id:
+        return activity.who_id
     participants = list(activity.recipients)
     if activity.sender is not None:
         participants.insert(0, activity.sender)

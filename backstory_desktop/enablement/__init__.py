@@ -22,20 +22,26 @@ from backstory_desktop.enablement.field import (
     plan_field_fix,
     set_flag_field,
 )
-from backstory_desktop.enablement.run import EnablementRun, MailboxReading
+from backstory_desktop.enablement.run import EnablementRun
 from backstory_desktop.enablement.setting import (
     BACKSTORY_SETTING_NAME,
     BACKSTORY_SETTING_PATH,
     record_backstory_setting,
 )
 from backstory_desktop.enablement.summary import open_work, summarise
-from backstory_desktop.enablement.sync import apply_sync, plan_sync, read_mailbox
+from backstory_desktop.enablement.sync import (
+    apply_sync,
+    plan_sync,
+    resume_sync,
+    retry_backfill,
+    sync_history,
+    unfinished_sync,
+)
 
 __all__ = [
     "BACKSTORY_SETTING_NAME",
     "BACKSTORY_SETTING_PATH",
     "EnablementRun",
-    "MailboxReading",
     "apply_access_fix",
     "apply_field_fix",
     "apply_sync",
@@ -49,11 +55,14 @@ __all__ = [
     "plan_access_fix",
     "plan_field_fix",
     "plan_sync",
-    "read_mailbox",
     "record_backstory_setting",
     "record_cadence_tools",
+    "resume_sync",
+    "retry_backfill",
     "scan_conflicts",
     "set_flag_field",
     "summarise",
+    "sync_history",
+    "unfinished_sync",
     "use_connection",
 ]

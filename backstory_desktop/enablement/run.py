@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.checklist import Checklist, Step, StepResult, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup
 from backstory_desktop.core.jobs import Cancelled
@@ -17,24 +16,11 @@ from backstory_desktop.salesforce.access import AccessReport
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem, explain
 from backstory_desktop.salesforce.schema import FieldState
+from backstory_desktop.store.journal import Journal
 from backstory_desktop.store.settings import OrgProfile
-from backstory_desktop.sync.apply import SyncResult
+from backstory_desktop.sync.engine import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class MailboxReading:
-    """Activities and problems read from one mailbox file."""
-
-    path: Path
-    activities: list[MailActivity] = field(default_factory=list)
-    problems: list[SourceProblem] = field(default_factory=list)
-
-    @property
-    def keyed_count(self) -> int:
-        """Count the messages that yielded a usable Message-ID key."""
-        return sum(1 for activity in self.activities if activity.message_id.key)
 
 
 @dataclass(frozen=True)
@@ -70,9 +56,13 @@ class EnablementRun:
     access: AccessReport | None = None
     # Each cadence tool user's access, by username, from the Integration user step.
     cadence_access: dict[str, AccessReport] = field(default_factory=dict)
-    reading: MailboxReading | None = None
+    # The local sync: the source planned last, its plan (journal-backed), the
+    # outcome of the last apply, and the settings the admin chose for this session.
+    sync_source: Path | None = None
     plan: Plan | None = None
     sync_result: SyncResult | None = None
+    sync_settings: SyncSettings = field(default_factory=SyncSettings)
+    journal: Journal | None = None
     groups: list[DuplicateGroup] = field(default_factory=list)
     changes: list[ChangeRecord] = field(default_factory=list)
     """Every change made in the org during this run, oldest first, for the summary report."""

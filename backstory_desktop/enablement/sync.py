@@ -1,18 +1,22 @@
-"""The local sync step: read a mailbox, plan the upserts, apply the plan."""
+"""The local sync step: plan a source into the sync journal, apply it, resume it, retry its queue.
+
+The GUI and the CLI use only the functions of this module. Every plan is a run
+in the sync journal, so a run stopped by a crash, a kill or a Cancel is resumed
+from the journal, and ``sync_history`` lists every run of the connected org.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from backstory_desktop.core.activity import SourceProblem
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
 from backstory_desktop.core.plan import Plan
 from backstory_desktop.enablement.run import (
     EnablementRun,
-    MailboxReading,
     count_phrase,
     failed_result,
     record_change,
@@ -20,43 +24,49 @@ from backstory_desktop.enablement.run import (
     require_field,
     usable_flag_field,
 )
-from backstory_desktop.sources.mbox import read_mbox
-from backstory_desktop.sync.apply import SyncResult, apply_plan
+from backstory_desktop.sources.csv_export import CsvMapping
+from backstory_desktop.sources.registry import detect_source, read_source
+from backstory_desktop.store.journal import Journal, RunInProgress, RunSummary
+from backstory_desktop.sync.engine import SyncResult, SyncSettings, apply_run, retry_queued
 from backstory_desktop.sync.planner import build_plan
 
 log = logging.getLogger(__name__)
 
+_Apply = Callable[..., SyncResult]
 
-def read_mailbox(
-    path: Path, *, progress: ProgressCallback = no_progress, cancel: threading.Event | None = None
-) -> MailboxReading:
-    """Read every message of an mbox file; raises MailboxError for a file that is not one."""
-    reading = MailboxReading(path)
-    for item in read_mbox(path, progress=progress, cancel=cancel):
-        if isinstance(item, SourceProblem):
-            reading.problems.append(item)
-        else:
-            reading.activities.append(item)
-    return reading
+
+def sync_journal(run: EnablementRun) -> Journal:
+    """Return the run's sync journal, opening the app's journal file the first time."""
+    if run.journal is None:
+        run.journal = Journal.open()
+    return run.journal
 
 
 def plan_sync(
     run: EnablementRun,
-    reading: MailboxReading,
+    path: Path,
     *,
+    mapping: CsvMapping | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> Plan:
-    """Build the dry-run plan for a mailbox: nothing is written."""
+    """Build the dry-run plan of a source (mbox, Maildir, .eml folder or CSV export) into the journal.
+
+    Nothing is written to the org. Raises SourceError when the path cannot be
+    read as a source, before anything is looked up.
+    """
     connection = run.require_connection()
-    run.reading = reading
+    kind = detect_source(path)
+    source = read_source(path, mapping=mapping, progress=progress, cancel=cancel)
+    run.sync_source = path
     run.plan = build_plan(
         connection,
-        reading.activities,
-        reading.problems,
+        source,
+        journal=sync_journal(run),
+        source_label=str(path),
+        source_kind=kind.value,
         field=require_field(run),
         flag_field=usable_flag_field(run),
-        progress=progress,
         cancel=cancel,
     )
     return run.plan
@@ -65,29 +75,83 @@ def plan_sync(
 def apply_sync(
     run: EnablementRun,
     *,
+    settings: SyncSettings | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> StepResult:
-    """Apply the plan built last, through sObject Collections upserts."""
-    connection = run.require_connection()
-    if run.plan is None:
+    """Apply the plan built last; ``settings`` are kept for the rest of the session."""
+    if settings is not None:
+        run.sync_settings = settings
+    if run.plan is None or run.plan.run_id is None:
         raise RuntimeError("no plan to apply: build the dry-run plan first")
+    return _apply_step(run, run.plan.run_id, apply_run, progress, cancel)
+
+
+def resume_sync(
+    run: EnablementRun,
+    run_id: str,
+    *,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> StepResult:
+    """Continue a run that stopped or was killed: settle rows left in doubt, then send the rest."""
+    return _apply_step(run, run_id, apply_run, progress, cancel)
+
+
+def retry_backfill(
+    run: EnablementRun,
+    run_id: str,
+    *,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> StepResult:
+    """Send a run's backfill queue again now."""
+    return _apply_step(run, run_id, retry_queued, progress, cancel)
+
+
+def sync_history(run: EnablementRun) -> list[RunSummary]:
+    """Return the connected org's sync runs, newest first."""
+    return sync_journal(run).runs(run.require_connection().org_id)
+
+
+def unfinished_sync(run: EnablementRun) -> RunSummary | None:
+    """Return the connected org's newest run that still has rows to send or settle, if any."""
+    return sync_journal(run).unfinished_run(run.require_connection().org_id)
+
+
+def _apply_step(
+    run: EnablementRun,
+    run_id: str,
+    apply: _Apply,
+    progress: ProgressCallback,
+    cancel: threading.Event | None,
+) -> StepResult:
+    connection = run.require_connection()
+    journal = sync_journal(run)
     try:
-        run.sync_result = apply_plan(connection, run.plan, progress=progress, cancel=cancel)
+        result = apply(
+            connection, journal, run_id, settings=run.sync_settings, progress=progress, cancel=cancel
+        )
+    except RunInProgress as busy:
+        log.info("sync of run %s not started because the org is busy: %s", run_id, busy)
+        return record_result(
+            run, StepResult(Step.LOCAL_SYNC, StepStatus.FAILED, str(busy), {"error_code": "RUN_IN_PROGRESS"})
+        )
     except Exception as error:
         return record_result(run, failed_result(Step.LOCAL_SYNC, error))
-    _record_sync_change(run, run.plan, run.sync_result)
-    return record_result(run, _sync_result(run.plan, run.sync_result))
+    run.sync_result = result
+    run.plan = journal.plan(run_id)
+    _record_sync_change(run, run.plan, result, journal.run(run_id).source)
+    return record_result(run, _sync_result(run.plan, result))
 
 
-def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult) -> None:
+def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult, source: str) -> None:
     """Record the Tasks the apply wrote, or may have written, in the run's change log."""
     if not (outcome.created or outcome.updated or outcome.in_doubt):
         return
     counts = plan.counts()
-    source = run.reading.path.name if run.reading is not None else "the mailbox"
     summary = (
-        f"Upserted Tasks from {source} by {require_field(run).api_name}: created {outcome.created}, "
+        f"Upserted Tasks from {Path(source).name} by {plan.rules.api_name}: created {outcome.created}, "
         f"updated {outcome.updated}, failed {outcome.failed}."
     )
     if outcome.stopped_because:
@@ -104,16 +168,20 @@ def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult) -> 
 
 def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
     counts = plan.counts()
-    details = {
+    details: dict[str, object] = {
+        "run_id": outcome.run_id,
         "planned": counts,
         "created": outcome.created,
         "updated": outcome.updated,
         "failed": outcome.failed,
+        "queued": outcome.queued,
         "not_sent": outcome.not_sent,
         "in_doubt": outcome.in_doubt,
         "conflicts": counts.get("conflict", 0),
         "invalid": counts.get("invalid", 0),
         "error_code": outcome.stop_error_code,
+        "api_calls": outcome.api_calls,
+        "result_folder": str(outcome.result_files.folder) if outcome.result_files else None,
     }
     not_planned = (
         count_phrase(counts.get("conflict", 0), "conflict")
@@ -132,9 +200,9 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
     if failures:
         code, (count, example) = max(failures.items(), key=lambda item: item[1][0])
         reason += f" Most failures ({count}) are {code}: {example}"
+    if outcome.queued:
+        reason += f" {count_phrase(outcome.queued, 'Task')} wait in the backfill queue: retry them later."
     if outcome.stopped_because:
         reason = f"Stopped ({outcome.stopped_because}) with {outcome.not_sent} not sent. " + reason
-    if outcome.in_doubt:
-        reason += f" {len(outcome.in_doubt)} may or may not have been written: build the plan again."
-    failed = bool(outcome.failed or outcome.stopped_because)
+    failed = bool(outcome.failed or outcome.stopped_because or outcome.queued)
     return StepResult(Step.LOCAL_SYNC, StepStatus.FAILED if failed else StepStatus.PASSED, reason, details)

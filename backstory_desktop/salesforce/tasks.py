@@ -375,6 +375,39 @@ def _outcome(key: str, result: dict[str, Any]) -> UpsertOutcome:
     )
 
 
+def upsert_batch(conn: OrgConnection, field: str, records: Sequence[dict[str, Any]]) -> list[UpsertOutcome]:
+    """Send one sObject Collections upsert of at most 200 records with distinct keys.
+
+    ``allOrNone`` is false, so one bad record does not stop the others. Returns
+    one outcome per record in the given order. Errors of the call as a whole
+    are raised as they come (simple-salesforce errors, SalesforceProblem,
+    requests exceptions), and a result list that does not match the records
+    as UpsertInterrupted with every key in doubt.
+    """
+    field = validate_field_api_name(field)
+    if len(records) > UPSERT_BATCH_SIZE:
+        raise ValueError(f"{len(records)} records for one Collections call, more than {UPSERT_BATCH_SIZE}")
+    batch = _prepared(records, field)
+    keys = [record[field] for record in batch]
+    results = conn.request(
+        "PATCH", f"composite/sobjects/Task/{field}", json={"allOrNone": False, "records": batch}
+    )
+    if not isinstance(results, list) or len(results) != len(batch):
+        problem = SalesforceProblem(
+            ProblemKind.BUG,
+            "Salesforce returned a result list that does not match the records sent; "
+            "look the keys up before sending them again.",
+            f"sent {len(batch)} records, received: {results!r}"[:4000],
+        )
+        raise UpsertInterrupted(problem, [], keys)
+    return [upsert_outcome(key, result) for key, result in zip(keys, results, strict=True)]
+
+
+def upsert_outcome(key: str, result: dict[str, Any]) -> UpsertOutcome:
+    """Read one record's entry of a Collections upsert response."""
+    return _outcome(key, result)
+
+
 def upsert_tasks(
     conn: OrgConnection,
     field: str,
@@ -386,35 +419,26 @@ def upsert_tasks(
     """Upsert Tasks by ``field`` through sObject Collections, 200 records a request.
 
     Each record is a dict of Task fields and must carry its key under ``field``.
-    ``allOrNone`` is false, so one bad record does not stop the others.
     Returns one outcome per record in the given order. Raises UpsertCancelled
     when ``cancel`` is set between requests, and UpsertInterrupted when a
     request fails as a whole (limits, session, network).
     """
     field = validate_field_api_name(field)
-    prepared = _prepared(records, field)
+    _prepared(records, field)
     outcomes: list[UpsertOutcome] = []
-    total = len(prepared)
-    path = f"composite/sobjects/Task/{field}"
+    total = len(records)
 
-    for batch in _batches(prepared, field):
+    for batch in _batches(list(records), field):
         if cancel is not None and cancel.is_set():
             raise UpsertCancelled(outcomes)
         keys = [record[field] for record in batch]
         try:
-            results = conn.request("PATCH", path, json={"allOrNone": False, "records": batch})
+            outcomes.extend(upsert_batch(conn, field, batch))
+        except UpsertInterrupted as interrupted:
+            raise UpsertInterrupted(interrupted.problem, outcomes, interrupted.in_doubt) from interrupted
         except (SalesforceError, SalesforceProblem, requests.RequestException) as exc:
             in_doubt = keys if isinstance(exc, requests.RequestException) else []
             raise UpsertInterrupted(explain(exc), outcomes, in_doubt) from exc
-        if not isinstance(results, list) or len(results) != len(batch):
-            problem = SalesforceProblem(
-                ProblemKind.BUG,
-                "Salesforce returned a result list that does not match the records sent; "
-                "look the keys up before sending them again.",
-                f"sent {len(batch)} records, received: {results!r}"[:4000],
-            )
-            raise UpsertInterrupted(problem, outcomes, keys)
-        outcomes.extend(_outcome(key, result) for key, result in zip(keys, results, strict=True))
         if progress is not None:
             progress(len(outcomes), total, f"Sent {len(outcomes)} of {total} Tasks")
 

@@ -1,7 +1,10 @@
-"""Build the dry-run plan of a local sync: look up what the org holds, then classify.
+"""Build the dry-run plan of a local sync, chunk by chunk, into the sync journal.
 
 Reads only: existing Tasks by every spelling of each key (deleted and
-archived included), Contacts and Leads by e-mail, and Users by e-mail.
+archived included, through queryAll), Contacts and Leads by e-mail, and Users
+by e-mail and by Id. The source is read as a stream: each chunk is looked up,
+classified and written to the journal before the next is read, so memory
+stays bounded by the chunk size plus the caches of e-mail addresses and users.
 """
 
 from __future__ import annotations
@@ -9,70 +12,186 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
+from typing import TypeVar
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel, no_progress
 from backstory_desktop.core.message_id import key_spellings
-from backstory_desktop.core.plan import FieldRules, Plan, PlanLookups, classify_activities
+from backstory_desktop.core.plan import FieldRules, Plan, PlanClassifier, PlanLookups
+from backstory_desktop.core.records import TaskRecord, UserRef
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.schema import FieldState
 from backstory_desktop.salesforce.tasks import (
+    USER_QUERY,
     find_people_by_email,
     find_tasks_by_keys,
     find_users_by_email,
     get_user,
+    in_queries,
+    user_ref,
 )
+from backstory_desktop.store.journal import Journal
 
 log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 500
+
+SourceItem = MailActivity | SourceProblem
+V = TypeVar("V")
 
 
 def build_plan(
     connection: OrgConnection,
-    activities: Sequence[MailActivity],
-    problems: Sequence[SourceProblem],
+    source: Iterable[SourceItem],
     *,
+    journal: Journal,
+    source_label: str,
+    source_kind: str,
     field: FieldState,
     flag_field: str | None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Plan:
-    """Look up the org for these messages and classify each one; writes nothing."""
+    """Plan every message of ``source`` into a new journal run and return the journal-backed plan.
+
+    Writes nothing to the org. When the source or a lookup fails, or the admin
+    cancels, the unfinished run is removed from the journal and the error raised.
+    """
     started = time.monotonic()
     rules = FieldRules(field.api_name, bool(field.case_sensitive), flag_field)
-
-    # NOTE: SOQL compares a Unique case-sensitive field case-sensitively, so
-    # Tasks whose key differs only in case are not found here. The conflict
-    # scan groups them as possible duplicates.
-    progress(0, 4, "Looking up existing Tasks by Message-ID")
-    spellings = {
-        spelling for a in activities if a.message_id.key for spelling in key_spellings(a.message_id.key)
-    }
-    tasks_by_key = find_tasks_by_keys(connection, field.api_name, sorted(spellings), flag_field=flag_field)
-    tasks = list({task.id: task for found in tasks_by_key.values() for task in found}.values())
-    check_cancel(cancel)
-
-    progress(1, 4, "Matching participants to Contacts and Leads")
-    emails = sorted(_participant_emails(activities))
-    contacts, leads = find_people_by_email(connection, emails)
-    check_cancel(cancel)
-
-    progress(2, 4, "Matching senders to Users")
-    users = find_users_by_email(connection, emails)
-    running_user = get_user(connection, connection.user_id)
-    check_cancel(cancel)
-
-    progress(3, 4, "Classifying messages")
-    lookups = PlanLookups(tasks, contacts, leads, users, running_user)
-    plan = classify_activities(activities, problems, lookups, rules)
-    progress(4, 4, "Plan ready")
-    log.info(
-        "planned %d messages in %.1f s: %s",
-        len(plan.rows),
-        time.monotonic() - started,
-        plan.counts(),
+    run_id = journal.start_run(
+        org_id=connection.org_id,
+        instance_url=connection.instance_url,
+        username=connection.username,
+        source=source_label,
+        source_kind=source_kind,
+        rules=rules,
     )
+    try:
+        classifier = PlanClassifier(rules)
+        lookups = _OrgLookups(connection, rules)
+        planned = 0
+        for chunk in _chunks(source, chunk_size):
+            check_cancel(cancel)
+            rows = classifier.classify(chunk, lookups.for_chunk(chunk), journal.first_rows(
+                run_id, {rules.fold(key) for key in _keys(chunk)}
+            ))
+            journal.add_rows(run_id, rows)
+            planned += len(rows)
+            progress(planned, 0, f"Planned {planned} messages")
+        check_cancel(cancel)
+        journal.finish_plan(run_id, classifier.inactive_owners())
+    except BaseException:
+        journal.discard_run(run_id)
+        raise
+
+    plan = journal.plan(run_id)
+    log.info("planned %d messages of %s in %.1f s as run %s: %s", len(plan.rows), source_label,
+             time.monotonic() - started, run_id, plan.counts())
     return plan
+
+
+def _chunks(source: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
+    items = iter(source)
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def _keys(chunk: Sequence[SourceItem]) -> list[str]:
+    return [item.message_id.key for item in chunk if isinstance(item, MailActivity) and item.message_id.key]
+
+
+class _OrgLookups:
+    """The org's Tasks, people and users for each chunk, with people and users cached across chunks."""
+
+    def __init__(self, connection: OrgConnection, rules: FieldRules) -> None:
+        self._connection = connection
+        self._rules = rules
+        self._running_user: UserRef | None = None
+        # E-mail -> Id, or None when the org has no such record.
+        self._contacts: dict[str, str | None] = {}
+        self._leads: dict[str, str | None] = {}
+        self._users_by_email: dict[str, UserRef | None] = {}
+        self._users_by_id: dict[str, UserRef | None] = {}
+
+    def for_chunk(self, chunk: Sequence[SourceItem]) -> PlanLookups:
+        activities = [item for item in chunk if isinstance(item, MailActivity)]
+        emails = sorted(_participant_emails(activities))
+        self._look_up_people(emails)
+        self._look_up_users(emails, {a.owner_id for a in activities if a.owner_id})
+        return PlanLookups(
+            tasks=self._tasks(activities),
+            contacts_by_email=_known(self._contacts, emails),
+            leads_by_email=_known(self._leads, emails),
+            users_by_email=_known(self._users_by_email, emails),
+            running_user=self._running(),
+            users_by_id={k: v for k, v in self._users_by_id.items() if v is not None},
+        )
+
+    def _tasks(self, activities: Sequence[MailActivity]) -> list[TaskRecord]:
+        # NOTE: SOQL compares a Unique case-sensitive field case-sensitively, so
+        # Tasks whose key differs only in case may not be found here. The
+        # conflict scan groups them as possible duplicates.
+        spellings = {
+            spelling for a in activities if a.message_id.key for spelling in key_spellings(a.message_id.key)
+        }
+        if not spellings:
+            return []
+        found = find_tasks_by_keys(
+            self._connection, self._rules.api_name, sorted(spellings), flag_field=self._rules.flag_field
+        )
+        return list({task.id: task for tasks in found.values() for task in tasks}.values())
+
+    def _look_up_people(self, emails: Sequence[str]) -> None:
+        missing = [email for email in emails if email not in self._contacts]
+        if not missing:
+            return
+        contacts, leads = find_people_by_email(self._connection, missing)
+        for email in missing:
+            self._contacts[email] = contacts.get(email)
+            self._leads[email] = leads.get(email)
+
+    def _look_up_users(self, emails: Sequence[str], owner_ids: set[str]) -> None:
+        missing = [email for email in emails if email not in self._users_by_email]
+        if missing:
+            users = find_users_by_email(self._connection, missing)
+            for email in missing:
+                self._users_by_email[email] = users.get(email)
+        missing_ids = sorted(owner_id for owner_id in owner_ids if owner_id not in self._users_by_id)
+        if missing_ids:
+            found = _users_by_id(self._connection, missing_ids)
+            for user_id in missing_ids:
+                self._users_by_id[user_id] = found.get(user_id)
+
+    def _running(self) -> UserRef:
+        if self._running_user is None:
+            self._running_user = get_user(self._connection, self._connection.user_id)
+        return self._running_user
+
+
+def _users_by_id(connection: OrgConnection, user_ids: Sequence[str]) -> dict[str, UserRef]:
+    """Return Users by Id; a source may name an owner by its 15- or 18-character Id."""
+    found: dict[str, UserRef] = {}
+    groups = [[user_id] for user_id in user_ids]
+    for soql in in_queries(USER_QUERY + " WHERE Id", groups, max_groups=100):
+        for row in connection.query_all(soql):
+            user = user_ref(row)
+            found[user.id] = user
+            found[user.id[:15]] = user
+    return found
+
+
+def _known(cache: Mapping[str, V | None], emails: Sequence[str]) -> dict[str, V]:
+    """Return the cached records of these e-mails, leaving out those the org has none for."""
+    known: dict[str, V] = {}
+    for email in emails:
+        value = cache.get(email)
+        if value is not None:
+            known[email] = value
+    return known
 
 
 def _participant_emails(activities: Sequence[MailActivity]) -> set[str]:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from backstory_desktop.core.activity import MailActivity, Participant, SourceProblem
 from backstory_desktop.core.message_id import canonical_message_id
-from backstory_desktop.core.plan import Action, FieldRules, PlanLookups, classify_activities
+from backstory_desktop.core.plan import (
+    Action,
+    FieldRules,
+    FirstRow,
+    InactiveOwner,
+    PlanClassifier,
+    PlanLookups,
+    classify_activities,
+)
 from backstory_desktop.core.records import TaskRecord, UserRef
 
 ADMIN = UserRef("005000000000001AAA", "Avery Admin", "admin@org.example", "admin@org.example", True)
@@ -182,3 +191,90 @@ def test_plan__subject_with_line_breaks_and_nul_becomes_one_line() -> None:
     row = classify_activities([odd], [], _lookups(), RULES).rows[0]
 
     assert row.record["Subject"] == "Quote  attached [31m"
+
+
+def _from_source(raw_id: str, *, who_id: str | None = None, owner_id: str | None = None) -> MailActivity:
+    activity = _activity(raw_id)
+    return MailActivity(
+        activity.source_ref,
+        activity.message_id,
+        activity.subject,
+        activity.sender,
+        activity.recipients,
+        activity.sent_at,
+        activity.body_text,
+        who_id=who_id,
+        owner_id=owner_id,
+    )
+
+
+def test_plan__duplicate_of_an_earlier_chunk_is_excluded() -> None:
+    classifier = PlanClassifier(RULES)
+    first = classifier.classify([_activity("<dup@x.example>", ref="m.mbox, message 1")], _lookups())
+    earlier = {RULES.fold(first[0].key or ""): FirstRow(first[0].source_ref, first[0].action)}
+
+    (row,) = classifier.classify([_activity("dup@x.example", ref="m.mbox, message 900")], _lookups(), earlier)
+
+    assert row.action is Action.EXCLUDED
+    assert row.reason == "same Message-ID as m.mbox, message 1, which this plan already syncs"
+
+
+def test_plan__duplicate_of_conflict_excluded() -> None:
+    recycled = TaskRecord("00T000000000001AAA", "<gone@x.example>", is_deleted=True)
+    first = _activity("<gone@x.example>", ref="m.mbox, message 1")
+    again = _activity("<gone@x.example>", ref="m.mbox, message 2")
+
+    plan = classify_activities([first, again], [], _lookups(recycled), RULES)
+
+    assert [row.action for row in plan.rows] == [Action.CONFLICT, Action.EXCLUDED]
+    assert plan.rows[1].reason == (
+        "same Message-ID as m.mbox, message 1, which this plan does not sync either (conflict)"
+    )
+
+
+def test_plan__other_case_key_warns() -> None:
+    upper = TaskRecord("00T000000000001AAA", "<ABC123@EXAMPLE.COM>")
+
+    row = classify_activities([_activity("<abc123@example.com>")], [], _lookups(upper), RULES).rows[0]
+
+    assert row.action is Action.CREATE
+    assert "Task 00T000000000001AAA holds this key in another case (<ABC123@EXAMPLE.COM>)" in row.reason
+
+
+def test_plan__same_case_key_has_no_case_warning() -> None:
+    same = TaskRecord("00T000000000001AAA", "<abc123@example.com>")
+
+    row = classify_activities([_activity("<abc123@example.com>")], [], _lookups(same), RULES).rows[0]
+
+    assert row.action is Action.UPDATE
+    assert "another case" not in row.reason
+
+
+def test_plan__source_who_and_owner_win_over_matching() -> None:
+    activity = _from_source("<src@x.example>", who_id="003000000000099AAA", owner_id=ADMIN.id)
+    lookups = replace(_lookups(), users_by_id={ADMIN.id: ADMIN})
+
+    row = classify_activities([activity], [], lookups, RULES).rows[0]
+
+    assert row.record["WhoId"] == "003000000000099AAA"
+    assert row.record["OwnerId"] == ADMIN.id
+
+
+def test_plan__unknown_source_owner_replaced() -> None:
+    activity = _from_source("<src@x.example>", owner_id="005000000000404AAA")
+
+    row = classify_activities([activity], [], _lookups(), RULES).rows[0]
+
+    assert row.record["OwnerId"] == ADMIN.id
+    assert "005000000000404AAA is not a user in this org" in row.reason
+
+
+def test_plan__inactive_owners_are_listed_with_their_replacement() -> None:
+    by_sender = _activity("<a@x.example>", sender="gus@sales.example")
+    by_source = _from_source("<b@x.example>", owner_id=GONE.id)
+    lookups = replace(_lookups(), users_by_id={GONE.id: GONE})
+
+    plan = classify_activities([by_sender, by_source], [], lookups, RULES)
+
+    assert plan.inactive_owners == [InactiveOwner(GONE.id, GONE.username, ADMIN.username, 2)]
+    assert all(row.record["OwnerId"] == ADMIN.id for row in plan.rows)

@@ -17,7 +17,10 @@ from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.tasks import UpsertOutcome
 from backstory_desktop.store.settings import OrgProfile
-from backstory_desktop.sync.apply import SyncResult
+from backstory_desktop.sync.engine import SyncResult, SyncSettings
+
+# Retries a few milliseconds apart, so that a run whose calls all fail ends quickly.
+QUICK_RETRIES = SyncSettings(first_retry_seconds=0.01, max_retry_seconds=0.05)
 
 
 def _ready_run(admin: OrgConnection) -> enablement.EnablementRun:
@@ -37,7 +40,7 @@ def _keyed_tasks(admin: OrgConnection) -> dict[str, dict]:
 
 def test_apply__creates_and_updates_as_planned(admin: OrgConnection) -> None:
     run = _ready_run(admin)
-    plan = enablement.plan_sync(run, enablement.read_mailbox(sample_mailbox_path()))
+    plan = enablement.plan_sync(run, sample_mailbox_path())
     before = _keyed_tasks(admin)
 
     result = enablement.apply_sync(run)
@@ -59,13 +62,13 @@ def test_apply__creates_and_updates_as_planned(admin: OrgConnection) -> None:
 
 def test_apply__second_run_updates_and_creates_nothing(admin: OrgConnection) -> None:
     run = _ready_run(admin)
-    reading = enablement.read_mailbox(sample_mailbox_path())
-    enablement.plan_sync(run, reading)
+    mailbox = sample_mailbox_path()
+    enablement.plan_sync(run, mailbox)
     enablement.apply_sync(run)
     first = run.sync_result
     count_after_first = len(_keyed_tasks(admin))
 
-    second_plan = enablement.plan_sync(run, reading)
+    second_plan = enablement.plan_sync(run, mailbox)
     enablement.apply_sync(run)
 
     assert first is not None and run.sync_result is not None
@@ -77,7 +80,7 @@ def test_apply__second_run_updates_and_creates_nothing(admin: OrgConnection) -> 
 
 def test_apply__cancel_before_the_first_call_writes_nothing(admin: OrgConnection) -> None:
     run = _ready_run(admin)
-    enablement.plan_sync(run, enablement.read_mailbox(sample_mailbox_path()))
+    enablement.plan_sync(run, sample_mailbox_path())
     before = _keyed_tasks(admin)
     cancel = threading.Event()
     cancel.set()
@@ -93,14 +96,14 @@ def test_apply__cancel_before_the_first_call_writes_nothing(admin: OrgConnection
 
 def test_apply__cancel_is_logged_as_a_stop(admin: OrgConnection, caplog: pytest.LogCaptureFixture) -> None:
     run = _ready_run(admin)
-    enablement.plan_sync(run, enablement.read_mailbox(sample_mailbox_path()))
+    enablement.plan_sync(run, sample_mailbox_path())
     cancel = threading.Event()
     cancel.set()
 
-    with caplog.at_level(logging.INFO, logger="backstory_desktop.sync.apply"):
+    with caplog.at_level(logging.INFO, logger="backstory_desktop.sync.engine"):
         enablement.apply_sync(run, cancel=cancel)
 
-    apply_log = "backstory_desktop.sync.apply"
+    apply_log = "backstory_desktop.sync.engine"
     messages = [record.getMessage() for record in caplog.records if record.name == apply_log]
     assert any(message.startswith("sync stopped after") for message in messages)
     assert any("(cancelled by the user)" in message for message in messages)
@@ -136,7 +139,7 @@ def test_apply__message_without_message_id_changes_nothing(admin: OrgConnection,
     run = _ready_run(admin)
     before = _keyed_tasks(admin)
 
-    plan = enablement.plan_sync(run, enablement.read_mailbox(mailbox))
+    plan = enablement.plan_sync(run, mailbox)
     result = enablement.apply_sync(run)
 
     assert [row.action for row in plan.rows] == [Action.INVALID]
@@ -165,10 +168,10 @@ def _mbox(path: Path, *ids: str) -> Path:
 def test_apply__create_taken_by_another_writer_becomes_an_update(
     admin: OrgConnection, tmp_path: Path
 ) -> None:
-    reading = enablement.read_mailbox(_mbox(tmp_path / "a.mbox", "<taken-1@x.example>"))
+    mailbox = _mbox(tmp_path / "a.mbox", "<taken-1@x.example>")
     mine, other = _ready_run(admin), _ready_run(admin)
-    enablement.plan_sync(mine, reading)
-    enablement.plan_sync(other, reading)
+    enablement.plan_sync(mine, mailbox)
+    enablement.plan_sync(other, mailbox)
     enablement.apply_sync(other)
 
     result = enablement.apply_sync(mine)
@@ -198,7 +201,7 @@ def test_apply__case_spellings_are_one_key_on_a_case_insensitive_field(
     assert enablement.create_field(run, case_sensitive=False).status is StepStatus.PASSED
     mailbox = _mbox(tmp_path / "c.mbox", "<ABC123@EXAMPLE.COM>", "<abc123@example.com>")
 
-    plan = enablement.plan_sync(run, enablement.read_mailbox(mailbox))
+    plan = enablement.plan_sync(run, mailbox)
     enablement.apply_sync(run)
 
     assert [row.action for row in plan.rows] == [Action.CREATE, Action.EXCLUDED]
@@ -209,7 +212,7 @@ def test_apply__case_spellings_are_one_key_on_a_case_insensitive_field(
 def test_plan__id_warnings_reach_the_row(admin: OrgConnection, tmp_path: Path) -> None:
     mailbox = _mbox(tmp_path / "w.mbox", "3a53c9f2-1a8e-41f0-bb95-58c8029e16f0")
 
-    (row,) = enablement.plan_sync(_ready_run(admin), enablement.read_mailbox(mailbox)).rows
+    (row,) = enablement.plan_sync(_ready_run(admin), mailbox).rows
 
     assert row.action is Action.CREATE
     assert "no @" in row.reason
@@ -238,7 +241,7 @@ def test_field_step__missing_flag_field_is_named_and_left_out(admin: OrgConnecti
     )
 
     result = enablement.check_field(run)
-    plan = enablement.plan_sync(run, enablement.read_mailbox(_mbox(tmp_path / "f.mbox", "<flag@x.example>")))
+    plan = enablement.plan_sync(run, _mbox(tmp_path / "f.mbox", "<flag@x.example>"))
 
     assert result.status is StepStatus.PASSED
     assert "Created_By_Backstory__c cannot be set" in result.reason
@@ -250,18 +253,18 @@ def test_apply__lost_response_is_in_doubt_then_update(
     admin: OrgConnection, default_org: PracticeOrg
 ) -> None:
     run = _ready_run(admin)
-    reading = enablement.read_mailbox(sample_mailbox_path())
-    plan = enablement.plan_sync(run, reading)
+    mailbox = sample_mailbox_path()
+    plan = enablement.plan_sync(run, mailbox)
     creates = {row.upsert_key for row in plan.rows if row.action is Action.CREATE}
     before = len(_keyed_tasks(admin))
 
     # The first upsert call commits, then its connection closes before the response.
     default_org.faults = FaultPlan(dropped_after_commit_rate=1.0)
-    enablement.apply_sync(run)
+    enablement.apply_sync(run, settings=QUICK_RETRIES)
     default_org.faults = FaultPlan()
     first = run.sync_result
     written_in_doubt = len(_keyed_tasks(admin)) - before
-    enablement.plan_sync(run, reading)
+    enablement.plan_sync(run, mailbox)
     enablement.apply_sync(run)
 
     assert first is not None and run.sync_result is not None

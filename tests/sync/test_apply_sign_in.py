@@ -34,7 +34,7 @@ def _sign_in(org: PracticeOrg, profile: OrgProfile) -> OrgConnection:
 def _planned_run(connection: OrgConnection, profile: OrgProfile) -> enablement.EnablementRun:
     run = enablement.EnablementRun(profile, connection=connection)
     assert enablement.check_field(run).status is StepStatus.PASSED
-    enablement.plan_sync(run, enablement.read_mailbox(sample_mailbox_path()))
+    enablement.plan_sync(run, sample_mailbox_path())
     return run
 
 

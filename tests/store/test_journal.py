@@ -1,0 +1,238 @@
+"""The sync journal keeps every run's rows and their states, commits before each call, and locks an org."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, PlanRow
+from backstory_desktop.core.records import TaskRecord
+from backstory_desktop.store.journal import (
+    ItemState,
+    ItemUpdate,
+    Journal,
+    RunInProgress,
+    RunState,
+    default_journal_path,
+)
+
+ORG = "00D000000000001AAA"
+RULES = FieldRules("Message_ID__c", case_sensitive=False, flag_field="Flag__c")
+
+
+def _row(number: int, action: Action = Action.CREATE, key: str | None = None) -> PlanRow:
+    key = key if key is not None else f"<m{number}@x.example>"
+    return PlanRow(
+        action,
+        f"box.mbox, message {number}",
+        key,
+        f"Subject {number}",
+        "no Task holds this key yet",
+        upsert_key=key if action in (Action.CREATE, Action.UPDATE) else None,
+        existing=(TaskRecord("00T000000000001AAA", key, subject="old"),) if action is Action.UPDATE else (),
+        record={"Subject": f"Subject {number}", "TaskSubtype": "Email"},
+    )
+
+
+def _run(journal: Journal, rows: list[PlanRow], org_id: str = ORG) -> str:
+    run_id = journal.start_run(org_id=org_id, instance_url="https://127.0.0.1", username="admin@org.example",
+                               source="/mail/box.mbox", source_kind="mbox", rules=RULES)
+    journal.add_rows(run_id, rows)
+    gone = InactiveOwner("005000000000003AAA", "gus@org.example", "admin@org.example", 1)
+    journal.finish_plan(run_id, [gone])
+    return run_id
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    opened = Journal.open(tmp_path / "sync" / "journal.sqlite3")
+    yield opened
+    opened.close()
+
+
+def test_journal__plan_rows_round_trip(journal: Journal) -> None:
+    rows = [_row(1), _row(2, Action.UPDATE), _row(3, Action.INVALID, key="")]
+    run_id = _run(journal, rows)
+
+    plan = journal.plan(run_id)
+
+    assert list(plan.rows) == rows
+    assert plan.rows[1] == rows[1]
+    assert plan.rows[-1].action is Action.INVALID
+    assert len(plan.rows) == 3
+    assert plan.counts() == {"create": 1, "update": 1, "conflict": 0, "invalid": 1, "excluded": 0}
+    assert plan.rules == RULES
+    assert plan.run_id == run_id
+    assert plan.inactive_owners[0].username == "gus@org.example"
+
+
+def test_journal__long_plan_reads_past_a_page(journal: Journal) -> None:
+    rows = [_row(number) for number in range(1234)]
+    run_id = _run(journal, rows)
+
+    plan_rows = journal.plan(run_id).rows
+
+    assert plan_rows[1233].source_ref == "box.mbox, message 1233"
+    assert plan_rows[499].source_ref == "box.mbox, message 499"
+    around_the_page_end = [row.source_ref for row in plan_rows[498:502]]
+    assert around_the_page_end == [f"box.mbox, message {n}" for n in range(498, 502)]
+    assert sum(1 for _ in plan_rows) == 1234
+    with pytest.raises(IndexError):
+        plan_rows[1234]
+
+
+def test_journal__first_rows_fold_keys(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1, key="<A@x.example>"), _row(2, Action.EXCLUDED, key="<a@x.example>")])
+
+    found = journal.first_rows(run_id, ["<a@x.example>", "<b@x.example>"])
+
+    assert found == {"<a@x.example>": FirstRow("box.mbox, message 1", Action.CREATE)}
+
+
+def test_journal__rows_not_sent_are_skipped(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2, Action.CONFLICT), _row(3, Action.EXCLUDED)])
+
+    assert journal.state_counts(run_id) == {ItemState.PLANNED: 1, ItemState.SKIPPED: 2}
+
+
+def test_journal__sending_is_committed_before_the_call(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2)])
+
+    journal.mark_sending(run_id, [0], "collections")
+
+    # Another connection, as a process started after a kill would open.
+    with closing(sqlite3.connect(journal.path)) as other:
+        states = dict(other.execute("SELECT seq, state FROM items WHERE run_id = ?", (run_id,)).fetchall())
+    assert states == {0: "sending", 1: "planned"}
+
+
+def test_journal__call_keeps_states_before_and_after(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2)])
+    call_id = journal.mark_sending(run_id, [0, 1], "collections")
+
+    journal.record_outcomes(run_id, [
+        ItemUpdate(0, ItemState.CREATED, record_id="00T000000000009AAA"),
+        ItemUpdate(1, ItemState.QUEUED, error_code="UNABLE_TO_LOCK_ROW", message="locked",
+                   next_attempt_at=time.time() + 60),
+    ], call_id=call_id, outcome="answered")
+
+    (call,) = journal.call_history(run_id)
+    assert call["api"] == "collections"
+    assert call["finished_at"]
+    assert call["states"] == [(0, "planned", "created"), (1, "planned", "queued")]
+    (queued,) = journal.queued_items(run_id)
+    assert (queued.key, queued.attempts, queued.error_code) == ("<m2@x.example>", 1, "UNABLE_TO_LOCK_ROW")
+    assert queued.next_attempt_at is not None
+
+
+def test_journal__reverted_call_restores_states(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1)])
+    call_id = journal.mark_sending(run_id, [0], "collections")
+
+    journal.revert_call(run_id, call_id, "sign-in ended")
+
+    (item,) = journal.items(run_id, [ItemState.PLANNED])
+    assert item.attempts == 0
+
+
+def test_journal__unfinished_run_is_one_with_work_left(journal: Journal) -> None:
+    done = _run(journal, [_row(1)])
+    journal.record_outcomes(done, [ItemUpdate(0, ItemState.CREATED)])
+    journal.set_run_state(done, RunState.FINISHED)
+    killed = _run(journal, [_row(2)])
+    journal.set_run_state(killed, RunState.APPLYING)
+    journal.mark_sending(killed, [0], "collections")
+    _run(journal, [_row(3)])  # planned only, never applied
+
+    unfinished = journal.unfinished_run(ORG)
+
+    assert unfinished is not None
+    assert unfinished.run_id == killed
+    assert unfinished.states == {ItemState.SENDING: 1}
+    assert journal.unfinished_run("00D000000000002AAA") is None
+
+
+def test_journal__history_is_per_org_newest_first(journal: Journal) -> None:
+    first = _run(journal, [_row(1)])
+    second = _run(journal, [_row(2)])
+    _run(journal, [_row(3)], org_id="00D000000000002AAA")
+
+    runs = journal.runs(ORG)
+
+    assert [run.run_id for run in runs] == [second, first]
+    assert runs[0].source == "/mail/box.mbox"
+    assert runs[0].counts["create"] == 1
+
+
+def test_journal__discarded_run_leaves_no_rows(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1)])
+
+    journal.discard_run(run_id)
+
+    assert journal.runs(ORG) == []
+    assert journal.row_count(run_id) == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_journal__folder_is_owner_only() -> None:
+    with closing(Journal.open()) as opened:
+        assert opened.path == default_journal_path()
+        assert stat.S_IMODE(opened.path.parent.stat().st_mode) == 0o700
+
+
+_HOLDER = """
+import sys, time
+from pathlib import Path
+from backstory_desktop.store.journal import Journal
+journal = Journal.open(Path(sys.argv[1]))
+with journal.lock_org(sys.argv[2], holder="rita@org.example"):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def _holder(journal: Journal) -> subprocess.Popen[str]:
+    child = subprocess.Popen([sys.executable, "-c", _HOLDER, str(journal.path), ORG],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "holding"
+    return child
+
+
+def test_lock__second_process_names_holder(journal: Journal) -> None:
+    child = _holder(journal)
+    try:
+        with pytest.raises(RunInProgress) as refused, journal.lock_org(ORG):
+            pass
+    finally:
+        child.kill()
+        child.wait()
+
+    sentence = str(refused.value)
+    assert f"Another sync of org {ORG} is running" in sentence
+    assert f"rita@org.example (process {child.pid} on" in sentence
+    assert time.strftime("%Y-%m-%d", time.gmtime()) in sentence
+
+
+def test_lock__released_when_the_holder_dies(journal: Journal) -> None:
+    child = _holder(journal)
+    child.kill()
+    child.wait()
+
+    held = journal.lock_org(ORG, holder="admin@org.example")
+    with held, pytest.raises(RunInProgress), journal.lock_org(ORG):
+        pass
+
+
+def test_lock__other_org_is_free(journal: Journal) -> None:
+    with journal.lock_org(ORG), journal.lock_org("00D000000000002AAA"):
+        pass
