@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
         "API version and daily API requests left",
     )
     _add_check_command(commands)
+    from backstory_desktop.sync_cli import add_sync_command
+
+    add_sync_command(commands)
     return parser
 
 
@@ -301,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backstory_desktop.org_checks import run_checks
 
         return run_checks(args)
+    if args.command == "sync":
+        from backstory_desktop.sync_cli import run_sync
+
+        return run_sync(args)
     return _open_wizard(args)
 
 

@@ -1,0 +1,164 @@
+"""The cadence-tool drill on the practice org: the tool's user writes Tasks by upsert before, during
+and after the local sync, and every e-mail ends as one Task with the tool's fields and the Backstory flag.
+
+The simulator is checked on its own too: its failed writes go to its backfill, and the backfill
+with the canonical spelling reaches the Task the other spelling would have missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from backstory_desktop.bundled import sample_mailbox_path
+from backstory_desktop.cadence_drill import (
+    DRILL_DOMAIN,
+    KEY_FIELD,
+    CadenceTool,
+    Moment,
+    bare,
+    cadence_subject,
+    canonical,
+    run_cadence_drill,
+    write_drill_mailbox,
+)
+from backstory_desktop.core.activity import MailActivity
+from backstory_desktop.practice_org.faults import FaultPlan
+from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
+from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.sources.mbox import read_mbox
+
+
+def _user(org: PracticeOrg) -> Callable[[str], OrgConnection]:
+    def connect(username: str) -> OrgConnection:
+        return connect_practice_org(org.base_url, org.ca_bundle, username, org.client_id)
+
+    return connect
+
+
+def _drill_activities(tmp_path: Path, count: int | None = None) -> list[MailActivity]:
+    target = tmp_path / "drill.mbox"
+    write_drill_mailbox(sample_mailbox_path(), target, count=count, token="t1")
+    return [item for item in read_mbox(target) if isinstance(item, MailActivity)]
+
+
+def _tasks(admin: OrgConnection, key: str) -> list[dict[str, Any]]:
+    spellings = ", ".join(f"'{spelling}'" for spelling in (canonical(key), bare(key)))
+    soql = f"SELECT Id, Subject, {KEY_FIELD} FROM Task WHERE {KEY_FIELD} IN ({spellings})"
+    return list(admin.query_all(soql))
+
+
+def test_drill_mailbox__new_keys_same_mail(tmp_path: Path) -> None:
+    activities = _drill_activities(tmp_path, count=60)
+
+    keys = [activity.message_id.key for activity in activities]
+    assert len(keys) == 60 == len(set(keys))
+    assert all(key is not None and key.endswith(f"@{DRILL_DOMAIN}>") for key in keys)
+    sample = [item for item in read_mbox(sample_mailbox_path()) if isinstance(item, MailActivity)]
+    assert activities[0].subject == sample[0].subject
+    assert activities[0].sender == sample[0].sender
+
+
+def test_cadence_tool__upsert_logs_one_task_per_key(tmp_path: Path, default_org: PracticeOrg,
+                                                      admin: OrgConnection) -> None:
+    activities = _drill_activities(tmp_path)[:4]
+    tool = CadenceTool(_user(default_org)(OUTREACH_USERNAME), owners={})
+
+    first = tool.log(activities, bare)
+    again = tool.log(activities, bare)
+
+    assert [outcome.created for outcome in first] == [True] * 4
+    assert [outcome.created for outcome in again] == [False] * 4
+    assert tool.backfill == []
+    key = activities[0].message_id.key
+    assert key is not None
+    assert [(task[KEY_FIELD], task["Subject"]) for task in _tasks(admin, key)] == [
+        (bare(key), cadence_subject(activities[0]))]
+
+
+def test_cadence_tool__failed_writes_backfilled(tmp_path: Path, default_org: PracticeOrg,
+                                                admin: OrgConnection) -> None:
+    activities = _drill_activities(tmp_path)[:3]
+    tool = CadenceTool(_user(default_org)(OUTREACH_USERNAME), owners={})
+    default_org.faults = FaultPlan(server_unavailable_rate=1.0)
+
+    tool.log(activities, bare)
+
+    assert tool.failures == 3
+    assert len(tool.backfill) == 3
+    default_org.faults = FaultPlan()
+    outcomes = tool.run_backfill(canonical)
+    assert [outcome.success for outcome in outcomes] == [True] * 3
+    assert tool.backfill == []
+    key = activities[1].message_id.key
+    assert key is not None
+    assert [task[KEY_FIELD] for task in _tasks(admin, key)] == [canonical(key)]
+
+
+def test_cadence_tool__bare_backfill_doubles_synced_task(tmp_path: Path, default_org: PracticeOrg,
+                                                         admin: OrgConnection) -> None:
+    # Why the mapping step recommends the canonical spelling: on a case-sensitive Unique field
+    # the bare spelling is another value, so a backfill with it adds a second Task.
+    activity = _drill_activities(tmp_path)[0]
+    key = activity.message_id.key
+    assert key is not None
+    CadenceTool(admin, owners={}).log([activity], canonical)
+    tool = CadenceTool(_user(default_org)(OUTREACH_USERNAME), owners={})
+
+    tool.log([activity], bare)
+
+    assert sorted(task[KEY_FIELD] for task in _tasks(admin, key)) == sorted([canonical(key), bare(key)])
+
+
+def _modify_all_data(admin: OrgConnection, username: str) -> None:
+    """Give a user Modify All Data through a new permission set, as an admin would in Setup."""
+    user = next(iter(admin.query_all(f"SELECT Id FROM User WHERE Username = '{username}'")))
+    created = admin.request("POST", "sobjects/PermissionSet", json={
+        "Name": "Cadence_Modify_All", "Label": "Cadence Modify All", "PermissionsApiEnabled": True,
+        "PermissionsViewAllData": True, "PermissionsModifyAllData": True, "PermissionsEditTask": True})
+    admin.request("POST", "sobjects/PermissionSetAssignment",
+                  json={"AssigneeId": user["Id"], "PermissionSetId": created["id"]})
+
+
+def test_drill__tool_cannot_edit_synced_tasks(tmp_path: Path, default_org: PracticeOrg,
+                                              admin: OrgConnection) -> None:
+    # The seeded Outreach user may edit only the Tasks it owns, so its backfill cannot change the
+    # Tasks the local sync created. The drill reports that, and still finds one Task per e-mail.
+    report = run_cadence_drill(_user(default_org), admin, sample_mailbox_path(), work_folder=tmp_path)
+
+    assert not report.passed
+    assert [row.tasks for row in report.rows] == [1] * len(report.rows)
+    assert all(row.flag_ok for row in report.rows)
+    failed = [row for row in report.rows if not row.passed]
+    assert {row.moment for row in failed} <= {Moment.DURING, Moment.AFTER}
+    assert Moment.AFTER in {row.moment for row in failed}
+    assert all(row.tool_error.startswith("INSUFFICIENT_ACCESS_OR_READONLY: ") for row in failed)
+    assert all("give the cadence tool's user edit access" in row.problem for row in failed)
+
+
+def test_drill__every_email_one_task(tmp_path: Path, default_org: PracticeOrg, admin: OrgConnection) -> None:
+    _modify_all_data(admin, OUTREACH_USERNAME)
+    steps: list[str] = []
+
+    report = run_cadence_drill(_user(default_org), admin, sample_mailbox_path(), work_folder=tmp_path,
+                               progress=lambda done, total, message: steps.append(message))
+
+    assert report.passed, report.summary()
+    assert {row.moment for row in report.rows} == set(Moment)
+    assert report.tool_failures > 0
+    assert all(row.tasks == 1 and row.flag_ok and row.subject_ok for row in report.rows)
+    assert default_org.faults == FaultPlan()
+    assert steps[-1] == report.summary()
+
+
+def test_drill__second_run_passes_again(tmp_path: Path, default_org: PracticeOrg,
+                                        admin: OrgConnection) -> None:
+    _modify_all_data(admin, OUTREACH_USERNAME)
+    first = run_cadence_drill(_user(default_org), admin, sample_mailbox_path(), work_folder=tmp_path / "a")
+
+    second = run_cadence_drill(_user(default_org), admin, sample_mailbox_path(), work_folder=tmp_path / "b")
+
+    assert first.passed and second.passed, second.summary()
+    assert not {row.key for row in first.rows} & {row.key for row in second.rows}
