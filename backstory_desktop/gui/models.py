@@ -1,22 +1,32 @@
-"""Table models for the sync plan, the duplicate groups and the side-by-side record view.
+"""Table models: the sync plan, run history and backfill queue, duplicate groups, the side-by-side view.
 
-Each model keeps a list of frozen rows, names its columns with constants and
-returns ``data()`` by dispatching on the role. A reload resets the model; a
-change to some rows signals only those rows, so big tables stay responsive.
+Each model keeps its frozen rows (the plan model only a window of a long
+plan), names its columns with constants and returns ``data()`` by dispatching
+on the role. A reload resets the model; a change to some rows signals only
+those rows, so big tables stay responsive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from backstory_desktop.core.duplicates import DuplicateGroup
+from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.plan import Action, PlanRow
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.salesforce.tasks import UpsertOutcome
+
+if TYPE_CHECKING:
+    from backstory_desktop.store.journal import QueuedItem, RunSummary
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 ROW_ROLE = Qt.ItemDataRole.UserRole
@@ -55,53 +65,83 @@ class _HeaderedTableModel(QAbstractTableModel):
 
 
 class PlanTableModel(_HeaderedTableModel):
-    """The rows of a dry-run plan, and after an apply each row's outcome."""
+    """The rows of a dry-run plan, and after an apply each row's outcome.
+
+    The rows may be a journal-backed sequence of hundreds of thousands of rows,
+    so the model reads a row only when the view requests it, and keeps the last
+    rows read in a small cache. A filter shows only the rows at given positions.
+    Outcomes are matched to rows by source reference, which is unique in a plan.
+    """
 
     # Reason comes last so that it takes the width left over by the short columns.
     ACTION, OUTCOME, KEY, SUBJECT, EXISTING, REASON = range(6)
     HEADERS = ("Action", "Outcome", "Message-ID key", "Subject", "Existing Tasks", "Reason")
+    # Rows kept after reading: a few screens of a tall table.
+    CACHE_SIZE = 2000
 
     def __init__(self) -> None:
         super().__init__()
-        self._rows: list[PlanRow] = []
-        self._outcomes: dict[int, UpsertOutcome] = {}
+        self._rows: Sequence[PlanRow] = ()
+        self._positions: Sequence[int] | None = None
+        self._cache: OrderedDict[int, PlanRow] = OrderedDict()
+        self._outcomes: dict[str, UpsertOutcome] = {}
 
     def set_rows(self, rows: Sequence[PlanRow]) -> None:
-        """Show a new plan."""
+        """Show a new plan, every row, without reading any of them yet."""
         self.beginResetModel()
-        self._rows = list(rows)
+        self._rows = rows
+        self._positions = None
+        self._cache.clear()
         self._outcomes = {}
         self.endResetModel()
 
-    def set_outcomes(self, outcomes: Sequence[tuple[PlanRow, UpsertOutcome]]) -> None:
+    def set_filter(self, positions: Sequence[int] | None) -> None:
+        """Show only the plan rows at ``positions``, in that order; None shows every row."""
+        self.beginResetModel()
+        self._positions = positions
+        self.endResetModel()
+
+    def row_at(self, view_row: int) -> PlanRow:
+        """Return the plan row shown on ``view_row``, reading it from the plan when not cached."""
+        position = view_row if self._positions is None else self._positions[view_row]
+        row = self._cache.get(position)
+        if row is None:
+            row = self._rows[position]
+            self._cache[position] = row
+            if len(self._cache) > self.CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(position)
+        return row
+
+    def set_outcomes(self, outcomes: Iterable[tuple[PlanRow, UpsertOutcome]]) -> None:
         """Fill the Outcome column of the rows that were sent."""
-        position = {id(row): index for index, row in enumerate(self._rows)}
         for row, outcome in outcomes:
-            index = position.get(id(row))
-            if index is not None:
-                self._outcomes[index] = outcome
-        if self._rows:
-            self.dataChanged.emit(self.index(0, self.OUTCOME), self.index(len(self._rows) - 1, self.OUTCOME))
+            self._outcomes[row.source_ref] = outcome
+        if self.rowCount():
+            self.dataChanged.emit(self.index(0, self.OUTCOME), self.index(self.rowCount() - 1, self.OUTCOME))
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
+        if parent.isValid():
+            return 0
+        return len(self._rows) if self._positions is None else len(self._positions)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        row = self._rows[index.row()]
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
+                        Qt.ItemDataRole.ForegroundRole, ROW_ROLE):
+            return None
+        row = self.row_at(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, index.row(), index.column())
+            return self._display(row, index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, index.row(), index.column())
-        if role == Qt.ItemDataRole.ForegroundRole and index.column() == self.ACTION:
-            return ACTION_COLORS[row.action]
-        if role == ROW_ROLE:
-            return row
-        return None
+            return self._tooltip(row, index.column())
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return ACTION_COLORS[row.action] if index.column() == self.ACTION else None
+        return row
 
-    def _display(self, row: PlanRow, position: int, column: int) -> str:
+    def _display(self, row: PlanRow, column: int) -> str:
         if column == self.ACTION:
             return row.action.value
         if column == self.KEY:
@@ -112,16 +152,150 @@ class PlanTableModel(_HeaderedTableModel):
             return row.reason
         if column == self.EXISTING:
             return ", ".join(task.id for task in row.existing)
-        outcome = self._outcomes.get(position)
+        outcome = self._outcomes.get(row.source_ref)
         return describe_outcome(outcome) if outcome is not None else ""
 
-    def _tooltip(self, row: PlanRow, position: int, column: int) -> str:
+    def _tooltip(self, row: PlanRow, column: int) -> str:
         if column == self.ACTION:
             return row.source_ref
-        if column == self.OUTCOME and position not in self._outcomes and row.existing:
+        if column == self.OUTCOME and row.source_ref not in self._outcomes and row.existing:
             # The page hides Existing Tasks once outcomes show, so a row that was not sent names them here.
-            return "Not sent. Existing Tasks: " + self._display(row, position, self.EXISTING)
-        return self._display(row, position, column)
+            return "Not sent. Existing Tasks: " + self._display(row, self.EXISTING)
+        return self._display(row, column)
+
+
+# Rows read between two checks of the cancel event while sorting a plan by action.
+INDEX_BATCH = 1000
+
+
+def index_actions(
+    rows: Sequence[PlanRow], *, progress: ProgressCallback, cancel: threading.Event
+) -> dict[Action, array[int]]:
+    """Return the positions of the plan's rows per action, reading each row once.
+
+    The plan table filters on these positions. Cancel is checked every
+    ``INDEX_BATCH`` rows; a cancelled scan raises Cancelled.
+    """
+    positions: dict[Action, array[int]] = {action: array("q") for action in Action}
+    total = len(rows)
+    check_cancel(cancel)
+    # Iterating, not indexing, leaves the row cache of the table's reads on the GUI thread alone.
+    for position, row in enumerate(rows):
+        if position % INDEX_BATCH == 0:
+            check_cancel(cancel)
+            progress(position, total, "Sorting the plan rows by action")
+        positions[row.action].append(position)
+    return positions
+
+
+def describe_counts(counts: Mapping[str, int]) -> str:
+    """Describe counts per name in one line, leaving out zeros: "12 create · 3 update"."""
+    parts = [f"{count} {name}" for name, count in counts.items() if count]
+    return " · ".join(parts) if parts else "none"
+
+
+def local_time(moment: datetime | None) -> str:
+    """Format a time in the computer's time zone, to the minute."""
+    if moment is None:
+        return ""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class RunHistoryModel(_HeaderedTableModel):
+    """The sync runs of one org, newest first: when, from which source, what was planned, where items are."""
+
+    STARTED, SOURCE, PLANNED, ITEMS, STATE = range(5)
+    HEADERS = ("Started", "Source", "Planned", "Items now", "State")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs: list[RunSummary] = []
+
+    def set_runs(self, runs: Sequence[RunSummary]) -> None:
+        """Show the runs of a new history read."""
+        self.beginResetModel()
+        self._runs = list(runs)
+        self.endResetModel()
+
+    def run_at(self, position: int) -> RunSummary:
+        """Return the run shown on row ``position``."""
+        return self._runs[position]
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._runs)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        run = self._runs[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(run, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(run, index.column())
+        if role == ROW_ROLE:
+            return run
+        return None
+
+    def _display(self, run: RunSummary, column: int) -> str:
+        if column == self.STARTED:
+            return local_time(run.created_at)
+        if column == self.SOURCE:
+            return Path(run.source).name or run.source
+        if column == self.PLANNED:
+            return describe_counts(run.counts)
+        if column == self.ITEMS:
+            return describe_counts({str(state): count for state, count in run.states.items()})
+        return str(run.state)
+
+    def _tooltip(self, run: RunSummary, column: int) -> str:
+        if column == self.SOURCE:
+            return f"{run.source} ({run.source_kind}), run {run.run_id}"
+        if column == self.STATE and run.stop_reason:
+            return f"{run.state}: {run.stop_reason}"
+        return self._display(run, column)
+
+
+class QueueModel(_HeaderedTableModel):
+    """The backfill queue of one run: items a transient failure left for a later try."""
+
+    KEY, SOURCE, ATTEMPTS, NEXT, REASON = range(5)
+    HEADERS = ("Message-ID key", "Source", "Attempts", "Next attempt", "Reason")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._items: list[QueuedItem] = []
+
+    def set_items(self, items: Sequence[QueuedItem]) -> None:
+        """Show the queued items of a new read."""
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item = self._items[index.row()]
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return self._display(item, index.column())
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == self.ATTEMPTS:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == ROW_ROLE:
+            return item
+        return None
+
+    def _display(self, item: QueuedItem, column: int) -> str:
+        if column == self.KEY:
+            return item.key or ""
+        if column == self.SOURCE:
+            return item.source_ref
+        if column == self.ATTEMPTS:
+            return str(item.attempts)
+        if column == self.NEXT:
+            return local_time(item.next_attempt_at)
+        return f"{item.error_code}: {item.message}" if item.error_code else item.message
 
 
 class DuplicateGroupsModel(_HeaderedTableModel):

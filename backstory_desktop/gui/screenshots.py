@@ -20,7 +20,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from backstory_desktop.core.checklist import Step
-from backstory_desktop.gui import dialogs
+from backstory_desktop.gui import dialogs, sync_dialogs
 from backstory_desktop.gui.app import create_window
 from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
 from backstory_desktop.gui.pages.cadence_mapping import CadenceMappingPage
@@ -32,7 +32,9 @@ from backstory_desktop.gui.pages.local_sync import LocalSyncPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.profile_dialog import ProfileDialog
 from backstory_desktop.gui.sign_in_dialogs import GuideDialog
+from backstory_desktop.gui.sync_dialogs import CsvMappingDialog
 from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.store.paths import HOME_OVERRIDE_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -148,13 +150,8 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     shoot("cadence-mapping-calls")
 
     window.go_next()
-    sync = window.page(Step.LOCAL_SYNC)
-    assert isinstance(sync, LocalSyncPage)
-    _run(window, sync.plan_button.click)
-    shoot("local-sync-plan")
-    with _answering_dialogs(shoot, "local-sync-apply-dialog"):
-        _run(window, sync.apply_button.click)
-    shoot("local-sync-applied")
+    _wait_idle(window)
+    _tour_local_sync(window, shoot)
 
     window.go_next()
     conflicts = window.page(Step.CONFLICTS)
@@ -168,6 +165,106 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     _wait_idle(window)
     _shoot_dialog(shoot, "help-diagnostics", diagnostics)
     return saved
+
+
+def _tour_local_sync(window: WizardWindow, shoot: Callable[..., None]) -> None:
+    """Plan, filter, apply, history, a cancelled apply offered for resuming, the queue and the drill."""
+    sync = window.page(Step.LOCAL_SYNC)
+    assert isinstance(sync, LocalSyncPage)
+    with tempfile.TemporaryDirectory(prefix="backstory-csv-") as scratch:
+        export = Path(scratch) / "task-export.csv"
+        export.write_text(SAMPLE_TASK_EXPORT, encoding="utf-8")
+        headers = SAMPLE_TASK_EXPORT.splitlines()[0].split(",")
+        mapping = CsvMappingDialog(export, headers, "Message_ID__c", window)
+        _shoot_dialog(shoot, "local-sync-csv-mapping", mapping)
+    _run(window, sync.plan_button.click)
+    shoot("local-sync-plan")
+    sync.filter_box.setCurrentIndex(sync.filter_box.findData("update"))
+    _wait_idle(window)
+    shoot("local-sync-plan-updates")
+    sync.filter_box.setCurrentIndex(0)
+    with _answering_dialogs(shoot, "local-sync-apply-dialog"):
+        _run(window, sync.apply_button.click)
+    _wait_idle(window)
+    shoot("local-sync-applied")
+    sync.tabs.setCurrentWidget(sync.history_panel)
+    shoot("local-sync-history")
+
+    # A slow org and a Cancel during the apply leave a run to resume.
+    org = window.context.practice_org
+    assert org is not None
+    sync.tabs.setCurrentIndex(0)
+    _run(window, sync.plan_button.click)
+    org.faults = FaultPlan(latency_seconds=3.0)
+    with _answering_dialogs(shoot, "local-sync-apply-again-dialog"):
+        QTimer.singleShot(1500, sync.progress.cancel_button.click)
+        _run(window, sync.apply_button.click)
+    org.faults = FaultPlan()
+    window.show_step(Step.CONFLICTS)
+    _wait_idle(window)
+    window.show_step(Step.LOCAL_SYNC)
+    _wait_idle(window)
+    shoot("local-sync-resume-offer")
+    if sync.resume_offer.isVisible():
+        with _answering_dialogs(shoot, "local-sync-resume-dialog"):
+            _run(window, sync.resume_offer_button.click)
+        _wait_idle(window)
+    _tour_backfill_queue(window, sync, shoot)
+    sync.tabs.setCurrentWidget(sync.drill_panel)
+    with _answering_dialogs(shoot, "local-sync-drill-dialog"):
+        _run(window, sync.drill_panel.run_button.click)
+    shoot("local-sync-drill")
+    sync.tabs.setCurrentIndex(0)
+
+
+def _tour_backfill_queue(window: WizardWindow, sync: LocalSyncPage, shoot: Callable[..., None]) -> None:
+    """Apply a CSV export while the org's daily API requests run out, then show and retry the queue."""
+    org = window.context.practice_org
+    assert org is not None
+    with tempfile.TemporaryDirectory(prefix="backstory-csv-") as scratch:
+        export = Path(scratch) / "outreach-activities.csv"
+        lines = ["Message ID,Subject,Body,From,To,Sent At"]
+        lines += [f"<tour-{number}@outreach.example.com>,Follow-up {number},Hello,sdr@example.com,"
+                  f"buyer{number}@example.com,2026-11-02 10:{number % 60:02d}" for number in range(450)]
+        export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        original = sync_dialogs.edit_csv_mapping
+        sync_dialogs.edit_csv_mapping = lambda parent, path, key_field: CsvMappingDialog(
+            path, lines[0].split(","), key_field, parent).mapping()
+        try:
+            sync.path_edit.setText(str(export))
+            _run(window, sync.plan_button.click)
+        finally:
+            sync_dialogs.edit_csv_mapping = original
+        limit = org.daily_api_limit
+        org.faults = FaultPlan(latency_seconds=1.0)
+
+        def use_up_requests(value: int) -> None:
+            if value > 0:
+                org.daily_api_limit = 1
+                sync.progress.bar.valueChanged.disconnect(use_up_requests)
+
+        sync.progress.bar.valueChanged.connect(use_up_requests)
+        with _answering_dialogs(shoot, "local-sync-apply-csv-dialog"):
+            _run(window, sync.apply_button.click)
+        org.faults = FaultPlan()
+        org.daily_api_limit = limit
+        sync.tabs.setCurrentWidget(sync.queue_panel)
+        shoot("local-sync-queue")
+        if sync.queue_panel.retry_button.isEnabled():
+            with _answering_dialogs(shoot, "local-sync-retry-dialog"):
+                _run(window, sync.queue_panel.retry_button.click)
+            shoot("local-sync-queue-retried")
+
+
+# A few rows of a Data Loader Task export, for the view of the CSV mapping dialog.
+SAMPLE_TASK_EXPORT = (
+    "Id,Subject,Description,ActivityDate,WhoId,OwnerId,Message_ID__c\n"
+    "00T000000000101AAA,Pricing follow-up,Thanks for the call,2026-11-02,003000000000001AAA,"
+    "005000000000001AAA,<CAH4f2k@mail.example.com>\n"
+    "00T000000000102AAA,Re: Pricing follow-up,See the attached quote,2026-11-03,003000000000001AAA,"
+    "005000000000001AAA,cah4f2l@mail.example.com\n"
+    "00T000000000103AAA,Intro,,2026-11-04,,005000000000002AAA,\n"
+)
 
 
 def _shoot_dialog(shoot: Callable[[str, QWidget], None], name: str, dialog: QDialog) -> None:

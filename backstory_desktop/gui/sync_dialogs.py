@@ -1,0 +1,190 @@
+"""The CSV mapping dialog: which column of an activity export contains the Message-ID, subject, body...
+
+The admin sees the file's headers, the mapping guessed from them, the problems
+``check_mapping`` finds and a preview of the first rows as the sync would read
+them, and confirms the mapping before any plan is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from itertools import islice
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backstory_desktop.core.activity import MailActivity, SourceProblem
+from backstory_desktop.gui.widgets import FAILED_COLOR, compact_rows, note, plain_label
+from backstory_desktop.sources.base import SourceError
+from backstory_desktop.sources.csv_export import (
+    COLUMN_LABELS,
+    CsvColumn,
+    CsvMapping,
+    check_mapping,
+    guess_mapping,
+    read_csv_export,
+    read_csv_header,
+)
+
+log = logging.getLogger(__name__)
+
+# Rows of the file shown in the preview.
+PREVIEW_ROWS = 5
+NOT_MAPPED = "(not in this file)"
+CUSTOM_LABEL = "Custom"
+USE_MAPPING = "Use this mapping"
+
+PREVIEW_HEADERS = ("Row", "Message-ID key", "Subject", "From", "Sent at", "Problem")
+
+
+def preview_cells(item: MailActivity | SourceProblem) -> tuple[str, ...]:
+    """Return the preview cells of one item read from the file, in PREVIEW_HEADERS order."""
+    if isinstance(item, SourceProblem):
+        return (item.source_ref, "", "", "", "", item.reason)
+    sender = item.sender.email if item.sender is not None else ""
+    sent_at = item.sent_at.isoformat(sep=" ", timespec="minutes") if item.sent_at is not None else ""
+    problem = (item.message_id.problem or "") if item.message_id.key is None else ""
+    return (item.source_ref, item.message_id.key or "", item.subject, sender, sent_at, problem)
+
+
+class CsvMappingDialog(QDialog):
+    """Map an activity export's columns to the Task fields the sync fills, with a live preview."""
+
+    def __init__(self, path: Path, headers: list[str], key_field: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Map the CSV columns")
+        self.path = path
+        self.headers = headers
+        self.guessed = guess_mapping(headers, key_field=key_field)
+        self.result_mapping: CsvMapping | None = None
+
+        self.boxes: dict[CsvColumn, QComboBox] = {}
+        form = QFormLayout()
+        for column in CsvColumn:
+            box = QComboBox()
+            box.addItem(NOT_MAPPED, "")
+            for header in headers:
+                box.addItem(header, header)
+            box.setCurrentIndex(max(0, box.findData(self.guessed.columns.get(column, ""))))
+            box.currentIndexChanged.connect(self.refresh)
+            self.boxes[column] = box
+            form.addRow(COLUMN_LABELS[column] + ":", box)
+
+        self.kind = plain_label()
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet(f"color: {FAILED_COLOR.name()};")
+        self.preview = QTableWidget(0, len(PREVIEW_HEADERS))
+        self.preview.setHorizontalHeaderLabels(PREVIEW_HEADERS)
+        self.preview.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview.verticalHeader().hide()
+        self.preview.horizontalHeader().setStretchLastSection(True)
+        self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        compact_rows(self.preview)
+        for position, width in enumerate((130, 190, 150, 140, 110)):
+            self.preview.setColumnWidth(position, width)
+        self.reset_button = QPushButton("Use the guessed mapping")
+        self.reset_button.clicked.connect(self.reset_to_guess)
+
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.accept_button = self.buttons.addButton(USE_MAPPING, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(note(
+            f"{path.name} has {len(headers)} columns. Choose the column that holds each value; "
+            "the preview shows the first rows as the sync will read them."
+        ))
+        found = QListWidget()
+        found.addItems(headers)
+        found.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        columns = QVBoxLayout()
+        columns.addWidget(QLabel("Columns in the file:"))
+        columns.addWidget(found, 1)
+        top = QHBoxLayout()
+        top.addLayout(form, 3)
+        top.addLayout(columns, 2)
+        layout.addLayout(top)
+        guess_row = QHBoxLayout()
+        guess_row.addWidget(self.kind, 1)
+        guess_row.addWidget(self.reset_button)
+        layout.addLayout(guess_row)
+        layout.addWidget(self.problems)
+        layout.addWidget(QLabel(f"Preview of the first {PREVIEW_ROWS} rows:"))
+        layout.addWidget(self.preview, 1)
+        layout.addWidget(self.buttons)
+        self.resize(900, 600)
+        self.refresh()
+
+    def mapping(self) -> CsvMapping:
+        """Return the mapping the boxes show, labelled as the guess when it is unchanged."""
+        columns = {column: str(box.currentData()) for column, box in self.boxes.items() if box.currentData()}
+        label = self.guessed.label if columns == dict(self.guessed.columns) else CUSTOM_LABEL
+        return CsvMapping(columns=columns, label=label)
+
+    def reset_to_guess(self) -> None:
+        """Put every box back to the guessed column."""
+        for column, box in self.boxes.items():
+            box.setCurrentIndex(max(0, box.findData(self.guessed.columns.get(column, ""))))
+
+    def refresh(self) -> None:
+        """Check the mapping and read the preview again."""
+        mapping = self.mapping()
+        self.kind.setText(f"Mapping: {mapping.label}")
+        problems = check_mapping(mapping, self.headers)
+        self.problems.setText(" ".join(problems))
+        self.problems.setVisible(bool(problems))
+        self.accept_button.setEnabled(not problems)
+        self._fill_preview(mapping if not problems else None)
+
+    def _fill_preview(self, mapping: CsvMapping | None) -> None:
+        self.preview.setRowCount(0)
+        if mapping is None:
+            return
+        try:
+            items = list(islice(read_csv_export(self.path, mapping), PREVIEW_ROWS))
+        except SourceError as error:
+            log.info("CSV preview failed: %s", error)
+            self.problems.setText(str(error))
+            self.problems.show()
+            self.accept_button.setEnabled(False)
+            return
+        self.preview.setRowCount(len(items))
+        for row, item in enumerate(items):
+            for column, text in enumerate(preview_cells(item)):
+                cell = QTableWidgetItem(text)
+                cell.setToolTip(text)
+                self.preview.setItem(row, column, cell)
+
+    def accept(self) -> None:
+        self.result_mapping = self.mapping()
+        super().accept()
+
+
+def edit_csv_mapping(parent: QWidget | None, path: Path, key_field: str) -> CsvMapping | None:
+    """Show the mapping dialog for a CSV export; returns the confirmed mapping, or None.
+
+    Raises SourceError when the file has no header row to map.
+    """
+    headers = read_csv_header(path)
+    dialog = CsvMappingDialog(path, headers, key_field, parent)
+    if dialog.exec() != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.result_mapping
