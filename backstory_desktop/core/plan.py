@@ -305,8 +305,8 @@ def _classify_matches(
     deleted = [task for task in matches if task.is_deleted]
     if len(live) > 1:
         reason = (
-            f"{len(live)} Tasks hold this key ({_spellings_of(live)}): "
-            "the Conflicts step shows them side by side; keep one in Salesforce, then sync again"
+            f"{len(live)} Tasks hold this key ({_holders(live)}): the app's Conflicts step shows "
+            "them side by side, so keep one in Salesforce, then sync again"
         )
         return _conflict_row(activity, key, reason, matches)
     if deleted and not live:
@@ -327,8 +327,11 @@ def _conflict_row(activity: MailActivity, key: str, reason: str, matches: list[T
     )
 
 
-def _spellings_of(tasks: Sequence[TaskRecord]) -> str:
-    return ", ".join(sorted({task.key or "" for task in tasks}))
+def _holders(tasks: Sequence[TaskRecord]) -> str:
+    """Name each Task with the spelling of the key it holds, and whether it is archived."""
+    return ", ".join(
+        f"{task.id} as {task.key}" + (", archived" if task.is_archived else "") for task in tasks
+    )
 
 
 def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: FieldRules) -> PlanRow:
@@ -351,7 +354,7 @@ def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: F
     if owner_note:
         reason += f"; {owner_note}"
     if not who_id:
-        reason += "; no Contact or Lead matches its participants"
+        reason += "; no Contact or Lead matches a participant who is not a user of this org"
     return PlanRow(
         Action.CREATE,
         activity.source_ref,
@@ -454,9 +457,10 @@ def _subject_for(activity: MailActivity) -> str:
 
 
 def _owner_for(activity: MailActivity, lookups: PlanLookups) -> tuple[str, str]:
-    """Pick the Task owner's Id: the source's owner, else the sender's active User, else the running user.
+    """Pick the Task owner's Id: the source's owner, the sender's active User, else a recipient's.
 
-    Returns the Id and a note for the row's reason when the choice replaced someone.
+    Without any, the running user owns it. Returns the Id and a note for the
+    row's reason whenever the owner is not the source's owner or the sender.
     """
     running = lookups.running_user
     if activity.owner_id:
@@ -470,14 +474,19 @@ def _owner_for(activity: MailActivity, lookups: PlanLookups) -> tuple[str, str]:
             note = f"the source's owner {user.username} is inactive, so {running.username} owns it"
             return running.id, note
         return user.id, ""
-    if activity.sender is None:
-        return running.id, ""
-    sender = lookups.users_by_email.get(activity.sender.email)
-    if sender is None:
-        return running.id, ""
-    if not sender.is_active:
+    sender = lookups.users_by_email.get(activity.sender.email) if activity.sender is not None else None
+    if sender is not None and not sender.is_active:
         return running.id, f"the sender's user {sender.username} is inactive, so {running.username} owns it"
-    return sender.id, ""
+    if sender is not None:
+        return sender.id, ""
+    # Mail a customer sent to a rep: the first recipient who is an active user owns it.
+    for recipient in activity.recipients:
+        user = lookups.users_by_email.get(recipient.email)
+        if user is not None and user.is_active:
+            return user.id, f"the sender is not a user of this org, so the recipient {user.username} owns it"
+    if activity.sender is None:
+        return running.id, f"the message names no sender, so {running.username} owns it"
+    return running.id, f"no sender or recipient is an active user of this org, so {running.username} owns it"
 
 
 def _inactive_owner_of(activity: MailActivity, lookups: PlanLookups) -> UserRef | None:

@@ -200,8 +200,15 @@ def find_tasks_by_keys(
     spellings = {key: key_spellings(key) for key in requested}
     owners = _owners_by_spelling(spellings)
 
+    # "<x>" and "x" are spellings of each other: each value is asked for once.
+    asked: set[str] = set()
+    groups: list[list[str]] = []
+    for values in spellings.values():
+        group = [value for value in values if value not in asked]
+        asked.update(group)
+        groups.append(group)
     prefix = f"{_select(_task_fields(field, flag_field), 'Task')} WHERE {field}"
-    for soql in in_queries(prefix, list(spellings.values()), max_groups=KEYS_PER_QUERY):
+    for soql in in_queries(prefix, groups, max_groups=KEYS_PER_QUERY):
         for row in conn.query_all(soql, include_deleted=True):
             record = task_record(row, field, flag_field)
             for key in _keys_for(record.key, owners):

@@ -12,16 +12,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import TypeVar
 
+import requests
+from simple_salesforce.exceptions import SalesforceError
+
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel, no_progress
-from backstory_desktop.core.message_id import key_spellings
 from backstory_desktop.core.plan import FieldRules, Plan, PlanClassifier, PlanLookups
 from backstory_desktop.core.records import TaskRecord, UserRef
 from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.salesforce.schema import FieldState
 from backstory_desktop.salesforce.tasks import (
     USER_QUERY,
@@ -37,6 +40,14 @@ from backstory_desktop.store.journal import Journal
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 500
+# Lookups only read, so a lookup that fails with a transient error is sent
+# again after waits of 1, 2, 4 and 8 seconds before the plan stops.
+LOOKUP_ATTEMPTS = 5
+FIRST_LOOKUP_WAIT_SECONDS = 1.0
+# Error codes of a failed read that may succeed when sent again. REQUEST_LIMIT_EXCEEDED
+# counts only for the concurrent-request limit, because a spent daily allowance stays spent.
+TRANSIENT_LOOKUP_ERRORS = frozenset({"SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_LIMIT_EXCEEDED"})
+DAILY_LIMIT_MARK = "TotalRequests"
 
 SourceItem = MailActivity | SourceProblem
 V = TypeVar("V")
@@ -72,7 +83,7 @@ def build_plan(
     )
     try:
         classifier = PlanClassifier(rules)
-        lookups = _OrgLookups(connection, rules)
+        lookups = _OrgLookups(connection, rules, cancel)
         planned = 0
         for chunk in _chunks(source, chunk_size):
             check_cancel(cancel)
@@ -107,9 +118,12 @@ def _keys(chunk: Sequence[SourceItem]) -> list[str]:
 class _OrgLookups:
     """The org's Tasks, people and users for each chunk, with people and users cached across chunks."""
 
-    def __init__(self, connection: OrgConnection, rules: FieldRules) -> None:
+    def __init__(
+        self, connection: OrgConnection, rules: FieldRules, cancel: threading.Event | None = None
+    ) -> None:
         self._connection = connection
         self._rules = rules
+        self._cancel = cancel
         self._running_user: UserRef | None = None
         # E-mail -> Id, or None when the org has no such record.
         self._contacts: dict[str, str | None] = {}
@@ -135,21 +149,20 @@ class _OrgLookups:
         # NOTE: SOQL compares a Unique case-sensitive field case-sensitively, so
         # Tasks whose key differs only in case may not be found here. The
         # conflict scan groups them as possible duplicates.
-        spellings = {
-            spelling for a in activities if a.message_id.key for spelling in key_spellings(a.message_id.key)
-        }
-        if not spellings:
+        # find_tasks_by_keys looks each key up in every spelling, so the keys go in as they are.
+        keys = sorted({a.message_id.key for a in activities if a.message_id.key})
+        if not keys:
             return []
-        found = find_tasks_by_keys(
-            self._connection, self._rules.api_name, sorted(spellings), flag_field=self._rules.flag_field
-        )
+        found = self._read(lambda: find_tasks_by_keys(
+            self._connection, self._rules.api_name, keys, flag_field=self._rules.flag_field
+        ))
         return list({task.id: task for tasks in found.values() for task in tasks}.values())
 
     def _look_up_people(self, emails: Sequence[str]) -> None:
         missing = [email for email in emails if email not in self._contacts]
         if not missing:
             return
-        contacts, leads = find_people_by_email(self._connection, missing)
+        contacts, leads = self._read(lambda: find_people_by_email(self._connection, missing))
         for email in missing:
             self._contacts[email] = contacts.get(email)
             self._leads[email] = leads.get(email)
@@ -157,19 +170,55 @@ class _OrgLookups:
     def _look_up_users(self, emails: Sequence[str], owner_ids: set[str]) -> None:
         missing = [email for email in emails if email not in self._users_by_email]
         if missing:
-            users = find_users_by_email(self._connection, missing)
+            users = self._read(lambda: find_users_by_email(self._connection, missing))
             for email in missing:
                 self._users_by_email[email] = users.get(email)
         missing_ids = sorted(owner_id for owner_id in owner_ids if owner_id not in self._users_by_id)
         if missing_ids:
-            found = _users_by_id(self._connection, missing_ids)
+            found = self._read(lambda: _users_by_id(self._connection, missing_ids))
             for user_id in missing_ids:
                 self._users_by_id[user_id] = found.get(user_id)
 
     def _running(self) -> UserRef:
         if self._running_user is None:
-            self._running_user = get_user(self._connection, self._connection.user_id)
+            self._running_user = self._read(lambda: get_user(self._connection, self._connection.user_id))
         return self._running_user
+
+    def _read(self, lookup: Callable[[], V]) -> V:
+        """Run a read-only lookup, and run it again after a wait when it fails with a transient error."""
+        wait = FIRST_LOOKUP_WAIT_SECONDS
+        attempt = 1
+        while True:
+            try:
+                return lookup()
+            except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+                problem = explain(error)
+                if attempt >= LOOKUP_ATTEMPTS or not _transient(error, problem):
+                    raise
+                log.info("lookup failed (%s), attempt %d of %d: trying again in %.0f s",
+                         problem.error_code or type(error).__name__, attempt, LOOKUP_ATTEMPTS, wait)
+            self._pause(wait)
+            attempt += 1
+            wait *= 2
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before the next attempt, ending the wait at once when the admin cancels."""
+        if self._cancel is None:
+            time.sleep(seconds)
+            return
+        self._cancel.wait(seconds)
+        check_cancel(self._cancel)
+
+
+def _transient(error: BaseException, problem: SalesforceProblem) -> bool:
+    """Return True when a failed read may succeed when sent again: a network or transient error."""
+    if isinstance(error, SignInRequired):
+        return False
+    if isinstance(error, requests.RequestException):
+        return True
+    if problem.error_code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in problem.details:
+        return False
+    return problem.error_code in TRANSIENT_LOOKUP_ERRORS
 
 
 def _users_by_id(connection: OrgConnection, user_ids: Sequence[str]) -> dict[str, UserRef]:

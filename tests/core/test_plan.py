@@ -101,6 +101,16 @@ def test_plan__two_spellings_in_the_org_are_a_conflict() -> None:
     assert {task.id for task in row.existing} == {bracketed.id, bare.id}
 
 
+def test_plan__conflict_names_archived_holder() -> None:
+    live = TaskRecord("00T000000000001AAA", "<twice@x.example>")
+    archived = TaskRecord("00T000000000002AAA", "twice@x.example", is_archived=True)
+
+    row = classify_activities([_activity("<twice@x.example>")], [], _lookups(live, archived), RULES).rows[0]
+
+    assert "00T000000000001AAA as <twice@x.example>" in row.reason
+    assert "00T000000000002AAA as twice@x.example, archived" in row.reason
+
+
 def test_plan__key_held_only_in_the_recycle_bin_is_a_conflict() -> None:
     recycled = TaskRecord("00T000000000001AAA", "<gone@x.example>", is_deleted=True)
 
@@ -278,3 +288,39 @@ def test_plan__inactive_owners_are_listed_with_their_replacement() -> None:
 
     assert plan.inactive_owners == [InactiveOwner(GONE.id, GONE.username, ADMIN.username, 2)]
     assert all(row.record["OwnerId"] == ADMIN.id for row in plan.rows)
+
+
+def test_plan__inbound_mail_owned_by_recipient() -> None:
+    inbound = _activity("<in@x.example>", sender="carla@customer.example", recipient="rita@sales.example")
+
+    row = classify_activities([inbound], [], _lookups(), RULES).rows[0]
+
+    assert row.record["OwnerId"] == REP.id
+    assert "the recipient rita@org.example owns it" in row.reason
+
+
+def test_plan__no_user_participant_noted() -> None:
+    outside = _activity("<out@x.example>", sender="carla@customer.example", recipient="liam@prospect.example")
+
+    row = classify_activities([outside], [], _lookups(), RULES).rows[0]
+
+    assert row.record["OwnerId"] == ADMIN.id
+    assert "no sender or recipient is an active user of this org, so admin@org.example owns it" in row.reason
+
+
+def test_plan__missing_sender_noted() -> None:
+    unsent = replace(_activity("<nosender@x.example>", recipient="liam@prospect.example"), sender=None)
+
+    row = classify_activities([unsent], [], _lookups(), RULES).rows[0]
+
+    assert row.record["OwnerId"] == ADMIN.id
+    assert "the message names no sender, so admin@org.example owns it" in row.reason
+
+
+def test_plan__user_participants_not_matched_as_people() -> None:
+    internal = _activity("<internal@x.example>", recipient="gus@sales.example")
+
+    row = classify_activities([internal], [], _lookups(), RULES).rows[0]
+
+    assert "WhoId" not in row.record
+    assert "no Contact or Lead matches a participant who is not a user of this org" in row.reason

@@ -146,6 +146,25 @@ def test_find__many_keys_chunked(admin: OrgConnection) -> None:
     assert all(len(found[key]) == 1 for key in keys)
 
 
+def test_find__both_spellings_found_for_each(admin: OrgConnection) -> None:
+    (outcome,) = upsert_tasks(admin, FIELD, [{FIELD: "both.1@x.example", "Subject": "bare"}])
+
+    found = find_tasks_by_keys(admin, FIELD, ["<both.1@x.example>", "both.1@x.example"])
+
+    assert [record.id for record in found["<both.1@x.example>"]] == [outcome.record_id]
+    assert [record.id for record in found["both.1@x.example"]] == [outcome.record_id]
+
+
+def test_find__each_spelling_asked_once(default_org: PracticeOrg, admin: OrgConnection) -> None:
+    keys = [f"<asked.{index}@x.example>" for index in range(100)]
+    before = default_org.request_count
+
+    find_tasks_by_keys(admin, FIELD, keys + [key.strip("<>") for key in keys])
+
+    # 200 distinct values fit one query of 100 keys in two spellings each.
+    assert default_org.request_count - before == 1
+
+
 def test_upsert__more_than_200_records_split(admin: OrgConnection) -> None:
     keys = [f"<split.{index}@x.example>" for index in range(450)]
     progress: list[tuple[int, int]] = []
