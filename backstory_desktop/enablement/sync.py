@@ -32,7 +32,7 @@ from backstory_desktop.sync.planner import build_plan
 
 log = logging.getLogger(__name__)
 
-_Apply = Callable[..., SyncResult]
+_ApplyFunction = Callable[..., SyncResult]
 
 
 def sync_journal(run: EnablementRun) -> Journal:
@@ -122,7 +122,7 @@ def unfinished_sync(run: EnablementRun) -> RunSummary | None:
 def _apply_step(
     run: EnablementRun,
     run_id: str,
-    apply: _Apply,
+    apply: _ApplyFunction,
     progress: ProgressCallback,
     cancel: threading.Event | None,
 ) -> StepResult:
@@ -147,7 +147,7 @@ def _apply_step(
 
 def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult, source: str) -> None:
     """Record the Tasks the apply wrote, or may have written, in the run's change log."""
-    if not (outcome.created or outcome.updated or outcome.in_doubt):
+    if not (outcome.created or outcome.updated or outcome.in_doubt_count):
         return
     counts = plan.counts()
     summary = (
@@ -156,8 +156,8 @@ def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult, sou
     )
     if outcome.stopped_because:
         summary += f" The sync stopped before the end ({outcome.stopped_because})."
-    if outcome.in_doubt:
-        summary += f" {count_phrase(len(outcome.in_doubt), 'Task')} may also have been written."
+    if outcome.in_doubt_count:
+        summary += f" {count_phrase(outcome.in_doubt_count, 'Task')} may also have been written."
     # The diff the admin confirmed: the plan's counts before the apply.
     lines = [
         f"+ create {count_phrase(counts.get('create', 0), 'Task')}",
@@ -177,6 +177,7 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
         "queued": outcome.queued,
         "not_sent": outcome.not_sent,
         "in_doubt": outcome.in_doubt,
+        "in_doubt_count": outcome.in_doubt_count,
         "conflicts": counts.get("conflict", 0),
         "invalid": counts.get("invalid", 0),
         "error_code": outcome.stop_error_code,

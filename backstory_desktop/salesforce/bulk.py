@@ -165,12 +165,6 @@ def split_error(text: str) -> tuple[str | None, str]:
 # -- HTTP ---------------------------------------------------------------------------
 
 
-def _send(conn: OrgConnection, method: str, path: str, **kwargs: Any) -> requests.Response:
-    """Send a request whose body or response is CSV, with the connection's session and renewal."""
-
-    return conn.request_raw(method, path, **kwargs)
-
-
 def _problem(exc: BaseException) -> SalesforceProblem:
     return exc if isinstance(exc, SalesforceProblem) else explain(exc)
 
@@ -319,12 +313,17 @@ def _upload(
         _abort_quietly(conn, job_id)
         raise BulkCancelled(job_id, [_unprocessed(key, "Cancelled before the upload.") for key in keys])
     try:
-        _send(conn, "PUT", f"jobs/ingest/{job_id}/batches", data=data.encode("utf-8"),
-              headers={"Content-Type": "text/csv"})
+        conn.request_raw("PUT", f"jobs/ingest/{job_id}/batches", data=data.encode("utf-8"),
+                         headers={"Content-Type": "text/csv"})
     except _FAILURES as exc:
         # An Open job writes nothing, so it is aborted and nothing is in doubt.
         _abort_quietly(conn, job_id)
         raise BulkJobError(_problem(exc), job_id, maybe_written=False) from exc
+    if cancel is not None and cancel.is_set():
+        # Cancelled during the upload: the job is still Open, so aborting it means nothing is written.
+        _abort_quietly(conn, job_id)
+        raise BulkCancelled(job_id, [_unprocessed(key, "Cancelled before the job was closed.")
+                                     for key in keys])
 
 
 def _close(conn: OrgConnection, job_id: str) -> None:
@@ -425,7 +424,7 @@ def _job_results(
     base = f"jobs/ingest/{job_id}"
 
     def text_of(resource: str) -> str:
-        response = _read(job_id, lambda: _send(conn, "GET", f"{base}/{resource}"), wait_seconds)
+        response = _read(job_id, lambda: conn.request_raw("GET", f"{base}/{resource}"), wait_seconds)
         return bytes(response.content).decode("utf-8-sig")
 
     written = _rows(text_of("successfulResults"))

@@ -18,25 +18,27 @@ import contextlib
 import dataclasses
 import json
 import logging
-import os
-import re
-import socket
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, overload
 
-from filelock import FileLock, Timeout
-
 from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, Plan, PlanRow
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.store import paths
+from backstory_desktop.store.org_lock import OrgLock, RunInProgress
+
+__all__ = [
+    "JOURNAL_FILE", "OPEN_STATES", "UNRESOLVED_STATES", "ItemOutcome", "ItemState", "ItemUpdate", "Journal",
+    "JournalItem", "JournalRows", "QueuedItem", "ResultLine", "RunInProgress", "RunState", "RunSummary",
+    "default_journal_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ JOURNAL_FILE = "journal.sqlite3"
 # SQLite allows 32,766 host parameters per statement since 3.32; lists stay far below.
 _PARAMETERS_PER_QUERY = 500
 _PAGE_SIZE = 500
+# A run whose planning never finished is deleted when the journal is opened this long after it started.
+ABANDONED_PLAN_AGE = timedelta(hours=1)
 
 
 class ItemState(StrEnum):
@@ -59,6 +63,8 @@ class ItemState(StrEnum):
     IN_DOUBT = "in_doubt"  # its call got no response, so its key is looked up before it is sent again
 
 
+# States after which a row is never sent again, so its e-mail body is dropped from the journal.
+SETTLED_STATES = (ItemState.CREATED, ItemState.UPDATED, ItemState.FAILED, ItemState.SKIPPED)
 # States of rows whose outcome is not known yet, or that still have to be sent.
 OPEN_STATES = (ItemState.PLANNED, ItemState.SENDING, ItemState.IN_DOUBT)
 UNRESOLVED_STATES = (ItemState.SENDING, ItemState.IN_DOUBT)
@@ -112,6 +118,32 @@ class QueuedItem:
 
 
 @dataclass(frozen=True)
+class ItemOutcome:
+    """The state and outcome of one plan row, as the plan table shows it."""
+
+    seq: int
+    state: ItemState
+    record_id: str | None
+    error_code: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """The columns of one row that the result files need, read without the row's record."""
+
+    source_ref: str
+    key: str | None
+    action: str
+    subject: str
+    reason: str
+    state: ItemState
+    record_id: str | None
+    error_code: str | None
+    message: str
+
+
+@dataclass(frozen=True)
 class JournalItem:
     """One plan row of a run and where it is."""
 
@@ -137,10 +169,6 @@ class ItemUpdate:
     row: PlanRow | None = None
 
 
-class RunInProgress(Exception):
-    """Another sync holds the org; ``str()`` is the sentence shown: who holds it and since when."""
-
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -157,7 +185,9 @@ CREATE TABLE IF NOT EXISTS runs (
     stop_reason TEXT NOT NULL DEFAULT '',
     plan_complete INTEGER NOT NULL DEFAULT 0,
     inactive_owners TEXT NOT NULL DEFAULT '[]',
-    result_folder TEXT
+    result_folder TEXT,
+    action_counts TEXT NOT NULL DEFAULT '{}',
+    state_counts TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS runs_by_org ON runs (org_id, created_at);
 CREATE TABLE IF NOT EXISTS items (
@@ -241,7 +271,36 @@ class Journal:
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
         connection.executescript(_SCHEMA)
-        return cls(path, connection)
+        journal = cls(path, connection)
+        journal._add_count_columns()
+        journal._delete_abandoned_plans()
+        return journal
+
+    def _add_count_columns(self) -> None:
+        """Add the count columns to a runs table written before they existed, and fill them."""
+        columns = {str(row[1]) for row in self._rows("PRAGMA table_info(runs)")}
+        missing = [name for name in ("action_counts", "state_counts") if name not in columns]
+        if not missing:
+            return
+        with self._transaction() as db:
+            for name in missing:
+                db.execute(f"ALTER TABLE runs ADD COLUMN {name} TEXT NOT NULL DEFAULT '{{}}'")
+            for (run_id,) in db.execute("SELECT run_id FROM runs").fetchall():
+                _refresh_counts(db, run_id, actions=True)
+
+    def _delete_abandoned_plans(self) -> None:
+        """Delete runs whose planning stopped (a kill or a crash) over an hour ago, with their rows.
+
+        NOTE: a plan still being built by another process after an hour is deleted too;
+        its planner then fails when it writes its next rows.
+        """
+        cutoff = (datetime.now(UTC) - ABANDONED_PLAN_AGE).isoformat(timespec="seconds")
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM runs WHERE plan_complete = 0 AND created_at < ?", (cutoff,)
+            ).rowcount
+        if deleted:
+            log.info("deleted %d sync runs whose planning never finished from %s", deleted, self.path)
 
     def close(self) -> None:
         """Close the file; the journal cannot be used afterwards."""
@@ -270,7 +329,7 @@ class Journal:
 
         ``holder`` names who takes it (a username), for the sentence another process shows.
         """
-        return _OrgLock(self.path.parent / "locks", org_id, holder)
+        return OrgLock(self.path.parent / "locks", org_id, holder)
 
     # -- planning ----------------------------------------------------------------------
 
@@ -300,7 +359,8 @@ class Journal:
         """Append plan rows to a run, in order, each as PLANNED (sent) or SKIPPED (not sent)."""
         rules = self.rules(run_id)
         with self._transaction() as db:
-            start = db.execute("SELECT COUNT(*) FROM items WHERE run_id = ?", (run_id,)).fetchone()[0]
+            last = db.execute("SELECT MAX(seq) FROM items WHERE run_id = ?", (run_id,)).fetchone()[0]
+            start = 0 if last is None else int(last) + 1
             db.executemany(
                 "INSERT INTO items (run_id, seq, action, source_ref, key, folded_key, subject, reason, "
                 "upsert_key, existing, record, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -328,11 +388,21 @@ class Journal:
             db.execute(
                 "UPDATE runs SET plan_complete = 1, inactive_owners = ? WHERE run_id = ?", (owners, run_id)
             )
+            _refresh_counts(db, run_id, actions=True)
 
     def discard_run(self, run_id: str) -> None:
-        """Delete a run whose planning stopped before the end, with its rows."""
+        """Delete a run whose planning stopped before the end, with its rows; an unknown id is ignored."""
+        with contextlib.suppress(LookupError):
+            self.delete_run(run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run from the history, with its rows and calls; its result files stay on disk.
+
+        Raises LookupError for an unknown run id.
+        """
         with self._transaction() as db:
-            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            if db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)).rowcount == 0:
+                raise LookupError(f"no sync run {run_id} in the journal {self.path}")
 
     def plan(self, run_id: str) -> Plan:
         """Return the run's plan, its rows read from the journal as they are needed."""
@@ -366,6 +436,37 @@ class Journal:
         """Count a run's rows per state."""
         rows = self._rows("SELECT state, COUNT(*) FROM items WHERE run_id = ? GROUP BY state", (run_id,))
         return {ItemState(state): int(count) for state, count in rows}
+
+    def item_outcomes(self, run_id: str, start: int, stop: int) -> list[ItemOutcome]:
+        """Return where the rows from ``start`` up to ``stop`` (sequence numbers) are now, in order.
+
+        One indexed query without the rows' records, cheap enough for the GUI thread.
+        """
+        rows = self._rows(
+            "SELECT seq, state, record_id, error_code, message FROM items "
+            "WHERE run_id = ? AND seq >= ? AND seq < ? ORDER BY seq",
+            (run_id, start, stop),
+        )
+        return [
+            ItemOutcome(int(seq), ItemState(state), record_id, error_code, message or "")
+            for seq, state, record_id, error_code, message in rows
+        ]
+
+    def result_lines(self, run_id: str) -> Iterator[ResultLine]:
+        """Yield every row of a run with only the columns the result files need, a page at a time."""
+        after = -1
+        while True:
+            page = self._rows(
+                "SELECT seq, source_ref, key, action, subject, reason, state, record_id, error_code, message "
+                f"FROM items WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT {_PAGE_SIZE}",
+                (run_id, after),
+            )
+            for _seq, source_ref, key, action, subject, reason, state, record_id, code, message in page:
+                yield ResultLine(source_ref, key, action, subject, reason, ItemState(state), record_id, code,
+                                 message or "")
+            if len(page) < _PAGE_SIZE:
+                return
+            after = int(page[-1][0])
 
     def items(
         self,
@@ -472,6 +573,7 @@ class Journal:
                     f"WHERE run_id = ? AND seq IN ({marks})",
                     (ItemState.SENDING.value, run_id, *chunk),
                 )
+            _refresh_counts(db, run_id)
         return call_id
 
     def set_call_job(self, call_id: int, job_id: str) -> None:
@@ -482,13 +584,28 @@ class Journal:
             db.execute("UPDATE calls SET job_id = ? WHERE call_id = ?", (joined, call_id))
 
     def open_bulk_jobs(self, run_id: str) -> list[tuple[int, list[str]]]:
-        """Return the calls of a run that started Bulk API jobs and never recorded their outcome."""
+        """Return the calls that started Bulk API jobs and still have rows SENDING or IN_DOUBT.
+
+        A call closed by a Cancel still counts: its job may go on writing after the apply returned.
+        """
+        marks = ", ".join("?" * len(UNRESOLVED_STATES))
         rows = self._rows(
-            "SELECT call_id, job_id FROM calls WHERE run_id = ? AND api = 'bulk' AND finished_at IS NULL "
-            "AND job_id IS NOT NULL",
-            (run_id,),
+            "SELECT c.call_id, c.job_id FROM calls c WHERE c.run_id = ? AND c.api = 'bulk' "
+            "AND c.job_id IS NOT NULL AND EXISTS (SELECT 1 FROM call_items ci JOIN items i "
+            "ON i.run_id = c.run_id AND i.seq = ci.seq WHERE ci.call_id = c.call_id "
+            f"AND i.state IN ({marks})) ORDER BY c.call_id",
+            (run_id, *[state.value for state in UNRESOLVED_STATES]),
         )
         return [(int(call_id), str(jobs).split()) for call_id, jobs in rows]
+
+    def unresolved_items_of_call(self, run_id: str, call_id: int) -> list[JournalItem]:
+        """Return the rows of one call that are still SENDING or IN_DOUBT, by sequence number."""
+        marks = ", ".join("?" * len(UNRESOLVED_STATES))
+        return self._items_where(
+            f"state IN ({marks}) AND seq IN (SELECT seq FROM call_items WHERE call_id = ?)",
+            (*[state.value for state in UNRESOLVED_STATES], call_id),
+            run_id,
+        )
 
     def record_outcomes(
         self, run_id: str, updates: Sequence[ItemUpdate], *, call_id: int | None = None, outcome: str = ""
@@ -507,6 +624,7 @@ class Journal:
                     "UPDATE calls SET finished_at = ?, outcome = ? WHERE call_id = ?",
                     (_now_text(), outcome, call_id),
                 )
+            _refresh_counts(db, run_id)
 
     def record_call_states(self, call_id: int, updates: Sequence[ItemUpdate]) -> None:
         """Store the states rows reached after a call, for a call whose other rows are settled apart."""
@@ -552,6 +670,7 @@ class Journal:
                 "UPDATE calls SET finished_at = ?, outcome = ? WHERE call_id = ?",
                 (_now_text(), outcome, call_id),
             )
+            _refresh_counts(db, run_id)
 
     def queue_open_rows(self, run_id: str, error_code: str, message: str, next_attempt_at: float) -> int:
         """Move every PLANNED row to the backfill queue with one reason; returns how many moved."""
@@ -562,6 +681,7 @@ class Journal:
                 (ItemState.QUEUED.value, error_code, message, next_attempt_at, run_id,
                  ItemState.PLANNED.value),
             )
+            _refresh_counts(db, run_id)
             return int(cursor.rowcount)
 
     def call_history(self, run_id: str) -> list[dict[str, Any]]:
@@ -593,14 +713,16 @@ class Journal:
         )
         return {str(code): (int(count), str(example or "")) for code, count, example in rows}
 
-    def keys_in_states(self, run_id: str, states: Iterable[ItemState]) -> list[str]:
-        """Return the upsert keys of the rows in these states, in order."""
+    def keys_in_states(
+        self, run_id: str, states: Iterable[ItemState], *, limit: int | None = None
+    ) -> list[str]:
+        """Return the upsert keys of the rows in these states, in order; at most ``limit`` of them."""
         wanted = [state.value for state in states]
         marks = ", ".join("?" * len(wanted))
         rows = self._rows(
             f"SELECT COALESCE(upsert_key, key) FROM items WHERE run_id = ? AND state IN ({marks}) "
-            "ORDER BY seq",
-            (run_id, *wanted),
+            "ORDER BY seq LIMIT ?",
+            (run_id, *wanted, -1 if limit is None else limit),
         )
         return [str(key) for (key,) in rows if key is not None]
 
@@ -617,30 +739,20 @@ class Journal:
         if org_id is not None:
             where += " AND org_id = ?"
             parameters.append(org_id)
-        ids = self._rows(
-            f"SELECT run_id FROM runs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-            (*parameters, limit),
-        )
-        return [self.run(run_id) for (run_id,) in ids]
+        with self._lock:
+            self._db.row_factory = sqlite3.Row
+            try:
+                rows: list[sqlite3.Row] = self._db.execute(
+                    f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                    (*parameters, limit),
+                ).fetchall()
+            finally:
+                self._db.row_factory = None
+        return [_run_summary(row) for row in rows]
 
     def run(self, run_id: str) -> RunSummary:
         """Return one run; raises LookupError for an unknown id."""
-        row = self._run_row(run_id)
-        return RunSummary(
-            run_id=run_id,
-            org_id=row["org_id"],
-            instance_url=row["instance_url"],
-            username=row["username"],
-            source=row["source"],
-            source_kind=row["source_kind"],
-            field_api_name=row["field_api_name"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            state=RunState(row["state"]),
-            stop_reason=row["stop_reason"],
-            counts={action.value: 0 for action in Action} | self.action_counts(run_id),
-            states=self.state_counts(run_id),
-            result_folder=Path(row["result_folder"]) if row["result_folder"] else None,
-        )
+        return _run_summary(self._run_row(run_id))
 
     def unfinished_run(self, org_id: str) -> RunSummary | None:
         """Return the org's newest run that was applied and still has rows to send or resolve."""
@@ -655,12 +767,12 @@ class Journal:
                 return summary
         return None
 
-    def queued_items(self, run_id: str) -> list[QueuedItem]:
-        """Return the run's backfill queue, by sequence number."""
+    def queued_items(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[QueuedItem]:
+        """Return the run's backfill queue by sequence number, from ``offset`` and at most ``limit`` rows."""
         rows = self._rows(
             "SELECT seq, COALESCE(upsert_key, key), source_ref, subject, attempts, next_attempt_at, "
-            "error_code, message FROM items WHERE run_id = ? AND state = ? ORDER BY seq",
-            (run_id, ItemState.QUEUED.value),
+            "error_code, message FROM items WHERE run_id = ? AND state = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (run_id, ItemState.QUEUED.value, -1 if limit is None else limit, offset),
         )
         return [
             QueuedItem(
@@ -670,6 +782,13 @@ class Journal:
             )
             for seq, key, source_ref, subject, attempts, due, code, message in rows
         ]
+
+    def queued_count(self, run_id: str) -> int:
+        """Count the run's backfill queue with one indexed query."""
+        rows = self._rows(
+            "SELECT COUNT(*) FROM items WHERE run_id = ? AND state = ?", (run_id, ItemState.QUEUED.value)
+        )
+        return int(rows[0][0])
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
         with self._lock:
@@ -729,52 +848,43 @@ class JournalRows(Sequence[PlanRow]):
         return self._journal.action_counts(self._run_id)
 
 
-class _OrgLock(AbstractContextManager[None]):
-    """The OS file lock of one org's syncs, with a note of who holds it."""
+def _run_summary(row: sqlite3.Row) -> RunSummary:
+    actions = json.loads(row["action_counts"])
+    states = json.loads(row["state_counts"])
+    return RunSummary(
+        run_id=row["run_id"],
+        org_id=row["org_id"],
+        instance_url=row["instance_url"],
+        username=row["username"],
+        source=row["source"],
+        source_kind=row["source_kind"],
+        field_api_name=row["field_api_name"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        state=RunState(row["state"]),
+        stop_reason=row["stop_reason"],
+        counts={action.value: 0 for action in Action} | actions,
+        states={ItemState(state): int(count) for state, count in states.items() if count},
+        result_folder=Path(row["result_folder"]) if row["result_folder"] else None,
+    )
 
-    def __init__(self, folder: Path, org_id: str, holder: str) -> None:
-        name = re.sub(r"[^A-Za-z0-9_-]", "_", org_id) or "org"
-        self._folder = folder
-        self._lock = FileLock(str(folder / f"{name}.lock"), timeout=0)
-        self._note = folder / f"{name}.holder.json"
-        self._org_id = org_id
-        self._holder = holder
 
-    def __enter__(self) -> None:
-        paths.ensure_private_dir(self._folder)
-        try:
-            self._lock.acquire()
-        except Timeout:
-            raise RunInProgress(self._refusal()) from None
-        note = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "holder": self._holder,
-            "since": _now_text(),
-        }
-        self._note.write_text(json.dumps(note), encoding="utf-8")
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._note.unlink(missing_ok=True)
-        self._lock.release()
-
-    def _refusal(self) -> str:
-        try:
-            note = json.loads(self._note.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            note = {}
-        who = f"process {note.get('pid', '?')} on {note.get('host', 'this computer')}"
-        if note.get("holder"):
-            who = f"{note['holder']} ({who})"
-        since = note.get("since", "a moment ago")
-        return (
-            f"Another sync of org {self._org_id} is running, started by {who} at {since}: "
-            "wait for it to finish or stop it, then start this one again."
-        )
+def _refresh_counts(db: sqlite3.Connection, run_id: str, *, actions: bool = False) -> None:
+    """Store the run's counts per state (and per action) in its runs row, so the history is one query."""
+    states = dict(db.execute(
+        "SELECT state, COUNT(*) FROM items WHERE run_id = ? GROUP BY state", (run_id,)
+    ).fetchall())
+    db.execute("UPDATE runs SET state_counts = ? WHERE run_id = ?", (json.dumps(states), run_id))
+    if actions:
+        counts = dict(db.execute(
+            "SELECT action, COUNT(*) FROM items WHERE run_id = ? GROUP BY action", (run_id,)
+        ).fetchall())
+        db.execute("UPDATE runs SET action_counts = ? WHERE run_id = ?", (json.dumps(counts), run_id))
 
 
 def _item_values(run_id: str, seq: int, row: PlanRow, rules: FieldRules) -> tuple[Any, ...]:
     sent = row.action in (Action.CREATE, Action.UPDATE)
+    if not sent:
+        row = _without_bodies(row)
     return (
         run_id,
         seq,
@@ -815,6 +925,16 @@ def _apply_update(db: sqlite3.Connection, run_id: str, update: ItemUpdate) -> No
          run_id, update.seq),
     )
     row = update.row
+    if row is None and update.state in SETTLED_STATES:
+        # The same as _without_bodies, in SQLite's JSON functions so that no row is decoded here.
+        db.execute(
+            "UPDATE items SET record = json_remove(record, '$.Description'), existing = "
+            "(SELECT COALESCE(json_group_array(json(json_remove(value, '$.description'))), '[]') "
+            "FROM json_each(items.existing)) WHERE run_id = ? AND seq = ?",
+            (run_id, update.seq),
+        )
+    elif row is not None and update.state in SETTLED_STATES:
+        row = _without_bodies(row)
     if row is not None:
         db.execute(
             "UPDATE items SET action = ?, reason = ?, upsert_key = ?, existing = ?, record = ? "
@@ -824,3 +944,14 @@ def _apply_update(db: sqlite3.Connection, run_id: str, update: ItemUpdate) -> No
              run_id, update.seq),
         )
 
+
+
+def _without_bodies(row: PlanRow) -> PlanRow:
+    """Return the row without the e-mail body and the existing Tasks' descriptions.
+
+    A row that is never sent again keeps only what the plan table, the plan CSV
+    and the result files show, so the journal does not keep every e-mail's text.
+    """
+    record = {name: value for name, value in row.record.items() if name != "Description"}
+    existing = tuple(dataclasses.replace(task, description="") for task in row.existing)
+    return dataclasses.replace(row, record=record, existing=existing)

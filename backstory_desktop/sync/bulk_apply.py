@@ -26,11 +26,15 @@ from backstory_desktop.salesforce.bulk import (
     bulk_upsert,
 )
 from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.errors import SalesforceProblem
 from backstory_desktop.salesforce.tasks import UpsertCancelled, UpsertInterrupted, UpsertOutcome
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_JOB_BYTES", "MAX_JOB_RECORDS", "NOT_PROCESSED", "split_jobs", "upsert_with_bulk"]
+__all__ = [
+    "MAX_JOB_BYTES", "MAX_JOB_RECORDS", "NOT_PROCESSED", "BulkUpsertCancelled", "BulkUpsertInterrupted",
+    "split_jobs", "upsert_outcome", "upsert_with_bulk",
+]
 
 CREATE_ONLY_FIELD = "TaskSubtype"
 # Salesforce processes a job in batches of 10,000 records ("Understanding Bulk API 2.0
@@ -38,6 +42,33 @@ CREATE_ONLY_FIELD = "TaskSubtype"
 # CSV Files", Bulk API 2.0 Developer Guide). Jobs here stay within both.
 MAX_JOB_RECORDS = 10_000
 MAX_JOB_BYTES = 80_000_000
+
+
+class BulkUpsertCancelled(UpsertCancelled):
+    """The admin cancelled a Bulk API upsert; ``outcomes_by_index`` has every known outcome by record index.
+
+    Jobs do not run in record order (creates go first), so the records with a
+    known outcome need not be a prefix. ``outcomes`` keeps only the leading run of
+    them, as UpsertCancelled promises.
+    """
+
+    def __init__(self, outcomes_by_index: dict[int, UpsertOutcome]) -> None:
+        super().__init__(_known_prefix(outcomes_by_index))
+        self.outcomes_by_index = outcomes_by_index
+
+
+class BulkUpsertInterrupted(UpsertInterrupted):
+    """A Bulk API job could not be run or read; ``outcomes_by_index`` has every known outcome by record index.
+
+    Records without a known outcome were not written, except those whose keys
+    ``in_doubt`` lists (a job that may have written some of its records).
+    """
+
+    def __init__(
+        self, problem: SalesforceProblem, outcomes_by_index: dict[int, UpsertOutcome], in_doubt: list[str]
+    ) -> None:
+        super().__init__(problem, _known_prefix(outcomes_by_index), in_doubt)
+        self.outcomes_by_index = outcomes_by_index
 
 
 def split_jobs(records: Sequence[dict[str, Any]], field: str) -> list[list[int]]:
@@ -85,12 +116,13 @@ def upsert_with_bulk(
     before its data is uploaded, so that a journal can read its results later
     (``salesforce.bulk.job_results``).
 
-    As with ``upsert_tasks``, the exceptions carry the outcomes of the longest run
-    of records, from the first one, whose results are known. The records after them
-    were not written, except those listed as in doubt. UpsertCancelled is raised when
-    ``cancel`` is set (the running job is aborted first); UpsertInterrupted when a
-    job cannot be run or read, with ``in_doubt`` naming the keys of a job that may
-    have written some of its records.
+    The creates' jobs run before the updates' jobs, so the records with a known
+    outcome when a job stops are not a prefix of ``records``. The exceptions
+    therefore carry ``outcomes_by_index``, every known outcome by record index. The
+    records without one were not written, except those listed as in doubt. BulkUpsertCancelled
+    is raised when ``cancel`` is set (the running job is aborted first);
+    BulkUpsertInterrupted when a job cannot be run or read, with ``in_doubt``
+    naming the keys of a job that may have written some of its records.
     """
     field = validate_field_api_name(field)
     total = len(records)
@@ -111,10 +143,10 @@ def upsert_with_bulk(
                                   progress=job_progress(done), cancel=cancel)
         except BulkCancelled as stop:
             _record(answers, indexes, keys, [result for result in stop.results if result.processed])
-            raise UpsertCancelled(_answered_prefix(answers, total)) from stop
+            raise BulkUpsertCancelled(answers) from stop
         except BulkJobError as error:
             in_doubt = keys if error.maybe_written else []
-            raise UpsertInterrupted(error.problem, _answered_prefix(answers, total), in_doubt) from error
+            raise BulkUpsertInterrupted(error.problem, answers, in_doubt) from error
         _record(answers, indexes, keys, results)
         done += len(indexes)
 
@@ -131,10 +163,11 @@ def _record(
     for index, key in zip(indexes, keys, strict=True):
         result = by_key.get(key)
         if result is not None:
-            answers[index] = _outcome(result)
+            answers[index] = upsert_outcome(result)
 
 
-def _outcome(result: BulkRecordResult) -> UpsertOutcome:
+def upsert_outcome(result: BulkRecordResult) -> UpsertOutcome:
+    """Return a Bulk API record result as the outcome of a Collections upsert."""
     return UpsertOutcome(
         key=result.key,
         success=result.success,
@@ -145,11 +178,10 @@ def _outcome(result: BulkRecordResult) -> UpsertOutcome:
     )
 
 
-def _answered_prefix(answers: dict[int, UpsertOutcome], total: int) -> list[UpsertOutcome]:
+def _known_prefix(answers: dict[int, UpsertOutcome]) -> list[UpsertOutcome]:
     prefix = []
-    for index in range(total):
-        outcome = answers.get(index)
-        if outcome is None:
-            break
-        prefix.append(outcome)
+    index = 0
+    while index in answers:
+        prefix.append(answers[index])
+        index += 1
     return prefix

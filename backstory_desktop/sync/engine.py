@@ -10,9 +10,9 @@ others are sent again. An upsert by external ID matches the Task it wrote, so
 sending again never adds a second Task.
 
 A create whose key another writer took after planning (the cadence tool, say)
-fails with DUPLICATE_VALUE, or with INVALID_FIELD_FOR_INSERT_UPDATE because it
-carries the create-only TaskSubtype. It is looked up again and sent as an
-update that only fills what the Task left empty.
+fails with DUPLICATE_VALUE, or with INVALID_FIELD_FOR_INSERT_UPDATE naming the
+create-only TaskSubtype. It is looked up again and sent as an update that only
+fills what the Task left empty. The settling of rows in doubt is in sync.resolve.
 
 Failures that pass (row locks, limits, an unavailable server, a dropped
 connection) put rows in the backfill queue, sent again with back-off in the
@@ -28,26 +28,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, TypeVar
 
 import requests
 from simple_salesforce.exceptions import SalesforceError
 
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
-from backstory_desktop.core.message_id import key_spellings
-from backstory_desktop.core.plan import Action, FieldRules, PlanRow, retry_create_as_update
-from backstory_desktop.core.records import TaskRecord
-from backstory_desktop.salesforce.bulk import job_state
+from backstory_desktop.core.plan import Action, FieldRules, PlanRow
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.salesforce.tasks import (
     KEYS_PER_QUERY,
     UPSERT_BATCH_SIZE,
-    UpsertCancelled,
     UpsertInterrupted,
     UpsertOutcome,
-    find_tasks_by_keys,
     upsert_batch,
 )
 from backstory_desktop.store.journal import (
@@ -56,18 +50,25 @@ from backstory_desktop.store.journal import (
     ItemUpdate,
     Journal,
     JournalItem,
+    ResultLine,
     RunState,
     RunSummary,
 )
-from backstory_desktop.sync.bulk_apply import NOT_PROCESSED, upsert_with_bulk
+from backstory_desktop.sync.bulk_apply import (
+    NOT_PROCESSED,
+    BulkUpsertCancelled,
+    BulkUpsertInterrupted,
+    upsert_with_bulk,
+)
+from backstory_desktop.sync.resolve import DAILY_LIMIT_MARK, InDoubtSettlement, Stop, row_key
 from backstory_desktop.sync.result_files import ResultFiles, ResultRow, result_folder, write_result_files
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Error codes of a create whose key another writer took after the plan was built.
-KEY_TAKEN_ERRORS = ("DUPLICATE_VALUE", "INVALID_FIELD_FOR_INSERT_UPDATE")
+# The create-only field whose refusal, on a create, means another writer took the key after planning.
+CREATE_ONLY_FIELD = "TaskSubtype"
 # Error codes a later attempt may not get: the row goes to the backfill queue.
 TRANSIENT_ERRORS = frozenset({
     "REQUEST_LIMIT_EXCEEDED",
@@ -77,18 +78,18 @@ TRANSIENT_ERRORS = frozenset({
     "INVALID_SESSION_ID",
     NOT_PROCESSED,
 })
-# REQUEST_LIMIT_EXCEEDED names the limit: "TotalRequests Limit exceeded." is the
-# daily allocation, which no retry within minutes gets past.
-DAILY_LIMIT_MARK = "TotalRequests"
 CANCELLED = "cancelled by the user"
 # An estimate of the calls of one Bulk API 2.0 job: create, upload, close, a few polls,
 # three result reads.
 CALLS_PER_BULK_JOB = 12
 BULK_JOB_RECORDS = 10_000
-# Rows handed to one upsert_with_bulk call, so that memory stays bounded on long runs.
-BULK_SLICE_ROWS = 50_000
+# Rows handed to one upsert_with_bulk call: one job's worth, so that memory stays bounded and a
+# kill loses at most one job's results to read again.
+BULK_SLICE_ROWS = BULK_JOB_RECORDS
 # Outcomes kept in SyncResult.outcomes; the journal keeps every one.
 MAX_KEPT_OUTCOMES = 10_000
+# Keys of rows in doubt kept in SyncResult.in_doubt; ``in_doubt_count`` counts all of them.
+MAX_KEPT_IN_DOUBT_KEYS = 100
 _WAIT_STEP_SECONDS = 0.25
 
 _KEY_HELD = "another Task holds this key, so keep one of them in the Conflicts step and plan again"
@@ -107,7 +108,9 @@ _FIXES = {
     "REQUIRED_FIELD_MISSING": "fill the field Salesforce names in the source, then plan again",
     "INACTIVE_OWNER_OR_USER": "activate the owner or plan again so that an active user owns the Task",
     "DUPLICATE_VALUE": _KEY_HELD,
-    "INVALID_FIELD_FOR_INSERT_UPDATE": _KEY_HELD,
+    "INVALID_FIELD_FOR_INSERT_UPDATE": (
+        "give the sync user edit access to the field Salesforce names (field-level security), then retry"
+    ),
     "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": (
         "a trigger or flow on Task refused it, so fix that automation and retry"
     ),
@@ -143,12 +146,14 @@ class SyncResult:
     """Counts and per-message outcomes of one apply of a run.
 
     ``created``, ``updated`` and ``failed`` count the rows this apply settled.
-    ``not_sent`` counts rows still PLANNED when it ended, ``queued`` the backfill
-    queue, and ``in_doubt`` lists the keys whose call got no response and could not
-    be looked up yet. ``stopped_because`` gives the reason an apply ended early,
-    ``stop_error_code`` the error code behind it (such as SIGN_IN_AGAIN).
-    ``api_calls`` counts the API requests this apply sent. ``outcomes`` keeps the
-    first 10,000 outcomes; the journal has all of them.
+    ``not_sent`` counts rows still PLANNED when it ended and ``queued`` the backfill
+    queue. ``in_doubt_count`` counts the rows whose call got no response and could
+    not be looked up yet, and ``in_doubt`` lists the first 100 of their keys.
+    ``stopped_because`` gives the reason an apply ended early, ``stop_error_code``
+    the error code behind it (such as SIGN_IN_AGAIN). ``api_calls`` counts the API
+    requests of this apply, partly estimated: each Collections upsert and limits
+    read counts one, but a Bulk API job and a key lookup count an estimate of their
+    requests. ``outcomes`` keeps the first 10,000 outcomes; the journal has all of them.
     """
 
     created: int = 0
@@ -164,6 +169,7 @@ class SyncResult:
     result_files: ResultFiles | None = None
     api_calls: int = 0
     failure_counts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    in_doubt_count: int = 0
 
     def failures_by_code(self) -> dict[str, tuple[int, str]]:
         """Count failed records per Salesforce error code, with one message as an example."""
@@ -232,24 +238,11 @@ def _apply(
         return _Apply(connection, journal, summary, settings, progress, cancel, sleep).run(retry=retry)
 
 
-class _Stop(Exception):
-    """Ends an apply early with a reason for the admin."""
-
-    def __init__(self, reason: str, error_code: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error_code = error_code
-
-
 class _Abandoned(Exception):
     """The admin cancelled and the call got no response within the grace period."""
 
 
-class _LookupFailed(Exception):
-    """Looking keys up failed in a way a later attempt may not."""
-
-
-class _Apply:
+class _Apply(InDoubtSettlement):
     """One apply of one run: the journal is the state, this object only the counters."""
 
     def __init__(
@@ -288,17 +281,18 @@ class _Apply:
         states = self.journal.state_counts(self.run_id)
         self._total = sum(states.get(state, 0) for state in (
             ItemState.PLANNED, ItemState.QUEUED, *UNRESOLVED_STATES))
-        stop: _Stop | None = None
+        stop: Stop | None = None
         try:
             self._check_cancel()
             self.journal.set_run_state(self.run_id, RunState.APPLYING)
             self._check_budget()
             self._apply_until_done()
-        except _Stop as stopped:
+        except Stop as stopped:
             stop = stopped
         except _Abandoned:
             # A lookup left to finish on its own changed nothing in the journal.
-            stop = _Stop(CANCELLED)
+            stop = Stop(CANCELLED)
+
         self._finish(stop)
         self._log(started)
         return self.result
@@ -321,30 +315,38 @@ class _Apply:
             due = retry_at if due is None else min(due, retry_at)
         return due
 
-    def _finish(self, stop: _Stop | None) -> None:
+    def _finish(self, stop: Stop | None) -> None:
         states = self.journal.state_counts(self.run_id)
         result = self.result
         result.not_sent = states.get(ItemState.PLANNED, 0)
         result.queued = states.get(ItemState.QUEUED, 0)
-        result.in_doubt = self.journal.keys_in_states(self.run_id, UNRESOLVED_STATES)
+        result.in_doubt_count = sum(states.get(state, 0) for state in UNRESOLVED_STATES)
+        result.in_doubt = self.journal.keys_in_states(
+            self.run_id, UNRESOLVED_STATES, limit=MAX_KEPT_IN_DOUBT_KEYS
+        )
         result.failure_counts = self.journal.failures_by_code(self.run_id)
         if stop is not None:
             result.stopped_because, result.stop_error_code = stop.reason, stop.error_code
-        elif result.in_doubt:
+        elif result.in_doubt_count:
             result.stopped_because = (
-                f"{len(result.in_doubt)} Tasks got no response from Salesforce and could not be looked up; "
+                f"{result.in_doubt_count} Tasks got no response from Salesforce and could not be looked up; "
                 "resume the run to look them up again"
             )
             result.stop_error_code = "IN_DOUBT"
-        finished = not (result.stopped_because or result.not_sent or result.in_doubt)
+        finished = not (result.stopped_because or result.not_sent or result.in_doubt_count)
         state = RunState.FINISHED if finished else RunState.STOPPED
         self.journal.set_run_state(self.run_id, state, result.stopped_because)
+        if stop is not None and stop.reason == CANCELLED:
+            # Cancel returns within its grace period, and the files of a long run take seconds to
+            # write: they are written at the end of the run's next apply instead.
+            return
         result.result_files = self._write_result_files()
 
     def _write_result_files(self) -> ResultFiles | None:
         try:
-            folder = result_folder(self.run_id)
-            rows = (_result_row(item) for item in self.journal.iter_items(self.run_id))
+            # Beside the journal, so that a rehearsal's own journal keeps its files out of the app's folder.
+            folder = result_folder(self.run_id, self.journal.path.parent)
+            rows = (_result_row(line) for line in self.journal.result_lines(self.run_id))
             files = write_result_files(folder, rows)
         except OSError as error:
             log.warning("Writing the result files of run %s failed: %s", self.run_id, error)
@@ -360,7 +362,7 @@ class _Apply:
                 "sync stopped after %.1f s (%s): run %s, %d created, %d updated, %d failed, %d queued, "
                 "%d not sent, %d in doubt, %d API calls",
                 elapsed, result.stopped_because, self.run_id, result.created, result.updated, result.failed,
-                result.queued, result.not_sent, len(result.in_doubt), result.api_calls,
+                result.queued, result.not_sent, result.in_doubt_count, result.api_calls,
             )
         else:
             log.info(
@@ -383,7 +385,7 @@ class _Apply:
         try:
             requests_today = self._call(self.connection.daily_api_requests)
         except SalesforceProblem as problem:
-            raise _Stop(problem.sentence, problem.error_code) from problem
+            raise Stop(problem.sentence, problem.error_code) from problem
         finally:
             self.result.api_calls += 1
         if requests_today is None:
@@ -393,7 +395,7 @@ class _Apply:
         reserve = math.ceil(requests_today.max * self.settings.api_reserve_fraction)
         available = requests_today.remaining - reserve
         if needed > available:
-            raise _Stop(
+            raise Stop(
                 f"The org has {max(requests_today.remaining, 0)} of its {requests_today.max} daily API "
                 f"requests left and this app keeps {reserve} of them in reserve, but the sync needs about "
                 f"{needed}: apply it once the org's 24-hour allowance has room again.",
@@ -414,115 +416,7 @@ class _Apply:
             f"{reserve} this app keeps: retry the queue once the org's 24-hour allowance has room again."
         )
         self._queue_open_rows("API_RESERVE", message)
-        raise _Stop(message, "API_RESERVE")
-
-    # -- rows left in doubt ----------------------------------------------------------------
-
-    def _resolve_unresolved(self) -> None:
-        """Look up the keys of rows left SENDING or IN_DOUBT, and settle each: written, or send again."""
-        if self._lookup_failures >= self.settings.max_attempts:
-            return
-        if not self.journal.items(self.run_id, UNRESOLVED_STATES, limit=1):
-            return
-        self._wait_for_bulk_jobs()
-        after = -1
-        while True:
-            self._check_cancel()
-            items = self.journal.items(self.run_id, UNRESOLVED_STATES, limit=KEYS_PER_QUERY, after_seq=after)
-            if not items:
-                break
-            try:
-                self._resolve(items)
-            except _LookupFailed:
-                self._lookup_failures += 1
-                return
-            after = items[-1].seq
-        self.journal.close_calls(self.run_id, "outcome settled by looking the keys up")
-
-    def _wait_for_bulk_jobs(self) -> None:
-        """Wait until Bulk API jobs an earlier process started have stopped writing."""
-        for _call_id, job_ids in self.journal.open_bulk_jobs(self.run_id):
-            for job_id in job_ids:
-                while True:
-                    self._check_cancel()
-                    try:
-                        state = self._call(partial(job_state, self.connection, job_id))
-                    except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
-                        log.info("Bulk API job %s could not be read: %s", job_id, explain(error).sentence)
-                        break
-                    finally:
-                        self.result.api_calls += 1
-                    if state not in ("UploadComplete", "InProgress"):
-                        break
-                    self._wait_until(self._now() + 1.0)
-
-    def _resolve(self, items: Sequence[JournalItem]) -> None:
-        tasks = self._look_up([item.row for item in items])
-        if tasks is None:
-            self.journal.record_outcomes(self.run_id, [
-                ItemUpdate(item.seq, ItemState.IN_DOUBT, message=item.message) for item in items
-            ])
-            raise _LookupFailed
-        updates = [self._settle(item, tasks) for item in items]
-        self.journal.record_outcomes(self.run_id, updates)
-
-    def _settle(self, item: JournalItem, tasks: Sequence[TaskRecord]) -> ItemUpdate:
-        """Decide what a row whose call got no response needs, from the Tasks that have its key now."""
-        row = item.row
-        if row.action is Action.UPDATE:
-            # An update sent twice sets the same values twice, so it is simply sent again.
-            return self._again(item, "sent again: its earlier call got no response")
-        live = _live_tasks(row, tasks, self.rules)
-        mine = [task for task in live if task.created_by_backstory or not self.rules.flag_field]
-        if len(live) == 1 and mine:
-            outcome = UpsertOutcome(row.upsert_key or "", True, True, live[0].id, None, "")
-            self._count(row, outcome)
-            return ItemUpdate(item.seq, ItemState.CREATED, record_id=live[0].id)
-        if live:
-            return self._as_update(item, tasks)
-        return self._again(item, "sent again: its earlier call got no response and wrote nothing")
-
-    def _again(self, item: JournalItem, message: str) -> ItemUpdate:
-        if item.attempts >= self.settings.max_attempts:
-            return ItemUpdate(item.seq, ItemState.QUEUED, error_code="NO_RESPONSE", message=message,
-                              next_attempt_at=self._now())
-        return ItemUpdate(item.seq, ItemState.PLANNED, message=message)
-
-    def _as_update(self, item: JournalItem, tasks: Sequence[TaskRecord]) -> ItemUpdate:
-        update = retry_create_as_update(item.row, tasks, self.rules)
-        if update is None:
-            live = _live_tasks(item.row, tasks, self.rules)
-            if len(live) > 1:
-                message = (
-                    f"{len(live)} Tasks hold this key now: keep one in the Conflicts step, then plan again"
-                )
-            else:
-                message = (
-                    "a deleted Task holds this key: restore it or empty the recycle bin, then plan again"
-                )
-            key = item.row.upsert_key or ""
-            self._count(item.row, UpsertOutcome(key, False, False, None, "DUPLICATE_VALUE", message))
-            return ItemUpdate(item.seq, ItemState.FAILED, error_code="DUPLICATE_VALUE", message=message)
-        return ItemUpdate(item.seq, ItemState.PLANNED, row=update)
-
-    def _look_up(self, rows: Sequence[PlanRow]) -> list[TaskRecord] | None:
-        """Return every Task holding one of the rows' keys, or None when the lookup failed for now."""
-        keys = sorted({spelling for row in rows for spelling in key_spellings(_row_key(row))})
-        try:
-            found = self._call(lambda: find_tasks_by_keys(
-                self.connection, self.rules.api_name, keys, flag_field=self.rules.flag_field
-            ))
-        except SignInRequired as ended:
-            raise _Stop(ended.sentence, ended.error_code) from ended
-        except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
-            problem = explain(error)
-            log.info("looking up %d keys of run %s failed: %s", len(keys), self.run_id, problem.sentence)
-            if problem.error_code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in problem.details:
-                raise _Stop(problem.sentence, problem.error_code) from error
-            return None
-        finally:
-            self.result.api_calls += math.ceil(len(keys) / (2 * KEYS_PER_QUERY)) or 1
-        return list({task.id: task for tasks in found.values() for task in tasks}.values())
+        raise Stop(message, "API_RESERVE")
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -557,7 +451,7 @@ class _Apply:
             outcomes = self._call(lambda: upsert_batch(self.connection, self.rules.api_name, records))
         except _Abandoned:
             self._in_doubt(call_id, batch, CANCELLED)
-            raise _Stop(CANCELLED) from None
+            raise Stop(CANCELLED) from None
         except UpsertInterrupted as interrupted:
             self._in_doubt(call_id, batch, interrupted.problem.sentence)
             return
@@ -584,15 +478,13 @@ class _Apply:
             outcomes = self._call(send)
         except _Abandoned:
             self._in_doubt(call_id, items, CANCELLED)
-            raise _Stop(CANCELLED) from None
-        except UpsertCancelled as cancelled:
-            self._record(call_id, items[: len(cancelled.outcomes)], cancelled.outcomes, close=False)
-            self._in_doubt(call_id, items[len(cancelled.outcomes) :], CANCELLED)
-            raise _Stop(CANCELLED) from cancelled
-        except UpsertInterrupted as interrupted:
-            answered = len(interrupted.outcomes)
-            self._record(call_id, items[:answered], interrupted.outcomes, close=False)
-            rest = items[answered:]
+            raise Stop(CANCELLED) from None
+        except BulkUpsertCancelled as cancelled:
+            rest = self._record_known(call_id, items, cancelled.outcomes_by_index)
+            self._in_doubt(call_id, rest, CANCELLED)
+            raise Stop(CANCELLED) from cancelled
+        except BulkUpsertInterrupted as interrupted:
+            rest = self._record_known(call_id, items, interrupted.outcomes_by_index)
             doubtful = set(interrupted.in_doubt)
             self._in_doubt(call_id, [item for item in rest if _key(item) in doubtful],
                            interrupted.problem.sentence, close=False)
@@ -602,28 +494,47 @@ class _Apply:
         self._record(call_id, items, outcomes)
         self._watch_budget()
 
+    def _record_known(
+        self, call_id: int, items: Sequence[JournalItem], outcomes: dict[int, UpsertOutcome]
+    ) -> list[JournalItem]:
+        """Record every known outcome of a Bulk API call's rows, by index; return the rows without one."""
+        known = sorted(outcomes)
+        if known:
+            self._record(call_id, [items[index] for index in known], [outcomes[index] for index in known],
+                         close=False)
+        return [item for index, item in enumerate(items) if index not in outcomes]
+
     def _call_failed(self, call_id: int, batch: Sequence[JournalItem], error: BaseException) -> None:
         """Settle the rows of a call that failed as a whole.
 
-        After a network error they are in doubt, after a passing error queued;
-        after any other error they are put back and the apply stops.
+        After a passing error they are queued. After an ended sign-in, or a 4xx
+        response with a Salesforce error code (the request was refused, so it
+        wrote nothing), they are put back and the apply stops. After anything
+        else (a network error, a gateway's 502 or 504 without an error code)
+        the call may have reached Salesforce, so they are in doubt.
         """
         problem = error if isinstance(error, SalesforceProblem) else explain(error)
+        code = problem.error_code or ""
         if isinstance(error, requests.RequestException):
             self._in_doubt(call_id, batch, problem.sentence)
             return
-        code = problem.error_code or ""
-        if isinstance(problem, SignInRequired) or code not in TRANSIENT_ERRORS:
+        if code in TRANSIENT_ERRORS and not isinstance(problem, SignInRequired):
+            self._queue(call_id, batch, code, problem.sentence)
+        elif isinstance(problem, SignInRequired) or (code and 400 <= (problem.status or 0) < 500):
             self.journal.revert_call(self.run_id, call_id, problem.sentence, [item.seq for item in batch])
-            raise _Stop(problem.sentence, problem.error_code)
-        self._queue(call_id, batch, code, problem.sentence)
+            raise Stop(problem.sentence, problem.error_code)
+        else:
+            log.info("run %s: call %d failed without a Salesforce error code (%s), so its %d rows are in "
+                     "doubt", self.run_id, call_id, problem.status, len(batch))
+            self._in_doubt(call_id, batch, problem.sentence)
+            return
         if code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in f"{problem.sentence} {problem.details}":
             message = (
                 "The org's daily API requests are used up: retry the queue once its 24-hour allowance "
                 "has room again."
             )
             self._queue_open_rows(code, message)
-            raise _Stop(message, code)
+            raise Stop(message, code)
 
     def _queue_open_rows(self, code: str, message: str) -> None:
         due = self._now() + self.settings.max_retry_seconds
@@ -665,7 +576,7 @@ class _Apply:
                 state = ItemState.CREATED if outcome.created else ItemState.UPDATED
                 updates.append(ItemUpdate(item.seq, state, record_id=outcome.record_id))
                 self._count(item.row, outcome)
-            elif item.row.action is Action.CREATE and outcome.error_code in KEY_TAKEN_ERRORS:
+            elif item.row.action is Action.CREATE and _key_taken(outcome):
                 taken.append(item)
                 updates.append(ItemUpdate(item.seq, ItemState.IN_DOUBT, error_code=outcome.error_code,
                                           message=outcome.message))
@@ -716,9 +627,11 @@ class _Apply:
 
         NOTE: the org's sync lock is released when the apply returns, even while
         such a call is still in flight. A resume meanwhile looks its keys up and
-        may send them again. That still ends with one Task per key: an upsert by
-        external ID matches the Task the first call wrote, and a create that
-        races it fails as a duplicate and is sent again as an update.
+        may send them again. That ends with one Task per key only when a late
+        create fails: the key field must be Unique (a second create then fails
+        with DUPLICATE_VALUE), or the create must carry TaskSubtype, which fails
+        on an existing Task. Either failure is sent again as an update. On a key
+        field that is not Unique, two creates racing each other can write two Tasks.
         """
         box: dict[str, Any] = {}
         finished = threading.Event()
@@ -745,7 +658,7 @@ class _Apply:
 
     def _check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
-            raise _Stop(CANCELLED)
+            raise Stop(CANCELLED)
 
     def _now(self) -> float:
         # The clock never runs behind the end of the last wait, so an injected
@@ -773,11 +686,7 @@ def _estimated_calls(rows: int, bulk_threshold: int) -> int:
 
 
 def _key(item: JournalItem) -> str:
-    return _row_key(item.row)
-
-
-def _row_key(row: PlanRow) -> str:
-    return row.upsert_key or row.key or ""
+    return row_key(item.row)
 
 
 def _distinct_keys(items: Sequence[JournalItem]) -> list[JournalItem]:
@@ -798,19 +707,25 @@ def _record_for(row: PlanRow, field_name: str) -> dict[str, Any]:
     return record
 
 
-def _live_tasks(row: PlanRow, tasks: Sequence[TaskRecord], rules: FieldRules) -> list[TaskRecord]:
-    wanted = {rules.fold(spelling) for spelling in key_spellings(_row_key(row))}
-    return [task for task in tasks if task.key and rules.fold(task.key) in wanted and not task.is_deleted]
+def _key_taken(outcome: UpsertOutcome) -> bool:
+    """Tell whether a failed create means another writer took its key after planning.
+
+    DUPLICATE_VALUE does; INVALID_FIELD_FOR_INSERT_UPDATE only when it names the
+    create-only TaskSubtype, because it also means field-level security refused a field.
+    """
+    if outcome.error_code == "DUPLICATE_VALUE":
+        return True
+    return outcome.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE" and CREATE_ONLY_FIELD in outcome.message
 
 
-def _result_row(item: JournalItem) -> ResultRow:
+def _result_row(line: ResultLine) -> ResultRow:
     return ResultRow(
-        source_ref=item.row.source_ref,
-        key=item.row.key,
-        action=item.row.action.value,
-        subject=item.row.subject,
-        record_id=item.record_id,
-        status=item.state.value,
-        error_code=item.error_code,
-        message=item.message or (item.row.reason if item.state is ItemState.SKIPPED else ""),
+        source_ref=line.source_ref,
+        key=line.key,
+        action=line.action,
+        subject=line.subject,
+        record_id=line.record_id,
+        status=line.state.value,
+        error_code=line.error_code,
+        message=line.message or (line.reason if line.state is ItemState.SKIPPED else ""),
     )

@@ -69,11 +69,15 @@ class ResultRow:
     message: str
 
 
-def result_folder(run_id: str) -> Path:
-    """Return the folder of a run's result files (not created here)."""
+def result_folder(run_id: str, sync_folder: Path | None = None) -> Path:
+    """Return the folder of a run's result files (not created here).
+
+    ``sync_folder`` is the folder of the run's journal, by default the app's
+    ``paths.data_dir()/sync``; the files go in its ``results/<run id>``.
+    """
     if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
         raise ValueError(f"the run id {run_id!r} cannot name a folder; use letters, digits, '.', '_' or '-'")
-    return paths.data_dir() / "sync" / "results" / run_id
+    return (sync_folder or paths.data_dir() / "sync") / "results" / run_id
 
 
 def safe_cell(value: Any) -> str:

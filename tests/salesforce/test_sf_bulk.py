@@ -22,7 +22,12 @@ from backstory_desktop.salesforce.bulk import (
 )
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.tasks import UpsertCancelled, UpsertInterrupted
-from backstory_desktop.sync.bulk_apply import split_jobs, upsert_with_bulk
+from backstory_desktop.sync.bulk_apply import (
+    BulkUpsertCancelled,
+    BulkUpsertInterrupted,
+    split_jobs,
+    upsert_with_bulk,
+)
 
 FIELD = "Message_ID__c"
 TRICKY_DESCRIPTION = 'Hi, "Ann" said ""twice"".\nSecond line, with a comma\r\nand a CRLF line, then ,"'
@@ -347,3 +352,66 @@ def test_split_jobs__large_bodies_start_a_new_job() -> None:
     records = [{FIELD: f"<big-{n}@x>", "Description": body} for n in range(3)]
 
     assert split_jobs(records, FIELD) == [[0], [1], [2]]
+
+
+def test_bulk_upsert__cancel_during_upload_aborts_open_job(
+    default_org: PracticeOrg, admin: OrgConnection,
+) -> None:
+    keys = [f"<upload-{n}@bulk.example>" for n in range(3)]
+    cancel = threading.Event()
+    jobs: list[str] = []
+
+    def cancel_while_uploading(done: int, total: int, message: str) -> None:
+        if message.startswith("Uploading"):
+            default_org.faults = FaultPlan(latency_seconds=0.5)
+            threading.Timer(0.2, cancel.set).start()
+
+    try:
+        with pytest.raises(BulkCancelled) as stopped:
+            bulk_upsert(admin, FIELD, [new_task(key, "Email: upload") for key in keys],
+                        on_job_created=jobs.append, progress=cancel_while_uploading, cancel=cancel,
+                        poll_seconds=0.01)
+    finally:
+        default_org.faults = FaultPlan()
+
+    messages = [result.message for result in stopped.value.results]
+    assert messages == ["Cancelled before the job was closed."] * 3
+    assert not any(result.processed for result in stopped.value.results)
+    assert job_state(admin, jobs[0]) == "Aborted"
+    assert tasks_by_key(admin, keys) == {}
+
+
+def test_upsert_with_bulk__failed_update_job_keeps_creates(
+    default_org: PracticeOrg, admin: OrgConnection,
+) -> None:
+    keys = [f"<answers-{n}@bulk.example>" for n in range(4)]
+    records = [new_task(key, "Email: answers") for key in keys]
+    for index in (1, 3):
+        del records[index]["TaskSubtype"]
+
+    def fail_the_second_job(done: int, total: int, message: str) -> None:
+        if message.startswith("Uploading") and done > 0:
+            default_org.faults = FaultPlan(server_error_rate=1.0)
+
+    try:
+        with pytest.raises(BulkUpsertInterrupted) as stopped:
+            upsert_with_bulk(admin, FIELD, records, progress=fail_the_second_job)
+    finally:
+        default_org.faults = FaultPlan()
+
+    assert sorted(stopped.value.outcomes_by_index) == [0, 2]
+    assert all(stopped.value.outcomes_by_index[index].created for index in (0, 2))
+    assert [outcome.key for outcome in stopped.value.outcomes] == keys[:1]
+    assert stopped.value.in_doubt == []
+
+
+@pytest.mark.usefixtures("batches_of_two")
+def test_upsert_with_bulk__cancel_outcomes_by_index(admin: OrgConnection) -> None:
+    keys = [f"<byindex-{n}@bulk.example>" for n in range(5)]
+    cancel, progress = cancel_after_first_batch()
+
+    with pytest.raises(BulkUpsertCancelled) as stopped:
+        upsert_with_bulk(admin, FIELD, [new_task(key, "Email: stop") for key in keys],
+                         progress=progress, cancel=cancel)
+
+    assert sorted(stopped.value.outcomes_by_index) == [0, 1]

@@ -236,3 +236,130 @@ def test_lock__released_when_the_holder_dies(journal: Journal) -> None:
 def test_lock__other_org_is_free(journal: Journal) -> None:
     with journal.lock_org(ORG), journal.lock_org("00D000000000002AAA"):
         pass
+
+
+def test_open__abandoned_plan_deleted(tmp_path: Path) -> None:
+    path = tmp_path / "sync" / "journal.sqlite3"
+    journal = Journal.open(path)
+    old = journal.start_run(org_id=ORG, instance_url="https://127.0.0.1", username="admin@org.example",
+                            source="/mail/box.mbox", source_kind="mbox", rules=RULES)
+    journal.add_rows(old, [_row(1)])
+    recent = journal.start_run(org_id=ORG, instance_url="https://127.0.0.1", username="admin@org.example",
+                               source="/mail/box.mbox", source_kind="mbox", rules=RULES)
+    finished = _run(journal, [_row(2)])
+    journal.close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE runs SET created_at = '2020-01-01T00:00:00+00:00' WHERE run_id IN (?, ?)",
+                   (old, finished))
+
+    reopened = Journal.open(path)
+
+    with pytest.raises(LookupError):
+        reopened.run(old)
+    assert reopened.row_count(old) == 0
+    assert reopened.run(recent).run_id == recent
+    assert reopened.run(finished).run_id == finished
+    reopened.close()
+
+
+def test_outcome__settled_row_drops_body(journal: Journal) -> None:
+    row = _row(1, Action.UPDATE)
+    existing = TaskRecord("00T000000000001AAA", row.key, subject="old", description="old text")
+    body_row = PlanRow(row.action, row.source_ref, row.key, row.subject, row.reason,
+                       upsert_key=row.upsert_key, existing=(existing,),
+                       record={"Subject": "Subject 1", "Description": "The whole e-mail.", "OwnerId": "005x"})
+    run_id = _run(journal, [body_row, _row(2)])
+
+    journal.record_outcomes(run_id, [ItemUpdate(0, ItemState.UPDATED, record_id="00T000000000001AAA")])
+
+    settled, planned = journal.items(run_id, list(ItemState))
+    assert "Description" not in settled.row.record
+    assert settled.row.record["OwnerId"] == "005x"
+    assert settled.row.existing[0].id == "00T000000000001AAA"
+    assert settled.row.existing[0].description == ""
+    assert settled.row.existing[0].subject == "old"
+    assert planned.row.record == _row(2).record
+
+
+def test_skipped_row__stored_without_body(journal: Journal) -> None:
+    conflict = PlanRow(Action.CONFLICT, "box.mbox, message 1", "<c@x.example>", "Hi", "two Tasks hold it",
+                       record={"Subject": "Hi", "Description": "The whole e-mail."})
+    run_id = _run(journal, [conflict])
+
+    (item,) = journal.items(run_id, [ItemState.SKIPPED])
+
+    assert item.row.record == {"Subject": "Hi"}
+
+
+def test_delete_run__rows_and_calls_gone(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2)])
+    kept = _run(journal, [_row(3)])
+    journal.mark_sending(run_id, [0], "collections")
+
+    journal.delete_run(run_id)
+
+    assert [summary.run_id for summary in journal.runs(ORG)] == [kept]
+    assert journal.row_count(run_id) == 0
+    assert journal.call_history(run_id) == []
+    with pytest.raises(LookupError):
+        journal.delete_run(run_id)
+
+
+def test_runs__counts_kept_in_runs_table(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2), _row(3, Action.CONFLICT)])
+    call_id = journal.mark_sending(run_id, [0, 1], "collections")
+    journal.record_outcomes(run_id, [ItemUpdate(0, ItemState.CREATED, record_id="00T1"),
+                                     ItemUpdate(1, ItemState.QUEUED, error_code="UNABLE_TO_LOCK_ROW")],
+                            call_id=call_id)
+    with closing(sqlite3.connect(journal.path)) as db:
+        stored = db.execute(
+            "SELECT state_counts, action_counts FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+
+    (summary,) = journal.runs(ORG)
+
+    assert summary.states == {ItemState.CREATED: 1, ItemState.QUEUED: 1, ItemState.SKIPPED: 1}
+    assert summary.counts["create"] == 2
+    assert summary.counts["conflict"] == 1
+    assert '"created": 1' in stored[0]
+    assert '"create": 2' in stored[1]
+
+
+def test_queued_items__paged_and_counted(journal: Journal) -> None:
+    run_id = _run(journal, [_row(number) for number in range(5)])
+    journal.queue_open_rows(run_id, "API_RESERVE", "reserve reached", time.time())
+
+    page = journal.queued_items(run_id, limit=2, offset=2)
+
+    assert [item.seq for item in page] == [2, 3]
+    assert journal.queued_count(run_id) == 5
+    assert len(journal.queued_items(run_id)) == 5
+
+
+def test_item_outcomes__seq_range(journal: Journal) -> None:
+    run_id = _run(journal, [_row(number) for number in range(4)])
+    journal.record_outcomes(run_id, [ItemUpdate(2, ItemState.FAILED, error_code="STRING_TOO_LONG",
+                                                message="too long")])
+
+    outcomes = journal.item_outcomes(run_id, 1, 3)
+
+    assert [(outcome.seq, outcome.state) for outcome in outcomes] == [
+        (1, ItemState.PLANNED), (2, ItemState.FAILED)]
+    assert outcomes[1].error_code == "STRING_TOO_LONG"
+    assert outcomes[1].message == "too long"
+
+
+def test_lock__failed_note_releases_lock(journal: Journal) -> None:
+    notes = journal.path.parent / "locks"
+    notes.mkdir()
+    (notes / f"{ORG}.holder.json").mkdir()
+
+    failed = journal.lock_org(ORG)
+    with pytest.raises(OSError), failed:
+        pass
+    (notes / f"{ORG}.holder.json").rmdir()
+
+    # ``failed`` is still referenced, so a lock it kept would refuse this one.
+    with journal.lock_org(ORG):
+        pass
+    assert failed is not None

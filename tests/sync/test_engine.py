@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,10 @@ from backstory_desktop.core.checklist import StepStatus
 from backstory_desktop.core.plan import Action, FieldRules, PlanRow
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
-from backstory_desktop.salesforce.bulk import bulk_upsert
-from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.bulk import bulk_upsert, job_csv, job_results
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.tasks import upsert_batch
-from backstory_desktop.store.journal import ItemState, Journal, RunState
+from backstory_desktop.store.journal import ItemState, ItemUpdate, Journal, RunState
 from backstory_desktop.store.settings import OrgProfile
 from backstory_desktop.sync.engine import SyncResult, SyncSettings, apply_run, retry_queued
 
@@ -339,8 +340,30 @@ def _wait_for(condition: object, timeout: float = 10.0) -> None:
     raise AssertionError("the condition did not come true in time")
 
 
-def test_failure__permanent_error_names_fix(admin: OrgConnection) -> None:
-    journal = Journal.open()
+@pytest.fixture
+def journal() -> Iterator[Journal]:
+    opened = Journal.open()
+    yield opened
+    opened.close()
+
+
+def journal_run(journal: Journal, admin: OrgConnection, rows: list[PlanRow]) -> str:
+    """Record a planned run of these rows, on a key field without a flag field."""
+    rules = FieldRules(FIELD, case_sensitive=True)
+    run_id = journal.start_run(org_id=admin.org_id, instance_url=admin.instance_url, username=admin.username,
+                               source="export.csv", source_kind="csv", rules=rules)
+    journal.add_rows(run_id, rows)
+    journal.finish_plan(run_id, [])
+    return run_id
+
+
+def create_row(number: int, key: str, **fields: str) -> PlanRow:
+    record = {"Subject": f"Message {number}", "Status": "Completed", "TaskSubtype": "Email", **fields}
+    return PlanRow(Action.CREATE, f"export.csv, row {number}", key, f"Message {number}", "new",
+                   upsert_key=key, record=record)
+
+
+def test_failure__permanent_error_names_fix(admin: OrgConnection, journal: Journal) -> None:
     rules = FieldRules(FIELD, case_sensitive=True)
     run_id = journal.start_run(org_id=admin.org_id, instance_url=admin.instance_url, username=admin.username,
                                source="export.csv", source_kind="csv", rules=rules)
@@ -439,3 +462,145 @@ def test_cancel__slow_lookup_sends_nothing(
     assert journal.state_counts(run_id) == {ItemState.PLANNED: 4}
     assert journal.call_history(run_id) == []
     assert live_tasks(admin, "slowlookup") == {}
+
+
+def test_bulk__failed_update_job_keeps_creates(
+    default_org: PracticeOrg, admin: OrgConnection, journal: Journal
+) -> None:
+    rows = []
+    for number in range(6):
+        key = f"<mixed-{number}@x.example>"
+        row = create_row(number, key)
+        if number % 2:
+            record = {name: value for name, value in row.record.items() if name != "TaskSubtype"}
+            row = PlanRow(Action.UPDATE, row.source_ref, key, row.subject, "update", upsert_key=key,
+                          record=record)
+        rows.append(row)
+    run_id = journal_run(journal, admin, rows)
+
+    def fail_the_updates_job(done: int, total: int, message: str) -> None:
+        # The creates' job runs first; the updates' job fails from its upload on.
+        if message.startswith("Uploading") and done > 0:
+            default_org.faults = FaultPlan(server_error_rate=1.0)
+
+    result = apply_run(admin, journal, run_id, settings=SyncSettings(bulk_threshold=1, max_attempts=1),
+                       progress=fail_the_updates_job, sleep=Sleeps())
+
+    default_org.faults = FaultPlan()
+    states = {item.seq: item.state for item in journal.iter_items(run_id)}
+    assert [states[seq] for seq in (0, 2, 4)] == [ItemState.CREATED] * 3
+    assert [states[seq] for seq in (1, 3, 5)] == [ItemState.QUEUED] * 3
+    assert result.created == 3
+    assert len(live_tasks(admin, "mixed")) == 3
+
+
+def test_cancel__large_run_returns_in_grace(
+    default_org: PracticeOrg, admin: OrgConnection, journal: Journal
+) -> None:
+    body = "A long e-mail body line.\n" * 100
+    rows = [create_row(number, f"<large-{number}@x.example>", Description=body) for number in range(20_000)]
+    run_id = journal_run(journal, admin, rows)
+    default_org.faults = FaultPlan(latency_seconds=5.0)
+    cancel = threading.Event()
+    outcome: list[SyncResult] = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(apply_run(admin, journal, run_id, cancel=cancel,
+                                                settings=SyncSettings(bulk_threshold=100_000))),
+        daemon=True,
+    )
+    worker.start()
+    _wait_for(lambda: journal.state_counts(run_id).get(ItemState.SENDING, 0) > 0, timeout=60)
+
+    cancelled_at = time.monotonic()
+    cancel.set()
+    worker.join(timeout=30)
+    took = time.monotonic() - cancelled_at
+    default_org.faults = FaultPlan()
+
+    assert took <= SyncSettings().cancel_grace_seconds + 0.5
+    (result,) = outcome
+    assert result.stopped_because == "cancelled by the user"
+    assert result.in_doubt_count == 200
+    assert len(result.in_doubt) == 100
+    assert result.result_files is None
+
+
+def test_resume__abandoned_bulk_job_waited_for(
+    default_org: PracticeOrg, admin: OrgConnection, tmp_path: Path
+) -> None:
+    run, run_id = planned_run(admin, write_mbox(tmp_path / "a.mbox", 6, "abandoned"))
+    journal = journal_of(run)
+    journal.set_run_state(run_id, RunState.APPLYING)
+    items = journal.items(run_id, [ItemState.PLANNED])
+    call_id = journal.mark_sending(run_id, [item.seq for item in items], "bulk")
+    records = [{**item.row.record, FIELD: item.row.upsert_key} for item in items]
+    job = admin.request("POST", "jobs/ingest", json={
+        "object": "Task", "operation": "upsert", "externalIdFieldName": FIELD, "contentType": "CSV",
+        "lineEnding": "LF", "columnDelimiter": "COMMA"})
+    job_id = job["id"]
+    journal.set_call_job(call_id, job_id)
+    admin.request_raw("PUT", f"jobs/ingest/{job_id}/batches", data=job_csv(FIELD, records).encode("utf-8"),
+                      headers={"Content-Type": "text/csv"})
+    admin.request("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+    # What a Cancel while the job ran leaves: its rows IN_DOUBT, the call closed, the job still running.
+    journal.record_outcomes(run_id, [
+        ItemUpdate(item.seq, ItemState.IN_DOUBT, error_code="NO_RESPONSE", message="cancelled by the user")
+        for item in items
+    ], call_id=call_id, outcome="cancelled by the user")
+    default_org.bulk_batch_size = 2
+
+    result = apply_run(admin, journal, run_id)
+
+    job_rows = job_results(admin, job_id, FIELD)
+    assert all(row.success and row.created for row in job_rows), job_rows
+    assert result.created == 6
+    written = {item.record_id for item in journal.items(run_id, [ItemState.CREATED])}
+    assert written == {row.record_id for row in job_rows}
+    assert all(len(ids) == 1 for ids in live_tasks(admin, "abandoned").values())
+    assert journal.open_bulk_jobs(run_id) == []
+
+
+def test_resume__other_users_task_not_ours(
+    default_org: PracticeOrg, admin: OrgConnection, journal: Journal
+) -> None:
+    key = "<theirs@x.example>"
+    run_id = journal_run(journal, admin, [create_row(1, key)])
+    journal.set_run_state(run_id, RunState.APPLYING)
+    journal.mark_sending(run_id, [0], "collections")
+    # The call got no response; meanwhile the cadence tool's user wrote the key.
+    cadence = connect_practice_org(default_org.base_url, default_org.ca_bundle,
+                                   "outreach@practice.backstory.example", default_org.client_id)
+    (theirs,) = upsert_batch(cadence, FIELD, [{"Subject": "Their copy", "Status": "Completed", FIELD: key}])
+
+    result = apply_run(admin, journal, run_id)
+
+    assert (result.created, result.updated) == (0, 1)
+    (item,) = journal.items(run_id, [ItemState.UPDATED])
+    assert item.record_id == theirs.record_id
+    assert item.row.action is Action.UPDATE
+
+
+def test_failure__field_security_not_key_taken(admin: OrgConnection, journal: Journal) -> None:
+    run_id = journal_run(journal, admin, [create_row(1, "<fls@x.example>", CreatedById=admin.user_id)])
+
+    result = apply_run(admin, journal, run_id)
+
+    (failed,) = journal.items(run_id, [ItemState.FAILED])
+    assert failed.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert "field-level security" in failed.message
+    assert "deleted Task" not in failed.message
+    assert result.failed == 1
+
+
+def test_result_files__beside_the_journal(admin: OrgConnection, tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "rehearsal" / "journal.sqlite3")
+    try:
+        run_id = journal_run(journal, admin, [create_row(1, "<beside@x.example>")])
+
+        result = apply_run(admin, journal, run_id)
+    finally:
+        journal.close()
+
+    assert result.result_files is not None
+    assert result.result_files.folder == tmp_path / "rehearsal" / "results" / run_id
+    assert result.result_files.success.exists()

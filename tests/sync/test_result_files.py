@@ -142,3 +142,7 @@ def test_result_folder__under_data_folder() -> None:
 def test_result_folder__rejects_path_ids(run_id: str) -> None:
     with pytest.raises(ValueError, match="cannot name a folder"):
         result_folder(run_id)
+
+
+def test_result_folder__beside_given_journal(tmp_path: Path) -> None:
+    assert result_folder("20261205-0530-ab12", tmp_path) == tmp_path / "results" / "20261205-0530-ab12"
