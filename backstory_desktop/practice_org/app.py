@@ -40,7 +40,6 @@ from backstory_desktop.practice_org import (
 from backstory_desktop.practice_org.errors import ApiError, OAuthError, invalid_session, not_found
 from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPlan, fault_error
 from backstory_desktop.practice_org.http import error_response, json_object, json_response
-from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.permissions import SessionAccess, access_for_user
 from backstory_desktop.practice_org.session import (
     DAILY_API_REQUEST_LIMIT,
@@ -212,7 +211,7 @@ class PracticeOrgApp:
             _token, access = self._authenticate(request)
         except ApiError as error:
             return error_response(error)
-        if org_id[:15] != ORG_ID[:15] or user_id[:15] != access.user_id[:15]:
+        if org_id[:15] != self.org.store.org_id[:15] or user_id[:15] != access.user_id[:15]:
             return Response("Bad_Id", status=403, mimetype="text/plain")
         return json_response(identity_body(self.org, access))
 
@@ -370,11 +369,12 @@ def identity_body(org: OrgState, access: SessionAccess) -> dict[str, Any]:
         for name, path in (("rest", ""), ("sobjects", "sobjects/"), ("query", "query/"),
                            ("tooling_rest", "tooling/"), ("limits", "limits"))
     }
+    org_id = org.store.org_id
     return {
-        "id": f"{org.base_url}/id/{ORG_ID}/{access.user_id}",
+        "id": f"{org.base_url}/id/{org_id}/{access.user_id}",
         "asserted_user": True,
         "user_id": access.user_id,
-        "organization_id": ORG_ID,
+        "organization_id": org_id,
         "username": user.get("Username"),
         "nick_name": str(user.get("Username", "")).split("@")[0],
         "display_name": user.get("Name"),

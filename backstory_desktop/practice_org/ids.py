@@ -8,6 +8,7 @@ value is a bit mask of the upper-case letters in that chunk.
 
 from __future__ import annotations
 
+import secrets
 import string
 
 KEY_PREFIXES: dict[str, str] = {
@@ -54,7 +55,18 @@ def make_id(prefix: str, sequence: int) -> str:
     return id15 + checksum_suffix(id15)
 
 
-ORG_ID = make_id("00D", 1)
+ORG_ID_PREFIX = "00D"
+
+# The organization Id of every practice org database seeded before each got an Id of its own.
+UNRECORDED_ORG_ID = make_id(ORG_ID_PREFIX, 1)
+
+
+def random_org_id() -> str:
+    """Draw a new organization Id, as Salesforce gives each org its own.
+
+    Sequences 0 and 1 are never drawn, so a new Id never equals ``UNRECORDED_ORG_ID``.
+    """
+    return make_id(ORG_ID_PREFIX, 2 + secrets.randbelow(62**_SEQUENCE_LENGTH - 2))
 
 
 def sobject_for_id(record_id: str) -> str | None:

@@ -41,7 +41,6 @@ from werkzeug.wrappers import Request, Response
 from backstory_desktop.practice_org import oauth_tokens
 from backstory_desktop.practice_org.errors import OAuthError
 from backstory_desktop.practice_org.http import json_response
-from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.session import OrgState
 from backstory_desktop.practice_org.store import Record, TokenGrant, now_utc
 
@@ -231,7 +230,7 @@ def revoke(org: OrgState, request: Request) -> Response:
 
 def _token_body(org: OrgState, grant: TokenGrant) -> dict[str, str]:
     access_token = oauth_tokens.issue_access_token(org.store, grant)
-    identity_url = f"{org.base_url}/id/{ORG_ID}/{grant.user_id}"
+    identity_url = f"{org.base_url}/id/{org.store.org_id}/{grant.user_id}"
     issued_at = str(int(now_utc().timestamp() * 1000))
     logger.info("Access token issued for user %s", grant.user_id)
     return {

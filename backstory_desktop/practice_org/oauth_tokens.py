@@ -16,7 +16,6 @@ import datetime
 import secrets
 from dataclasses import replace
 
-from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.store import Store, TokenGrant, hash_secret, now_utc
 
 ACCESS_TOKEN_LIFETIME = datetime.timedelta(hours=2)
@@ -38,7 +37,7 @@ def issue_refresh_token(store: Store, grant: TokenGrant) -> str:
 
 def issue_access_token(store: Store, grant: TokenGrant) -> str:
     # Salesforce access tokens start with the 15-character org id and "!".
-    token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(64)}"
+    token = f"{store.org_id[:15]}!{secrets.token_urlsafe(64)}"
     store.save_token(token, ACCESS, grant, now_utc() + ACCESS_TOKEN_LIFETIME)
     return token
 

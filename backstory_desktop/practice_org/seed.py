@@ -140,6 +140,7 @@ def seed_org(
     with store.transaction():
         store.set_meta("scenario", scenario)
         store.set_meta("signing_key", secrets.token_hex(32))
+        store.draw_org_id()
         _seed_permission_model(context)
         _seed_users(context, activities)
         _seed_custom_fields(context, scenario)

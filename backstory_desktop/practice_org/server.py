@@ -150,6 +150,11 @@ class PracticeOrg:
         return f"https://{HOST}:{self._server.server_port}"
 
     @property
+    def org_id(self) -> str:
+        """The database's organization Id, drawn when it was seeded and kept in its file."""
+        return self.store.org_id
+
+    @property
     def request_count(self) -> int:
         """API requests served since start (OAuth and identity calls not included)."""
         return self._state.requests_since_start

@@ -34,7 +34,6 @@ from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org import oauth_tokens
 from backstory_desktop.practice_org.data_routes import served_versions
-from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.permissions import access_for_user
 from backstory_desktop.practice_org.session import OrgState
 from backstory_desktop.practice_org.store import Record, Store, TokenGrant
@@ -215,7 +214,8 @@ def _operation_element(envelope: ElementTree.Element) -> ElementTree.Element:
 def _login_response(org: OrgState, version: str, user: Record, session_id: str) -> str:
     """Return the ``loginResponse`` envelope, with its elements in the order Salesforce sends them."""
     fields = user.fields
-    org_id_15 = ORG_ID[:15]
+    org_id = org.store.org_id
+    org_id_15 = org_id[:15]
     user_info = "".join([
         _element("accessibilityMode", "false"),
         _element("currencySymbol", "$"),
@@ -223,7 +223,7 @@ def _login_response(org: OrgState, version: str, user: Record, session_id: str) 
         _element("orgDefaultCurrencyIsoCode", "USD"),
         _element("orgDisallowHtmlAttachments", "false"),
         _element("orgHasPersonAccounts", "false"),
-        _element("organizationId", ORG_ID),
+        _element("organizationId", org_id),
         _element("organizationMultiCurrency", "false"),
         _element("organizationName", ORGANIZATION_NAME),
         _element("profileId", fields.get("ProfileId")),

@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backstory_desktop.practice_org.ids import KEY_PREFIXES, make_id
+from backstory_desktop.practice_org.ids import KEY_PREFIXES, UNRECORDED_ORG_ID, make_id, random_org_id
+
+# The meta key of the database's organization Id.
+ORG_ID_META = "org_id"
 
 # "BDPO" in ASCII: the application_id stored in the header of every practice org database.
 APPLICATION_ID = 0x4244504F
@@ -266,6 +269,17 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def org_id(self) -> str:
+        """The database's 18-character organization Id, or ``UNRECORDED_ORG_ID`` if it has none stored."""
+        return self.get_meta(ORG_ID_META) or UNRECORDED_ORG_ID
+
+    def draw_org_id(self) -> str:
+        """Store a newly drawn organization Id, for a database being seeded, and return it."""
+        org_id = random_org_id()
+        self.set_meta(ORG_ID_META, org_id)
+        return org_id
 
     def reserve_ids(self, sobject: str, count: int) -> Iterator[str]:
         """Reserve ``count`` consecutive ids for an sObject now, and return them in order."""

@@ -24,7 +24,6 @@ from werkzeug.wrappers import Request, Response
 
 from backstory_desktop.practice_org import oauth_tokens
 from backstory_desktop.practice_org.http import json_response
-from backstory_desktop.practice_org.ids import ORG_ID
 from backstory_desktop.practice_org.session import OrgState
 from backstory_desktop.practice_org.store import Record, now_utc, parse_datetime
 
@@ -67,10 +66,11 @@ def userinfo_body(org: OrgState, user: Record) -> dict[str, Any]:
     username = str(fields.get("Username") or "")
     time_zone = str(fields.get("TimeZoneSidKey") or "GMT")
     picture = f"{org.base_url}/profilephoto/005/F"
+    org_id = org.store.org_id
     return {
-        "sub": f"{org.base_url}/id/{ORG_ID}/{user.id}",
+        "sub": f"{org.base_url}/id/{org_id}/{user.id}",
         "user_id": user.id,
-        "organization_id": ORG_ID,
+        "organization_id": org_id,
         "preferred_username": username,
         "nickname": username.split("@")[0],
         "name": fields.get("Name"),
@@ -101,7 +101,7 @@ def _api_urls(org: OrgState, user_id: str) -> dict[str, str]:
     The practice org serves the partner (login() only), rest, sobjects, query and
     tooling_rest URLs. The others are listed because Salesforce lists them, and return 404.
     """
-    org_id_15 = ORG_ID[:15]
+    org_id_15 = org.store.org_id[:15]
     data = f"{org.base_url}/services/data/v{{version}}"
     return {
         "enterprise": f"{org.base_url}/services/Soap/c/{{version}}/{org_id_15}",

@@ -133,7 +133,7 @@ def test_identity__returns_the_token_user(admin: Login) -> None:
     tokens_user = admin.sf.query(
         "SELECT Id FROM User WHERE Username = 'admin@practice.backstory.example'")
     user_id = tokens_user["records"][0]["Id"]
-    org_id = "00D000000000001EAA"
+    org_id = admin.org.org_id
 
     response = admin.http.get(f"{admin.org.base_url}/id/{org_id}/{user_id}",
                               headers=admin.headers())

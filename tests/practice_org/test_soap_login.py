@@ -45,10 +45,10 @@ def test_soap_login__returns_login_result(soap_org: PracticeOrg, http: requests.
     assert result.findtext(f"{PARTNER}passwordExpired") == "false"
     assert result.findtext(f"{PARTNER}sandbox") == "false"
     assert result.findtext(f"{PARTNER}serverUrl") == (
-        f"{soap_org.base_url}/services/Soap/u/{API_VERSION}/00D000000000001")
+        f"{soap_org.base_url}/services/Soap/u/{API_VERSION}/{soap_org.org_id[:15]}")
     assert result.findtext(f"{PARTNER}metadataServerUrl") == (
-        f"{soap_org.base_url}/services/Soap/m/{API_VERSION}/00D000000000001")
-    assert (result.findtext(f"{PARTNER}sessionId") or "").startswith("00D000000000001!")
+        f"{soap_org.base_url}/services/Soap/m/{API_VERSION}/{soap_org.org_id[:15]}")
+    assert (result.findtext(f"{PARTNER}sessionId") or "").startswith(f"{soap_org.org_id[:15]}!")
     assert (result.findtext(f"{PARTNER}userId") or "").startswith("005")
 
 
@@ -64,7 +64,7 @@ def test_soap_login__user_info_names_user_and_org(
     assert info.findtext(f"{PARTNER}userName") == username
     assert info.findtext(f"{PARTNER}userFullName") == "Backstory Integration"
     assert info.findtext(f"{PARTNER}userEmail") == username
-    assert info.findtext(f"{PARTNER}organizationId") == "00D000000000001EAA"
+    assert info.findtext(f"{PARTNER}organizationId") == soap_org.org_id
     assert info.findtext(f"{PARTNER}userId") == result.findtext(f"{PARTNER}userId")
     assert info.findtext(f"{PARTNER}sessionSecondsValid") == "7200"
     assert (info.findtext(f"{PARTNER}profileId") or "").startswith("00e")

@@ -12,8 +12,6 @@ from backstory_desktop.practice_org import PracticeOrg
 from tests.practice_org.practice_login import REDIRECT_URI, https_session, login, pkce_pair
 from tests.practice_org.soap_requests import PARTNER, full_password, login_result, post_login
 
-ORG_ID = "00D000000000001EAA"
-
 
 @pytest.fixture(scope="module")
 def info_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PracticeOrg]:
@@ -59,7 +57,7 @@ def test_userinfo__oauth_token_gives_user_fields(info_org: PracticeOrg) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     assert body["sub"] == tokens["id"]
     assert body["user_id"] == tokens["id"].rsplit("/", 1)[1]
-    assert body["organization_id"] == ORG_ID
+    assert body["organization_id"] == info_org.org_id
     assert body["preferred_username"] == info_org.admin_username
     assert body["name"] == "Practice Admin"
     assert body["given_name"] == "Practice"
@@ -69,7 +67,8 @@ def test_userinfo__oauth_token_gives_user_fields(info_org: PracticeOrg) -> None:
     assert body["zoneinfo"] == "Europe/London"
     assert body["active"] is True
     assert body["urls"]["rest"] == f"{info_org.base_url}/services/data/v{{version}}/"
-    assert body["urls"]["partner"] == f"{info_org.base_url}/services/Soap/u/{{version}}/{ORG_ID[:15]}"
+    partner = f"{info_org.base_url}/services/Soap/u/{{version}}/{info_org.org_id[:15]}"
+    assert body["urls"]["partner"] == partner
 
 
 def test_userinfo__soap_session_names_same_user(info_org: PracticeOrg) -> None:
@@ -85,7 +84,7 @@ def test_userinfo__soap_session_names_same_user(info_org: PracticeOrg) -> None:
     assert body["sub"] == oauth_id
     assert body["preferred_username"] == username
     assert body["name"] == "Backstory Integration"
-    assert body["organization_id"] == ORG_ID
+    assert body["organization_id"] == info_org.org_id
 
 
 def test_userinfo__token_in_parameter_is_accepted(info_org: PracticeOrg) -> None:
