@@ -16,11 +16,10 @@ import argparse
 import json
 import logging
 import os
-import sqlite3
 import sys
 import threading
 from collections.abc import Callable
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,30 +29,21 @@ from backstory_desktop.cli_common import (
     CHECK_FAILED_STATUS,
     SIGN_IN_NEEDED_STATUS,
     USAGE_ERROR_STATUS,
-    ProfileNotFound,
-    find_profile,
+    CommandStop,
+    command_profile,
+    practice_db,
+    resume_saved_session,
+    start_practice_org,
 )
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
 from backstory_desktop.enablement.run import EnablementRun, failed_result, record_result
 from backstory_desktop.enablement.summary import calls_work, key_work, open_work
-from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
-from backstory_desktop.practice_org.seed import INTEGRATION_USERNAME, OUTREACH_USERNAME, SCENARIOS
-from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.practice_org.seed import INTEGRATION_USERNAME, OUTREACH_USERNAME
 from backstory_desktop.report import NOT_RUN, report_html, report_json
 from backstory_desktop.salesforce.errors import SignInRequired
-from backstory_desktop.store.paths import ensure_private_dir, practice_org_db
-from backstory_desktop.store.secrets import SecretsLocked
-from backstory_desktop.store.settings import (
-    PRACTICE_PROFILE_ALIAS,
-    OrgProfile,
-    ProfilesFileError,
-    load_profiles,
-)
+from backstory_desktop.store.settings import PRACTICE_PROFILE_ALIAS, OrgProfile
 
 log = logging.getLogger(__name__)
-
-# The scenario a new practice org database is seeded with, as `practice-org serve` does by default.
-DEFAULT_SCENARIO = "default"
 
 # The steps each check needs, besides Connect; "all" needs every one.
 _CHECK_STEPS = {
@@ -91,15 +81,6 @@ class CheckLine:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class _Stop(Exception):
-    """The command stops before its checks can run: the exit status and the sentence to print."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 def run_checks(args: argparse.Namespace) -> int:
     """Run the checks ``args.check`` names on the org ``args.org``, print them, and return the exit status.
 
@@ -108,7 +89,7 @@ def run_checks(args: argparse.Namespace) -> int:
     """
     try:
         return _run_checks(args)
-    except _Stop as stop:
+    except CommandStop as stop:
         print(stop.message, file=sys.stderr)
         if args.json:
             print(json.dumps({"check": args.check, "passed": False, "error": stop.message,
@@ -120,10 +101,10 @@ def _run_checks(args: argparse.Namespace) -> int:
     profile = _check_profile(args.org)
     username = _user_option(args.user) or profile.integration_username
     if Step.INTEGRATION_USER in _CHECK_STEPS[args.check] and not username:
-        raise _Stop(USAGE_ERROR_STATUS, f"No integration user is saved in the org profile {profile.alias}, "
-                                        "so name it with --user USERNAME.")
+        raise CommandStop(USAGE_ERROR_STATUS, f"No integration user is saved in the org profile "
+                                              f"{profile.alias}, so name it with --user USERNAME.")
     html_path = _html_option(args.html)
-    db_path = _practice_db(profile, args.db)
+    db_path = practice_db(profile, args.db)
     days = args.days or profile.coverage_days
 
     run = EnablementRun(profile)
@@ -146,21 +127,13 @@ def _run_checks(args: argparse.Namespace) -> int:
 
 def _check_profile(alias: str) -> OrgProfile:
     """Return the profile to check; the built-in practice org needs no saved one."""
-    if alias != PRACTICE_PROFILE_ALIAS:
-        try:
-            return find_profile(alias, built_in=PRACTICE_PROFILE_ALIAS)
-        except ProfileNotFound as error:
-            raise _Stop(USAGE_ERROR_STATUS, str(error)) from error
-    try:
-        saved = load_profiles().get(alias)
-    except (ProfilesFileError, OSError) as error:
-        raise _Stop(USAGE_ERROR_STATUS, str(error)) from error
-    profile = saved or OrgProfile(alias=alias, kind="practice")
-    # The built-in practice org's users are known, so its checks need no saved names.
-    if not profile.integration_username:
-        profile.integration_username = INTEGRATION_USERNAME
-    if not profile.cadence_users:
-        profile.cadence_users = {"Outreach": [OUTREACH_USERNAME]}
+    profile = command_profile(alias)
+    if alias == PRACTICE_PROFILE_ALIAS:
+        # The built-in practice org's users are known, so its checks need no saved names.
+        if not profile.integration_username:
+            profile.integration_username = INTEGRATION_USERNAME
+        if not profile.cadence_users:
+            profile.cadence_users = {"Outreach": [OUTREACH_USERNAME]}
     return profile
 
 
@@ -169,8 +142,8 @@ def _user_option(user: str | None) -> str:
     if user is None:
         return ""
     if not user.strip():
-        raise _Stop(USAGE_ERROR_STATUS, "--user is empty, so give the integration user's Salesforce username "
-                                        "or leave --user out to use the profile's.")
+        raise CommandStop(USAGE_ERROR_STATUS, "--user is empty, so give the integration user's Salesforce "
+                                              "username or leave --user out to use the profile's.")
     return user.strip()
 
 
@@ -179,7 +152,7 @@ def _html_option(text: str | None) -> Path | None:
     if text is None:
         return None
     if not text.strip():
-        raise _Stop(USAGE_ERROR_STATUS, "--html is empty, so give a file name such as report.html.")
+        raise CommandStop(USAGE_ERROR_STATUS, "--html is empty, so give a file name such as report.html.")
     path = Path(text)
     folder = path.parent
     if path.is_dir():
@@ -190,67 +163,27 @@ def _html_option(text: str | None) -> Path | None:
         reason = "it is not writable"
     else:
         return path
-    raise _Stop(USAGE_ERROR_STATUS, f"Cannot write the report to {path} because {reason}, so choose another "
-                                    "--html file.")
-
-
-def _practice_db(profile: OrgProfile, option: Path | None) -> Path | None:
-    """Return the practice org database to check: --db, else the profile's, else the app's own.
-
-    The profile notes it in memory only, so the report names the database checked.
-    Raises _Stop when --db is given for an org that is not a practice org.
-    """
-    if profile.kind != "practice":
-        if option is not None:
-            raise _Stop(USAGE_ERROR_STATUS, f"--db names a practice org database, but the org profile "
-                                            f"{profile.alias} is not a practice org, so leave --db out.")
-        return None
-    path = option or (Path(profile.practice_db) if profile.practice_db else practice_org_db())
-    profile.practice_db = str(path)
-    return path
-
-
-def _stored_scenario(db_path: Path) -> str:
-    """Return the scenario an existing practice org database was seeded with, else the default one.
-
-    The command requests no scenario, so opening the database with the one it keeps
-    avoids a warning about a scenario mismatch.
-    """
-    try:
-        uri = db_path.absolute().as_uri() + "?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True)) as database:
-            row = database.execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()
-    except (sqlite3.Error, ValueError):
-        return DEFAULT_SCENARIO
-    return str(row[0]) if row and row[0] in SCENARIOS else DEFAULT_SCENARIO
+    raise CommandStop(USAGE_ERROR_STATUS, f"Cannot write the report to {path} because {reason}, so choose "
+                                          "another --html file.")
 
 
 def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None) -> str:
     """Connect ``run`` to its org; return the practice org's scenario, "" for another org.
 
-    A practice org started here is stopped when ``stack`` closes. Raises _Stop when the
+    A practice org started here is stopped when ``stack`` closes. Raises CommandStop when the
     command cannot go on.
     """
-    profile = run.profile
     if db_path is not None:
-        try:
-            ensure_private_dir(db_path.parent)
-            practice_org = stack.enter_context(PracticeOrg(db_path, scenario=_stored_scenario(db_path)))
-        except (PracticeOrgDatabaseError, OSError) as error:
-            raise _Stop(USAGE_ERROR_STATUS, str(error)) from error
+        practice_org = start_practice_org(stack, db_path)
         enablement.connect(run, practice_org)
         return practice_org.scenario
 
-    from backstory_desktop.org_sessions import resume_session, secret_store
-
     try:
-        connection = resume_session(profile, secret_store(), save_profile=False)
-    except SignInRequired as error:
-        raise _Stop(SIGN_IN_NEEDED_STATUS, f"The saved sign-in of {profile.alias} could not be resumed "
-                                           f"({error.reason}), so sign in again in the app.") from error
-    except SecretsLocked as error:
-        raise _Stop(SIGN_IN_NEEDED_STATUS, str(error)) from error
+        connection = resume_saved_session(run.profile)
+    except CommandStop:
+        raise
     except Exception as error:
+        # Any other failure to connect is the Connect check's outcome, reported like the others.
         record_result(run, failed_result(Step.CONNECT, error))
         return ""
     enablement.use_connection(run, connection)

@@ -20,7 +20,8 @@ from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.message_files import (
     OLE_SIGNATURE,
     MessageFile,
-    read_message_files,
+    count_message_files,
+    read_message_folder,
     sorted_entries,
 )
 
@@ -38,21 +39,14 @@ def read_eml_folder(
 ) -> Iterator[MailActivity | SourceProblem]:
     """Check that ``path`` is a folder with .eml files, then return an iterator over them.
 
-    Raises SourceError at once when it is not. The iterator reports
-    ``progress(files_done, total_files, "Reading <name>")`` and raises
-    Cancelled when ``cancel`` is set.
+    Raises SourceError at once when it is not. Progress and Cancel work as in read_message_folder.
     """
-    total = check_eml_folder(path)
-    return read_message_files(_message_files(path), total, path.name, progress, cancel)
+    return read_message_folder(path, _check_eml_folder, _message_files, progress, cancel)
 
 
 def check_eml_folder(path: Path) -> int:
     """Return the number of .eml and .msg files in a folder, or raise SourceError saying why none."""
-    try:
-        return _check_eml_folder(path)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise SourceError(f"{path} cannot be read: {reason}") from error
+    return count_message_files(path, _check_eml_folder)
 
 
 def has_message_files(path: Path) -> bool:

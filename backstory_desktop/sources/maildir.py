@@ -17,7 +17,12 @@ from pathlib import Path
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.sources.base import SourceError
-from backstory_desktop.sources.message_files import MessageFile, read_message_files, sorted_entries
+from backstory_desktop.sources.message_files import (
+    MessageFile,
+    count_message_files,
+    read_message_folder,
+    sorted_entries,
+)
 
 MESSAGE_FOLDERS = ("cur", "new")
 
@@ -35,21 +40,14 @@ def read_maildir(
 ) -> Iterator[MailActivity | SourceProblem]:
     """Check that ``path`` is a Maildir with messages, then return an iterator over them.
 
-    Raises SourceError at once when it is not. The iterator reports
-    ``progress(files_done, total_files, "Reading <name>")`` and raises
-    Cancelled when ``cancel`` is set.
+    Raises SourceError at once when it is not. Progress and Cancel work as in read_message_folder.
     """
-    total = check_maildir(path)
-    return read_message_files(_message_files(path), total, path.name, progress, cancel)
+    return read_message_folder(path, _check_maildir, _message_files, progress, cancel)
 
 
 def check_maildir(path: Path) -> int:
     """Return the number of message files in a Maildir, or raise SourceError saying what the path is."""
-    try:
-        return _check_maildir(path)
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise SourceError(f"{path} cannot be read: {reason}") from error
+    return count_message_files(path, _check_maildir)
 
 
 def _check_maildir(path: Path) -> int:

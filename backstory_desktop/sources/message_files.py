@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
-from backstory_desktop.sources.base import ProgressReporter
+from backstory_desktop.sources.base import ProgressReporter, SourceError
 from backstory_desktop.sources.mbox import MAX_MESSAGE_BYTES
 from backstory_desktop.sources.message import parse_message_file
 
@@ -34,6 +34,35 @@ class MessageFile:
     source_ref: str
     # The reason the file is reported instead of read, for files that are never read (.msg).
     skip_reason: str | None = None
+
+
+def read_message_folder(
+    path: Path,
+    count_files: Callable[[Path], int],
+    list_files: Callable[[Path], Iterable[MessageFile]],
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> Iterator[MailActivity | SourceProblem]:
+    """Check the folder ``path`` with ``count_files``, then return an iterator over ``list_files(path)``.
+
+    Raises SourceError at once when the folder cannot be read as a source. The iterator
+    reports ``progress(files_done, total_files, "Reading <name>")`` and raises Cancelled
+    when ``cancel`` is set.
+    """
+    total = count_message_files(path, count_files)
+    return read_message_files(list_files(path), total, path.name, progress, cancel)
+
+
+def count_message_files(path: Path, count_files: Callable[[Path], int]) -> int:
+    """Return ``count_files(path)``, raising SourceError in place of OSError when the folder cannot be read.
+
+    ``count_files`` raises SourceError itself when the folder contains no messages to read.
+    """
+    try:
+        return count_files(path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise SourceError(f"{path} cannot be read: {reason}") from error
 
 
 def read_message_files(

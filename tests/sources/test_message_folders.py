@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -206,3 +206,24 @@ def test_eml_folder__file_is_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(SourceError, match="is a file: choose the folder"):
         read_eml_folder(path)
+
+
+@pytest.mark.parametrize("reader", [read_maildir, read_eml_folder])
+def test_message_folder__unreadable_folder_is_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reader: Callable[[Path], object]
+) -> None:
+    root = make_maildir(tmp_path / "mail")
+    (root / "cur" / "a.eml").write_bytes(message(1))
+    scandir = os.scandir
+
+    def scandir_without_permission(path: Path) -> Iterator[os.DirEntry[str]]:
+        # Tests may run as root, which chmod cannot lock out, so the denial is made here.
+        if Path(path) == root:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_without_permission)
+    with pytest.raises(SourceError) as raised:
+        reader(root)
+
+    assert str(raised.value) == f"{root} cannot be read: Permission denied"
