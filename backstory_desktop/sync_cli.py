@@ -5,8 +5,8 @@
 ``sync resume`` continues the run of the org that stopped before its end, and ``sync retry``
 sends again what a run left queued. ``sync history`` lists the runs of the org, newest first.
 
-Every run is journalled, so a command stopped at any moment (Ctrl+C, a crash, a killed
-process) is continued by ``sync resume`` without writing a Task twice. The org is opened as
+Every run is journalled, so a command stopped while it writes to the org (Ctrl+C, a crash,
+a killed process) is continued by ``sync resume`` without writing a Task twice. The org is opened as
 ``check`` opens it: the built-in practice profile starts its own practice org from its
 database file (``--db``), any other profile resumes its saved sign-in and never opens a browser.
 
@@ -17,12 +17,14 @@ stopped, 2 a usage, profile or source error, 3 the org's saved sign-in cannot be
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,33 +33,54 @@ from backstory_desktop.cli_common import (
     CHECK_FAILED_STATUS,
     SIGN_IN_NEEDED_STATUS,
     USAGE_ERROR_STATUS,
-    ProfileNotFound,
-    find_profile,
+    CommandStop,
+    command_profile,
+    practice_db,
+    resume_saved_session,
+    start_practice_org,
 )
+from backstory_desktop.sources.csv_export import CsvColumn
 
 if TYPE_CHECKING:
     from backstory_desktop.core.checklist import StepResult
     from backstory_desktop.core.plan import Plan
     from backstory_desktop.enablement.run import EnablementRun
     from backstory_desktop.store.journal import RunSummary
-    from backstory_desktop.store.settings import OrgProfile
 
 ACTIONS = ("plan", "apply", "resume", "retry", "history")
-# The one mapping a CSV source can take on the command line: the guessed one.
+# The one mapping a CSV source starts from on the command line: the guessed one, which --csv-column changes.
 CSV_MAPPINGS = ("auto",)
-# The scenario a new practice org database is seeded with, as `check` does.
-DEFAULT_SCENARIO = "default"
+# The names --csv-column takes.
+CSV_COLUMN_NAMES = tuple(column.value for column in CsvColumn)
+# Rows that the plan does not send, listed in --json; the --plan-csv file has every row.
+MAX_LISTED_ROWS = 1_000
+# Source references shown in the text output for each reason a row is not sent.
+LISTED_REFERENCES = 3
+# In-doubt keys listed in the --json of apply, resume and retry; in_doubt_count counts all of them.
+MAX_LISTED_IN_DOUBT_KEYS = 100
+# The actions a plan is not sent for, in the order the text output lists them.
+NOT_SENT_ACTIONS = ("conflict", "invalid", "excluded")
+# Parts of a reason that name the row's own messages or Tasks, replaced so that rows group by
+# their reason's wording. A reason that matches none of them groups by its full text.
+_REASON_SPECIFICS = (
+    (re.compile(r"^\d+ Tasks hold this key \(.*?\): "), "several Tasks hold this key: "),
+    (re.compile(r"^Task \w+ in the recycle bin holds this key"), "a Task in the recycle bin holds this key"),
+    (re.compile(r"^same Message-ID as .*?, which this plan"), "same Message-ID as an earlier message, which "
+                                                              "this plan"),
+)
+# The start of check_mapping's sentence for a CSV mapping without a Message-ID column.
+UNMAPPED_KEY_PREFIX = "No column is chosen for the Message-ID"
+# The line after a plan with conflicts, because the command line cannot show them side by side.
+CONFLICTS_HINT = "The Conflicts step of the app shows the Tasks of each conflict side by side."
 # Progress lines go to stderr at most this often, besides each new message.
 PROGRESS_INTERVAL_SECONDS = 1.0
-
-
-class SyncStop(Exception):
-    """The command stops: the exit status and the sentence printed to stderr."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+# The stop message for Ctrl+C before the first write. No run is left to resume, because a plan cut
+# short is never applied.
+STOPPED_BEFORE_WRITING = ("The sync was stopped with Ctrl+C before it wrote anything to the org, so run "
+                          "the same command again to start over.")
+# The stop message for Ctrl+C once every row of the run has its outcome in the journal.
+STOPPED_AFTER_WRITING = ("The sync was stopped with Ctrl+C after its last write to the org, so nothing is "
+                         "left to resume and sync history shows the run.")
 
 
 @dataclass
@@ -74,6 +97,19 @@ class SyncOutcome:
     runs: list[dict[str, Any]] = field(default_factory=list)
     plan_csv: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # What a plan leaves out, for sync plan only: each inactive owner and the rows not sent.
+    not_sent: NotSentReport | None = None
+
+
+@dataclass
+class NotSentReport:
+    """The plan's inactive owners and its rows that are not sent, grouped by reason for the text output."""
+
+    inactive_owners: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, str | None]] = field(default_factory=list)
+    rows_truncated: bool = False
+    # (action, reason) -> (row count, first source references)
+    reasons: dict[tuple[str, str], tuple[int, list[str]]] = field(default_factory=dict)
 
 
 def add_sync_command(commands: Any) -> None:
@@ -103,8 +139,13 @@ def add_sync_command(commands: Any) -> None:
     )
     sync.add_argument(
         "--csv-mapping", choices=CSV_MAPPINGS, default="auto",
-        help="how the columns of a CSV source are read: auto guesses them from the header row "
-        "(default: %(default)s)",
+        help="how the columns of a CSV source are read: auto guesses them from the header row, and "
+        "--csv-column replaces single guesses (default: %(default)s)",
+    )
+    sync.add_argument(
+        "--csv-column", type=_csv_column, action="append", default=[], metavar="NAME=HEADER",
+        help="read NAME from the CSV source's column HEADER instead of the guessed one; NAME is one of "
+        f"{', '.join(CSV_COLUMN_NAMES)} (repeat the option for each column)",
     )
     sync.add_argument("--plan-csv", type=_plan_csv_path, metavar="FILE",
                       help="also write the plan, one row per message, to this CSV file")
@@ -139,6 +180,18 @@ def _plan_csv_path(text: str) -> Path:
     return path
 
 
+def _csv_column(text: str) -> tuple[str, str]:
+    name, equals, header = text.partition("=")
+    name, header = name.strip(), header.strip()
+    if not equals or not header:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=HEADER, so give a column such as "
+                                         "message_id='Message ID'")
+    if name not in CSV_COLUMN_NAMES:
+        raise argparse.ArgumentTypeError(f"{name!r} is not a column name, so use one of "
+                                         f"{', '.join(CSV_COLUMN_NAMES)}")
+    return name, header
+
+
 def _database_path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError(
@@ -165,16 +218,15 @@ def run_sync(args: argparse.Namespace) -> int:
     try:
         outcome = _run(args)
     except KeyboardInterrupt:
-        stop = SyncStop(CHECK_FAILED_STATUS, "The sync was stopped with Ctrl+C before its end, so "
-                                             "continue it with sync resume.")
-        return _print_stop(args, stop)
-    except SyncStop as stop:
+        # _writing turns Ctrl+C during the writes into a CommandStop, so this one came before them.
+        return _print_stop(args, CommandStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING))
+    except CommandStop as stop:
         return _print_stop(args, stop)
     _print_outcome(outcome, as_json=args.json)
     return outcome.exit_status
 
 
-def _print_stop(args: argparse.Namespace, stop: SyncStop) -> int:
+def _print_stop(args: argparse.Namespace, stop: CommandStop) -> int:
     """Print why the command stopped, to stderr and with --json as an object on stdout."""
     print(stop.message, file=sys.stderr)
     if args.json:
@@ -185,8 +237,8 @@ def _print_stop(args: argparse.Namespace, stop: SyncStop) -> int:
 
 def _run(args: argparse.Namespace) -> SyncOutcome:
     _check_options(args)
-    profile = _profile(args.org)
-    db_path = _practice_db(profile, args.db)
+    profile = command_profile(args.org)
+    db_path = practice_db(profile, args.db)
 
     from backstory_desktop.enablement.run import EnablementRun
 
@@ -203,7 +255,7 @@ def _run(args: argparse.Namespace) -> SyncOutcome:
             return _write_action(run, args)
         except RunInProgress as error:
             # Another process (the app or a second command) is syncing this org now.
-            raise SyncStop(USAGE_ERROR_STATUS, str(error)) from error
+            raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
 
 
 def _write_action(run: EnablementRun, args: argparse.Namespace) -> SyncOutcome:
@@ -221,113 +273,80 @@ def _write_action(run: EnablementRun, args: argparse.Namespace) -> SyncOutcome:
 def _check_options(args: argparse.Namespace) -> None:
     """Reject options that the action does not take, before the org is opened."""
     if args.action in ("plan", "apply") and args.source is None:
-        raise SyncStop(USAGE_ERROR_STATUS, f"sync {args.action} reads a source, so give --source with an "
-                                           "mbox file, a Maildir or .eml folder, or a CSV file.")
+        raise CommandStop(USAGE_ERROR_STATUS, f"sync {args.action} reads a source, so give --source with an "
+                                               "mbox file, a Maildir or .eml folder, or a CSV file.")
     if args.action not in ("plan", "apply"):
-        for option, value in (("--source", args.source), ("--plan-csv", args.plan_csv)):
+        for option, value in (("--source", args.source), ("--plan-csv", args.plan_csv),
+                              ("--csv-column", args.csv_column or None)):
             if value is not None:
-                raise SyncStop(USAGE_ERROR_STATUS, f"sync {args.action} reads no source, so leave "
-                                                   f"{option} out.")
+                raise CommandStop(USAGE_ERROR_STATUS, f"sync {args.action} reads no source, so leave "
+                                                       f"{option} out.")
     if args.source is not None and not args.source.exists():
-        raise SyncStop(USAGE_ERROR_STATUS, f"The source {args.source} does not exist, so give the path "
-                                           "of an mbox file, a Maildir or .eml folder, or a CSV file.")
+        raise CommandStop(USAGE_ERROR_STATUS, f"The source {args.source} does not exist, so give the path "
+                                               "of an mbox file, a Maildir or .eml folder, or a CSV file.")
     if args.plan_csv is not None and not args.plan_csv.absolute().parent.is_dir():
-        raise SyncStop(USAGE_ERROR_STATUS, f"Cannot write the plan to {args.plan_csv} because its folder "
-                                           "does not exist, so choose another --plan-csv file.")
+        raise CommandStop(USAGE_ERROR_STATUS, f"Cannot write the plan to {args.plan_csv} because its folder "
+                                               "does not exist, so choose another --plan-csv file.")
+    if args.plan_csv is not None and args.source is not None:
+        _check_plan_csv(args.plan_csv, args.source)
+    _check_csv_columns(args.csv_column)
     if args.action in ("apply", "resume", "retry") and not args.yes and not sys.stdin.isatty():
-        raise SyncStop(USAGE_ERROR_STATUS, f"sync {args.action} writes Tasks to the org and needs a "
-                                           "confirmation, but no terminal can prompt for it, so add --yes.")
+        raise CommandStop(USAGE_ERROR_STATUS, f"sync {args.action} writes Tasks to the org and needs a "
+                                               "confirmation, but no terminal can prompt for it, so add "
+                                               "--yes.")
 
 
-def _profile(alias: str) -> OrgProfile:
-    """Return the profile to sync; the built-in practice org needs no saved one."""
-    from backstory_desktop.store.settings import (
-        PRACTICE_PROFILE_ALIAS,
-        OrgProfile,
-        ProfilesFileError,
-        load_profiles,
-    )
+def _check_plan_csv(plan_csv: Path, source: Path) -> None:
+    """Reject a plan file that is the source, is in a source folder, or is a file of another kind."""
+    plan_path, source_path = plan_csv.resolve(), source.resolve()
+    if plan_path == source_path or (plan_path.exists() and plan_path.samefile(source_path)):
+        raise CommandStop(USAGE_ERROR_STATUS, f"The plan file {plan_csv} is the source {source}, so choose "
+                                               "another --plan-csv file.")
+    if source_path.is_dir() and plan_path.is_relative_to(source_path):
+        raise CommandStop(USAGE_ERROR_STATUS, f"The plan file {plan_csv} is inside the source folder "
+                                               f"{source}, so choose a --plan-csv file outside it.")
+    if plan_path.exists() and not _is_plan_csv(plan_path):
+        raise CommandStop(USAGE_ERROR_STATUS, f"The plan file {plan_csv} exists and is not a plan CSV that "
+                                               "this app wrote, so choose another --plan-csv file or move "
+                                               "that one away.")
 
-    if alias != PRACTICE_PROFILE_ALIAS:
-        try:
-            return find_profile(alias, built_in=PRACTICE_PROFILE_ALIAS)
-        except ProfileNotFound as error:
-            raise SyncStop(USAGE_ERROR_STATUS, str(error)) from error
+
+def _is_plan_csv(path: Path) -> bool:
+    """Tell whether the file's header line is the one write_plan_csv writes."""
+    from backstory_desktop.sync.result_files import PLAN_COLUMNS
+
     try:
-        saved = load_profiles().get(alias)
-    except (ProfilesFileError, OSError) as error:
-        raise SyncStop(USAGE_ERROR_STATUS, str(error)) from error
-    return saved or OrgProfile(alias=alias, kind="practice")
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            header = next(csv.reader([stream.readline(4096)]), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return tuple(header) == PLAN_COLUMNS
 
 
-def _practice_db(profile: OrgProfile, option: Path | None) -> Path | None:
-    """Return the practice org database: --db, else the profile's, else the app's own; None for a real org."""
-    from backstory_desktop.store.paths import practice_org_db
-
-    if profile.kind != "practice":
-        if option is not None:
-            raise SyncStop(USAGE_ERROR_STATUS, f"--db names a practice org database, but the org profile "
-                                               f"{profile.alias} is not a practice org, so leave --db out.")
-        return None
-    path = option or (Path(profile.practice_db) if profile.practice_db else practice_org_db())
-    profile.practice_db = str(path)
-    return path
+def _check_csv_columns(columns: list[tuple[str, str]]) -> None:
+    names = [name for name, _ in columns]
+    for name in dict.fromkeys(names):
+        if names.count(name) > 1:
+            raise CommandStop(USAGE_ERROR_STATUS, f"--csv-column names {name} {names.count(name)} times, so "
+                                                   "give each column once.")
 
 
 def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None) -> None:
     """Connect ``run`` to its org; a practice org started here stops when ``stack`` closes."""
     from backstory_desktop import enablement
     from backstory_desktop.core.checklist import Step, StepStatus
-    from backstory_desktop.salesforce.errors import SignInRequired
-    from backstory_desktop.store.secrets import SecretsLocked
 
-    profile = run.profile
     if db_path is not None:
-        from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
-        from backstory_desktop.practice_org.server import PracticeOrg
-        from backstory_desktop.store.paths import ensure_private_dir
-
-        try:
-            ensure_private_dir(db_path.absolute().parent)
-            org = stack.enter_context(PracticeOrg(db_path, scenario=_stored_scenario(db_path)))
-        except (PracticeOrgDatabaseError, OSError) as error:
-            raise SyncStop(USAGE_ERROR_STATUS, str(error)) from error
-        result = enablement.connect(run, org)
+        result = enablement.connect(run, start_practice_org(stack, db_path))
     else:
-        from backstory_desktop.org_sessions import resume_session, secret_store
-
-        try:
-            connection = resume_session(profile, secret_store(), save_profile=False)
-        except SignInRequired as error:
-            message = (f"The saved sign-in of {profile.alias} could not be resumed ({error.reason}), "
-                       "so sign in again in the app.")
-            raise SyncStop(SIGN_IN_NEEDED_STATUS, message) from error
-        except SecretsLocked as error:
-            raise SyncStop(SIGN_IN_NEEDED_STATUS, str(error)) from error
-        result = enablement.use_connection(run, connection)
+        result = enablement.use_connection(run, resume_saved_session(run.profile))
     if result.step is Step.CONNECT and result.status is not StepStatus.PASSED:
-        raise SyncStop(CHECK_FAILED_STATUS, result.reason)
+        raise CommandStop(CHECK_FAILED_STATUS, result.reason)
 
 
 def _close_journal(run: EnablementRun) -> None:
     if run.journal is not None:
         run.journal.close()
-
-
-def _stored_scenario(db_path: Path) -> str:
-    """Return the scenario an existing practice org database keeps, else the default one."""
-    import sqlite3
-    from contextlib import closing
-
-    from backstory_desktop.practice_org.seed import SCENARIOS
-
-    try:
-        uri = db_path.absolute().as_uri() + "?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True)) as database:
-            row = database.execute("SELECT value FROM meta WHERE key = 'scenario'").fetchone()
-    except (sqlite3.Error, ValueError):
-        return DEFAULT_SCENARIO
-    return str(row[0]) if row and row[0] in SCENARIOS else DEFAULT_SCENARIO
 
 
 def _check_field(run: EnablementRun) -> None:
@@ -339,8 +358,8 @@ def _check_field(run: EnablementRun) -> None:
     state = run.field_state
     if state is None or not state.exists:
         reason = run.checklist.results[Step.MESSAGE_ID_FIELD].reason
-        raise SyncStop(CHECK_FAILED_STATUS, f"The sync cannot run because the Message-ID field is not "
-                                            f"usable: {reason}")
+        raise CommandStop(CHECK_FAILED_STATUS, f"The sync cannot run because the Message-ID field is not "
+                                                f"usable: {reason}")
 
 
 class ProgressPrinter:
@@ -368,26 +387,52 @@ class ProgressPrinter:
         print(line, file=self._stream or sys.stderr, flush=True)
 
 
-def _source_mapping(path: Path, key_field: str) -> Any:
-    """Return the guessed mapping for a CSV source, None for any other; stop on a CSV it cannot read.
+def _source_mapping(path: Path, key_field: str, columns: list[tuple[str, str]]) -> Any:
+    """Return the mapping for a CSV source, None for any other; stop on a CSV or mapping it cannot use.
 
+    The mapping is the guessed one with each ``--csv-column`` NAME=HEADER put over it.
     ``key_field`` is the Message-ID field, the column a Data Loader Task export has for the key.
     """
     from backstory_desktop.sources.base import SourceError
-    from backstory_desktop.sources.csv_export import check_mapping, guess_mapping, read_csv_header
-    from backstory_desktop.sources.registry import SourceKind, detect_source
+    from backstory_desktop.sources.csv_export import (
+        CUSTOM_LABEL,
+        CsvMapping,
+        check_mapping,
+        guess_mapping,
+        read_csv_header,
+    )
+    from backstory_desktop.sources.registry import SourceKind, describe_source, detect_source
 
     try:
-        if detect_source(path) is not SourceKind.CSV:
+        kind = detect_source(path)
+        if kind is not SourceKind.CSV:
+            if columns:
+                raise CommandStop(USAGE_ERROR_STATUS, f"--csv-column applies to a CSV source only, and "
+                                                       f"{path} is not one ({describe_source(kind)}), so "
+                                                       "leave --csv-column out.")
             return None
         headers = read_csv_header(path)
     except SourceError as error:
-        raise SyncStop(USAGE_ERROR_STATUS, str(error)) from error
+        raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
     mapping = guess_mapping(headers, key_field=key_field)
+    if columns:
+        chosen = {**mapping.columns, **{CsvColumn(name): header for name, header in columns}}
+        mapping = CsvMapping(columns=chosen, label=CUSTOM_LABEL)
     problems = check_mapping(mapping, headers)
+    if CsvColumn.MESSAGE_ID not in mapping.columns:
+        # check_mapping's sentence asks the admin to choose a column, which the command line does with
+        # an option, so a sentence that names the option replaces it.
+        problems = [_no_key_column(path, headers),
+                    *(problem for problem in problems if not problem.startswith(UNMAPPED_KEY_PREFIX))]
     if problems:
-        raise SyncStop(USAGE_ERROR_STATUS, " ".join(problems))
+        raise CommandStop(USAGE_ERROR_STATUS, " ".join(problems))
     return mapping
+
+
+def _no_key_column(path: Path, headers: list[str]) -> str:
+    return (f"No column of {path} is chosen for the Message-ID, so name the column that contains each "
+            "e-mail's Message-ID with --csv-column message_id=HEADER (the file's columns are "
+            f"{', '.join(repr(header) for header in headers)}).")
 
 
 def _build_plan(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
@@ -395,20 +440,20 @@ def _build_plan(run: EnablementRun, args: argparse.Namespace, progress: Progress
     from backstory_desktop import enablement
     from backstory_desktop.sources.base import SourceError
 
-    mapping = _source_mapping(args.source, run.profile.field_api_name)
+    mapping = _source_mapping(args.source, run.profile.field_api_name, args.csv_column)
     try:
         plan = enablement.plan_sync(run, args.source, mapping=mapping, progress=progress, cancel=cancel)
     except SourceError as error:
-        raise SyncStop(USAGE_ERROR_STATUS, str(error)) from error
+        raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
     if args.plan_csv is not None:
         from backstory_desktop.sync.result_files import write_plan_csv
 
         try:
             write_plan_csv(args.plan_csv, plan.rows)
         except OSError as error:
-            raise SyncStop(USAGE_ERROR_STATUS, f"Cannot write the plan to {args.plan_csv} "
-                                               f"({error.strerror or error}), so choose another "
-                                               "--plan-csv file.") from error
+            raise CommandStop(USAGE_ERROR_STATUS, f"Cannot write the plan to {args.plan_csv} "
+                                                   f"({error.strerror or error}), so choose another "
+                                                   "--plan-csv file.") from error
     return plan
 
 
@@ -418,7 +463,34 @@ def _plan(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinte
     counts = plan.counts()
     reason = f"Planned {_counts_phrase(counts)}; nothing was written to the org."
     return SyncOutcome("plan", args.org, True, 0, reason, counts, _run_json(run, plan.run_id),
-                       plan_csv=str(args.plan_csv) if args.plan_csv else None)
+                       plan_csv=str(args.plan_csv) if args.plan_csv else None, not_sent=_not_sent(plan))
+
+
+def _not_sent(plan: Plan) -> NotSentReport:
+    """Gather the plan's inactive owners and the rows it does not send, in one pass over the rows."""
+    report = NotSentReport(inactive_owners=[asdict(owner) for owner in plan.inactive_owners])
+    for row in plan.rows:
+        action = row.action.value
+        if action not in NOT_SENT_ACTIONS:
+            continue
+        if len(report.rows) < MAX_LISTED_ROWS:
+            report.rows.append({"source_ref": row.source_ref, "action": action, "key": row.key,
+                                "reason": row.reason})
+        else:
+            report.rows_truncated = True
+        group = (action, _reason_wording(row.reason))
+        count, references = report.reasons.get(group, (0, []))
+        if len(references) < LISTED_REFERENCES:
+            references.append(row.source_ref)
+        report.reasons[group] = (count + 1, references)
+    return report
+
+
+def _reason_wording(reason: str) -> str:
+    """Return the reason without the messages and Tasks of its own row, so alike rows share it."""
+    for pattern, replacement in _REASON_SPECIFICS:
+        reason = pattern.sub(replacement, reason)
+    return reason
 
 
 def _apply(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
@@ -427,8 +499,9 @@ def _apply(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrint
 
     unfinished = enablement.unfinished_sync(run)
     if unfinished is not None:
-        raise SyncStop(USAGE_ERROR_STATUS, f"Run {unfinished.run_id} of this org (from {unfinished.source}) "
-                                           "stopped before its end, so continue it with sync resume first.")
+        raise CommandStop(USAGE_ERROR_STATUS, f"Run {unfinished.run_id} of this org (from "
+                                               f"{unfinished.source}) stopped before its end, so continue it "
+                                               "with sync resume first.")
     plan = _build_plan(run, args, progress, cancel)
     counts = plan.counts()
     to_send = counts.get("create", 0) + counts.get("update", 0)
@@ -437,8 +510,9 @@ def _apply(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrint
         return SyncOutcome("apply", args.org, True, 0, reason, counts, _run_json(run, plan.run_id))
     _confirm(args, [f"+ create {counts.get('create', 0)} Tasks",
                     f"~ update {counts.get('update', 0)} Tasks"], run)
-    result = enablement.apply_sync(run, settings=_settings(args), progress=progress, cancel=cancel)
-    return _step_outcome("apply", args, run, result, counts, plan.run_id)
+    with _writing(run):
+        result = enablement.apply_sync(run, settings=_settings(args), progress=progress, cancel=cancel)
+        return _step_outcome("apply", args, run, result, counts, plan.run_id)
 
 
 def _resume(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
@@ -447,12 +521,14 @@ def _resume(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrin
 
     unfinished = enablement.unfinished_sync(run)
     if unfinished is None:
-        raise SyncStop(USAGE_ERROR_STATUS, "This org has no run that stopped before its end, so start one "
-                                           "with sync apply.")
+        raise CommandStop(USAGE_ERROR_STATUS, "This org has no run that stopped before its end, so start one "
+                                               "with sync apply.")
     _confirm(args, [f"continue run {unfinished.run_id} from {unfinished.source}: "
                     f"{_states_phrase(unfinished)}"], run)
-    result = enablement.resume_sync(run, unfinished.run_id, progress=progress, cancel=cancel)
-    return _step_outcome("resume", args, run, result, dict(unfinished.counts), unfinished.run_id)
+    run.sync_settings = _settings(args)
+    with _writing(run):
+        result = enablement.resume_sync(run, unfinished.run_id, progress=progress, cancel=cancel)
+        return _step_outcome("resume", args, run, result, dict(unfinished.counts), unfinished.run_id)
 
 
 def _retry(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
@@ -466,8 +542,10 @@ def _retry(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrint
     summary = queued[0]
     _confirm(args, [f"send again {summary.states[ItemState.QUEUED]} queued records of run "
                     f"{summary.run_id}"], run)
-    result = enablement.retry_backfill(run, summary.run_id, progress=progress, cancel=cancel)
-    return _step_outcome("retry", args, run, result, dict(summary.counts), summary.run_id)
+    run.sync_settings = _settings(args)
+    with _writing(run):
+        result = enablement.retry_backfill(run, summary.run_id, progress=progress, cancel=cancel)
+        return _step_outcome("retry", args, run, result, dict(summary.counts), summary.run_id)
 
 
 def _history(run: EnablementRun, args: argparse.Namespace) -> SyncOutcome:
@@ -476,6 +554,27 @@ def _history(run: EnablementRun, args: argparse.Namespace) -> SyncOutcome:
     runs = [_summary_json(summary) for summary in enablement.sync_history(run)]
     reason = f"{len(runs)} runs of this org." if len(runs) != 1 else "1 run of this org."
     return SyncOutcome("history", args.org, True, 0, reason, runs=runs)
+
+
+@contextmanager
+def _writing(run: EnablementRun) -> Iterator[None]:
+    """Mark the steps that write to the org, so Ctrl+C during them says whether sync resume has work."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise CommandStop(CHECK_FAILED_STATUS, _stopped_while_writing(run)) from None
+
+
+def _stopped_while_writing(run: EnablementRun) -> str:
+    from backstory_desktop import enablement
+
+    # The journal, not the moment of the key press, tells whether rows are left, because the
+    # last batch may already have its outcomes recorded.
+    unfinished = enablement.unfinished_sync(run)
+    if unfinished is None:
+        return STOPPED_AFTER_WRITING
+    return (f"The sync was stopped with Ctrl+C while it was writing run {unfinished.run_id} to the org, so "
+            "continue it with sync resume.")
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -496,7 +595,7 @@ def _confirm(args: argparse.Namespace, lines: list[str], run: EnablementRun) -> 
         print(f"  {line}")
     reply = input("Write these changes? [y/N] ").strip().lower()
     if reply not in ("y", "yes"):
-        raise SyncStop(CHECK_FAILED_STATUS, "Nothing was written because the changes were not confirmed.")
+        raise CommandStop(CHECK_FAILED_STATUS, "Nothing was written because the changes were not confirmed.")
 
 
 def _step_outcome(action: str, args: argparse.Namespace, run: EnablementRun, result: StepResult,
@@ -508,9 +607,18 @@ def _step_outcome(action: str, args: argparse.Namespace, run: EnablementRun, res
     status = 0 if passed else CHECK_FAILED_STATUS
     if result.details.get("error_code") == SignInRequired.ERROR_CODE:
         status = SIGN_IN_NEEDED_STATUS
-    details = json.loads(json.dumps(result.details, default=str))
+    details = _listed_in_doubt(json.loads(json.dumps(result.details, default=str)))
     return SyncOutcome(action, args.org, passed, status, result.reason, counts,
                        _run_json(run, run_id), details=details)
+
+
+def _listed_in_doubt(details: dict[str, Any]) -> dict[str, Any]:
+    """Keep the first in-doubt keys of a result's details, with the count of all of them."""
+    keys = details.get("in_doubt")
+    if isinstance(keys, list):
+        details.setdefault("in_doubt_count", len(keys))
+        details["in_doubt"] = keys[:MAX_LISTED_IN_DOUBT_KEYS]
+    return details
 
 
 def _run_json(run: EnablementRun, run_id: str | None) -> dict[str, Any] | None:
@@ -545,15 +653,44 @@ def _states_phrase(summary: RunSummary) -> str:
 
 def _print_outcome(outcome: SyncOutcome, *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(asdict(outcome), indent=2, default=str))
+        print(json.dumps(_outcome_json(outcome), indent=2, default=str))
         return
     print(outcome.reason)
     if outcome.run is not None:
         _print_run(outcome.run)
     for summary in outcome.runs:
         _print_run(summary)
+    if outcome.not_sent is not None:
+        _print_not_sent(outcome.not_sent)
     if outcome.plan_csv:
         print(f"Plan written to {outcome.plan_csv}")
+    if outcome.action == "plan" and outcome.counts.get("conflict"):
+        print(CONFLICTS_HINT)
+
+
+def _outcome_json(outcome: SyncOutcome) -> dict[str, Any]:
+    values = asdict(outcome)
+    del values["not_sent"]
+    if outcome.not_sent is not None:
+        values["inactive_owners"] = outcome.not_sent.inactive_owners
+        values["rows"] = outcome.not_sent.rows
+        values["rows_truncated"] = outcome.not_sent.rows_truncated
+    return values
+
+
+def _print_not_sent(report: NotSentReport) -> None:
+    from backstory_desktop.enablement.run import count_phrase
+
+    for owner in report.inactive_owners:
+        print(f"inactive owner {owner['username']} ({owner['user_id']}) replaced by {owner['replaced_by']} "
+              f"on {count_phrase(owner['rows'], 'Task')}")
+    by_action = sorted(report.reasons.items(), key=lambda group: NOT_SENT_ACTIONS.index(group[0][0]))
+    for (action, reason), (count, references) in by_action:
+        listed = "; ".join(references)
+        if count > len(references):
+            listed += f"; and {count - len(references)} more"
+        print(f"{action} {count}: {reason}")
+        print(f"  {listed}")
 
 
 def _print_run(summary: dict[str, Any]) -> None:

@@ -15,10 +15,14 @@ from typing import Any
 
 import pytest
 
+from backstory_desktop import org_sessions
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.cli import main
+from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.store.settings import save_profile
 from backstory_desktop.sync_cli import ProgressPrinter
+from tests.consent_browser import ConsentBrowser, served_profile
 
 # The practice org's tables that hold org data; sign-ins and API usage counts live in others.
 ORG_DATA_TABLES = ("records", "custom_fields", "sequences")
@@ -218,7 +222,9 @@ def test_sync_plan__csv_without_key_column(capsys: pytest.CaptureFixture[str], t
     status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(source))
 
     assert status == 2
-    assert "No column is chosen for the Message-ID" in report["error"]
+    assert report["error"] == (f"No column of {source} is chosen for the Message-ID, so name the column that "
+                               "contains each e-mail's Message-ID with --csv-column message_id=HEADER (the "
+                               "file's columns are 'Name', 'Email').")
 
 
 def test_sync_apply__declined_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
@@ -235,6 +241,84 @@ def test_sync_apply__declined_writes_nothing(capsys: pytest.CaptureFixture[str],
     assert "+ create " in captured.out
     assert "Nothing was written because the changes were not confirmed." in captured.err
     assert _org_data(db_path)["records"] == before["records"]
+
+
+class _CtrlCAt(io.StringIO):
+    """Standard error that raises KeyboardInterrupt, as Ctrl+C does, at its first line starting with prefix.
+
+    The progress lines go to standard error, so the key press lands at a chosen step of the sync.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self.pressed = False
+
+    def write(self, text: str) -> int:
+        if not self.pressed and text.startswith(self._prefix):
+            self.pressed = True
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_sync_apply__ctrl_c_while_planning(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    before = _org_data(db_path)
+    stderr = _CtrlCAt("Reading ")
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    status, report = _sync(capsys, "apply", "--org", "practice", "--db", str(db_path), "--source",
+                           str(sample_mailbox_path()), "--yes")
+    resume_status, resume = _sync(capsys, "resume", "--org", "practice", "--db", str(db_path), "--yes")
+
+    assert stderr.pressed
+    assert status == 1
+    assert report["error"] == ("The sync was stopped with Ctrl+C before it wrote anything to the org, so "
+                               "run the same command again to start over.")
+    assert report["error"] in stderr.getvalue()
+    assert _org_data(db_path) == before
+    assert resume_status == 2
+    assert resume["error"].startswith("This org has no run that stopped before its end")
+
+
+def test_sync_apply__ctrl_c_while_writing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    options = ("--org", "practice", "--db", str(db_path))
+    # Through Bulk API 2.0 the job is recorded in the journal before its records are uploaded.
+    stderr = _CtrlCAt("Uploading ")
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    status, report = _sync(capsys, "apply", *options, "--source", str(sample_mailbox_path()),
+                           "--bulk-threshold", "1", "--yes")
+    resume_status, resume = _sync(capsys, "resume", *options, "--yes")
+
+    assert stderr.pressed
+    assert status == 1
+    assert report["error"].startswith("The sync was stopped with Ctrl+C while it was writing run ")
+    assert report["error"].endswith(" to the org, so continue it with sync resume.")
+    assert resume_status == 0, resume
+    assert resume["run"]["state"] == "finished"
+    assert resume["run"]["states"].get("created", 0) == resume["counts"]["create"] > 0
+
+
+def test_sync_apply__ctrl_c_after_last_write(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    options = ("--org", "practice", "--db", str(db_path))
+    # The sample's rows fit in one call, whose "Sent" line comes once its outcomes are recorded.
+    stderr = _CtrlCAt("Sent ")
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    status, report = _sync(capsys, "apply", *options, "--source", str(sample_mailbox_path()), "--yes")
+    resume_status, _ = _sync(capsys, "resume", *options, "--yes")
+
+    assert stderr.pressed
+    assert status == 1
+    assert report["error"] == ("The sync was stopped with Ctrl+C after its last write to the org, so nothing "
+                               "is left to resume and sync history shows the run.")
+    assert resume_status == 2
 
 
 class _Terminal(io.StringIO):
@@ -254,3 +338,355 @@ def test_sync_plan__text_output(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert status == 0
     assert out[0].startswith("Planned create ")
     assert out[1].startswith("run ")
+
+
+# -- the plan file never replaces a source or a file of another kind ---------------------------
+
+
+def _plan_options(db_path: Path, source: Path, plan_csv: Path) -> tuple[str, ...]:
+    return ("plan", "--org", "practice", "--db", str(db_path), "--source", str(source),
+            "--plan-csv", str(plan_csv))
+
+
+@pytest.mark.parametrize("name", ["victim.mbox", "victim.csv"])
+def test_sync_plan__plan_csv_is_source(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str) -> None:
+    source = tmp_path / name
+    if name.endswith(".mbox"):
+        source.write_bytes(sample_mailbox_path().read_bytes())
+    else:
+        source.write_text(CADENCE_CSV, encoding="utf-8")
+    before = source.read_bytes()
+
+    status, report = _sync(capsys, *_plan_options(tmp_path / "org.sqlite3", source, source))
+
+    assert status == 2
+    assert report["error"] == (f"The plan file {source} is the source {source}, so choose another "
+                               "--plan-csv file.")
+    assert source.read_bytes() == before
+
+
+def test_sync_plan__plan_csv_is_source_by_link(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    source = tmp_path / "victim.csv"
+    source.write_text(CADENCE_CSV, encoding="utf-8")
+    link = tmp_path / "plan.csv"
+    link.symlink_to(source)
+
+    status, report = _sync(capsys, *_plan_options(tmp_path / "org.sqlite3", source, link))
+
+    assert status == 2
+    assert f"The plan file {link} is the source {source}" in report["error"]
+    assert source.read_text(encoding="utf-8") == CADENCE_CSV
+
+
+@pytest.mark.parametrize("layout", ["maildir", "eml"])
+def test_sync_plan__plan_csv_inside_source_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  layout: str) -> None:
+    folder = tmp_path / layout
+    message = b"From: a@example.com\nMessage-ID: <m.1@example.com>\nSubject: Hi\n\nHello\n"
+    if layout == "maildir":
+        for name in ("cur", "new", "tmp"):
+            (folder / name).mkdir(parents=True)
+        (folder / "cur" / "1.host:2,S").write_bytes(message)
+        plan_csv = folder / "cur" / "plan.csv"
+    else:
+        folder.mkdir()
+        (folder / "1.eml").write_bytes(message)
+        plan_csv = folder / "plan.csv"
+
+    status, report = _sync(capsys, *_plan_options(tmp_path / "org.sqlite3", folder, plan_csv))
+
+    assert status == 2
+    assert report["error"] == (f"The plan file {plan_csv} is inside the source folder {folder}, so choose a "
+                               "--plan-csv file outside it.")
+    assert not plan_csv.exists()
+
+
+def test_sync_plan__plan_csv_of_another_kind_kept(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    other = tmp_path / "contacts.csv"
+    other.write_text("Name,Email\nAda,ada@example.com\n", encoding="utf-8")
+
+    status, report = _sync(capsys, *_plan_options(tmp_path / "org.sqlite3", sample_mailbox_path(), other))
+
+    assert status == 2
+    assert report["error"] == (f"The plan file {other} exists and is not a plan CSV that this app wrote, so "
+                               "choose another --plan-csv file or move that one away.")
+    assert other.read_text(encoding="utf-8") == "Name,Email\nAda,ada@example.com\n"
+    assert not (tmp_path / "org.sqlite3").exists()
+
+
+def test_sync_plan__plan_csv_replaces_old_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    plan_csv = tmp_path / "plan.csv"
+    source = tmp_path / "activities.csv"
+    source.write_text(CADENCE_CSV, encoding="utf-8")
+    first_status, _ = _sync(capsys, *_plan_options(db_path, sample_mailbox_path(), plan_csv))
+
+    status, report = _sync(capsys, *_plan_options(db_path, source, plan_csv))
+
+    assert first_status == 0
+    assert status == 0, report
+    assert len(plan_csv.read_text(encoding="utf-8-sig").splitlines()) == 3
+
+
+# -- resume and retry take the sync settings ---------------------------------------------------
+
+
+def test_sync_resume__bulk_threshold_used(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    options = ("--org", "practice", "--db", str(db_path))
+    monkeypatch.setattr("sys.stderr", _CtrlCAt("Uploading "))
+    _sync(capsys, "apply", *options, "--source", str(sample_mailbox_path()), "--bulk-threshold", "1", "--yes")
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    status, report = _sync(capsys, "resume", *options, "--bulk-threshold", "1", "--yes")
+
+    assert status == 0, report
+    assert report["run"]["state"] == "finished"
+    # Sent through Bulk API 2.0, which the default threshold of 2,000 records leaves out for this sample.
+    assert "Uploading " in stderr.getvalue()
+
+
+# -- the CSV mapping on the command line -------------------------------------------------------
+
+CADENCE_CSV = ("Message ID,Subject,Body,From,To,Sent At\n"
+               "<csv.1@drill.backstory.example>,Intro,Hello,x1z@ddd.com,x1z@zzz.org,2026-11-02 10:00\n"
+               ",No key,Hello,x1z@ddd.com,x1z@zzz.org,2026-11-02 10:00\n")
+
+
+def test_sync_plan__csv_column_chooses_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    source = tmp_path / "activities.csv"
+    source.write_text("Ident,Subject,From,Sent At\n"
+                      "<csv.2@drill.backstory.example>,Intro,x1z@ddd.com,2026-11-02 10:00\n",
+                      encoding="utf-8")
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(source),
+                           "--csv-column", "message_id=Ident", "--csv-column", "subject=From")
+
+    assert status == 0, report
+    assert report["counts"]["create"] == 1
+    assert report["counts"]["invalid"] == 0
+
+
+def test_sync_plan__csv_column_not_in_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    source = tmp_path / "activities.csv"
+    source.write_text(CADENCE_CSV, encoding="utf-8")
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(source),
+                           "--csv-column", "message_id=Ident")
+
+    assert status == 2
+    assert report["error"].startswith("The column 'Ident' chosen for Message-ID is not in the file")
+
+
+def test_sync_plan__csv_column_twice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, report = _sync(capsys, "plan", "--org", "practice", "--source", str(sample_mailbox_path()),
+                           "--csv-column", "body=A", "--csv-column", "body=B")
+
+    assert status == 2
+    assert report["error"] == "--csv-column names body 2 times, so give each column once."
+
+
+def test_sync_plan__csv_column_on_mbox(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source",
+                           str(sample_mailbox_path()), "--csv-column", "body=Body")
+
+    assert status == 2
+    assert report["error"] == (f"--csv-column applies to a CSV source only, and {sample_mailbox_path()} is "
+                               "not one (mbox file), so leave --csv-column out.")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("message_id", "'message_id' is not NAME=HEADER"),
+    ("subject=", "'subject=' is not NAME=HEADER"),
+    ("key=Message ID", "'key' is not a column name, so use one of message_id, subject, body, sender, "
+                       "recipients, sent_at, who_id, owner_id"),
+])
+def test_sync__bad_csv_column_rejected(capsys: pytest.CaptureFixture[str], value: str, expected: str) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["sync", "plan", "--org", "practice", "--csv-column", value])
+
+    assert stop.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+# -- what the plan does not send ----------------------------------------------------------------
+
+
+def test_sync_plan__text_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+
+    status = main(["sync", "plan", "--org", "practice", "--db", str(db_path), "--source",
+                   str(sample_mailbox_path())])
+
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert "invalid 7: no Message-ID header" in out
+    invalid_refs = out[out.index("invalid 7: no Message-ID header") + 1]
+    assert invalid_refs == ("  sample.mbox, message 8 (byte 5299); sample.mbox, message 9 (byte 10580); "
+                            "sample.mbox, message 12 (byte 14245); and 4 more")
+    assert "conflict 1: several Tasks hold this key: the app's Conflicts step shows them side by side, so " \
+           "keep one in Salesforce, then sync again" in out
+    assert "excluded 3: same Message-ID as an earlier message, which this plan already syncs" in out
+    assert out[-1] == "The Conflicts step of the app shows the Tasks of each conflict side by side."
+
+
+def test_sync_plan__json_lists_rows_not_sent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source",
+                           str(sample_mailbox_path()))
+
+    counts = report["counts"]
+    assert status == 0
+    assert len(report["rows"]) == counts["conflict"] + counts["invalid"] + counts["excluded"]
+    assert report["rows_truncated"] is False
+    assert report["rows"][0]["action"] == "conflict"
+    assert report["rows"][0]["source_ref"] == "sample.mbox, message 1 (byte 0)"
+    assert report["rows"][0]["key"]
+    assert report["rows"][0]["reason"].startswith("2 Tasks hold this key (")
+    assert report["inactive_owners"] == []
+
+
+def test_sync_plan__json_rows_capped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    source = tmp_path / "activities.csv"
+    source.write_text("Message ID,Subject\n" + ",No key\n" * 1_001, encoding="utf-8")
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(source))
+
+    assert status == 0, report
+    assert report["counts"]["invalid"] == 1_001
+    assert len(report["rows"]) == 1_000
+    assert report["rows_truncated"] is True
+
+
+def test_sync_plan__inactive_owner_listed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    source = tmp_path / "activities.csv"
+    # The default scenario's sales rep lcnm5@digicool.com has left the company: the User is inactive.
+    source.write_text("Message ID,Subject,From,Sent At\n"
+                      "<csv.3@drill.backstory.example>,Intro,lcnm5@digicool.com,2026-11-02 10:00\n",
+                      encoding="utf-8")
+    options = ("--org", "practice", "--db", str(db_path), "--source", str(source))
+
+    status, report = _sync(capsys, "plan", *options)
+    text_status = main(["sync", "plan", *options])
+
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0, report
+    assert report["inactive_owners"] == [{"user_id": "005000000000006AAA",
+                                          "username": "lcnm5@digicool.com.practice",
+                                          "replaced_by": "admin@practice.backstory.example", "rows": 1}]
+    assert text_status == 0
+    assert ("inactive owner lcnm5@digicool.com.practice (005000000000006AAA) replaced by "
+            "admin@practice.backstory.example on 1 Task") in out
+    assert "The Conflicts step of the app" not in "\n".join(out)
+
+
+# -- rows in doubt ------------------------------------------------------------------------------
+
+
+class _SignInEndsAt(io.StringIO):
+    """Standard error that ends the org's sign-in at its first line starting with prefix.
+
+    From then on the org commits the next call and drops its response, so its rows are in doubt,
+    and revokes the access token of the call after it, which no refresh token can renew.
+    """
+
+    def __init__(self, org: PracticeOrg, alias: str, prefix: str) -> None:
+        super().__init__()
+        self._org = org
+        self._alias = alias
+        self._prefix = prefix
+        self.ended = False
+
+    def write(self, text: str) -> int:
+        if not self.ended and text.startswith(self._prefix):
+            self.ended = True
+            refresh_token = org_sessions.secret_store().load(self._alias)
+            assert refresh_token is not None
+            self._org.store.revoke_token(refresh_token)
+            # With seed 15 the first call draws the dropped response and the second the expired session.
+            self._org.faults = FaultPlan(seed=15, expired_session_rate=0.5, dropped_after_commit_rate=0.5)
+        return super().write(text)
+
+
+class _AllowanceEndsAt(io.StringIO):
+    """Standard error that lowers the daily API allowance to the use so far at its first line with prefix."""
+
+    def __init__(self, org: PracticeOrg, prefix: str) -> None:
+        super().__init__()
+        self._org = org
+        self._prefix = prefix
+        self.lowered = False
+
+    def write(self, text: str) -> int:
+        if not self.lowered and text.startswith(self._prefix):
+            self.lowered = True
+            self._org.daily_api_limit = self._org.request_count + 1
+        return super().write(text)
+
+
+def _served(org: PracticeOrg, alias: str) -> None:
+    """Save a served profile for ``org``, signed in as its admin."""
+    profile = served_profile(org, alias)
+    org_sessions.sign_in_with_browser(
+        profile, org_sessions.secret_store(),
+        open_browser=ConsentBrowser(org.ca_bundle, org.admin_username), timeout=30)
+    save_profile(profile)
+
+
+def test_sync_retry__bulk_threshold_used(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                        default_org: PracticeOrg, monkeypatch: pytest.MonkeyPatch) -> None:
+    _served(default_org, "served-practice")
+    source = _new_messages(tmp_path / "new.mbox", 550)
+    allowance = default_org.daily_api_limit
+    monkeypatch.setattr("sys.stderr", _AllowanceEndsAt(default_org, "Sent 200 of 550 Tasks"))
+    applied_status, applied = _sync(capsys, "apply", "--org", "served-practice", "--source", str(source),
+                                    "--yes")
+    default_org.daily_api_limit = allowance
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    status, report = _sync(capsys, "retry", "--org", "served-practice", "--bulk-threshold", "1", "--yes")
+
+    assert applied_status == 1, applied
+    assert applied["run"]["states"].get("queued", 0) > 0
+    assert status == 0, report
+    assert report["run"]["states"].get("queued", 0) == 0
+    # Sent through Bulk API 2.0, which the default threshold of 2,000 records leaves out here.
+    assert "Uploading " in stderr.getvalue()
+
+
+def _new_messages(path: Path, count: int) -> Path:
+    lines = []
+    for number in range(count):
+        lines += ["From x1z@ddd.com Mon Nov  2 10:00:00 2026", "From: x1z@ddd.com", "To: x1z@zzz.org",
+                  f"Message-ID: <doubt.{number}@drill.backstory.example>", f"Subject: Note {number}",
+                  "Date: Mon, 2 Nov 2026 10:00:00 +0000", "", "Hello", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def test_sync_apply__in_doubt_keys_capped(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                         default_org: PracticeOrg, monkeypatch: pytest.MonkeyPatch) -> None:
+    alias = "served-practice"
+    _served(default_org, alias)
+    source = _new_messages(tmp_path / "new.mbox", 350)
+    # sObject Collections take 200 records a call, so the second call carries the other 150.
+    stderr = _SignInEndsAt(default_org, alias, "Sent 200 of 350 Tasks")
+    monkeypatch.setattr("sys.stderr", stderr)
+
+    status, report = _sync(capsys, "apply", "--org", alias, "--source", str(source), "--yes")
+
+    assert stderr.ended
+    assert status == 3, report
+    assert report["details"]["in_doubt_count"] == 150
+    assert len(report["details"]["in_doubt"]) == 100
+    assert report["details"]["in_doubt"][0].startswith("<doubt.")
