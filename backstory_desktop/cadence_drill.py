@@ -1,8 +1,17 @@
 """The cadence-tool drill: a cadence tool and the local sync write the same e-mails on a practice org.
 
-A cadence tool (Outreach, SalesLoft...) logs each e-mail it sends as a Task through its own
-user, by an upsert keyed on the Message-ID field. The local sync writes the same e-mails from
-the mailbox. The drill plays the three moments at which the two meet:
+A cadence tool (Outreach, SalesLoft...) logs each e-mail it sends as a Task by an upsert
+keyed on the Message-ID field. Each rep connects the tool with their own Salesforce user, so
+the tool writes an e-mail as its sender's user and makes that user the owner. The local sync
+makes the sender's active User the owner too, so one user owns the Task whichever of the two
+creates it, and the tool may later update the Tasks the sync created.
+
+On the practice org only the cadence tool's user (``outreach@...``) has what a rep needs to
+connect the tool: API Enabled, Edit Tasks and edit access to the Message-ID field, from its
+"Outreach Integration" permission set. So the drill's copies of the mailbox are sent by that
+user: it is the rep, and the tool connects as it. The drill makes no change to permissions.
+
+The drill plays the three moments at which the tool and the local sync meet:
 
 - before the local sync: the tool has logged some e-mails already, some keys with angle
   brackets and some without (tools differ until the mapping step's spelling is mapped);
@@ -14,6 +23,13 @@ the mailbox. The drill plays the three moments at which the two meet:
 Then each e-mail must be exactly one live Task with its key, with the cadence tool's
 Subject and owner and the Backstory flag. The drill writes a copy of the mailbox with new
 Message-IDs first, so it can run again on the same org.
+
+``ToolUser.SHARED`` plays the other set-up: the tool connected once, as one integration
+user, writes every rep's e-mails and makes each sender the owner. Activity sharing
+"Controlled by Parent" lets a user edit only the Tasks they own, or whose parent records
+they own, unless they have Modify All Data. So that user's later writes of Tasks the local
+sync created are rejected with INSUFFICIENT_ACCESS_OR_READONLY. The report then contains
+``DrillReport.access_finding``: connect the tool as each rep, or give its user edit access.
 
 The tool's failure is made by the practice org's own fault control
 (``/services/practice/faults``), so the drill runs on a practice org only.
@@ -36,6 +52,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from simple_salesforce.format import format_soql
+
 from backstory_desktop.core.activity import MailActivity
 from backstory_desktop.core.jobs import Cancelled, ProgressCallback, no_progress
 from backstory_desktop.core.message_id import key_spellings
@@ -54,6 +72,8 @@ DRILL_DOMAIN = "drill.backstory.example"
 # The prefix the cadence tool gives the Subject of an e-mail Task. The local sync writes the
 # subject unchanged, so the two Subjects differ.
 CADENCE_SUBJECT_PREFIX = "Email: "
+# The error of a write the org rejected because the user may not edit the record.
+NO_EDIT_ACCESS = "INSUFFICIENT_ACCESS_OR_READONLY"
 
 UserConnection = Callable[[str], OrgConnection]
 
@@ -64,6 +84,13 @@ class Moment(StrEnum):
     BEFORE = "before"
     DURING = "during"
     AFTER = "after"
+
+
+class ToolUser(StrEnum):
+    """The Salesforce user the cadence tool writes each e-mail as."""
+
+    EACH_REP = "each rep"  # each rep connects the tool with their own user, the e-mail's sender
+    SHARED = "one shared user"  # the tool is connected once and writes every rep's e-mails
 
 
 @dataclass(frozen=True)
@@ -78,6 +105,7 @@ class DrillRow:
     flag_ok: bool
     problem: str  # "" when the e-mail is exactly one Task with the tool's fields and the flag
     tool_error: str = ""  # the cadence tool's last failed write of this e-mail, "CODE: message"
+    tool_user: str = ""  # the username the cadence tool wrote this e-mail as
 
     @property
     def passed(self) -> bool:
@@ -93,41 +121,66 @@ class DrillReport:
     run_id: str | None = None
     tool_failures: int = 0  # writes of the cadence tool that failed and went to its backfill
     sync_summary: str = ""
+    tool_user: ToolUser = ToolUser.EACH_REP
 
     @property
     def passed(self) -> bool:
         return bool(self.rows) and all(row.passed for row in self.rows)
 
-    def summary(self) -> str:
-        """Return one sentence: how many e-mails passed and what the first failure is."""
+    def headline(self) -> str:
+        """Return one sentence: how many e-mails are exactly one Task with the cadence tool's fields."""
         good = sum(1 for row in self.rows if row.passed)
-        text = f"{good} of {len(self.rows)} e-mails are exactly one Task with the cadence tool's fields."
+        return f"{good} of {len(self.rows)} e-mails are exactly one Task with the cadence tool's fields."
+
+    def summary(self) -> str:
+        """Return the headline and, when an e-mail failed, what the first failure is."""
+        text = self.headline()
         failed = [row for row in self.rows if not row.passed]
         if failed:
             text += f" First failure: {failed[0].key} ({failed[0].moment}): {failed[0].problem}"
         return text
 
+    def access_finding(self) -> str:
+        """Return the sentence on the cadence tool's writes rejected for lack of edit access, or ""."""
+        rejected = [row for row in self.rows if row.tool_error.startswith(NO_EDIT_ACCESS)]
+        if not rejected:
+            return ""
+        users = ", ".join(sorted({row.tool_user for row in rejected if row.tool_user})) or "its user"
+        count = f"{len(rejected)} e-mail" + ("" if len(rejected) == 1 else "s")
+        return (f"The cadence tool wrote as {users}, which does not own the Tasks the local sync created "
+                f"and may not edit them, so its backfill of {count} was rejected with {NO_EDIT_ACCESS}: "
+                "connect the tool as each rep, or give its user edit access to those Tasks "
+                "(Modify All Data).")
+
 
 @dataclass
 class CadenceTool:
-    """A cadence tool's integration user writing e-mail Tasks by upsert, with a backfill of its failures.
+    """A cadence tool writing e-mail Tasks by upsert, with a backfill of its failures.
 
-    ``spell`` gives the key spelling the tool writes for an e-mail (tools differ: with or
-    without angle brackets). Failed writes are kept in ``backfill`` and sent again by
-    ``run_backfill``, as a tool's own retry job does.
+    The tool writes an e-mail as its sender's own connection in ``reps`` when the rep
+    connected the tool, and as ``connection`` otherwise. It makes the sender's active User in
+    ``owners`` the Task's owner. ``spell`` gives the key spelling the tool writes for an e-mail
+    (tools differ: with or without angle brackets). Failed writes are kept in ``backfill`` and
+    sent again by ``run_backfill``, as a tool's own retry job does.
     """
 
-    connection: OrgConnection
+    connection: OrgConnection  # the user the tool writes as when the sender has not connected it
     owners: dict[str, str]  # sender e-mail -> active User Id the tool makes the owner
+    reps: dict[str, OrgConnection] = field(default_factory=dict)  # sender e-mail -> the rep's own user
     key_field: str = KEY_FIELD
     backfill: list[MailActivity] = field(default_factory=list)
     failures: int = 0
     # The last failed write of each e-mail not written since, "CODE: message", by canonical key.
     errors: dict[str, str] = field(default_factory=dict)
 
+    def connection_for(self, activity: MailActivity) -> OrgConnection:
+        """Return the connection the tool writes an e-mail with: its sender's own, else the shared one."""
+        sender = activity.sender.email.lower() if activity.sender else ""
+        return self.reps.get(sender, self.connection)
+
     def record(self, activity: MailActivity, key: str) -> dict[str, Any]:
         """Return the Task the tool logs for an e-mail: its Subject, owner, body and key."""
-        sender = activity.sender.email if activity.sender else ""
+        sender = activity.sender.email.lower() if activity.sender else ""
         record: dict[str, Any] = {
             self.key_field: key,
             "Subject": cadence_subject(activity),
@@ -142,23 +195,39 @@ class CadenceTool:
         return record
 
     def log(self, activities: Sequence[MailActivity], spell: Callable[[str], str]) -> list[UpsertOutcome]:
-        """Upsert one Task per e-mail; the e-mails whose write failed go to the backfill."""
-        records = [self.record(activity, spell(_key(activity))) for activity in activities]
-        try:
-            outcomes = upsert_tasks(self.connection, self.key_field, records)
-        except UpsertInterrupted as stop:
-            outcomes = [*stop.outcomes, *(
-                UpsertOutcome(record[self.key_field], False, False, None, stop.problem.error_code,
-                              stop.problem.sentence)
-                for record in records[len(stop.outcomes):])]
-        for activity, outcome in zip(activities, outcomes, strict=True):
+        """Upsert one Task per e-mail, each as the user the tool writes it as; failed ones go to the backfill.
+
+        Returns the outcomes in the order of ``activities``.
+        """
+        by_user: dict[int, list[int]] = {}
+        for position, activity in enumerate(activities):
+            by_user.setdefault(id(self.connection_for(activity)), []).append(position)
+        outcomes: list[UpsertOutcome | None] = [None] * len(activities)
+        for positions in by_user.values():
+            group = [activities[position] for position in positions]
+            written = self._upsert(self.connection_for(group[0]), group, spell)
+            for position, outcome in zip(positions, written, strict=True):
+                outcomes[position] = outcome
+        done = [outcome for outcome in outcomes if outcome is not None]
+        for activity, outcome in zip(activities, done, strict=True):
             if outcome.success:
                 self.errors.pop(_key(activity), None)
                 continue
             self.failures += 1
             self.backfill.append(activity)
             self.errors[_key(activity)] = f"{outcome.error_code or 'FAILED'}: {outcome.message}"
-        return outcomes
+        return done
+
+    def _upsert(self, connection: OrgConnection, activities: Sequence[MailActivity],
+                spell: Callable[[str], str]) -> list[UpsertOutcome]:
+        records = [self.record(activity, spell(_key(activity))) for activity in activities]
+        try:
+            return upsert_tasks(connection, self.key_field, records)
+        except UpsertInterrupted as stop:
+            return [*stop.outcomes, *(
+                UpsertOutcome(record[self.key_field], False, False, None, stop.problem.error_code,
+                              stop.problem.sentence)
+                for record in records[len(stop.outcomes):])]
 
     def run_backfill(self, spell: Callable[[str], str]) -> list[UpsertOutcome]:
         """Send the failed writes again; those that fail again stay in the backfill."""
@@ -193,10 +262,11 @@ def _key(activity: MailActivity) -> str:
 
 
 def write_drill_mailbox(source: Path, target: Path, *, count: int | None = None,
-                        token: str | None = None) -> list[str]:
+                        token: str | None = None, sender: tuple[str, str] | None = None) -> list[str]:
     """Write an mbox of the keyed e-mails of ``source`` with new Message-IDs; return their keys in order.
 
-    The senders, recipients, dates, subjects and bodies stay those of ``source``. With
+    The senders, recipients, dates, subjects and bodies stay those of ``source``, except that
+    ``sender``, a (display name, e-mail address) pair, sends every copy when it is given. With
     ``count``, the e-mails are repeated (each copy with its own Message-ID) until there are
     that many. ``token`` makes the Message-IDs of one drill; a new one is drawn without it.
     """
@@ -208,7 +278,7 @@ def write_drill_mailbox(source: Path, target: Path, *, count: int | None = None,
     total = len(activities) if count is None else count
     # Each source e-mail is rendered once; its copies differ in the Message-ID only.
     placeholder = f"<placeholder@{DRILL_DOMAIN}>"
-    templates = [_mbox_entry(activity, placeholder) for activity in activities]
+    templates = [_mbox_entry(activity, placeholder, sender) for activity in activities]
     keys: list[str] = []
     with target.open("wb") as file:
         for index in range(total):
@@ -218,19 +288,21 @@ def write_drill_mailbox(source: Path, target: Path, *, count: int | None = None,
     return keys
 
 
-def _mbox_entry(activity: MailActivity, key: str) -> bytes:
+def _mbox_entry(activity: MailActivity, key: str, sender: tuple[str, str] | None) -> bytes:
     """Return one e-mail in the mboxo format: a "From " line, then the message with body lines
     that start with "From " written as ">From "."""
     buffer = io.BytesIO()
     buffer.write(b"From drill@" + DRILL_DOMAIN.encode() + b" Thu Jan  1 00:00:00 1970\n")
-    BytesGenerator(buffer, mangle_from_=True).flatten(_message(activity, key))
+    BytesGenerator(buffer, mangle_from_=True).flatten(_message(activity, key, sender))
     buffer.write(b"\n")
     return buffer.getvalue()
 
 
-def _message(activity: MailActivity, key: str) -> EmailMessage:
+def _message(activity: MailActivity, key: str, sender: tuple[str, str] | None) -> EmailMessage:
     message = EmailMessage()
-    if activity.sender is not None:
+    if sender is not None:
+        message["From"] = formataddr(sender)
+    elif activity.sender is not None:
         message["From"] = formataddr((activity.sender.name, activity.sender.email))
     message["To"] = ", ".join(formataddr((person.name, person.email)) for person in activity.recipients)
     message["Subject"] = activity.subject
@@ -252,27 +324,40 @@ def run_cadence_drill(
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
     cadence_username: str = "outreach@practice.backstory.example",
+    tool_user: ToolUser = ToolUser.EACH_REP,
     work_folder: Path | None = None,
 ) -> DrillReport:
     """Run the cadence-tool drill on a practice org and return its per-e-mail report.
 
-    ``connection_for_user(username)`` signs in as a user of the org; the cadence tool works
-    as ``cadence_username``. The local sync runs as ``admin_connection`` through the journal
-    and the engine, as the local sync page runs it. The drill's mailbox, a copy of ``mailbox``
-    with new Message-IDs, is written to ``work_folder`` (a new temporary folder without it).
+    ``connection_for_user(username)`` signs in as a user of the org. With ``ToolUser.EACH_REP``
+    the drill's copies are sent by ``cadence_username``'s user and the tool writes each e-mail
+    as its sender's user. With ``ToolUser.SHARED`` the copies keep the senders of ``mailbox``
+    and the tool writes every e-mail as ``cadence_username``. The local sync runs as
+    ``admin_connection`` through the journal and the engine, as the local sync page runs it.
+    The drill's mailbox, a copy of ``mailbox`` with new Message-IDs, is written to
+    ``work_folder`` (a new temporary folder without it).
     """
     cancel = cancel or threading.Event()
     folder = work_folder or Path(tempfile.mkdtemp(prefix="cadence-drill-"))
     folder.mkdir(parents=True, exist_ok=True)
     drill_mailbox = folder / "cadence-drill.mbox"
     progress(0, 5, "Writing the drill's mailbox")
-    write_drill_mailbox(mailbox, drill_mailbox)
+    cadence_user = _active_user(admin_connection, cadence_username)
+    sender = (cadence_user.name, cadence_user.email) if tool_user is ToolUser.EACH_REP else None
+    write_drill_mailbox(mailbox, drill_mailbox, sender=sender)
     activities = [item for item in read_mbox(drill_mailbox) if isinstance(item, MailActivity)]
     moments = {_key(activity): _moment(index, len(activities)) for index, activity in enumerate(activities)}
     groups = {moment: [a for a in activities if moments[_key(a)] is moment] for moment in Moment}
 
-    tool = CadenceTool(connection_for_user(cadence_username), _active_owners(admin_connection, activities))
-    report = DrillReport(mailbox=drill_mailbox)
+    senders = _active_senders(admin_connection, activities)
+    shared = connection_for_user(cadence_username)
+    reps: dict[str, OrgConnection] = {}
+    if tool_user is ToolUser.EACH_REP:
+        # The rep who is the cadence tool's user reuses its connection instead of signing in again.
+        reps = {email: shared if user.username == cadence_username else connection_for_user(user.username)
+                for email, user in senders.items()}
+    tool = CadenceTool(shared, {email: user.id for email, user in senders.items()}, reps)
+    report = DrillReport(mailbox=drill_mailbox, tool_user=tool_user)
 
     _check_cancel(cancel)
     progress(1, 5, "The cadence tool logs the first e-mails")
@@ -294,7 +379,7 @@ def run_cadence_drill(
 
     report.rows = check_emails(admin_connection, activities, moments, tool)
     progress(5, 5, report.summary())
-    log.info("Cadence-tool drill: %s", report.summary())
+    log.info("Cadence-tool drill (%s): %s %s", tool_user, report.summary(), report.access_finding())
     return report
 
 
@@ -318,17 +403,40 @@ def _check_cancel(cancel: threading.Event) -> None:
         raise Cancelled("cancelled by the user")
 
 
-def _active_owners(admin: OrgConnection, activities: Sequence[MailActivity]) -> dict[str, str]:
-    """Map each sender's e-mail to the active User the tool makes the Task's owner."""
-    emails = sorted({a.sender.email for a in activities if a.sender is not None and a.sender.email})
-    owners: dict[str, str] = {}
+@dataclass(frozen=True)
+class OrgUser:
+    """An active User of the org: the tool's user, or the owner of a sender's Tasks."""
+
+    id: str
+    username: str
+    name: str
+    email: str
+
+
+def _active_user(admin: OrgConnection, username: str) -> OrgUser:
+    soql = format_soql("SELECT Id, Username, Name, Email FROM User WHERE Username = {} AND IsActive = true",
+                       username)
+    rows = list(admin.query_all(soql))
+    if not rows:
+        raise ValueError(f"The cadence tool's user {username} is not an active user of this org, "
+                         "so activate it or run the drill with another user.")
+    return _org_user(rows[0])
+
+
+def _active_senders(admin: OrgConnection, activities: Sequence[MailActivity]) -> dict[str, OrgUser]:
+    """Map each sender's e-mail, in lower case, to their active User: the Task's owner."""
+    emails = sorted({a.sender.email.lower() for a in activities if a.sender is not None and a.sender.email})
+    users: dict[str, OrgUser] = {}
     for start in range(0, len(emails), 100):
-        quoted = ", ".join("'" + email.replace("\\", "\\\\").replace("'", "\\'") + "'"
-                           for email in emails[start:start + 100])
-        soql = f"SELECT Id, Email FROM User WHERE IsActive = true AND Email IN ({quoted})"
+        soql = format_soql("SELECT Id, Username, Name, Email FROM User WHERE IsActive = true AND Email IN {}",
+                           emails[start:start + 100])
         for row in admin.query_all(soql):
-            owners.setdefault(str(row["Email"]).lower(), str(row["Id"]))
-    return {email: owners[email.lower()] for email in emails if email.lower() in owners}
+            users.setdefault(str(row["Email"]).lower(), _org_user(row))
+    return users
+
+
+def _org_user(row: dict[str, Any]) -> OrgUser:
+    return OrgUser(str(row["Id"]), str(row["Username"]), str(row.get("Name") or ""), str(row["Email"]))
 
 
 @contextmanager
@@ -420,10 +528,11 @@ def _judge(activity: MailActivity, moment: Moment, tasks: list[dict[str, Any]],
     key = _key(activity)
     expected = tool.record(activity, key)
     tool_error = tool.errors.get(key, "")
+    tool_user = tool.connection_for(activity).username
     if len(tasks) != 1:
         problem = "no Task has the key" if not tasks else (
             f"{len(tasks)} Tasks have the key: " + ", ".join(f"{t['Id']} ({t[KEY_FIELD]})" for t in tasks))
-        return DrillRow(key, moment, len(tasks), False, False, False, problem, tool_error)
+        return DrillRow(key, moment, len(tasks), False, False, False, problem, tool_error, tool_user)
     task = tasks[0]
     subject_ok = task.get("Subject") == expected["Subject"]
     owner_ok = "OwnerId" not in expected or task.get("OwnerId") == expected["OwnerId"]
@@ -437,7 +546,8 @@ def _judge(activity: MailActivity, moment: Moment, tasks: list[dict[str, Any]],
         problems.append("the Backstory flag is not set")
     if tool_error and problems:
         problems.append(f"the cadence tool's last write failed ({tool_error})")
-        if tool_error.startswith("INSUFFICIENT_ACCESS_OR_READONLY"):
-            problems.append("give the cadence tool's user edit access to the Tasks the local sync "
-                            "creates, such as Modify All Data, or let it own them")
-    return DrillRow(key, moment, 1, subject_ok, owner_ok, flag_ok, "; ".join(problems), tool_error)
+        if tool_error.startswith(NO_EDIT_ACCESS):
+            problems.append(f"{tool_user or 'its user'} does not own this Task, so connect the cadence "
+                            "tool as each rep, or give its user edit access to the Tasks the local sync "
+                            "creates (Modify All Data)")
+    return DrillRow(key, moment, 1, subject_ok, owner_ok, flag_ok, "; ".join(problems), tool_error, tool_user)
