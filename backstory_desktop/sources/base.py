@@ -10,12 +10,32 @@ from __future__ import annotations
 
 from backstory_desktop.core.jobs import ProgressCallback
 
+# Share of control bytes in the first block above which a file is binary data rather than text.
+BINARY_CONTROL_SHARE = 0.1
+BINARY_CHECK_BYTES = 8192
+# C0 control bytes that text files do not contain: all but tab, line feed, form feed, carriage return and
+# escape (which terminal logs and some exports contain).
+_BINARY_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+
 
 class SourceError(ValueError):
     """The path cannot be read as the chosen source at all: missing, empty or another format.
 
     The message names the path and describes what it is instead.
     """
+
+
+def looks_binary(block: bytes) -> bool:
+    """Tell whether the first block of a file is binary data: more than 10% of its bytes are controls.
+
+    One NUL byte in a text file is a damaged value, not a sign of binary data,
+    so it is reported where it sits rather than rejecting the whole file.
+    """
+    sample = block[:BINARY_CHECK_BYTES]
+    if not sample:
+        return False
+    controls = sum(1 for byte in sample if byte in _BINARY_BYTES)
+    return controls / len(sample) > BINARY_CONTROL_SHARE
 
 
 class ProgressReporter:

@@ -4,7 +4,9 @@ Files are read in name order, folder by folder, so the order is the same on
 every run. ``source_ref`` is the file's path from the chosen folder, for
 example "exports/2024/offer.eml". Hidden files and folders (names starting
 with ".", such as macOS "._" resource files) are skipped. Outlook's .msg
-files are not read: each is reported with the way to save it as .eml.
+files are not read: each is reported with the way to save it as .eml. An
+entry named .eml that is not a regular file (a named pipe, a broken link) is
+reported and never opened, because opening a named pipe blocks.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from backstory_desktop.sources.message_files import (
     OLE_SIGNATURE,
     MessageFile,
     count_message_files,
+    entry_kind,
+    not_regular_reason,
     read_message_folder,
     sorted_entries,
 )
@@ -61,9 +65,20 @@ def _check_eml_folder(path: Path) -> int:
         raise SourceError(f"{path} is a file: choose the folder that contains the .eml files")
     total = 0
     outlook = 0
+    special = 0
     for message_file in _message_files(path):
         total += 1
-        outlook += message_file.skip_reason is not None
+        if message_file.skip_reason is None:
+            continue
+        if entry_kind(message_file.path) is None:
+            outlook += 1
+        else:
+            special += 1
+    if special and total == outlook + special:
+        raise SourceError(
+            f"{path} contains no readable .eml files: {special} of its entries named .eml or .msg are "
+            "not regular files (named pipes, broken links or devices): choose the folder with the messages"
+        )
     if total == outlook and outlook:
         raise SourceError(
             f"{path} contains only Outlook .msg files ({outlook}), which are not read: "
@@ -102,6 +117,11 @@ def _message_files_under(root: Path, folder: Path) -> Iterator[MessageFile]:
 def _message_file(root: Path, path: Path) -> MessageFile | None:
     suffix = path.suffix.lower()
     source_ref = f"{root.name}/{path.relative_to(root).as_posix()}"
+    if suffix not in (MESSAGE_SUFFIX, OUTLOOK_SUFFIX):
+        return None
+    kind = entry_kind(path)
+    if kind is not None:
+        return MessageFile(path, source_ref, skip_reason=not_regular_reason(kind))
     if suffix == MESSAGE_SUFFIX:
         return MessageFile(path, source_ref)
     if suffix == OUTLOOK_SUFFIX:

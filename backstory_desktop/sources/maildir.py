@@ -6,11 +6,14 @@ Maildir++ subfolders (``.Sent``, ``.Archive``, as Dovecot and Courier store
 them) are read after the top folder. Files are read in name order, so the
 order is the same on every run. ``source_ref`` is the file's path from the
 Maildir's own folder, for example "Maildir/cur/1700000000.M1P2.host:2,S".
+Entries of cur/ and new/ that are not regular files (named pipes, broken
+links, folders) are reported and never opened.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +23,8 @@ from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.message_files import (
     MessageFile,
     count_message_files,
+    entry_kind,
+    not_regular_reason,
     read_message_folder,
     sorted_entries,
 )
@@ -61,10 +66,28 @@ def _check_maildir(path: Path) -> int:
         ]
         hint = f": choose one of the Maildirs inside it ({', '.join(inner[:5])})" if inner else ""
         raise SourceError(f"{path} is not a Maildir folder (it contains no cur/ or new/ folder){hint}")
-    total = sum(1 for _ in _message_files(path))
+    total = 0
+    kinds: Counter[str] = Counter()
+    for message_file in _message_files(path):
+        total += 1
+        if message_file.skip_reason is not None:
+            kinds[entry_kind(message_file.path) or "special file"] += 1
     if total == 0:
         raise SourceError(f"{path} contains no messages: its cur/ and new/ folders are empty")
+    if kinds.total() == total:
+        listed = ", ".join(f"{count} {_plural(kind, count)}" for kind, count in sorted(kinds.items()))
+        raise SourceError(
+            f"{path} contains no readable messages: its cur/ and new/ folders contain only entries that "
+            f"are not regular files ({listed}): choose the Maildir that contains the messages"
+        )
     return total
+
+
+def _plural(kind: str, count: int) -> str:
+    if count == 1:
+        return kind
+    noun, space, detail = kind.partition(" (")
+    return f"{noun}s{space}{detail}"
 
 
 def _message_files(root: Path) -> Iterator[MessageFile]:
@@ -81,6 +104,10 @@ def _message_files(root: Path) -> Iterator[MessageFile]:
             if not messages.is_dir():
                 continue
             for entry in sorted_entries(messages):
-                if entry.is_file():
-                    path = Path(entry.path)
-                    yield MessageFile(path, f"{root.name}/{path.relative_to(root).as_posix()}")
+                path = Path(entry.path)
+                source_ref = f"{root.name}/{path.relative_to(root).as_posix()}"
+                kind = entry_kind(path)
+                if kind is None:
+                    yield MessageFile(path, source_ref)
+                else:
+                    yield MessageFile(path, source_ref, skip_reason=not_regular_reason(kind))

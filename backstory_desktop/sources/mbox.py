@@ -11,11 +11,13 @@ line starts like a header field. Otherwise it is body text, as in a
 paragraph that begins "From here on, we agree.". In mboxcl and mboxcl2 files
 a Content-Length header gives the size of the body, so that "From " lines in
 it need no quoting. That count is used only when a separator or the end of
-the file follows exactly where it ends.
+the file follows exactly where it ends, and the bytes it covers hold no whole
+message (a separator line followed by a From or Message-ID header).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -26,8 +28,8 @@ from typing import BinaryIO
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
-from backstory_desktop.sources.base import ProgressReporter, SourceError
-from backstory_desktop.sources.message import is_header_line, parse_message, read_headers
+from backstory_desktop.sources.base import ProgressReporter, SourceError, looks_binary
+from backstory_desktop.sources.message import is_header_line, parse_message, read_headers, with_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,7 @@ class _PendingMessage:
     lines: list[bytes] = field(default_factory=list)
     size: int = 0
     truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def add(self, line: bytes) -> None:
         if self.size + len(line) > MAX_MESSAGE_BYTES:
@@ -237,15 +240,27 @@ class _MboxSplitter:
         if length is None or not self._separator_follows(self._offset + length):
             return False
 
+        start = self._offset
         body: list[bytes] = []
         kept_bytes = message.size
         remaining = length
+        swallowed = _SwallowedMessageCheck()
         while remaining > 0:
             chunk = self._stream.readline(min(_MAX_CHUNK_BYTES, remaining))
             if not chunk:
                 break
             remaining -= len(chunk)
             self._offset += len(chunk)
+            if swallowed.check(_normalise_line_end(chunk)):
+                # A lying count that ends at a later separator would hide whole messages in this body.
+                self._stream.seek(start)
+                self._offset = start
+                message.warnings.append(
+                    f"its Content-Length header ({length} bytes) is wrong because it covers the "
+                    "next message, so the message was read up to the next 'From ' line instead"
+                )
+                logger.warning("The Content-Length %d at byte %d covers a later message", length, start)
+                return False
             if kept_bytes + len(chunk) <= MAX_MESSAGE_BYTES:
                 body.append(_normalise_line_end(chunk))
                 kept_bytes += len(chunk)
@@ -276,6 +291,31 @@ class _MboxSplitter:
         return rest.startswith(b"From ")
 
 
+class _SwallowedMessageCheck:
+    """Find a whole message inside a counted body: a separator line, then a header with From or Message-ID.
+
+    A "From " line followed by other header fields (as in a quoted message)
+    is body text, so a count that covers one is still trusted.
+    """
+
+    def __init__(self) -> None:
+        self._in_header = False
+        self._after_blank_line = True
+
+    def check(self, line: bytes) -> bool:
+        """Take the next line of the body; return True once a whole message has been seen."""
+        if self._in_header:
+            if line.startswith((b" ", b"\t")):
+                return False
+            if is_header_line(line):
+                name = line.partition(b":")[0].strip().lower()
+                return name in (b"from", b"message-id")
+            self._in_header = False
+        self._in_header = _looks_like_separator(line, after_blank_line=self._after_blank_line)
+        self._after_blank_line = not line.strip()
+        return False
+
+
 def _content_length(header: bytes) -> int | None:
     """Return the value of the one Content-Length header, or None when there is none or it is odd."""
     values = [value.strip() for name, value in read_headers(header) if name == "content-length"]
@@ -297,7 +337,12 @@ def _finish_message(name: str, pending: _PendingMessage) -> MailActivity | Sourc
             reason="the text after this 'From ' line has no header lines: it is not a message",
             raw_header=None,
         )
-    return parse_message(data, source_ref)
+    parsed = parse_message(data, source_ref)
+    if isinstance(parsed, MailActivity) and pending.warnings:
+        return dataclasses.replace(parsed, message_id=with_warnings(parsed.message_id, pending.warnings))
+    if isinstance(parsed, SourceProblem) and pending.warnings:
+        return dataclasses.replace(parsed, reason=f"{parsed.reason}; " + "; ".join(pending.warnings))
+    return parsed
 
 
 def _looks_like_separator(line: bytes, *, after_blank_line: bool) -> bool:
@@ -356,7 +401,7 @@ def _describe_first_line(line: bytes) -> str:
         return "is gzip-compressed data: decompress the file (for example .mbox.gz to .mbox) and open that"
     if line.startswith(b"PK\x03\x04"):
         return "is the start of a ZIP archive (perhaps a .docx, .xlsx or .zip file)"
-    if b"\x00" in line or line.startswith((b"\xd0\xcf\x11\xe0", b"\x89PNG")):
+    if looks_binary(line) or line.startswith((b"\xd0\xcf\x11\xe0", b"\x89PNG")):
         return "is binary data"
     if is_header_line(line):
         return (

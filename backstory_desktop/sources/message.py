@@ -22,7 +22,7 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from backstory_desktop.core.activity import MailActivity, Participant, SourceProblem
-from backstory_desktop.core.message_id import canonical_message_id
+from backstory_desktop.core.message_id import MessageIdKey, canonical_message_id
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ _BLOCK_TAG = re.compile(r"<(br|/p|/div|/tr|/li|/h[1-6])\b[^>]*>", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 _UTF8_BOM = b"\xef\xbb\xbf"
+# C0 control characters other than tab and line feed. Line ends are made "\n" before they are removed.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f]")
+# Charsets that mean plain ASCII. Mailers often keep this label on 8-bit text, so such a part with 8-bit
+# bytes is decoded as if it declared no charset.
+_ASCII_CHARSETS = frozenset({"us-ascii", "ascii"})
 
 
 def is_header_line(line: bytes) -> bool:
@@ -102,6 +107,31 @@ def _split_header(data: bytes) -> tuple[list[tuple[str, bytes]], int]:
             return fields, position
         position = next_position
     return fields, position
+
+
+def remove_control_characters(text: str) -> tuple[str, int]:
+    """Return the text without C0 control characters (NUL and the like) and how many were removed.
+
+    Tab and line feed are kept. "\r\n" and "\r" line ends become "\n" and
+    are not counted, so only controls that a Task's Subject or Description
+    could not show are reported.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL_CHARACTERS.subn("", text)
+
+
+def control_characters_warning(count: int, field: str) -> str:
+    """Return the warning for control characters removed from a field ("subject" or "body")."""
+    noun = "character was" if count == 1 else "characters were"
+    return f"{count} control {noun} removed from the {field} (such as NUL bytes)"
+
+
+def cleaned_text(text: str, field: str, warnings: list[str]) -> str:
+    """Return the text without control characters, adding a warning to ``warnings`` when any were removed."""
+    cleaned, count = remove_control_characters(text)
+    if count:
+        warnings.append(control_characters_warning(count, field))
+    return cleaned
 
 
 def _rebuild_message(data: bytes) -> bytes:
@@ -168,15 +198,25 @@ def _build_activity(
     senders = participants(_values(headers, "from"))
     recipients = participants(_values(headers, "to") + _values(headers, "cc"))
     message = BytesParser(policy=policy.compat32).parsebytes(_rebuild_message(data))
+    warnings: list[str] = []
+    body_text = cleaned_text(_body_text(message, warnings), "body", warnings)
+    subject = cleaned_text(_decode_words(_first(headers, "subject") or ""), "subject", warnings)
     return MailActivity(
         source_ref=source_ref,
-        message_id=message_id,
-        subject=_decode_words(_first(headers, "subject") or ""),
+        message_id=with_warnings(message_id, warnings),
+        subject=subject,
         sender=senders[0] if senders else None,
         recipients=tuple(recipients),
         sent_at=parse_mail_date(_first(headers, "date")),
-        body_text=_body_text(message),
+        body_text=body_text,
     )
+
+
+def with_warnings(message_id: MessageIdKey, warnings: list[str]) -> MessageIdKey:
+    """Return the key with warnings about its message added; the plan shows them on the message's row."""
+    if not warnings:
+        return message_id
+    return dataclasses.replace(message_id, warnings=(*message_id.warnings, *warnings))
 
 
 def _decode_header_bytes(value: bytes) -> str:
@@ -245,8 +285,11 @@ def parse_mail_date(value: str | None) -> datetime | None:
     return parsed
 
 
-def _body_text(message: Message) -> str:
-    """Return the first inline text/plain part, else the first text/html part as plain text."""
+def _body_text(message: Message, warnings: list[str]) -> str:
+    """Return the first inline text/plain part, else the first text/html part as plain text.
+
+    A note about how the body was decoded is added to ``warnings``.
+    """
     plain: str | None = None
     markup: str | None = None
     for part in message.walk():
@@ -256,9 +299,9 @@ def _body_text(message: Message) -> str:
             continue
         subtype = part.get_content_subtype()
         if subtype == "plain" and plain is None:
-            plain = _part_text(part)
+            plain = _part_text(part, warnings)
         elif subtype == "html" and markup is None:
-            markup = _part_text(part)
+            markup = _part_text(part, warnings)
     if plain is not None and plain.strip():
         text = plain
     elif markup is not None:
@@ -268,15 +311,26 @@ def _body_text(message: Message) -> str:
     return text.strip()[:MAX_BODY_CHARACTERS]
 
 
-def _part_text(part: Message) -> str:
+def _part_text(part: Message, warnings: list[str]) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or "utf-8"
+    charset = part.get_content_charset()
+    if charset is None or (charset in _ASCII_CHARSETS and not payload.isascii()):
+        return _decode_undeclared(payload, "declares no charset", warnings)
     try:
         return payload.decode(charset, errors="replace")
     except LookupError:
-        return payload.decode("utf-8", errors="replace")
+        return _decode_undeclared(payload, f"declares the unknown charset {charset!r}", warnings)
+
+
+def _decode_undeclared(payload: bytes, charset_note: str, warnings: list[str]) -> str:
+    """Decode a body without a usable charset as the headers are: UTF-8, else Windows-1252."""
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        warnings.append(f"the body {charset_note} and is not UTF-8: it was read as Windows-1252")
+        return payload.decode("cp1252", errors="replace")
 
 
 def html_to_text(markup: str) -> str:

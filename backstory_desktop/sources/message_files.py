@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ class MessageFile:
 
     path: Path
     source_ref: str
-    # The reason the file is reported instead of read, for files that are never read (.msg).
+    # The reason the file is reported instead of read, for entries that are never read: .msg files, and
+    # named pipes, broken links and other entries that are not regular files.
     skip_reason: str | None = None
 
 
@@ -85,6 +87,36 @@ def read_message_files(
     logger.info("Read %d message files from %s", done, name)
 
 
+def entry_kind(path: Path) -> str | None:
+    """Return what a path is when it is not a regular file ("named pipe (FIFO)", "broken link"...), else None.
+
+    Opening a named pipe or a device blocks until another program writes to
+    it, so such entries are reported and never opened.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "broken link" if path.is_symlink() else "missing file"
+    except OSError as error:
+        return f"entry that cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special file"
+
+
+def not_regular_reason(kind: str) -> str:
+    """Return the problem reported for an entry that is not a regular file, from ``entry_kind``."""
+    return f"this is a {kind}, not a message file, so it is skipped: remove it from the folder"
+
+
 def sorted_entries(folder: Path, *, hidden: bool = False) -> list[os.DirEntry[str]]:
     """Return the entries of a folder sorted by name; hidden ones (names starting with ".") only if asked."""
     with os.scandir(folder) as entries:
@@ -100,7 +132,12 @@ def _read_one(message_file: MessageFile) -> MailActivity | SourceProblem:
     if message_file.skip_reason is not None:
         return SourceProblem(message_file.source_ref, message_file.skip_reason, raw_header=None)
     try:
-        with message_file.path.open("rb") as stream:
+        # A file replaced by a named pipe after listing must not block the read: open without waiting.
+        descriptor = os.open(message_file.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(descriptor, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                kind = entry_kind(message_file.path) or "special file"
+                return SourceProblem(message_file.source_ref, not_regular_reason(kind), raw_header=None)
             data = stream.read(MAX_MESSAGE_BYTES)
             truncated = bool(stream.read(1))
     except OSError as error:

@@ -227,3 +227,80 @@ def test_message_folder__unreadable_folder_is_rejected(
         reader(root)
 
     assert str(raised.value) == f"{root} cannot be read: Permission denied"
+
+
+# Entries that are not regular files
+
+
+Items = list[MailActivity | SourceProblem]
+
+
+def read_within_seconds(read: Callable[[], Items]) -> Items:
+    """Run ``read`` in a thread, failing the test instead of hanging when it blocks on a named pipe."""
+    result: list[Items] = []
+    thread = threading.Thread(target=lambda: result.append(read()), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "reading blocked on an entry that is not a regular file"
+    assert result
+    return result[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_eml_folder__named_pipe_is_skipped(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(message(1))
+    os.mkfifo(folder / "b.eml")
+    (folder / "c.eml").write_bytes(message(3))
+
+    items = read_within_seconds(lambda: list(read_eml_folder(folder)))
+
+    assert keys(items) == ["<m1@x.example>", "<m3@x.example>"]
+    pipe = items[1]
+    assert isinstance(pipe, SourceProblem)
+    assert pipe.source_ref == "exports/b.eml"
+    assert pipe.reason.startswith("this is a named pipe (FIFO), not a message file, so it is skipped")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_maildir__named_pipe_and_broken_link_skipped(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir")
+    (root / "cur" / "1.host:2,S").write_bytes(message(1))
+    os.mkfifo(root / "cur" / "2.host:2,S")
+    (root / "new" / "3.host").symlink_to(tmp_path / "gone")
+
+    items = read_within_seconds(lambda: list(read_maildir(root)))
+
+    assert keys(items) == ["<m1@x.example>"]
+    problems = {item.source_ref: item.reason for item in items if isinstance(item, SourceProblem)}
+    assert problems["Maildir/cur/2.host:2,S"].startswith("this is a named pipe (FIFO)")
+    assert problems["Maildir/new/3.host"].startswith("this is a broken link")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_maildir__only_pipes_and_broken_links_rejected(tmp_path: Path) -> None:
+    root = make_maildir(tmp_path / "Maildir")
+    os.mkfifo(root / "cur" / "1.host:2,S")
+    os.mkfifo(root / "cur" / "2.host:2,S")
+    (root / "new" / "3.host").symlink_to(tmp_path / "gone")
+
+    with pytest.raises(SourceError) as raised:
+        read_maildir(root)
+
+    message_text = str(raised.value)
+    assert "contains no readable messages" in message_text
+    assert "(1 broken link, 2 named pipes (FIFO))" in message_text
+    assert "are empty" not in message_text
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_eml_folder__only_named_pipes_rejected(tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    os.mkfifo(folder / "a.eml")
+
+    with pytest.raises(SourceError) as raised:
+        read_eml_folder(folder)
+
+    assert "contains no readable .eml files: 1 of its entries" in str(raised.value)
