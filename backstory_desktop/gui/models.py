@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +23,15 @@ from backstory_desktop.core.duplicates import DuplicateGroup
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.plan import Action, PlanRow
 from backstory_desktop.core.records import TaskRecord
-from backstory_desktop.salesforce.tasks import UpsertOutcome
+from backstory_desktop.store.journal import ItemOutcome, ItemState
 
 if TYPE_CHECKING:
     from backstory_desktop.store.journal import QueuedItem, RunSummary
+
+# Reads the outcomes of the plan rows from ``start`` up to ``stop``: Journal.item_outcomes for one run.
+OutcomeReader = Callable[[int, int], list[ItemOutcome]]
+# Reads ``limit`` queued items from ``offset``: Journal.queued_items for one run.
+QueueReader = Callable[[int, int], "list[QueuedItem]"]
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 ROW_ROLE = Qt.ItemDataRole.UserRole
@@ -41,12 +46,23 @@ ACTION_COLORS = {
 }
 
 
-def describe_outcome(outcome: UpsertOutcome) -> str:
-    """Describe one upsert outcome in a few words."""
-    if outcome.success:
-        verb = "created" if outcome.created else "updated"
-        return f"{verb} {outcome.record_id}"
-    return f"failed: {outcome.error_code} {outcome.message}".strip()
+def describe_outcome(outcome: ItemOutcome) -> str:
+    """Describe where one plan row is after an apply, in a few words: "created 00T…", "queued: …"."""
+    state = outcome.state
+    reason = f"{outcome.error_code or ''} {outcome.message}".strip()
+    if state in (ItemState.CREATED, ItemState.UPDATED):
+        return f"{state.value} {outcome.record_id or ''}".strip()
+    if state is ItemState.FAILED:
+        return f"failed: {reason}" if reason else "failed"
+    if state is ItemState.QUEUED:
+        return f"queued: {reason}" if reason else "queued"
+    if state is ItemState.IN_DOUBT:
+        return "in doubt: looked up before it is sent again"
+    if state is ItemState.SENDING:
+        return "sending"
+    if state is ItemState.PLANNED:
+        return "not sent yet"
+    return ""
 
 
 class _HeaderedTableModel(QAbstractTableModel):
@@ -70,21 +86,27 @@ class PlanTableModel(_HeaderedTableModel):
     The rows may be a journal-backed sequence of hundreds of thousands of rows,
     so the model reads a row only when the view requests it, and keeps the last
     rows read in a small cache. A filter shows only the rows at given positions.
-    Outcomes are matched to rows by source reference, which is unique in a plan.
+    After an apply, the outcomes of the shown rows are read from the journal a
+    page of sequence numbers at a time. A row's position in the plan is its
+    sequence number.
     """
 
     # Reason comes last so that it takes the width left over by the short columns.
-    ACTION, OUTCOME, KEY, SUBJECT, EXISTING, REASON = range(6)
-    HEADERS = ("Action", "Outcome", "Message-ID key", "Subject", "Existing Tasks", "Reason")
+    ACTION, OUTCOME, KEY, SOURCE, SUBJECT, EXISTING, REASON = range(7)
+    HEADERS = ("Action", "Outcome", "Message-ID key", "Source", "Subject", "Existing Tasks", "Reason")
     # Rows kept after reading: a few screens of a tall table.
     CACHE_SIZE = 2000
+    # Outcomes read from the journal in one query, and pages of them kept.
+    OUTCOME_PAGE = 200
+    OUTCOME_PAGES_KEPT = 10
 
     def __init__(self) -> None:
         super().__init__()
         self._rows: Sequence[PlanRow] = ()
         self._positions: Sequence[int] | None = None
         self._cache: OrderedDict[int, PlanRow] = OrderedDict()
-        self._outcomes: dict[str, UpsertOutcome] = {}
+        self._read_outcomes: OutcomeReader | None = None
+        self._outcome_pages: OrderedDict[int, dict[int, ItemOutcome]] = OrderedDict()
 
     def set_rows(self, rows: Sequence[PlanRow]) -> None:
         """Show a new plan, every row, without reading any of them yet."""
@@ -92,7 +114,8 @@ class PlanTableModel(_HeaderedTableModel):
         self._rows = rows
         self._positions = None
         self._cache.clear()
-        self._outcomes = {}
+        self._read_outcomes = None
+        self._outcome_pages.clear()
         self.endResetModel()
 
     def set_filter(self, positions: Sequence[int] | None) -> None:
@@ -114,12 +137,31 @@ class PlanTableModel(_HeaderedTableModel):
             self._cache.move_to_end(position)
         return row
 
-    def set_outcomes(self, outcomes: Iterable[tuple[PlanRow, UpsertOutcome]]) -> None:
-        """Fill the Outcome column of the rows that were sent."""
-        for row, outcome in outcomes:
-            self._outcomes[row.source_ref] = outcome
+    def set_outcomes(self, reader: OutcomeReader | None) -> None:
+        """Fill the Outcome column from ``reader``, read again for the rows shown; None empties it."""
+        if reader is not None and not callable(reader):
+            # Raised here, because an error inside data() would reach Qt's painting instead.
+            raise TypeError(f"set_outcomes takes a function of (start, stop), not {type(reader).__name__}")
+        self._read_outcomes = reader
+        self._outcome_pages.clear()
         if self.rowCount():
             self.dataChanged.emit(self.index(0, self.OUTCOME), self.index(self.rowCount() - 1, self.OUTCOME))
+
+    def outcome_at(self, view_row: int) -> ItemOutcome | None:
+        """Return the outcome of the plan row shown on ``view_row``, or None before an apply."""
+        if self._read_outcomes is None:
+            return None
+        position = view_row if self._positions is None else self._positions[view_row]
+        start = position - position % self.OUTCOME_PAGE
+        page = self._outcome_pages.get(start)
+        if page is None:
+            page = {outcome.seq: outcome for outcome in self._read_outcomes(start, start + self.OUTCOME_PAGE)}
+            self._outcome_pages[start] = page
+            if len(self._outcome_pages) > self.OUTCOME_PAGES_KEPT:
+                self._outcome_pages.popitem(last=False)
+        else:
+            self._outcome_pages.move_to_end(start)
+        return page.get(position)
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         if parent.isValid():
@@ -133,12 +175,15 @@ class PlanTableModel(_HeaderedTableModel):
                         Qt.ItemDataRole.ForegroundRole, ROW_ROLE):
             return None
         row = self.row_at(index.row())
+        column = index.column()
+        if column == self.OUTCOME and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return self._outcome_text(row, self.outcome_at(index.row()), role)
         if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(row, index.column())
+            return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(row, index.column())
+            return self._display(row, column)
         if role == Qt.ItemDataRole.ForegroundRole:
-            return ACTION_COLORS[row.action] if index.column() == self.ACTION else None
+            return ACTION_COLORS[row.action] if column == self.ACTION else None
         return row
 
     def _display(self, row: PlanRow, column: int) -> str:
@@ -146,22 +191,22 @@ class PlanTableModel(_HeaderedTableModel):
             return row.action.value
         if column == self.KEY:
             return row.key or ""
+        if column == self.SOURCE:
+            return row.source_ref
         if column == self.SUBJECT:
             return row.subject
         if column == self.REASON:
             return row.reason
         if column == self.EXISTING:
             return ", ".join(task.id for task in row.existing)
-        outcome = self._outcomes.get(row.source_ref)
-        return describe_outcome(outcome) if outcome is not None else ""
+        return ""
 
-    def _tooltip(self, row: PlanRow, column: int) -> str:
-        if column == self.ACTION:
-            return row.source_ref
-        if column == self.OUTCOME and row.source_ref not in self._outcomes and row.existing:
+    def _outcome_text(self, row: PlanRow, outcome: ItemOutcome | None, role: int) -> str:
+        text = describe_outcome(outcome) if outcome is not None else ""
+        if role == Qt.ItemDataRole.ToolTipRole and not text and row.existing:
             # The page hides Existing Tasks once outcomes show, so a row that was not sent names them here.
             return "Not sent. Existing Tasks: " + self._display(row, self.EXISTING)
-        return self._display(row, column)
+        return text
 
 
 # Rows read between two checks of the cancel event while sorting a plan by action.
@@ -190,7 +235,7 @@ def index_actions(
 
 def describe_counts(counts: Mapping[str, int]) -> str:
     """Describe counts per name in one line, leaving out zeros: "12 create · 3 update"."""
-    parts = [f"{count} {name}" for name, count in counts.items() if count]
+    parts = [f"{count:,} {name}" for name, count in counts.items() if count]
     return " · ".join(parts) if parts else "none"
 
 
@@ -199,6 +244,23 @@ def local_time(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def next_attempt_text(moment: datetime | None, now: datetime) -> str:
+    """Say when a queued item is sent again: "in 2 min (14:05 UTC+01:00)", or "due now"."""
+    if moment is None:
+        return ""
+    local = moment.astimezone()
+    offset = local.strftime("%z")
+    clock = f"{local:%H:%M} UTC{offset[:3]}:{offset[3:]}"
+    if local.date() != now.astimezone().date():
+        clock = f"{local:%Y-%m-%d} {clock}"
+    wait = moment - now
+    if wait <= timedelta(0):
+        return f"due now ({clock})"
+    minutes = max(1, round(wait.total_seconds() / 60))
+    after = f"in {minutes} min" if minutes < 120 else f"in {round(minutes / 60)} h"
+    return f"{after} ({clock})"
 
 
 class RunHistoryModel(_HeaderedTableModel):
@@ -244,10 +306,19 @@ class RunHistoryModel(_HeaderedTableModel):
         if column == self.PLANNED:
             return describe_counts(run.counts)
         if column == self.ITEMS:
-            return describe_counts({str(state): count for state, count in run.states.items()})
+            # Skipped rows are the conflicts, invalid and excluded rows Planned already counts.
+            return self._items_now(run, with_skipped=False)
         return str(run.state)
 
+    @staticmethod
+    def _items_now(run: RunSummary, *, with_skipped: bool) -> str:
+        states = {str(state).replace("_", " "): count for state, count in run.states.items()
+                  if with_skipped or state is not ItemState.SKIPPED}
+        return describe_counts(states)
+
     def _tooltip(self, run: RunSummary, column: int) -> str:
+        if column == self.ITEMS:
+            return self._items_now(run, with_skipped=True)
         if column == self.SOURCE:
             return f"{run.source} ({run.source_kind}), run {run.run_id}"
         if column == self.STATE and run.stop_reason:
@@ -256,35 +327,66 @@ class RunHistoryModel(_HeaderedTableModel):
 
 
 class QueueModel(_HeaderedTableModel):
-    """The backfill queue of one run: items a transient failure left for a later try."""
+    """The backfill queue of one run: items a transient failure left for a later try.
+
+    The queue may contain many thousands of items, so the model stores only
+    their count and reads a page of them from the journal when the view shows it.
+    """
 
     KEY, SOURCE, ATTEMPTS, NEXT, REASON = range(5)
     HEADERS = ("Message-ID key", "Source", "Attempts", "Next attempt", "Reason")
+    PAGE = 200
+    PAGES_KEPT = 10
 
     def __init__(self) -> None:
         super().__init__()
-        self._items: list[QueuedItem] = []
+        self._count = 0
+        self._read: QueueReader | None = None
+        self._pages: OrderedDict[int, list[QueuedItem]] = OrderedDict()
+        self._now = datetime.now().astimezone()
 
-    def set_items(self, items: Sequence[QueuedItem]) -> None:
-        """Show the queued items of a new read."""
+    def set_queue(self, count: int, reader: QueueReader | None) -> None:
+        """Show ``count`` queued items, read a page at a time by ``reader``."""
         self.beginResetModel()
-        self._items = list(items)
+        self._count = count if reader is not None else 0
+        self._read = reader
+        self._pages.clear()
+        self._now = datetime.now().astimezone()
         self.endResetModel()
 
+    def item_at(self, position: int) -> QueuedItem | None:
+        """Return the queued item on row ``position``, reading its page when it is not kept."""
+        if self._read is None:
+            return None
+        start = position - position % self.PAGE
+        page = self._pages.get(start)
+        if page is None:
+            page = self._read(start, self.PAGE)
+            self._pages[start] = page
+            if len(self._pages) > self.PAGES_KEPT:
+                self._pages.popitem(last=False)
+        else:
+            self._pages.move_to_end(start)
+        offset = position - start
+        # The queue may have shrunk since the count was read.
+        return page[offset] if offset < len(page) else None
+
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._items)
+        return 0 if parent.isValid() else self._count
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        item = self._items[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return self._display(item, index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == self.ATTEMPTS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, ROW_ROLE):
+            return None
+        item = self.item_at(index.row())
+        if item is None:
+            return None
         if role == ROW_ROLE:
             return item
-        return None
+        return self._display(item, index.column())
 
     def _display(self, item: QueuedItem, column: int) -> str:
         if column == self.KEY:
@@ -294,7 +396,7 @@ class QueueModel(_HeaderedTableModel):
         if column == self.ATTEMPTS:
             return str(item.attempts)
         if column == self.NEXT:
-            return local_time(item.next_attempt_at)
+            return next_attempt_text(item.next_attempt_at, self._now)
         return f"{item.error_code}: {item.message}" if item.error_code else item.message
 
 

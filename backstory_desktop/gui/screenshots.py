@@ -189,6 +189,9 @@ def _tour_local_sync(window: WizardWindow, shoot: Callable[..., None]) -> None:
     shoot("local-sync-applied")
     sync.tabs.setCurrentWidget(sync.history_panel)
     shoot("local-sync-history")
+    sync.history_panel.show_all_plans.setChecked(True)
+    shoot("local-sync-history-all-plans")
+    sync.history_panel.show_all_plans.setChecked(False)
 
     # A slow org and a Cancel during the apply leave a run to resume.
     org = window.context.practice_org
@@ -200,6 +203,7 @@ def _tour_local_sync(window: WizardWindow, shoot: Callable[..., None]) -> None:
         QTimer.singleShot(1500, sync.progress.cancel_button.click)
         _run(window, sync.apply_button.click)
     org.faults = FaultPlan()
+    shoot("local-sync-stopped")
     window.show_step(Step.CONFLICTS)
     _wait_idle(window)
     window.show_step(Step.LOCAL_SYNC)
@@ -264,6 +268,7 @@ SAMPLE_TASK_EXPORT = (
     "00T000000000102AAA,Re: Pricing follow-up,See the attached quote,2026-11-03,003000000000001AAA,"
     "005000000000001AAA,cah4f2l@mail.example.com\n"
     "00T000000000103AAA,Intro,,2026-11-04,,005000000000002AAA,\n"
+    "00T000000000104AAA,Renewal date,,2026-11-05,,005000000000002AAA,renewal-2026 at mail.example.com\n"
 )
 
 

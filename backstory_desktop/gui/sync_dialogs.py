@@ -7,7 +7,9 @@ them, and confirms the mapping before any plan is built.
 
 from __future__ import annotations
 
+import csv
 import logging
+import re
 from itertools import islice
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from backstory_desktop.sources.csv_export import (
     CsvColumn,
     CsvMapping,
     check_mapping,
+    csv_encoding,
     guess_mapping,
     read_csv_export,
     read_csv_header,
@@ -50,16 +53,51 @@ CUSTOM_LABEL = "Custom"
 USE_MAPPING = "Use this mapping"
 
 PREVIEW_HEADERS = ("Row", "Message-ID key", "Subject", "From", "Sent at", "Problem")
+# Starting widths of every column but Problem; after a read, short columns fit their text.
+PREVIEW_WIDTHS = (110, 200, 150, 150, 120)
+# The widest a column grows to fit its text, so Problem, the last column, keeps room.
+PREVIEW_MAX_WIDTH = 260
+
+
+# The row number at the end of a CSV row's source reference: "tasks.csv, row 4".
+ROW_NUMBER = re.compile(r", row (\d+)")
+# The mapped columns shown, as the file has them, for a row that could not be read.
+RAW_COLUMNS = (CsvColumn.MESSAGE_ID, CsvColumn.SUBJECT, CsvColumn.SENDER, CsvColumn.SENT_AT)
+
+
+def raw_rows(path: Path, count: int) -> list[list[str]]:
+    """Return the first ``count`` rows of the file, header included, as plain cells."""
+    with path.open(encoding=csv_encoding(path), errors="replace", newline="") as stream:
+        return list(islice(csv.reader(stream), count))
+
+
+def problem_cells(problem: SourceProblem, headers: list[str], mapping: CsvMapping,
+                  rows: list[list[str]]) -> tuple[str, ...]:
+    """Return the preview cells of a row that could not be read, with its values as the file has them."""
+    cells = ["", "", "", ""]
+    match = ROW_NUMBER.search(problem.source_ref)
+    if match is not None and int(match.group(1)) <= len(rows):
+        row = rows[int(match.group(1)) - 1]
+        for position, column in enumerate(RAW_COLUMNS):
+            header = mapping.columns.get(column)
+            index = headers.index(header) if header in headers else len(row)
+            cells[position] = row[index] if index < len(row) else ""
+    if not cells[0]:
+        cells[0] = problem.raw_header or ""
+    return (problem.source_ref, *cells, problem.reason)
 
 
 def preview_cells(item: MailActivity | SourceProblem) -> tuple[str, ...]:
     """Return the preview cells of one item read from the file, in PREVIEW_HEADERS order."""
     if isinstance(item, SourceProblem):
-        return (item.source_ref, "", "", "", "", item.reason)
+        # A row that could not be read has only its raw Message-ID, when one was found.
+        return (item.source_ref, item.raw_header or "", "", "", "", item.reason)
     sender = item.sender.email if item.sender is not None else ""
     sent_at = item.sent_at.isoformat(sep=" ", timespec="minutes") if item.sent_at is not None else ""
     problem = (item.message_id.problem or "") if item.message_id.key is None else ""
-    return (item.source_ref, item.message_id.key or "", item.subject, sender, sent_at, problem)
+    # A value that makes no key is shown as the file has it, so the admin can find and fix it.
+    key = item.message_id.key or item.message_id.raw
+    return (item.source_ref, key, item.subject, sender, sent_at, problem)
 
 
 class CsvMappingDialog(QDialog):
@@ -97,7 +135,7 @@ class CsvMappingDialog(QDialog):
         self.preview.horizontalHeader().setStretchLastSection(True)
         self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         compact_rows(self.preview)
-        for position, width in enumerate((130, 190, 150, 140, 110)):
+        for position, width in enumerate(PREVIEW_WIDTHS):
             self.preview.setColumnWidth(position, width)
         self.reset_button = QPushButton("Use the guessed mapping")
         self.reset_button.clicked.connect(self.reset_to_guess)
@@ -130,7 +168,7 @@ class CsvMappingDialog(QDialog):
         layout.addWidget(QLabel(f"Preview of the first {PREVIEW_ROWS} rows:"))
         layout.addWidget(self.preview, 1)
         layout.addWidget(self.buttons)
-        self.resize(900, 600)
+        self.resize(1000, 600)
         self.refresh()
 
     def mapping(self) -> CsvMapping:
@@ -160,7 +198,9 @@ class CsvMappingDialog(QDialog):
             return
         try:
             items = list(islice(read_csv_export(self.path, mapping), PREVIEW_ROWS))
-        except SourceError as error:
+            rows = raw_rows(self.path, PREVIEW_ROWS * 2 + 1) if any(
+                isinstance(item, SourceProblem) for item in items) else []
+        except (SourceError, OSError, csv.Error) as error:
             log.info("CSV preview failed: %s", error)
             self.problems.setText(str(error))
             self.problems.show()
@@ -168,10 +208,20 @@ class CsvMappingDialog(QDialog):
             return
         self.preview.setRowCount(len(items))
         for row, item in enumerate(items):
-            for column, text in enumerate(preview_cells(item)):
+            cells = (problem_cells(item, self.headers, mapping, rows) if isinstance(item, SourceProblem)
+                     else preview_cells(item))
+            for column, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
                 cell.setToolTip(text)
                 self.preview.setItem(row, column, cell)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Widen each column but the last to its text, up to PREVIEW_MAX_WIDTH."""
+        for column in range(len(PREVIEW_HEADERS) - 1):
+            self.preview.resizeColumnToContents(column)
+            fitted = min(self.preview.columnWidth(column), PREVIEW_MAX_WIDTH)
+            self.preview.setColumnWidth(column, max(fitted, PREVIEW_WIDTHS[column] // 2))
 
     def accept(self) -> None:
         self.result_mapping = self.mapping()

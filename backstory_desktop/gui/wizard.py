@@ -237,6 +237,7 @@ class WizardWindow(QMainWindow):
     def start_fresh_run(self, profile: OrgProfile) -> None:
         """Replace the run and every page but Connect, so nothing of the old org stays on screen."""
         log.info("starting a fresh enablement run on org profile %s", profile.alias)
+        self._close_journal()
         self.context.run = EnablementRun(profile)
         for step, page in list(self.pages.items()):
             if step is Step.CONNECT:
@@ -362,6 +363,9 @@ class WizardWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel a running job and wait for it, bounded, before the window closes."""
         if not self.worker.busy or self._force_close:
+            if not self.worker.busy:
+                # A job still running after the wait may write to the journal, so it stays open.
+                self._close_journal()
             self.context.stop_practice_org()
             event.accept()
             return
@@ -377,6 +381,13 @@ class WizardWindow(QMainWindow):
         self.worker.cancel_all()
         self.worker.busy_changed.connect(self._close_when_idle)
         QTimer.singleShot(CLOSE_WAIT_MS, self._close_anyway)
+
+    def _close_journal(self) -> None:
+        """Close the sync journal of the current run, if it opened one."""
+        run = self.context.run
+        if run.journal is not None:
+            run.journal.close()
+            run.journal = None
 
     def _close_when_idle(self, busy: bool) -> None:
         if not busy:

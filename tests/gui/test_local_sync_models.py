@@ -1,21 +1,23 @@
-"""The plan table over a long plan: rows are read only when shown, filtered by action, matched to outcomes."""
+"""The plan and queue tables over long runs: rows and outcomes are read only when shown."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import overload
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTableView
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from backstory_desktop.core.jobs import Cancelled, no_progress
 from backstory_desktop.core.plan import Action, PlanRow
-from backstory_desktop.gui.models import PlanTableModel, index_actions
+from backstory_desktop.gui.models import PlanTableModel, QueueModel, index_actions, next_attempt_text
 from backstory_desktop.gui.widgets import compact_rows
-from backstory_desktop.salesforce.tasks import UpsertOutcome
+from backstory_desktop.store.journal import ItemOutcome, ItemState, QueuedItem
 
 LONG_PLAN_ROWS = 300_000
 ACTIONS = list(Action)
@@ -95,14 +97,71 @@ def test_plan_model__outcome_follows_row_through_filter() -> None:
     rows = CountingRows(20)
     model = PlanTableModel()
     model.set_rows(rows)
-    created = UpsertOutcome(key="<m6@example.com>", success=True, created=True,
-                            record_id="00T000000000006AAA", error_code=None, message="")
+    created = ItemOutcome(6, ItemState.CREATED, "00T000000000006AAA", None, "")
+    queued = ItemOutcome(11, ItemState.QUEUED, None, "REQUEST_LIMIT_EXCEEDED", "")
+    journal = {6: created, 11: queued}
 
-    model.set_outcomes([(rows[6], created)])
+    model.set_outcomes(lambda start, stop: [journal[seq] for seq in range(start, stop) if seq in journal])
     model.set_filter([1, 6, 11])
 
     assert model.index(1, PlanTableModel.OUTCOME).data() == "created 00T000000000006AAA"
+    assert model.index(2, PlanTableModel.OUTCOME).data() == "queued: REQUEST_LIMIT_EXCEEDED"
     assert model.index(0, PlanTableModel.OUTCOME).data() == ""
+
+
+def test_plan_model__outcomes_read_a_page_per_screen() -> None:
+    rows = CountingRows(LONG_PLAN_ROWS)
+    model = PlanTableModel()
+    model.set_rows(rows)
+    reads: list[tuple[int, int]] = []
+
+    def read(start: int, stop: int) -> list[ItemOutcome]:
+        reads.append((start, stop))
+        return [ItemOutcome(seq, ItemState.IN_DOUBT, None, None, "") for seq in range(start, stop)]
+
+    model.set_outcomes(read)
+    last = LONG_PLAN_ROWS - 1
+    texts = {model.index(row, PlanTableModel.OUTCOME).data() for row in range(last - 40, last + 1)}
+
+    assert texts == {"in doubt: looked up before it is sent again"}
+    assert len(reads) == 1
+    assert reads[0][1] - reads[0][0] <= PlanTableModel.OUTCOME_PAGE
+
+
+def test_plan_model__source_column_names_row() -> None:
+    model = PlanTableModel()
+    model.set_rows(CountingRows(3))
+
+    assert model.index(2, PlanTableModel.SOURCE).data() == "big.mbox, message 3"
+    assert model.index(2, PlanTableModel.KEY).data(Qt.ItemDataRole.ToolTipRole) == "<m2@example.com>"
+
+
+def test_queue_model__reads_only_shown_pages() -> None:
+    pages: list[tuple[int, int]] = []
+    due = datetime.now(UTC) + timedelta(minutes=2)
+
+    def read(offset: int, limit: int) -> list[QueuedItem]:
+        pages.append((offset, limit))
+        return [QueuedItem(seq, f"<q{seq}@example.com>", f"tasks.csv, row {seq + 2}", "s", 1, due,
+                           "UNABLE_TO_LOCK_ROW", "busy") for seq in range(offset, offset + limit)]
+
+    model = QueueModel()
+    model.set_queue(50_000, read)
+
+    assert model.rowCount() == 50_000
+    assert model.index(49_999, QueueModel.KEY).data() == "<q49999@example.com>"
+    assert model.index(49_998, QueueModel.SOURCE).data() == "tasks.csv, row 50000"
+    assert pages == [(49_800, QueueModel.PAGE)]
+    assert model.index(0, QueueModel.NEXT).data().startswith("in 2 min (")
+
+
+def test_next_attempt_text__names_offset() -> None:
+    now = datetime(2026, 12, 5, 7, 0, tzinfo=UTC)
+
+    assert next_attempt_text(now + timedelta(minutes=5), now).startswith("in 5 min (")
+    assert " UTC+" in next_attempt_text(now, now) or " UTC-" in next_attempt_text(now, now)
+    assert next_attempt_text(now - timedelta(seconds=1), now).startswith("due now")
+    assert next_attempt_text(None, now) == ""
 
 
 def test_index_actions__cancel_stops_scan() -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import inspect
 import mailbox
+import sqlite3
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QStandardPaths, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
 from simple_salesforce.format import format_soql
 from wizard_driver import (
@@ -27,7 +29,7 @@ from wizard_driver import (
 )
 
 from backstory_desktop.bundled import sample_mailbox_path
-from backstory_desktop.cadence_drill import run_cadence_drill
+from backstory_desktop.cadence_drill import ToolUser, run_cadence_drill
 from backstory_desktop.core.checklist import Step
 from backstory_desktop.gui import sync_dialogs
 from backstory_desktop.gui.models import PlanTableModel, QueueModel, RunHistoryModel
@@ -36,9 +38,10 @@ from backstory_desktop.gui.pages.sync_panels import DRILL_HEADERS, DRILL_ROW_PAS
 from backstory_desktop.gui.sync_dialogs import NOT_MAPPED, CsvMappingDialog
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.faults import FaultPlan
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.tasks import UPSERT_BATCH_SIZE
-from backstory_desktop.sources.csv_export import CsvColumn, CsvMapping, read_csv_header
-from backstory_desktop.store.journal import Journal
+from backstory_desktop.sources.csv_export import CsvColumn, read_csv_header
+from backstory_desktop.store.journal import Journal, RunState
 
 # Seconds Cancel may take to return while an upsert call is in flight, with slack for a loaded machine.
 CANCEL_LIMIT_SECONDS = 2.5
@@ -71,6 +74,36 @@ def write_task_export(path: Path, rows: int) -> Path:
     return path
 
 
+def answer_mapping_dialog(qtbot: QtBot, window: WizardWindow, seen: list[CsvMappingDialog]) -> None:
+    """Click "Use this mapping" in the CSV mapping dialog once it opens, as the admin would."""
+    timer = QTimer(window)
+    timer.setInterval(20)
+
+    def answer() -> None:
+        dialogs = [widget for widget in QApplication.topLevelWidgets()
+                   if isinstance(widget, CsvMappingDialog) and widget.isVisible()]
+        if not dialogs:
+            return
+        timer.stop()
+        dialog = dialogs[0]
+        seen.append(dialog)
+        assert dialog.accept_button.isEnabled(), dialog.problems.text()
+        click(qtbot, dialog.accept_button)
+
+    timer.timeout.connect(answer)
+    timer.start()
+
+
+def outcomes_by_action(page: LocalSyncPage) -> dict[str, set[str]]:
+    """Return the first word of each row's Outcome cell, per planned action."""
+    found: dict[str, set[str]] = {}
+    for row in range(page.model.rowCount()):
+        action = page.model.index(row, PlanTableModel.ACTION).data()
+        outcome = page.model.index(row, PlanTableModel.OUTCOME).data()
+        found.setdefault(action, set()).add(outcome.split(" ")[0].rstrip(":"))
+    return found
+
+
 def test_local_sync__history_lists_applied_run(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
     monkeypatch: pytest.MonkeyPatch,
@@ -86,6 +119,8 @@ def test_local_sync__history_lists_applied_run(
     history = page.history_panel
     assert history.model.rowCount() == 1
     assert history.model.index(0, RunHistoryModel.STATE).data() == "finished"
+    assert outcomes_by_action(page)["create"] == {"created"}
+    assert outcomes_by_action(page)["update"] == {"updated"}
     assert history.model.index(0, RunHistoryModel.SOURCE).data() == "sample.mbox"
     assert not history.resume_button.isEnabled()
     opened: list[QUrl] = []
@@ -124,7 +159,13 @@ def test_local_sync__export_plan_csv(
     page = open_local_sync(qtbot, window)
     counts = build_plan(qtbot, window)
     target = tmp_path / "exported plan.csv"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: (str(target), ""))
+    suggested: list[str] = []
+
+    def choose(parent: object, title: str, path: str, filters: str) -> tuple[str, str]:
+        suggested.append(path)
+        return str(target), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", choose)
 
     click(qtbot, page.export_button)
     wait_idle(qtbot, window)
@@ -133,32 +174,26 @@ def test_local_sync__export_plan_csv(
         rows = list(csv.reader(stream))
     assert len(rows) == 1 + sum(counts.values())
     assert page.message.label.text().startswith(f"Wrote {sum(counts.values())} plan rows")
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    assert Path(suggested[0]) == Path(documents) / f"sample plan {date.today().isoformat()}.csv"
 
 
 def test_local_sync__csv_export_mapped_then_planned(
-    qtbot: QtBot, make_window: Callable[..., WizardWindow], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], tmp_path: Path,
 ) -> None:
     export = write_task_export(tmp_path / "tasks.csv", 7)
-    previews: list[int] = []
-
-    def answer(parent: QWidget | None, path: Path, key_field: str) -> CsvMapping | None:
-        dialog = CsvMappingDialog(path, read_csv_header(path), key_field, parent)
-        previews.append(dialog.preview.rowCount())
-        assert dialog.accept_button.isEnabled(), dialog.problems.text()
-        dialog.accept()
-        return dialog.result_mapping
-
-    monkeypatch.setattr(sync_dialogs, "edit_csv_mapping", answer)
+    seen: list[CsvMappingDialog] = []
     window = make_window("default")
     page = open_local_sync(qtbot, window)
 
     page.path_edit.setText(str(export))
     assert "CSV" in page.kind_label.text()
     assert page.mapping_button.isVisible()
+    answer_mapping_dialog(qtbot, window, seen)
     click(qtbot, page.plan_button)
     wait_idle(qtbot, window)
 
-    assert previews == [sync_dialogs.PREVIEW_ROWS]
+    assert [dialog.preview.rowCount() for dialog in seen] == [sync_dialogs.PREVIEW_ROWS]
     plan = window.context.run.plan
     assert plan is not None
     assert plan.counts()["create"] == 7
@@ -180,6 +215,24 @@ def test_csv_mapping__unmapped_key_blocks_accept(qtbot: QtBot, tmp_path: Path) -
     dialog.reset_to_guess()
     assert dialog.accept_button.isEnabled()
     assert dialog.mapping().columns[CsvColumn.MESSAGE_ID] == "Message_ID__c"
+
+
+def test_csv_mapping__problem_row_shows_file_values(qtbot: QtBot, tmp_path: Path) -> None:
+    export = tmp_path / "tasks.csv"
+    export.write_text("Id,Subject,Description,ActivityDate,WhoId,OwnerId,Message_ID__c\n"
+                      "00T000000000101AAA,Intro call,Hello,2026-11-04,,,\n"
+                      "00T000000000102AAA,Pricing,Quote,2026-11-05,,,<a1@mail.example.com>\n",
+                      encoding="utf-8")
+    dialog = CsvMappingDialog(export, read_csv_header(export), "Message_ID__c")
+    qtbot.addWidget(dialog)
+
+    cells = [[dialog.preview.item(row, column).text() for column in range(len(sync_dialogs.PREVIEW_HEADERS))]
+             for row in range(dialog.preview.rowCount())]
+
+    assert cells[0][0] == "tasks.csv, row 2"
+    assert cells[0][2] == "Intro call"
+    assert cells[0][-1], "the row without a Message-ID names no problem"
+    assert cells[1][1] == "<a1@mail.example.com>"
 
 
 def test_local_sync__run_in_progress_sentence(
@@ -246,6 +299,7 @@ def test_local_sync__cancel_then_resume_on_entry(
 
     assert cancel_seconds < CANCEL_LIMIT_SECONDS
     assert "cancelled" in page.message.label.text().lower(), page.message.label.text()
+    assert page.counts.text().startswith("Stopped (cancelled"), page.counts.text()
     window.show_step(Step.CONFLICTS)
     wait_idle(qtbot, window)
     window.show_step(Step.LOCAL_SYNC)
@@ -266,17 +320,6 @@ def test_local_sync__cancel_then_resume_on_entry(
     assert page.history_panel.model.index(0, RunHistoryModel.STATE).data() == "finished"
 
 
-def grant_modify_all_data(window: WizardWindow, username: str) -> None:
-    """Give a user Modify All Data through a new permission set, as an admin would in Setup."""
-    admin = admin_connection(window)
-    user = next(iter(admin.query_all(format_soql("SELECT Id FROM User WHERE Username = {}", username))))
-    created = admin.request("POST", "sobjects/PermissionSet", json={
-        "Name": "Cadence_Modify_All", "Label": "Cadence Modify All", "PermissionsApiEnabled": True,
-        "PermissionsViewAllData": True, "PermissionsModifyAllData": True, "PermissionsEditTask": True})
-    admin.request("POST", "sobjects/PermissionSetAssignment",
-                  json={"AssigneeId": user["Id"], "PermissionSetId": created["id"]})
-
-
 def run_drill(qtbot: QtBot, window: WizardWindow, page: LocalSyncPage) -> None:
     assert page.tabs.isTabVisible(page.tabs.indexOf(page.drill_panel))
     page.tabs.setCurrentWidget(page.drill_panel)
@@ -284,55 +327,66 @@ def run_drill(qtbot: QtBot, window: WizardWindow, page: LocalSyncPage) -> None:
     wait_idle(qtbot, window)
 
 
-def test_drill__passes_when_tool_may_edit(
+def drill_problems(page: LocalSyncPage) -> list[str]:
+    """Return the Problem cell of every row of the drill's table."""
+    table = page.drill_panel.table
+    return [cell.text() for row in range(table.rowCount())
+            if (cell := table.item(row, len(DRILL_HEADERS) - 1)) is not None]
+
+
+def test_drill__passes_on_default_org(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
 ) -> None:
     window = make_window("default")
     page = open_local_sync(qtbot, window)
-    grant_modify_all_data(window, CADENCE_USERNAME)
 
     run_drill(qtbot, window, page)
 
     assert confirmations[-1].title == "Run the cadence-tool drill"
     verdict = page.drill_panel.verdict.text()
     assert verdict.startswith("✓ Passed"), verdict
-    assert page.drill_panel.table.rowCount() > 0
+    assert "backfill sent" in verdict
+    problems = drill_problems(page)
+    assert problems
+    assert len(problems) == page.drill_panel.table.rowCount()
+    assert set(problems) == {DRILL_ROW_PASSED}
     assert any("cadence-tool drill" in change.summary for change in window.context.run.changes)
 
 
-def test_drill__reports_tool_without_edit_access(
-    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+def test_drill__shows_shared_user_finding(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], tmp_path: Path,
 ) -> None:
     window = make_window("default")
     page = open_local_sync(qtbot, window)
+    org = window.context.practice_org
+    assert org is not None
 
-    run_drill(qtbot, window, page)
+    def connection_for_user(username: str) -> OrgConnection:
+        return connect_practice_org(org.base_url, org.ca_bundle, username, org.client_id)
 
-    table = page.drill_panel.table
+    report = run_cadence_drill(connection_for_user, admin_connection(window), sample_mailbox_path(),
+                               tool_user=ToolUser.SHARED, work_folder=tmp_path)
+    page.tabs.setCurrentWidget(page.drill_panel)
+    page.drill_panel.show_report(report)
+
     verdict = page.drill_panel.verdict.text()
     assert verdict.startswith("✗ Failed"), verdict
-    assert "give the cadence tool's user edit access" in verdict
-    problems = [cell.text() for row in range(table.rowCount())
-                if (cell := table.item(row, len(DRILL_HEADERS) - 1)) is not None]
-    assert len(problems) == table.rowCount()
-    failed = [problem for problem in problems if problem != DRILL_ROW_PASSED]
+    assert f"The cadence tool wrote as {CADENCE_USERNAME}" in verdict
+    assert "connect the tool as each rep, or give its user edit access" in verdict
+    failed = [problem for problem in drill_problems(page) if problem != DRILL_ROW_PASSED]
     assert failed
-    assert all("edit access" in problem for problem in failed)
+    assert all("connect the cadence tool as each rep" in problem for problem in failed)
 
 
 def test_local_sync__queue_retry_now(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     export = write_task_export(tmp_path / "tasks.csv", 3 * UPSERT_BATCH_SIZE)
-
-    def keep_guess(parent: QWidget | None, path: Path, key_field: str) -> CsvMapping | None:
-        return CsvMappingDialog(path, read_csv_header(path), key_field, parent).mapping()
-
-    monkeypatch.setattr(sync_dialogs, "edit_csv_mapping", keep_guess)
     window = make_window("default")
     page = open_local_sync(qtbot, window)
     page.path_edit.setText(str(export))
+    answer_mapping_dialog(qtbot, window, [])
     build_plan(qtbot, window)
     org = window.context.practice_org
     assert org is not None
@@ -356,6 +410,8 @@ def test_local_sync__queue_retry_now(
     assert queue.model.rowCount() > 0
     assert "REQUEST_LIMIT_EXCEEDED" in queue.model.index(0, QueueModel.REASON).data()
     assert page.tabs.tabText(page.tabs.indexOf(queue)) == f"Backfill queue ({queue.model.rowCount()})"
+    assert "queued" in outcomes_by_action(page)["create"]
+    assert "" not in outcomes_by_action(page)["create"]
     page.tabs.setCurrentWidget(queue)
     click(qtbot, queue.retry_button)
     wait_idle(qtbot, window)
@@ -369,7 +425,7 @@ def test_local_sync__queue_retry_now(
 
 
 def test_local_sync__inactive_owner_listed(
-    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
 ) -> None:
     window = make_window("default")
     page = open_local_sync(qtbot, window)
@@ -389,7 +445,12 @@ def test_local_sync__inactive_owner_listed(
 
     assert page.owners.isVisible()
     assert str(username["Username"]) in page.owners.text()
-    assert connection.username in page.owners.text()
+    assert f"from 1 inactive user ({username['Username']}), so {connection.username} owns those Tasks" \
+        in page.owners.text()
+    click(qtbot, page.apply_button)
+    wait_idle(qtbot, window)
+    assert any(str(username["Username"]) in line and connection.username in line
+               for line in confirmations[-1].lines), confirmations[-1].lines
 
 
 def test_local_sync__maildir_folder_planned(
@@ -412,3 +473,91 @@ def test_local_sync__maildir_folder_planned(
     counts = build_plan(qtbot, window)
     assert sum(counts.values()) == sum(mbox_counts.values())
     assert counts["create"] + counts["update"] > 0
+
+
+def test_local_sync__route_follows_threshold(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    counts = build_plan(qtbot, window)
+    sending = counts["create"] + counts["update"]
+
+    page.threshold.setValue(2000)
+    assert page.route.text() == (f"Apply will use sObject Collections ({sending} rows, below the Bulk "
+                                 "threshold of 2,000).")
+    page.threshold.setValue(sending)
+    assert page.route.text().startswith("Apply will use Bulk API 2.0")
+
+
+def test_local_sync__dead_apply_shows_stopped(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    build_plan(qtbot, window)
+    plan = window.context.run.plan
+    connection = window.context.run.connection
+    assert plan is not None
+    assert plan.run_id is not None
+    assert connection is not None
+    journal = Journal.open()
+    # What a sync killed by Ctrl+C in the middle of its apply leaves behind.
+    journal.set_run_state(plan.run_id, RunState.APPLYING)
+    history = page.history_panel
+
+    with journal.lock_org(connection.org_id, holder="a running sync"):
+        page.tabs.setCurrentWidget(history)
+        assert history.model.index(0, RunHistoryModel.STATE).data() == "applying"
+    page.tabs.setCurrentIndex(0)
+    page.tabs.setCurrentWidget(history)
+    journal.close()
+
+    assert history.model.index(0, RunHistoryModel.STATE).data() == "stopped"
+    assert history.resume_button.isEnabled()
+
+
+def test_local_sync__plans_never_applied_hidden_then_deleted(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    build_plan(qtbot, window)
+    build_plan(qtbot, window)
+    apply_plan(qtbot, window, confirmations)
+    build_plan(qtbot, window)
+    build_plan(qtbot, window)
+    newest = window.context.run.plan
+    assert newest is not None
+    history = page.history_panel
+    page.tabs.setCurrentWidget(history)
+
+    assert [run.state for run in history.runs()] == [RunState.PLANNED, RunState.FINISHED]
+    history.show_all_plans.setChecked(True)
+    assert history.model.rowCount() == 4
+    history.show_all_plans.setChecked(False)
+
+    history.select_run(newest.run_id or "")
+    click(qtbot, history.delete_button)
+
+    assert confirmations[-1].title == "Delete the run"
+    assert newest.run_id not in {run.run_id for run in history.runs()}
+    history.show_all_plans.setChecked(True)
+    assert history.model.rowCount() == 3
+    assert window.context.run.plan is None
+    assert not page.apply_button.isEnabled()
+
+
+def test_wizard__journal_closed_with_run(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    open_local_sync(qtbot, window)
+    build_plan(qtbot, window)
+    journal = window.context.run.journal
+    assert journal is not None
+
+    window.start_fresh_run(window.context.run.profile)
+
+    with pytest.raises(sqlite3.ProgrammingError):
+        journal.runs()

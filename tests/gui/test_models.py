@@ -15,7 +15,7 @@ from backstory_desktop.gui.models import (
     PlanTableModel,
     RecordComparisonModel,
 )
-from backstory_desktop.salesforce.tasks import UpsertOutcome
+from backstory_desktop.store.journal import ItemOutcome, ItemState
 
 LOGGED_BY_TOOL = TaskRecord(
     id="00T000000000001AAA", key="<ABC123@example.com>", subject="Re: pricing",
@@ -49,13 +49,11 @@ def test_plan_model__passes_model_tester(qtmodeltester: ModelTester) -> None:
 
 def test_plan_model__outcomes_fill_only_outcome_column(qtbot: QtBot) -> None:
     model = PlanTableModel()
-    rows = plan_rows()
-    model.set_rows(rows)
-    created = UpsertOutcome(key="<new@example.com>", success=True, created=True,
-                            record_id="00T000000000009AAA", error_code=None, message="")
+    model.set_rows(plan_rows())
+    created = ItemOutcome(0, ItemState.CREATED, "00T000000000009AAA", None, "")
 
     with qtbot.waitSignal(model.dataChanged) as changed:
-        model.set_outcomes([(rows[0], created)])
+        model.set_outcomes(lambda start, stop: [created] if start <= created.seq < stop else [])
 
     top_left, bottom_right = changed.args[0], changed.args[1]
     assert (top_left.column(), bottom_right.column()) == (PlanTableModel.OUTCOME, PlanTableModel.OUTCOME)
@@ -91,11 +89,9 @@ def test_comparison_model__marks_differing_fields(qtmodeltester: ModelTester) ->
 
 def test_plan_model__unsent_row_tooltip_names_existing_tasks(qtbot: QtBot) -> None:
     model = PlanTableModel()
-    rows = plan_rows()
-    model.set_rows(rows)
-    created = UpsertOutcome(key="<new@example.com>", success=True, created=True,
-                            record_id="00T000000000009AAA", error_code=None, message="")
-    model.set_outcomes([(rows[0], created)])
+    model.set_rows(plan_rows())
+    created = ItemOutcome(0, ItemState.CREATED, "00T000000000009AAA", None, "")
+    model.set_outcomes(lambda start, stop: [created] if start <= created.seq < stop else [])
 
     tooltip = Qt.ItemDataRole.ToolTipRole
     unsent = model.index(1, PlanTableModel.OUTCOME).data(tooltip)

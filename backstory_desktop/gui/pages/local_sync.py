@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from datetime import date
 from pathlib import Path
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -27,6 +28,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableView,
     QTabWidget,
     QVBoxLayout,
@@ -37,12 +40,14 @@ from backstory_desktop.cadence_drill import DrillReport, run_cadence_drill
 from backstory_desktop.core.checklist import Step, StepResult
 from backstory_desktop.core.plan import Action, InactiveOwner, Plan
 from backstory_desktop.enablement.run import record_change
+from backstory_desktop.enablement.sync import sync_journal
 from backstory_desktop.gui import dialogs, sync_dialogs
 from backstory_desktop.gui.models import PlanTableModel, index_actions
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
 from backstory_desktop.gui.pages.sync_jobs import (
     SyncOverview,
     apply_job,
+    delete_run,
     export_job,
     plan_job,
     read_overview,
@@ -76,13 +81,18 @@ from backstory_desktop.sync.engine import SyncSettings
 
 log = logging.getLogger(__name__)
 
-# Starting widths in pixels; Reason, the last column, takes the rest of the table's width.
-COLUMN_WIDTHS = {
-    PlanTableModel.ACTION: 70,
-    PlanTableModel.OUTCOME: 200,
-    PlanTableModel.KEY: 220,
-    PlanTableModel.SUBJECT: 150,
-}
+# Column widths of the plan table, in pixels. Reason, the last column, takes the rest of the width and
+# keeps at least REASON_SHARE of it (and REASON_MIN_WIDTH). Of the width left, Key gets KEY_SHARE, so it
+# grows with the window, and Source fits the references of the first rows within its bounds.
+ACTION_WIDTH = 64
+REASON_MIN_WIDTH = 200
+REASON_SHARE = 0.25
+KEY_SHARE = 0.56
+SOURCE_MAX_SHARE = 0.22
+KEY_MIN_WIDTH = 200
+SOURCE_MIN_WIDTH = 85
+SUBJECT_MIN_WIDTH = 65
+SOURCE_ROWS_MEASURED = 50
 # Existing Tasks is as wide as one 18-character record Id, plus the cell's margins.
 RECORD_ID_SAMPLE = "00T000000000000AAA"
 CELL_MARGIN = 16
@@ -103,9 +113,14 @@ SOURCE_FILTER = ("Mail sources and exports (*.mbox *.mbx *.csv);;mbox files (*.m
 _bulk_thresholds: WeakKeyDictionary[WizardContext, int] = WeakKeyDictionary()
 
 
+def counted(count: int, noun: str) -> str:
+    """Return "1 Task" or "2,000 Tasks", with thousands separators."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def inactive_owner_lines(plan: Plan) -> list[str]:
     """Describe each inactive owner the plan replaced, with the user who owns the rows instead."""
-    return [f"{owner.username} → {owner.replaced_by} ({plural(owner.rows, 'row')})"
+    return [f"{owner.username} → {owner.replaced_by} ({counted(owner.rows, 'row')})"
             for owner in plan.inactive_owners]
 
 
@@ -120,14 +135,113 @@ def inactive_owner_summary(plan: Plan) -> str:
         if len(owners) > OWNERS_NAMED:
             names += f" and {len(owners) - OWNERS_NAMED} more"
         rows = sum(owner.rows for owner in owners)
-        sentences.append(f"{plural(len(owners), 'owner')} of {plural(rows, 'row')} are inactive users, "
-                         f"so {replacement} owns those Tasks: {names}.")
+        were = "was" if rows == 1 else "were"
+        sentences.append(f"{counted(rows, 'row')} {were} from {counted(len(owners), 'inactive user')} "
+                         f"({names}), so {replacement} owns those Tasks.")
     return " ".join(sentences)
 
 
 def describe_counts(counts: dict[str, int]) -> str:
     """Describe the plan's counts per action in one line."""
-    return " · ".join(f"{counts.get(action.value, 0)} {action.value}" for action in Action)
+    return " · ".join(f"{counts.get(action.value, 0):,} {action.value}" for action in Action)
+
+
+def sends_by_bulk(plan: Plan, threshold: int) -> tuple[int, bool]:
+    """Return the number of rows an apply of ``plan`` sends, and whether Bulk API 2.0 sends them."""
+    counts = plan.counts()
+    sending = counts.get(Action.CREATE.value, 0) + counts.get(Action.UPDATE.value, 0)
+    return sending, sending >= threshold
+
+
+def describe_route(sending: int, threshold: int) -> str:
+    """Say which API an apply of ``sending`` rows uses with this Bulk threshold."""
+    if sending >= threshold:
+        return (f"Apply will use Bulk API 2.0 ({counted(sending, 'row')}, at or above the Bulk threshold "
+                f"of {threshold:,}).")
+    return (f"Apply will use sObject Collections ({counted(sending, 'row')}, below the Bulk threshold "
+            f"of {threshold:,}).")
+
+
+def export_file_name(source: str, today: date) -> str:
+    """Name a plan export after its source and the day: "sample plan 2026-12-05.csv"."""
+    stem = Path(source.strip()).stem or "sync"
+    return f"{stem} plan {today.isoformat()}.csv"
+
+
+class ElideLeftDelegate(QStyledItemDelegate):
+    """Item delegate that elides text at its start, so a source reference keeps its row or byte number."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem,
+                        index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
+
+
+class PlanColumns(QObject):
+    """The plan table's column widths, fitted to the table's width until the admin drags a column.
+
+    Action, Existing Tasks and Outcome keep their width. Reason keeps a share of
+    the width, Key gets most of the rest, and Source fits its references.
+    """
+
+    def __init__(self, table: QTableView) -> None:
+        super().__init__(table)
+        self.table = table
+        metrics = table.fontMetrics()
+        self.source_width = SOURCE_MIN_WIDTH
+        self._sizing = False
+        self._dragged = False
+        table.setColumnWidth(PlanTableModel.ACTION, ACTION_WIDTH)
+        # Read once, because a hidden column reports a width of 0.
+        self.existing_width = metrics.horizontalAdvance(RECORD_ID_SAMPLE) + CELL_MARGIN
+        table.setColumnWidth(PlanTableModel.EXISTING, self.existing_width)
+        self.outcome_width = metrics.horizontalAdvance(f"updated {RECORD_ID_SAMPLE}") + CELL_MARGIN
+        table.setColumnWidth(PlanTableModel.OUTCOME, self.outcome_width)
+        table.horizontalHeader().sectionResized.connect(self._section_resized)
+        # The viewport narrows when the vertical scroll bar appears, so its resizes are watched.
+        self._viewport = table.viewport()
+        self._viewport.installEventFilter(self)
+        self.fit()
+
+    def measure_sources(self, model: PlanTableModel) -> None:
+        """Fit Source to the references of the first rows of a new plan."""
+        metrics = self.table.fontMetrics()
+        shown = min(model.rowCount(), SOURCE_ROWS_MEASURED)
+        widths = [metrics.horizontalAdvance(model.row_at(row).source_ref) for row in range(shown)]
+        widest = max(widths, default=0)
+        self.source_width = max(widest + CELL_MARGIN, SOURCE_MIN_WIDTH)
+        self.fit()
+
+    def fit(self) -> None:
+        """Share the table's width between Key, Source and Subject; Reason takes the rest."""
+        if self._dragged:
+            return
+        width = self.table.viewport().width()
+        # Outcome takes the place of Existing Tasks after an apply.
+        applied = not self.table.isColumnHidden(PlanTableModel.OUTCOME)
+        fixed = ACTION_WIDTH + (self.outcome_width if applied else self.existing_width)
+        reason = max(REASON_MIN_WIDTH, int(width * REASON_SHARE))
+        shared = max(width - fixed - reason, KEY_MIN_WIDTH + SOURCE_MIN_WIDTH + SUBJECT_MIN_WIDTH)
+        key = max(int(shared * KEY_SHARE), KEY_MIN_WIDTH)
+        source = min(self.source_width, max(int(shared * SOURCE_MAX_SHARE), SOURCE_MIN_WIDTH))
+        subject = max(shared - key - source, SUBJECT_MIN_WIDTH)
+        self._sizing = True
+        try:
+            for column, size in ((PlanTableModel.KEY, key), (PlanTableModel.SOURCE, source),
+                                 (PlanTableModel.SUBJECT, subject)):
+                self.table.setColumnWidth(column, size)
+        finally:
+            self._sizing = False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self._viewport:
+            self.fit()
+        return False
+
+    def _section_resized(self, column: int, _old: int, _new: int) -> None:
+        # The admin's own width wins over the automatic one until the page is built again.
+        if not self._sizing and column in (PlanTableModel.KEY, PlanTableModel.SOURCE, PlanTableModel.SUBJECT):
+            self._dragged = True
 
 
 class LocalSyncPage(StepPage):
@@ -151,14 +265,17 @@ class LocalSyncPage(StepPage):
         self.history_panel = HistoryPanel()
         self.history_panel.resume_requested.connect(self.resume)
         self.history_panel.open_folder_requested.connect(self.open_folder)
-        self.history_panel.selection_changed.connect(self.update_actions)
+        self.history_panel.selection_changed.connect(self._history_selection_changed)
+        self.history_panel.delete_requested.connect(self.delete_history_run)
         self.tabs.addTab(self.history_panel, "Run history")
         self.drill_panel = DrillPanel()
         self.drill_panel.drill_requested.connect(self.run_drill)
         self.tabs.addTab(self.drill_panel, "Cadence-tool drill")
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.body.addWidget(self.tabs, 1)
 
         self._plan_applied = False
+        self._open_failed = False
         # The path text the shown plan was built from; Apply waits for a new plan after an edit.
         self._planned_path = ""
         self._requested_path = ""
@@ -236,9 +353,11 @@ class LocalSyncPage(StepPage):
     def _build_plan_tab(self) -> QWidget:
         self.counts = plain_label(NO_PLAN)
         self.counts.setWordWrap(True)
+        # Always shown, at least a line high, so the rows below keep their place when owners appear.
         self.owners = plain_label()
         self.owners.setWordWrap(True)
-        self.owners.hide()
+        self.owners.setMinimumHeight(self.owners.fontMetrics().lineSpacing())
+        self.route = plain_label()
 
         self.filter_box = QComboBox()
         self.filter_box.addItem(ALL_ACTIONS, "")
@@ -263,10 +382,12 @@ class LocalSyncPage(StepPage):
         controls.addWidget(self.filter_box)
         controls.addWidget(self.export_button)
         controls.addStretch(1)
-        controls.addWidget(QLabel("Bulk API 2.0 from"))
-        controls.addWidget(self.threshold)
-        controls.addWidget(QLabel("rows"))
         controls.addWidget(self.apply_button)
+        api_row = QHBoxLayout()
+        api_row.addWidget(self.route, 1)
+        api_row.addWidget(QLabel("Bulk API 2.0 from"))
+        api_row.addWidget(self.threshold)
+        api_row.addWidget(QLabel("rows"))
 
         self.model = PlanTableModel()
         self.table = QTableView()
@@ -278,20 +399,21 @@ class LocalSyncPage(StepPage):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in COLUMN_WIDTHS.items():
-            self.table.setColumnWidth(column, width)
-        self.table.setColumnWidth(PlanTableModel.EXISTING,
-                                  self.table.fontMetrics().horizontalAdvance(RECORD_ID_SAMPLE) + CELL_MARGIN)
+        self.columns = PlanColumns(self.table)
         self.key_delegate = ElideMiddleDelegate(self.table)
         self.table.setItemDelegateForColumn(PlanTableModel.KEY, self.key_delegate)
+        # A long source reference keeps its end: the message, row or file that differs between rows.
+        self.source_delegate = ElideLeftDelegate(self.table)
+        self.table.setItemDelegateForColumn(PlanTableModel.SOURCE, self.source_delegate)
         self._show_outcome_column(False)
 
         tab = QWidget()
         layout = QVBoxLayout(tab)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.counts)
-        layout.addWidget(self.owners)
+        layout.addLayout(api_row)
         layout.addLayout(controls)
+        layout.addWidget(self.owners)
         layout.addWidget(self.table, 1)
         return tab
 
@@ -312,6 +434,7 @@ class LocalSyncPage(StepPage):
         # its tooltip names the existing Tasks of a row that was not sent.
         self.table.setColumnHidden(PlanTableModel.OUTCOME, not applied)
         self.table.setColumnHidden(PlanTableModel.EXISTING, applied)
+        self.columns.fit()
 
     def update_actions(self) -> None:
         idle = not self.busy
@@ -417,7 +540,9 @@ class LocalSyncPage(StepPage):
         self._label_filter(None)
         self._show_outcome_column(False)
         self.counts.setText(NO_PLAN)
-        self.owners.hide()
+        self.owners.clear()
+        self.owners.setToolTip("")
+        self.route.clear()
         self.message.clear()
 
     def build_plan(self) -> None:
@@ -452,19 +577,28 @@ class LocalSyncPage(StepPage):
         self._reset_filter()
         self.model.set_rows(plan.rows)
         self._show_outcome_column(False)
+        self.columns.measure_sources(self.model)
         counts = plan.counts()
         self.counts.setText("Plan: " + describe_counts(counts))
         self._label_filter(counts)
-        self.owners.setText(inactive_owner_summary(plan))
+        self.owners.setText(inactive_owner_summary(plan) or "No owner in this plan is an inactive user.")
         self.owners.setToolTip(plain_tooltip("\n".join(inactive_owner_lines(plan))))
-        self.owners.setVisible(bool(plan.inactive_owners))
+        self._show_route()
         self.update_actions()
+
+    def _show_route(self) -> None:
+        plan = self.run.plan
+        if plan is None or not self._planned_path:
+            self.route.clear()
+            return
+        sending, _bulk = sends_by_bulk(plan, self.threshold.value())
+        self.route.setText(describe_route(sending, self.threshold.value()))
 
     def _label_filter(self, counts: dict[str, int] | None) -> None:
         """Name each action of the filter with its row count, or alone while no plan is shown."""
         for position in range(1, self.filter_box.count()):
             action = str(self.filter_box.itemData(position))
-            text = action if counts is None else f"{action} ({counts.get(action, 0)})"
+            text = action if counts is None else f"{action} ({counts.get(action, 0):,})"
             self.filter_box.setItemText(position, text)
 
     def _filter_changed(self) -> None:
@@ -500,7 +634,9 @@ class LocalSyncPage(StepPage):
         plan = self.run.plan
         if plan is None:
             return
-        suggested = Path(self.path_edit.text().strip()).with_suffix(".plan.csv")
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        folder = Path(documents) if documents else Path.home()
+        suggested = folder / export_file_name(self._planned_path or self.path_edit.text(), date.today())
         chosen, _filter = QFileDialog.getSaveFileName(
             self, "Export the plan", str(suggested), "CSV files (*.csv)")
         if not chosen:
@@ -511,10 +647,11 @@ class LocalSyncPage(StepPage):
                        progress_message="Writing the plan…")
 
     def _plan_exported(self, path: Path, written: int) -> None:
-        self.message.show_message(f"Wrote {plural(written, 'plan row')} to {path}.")
+        self.message.show_message(f"Wrote {counted(written, 'plan row')} to {path}.")
 
     def _threshold_changed(self, value: int) -> None:
         _bulk_thresholds[self.context] = value
+        self._show_route()
 
     # Apply, resume and retry.
 
@@ -530,13 +667,15 @@ class LocalSyncPage(StepPage):
         route = ("• through Bulk API 2.0" if sending >= settings.bulk_threshold
                  else "• through sObject Collections, 200 records a call")
         lines = [
-            f"+ create {plural(creates, 'Task')}",
-            f"~ update {plural(updates, 'Task')}",
-            f"  not sent: {plural(counts[Action.CONFLICT.value], 'conflict')}, "
-            f"{counts[Action.INVALID.value]} invalid, {counts[Action.EXCLUDED.value]} excluded",
-            f"{route} ({plural(sending, 'row')}, Bulk API from {settings.bulk_threshold:,})",
+            f"+ create {counted(creates, 'Task')}",
+            f"~ update {counted(updates, 'Task')}",
+            f"  not sent: {counted(counts[Action.CONFLICT.value], 'conflict')}, "
+            f"{counts[Action.INVALID.value]:,} invalid, {counts[Action.EXCLUDED.value]:,} excluded",
+            f"{route} ({counted(sending, 'row')}, Bulk API from {settings.bulk_threshold:,})",
         ]
-        question = (f"Create {plural(creates, 'Task')} and update {plural(updates, 'Task')} "
+        lines += [f"~ owner {owner.replaced_by} for the {counted(owner.rows, 'row')} of inactive user "
+                  f"{owner.username}" for owner in plan.inactive_owners]
+        question = (f"Create {counted(creates, 'Task')} and update {counted(updates, 'Task')} "
                     f"in the org at {self.run.profile.instance_url}?")
         if not dialogs.confirm(self, "Apply the sync plan", question, lines):
             return
@@ -553,12 +692,19 @@ class LocalSyncPage(StepPage):
         self._plan_applied = True
         outcome = self.run.sync_result
         plan = self.run.plan
-        if outcome is not None:
-            self.model.set_outcomes(outcome.outcomes)
+        if outcome is not None and plan is not None and plan.run_id is not None:
+            journal, run_id = sync_journal(self.run), plan.run_id
+            self.model.set_outcomes(lambda start, stop: journal.item_outcomes(run_id, start, stop))
             self._show_outcome_column(True)
-            if plan is not None:
+            if outcome.stopped_because:
+                written = f"{counted(outcome.created, 'Task')} created, {outcome.updated:,} updated"
+                if outcome.in_doubt_count:
+                    written += f", {outcome.in_doubt_count:,} in doubt"
+                self.counts.setText(f"Stopped ({outcome.stopped_because}): {written}. "
+                                    "Resume sends the rest; the Outcome column shows where each row is.")
+            else:
                 self.counts.setText(f"Applied plan: {describe_counts(plan.counts())}. "
-                                    "The Outcome column shows what each sent row did.")
+                                    "The Outcome column shows where each row is now.")
         self._show_step_result(result)
 
     def _show_step_result(self, result: StepResult) -> None:
@@ -614,8 +760,8 @@ class LocalSyncPage(StepPage):
     def retry_queue(self, run_id: str) -> None:
         """Confirm, then send the queued items of ``run_id`` again now."""
         count = self.queue_panel.model.rowCount()
-        lines = [f"+ send {plural(count, 'queued item')} again (creates and updates as planned)"]
-        if not dialogs.confirm(self, "Retry the backfill queue", f"Send {plural(count, 'queued item')} now?",
+        lines = [f"+ send {counted(count, 'queued item')} again (creates and updates as planned)"]
+        if not dialogs.confirm(self, "Retry the backfill queue", f"Send {counted(count, 'queued item')} now?",
                                lines, "Retry now"):
             return
         self.blocked.hide()
@@ -641,11 +787,12 @@ class LocalSyncPage(StepPage):
         self._show_overview(overview, offer_resume)
 
     def _show_overview(self, overview: SyncOverview, offer_resume: bool) -> None:
-        self.history_panel.set_runs(overview.runs)
-        self.queue_panel.set_queue(overview.queue_run, overview.queued)
-        queued = len(overview.queued)
+        plan = self.run.plan
+        self.history_panel.set_runs(overview.runs, plan.run_id if plan is not None else None)
+        self.queue_panel.set_queue(overview.queue_run, overview.queued_count, overview.read_queue)
+        queued = overview.queued_count
         self.tabs.setTabText(self.tabs.indexOf(self.queue_panel),
-                             f"Backfill queue ({queued})" if queued else "Backfill queue")
+                             f"Backfill queue ({queued:,})" if queued else "Backfill queue")
         unfinished = overview.unfinished
         if unfinished is None or not is_unfinished(unfinished):
             self._offered_run_id = None
@@ -658,8 +805,52 @@ class LocalSyncPage(StepPage):
 
     def open_folder(self, folder: Path) -> None:
         """Open a run's result folder in the system's file manager."""
+        self._clear_open_failure()
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
             self.message.show_message(f"Could not open {folder}: open it from your file manager.")
+            self._open_failed = True
+
+    def _clear_open_failure(self) -> None:
+        # The message about a folder that did not open is stale once the admin does anything else.
+        if self._open_failed and not self.busy:
+            self.message.clear()
+        self._open_failed = False
+
+    def _history_selection_changed(self) -> None:
+        self._clear_open_failure()
+        self.update_actions()
+
+    def _tab_changed(self, _index: int) -> None:
+        self._clear_open_failure()
+        if self.busy:
+            return
+        if self.run.connection is not None and self.tabs.currentWidget() in (self.history_panel,
+                                                                               self.queue_panel):
+            self.refresh_overview()
+
+    def delete_history_run(self, run_id: str) -> None:
+        """Confirm, then delete a run from the history; its result files stay on disk."""
+        summary = next((run for run in self.history_panel.runs() if run.run_id == run_id), None)
+        name = describe_run(summary) if summary is not None else f"the sync run {run_id}"
+        lines = [f"- remove {name} from the run history of this computer",
+                 "• the org and the run's result files stay as they are"]
+        question = f"Delete {name} from the history?"
+        if not dialogs.confirm(self, "Delete the run", question, lines, "Delete run"):
+            return
+        try:
+            delete_run(self.run, run_id)
+        except (OSError, sqlite3.Error, LookupError) as error:
+            reason, _details = explain_error(error)
+            log.warning("deleting sync run %s failed: %s", run_id, reason, exc_info=error)
+            self.message.show_message(f"Could not delete {name}: {reason}", FAILED_COLOR)
+            return
+        plan = self.run.plan
+        if plan is not None and plan.run_id == run_id:
+            # The plan shown was read from the deleted run, so it can no longer be applied.
+            self.run.plan = None
+            self._clear_plan_view()
+        self.refresh_overview()
+        self.message.show_message(f"Deleted {name} from the history.")
 
     # The drill.
 

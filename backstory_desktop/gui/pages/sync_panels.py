@@ -7,13 +7,14 @@ progress row, Cancel and error handling.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractItemModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QHeaderView,
     QPushButton,
@@ -43,6 +44,15 @@ if TYPE_CHECKING:
 UNFINISHED_RUN_STATES = ("applying", "stopped")
 
 
+# The state of a run whose plan was built but never applied.
+PLANNED_STATE = "planned"
+
+
+def count_text(count: int, noun: str) -> str:
+    """Return "1 item" or "1,200 items", with thousands separators."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
 def is_unfinished(run: RunSummary) -> bool:
     """Tell whether a run stopped, or was killed, with rows left to send or to resolve."""
     return str(run.state) in UNFINISHED_RUN_STATES and run.work_left > 0
@@ -62,7 +72,7 @@ def resume_sentence(run: RunSummary) -> str:
     """Describe an unfinished run in one sentence that ends with what Resume does."""
     stopped = f" ({run.stop_reason})" if run.stop_reason else ""
     return (f"{describe_run(run).capitalize()} did not finish{stopped}: "
-            f"{plural(run.work_left, 'row')} are not written yet. Resume sends them; "
+            f"{count_text(run.work_left, 'row')} are not written yet. Resume sends them; "
             "nothing already written is sent twice.")
 
 
@@ -81,6 +91,14 @@ def table_view(model: QAbstractItemModel) -> QTableView:
     return table
 
 
+def fit_columns(table: QTableView, columns: Iterable[int]) -> None:
+    """Size ``columns`` to their text; the width left over stays empty rather than widen one column."""
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    for column in columns:
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+
+
 class QueuePanel(QWidget):
     """The backfill queue of one run, with Retry now."""
 
@@ -95,13 +113,17 @@ class QueuePanel(QWidget):
         self.retry_button.clicked.connect(self._retry)
         self.model = QueueModel()
         self.table = table_view(self.model)
-        for column, width in ((QueueModel.KEY, 190), (QueueModel.SOURCE, 150),
-                              (QueueModel.ATTEMPTS, 65), (QueueModel.NEXT, 115)):
-            self.table.setColumnWidth(column, width)
-        # Both elide in the middle: a key keeps its domain, a source its row or message number.
+        self.table.setColumnWidth(QueueModel.KEY, 220)
+        # Source, Attempts and Next attempt fit their text; Reason takes the rest.
+        self.table.horizontalHeader().setSectionResizeMode(
+            QueueModel.SOURCE, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QueueModel.ATTEMPTS, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QueueModel.NEXT, QHeaderView.ResizeMode.ResizeToContents)
+        # A key elides in the middle, so it keeps its start and its domain.
         self.elide_middle = ElideMiddleDelegate(self.table)
         self.table.setItemDelegateForColumn(QueueModel.KEY, self.elide_middle)
-        self.table.setItemDelegateForColumn(QueueModel.SOURCE, self.elide_middle)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -109,17 +131,19 @@ class QueuePanel(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
-        self.set_queue(None, [])
+        self.set_queue(None, 0, None)
 
-    def set_queue(self, run: RunSummary | None, items: Sequence[QueuedItem]) -> None:
-        """Show the queued items of ``run``; no run shows an empty queue."""
-        self.run_id = run.run_id if run is not None and items else None
-        self.model.set_items(items)
-        if run is None or not items:
+    def set_queue(self, run: RunSummary | None, count: int,
+                  read: Callable[[int, int], list[QueuedItem]] | None) -> None:
+        """Show the ``count`` queued items of ``run``, read a page at a time; no run shows an empty queue."""
+        shown = run is not None and count > 0 and read is not None
+        self.run_id = run.run_id if run is not None and shown else None
+        self.model.set_queue(count if shown else 0, read if shown else None)
+        if run is None or not shown:
             self.title.setText("No queued items: a transient failure during an apply puts the item here.")
         else:
             self.title.setText(
-                f"{plural(len(items), 'item')} of {describe_run(run)} wait for another try. "
+                f"{count_text(count, 'item')} of {describe_run(run)} wait for another try. "
                 "Each is retried with back-off; Retry now sends every one at once.")
 
     def set_enabled_actions(self, idle: bool) -> None:
@@ -132,44 +156,83 @@ class QueuePanel(QWidget):
 
 
 class HistoryPanel(QWidget):
-    """The sync runs of this org, with Open result folder and Resume."""
+    """The sync runs of this org, with Open result folder, Resume and Delete run.
+
+    Every plan built is a run, so plans never applied are hidden but for the
+    newest one and the one on the Plan tab, unless the admin shows them all.
+    """
 
     resume_requested = Signal(str)
     open_folder_requested = Signal(Path)
+    delete_requested = Signal(str)
     selection_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._all_runs: list[RunSummary] = []
+        self._current_plan: str | None = None
         self.model = RunHistoryModel()
         self.table = table_view(self.model)
-        for column, width in ((RunHistoryModel.STARTED, 130), (RunHistoryModel.SOURCE, 170),
-                              (RunHistoryModel.PLANNED, 190), (RunHistoryModel.ITEMS, 190)):
-            self.table.setColumnWidth(column, width)
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self.selection_changed.emit())
+        fit_columns(self.table, range(len(RunHistoryModel.HEADERS)))
+        # A new read selects a row too; only the admin's own choice of a row is signalled.
+        self._reading = False
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
         self.open_button = QPushButton("Open result folder")
         self.open_button.clicked.connect(self._open_folder)
         self.resume_button = QPushButton("Resume…")
         self.resume_button.clicked.connect(self._resume)
+        self.delete_button = QPushButton("Delete run…")
+        self.delete_button.setToolTip("Remove the selected run from this history; its result files stay.")
+        self.delete_button.clicked.connect(self._delete)
+        self.show_all_plans = QCheckBox("Show plans never applied")
+        self.show_all_plans.toggled.connect(lambda _checked: self._show_runs())
         self.summary = plain_label("No sync has run on this org yet.")
         self.summary.setWordWrap(True)
+
         top = QHBoxLayout()
         top.addWidget(self.summary, 1)
         top.addWidget(self.open_button, 0, Qt.AlignmentFlag.AlignTop)
         top.addWidget(self.resume_button, 0, Qt.AlignmentFlag.AlignTop)
+        top.addWidget(self.delete_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)
+        layout.addWidget(self.show_all_plans)
         layout.addWidget(self.table, 1)
 
-    def set_runs(self, runs: Sequence[RunSummary]) -> None:
-        """Show the runs, newest first, and select the newest."""
-        self.model.set_runs(runs)
-        if runs:
-            self.summary.setText(f"{plural(len(runs), 'run')} on this org, newest first. "
-                                 "Select one to open its result files or resume it.")
-            self.table.selectRow(0)
+    def set_runs(self, runs: Sequence[RunSummary], current_plan: str | None = None) -> None:
+        """Show the runs, newest first, and select the newest; ``current_plan`` is the plan shown."""
+        self._all_runs = list(runs)
+        self._current_plan = current_plan
+        self._show_runs()
+
+    def _show_runs(self) -> None:
+        selected = self.selected_run()
+        newest_plan = next((run.run_id for run in self._all_runs if str(run.state) == PLANNED_STATE), None)
+        kept = {newest_plan, self._current_plan}
+        shown = [run for run in self._all_runs
+                 if self.show_all_plans.isChecked() or str(run.state) != PLANNED_STATE or run.run_id in kept]
+        hidden = len(self._all_runs) - len(shown)
+        self._reading = True
+        try:
+            self._select_newest(shown, selected)
+        finally:
+            self._reading = False
+        if shown:
+            text = f"{count_text(len(shown), 'run')} on this org, newest first"
+            if hidden:
+                text += f"; {count_text(hidden, 'plan')} never applied not shown"
+            self.summary.setText(text + ".")
         else:
             self.summary.setText("No sync has run on this org yet.")
+
+    def _select_newest(self, shown: list[RunSummary], selected: RunSummary | None) -> None:
+        self.model.set_runs(shown)
+        if shown:
+            self.table.selectRow(0)
+            if selected is not None:
+                self.select_run(selected.run_id)
 
     def runs(self) -> list[RunSummary]:
         """Return the runs shown, newest first."""
@@ -193,6 +256,8 @@ class HistoryPanel(QWidget):
         folder = run.result_folder if run is not None else None
         self.open_button.setEnabled(folder is not None and folder.is_dir())
         self.resume_button.setEnabled(idle and run is not None and is_unfinished(run))
+        # A run another process is applying now stays until it stops.
+        self.delete_button.setEnabled(idle and run is not None and str(run.state) != "applying")
 
     def _open_folder(self) -> None:
         run = self.selected_run()
@@ -203,6 +268,15 @@ class HistoryPanel(QWidget):
         run = self.selected_run()
         if run is not None:
             self.resume_requested.emit(run.run_id)
+
+    def _selection_changed(self) -> None:
+        if not self._reading:
+            self.selection_changed.emit()
+
+    def _delete(self) -> None:
+        run = self.selected_run()
+        if run is not None:
+            self.delete_requested.emit(run.run_id)
 
 
 # The Problem cell of an e-mail that ended as it should.
@@ -232,7 +306,7 @@ class DrillPanel(QWidget):
         self.verdict.setWordWrap(True)
         self.table = QTableWidget(0, len(DRILL_HEADERS))
         self.table.setHorizontalHeaderLabels(DRILL_HEADERS)
-        for column, width in enumerate((210, 115, 50, 60, 55, 45)):
+        for column, width in enumerate((210, 130, 50, 60, 55, 45)):
             self.table.setColumnWidth(column, width)
         self.table.setItemDelegateForColumn(0, ElideMiddleDelegate(self.table))
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -242,9 +316,10 @@ class DrillPanel(QWidget):
         compact_rows(self.table)
         top = QHBoxLayout()
         top.addWidget(note(
-            "On the practice org, a cadence tool's user logs the same e-mails before, during and after "
-            "a local sync, as a real tool would. The drill then checks that each e-mail is one Task "
-            "with the key, the tool's subject and owner, and the Backstory flag."), 1)
+            "On the practice org, a cadence tool logs the same e-mails before, during and after a local "
+            "sync, writing each as its sender's own user, as a rep who connected the tool would. The "
+            "drill then checks that each e-mail is one Task with the key, the tool's subject and owner, "
+            "and the Backstory flag."), 1)
         top.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -257,11 +332,15 @@ class DrillPanel(QWidget):
         """Show whether the drill passed and one row per e-mail."""
         color = PASSED_COLOR if report.passed else FAILED_COLOR
         mark = "✓ Passed:" if report.passed else "✗ Failed:"
-        summary = report.summary()
+        finding = report.access_finding()
+        # The finding explains the failed rows, so the first failure's details stay in the table.
+        summary = report.headline() if finding else report.summary()
         text = f"{mark} {summary}" if summary.endswith(".") else f"{mark} {summary}."
         if report.tool_failures:
             text += (f" The cadence tool's backfill sent {plural(report.tool_failures, 'failed write')} "
                      "again after the sync.")
+        if finding:
+            text += f" {finding}"
         self.verdict.setText(text)
         self.verdict.setStyleSheet(f"color: {color.name()};")
         self.verdict.show()
@@ -274,7 +353,7 @@ class DrillPanel(QWidget):
         for position, row in enumerate(rows):
             for column, text in enumerate(drill_cells(row)):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text)
+                item.setToolTip(f"{text}, as {row.tool_user}" if column == 1 and row.tool_user else text)
                 if not row.passed:
                     item.setForeground(FAILED_COLOR)
                 self.table.setItem(position, column, item)
