@@ -246,16 +246,18 @@ def _run(args: argparse.Namespace) -> SyncOutcome:
     with ExitStack() as stack:
         _open_org(run, stack, db_path)
         stack.callback(_close_journal, run)
-        if args.action == "history":
-            return _history(run, args)
-        _check_field(run)
-        from backstory_desktop.store.journal import RunInProgress
+        from backstory_desktop.store.journal import JournalError, RunInProgress
 
         try:
+            if args.action == "history":
+                return _history(run, args)
+            _check_field(run)
             return _write_action(run, args)
         except RunInProgress as error:
             # Another process (the app or a second command) is syncing this org now.
             raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
+        except JournalError as error:
+            raise CommandStop(CHECK_FAILED_STATUS, str(error)) from error
 
 
 def _write_action(run: EnablementRun, args: argparse.Namespace) -> SyncOutcome:
@@ -578,7 +580,7 @@ def _stopped_while_writing(run: EnablementRun) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from backstory_desktop.sync.engine import SyncSettings
+    from backstory_desktop.sync.settings import SyncSettings
 
     if args.bulk_threshold is None:
         return SyncSettings()

@@ -18,7 +18,7 @@ from backstory_desktop.salesforce.errors import SalesforceProblem, explain
 from backstory_desktop.salesforce.schema import FieldState
 from backstory_desktop.store.journal import Journal
 from backstory_desktop.store.settings import OrgProfile
-from backstory_desktop.sync.engine import SyncResult, SyncSettings
+from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
 

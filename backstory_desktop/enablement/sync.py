@@ -26,9 +26,10 @@ from backstory_desktop.enablement.run import (
 )
 from backstory_desktop.sources.csv_export import CsvMapping
 from backstory_desktop.sources.registry import detect_source, read_source
-from backstory_desktop.store.journal import Journal, RunInProgress, RunSummary
-from backstory_desktop.sync.engine import SyncResult, SyncSettings, apply_run, retry_queued
+from backstory_desktop.store.journal import Journal, JournalError, RunInProgress, RunSummary
+from backstory_desktop.sync.engine import apply_run, retry_queued
 from backstory_desktop.sync.planner import build_plan
+from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,8 @@ def _apply_step(
     cancel: threading.Event | None,
 ) -> StepResult:
     connection = run.require_connection()
-    journal = sync_journal(run)
     try:
+        journal = sync_journal(run)
         result = apply(
             connection, journal, run_id, settings=run.sync_settings, progress=progress, cancel=cancel
         )
@@ -136,6 +137,11 @@ def _apply_step(
         log.info("sync of run %s not started because the org is busy: %s", run_id, busy)
         return record_result(
             run, StepResult(Step.LOCAL_SYNC, StepStatus.FAILED, str(busy), {"error_code": "RUN_IN_PROGRESS"})
+        )
+    except JournalError as error:
+        log.warning("sync of run %s stopped because the journal failed: %s", run_id, error)
+        return record_result(
+            run, StepResult(Step.LOCAL_SYNC, StepStatus.FAILED, str(error), {"error_code": "JOURNAL_ERROR"})
         )
     except Exception as error:
         return record_result(run, failed_result(Step.LOCAL_SYNC, error))
@@ -205,5 +211,14 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
         reason += f" {count_phrase(outcome.queued, 'Task')} wait in the backfill queue: retry them later."
     if outcome.stopped_because:
         reason = f"Stopped ({outcome.stopped_because}) with {outcome.not_sent} not sent. " + reason
-    failed = bool(outcome.failed or outcome.stopped_because or outcome.queued)
+    if outcome.other_spellings:
+        details["other_spellings"] = outcome.other_spellings
+        reason += (
+            f" {count_phrase(outcome.other_spellings, 'created Task')} share their key with a Task written "
+            "in another spelling meanwhile: keep one of each in the Conflicts step."
+        )
+    if outcome.result_files_error:
+        reason += f" {outcome.result_files_error}"
+        details["result_files_error"] = outcome.result_files_error
+    failed = bool(outcome.failed or outcome.stopped_because or outcome.queued or outcome.result_files_error)
     return StepResult(Step.LOCAL_SYNC, StepStatus.FAILED if failed else StepStatus.PASSED, reason, details)

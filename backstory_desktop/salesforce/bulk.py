@@ -35,14 +35,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from simple_salesforce.exceptions import SalesforceError
 
 from backstory_desktop.core.fields import validate_field_api_name
 from backstory_desktop.core.jobs import Cancelled, ProgressCallback
-from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, SignInRequired, explain
 
 logger = logging.getLogger(__name__)
@@ -54,7 +53,13 @@ NOT_PROCESSED = "NOT_PROCESSED"
 # Calls that only read (job state, results) are sent again this many times after a
 # passing failure before the job is given up as in doubt.
 READ_ATTEMPTS = 4
+# A job is polled after 0.5 s, then after twice the last wait, up to 10 s between polls: five
+# records take a handful of requests, and a long job one poll every 10 s.
+FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 10.0
+# An abort is sent this many times when its connection drops, because an Open job left behind
+# stays in the org's job list until Salesforce deletes it.
+ABORT_ATTEMPTS = 3
 # After an abort, the job's state is read this often until it ends, for at most this long.
 ABORT_POLL_SECONDS = 0.5
 ABORT_WAIT_SECONDS = 30.0
@@ -64,6 +69,30 @@ _TRANSIENT_CODES = frozenset({
 })
 _ERROR_CODE = re.compile(r"[A-Z][A-Z0-9_]*")
 _FIELD_LIST = re.compile(r"--|[A-Za-z0-9_, .]*( --)?")
+
+
+class Requester(Protocol):
+    """The two calls of a connection that Bulk API requests use (OrgConnection and CountingRequester)."""
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+
+    def request_raw(self, method: str, path: str, **kwargs: Any) -> requests.Response: ...
+
+
+class CountingRequester:
+    """Sends requests through a connection and counts them, failed ones included, in ``requests``."""
+
+    def __init__(self, conn: Requester) -> None:
+        self.conn = conn
+        self.requests = 0
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        self.requests += 1
+        return self.conn.request(method, path, **kwargs)
+
+    def request_raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        self.requests += 1
+        return self.conn.request_raw(method, path, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -199,7 +228,7 @@ def _pause(seconds: float, cancel: threading.Event | None) -> None:
         cancel.wait(seconds)
 
 
-def job_info(conn: OrgConnection, job_id: str) -> dict[str, Any]:
+def job_info(conn: Requester, job_id: str) -> dict[str, Any]:
     """Return the job information of an ingest job (state, record counts, errorMessage)."""
     info = conn.request("GET", f"jobs/ingest/{job_id}")
     if not isinstance(info, dict):
@@ -209,12 +238,12 @@ def job_info(conn: OrgConnection, job_id: str) -> dict[str, Any]:
     return info
 
 
-def job_state(conn: OrgConnection, job_id: str) -> str:
+def job_state(conn: Requester, job_id: str) -> str:
     """Return the state of an ingest job: Open, UploadComplete, InProgress, JobComplete, Failed or Aborted."""
     return str(job_info(conn, job_id).get("state", ""))
 
 
-def abort_job(conn: OrgConnection, job_id: str) -> str:
+def abort_job(conn: Requester, job_id: str) -> str:
     """Abort a job that has not finished and return its state afterwards.
 
     A job that finished before the abort arrived keeps its state, because Salesforce
@@ -232,14 +261,14 @@ def abort_job(conn: OrgConnection, job_id: str) -> str:
 
 
 def bulk_upsert(
-    conn: OrgConnection,
+    conn: Requester,
     field: str,
     records: Sequence[dict[str, Any]],
     *,
     on_job_created: Callable[[str], None] | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-    poll_seconds: float = 1.0,
+    poll_seconds: float = FIRST_POLL_SECONDS,
 ) -> list[BulkRecordResult]:
     """Upsert Task records by ``field`` in one Bulk API 2.0 job; one result per record, in order.
 
@@ -289,7 +318,7 @@ def _unprocessed(key: str, message: str) -> BulkRecordResult:
     return BulkRecordResult(key, False, False, None, NOT_PROCESSED, message, False)
 
 
-def _create_job(conn: OrgConnection, field: str) -> str:
+def _create_job(conn: Requester, field: str) -> str:
     # An LF, comma-separated CSV job, to match the data that job_csv writes.
     body = {"object": "Task", "operation": "upsert", "externalIdFieldName": field,
             "contentType": "CSV", "lineEnding": "LF", "columnDelimiter": "COMMA"}
@@ -307,7 +336,7 @@ def _create_job(conn: OrgConnection, field: str) -> str:
 
 
 def _upload(
-    conn: OrgConnection, job_id: str, data: str, cancel: threading.Event | None, keys: list[str]
+    conn: Requester, job_id: str, data: str, cancel: threading.Event | None, keys: list[str]
 ) -> None:
     if cancel is not None and cancel.is_set():
         _abort_quietly(conn, job_id)
@@ -326,7 +355,7 @@ def _upload(
                                      for key in keys])
 
 
-def _close(conn: OrgConnection, job_id: str) -> None:
+def _close(conn: Requester, job_id: str) -> None:
     try:
         conn.request("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         return
@@ -344,27 +373,34 @@ def _close(conn: OrgConnection, job_id: str) -> None:
     logger.info("Closing Bulk API job %s failed without a response, but its state is %s", job_id, state)
 
 
-def _abort_quietly(conn: OrgConnection, job_id: str) -> None:
-    try:
-        abort_job(conn, job_id)
-    except (*_FAILURES, BulkJobError) as exc:
-        problem = exc.problem if isinstance(exc, BulkJobError) else _problem(exc)
-        logger.warning("Bulk API job %s could not be aborted: %s %s", job_id, problem.sentence,
-                       problem.details)
+def _abort_quietly(conn: Requester, job_id: str) -> None:
+    """Abort a job, sending the abort again when its connection drops or the server fails."""
+    for attempt in range(1, ABORT_ATTEMPTS + 1):
+        try:
+            abort_job(conn, job_id)
+            return
+        except (*_FAILURES, BulkJobError) as exc:
+            problem = exc.problem if isinstance(exc, BulkJobError) else _problem(exc)
+            if attempt < ABORT_ATTEMPTS and _is_transient(problem):
+                _pause(ABORT_POLL_SECONDS * attempt, None)
+                continue
+            logger.warning("Bulk API job %s could not be aborted: %s %s", job_id, problem.sentence,
+                           problem.details)
+            return
 
 
 def wait_for_job(
-    conn: OrgConnection,
+    conn: Requester,
     job_id: str,
     *,
     total: int = 0,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-    poll_seconds: float = 1.0,
+    poll_seconds: float = FIRST_POLL_SECONDS,
 ) -> dict[str, Any]:
     """Poll a closed job until it ends, and return its last job information.
 
-    The wait between polls grows from ``poll_seconds`` to at most 10 seconds. When
+    The wait between polls doubles from ``poll_seconds`` up to at most 10 seconds. When
     ``cancel`` is set the job is aborted and the wait goes on until the abort has
     taken effect (a job that finished first keeps its results).
     """
@@ -389,7 +425,7 @@ def wait_for_job(
                 job_id, maybe_written=False)
         if abort_deadline is None:
             _pause(interval, cancel)
-            interval = min(max(poll_seconds, MAX_POLL_SECONDS), interval * 1.5)
+            interval = min(max(poll_seconds, MAX_POLL_SECONDS), interval * 2)
             continue
         if time.monotonic() > abort_deadline:
             raise BulkJobError(SalesforceProblem(
@@ -399,7 +435,7 @@ def wait_for_job(
         _pause(min(poll_seconds, ABORT_POLL_SECONDS), None)
 
 
-def job_results(conn: OrgConnection, job_id: str, field: str) -> list[BulkRecordResult]:
+def job_results(conn: Requester, job_id: str, field: str) -> list[BulkRecordResult]:
     """Return the results of a job that has ended, for example one started by an earlier process.
 
     Rows come in the order Salesforce lists them: written, failed, then unprocessed.
@@ -418,7 +454,7 @@ def job_results(conn: OrgConnection, job_id: str, field: str) -> list[BulkRecord
 
 
 def _job_results(
-    conn: OrgConnection, job_id: str, field: str, info: dict[str, Any], submitted: int | None,
+    conn: Requester, job_id: str, field: str, info: dict[str, Any], submitted: int | None,
     wait_seconds: float,
 ) -> list[BulkRecordResult]:
     base = f"jobs/ingest/{job_id}"

@@ -36,6 +36,7 @@ from backstory_desktop.store.org_lock import OrgLock, RunInProgress
 
 __all__ = [
     "JOURNAL_FILE", "OPEN_STATES", "UNRESOLVED_STATES", "ItemOutcome", "ItemState", "ItemUpdate", "Journal",
+    "JournalError",
     "JournalItem", "JournalRows", "QueuedItem", "ResultLine", "RunInProgress", "RunState", "RunSummary",
     "default_journal_path",
 ]
@@ -46,8 +47,45 @@ JOURNAL_FILE = "journal.sqlite3"
 # SQLite allows 32,766 host parameters per statement since 3.32; lists stay far below.
 _PARAMETERS_PER_QUERY = 500
 _PAGE_SIZE = 500
+# The stop reason of a run whose process ended while it applied, without recording why.
+STOPPED_WHILE_APPLYING = (
+    "the app was closed or stopped while this run was applied: resume it to settle and send the rest"
+)
 # A run whose planning never finished is deleted when the journal is opened this long after it started.
 ABANDONED_PLAN_AGE = timedelta(hours=1)
+
+
+class JournalError(Exception):
+    """A journal file that cannot be read or written: ``str()`` names it, what is wrong and what to do."""
+
+    def __init__(self, sentence: str, path: Path, moved_to: Path | None = None) -> None:
+        super().__init__(sentence)
+        self.path = path
+        self.moved_to = moved_to
+
+
+# Parts of sqlite3 messages about a damaged file. Such a file is moved aside, never reset.
+_DAMAGED_MARKS = ("file is not a database", "malformed", "database corruption", "disk image")
+
+
+def _journal_error(path: Path, error: sqlite3.Error) -> JournalError:
+    """Explain a failed read or write of the journal file at ``path``."""
+    text = str(error)
+    if "readonly" in text or "read-only" in text:
+        return JournalError(
+            f"The sync journal {path} is read-only, so this run cannot be recorded: make the file and its "
+            "folder writable by your user, then start again.", path)
+    if any(mark in text for mark in _DAMAGED_MARKS):
+        return JournalError(
+            f"The sync journal {path} is damaged ({text}): close the app, move the file away, then start "
+            "again; the run history in it is lost.", path)
+    if "unable to open" in text or "disk I/O" in text or "locked" in text:
+        return JournalError(
+            f"The sync journal {path} cannot be opened or written ({text}): check that the file and its "
+            "folder belong to your user and the disk has room, then start again.", path)
+    return JournalError(
+        f"The sync journal {path} cannot be read or written ({text}): check the file and its folder, "
+        "then start again.", path)
 
 
 class ItemState(StrEnum):
@@ -239,6 +277,26 @@ _ITEM_COLUMNS = (
 )
 
 
+def _move_aside(path: Path, error: sqlite3.Error) -> JournalError:
+    """Move a damaged journal file (and its WAL files) aside with a timestamp suffix; explain it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    moved = path.with_name(f"{path.name}.damaged-{stamp}")
+    try:
+        path.replace(moved)
+        for suffix in ("-wal", "-shm"):
+            companion = path.with_name(path.name + suffix)
+            if companion.exists():
+                companion.replace(moved.with_name(moved.name + suffix))
+    except OSError as move_error:
+        return JournalError(
+            f"The sync journal {path} is damaged ({error}) and could not be moved aside "
+            f"({move_error.strerror}): move it away yourself, then start again.", path)
+    log.warning("the sync journal %s was damaged (%s) and was moved to %s", path, error, moved)
+    return JournalError(
+        f"The sync journal {path} was damaged ({error}), so it was moved to {moved} and its run history "
+        "is no longer listed: start again to begin a new journal.", path, moved)
+
+
 def default_journal_path() -> Path:
     """Return the journal file in the app's data folder."""
     return paths.data_dir() / "sync" / JOURNAL_FILE
@@ -263,17 +321,35 @@ class Journal:
 
     @classmethod
     def open(cls, path: Path | None = None) -> Journal:
-        """Open (and create) the journal at ``path``, by default the app's own."""
+        """Open (and create) the journal at ``path``, by default the app's own.
+
+        Raises JournalError when the file cannot be opened. A damaged file (not a
+        database, or malformed) is moved aside with a timestamp suffix and never reset.
+        The JournalError then names where it went, and the next open starts a new journal.
+        """
         path = path or default_journal_path()
-        paths.ensure_private_dir(path.parent)
-        connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA foreign_keys=ON")
-        connection.executescript(_SCHEMA)
-        journal = cls(path, connection)
-        journal._add_count_columns()
-        journal._delete_abandoned_plans()
+        try:
+            paths.ensure_private_dir(path.parent)
+        except OSError as error:
+            raise JournalError(
+                f"The folder of the sync journal {path.parent} cannot be created or used ({error.strerror}): "
+                "check that it belongs to your user, then start again.", path) from error
+        connection: sqlite3.Connection | None = None
+        try:
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.executescript(_SCHEMA)
+            journal = cls(path, connection)
+            journal._add_count_columns()
+            journal._delete_abandoned_plans()
+        except sqlite3.Error as error:
+            if connection is not None:
+                connection.close()
+            if any(mark in str(error) for mark in _DAMAGED_MARKS):
+                raise _move_aside(path, error) from error
+            raise _journal_error(path, error) from error
         return journal
 
     def _add_count_columns(self) -> None:
@@ -309,18 +385,36 @@ class Journal:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one write transaction; a failed write raises JournalError."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise _journal_error(self.path, error) from error
             try:
                 yield self._db
+            except sqlite3.Error as error:
+                self._rollback()
+                raise _journal_error(self.path, error) from error
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                raise _journal_error(self.path, error) from error
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("ROLLBACK")
 
     def _rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, parameters).fetchall()
+            try:
+                return self._db.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise _journal_error(self.path, error) from error
 
     # -- one run per org ---------------------------------------------------------------
 
@@ -510,6 +604,23 @@ class Journal:
         )
         value = rows[0][0]
         return None if value is None else float(value)
+
+    def next_queued(self, run_id: str) -> QueuedItem | None:
+        """Return the queued row that may still be tried this apply and is due first, or None."""
+        rows = self._rows(
+            "SELECT seq, COALESCE(upsert_key, key), source_ref, subject, attempts, next_attempt_at, "
+            "error_code, message FROM items WHERE run_id = ? AND state = ? AND attempts < attempt_limit "
+            "ORDER BY COALESCE(next_attempt_at, 0), seq LIMIT 1",
+            (run_id, ItemState.QUEUED.value),
+        )
+        if not rows:
+            return None
+        seq, key, source_ref, subject, attempts, due, code, message = rows[0]
+        return QueuedItem(
+            seq=int(seq), key=key, source_ref=source_ref, subject=subject, attempts=int(attempts),
+            next_attempt_at=None if due is None else datetime.fromtimestamp(due, UTC),
+            error_code=code, message=message,
+        )
 
     def _items_where(
         self, where: str, parameters: Sequence[Any], run_id: str, *, limit: int | None = None
@@ -748,11 +859,35 @@ class Journal:
                 ).fetchall()
             finally:
                 self._db.row_factory = None
-        return [_run_summary(row) for row in rows]
+        return [self._as_seen_now(_run_summary(row)) for row in rows]
 
     def run(self, run_id: str) -> RunSummary:
         """Return one run; raises LookupError for an unknown id."""
-        return _run_summary(self._run_row(run_id))
+        return self._as_seen_now(_run_summary(self._run_row(run_id)))
+
+    def _as_seen_now(self, summary: RunSummary) -> RunSummary:
+        """Report an APPLYING run whose process is gone (Ctrl+C, a kill) as stopped, or finished.
+
+        No process holds the org's sync lock then. A run with every row settled
+        and nothing queued is FINISHED; any other is STOPPED, to be resumed.
+        """
+        if summary.state is not RunState.APPLYING or self.org_lock_held(summary.org_id):
+            return summary
+        if summary.work_left or summary.states.get(ItemState.QUEUED, 0):
+            reason = summary.stop_reason or STOPPED_WHILE_APPLYING
+            return dataclasses.replace(summary, state=RunState.STOPPED, stop_reason=reason)
+        return dataclasses.replace(summary, state=RunState.FINISHED)
+
+    def org_lock_held(self, org_id: str) -> bool:
+        """Tell whether a sync (of this process or another) holds the org's lock now."""
+        try:
+            with self.lock_org(org_id):
+                return False
+        except RunInProgress:
+            return True
+        except OSError as error:
+            log.info("the sync lock of org %s could not be checked: %s", org_id, error)
+            return True
 
     def unfinished_run(self, org_id: str) -> RunSummary | None:
         """Return the org's newest run that was applied and still has rows to send or resolve."""

@@ -23,9 +23,9 @@ from backstory_desktop.salesforce.bulk import (
     BulkCancelled,
     BulkJobError,
     BulkRecordResult,
+    Requester,
     bulk_upsert,
 )
-from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem
 from backstory_desktop.salesforce.tasks import UpsertCancelled, UpsertInterrupted, UpsertOutcome
 
@@ -100,7 +100,7 @@ def _estimated_bytes(record: dict[str, Any]) -> int:
 
 
 def upsert_with_bulk(
-    conn: OrgConnection,
+    conn: Requester,
     field: str,
     records: Sequence[dict[str, Any]],
     *,

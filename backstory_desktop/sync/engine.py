@@ -13,6 +13,9 @@ A create whose key another writer took after planning (the cadence tool, say)
 fails with DUPLICATE_VALUE, or with INVALID_FIELD_FOR_INSERT_UPDATE naming the
 create-only TaskSubtype. It is looked up again and sent as an update that only
 fills what the Task left empty. The settling of rows in doubt is in sync.resolve.
+A plan older than STALE_PLAN_SECONDS has its creates looked up again under
+every key spelling just before they are sent, because an upsert by one spelling
+does not match a Task another writer created under the other.
 
 Failures that pass (row locks, limits, an unavailable server, a dropped
 connection) put rows in the backfill queue, sent again with back-off in the
@@ -27,7 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
@@ -35,6 +38,13 @@ from simple_salesforce.exceptions import SalesforceError
 
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
 from backstory_desktop.core.plan import Action, FieldRules, PlanRow
+from backstory_desktop.salesforce.bulk import (
+    NULL_VALUE,
+    BulkJobError,
+    CountingRequester,
+    abort_job,
+    job_state,
+)
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.salesforce.tasks import (
@@ -60,8 +70,9 @@ from backstory_desktop.sync.bulk_apply import (
     BulkUpsertInterrupted,
     upsert_with_bulk,
 )
-from backstory_desktop.sync.resolve import DAILY_LIMIT_MARK, InDoubtSettlement, Stop, row_key
+from backstory_desktop.sync.resolve import DAILY_LIMIT_MARK, InDoubtSettlement, Stop, live_tasks, row_key
 from backstory_desktop.sync.result_files import ResultFiles, ResultRow, result_folder, write_result_files
+from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +102,11 @@ MAX_KEPT_OUTCOMES = 10_000
 # Keys of rows in doubt kept in SyncResult.in_doubt; ``in_doubt_count`` counts all of them.
 MAX_KEPT_IN_DOUBT_KEYS = 100
 _WAIT_STEP_SECONDS = 0.25
+# A plan older than this may miss Tasks that another writer (the cadence tool, say) created since under
+# another spelling of a key ("<k>" or "k"), and an upsert by the planned spelling does not match those.
+# So its creates are looked up again just before they are sent, at one query per KEYS_PER_QUERY creates.
+# A fresher plan skips that lookup, so 10,000 rows still take about 51 calls.
+STALE_PLAN_SECONDS = 300.0
 
 _KEY_HELD = "another Task holds this key, so keep one of them in the Conflicts step and plan again"
 # The fix shown with a final failure, by Salesforce error code.
@@ -117,71 +133,8 @@ _FIXES = {
 }
 _DEFAULT_FIX = "correct what Salesforce names, then plan and apply again"
 
-
-@dataclass(frozen=True)
-class SyncSettings:
-    """Settings of an apply: when to use Bulk API 2.0, retries, the API reserve and Cancel."""
-
-    bulk_threshold: int = 2000  # rows to send at or above which Bulk API 2.0 is used
-    max_attempts: int = 6  # sends of one row in one apply before it waits for a retry
-    first_retry_seconds: float = 2.0  # back-off after the first failure, doubled after each
-    max_retry_seconds: float = 120.0
-    api_reserve_fraction: float = 0.1  # keep this share of the daily API requests unspent
-    cancel_grace_seconds: float = 1.5  # Cancel returns within this, leaving the call IN_DOUBT
-
-    def __post_init__(self) -> None:
-        if self.bulk_threshold < 1 or self.max_attempts < 1:
-            raise ValueError(
-                f"bulk_threshold ({self.bulk_threshold}) and max_attempts ({self.max_attempts}) "
-                "must be 1 or more"
-            )
-        if not 0.0 <= self.api_reserve_fraction < 1.0:
-            raise ValueError(f"api_reserve_fraction must be from 0 up to 1, not {self.api_reserve_fraction}")
-        if min(self.first_retry_seconds, self.max_retry_seconds, self.cancel_grace_seconds) < 0:
-            raise ValueError("retry and grace seconds must not be negative")
-
-
-@dataclass
-class SyncResult:
-    """Counts and per-message outcomes of one apply of a run.
-
-    ``created``, ``updated`` and ``failed`` count the rows this apply settled.
-    ``not_sent`` counts rows still PLANNED when it ended and ``queued`` the backfill
-    queue. ``in_doubt_count`` counts the rows whose call got no response and could
-    not be looked up yet, and ``in_doubt`` lists the first 100 of their keys.
-    ``stopped_because`` gives the reason an apply ended early, ``stop_error_code``
-    the error code behind it (such as SIGN_IN_AGAIN). ``api_calls`` counts the API
-    requests of this apply, partly estimated: each Collections upsert and limits
-    read counts one, but a Bulk API job and a key lookup count an estimate of their
-    requests. ``outcomes`` keeps the first 10,000 outcomes; the journal has all of them.
-    """
-
-    created: int = 0
-    updated: int = 0
-    failed: int = 0
-    not_sent: int = 0
-    stopped_because: str = ""
-    stop_error_code: str | None = None
-    in_doubt: list[str] = field(default_factory=list)
-    outcomes: list[tuple[PlanRow, UpsertOutcome]] = field(default_factory=list)
-    run_id: str | None = None
-    queued: int = 0
-    result_files: ResultFiles | None = None
-    api_calls: int = 0
-    failure_counts: dict[str, tuple[int, str]] = field(default_factory=dict)
-    in_doubt_count: int = 0
-
-    def failures_by_code(self) -> dict[str, tuple[int, str]]:
-        """Count failed records per Salesforce error code, with one message as an example."""
-        if self.failure_counts:
-            return dict(self.failure_counts)
-        summary: dict[str, tuple[int, str]] = {}
-        for _, outcome in self.outcomes:
-            if not outcome.success:
-                code = outcome.error_code or "UNKNOWN"
-                count, example = summary.get(code, (0, outcome.message or ""))
-                summary[code] = (count + 1, example)
-        return summary
+# SyncSettings is frozen, so one default instance serves every call.
+DEFAULT_SETTINGS = SyncSettings()
 
 
 def apply_run(
@@ -189,7 +142,7 @@ def apply_run(
     journal: Journal,
     run_id: str,
     *,
-    settings: SyncSettings = SyncSettings(),
+    settings: SyncSettings = DEFAULT_SETTINGS,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -208,7 +161,7 @@ def retry_queued(
     journal: Journal,
     run_id: str,
     *,
-    settings: SyncSettings = SyncSettings(),
+    settings: SyncSettings = DEFAULT_SETTINGS,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -268,6 +221,8 @@ class _Apply(InDoubtSettlement):
         self._clock_floor = 0.0
         self._done = 0
         self._total = 0
+        self._created_rows: list[PlanRow] = []  # rows created by this apply, kept for a stale plan only
+        self._plan_is_stale = (datetime.now(UTC) - summary.created_at).total_seconds() > STALE_PLAN_SECONDS
 
     # -- the apply as a whole ----------------------------------------------------------
 
@@ -305,6 +260,7 @@ class _Apply(InDoubtSettlement):
             wake = self._next_wake()
             if wake is None:
                 return
+            self._report_wait(wake)
             self._wait_until(wake)
 
     def _next_wake(self) -> float | None:
@@ -314,6 +270,21 @@ class _Apply(InDoubtSettlement):
             retry_at = self._now() + self._backoff(self._lookup_failures)
             due = retry_at if due is None else min(due, retry_at)
         return due
+
+    def _report_wait(self, wake: float) -> None:
+        """Say how long the apply waits, for which attempt and why, so that the page is not silent."""
+        seconds = max(math.ceil(wake - self._now()), 0)
+        if seconds < 1:
+            return
+        queued = self.journal.next_queued(self.run_id)
+        if queued is not None:
+            attempt, reason = queued.attempts + 1, queued.error_code or "a passing failure"
+        else:
+            attempt, reason = self._lookup_failures + 1, "looking up Tasks that got no response"
+        self.progress(
+            min(self._done, self._total), self._total,
+            f"Waiting {seconds} s before attempt {attempt} of {self.settings.max_attempts} ({reason})",
+        )
 
     def _finish(self, stop: Stop | None) -> None:
         states = self.journal.state_counts(self.run_id)
@@ -340,16 +311,65 @@ class _Apply(InDoubtSettlement):
             # Cancel returns within its grace period, and the files of a long run take seconds to
             # write: they are written at the end of the run's next apply instead.
             return
+        if result.in_doubt_count:
+            self._abort_open_jobs()
+        self._count_other_spellings()
         result.result_files = self._write_result_files()
 
+    def _abort_open_jobs(self) -> None:
+        """Abort the Bulk API jobs of rows left in doubt that are still Open, so that they never run.
+
+        An Open job writes nothing, and aborting it makes its rows unprocessed for the next
+        apply to read. Jobs that cannot be read now are left to the next apply's settling.
+        """
+        for _call_id, job_ids in self.journal.open_bulk_jobs(self.run_id):
+            for job_id in job_ids:
+                counted = CountingRequester(self.connection)
+                try:
+                    if job_state(counted, job_id) == "Open":
+                        log.info("run %s: aborting Bulk API job %s, left open", self.run_id, job_id)
+                        abort_job(counted, job_id)
+                except (SalesforceError, SalesforceProblem, requests.RequestException, BulkJobError) as error:
+                    log.info("run %s: Bulk API job %s could not be checked or aborted: %s", self.run_id,
+                             job_id, error)
+                finally:
+                    self.result.api_calls += counted.requests
+
+    def _count_other_spellings(self) -> None:
+        """Count the Tasks this apply created whose key another Task holds in another spelling.
+
+        Only for a stale plan (see STALE_PLAN_SECONDS): a writer may have added the
+        other spelling between the lookup before the send and the send itself.
+        """
+        rows, self._created_rows = self._created_rows, []
+        for start in range(0, len(rows), KEYS_PER_QUERY):
+            if self.cancel is not None and self.cancel.is_set():
+                return
+            chunk = rows[start:start + KEYS_PER_QUERY]
+            try:
+                tasks = self._look_up(chunk)
+            except Stop:
+                return
+            if tasks is None:
+                return
+            doubled = [row for row in chunk if len(live_tasks(row, tasks, self.rules)) > 1]
+            self.result.other_spellings += len(doubled)
+        if self.result.other_spellings:
+            log.warning("run %s: %d created Tasks share their key with a Task in another spelling",
+                        self.run_id, self.result.other_spellings)
+
     def _write_result_files(self) -> ResultFiles | None:
+        # Beside the journal, so that a rehearsal's own journal keeps its files out of the app's folder.
+        folder = result_folder(self.run_id, self.journal.path.parent)
         try:
-            # Beside the journal, so that a rehearsal's own journal keeps its files out of the app's folder.
-            folder = result_folder(self.run_id, self.journal.path.parent)
             rows = (_result_row(line) for line in self.journal.result_lines(self.run_id))
             files = write_result_files(folder, rows)
         except OSError as error:
             log.warning("Writing the result files of run %s failed: %s", self.run_id, error)
+            self.result.result_files_error = (
+                f"The result files could not be written to {folder} ({error.strerror or error}): free disk "
+                "space or make the folder writable, then retry the run to write them again."
+            )
             return None
         self.journal.set_result_folder(self.run_id, files.folder)
         return files
@@ -430,10 +450,39 @@ class _Apply(InDoubtSettlement):
             batch = self._next_batch(BULK_SLICE_ROWS if use_bulk else UPSERT_BATCH_SIZE)
             if not batch:
                 return
+            if self._plan_is_stale:
+                batch = self._recheck_creates(batch)
+                if not batch:
+                    continue
             if use_bulk:
                 self._send_bulk(batch)
             else:
                 self._send_collections(_distinct_keys(batch))
+
+    def _recheck_creates(self, batch: list[JournalItem]) -> list[JournalItem]:
+        """Look a stale plan's creates up again; those whose key another writer took become updates.
+
+        Returns the rows to send now; the turned ones are PLANNED again as updates.
+        """
+        creates = [item for item in batch if item.row.action is Action.CREATE]
+        if not creates:
+            return batch
+        turned: list[ItemUpdate] = []
+        for start in range(0, len(creates), KEYS_PER_QUERY):
+            self._check_cancel()
+            chunk = creates[start:start + KEYS_PER_QUERY]
+            tasks = self._look_up([item.row for item in chunk])
+            if tasks is None:
+                continue  # Sent as planned: a create whose key was taken fails and is turned then.
+            turned += [self._as_update(item, tasks) for item in chunk
+                       if live_tasks(item.row, tasks, self.rules)]
+        if not turned:
+            return batch
+        log.info("run %s: %d creates of a plan older than %d s found written by another writer since",
+                 self.run_id, len(turned), STALE_PLAN_SECONDS)
+        self.journal.record_outcomes(self.run_id, turned)
+        done = {update.seq for update in turned}
+        return [item for item in batch if item.seq not in done]
 
     def _next_batch(self, limit: int) -> list[JournalItem]:
         batch = self.journal.items(self.run_id, (ItemState.PLANNED,), limit=limit)
@@ -462,13 +511,27 @@ class _Apply(InDoubtSettlement):
         self._watch_budget()
 
     def _send_bulk(self, items: Sequence[JournalItem]) -> None:
+        nulled = [item for item in items if _nulled_by_bulk(item.row)]
+        if nulled:
+            # Bulk API 2.0 reads a CSV value of #N/A as null ("Valid CSV Record Rows", Bulk API 2.0
+            # Developer Guide: "To set a field value to null, use a field value of #N/A"), so a
+            # Subject or Description that is exactly "#N/A" goes through sObject Collections.
+            log.info("run %s: %d rows with a value of #N/A sent through sObject Collections", self.run_id,
+                     len(nulled))
+            for start in range(0, len(nulled), UPSERT_BATCH_SIZE):
+                self._check_cancel()
+                self._send_collections(_distinct_keys(nulled[start:start + UPSERT_BATCH_SIZE]))
+            skipped = {item.seq for item in nulled}
+            items = [item for item in items if item.seq not in skipped]
+            if not items:
+                return
         records = [_record_for(item.row, self.rules.api_name) for item in items]
         call_id = self.journal.mark_sending(self.run_id, [item.seq for item in items], "bulk")
-        self.result.api_calls += CALLS_PER_BULK_JOB * (2 + len(items) // BULK_JOB_RECORDS)
+        counted = CountingRequester(self.connection)
 
         def send() -> list[UpsertOutcome]:
             return upsert_with_bulk(
-                self.connection, self.rules.api_name, records,
+                counted, self.rules.api_name, records,
                 on_job_created=lambda job_id: self.journal.set_call_job(call_id, job_id),
                 progress=lambda done, _total, message: self.progress(self._done + done, self._total, message),
                 cancel=self.cancel,
@@ -491,6 +554,9 @@ class _Apply(InDoubtSettlement):
             self._call_failed(call_id, [item for item in rest if _key(item) not in doubtful],
                               interrupted.problem)
             return
+        finally:
+            # The requests sent so far; a job left running on its own sends a few more.
+            self.result.api_calls += counted.requests
         self._record(call_id, items, outcomes)
         self._watch_budget()
 
@@ -612,6 +678,8 @@ class _Apply(InDoubtSettlement):
             result.failed += 1
         elif outcome.created:
             result.created += 1
+            if self._plan_is_stale:
+                self._created_rows.append(row)
         else:
             result.updated += 1
         if len(result.outcomes) < MAX_KEPT_OUTCOMES:
@@ -699,6 +767,11 @@ def _distinct_keys(items: Sequence[JournalItem]) -> list[JournalItem]:
         seen.add(_key(item))
         kept.append(item)
     return kept
+
+
+def _nulled_by_bulk(row: PlanRow) -> bool:
+    """Tell whether a row has a text value that Bulk API 2.0 would read as null."""
+    return any(value == NULL_VALUE for value in row.record.values())
 
 
 def _record_for(row: PlanRow, field_name: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import requests
 from simple_salesforce.exceptions import SalesforceError
@@ -23,15 +23,22 @@ from simple_salesforce.exceptions import SalesforceError
 from backstory_desktop.core.message_id import key_spellings
 from backstory_desktop.core.plan import Action, FieldRules, PlanRow, retry_create_as_update
 from backstory_desktop.core.records import TaskRecord
-from backstory_desktop.salesforce.bulk import TERMINAL_STATES, BulkJobError, abort_job, job_results, job_state
+from backstory_desktop.salesforce.bulk import (
+    FIRST_POLL_SECONDS,
+    MAX_POLL_SECONDS,
+    TERMINAL_STATES,
+    BulkJobError,
+    CountingRequester,
+    abort_job,
+    job_results,
+    job_state,
+)
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.salesforce.tasks import KEYS_PER_QUERY, UpsertOutcome, find_tasks_by_keys
 from backstory_desktop.store.journal import UNRESOLVED_STATES, ItemState, ItemUpdate, Journal, JournalItem
 from backstory_desktop.sync.bulk_apply import upsert_outcome
-
-if TYPE_CHECKING:
-    from backstory_desktop.sync.engine import SyncResult, SyncSettings
+from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +47,6 @@ T = TypeVar("T")
 # REQUEST_LIMIT_EXCEEDED names the limit: "TotalRequests Limit exceeded." is the
 # daily allocation, which no retry within minutes gets past.
 DAILY_LIMIT_MARK = "TotalRequests"
-# An estimate of the requests that read one finished Bulk API job's results: its state and three files.
-CALLS_PER_JOB_RESULTS = 4
-_BULK_POLL_SECONDS = 1.0
 _FAILURES = (SalesforceError, SalesforceProblem, requests.RequestException, BulkJobError)
 
 
@@ -128,13 +132,14 @@ class InDoubtSettlement(ABC):
             for job_id in job_ids:
                 if not self._wait_for_bulk_job(job_id):
                     continue
+                counted = CountingRequester(self.connection)
                 try:
-                    results = self._call(partial(job_results, self.connection, job_id, self.rules.api_name))
+                    results = self._call(partial(job_results, counted, job_id, self.rules.api_name))
                 except _FAILURES as error:
                     log.info("the results of Bulk API job %s could not be read: %s", job_id, error)
                     continue
                 finally:
-                    self.result.api_calls += CALLS_PER_JOB_RESULTS
+                    self.result.api_calls += counted.requests
                 outcomes.update((result.key, upsert_outcome(result)) for result in results)
             items = [item for item in self.journal.unresolved_items_of_call(self.run_id, call_id)
                      if row_key(item.row) in outcomes]
@@ -148,21 +153,24 @@ class InDoubtSettlement(ABC):
 
         An Open job never runs, so it is aborted: its rows stay unprocessed.
         """
+        interval = FIRST_POLL_SECONDS
         while True:
             self._check_cancel()
+            counted = CountingRequester(self.connection)
             try:
-                state = self._call(partial(job_state, self.connection, job_id))
+                state = self._call(partial(job_state, counted, job_id))
                 if state == "Open":
-                    state = self._call(partial(abort_job, self.connection, job_id))
+                    state = self._call(partial(abort_job, counted, job_id))
             except _FAILURES as error:
                 log.info("Bulk API job %s could not be read: %s", job_id, explain(error).sentence
                          if not isinstance(error, BulkJobError) else error.problem.sentence)
                 return False
             finally:
-                self.result.api_calls += 1
+                self.result.api_calls += counted.requests
             if state in TERMINAL_STATES:
                 return True
-            self._wait_until(self._now() + _BULK_POLL_SECONDS)
+            self._wait_until(self._now() + interval)
+            interval = min(interval * 2, MAX_POLL_SECONDS)
 
     def _resolve(self, items: Sequence[JournalItem]) -> None:
         tasks = self._look_up([item.row for item in items])

@@ -14,6 +14,7 @@ from backstory_desktop.salesforce.bulk import (
     NOT_PROCESSED,
     BulkCancelled,
     BulkJobError,
+    CountingRequester,
     bulk_upsert,
     check_counts,
     job_results,
@@ -415,3 +416,15 @@ def test_upsert_with_bulk__cancel_outcomes_by_index(admin: OrgConnection) -> Non
                          progress=progress, cancel=cancel)
 
     assert sorted(stopped.value.outcomes_by_index) == [0, 1]
+
+
+def test_counting__requests_match_server(default_org: PracticeOrg, admin: OrgConnection) -> None:
+    counted = CountingRequester(admin)
+    before = default_org.request_count
+
+    results = bulk_upsert(counted, FIELD, [new_task(f"<count-{n}@bulk.example>", "Email: count")
+                                           for n in range(5)])
+
+    assert all(result.success for result in results)
+    assert counted.requests == default_org.request_count - before
+    assert counted.requests <= 10

@@ -17,7 +17,7 @@ from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.tasks import UpsertOutcome
 from backstory_desktop.store.settings import OrgProfile
-from backstory_desktop.sync.engine import SyncResult, SyncSettings
+from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 # Retries a few milliseconds apart, so that a run whose calls all fail ends quickly.
 QUICK_RETRIES = SyncSettings(first_retry_seconds=0.01, max_retry_seconds=0.05)

@@ -20,7 +20,8 @@ from backstory_desktop.salesforce.connection import OrgConnection, connect_pract
 from backstory_desktop.salesforce.tasks import upsert_batch
 from backstory_desktop.store.journal import ItemState, ItemUpdate, Journal, RunState
 from backstory_desktop.store.settings import OrgProfile
-from backstory_desktop.sync.engine import SyncResult, SyncSettings, apply_run, retry_queued
+from backstory_desktop.sync.engine import apply_run, retry_queued
+from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 FIELD = "Message_ID__c"
 QUICK = SyncSettings(first_retry_seconds=0.01, max_retry_seconds=0.05)

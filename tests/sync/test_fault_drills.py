@@ -34,8 +34,9 @@ from backstory_desktop.salesforce.http import DEFAULT_TIMEOUT, SalesforceSession
 from backstory_desktop.salesforce.schema import inspect_message_id_field
 from backstory_desktop.sources.mbox import read_mbox
 from backstory_desktop.store.journal import ItemState, Journal
-from backstory_desktop.sync.engine import SyncSettings, apply_run, retry_queued
+from backstory_desktop.sync.engine import apply_run, retry_queued
 from backstory_desktop.sync.planner import build_plan
+from backstory_desktop.sync.settings import SyncSettings
 
 KEY_FIELD = "Message_ID__c"
 WAVE_SIZE = 400

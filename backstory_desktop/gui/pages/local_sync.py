@@ -77,7 +77,7 @@ from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.csv_export import CsvMapping
 from backstory_desktop.sources.registry import SourceKind, describe_source, detect_source
 from backstory_desktop.store.journal import RunInProgress, RunSummary
-from backstory_desktop.sync.engine import SyncSettings
+from backstory_desktop.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from backstory_desktop.store.journal import (
     RunState,
     RunSummary,
 )
-from backstory_desktop.sync.engine import SyncSettings
 from backstory_desktop.sync.result_files import write_plan_csv
+from backstory_desktop.sync.settings import SyncSettings
 
 
 @dataclass

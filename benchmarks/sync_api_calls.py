@@ -1,0 +1,143 @@
+"""API calls per 10,000 synced activities, counted by the practice org, against a naive baseline.
+
+The product's sync plans (looking Tasks, people and users up) and then applies
+through sObject Collections, 200 records a call. The baseline upserts each
+record on its own by external ID (one PATCH per record through the same
+simple-salesforce session), as a script written without Collections would.
+Both write the same kind of activities into one practice org in the same run,
+and the org counts every API request each of them makes.
+
+Usage: python benchmarks/sync_api_calls.py [--count N] [--baseline-count N] [--out FOLDER]
+
+The figures are scaled to 10,000 activities. The baseline makes one HTTP call
+per record, so it runs on fewer records by default. Its cost per record does
+not depend on how many records there are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+# Activities the figures are scaled to.
+PER = 10_000
+# The floor of sObject Collections: 10,000 records at 200 a call.
+COLLECTIONS_FLOOR = PER // 200
+TARGET = COLLECTIONS_FLOOR + 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=PER, help="activities the product syncs")
+    parser.add_argument("--baseline-count", type=int, default=1_000,
+                        help="activities the naive per-record upsert writes")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
+                        help="folder of the Markdown and JSON tables")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="backstory-bench-") as folder:
+        # Journals and result files go to this folder, never to the user's own data folder.
+        os.environ["BACKSTORY_DESKTOP_HOME"] = folder
+        figures = measure(Path(folder), args.count, args.baseline_count)
+    write_tables(args.out, figures)
+    print(markdown(figures))
+    return 0 if figures["apply_calls_per_10000"] <= TARGET else 1
+
+
+def measure(folder: Path, count: int, baseline_count: int) -> dict[str, Any]:
+    """Sync ``count`` activities with the product and ``baseline_count`` naively; count the calls."""
+    from backstory_desktop.bundled import sample_mailbox_path
+    from backstory_desktop.cadence_drill import write_drill_mailbox
+    from backstory_desktop.practice_org.seed import FLAG_FIELD
+    from backstory_desktop.practice_org.server import PracticeOrg
+    from backstory_desktop.salesforce.connection import connect_practice_org
+    from backstory_desktop.salesforce.schema import inspect_message_id_field
+    from backstory_desktop.sources.mbox import read_mbox
+    from backstory_desktop.store.journal import Journal
+    from backstory_desktop.sync.engine import apply_run
+    from backstory_desktop.sync.planner import build_plan
+    from backstory_desktop.sync.settings import SyncSettings
+
+    field_name = "Message_ID__c"
+    with PracticeOrg(folder / "org.sqlite3", scenario="default") as org:
+        admin = connect_practice_org(org.base_url, org.ca_bundle, org.admin_username, org.client_id)
+        mailbox = folder / "bench.mbox"
+        write_drill_mailbox(sample_mailbox_path(), mailbox, count=count, token="bench")
+        journal = Journal.open(folder / "journal.sqlite3")
+        try:
+            before = org.request_count
+            started = time.perf_counter()
+            plan = build_plan(admin, read_mbox(mailbox), journal=journal, source_label=mailbox.name,
+                              source_kind="mbox", field=inspect_message_id_field(admin, field_name),
+                              flag_field=FLAG_FIELD, progress=lambda *_: None, cancel=None)
+            plan_seconds = time.perf_counter() - started
+            plan_calls = org.request_count - before
+            assert plan.run_id is not None
+            before = org.request_count
+            started = time.perf_counter()
+            result = apply_run(admin, journal, plan.run_id, settings=SyncSettings(bulk_threshold=count + 1),
+                               progress=lambda *_: None, cancel=None)
+            apply_seconds = time.perf_counter() - started
+            apply_calls = org.request_count - before
+        finally:
+            journal.close()
+        written = result.created + result.updated
+
+        before = org.request_count
+        started = time.perf_counter()
+        for index in range(baseline_count):
+            key = f"<naive.{index}@bench.backstory.example>"
+            admin.request("PATCH", f"sobjects/Task/{field_name}/{quote(key, safe='')}",
+                          json={"Subject": f"Naive {index}", "Status": "Completed"})
+        baseline_seconds = time.perf_counter() - started
+        baseline_calls = org.request_count - before
+
+    apply_per = apply_calls * PER / max(written, 1)
+    baseline_per = baseline_calls * PER / max(baseline_count, 1)
+    return {
+        "activities": count,
+        "written": written,
+        "plan_calls": plan_calls,
+        "plan_calls_per_10000": round(plan_calls * PER / max(count, 1), 1),
+        "plan_seconds": round(plan_seconds, 2),
+        "apply_calls": apply_calls,
+        "apply_calls_per_10000": round(apply_per, 1),
+        "apply_seconds": round(apply_seconds, 2),
+        "baseline_activities": baseline_count,
+        "baseline_calls": baseline_calls,
+        "baseline_calls_per_10000": round(baseline_per, 1),
+        "baseline_seconds": round(baseline_seconds, 2),
+        "ratio": round(apply_per / baseline_per, 4) if baseline_per else None,
+        "target_calls_per_10000": TARGET,
+    }
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """Return the figures as a Markdown table."""
+    ratio = figures["ratio"]
+    lines = [
+        "| figure | product | naive per-record upsert | ratio | target |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| API calls per 10,000 activities, apply | {figures['apply_calls_per_10000']} | "
+        f"{figures['baseline_calls_per_10000']} | {ratio} | at most {TARGET} |",
+        f"| API calls per 10,000 activities, plan (lookups) | {figures['plan_calls_per_10000']} | "
+        "none (a naive upsert looks nothing up) | | |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(folder: Path, figures: dict[str, Any]) -> None:
+    """Write the figures as ``sync_api_calls.md`` and ``sync_api_calls.json`` under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sync_api_calls.md").write_text(markdown(figures), encoding="utf-8")
+    (folder / "sync_api_calls.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
