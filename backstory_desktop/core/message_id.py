@@ -68,6 +68,16 @@ def canonical_message_id(raw: str | None) -> MessageIdKey:
         return MessageIdKey(
             key=None, raw=raw, problem="the Message-ID header holds no id", warnings=tuple(warnings)
         )
+    if len(candidates) > 1 and "<" not in text:
+        # Without brackets, "renewal-2026 at mail.example.com" may be one id with spaces or
+        # several ids, so taking its first word would be a guess.
+        return MessageIdKey(
+            key=None,
+            raw=raw,
+            problem="the id has no angle brackets and contains spaces, so where it starts and ends "
+            "is unclear: write it as <local@domain>",
+            warnings=tuple(warnings),
+        )
     if len(candidates) > 1:
         warnings.append(f"{len(candidates)} ids in one header: the first is used")
 

@@ -102,6 +102,14 @@ def test_message_id__several_ids_use_the_first_with_warning() -> None:
     assert "2 ids in one header: the first is used" in result.warnings
 
 
+def test_message_id__bare_words_not_keyed() -> None:
+    result = canonical_message_id("renewal-2026 at mail.example.com")
+
+    assert result.key is None
+    assert result.problem is not None
+    assert "no angle brackets and contains spaces" in result.problem
+
+
 def test_message_id__square_bracket_id_is_keyed_as_written() -> None:
     # This shape makes Python's email package raise IndexError with policy.default.
     result = canonical_message_id("<[ABCDEF====@mail.example.com]>")
