@@ -24,8 +24,8 @@ from backstory_desktop.enablement.run import (
     require_field,
     usable_flag_field,
 )
-from backstory_desktop.sources.csv_export import CsvMapping
-from backstory_desktop.sources.registry import detect_source, read_source
+from backstory_desktop.sources.csv_export import CsvMapping, guess_mapping, read_csv_header
+from backstory_desktop.sources.registry import SourceKind, detect_source, read_source
 from backstory_desktop.store.journal import Journal, JournalError, RunInProgress, RunSummary
 from backstory_desktop.sync.engine import apply_run, retry_queued
 from backstory_desktop.sync.planner import build_plan
@@ -58,6 +58,9 @@ def plan_sync(
     """
     connection = run.require_connection()
     kind = detect_source(path)
+    if kind is SourceKind.CSV and mapping is None:
+        # The guess looks for the org's own key field among the columns, not the default name.
+        mapping = guess_mapping(read_csv_header(path), key_field=require_field(run).api_name)
     source = read_source(path, mapping=mapping, progress=progress, cancel=cancel)
     run.sync_source = path
     run.plan = build_plan(

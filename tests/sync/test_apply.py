@@ -14,7 +14,8 @@ from backstory_desktop.core.checklist import StepStatus
 from backstory_desktop.core.plan import Action, PlanRow
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
-from backstory_desktop.salesforce.connection import OrgConnection
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.salesforce.schema import create_message_id_field
 from backstory_desktop.salesforce.tasks import UpsertOutcome
 from backstory_desktop.store.settings import OrgProfile
 from backstory_desktop.sync.settings import SyncResult, SyncSettings
@@ -274,3 +275,20 @@ def test_apply__lost_response_is_in_doubt_then_update(
     assert written_in_doubt > 0
     assert len(_keyed_tasks(admin)) == before + len(creates)
     assert run.sync_result.created == len(creates) - written_in_doubt
+
+
+def test_plan__csv_guess_uses_org_field_name(fresh_org: PracticeOrg, tmp_path: Path) -> None:
+    admin = connect_practice_org(
+        fresh_org.base_url, fresh_org.ca_bundle, fresh_org.admin_username, fresh_org.client_id
+    )
+    create_message_id_field(admin, "Email_Key", case_sensitive=True)
+    run = enablement.EnablementRun(OrgProfile(alias="practice", field_api_name="Email_Key__c"),
+                                   connection=admin)
+    assert enablement.check_field(run).status is StepStatus.PASSED
+    export = tmp_path / "tasks.csv"
+    export.write_text("Subject,Description,Email_Key__c\nPricing,Hello,<csv.1@x.example>\n", encoding="utf-8")
+
+    plan = enablement.plan_sync(run, export)
+
+    assert [row.action for row in plan.rows] == [Action.CREATE]
+    assert plan.rows[0].key == "<csv.1@x.example>"
