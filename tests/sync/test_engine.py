@@ -22,26 +22,12 @@ from backstory_desktop.store.journal import ItemState, ItemUpdate, Journal, RunS
 from backstory_desktop.store.settings import OrgProfile
 from backstory_desktop.sync.engine import apply_run, retry_queued
 from backstory_desktop.sync.settings import SyncResult, SyncSettings
+from tests.sync.mailboxes import write_mbox
 
 FIELD = "Message_ID__c"
 QUICK = SyncSettings(first_retry_seconds=0.01, max_retry_seconds=0.05)
 
 
-def write_mbox(path: Path, count: int, prefix: str = "engine") -> Path:
-    """Write an mbox of ``count`` messages keyed <prefix-N@x.example>."""
-    with path.open("w", encoding="utf-8") as out:
-        for number in range(count):
-            out.write(
-                f"From rita@sales.example Mon Jan  1 10:00:00 2024\n"
-                f"Message-ID: <{prefix}-{number}@x.example>\n"
-                "From: Rita Rep <rita@sales.example>\n"
-                "To: Carla <carla@customer.example>\n"
-                f"Subject: Message {number}\n"
-                "Date: Mon, 01 Jan 2024 10:00:00 +0000\n"
-                "\n"
-                "Body.\n"
-            )
-    return path
 
 
 def planned_run(admin: OrgConnection, mailbox: Path) -> tuple[enablement.EnablementRun, str]:

@@ -17,24 +17,11 @@ from backstory_desktop.store.journal import Journal, JournalError, RunState
 from backstory_desktop.store.settings import OrgProfile
 from backstory_desktop.sync.engine import apply_run
 from backstory_desktop.sync.settings import SyncSettings
+from tests.sync.mailboxes import write_mbox
 
 FIELD = "Message_ID__c"
 
 
-def write_mbox(path: Path, count: int, prefix: str) -> Path:
-    with path.open("w", encoding="utf-8") as out:
-        for number in range(count):
-            out.write(
-                f"From rita@sales.example Mon Jan  1 10:00:00 2024\n"
-                f"Message-ID: <{prefix}-{number}@x.example>\n"
-                "From: Rita Rep <rita@sales.example>\n"
-                "To: Carla <carla@customer.example>\n"
-                f"Subject: Message {number}\n"
-                "Date: Mon, 01 Jan 2024 10:00:00 +0000\n"
-                "\n"
-                "Body.\n"
-            )
-    return path
 
 
 def planned(admin: OrgConnection, mailbox: Path, journal: Journal) -> tuple[enablement.EnablementRun, str]:
