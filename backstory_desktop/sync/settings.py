@@ -65,7 +65,7 @@ class SyncResult:
     failure_counts: dict[str, tuple[int, str]] = field(default_factory=dict)
     in_doubt_count: int = 0
     result_files_error: str = ""  # why the result files could not be written, and where
-    other_spellings: int = 0  # created Tasks whose key another Task holds in another spelling
+    other_spellings: int = 0  # created Tasks whose key another Task has in another spelling
 
     def failures_by_code(self) -> dict[str, tuple[int, str]]:
         """Count failed records per Salesforce error code, with one message as an example."""
