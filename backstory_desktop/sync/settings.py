@@ -46,7 +46,7 @@ class SyncResult:
     counts one, but a key lookup counts an estimate of its query pages.
     ``outcomes`` keeps the first 10,000 outcomes; the journal has all of them.
     ``other_spellings`` counts, after an apply of a stale plan only, the Tasks it
-    created whose key another Task holds in another spelling ("<k>" and "k").
+    created whose key another Task has in another spelling ("<k>" and "k").
     ``result_files_error`` says why the result files could not be written, and where.
     """
 
