@@ -6,7 +6,6 @@ so the page only starts them and shows what they return.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +20,7 @@ from backstory_desktop.enablement.sync import sync_journal
 from backstory_desktop.sources.csv_export import CsvMapping
 from backstory_desktop.store.journal import (
     ItemState,
-    Journal,
     QueuedItem,
-    RunInProgress,
-    RunState,
     RunSummary,
 )
 from backstory_desktop.sync.result_files import write_plan_csv
@@ -70,36 +66,17 @@ def retry_job(run: EnablementRun, run_id: str, *,
     return enablement.retry_backfill(run, run_id, progress=progress, cancel=cancel)
 
 
-# The reason shown for a run left "applying" by a process that ended without finishing it.
-ENDED_WHILE_APPLYING = "the process applying it ended before the end"
-
-
-def org_lock_free(journal: Journal, org_id: str) -> bool:
-    """Tell whether no process holds the org's sync lock now, by taking it for a moment."""
-    try:
-        with journal.lock_org(org_id, holder="the run history"):
-            return True
-    except RunInProgress:
-        return False
-
-
 def read_overview(run: EnablementRun, queue_run_id: str | None) -> SyncOverview:
     """Read the org's run history, its unfinished run and one run's backfill queue from the journal.
 
     The queue shown is that of ``queue_run_id`` when given, else of the newest
-    run that has queued items; only its count is read here. A run still marked
-    "applying" while no process holds the org's lock was stopped (a Ctrl+C or a
-    kill), so it shows as stopped. Only the local journal file is read, in a
-    few indexed queries, so the page reads it on the GUI thread.
+    run that has queued items; only its count is read here. The journal reports
+    a run whose applying process ended (a Ctrl+C or a kill) as stopped. Only the
+    local journal file is read, in a few indexed queries, so the page reads it
+    on the GUI thread.
     """
     journal = sync_journal(run)
-    org_id = run.require_connection().org_id
-    runs = enablement.sync_history(run)
-    unfinished = enablement.unfinished_sync(run)
-    if any(summary.state is RunState.APPLYING for summary in runs) and org_lock_free(journal, org_id):
-        runs = [_stopped(summary) for summary in runs]
-        unfinished = _stopped(unfinished) if unfinished is not None else None
-    overview = SyncOverview(runs=runs, unfinished=unfinished)
+    overview = SyncOverview(runs=enablement.sync_history(run), unfinished=enablement.unfinished_sync(run))
     candidates = [summary for summary in overview.runs if summary.run_id == queue_run_id]
     candidates += [summary for summary in overview.runs if summary.states.get(ItemState.QUEUED, 0)]
     if candidates:
@@ -112,13 +89,6 @@ def read_overview(run: EnablementRun, queue_run_id: str | None) -> SyncOverview:
 
         overview.read_queue = read_queue
     return overview
-
-
-def _stopped(summary: RunSummary) -> RunSummary:
-    if summary.state is not RunState.APPLYING:
-        return summary
-    return dataclasses.replace(summary, state=RunState.STOPPED,
-                               stop_reason=summary.stop_reason or ENDED_WHILE_APPLYING)
 
 
 def delete_run(run: EnablementRun, run_id: str) -> None:
