@@ -1,9 +1,9 @@
 """The sync journal: one SQLite file with every local sync run of every org.
 
 A run's plan rows are written here while it is planned, and the apply marks
-each row before and after every API call: SENDING is committed before a call
-leaves, so a process killed at any moment leaves rows that record exactly
-what may have reached the org. The next apply of the run looks those keys up
+each row before and after every API call. SENDING is committed before a call
+leaves, so after a kill at any moment the rows record exactly what may have
+reached the org. The next apply of the run looks those keys up
 instead of guessing. The same file is the run history.
 
 The file lives in ``paths.data_dir()/sync/`` (a folder readable by its owner

@@ -667,7 +667,7 @@ class _Apply(InDoubtSettlement):
 
     def _failed(self, item: JournalItem, outcome: UpsertOutcome) -> ItemUpdate:
         fix = _FIXES.get(outcome.error_code or "", _DEFAULT_FIX)
-        message = f"{(outcome.message or 'Salesforce refused the Task').rstrip('. ')}: {fix}."
+        message = f"{(outcome.message or 'Salesforce rejected the Task').rstrip('. ')}: {fix}."
         self._count(item.row, UpsertOutcome(outcome.key, False, False, outcome.record_id,
                                             outcome.error_code, message))
         return ItemUpdate(item.seq, ItemState.FAILED, error_code=outcome.error_code, message=message)

@@ -217,7 +217,7 @@ class InDoubtSettlement(ABC):
         if len(live) > 1:
             message = f"{len(live)} Tasks hold this key now: keep one in the Conflicts step, then plan again"
         elif deleted_tasks(item.row, tasks, self.rules):
-            message = "a deleted Task holds this key: restore it or empty the recycle bin, then plan again"
+            message = "a deleted Task has this key: restore it or empty the recycle bin, then plan again"
         else:
             message = (
                 "Salesforce reported this key as taken, but no Task with it was found: check the sync "
