@@ -35,6 +35,20 @@ class Action(StrEnum):
     EXCLUDED = "excluded"
 
 
+class ReasonCode(StrEnum):
+    """Why a row has its action, for grouping and counting rows; the row's reason says it in words."""
+
+    NEW_KEY = "new_key"  # create: no Task holds the key
+    UPDATE = "update"  # update: a Task holds the key in its canonical spelling
+    UPDATE_STORED_SPELLING = "update_stored_spelling"  # update: the Task holds another spelling
+    SEVERAL_TASKS = "several_tasks"  # conflict: more than one live Task holds the key
+    RECYCLE_BIN = "recycle_bin"  # conflict: only a deleted Task holds the key
+    REPEATED_KEY = "repeated_key"  # excluded: an earlier message of the source has the key
+    NO_KEY = "no_key"  # invalid: the Message-ID gives no usable key
+    UNREADABLE = "unreadable"  # invalid: the source could not give a message here
+    UNKNOWN_REFERENCE = "unknown_reference"  # invalid: an Id the source names is not in the org
+
+
 @dataclass(frozen=True)
 class PlanRow:
     """One message and what would happen to it.
@@ -43,7 +57,8 @@ class PlanRow:
     for a create, and the spelling the existing Task already holds for an
     update, so that the upsert finds that Task instead of adding a second one.
     ``record`` contains the Task fields to send, without the key. For an update,
-    ``existing`` starts with the Task it will change.
+    ``existing`` starts with the Task it will change. ``reason_code`` names
+    the kind of ``reason``, which may add warnings after its first clause.
     """
 
     action: Action
@@ -54,6 +69,7 @@ class PlanRow:
     upsert_key: str | None = None
     existing: tuple[TaskRecord, ...] = ()
     record: Mapping[str, Any] = field(default_factory=dict)
+    reason_code: ReasonCode = ReasonCode.NEW_KEY
 
 
 @dataclass(frozen=True)
@@ -257,12 +273,16 @@ def _with_key_warnings(row: PlanRow, activity: MailActivity) -> PlanRow:
 
 
 def _problem_row(problem: SourceProblem) -> PlanRow:
-    return PlanRow(Action.INVALID, problem.source_ref, None, "", problem.reason)
+    return PlanRow(
+        Action.INVALID, problem.source_ref, None, "", problem.reason, reason_code=ReasonCode.UNREADABLE
+    )
 
 
 def _invalid_row(activity: MailActivity) -> PlanRow:
     reason = activity.message_id.problem or "no usable Message-ID"
-    return PlanRow(Action.INVALID, activity.source_ref, None, activity.subject, reason)
+    return PlanRow(
+        Action.INVALID, activity.source_ref, None, activity.subject, reason, reason_code=ReasonCode.NO_KEY
+    )
 
 
 def _excluded_row(activity: MailActivity, key: str, first: FirstRow) -> PlanRow:
@@ -273,7 +293,10 @@ def _excluded_row(activity: MailActivity, key: str, first: FirstRow) -> PlanRow:
             f"same Message-ID as {first.source_ref}, which this plan does not sync either "
             f"({first.action.value})"
         )
-    return PlanRow(Action.EXCLUDED, activity.source_ref, key, activity.subject, reason)
+    return PlanRow(
+        Action.EXCLUDED, activity.source_ref, key, activity.subject, reason,
+        reason_code=ReasonCode.REPEATED_KEY,
+    )
 
 
 def _classify_keyed(
@@ -308,22 +331,25 @@ def _classify_matches(
             f"{len(live)} Tasks hold this key ({_holders(live)}): the app's Conflicts step shows "
             "them side by side, so keep one in Salesforce, then sync again"
         )
-        return _conflict_row(activity, key, reason, matches)
+        return _conflict_row(activity, key, reason, matches, ReasonCode.SEVERAL_TASKS)
     if deleted and not live:
         reason = (
             f"Task {deleted[0].id} in the recycle bin holds this key, so a new Task would be refused "
             "as a duplicate value: restore it or empty the recycle bin first"
         )
-        return _conflict_row(activity, key, reason, matches)
+        return _conflict_row(activity, key, reason, matches, ReasonCode.RECYCLE_BIN)
     if live:
         # The Task the upsert will update comes first, then any deleted ones.
         return _update_row(activity, key, live[0], (*live, *deleted), lookups, rules)
     return _create_row(activity, key, lookups, rules)
 
 
-def _conflict_row(activity: MailActivity, key: str, reason: str, matches: list[TaskRecord]) -> PlanRow:
+def _conflict_row(
+    activity: MailActivity, key: str, reason: str, matches: list[TaskRecord], code: ReasonCode
+) -> PlanRow:
     return PlanRow(
-        Action.CONFLICT, activity.source_ref, key, activity.subject, reason, existing=tuple(matches)
+        Action.CONFLICT, activity.source_ref, key, activity.subject, reason, existing=tuple(matches),
+        reason_code=code,
     )
 
 
@@ -363,6 +389,7 @@ def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: F
         reason,
         upsert_key=key,
         record=record,
+        reason_code=ReasonCode.NEW_KEY,
     )
 
 
@@ -392,7 +419,12 @@ def _update_row(
         upsert_key=task.key,
         existing=matches,
         record=record,
+        reason_code=_update_code(task, key),
     )
+
+
+def _update_code(task: TaskRecord, key: str) -> ReasonCode:
+    return ReasonCode.UPDATE if task.key == key else ReasonCode.UPDATE_STORED_SPELLING
 
 
 # Fields an update may fill on a Task another tool logged, when that Task left them empty.
@@ -445,7 +477,8 @@ def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: Fie
     record, reason = enrich_existing_task(live[0], row.key, row.record, rules.flag_field)
     reason = "another writer created it after the plan was built: " + reason
     return replace(
-        row, action=Action.UPDATE, reason=reason, upsert_key=live[0].key, existing=(live[0],), record=record
+        row, action=Action.UPDATE, reason=reason, upsert_key=live[0].key, existing=(live[0],), record=record,
+        reason_code=_update_code(live[0], row.key),
     )
 
 

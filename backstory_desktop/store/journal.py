@@ -29,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, overload
 
-from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, Plan, PlanRow
+from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, Plan, PlanRow, ReasonCode
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.store import paths
 from backstory_desktop.store.org_lock import OrgLock, RunInProgress
@@ -237,6 +237,7 @@ CREATE TABLE IF NOT EXISTS items (
     folded_key TEXT,
     subject TEXT NOT NULL,
     reason TEXT NOT NULL,
+    reason_code TEXT NOT NULL DEFAULT '',
     upsert_key TEXT,
     existing TEXT NOT NULL,
     record TEXT NOT NULL,
@@ -272,8 +273,8 @@ CREATE TABLE IF NOT EXISTS call_items (
 """
 
 _ITEM_COLUMNS = (
-    "seq, action, source_ref, key, subject, reason, upsert_key, existing, record, state, attempts, "
-    "record_id, error_code, message"
+    "seq, action, source_ref, key, subject, reason, reason_code, upsert_key, existing, record, state, "
+    "attempts, record_id, error_code, message"
 )
 
 
@@ -343,6 +344,7 @@ class Journal:
             connection.executescript(_SCHEMA)
             journal = cls(path, connection)
             journal._add_count_columns()
+            journal._add_reason_code_column()
             journal._delete_abandoned_plans()
         except sqlite3.Error as error:
             if connection is not None:
@@ -363,6 +365,13 @@ class Journal:
                 db.execute(f"ALTER TABLE runs ADD COLUMN {name} TEXT NOT NULL DEFAULT '{{}}'")
             for (run_id,) in db.execute("SELECT run_id FROM runs").fetchall():
                 _refresh_counts(db, run_id, actions=True)
+
+    def _add_reason_code_column(self) -> None:
+        """Add the reason code column to an items table written before it existed; old rows keep ''."""
+        columns = {str(row[1]) for row in self._rows("PRAGMA table_info(items)")}
+        if "reason_code" not in columns:
+            with self._transaction() as db:
+                db.execute("ALTER TABLE items ADD COLUMN reason_code TEXT NOT NULL DEFAULT ''")
 
     def _delete_abandoned_plans(self) -> None:
         """Delete runs whose planning stopped (a kill or a crash) over an hour ago, with their rows.
@@ -457,7 +466,8 @@ class Journal:
             start = 0 if last is None else int(last) + 1
             db.executemany(
                 "INSERT INTO items (run_id, seq, action, source_ref, key, folded_key, subject, reason, "
-                "upsert_key, existing, record, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reason_code, upsert_key, existing, record, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_item_values(run_id, start + offset, row, rules) for offset, row in enumerate(rows)],
             )
 
@@ -1029,6 +1039,7 @@ def _item_values(run_id: str, seq: int, row: PlanRow, rules: FieldRules) -> tupl
         rules.fold(row.key) if row.key else None,
         row.subject,
         row.reason,
+        row.reason_code.value,
         row.upsert_key,
         json.dumps([dataclasses.asdict(task) for task in row.existing]),
         json.dumps(dict(row.record)),
@@ -1037,8 +1048,8 @@ def _item_values(run_id: str, seq: int, row: PlanRow, rules: FieldRules) -> tupl
 
 
 def _journal_item(values: tuple[Any, ...]) -> JournalItem:
-    (seq, action, source_ref, key, subject, reason, upsert_key, existing, record, state, attempts,
-     record_id, error_code, message) = values
+    (seq, action, source_ref, key, subject, reason, reason_code, upsert_key, existing, record, state,
+     attempts, record_id, error_code, message) = values
     row = PlanRow(
         action=Action(action),
         source_ref=source_ref,
@@ -1048,8 +1059,23 @@ def _journal_item(values: tuple[Any, ...]) -> JournalItem:
         upsert_key=upsert_key,
         existing=tuple(TaskRecord(**task) for task in json.loads(existing)),
         record=json.loads(record),
+        reason_code=_reason_code(action, reason_code),
     )
     return JournalItem(int(seq), row, ItemState(state), int(attempts), record_id, error_code, message or "")
+
+
+# The code a row written before reason codes existed is read back with, by its action.
+_CODE_OF_OLD_ROWS = {
+    Action.CREATE: ReasonCode.NEW_KEY,
+    Action.UPDATE: ReasonCode.UPDATE,
+    Action.CONFLICT: ReasonCode.SEVERAL_TASKS,
+    Action.EXCLUDED: ReasonCode.REPEATED_KEY,
+    Action.INVALID: ReasonCode.NO_KEY,
+}
+
+
+def _reason_code(action: str, stored: str) -> ReasonCode:
+    return ReasonCode(stored) if stored else _CODE_OF_OLD_ROWS[Action(action)]
 
 
 def _apply_update(db: sqlite3.Connection, run_id: str, update: ItemUpdate) -> None:
@@ -1072,9 +1098,9 @@ def _apply_update(db: sqlite3.Connection, run_id: str, update: ItemUpdate) -> No
         row = _without_bodies(row)
     if row is not None:
         db.execute(
-            "UPDATE items SET action = ?, reason = ?, upsert_key = ?, existing = ?, record = ? "
-            "WHERE run_id = ? AND seq = ?",
-            (row.action.value, row.reason, row.upsert_key,
+            "UPDATE items SET action = ?, reason = ?, reason_code = ?, upsert_key = ?, existing = ?, "
+            "record = ? WHERE run_id = ? AND seq = ?",
+            (row.action.value, row.reason, row.reason_code.value, row.upsert_key,
              json.dumps([dataclasses.asdict(task) for task in row.existing]), json.dumps(dict(row.record)),
              run_id, update.seq),
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, PlanRow
+from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, PlanRow, ReasonCode
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.store.journal import (
     ItemState,
@@ -29,6 +29,15 @@ ORG = "00D000000000001AAA"
 RULES = FieldRules("Message_ID__c", case_sensitive=False, flag_field="Flag__c")
 
 
+_CODES = {
+    Action.CREATE: ReasonCode.NEW_KEY,
+    Action.UPDATE: ReasonCode.UPDATE_STORED_SPELLING,
+    Action.CONFLICT: ReasonCode.RECYCLE_BIN,
+    Action.INVALID: ReasonCode.UNKNOWN_REFERENCE,
+    Action.EXCLUDED: ReasonCode.REPEATED_KEY,
+}
+
+
 def _row(number: int, action: Action = Action.CREATE, key: str | None = None) -> PlanRow:
     key = key if key is not None else f"<m{number}@x.example>"
     return PlanRow(
@@ -40,6 +49,7 @@ def _row(number: int, action: Action = Action.CREATE, key: str | None = None) ->
         upsert_key=key if action in (Action.CREATE, Action.UPDATE) else None,
         existing=(TaskRecord("00T000000000001AAA", key, subject="old"),) if action is Action.UPDATE else (),
         record={"Subject": f"Subject {number}", "TaskSubtype": "Email"},
+        reason_code=_CODES[action],
     )
 
 
@@ -259,6 +269,21 @@ def test_open__abandoned_plan_deleted(tmp_path: Path) -> None:
     assert reopened.row_count(old) == 0
     assert reopened.run(recent).run_id == recent
     assert reopened.run(finished).run_id == finished
+    reopened.close()
+
+
+def test_open__rows_written_before_reason_codes(tmp_path: Path) -> None:
+    path = tmp_path / "sync" / "journal.sqlite3"
+    journal = Journal.open(path)
+    run_id = _run(journal, [_row(1, Action.UPDATE), _row(2, Action.INVALID, key="")])
+    journal.close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("ALTER TABLE items DROP COLUMN reason_code")
+
+    reopened = Journal.open(path)
+
+    codes = [row.reason_code for row in reopened.plan(run_id).rows]
+    assert codes == [ReasonCode.UPDATE, ReasonCode.NO_KEY]
     reopened.close()
 
 
