@@ -203,6 +203,9 @@ _FAULT_OPTIONS: tuple[tuple[str, str, Callable[[str], float], str], ...] = (
      "share of API calls, 0 to 1, whose connection closes before anything is written"),
     ("--dropped-after-commit-rate", "dropped_after_commit_rate", _share,
      "share of API calls, 0 to 1, whose connection closes after the write committed"),
+    ("--gateway-error-rate", "gateway_error_rate", _share,
+     "share of API calls, 0 to 1, that a load balancer answers with an HTML page: "
+     "502 before anything is written, or 504 after the write committed"),
     ("--session-calls", "session_expires_after_calls", _count,
      "API calls each access token may make before its session expires"),
     ("--max-concurrent-requests", "max_concurrent_requests", _count,

@@ -7,8 +7,8 @@ database transaction, so a rejected request leaves nothing half written.
 
 Injected faults (see ``faults``) act on these API calls only: the concurrency
 limit and latency first, then the call's drawn fault before the handler runs,
-or a dropped connection after it has committed. ``/services/practice/faults``
-reads and sets the fault plan of a running org.
+or a dropped connection (or a load balancer's 504 page) after it has committed.
+``/services/practice/faults`` reads and sets the fault plan of a running org.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from backstory_desktop.practice_org import (
     userinfo,
 )
 from backstory_desktop.practice_org.errors import ApiError, OAuthError, invalid_session, not_found
-from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPlan, fault_error
+from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPlan, fault_error, gateway_page
 from backstory_desktop.practice_org.http import error_response, json_object, json_response
 from backstory_desktop.practice_org.permissions import SessionAccess, access_for_user
 from backstory_desktop.practice_org.session import (
@@ -65,6 +65,19 @@ USERINFO = "userinfo"
 _SINGLE_RECORD_WRITES = frozenset({
     data_routes.create, data_routes.update, data_routes.delete, data_routes.upsert,
 })
+
+
+# Faults acted out after the handler has committed its write.
+_FAULTS_AFTER_COMMIT = frozenset({Fault.DROPPED_AFTER_COMMIT, Fault.GATEWAY_TIMEOUT})
+
+
+class _GatewayAnswer(Exception):
+    """A load balancer's error page sent in place of the org's response."""
+
+    def __init__(self, fault: Fault) -> None:
+        status, page = gateway_page(fault)
+        super().__init__(f"HTTP {status} from the load balancer")
+        self.response = Response(page, status=status, mimetype="text/html")
 
 
 class _VersionConverter(BaseConverter):
@@ -244,6 +257,9 @@ class PracticeOrgApp:
             with faults.in_flight():
                 response = self._run_with_faults(
                     faults, handler, request, token, ApiSession(self.org, access, version), args)
+        except _GatewayAnswer as answer:
+            # The load balancer's page carries none of Salesforce's headers.
+            return answer.response
         except ApiError as error:
             logger.info("API request to %s by user %s failed: %s", handler.__name__,
                         access.user_id, error.error_code)
@@ -265,13 +281,17 @@ class PracticeOrgApp:
             _drop_connection(request)
         if fault is Fault.EXPIRED_SESSION:
             self._end_session(token)
-        if fault is not None and fault is not Fault.DROPPED_AFTER_COMMIT:
+        if fault is Fault.BAD_GATEWAY:
+            raise _GatewayAnswer(fault)
+        if fault is not None and fault not in _FAULTS_AFTER_COMMIT:
             raise fault_error(fault, faults)
 
         with self.org.store.transaction():
             response = handler(session, request, **args)
         if fault is Fault.DROPPED_AFTER_COMMIT:
             _drop_connection(request)
+        if fault is Fault.GATEWAY_TIMEOUT:
+            raise _GatewayAnswer(fault)
         return response
 
     def _count_session_call(self, faults: FaultInjector, token: str) -> None:

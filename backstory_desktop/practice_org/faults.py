@@ -44,6 +44,8 @@ class Fault(StrEnum):
     EXPIRED_SESSION = "expired_session"
     DROPPED_CONNECTION = "dropped_connection"
     DROPPED_AFTER_COMMIT = "dropped_after_commit"
+    BAD_GATEWAY = "bad_gateway"
+    GATEWAY_TIMEOUT = "gateway_timeout"
 
 
 # Salesforce ends a REST or SOAP request after 10 minutes (Salesforce Developer Limits
@@ -68,6 +70,11 @@ class FaultPlan:
     - ``dropped_after_commit_rate``: the handler runs and commits, then the
       connection closes before the response is sent. The client cannot tell
       whether its write happened.
+    - ``gateway_error_rate``: a load balancer in front of the org answers instead
+      of Salesforce, with an HTML page and no Salesforce error code. Half of
+      these (drawn from the seeded generator) are 502 Bad Gateway before the
+      handler runs, so nothing was written. The others are 504 Gateway Timeout
+      after the handler committed, so the write happened and its response is lost.
     - ``session_expires_after_calls``: each access token works for this many API
       calls, and the next one gets 401 INVALID_SESSION_ID.
     - ``max_concurrent_requests``: a call arriving while this many API calls are
@@ -84,6 +91,7 @@ class FaultPlan:
     expired_session_rate: float = 0.0
     dropped_connection_rate: float = 0.0
     dropped_after_commit_rate: float = 0.0
+    gateway_error_rate: float = 0.0
     session_expires_after_calls: int | None = None
     max_concurrent_requests: int | None = None
 
@@ -179,11 +187,14 @@ class FaultInjector:
             (Fault.EXPIRED_SESSION, plan.expired_session_rate),
             (Fault.DROPPED_CONNECTION, plan.dropped_connection_rate),
             (Fault.DROPPED_AFTER_COMMIT, plan.dropped_after_commit_rate),
+            (Fault.BAD_GATEWAY, plan.gateway_error_rate),
         )
         threshold = 0.0
         for fault, rate in bands:
             threshold += rate
             if roll < threshold:
+                if fault is Fault.BAD_GATEWAY and self._roll() < 0.5:
+                    return Fault.GATEWAY_TIMEOUT
                 return fault
         return None
 
@@ -252,6 +263,25 @@ def fault_error(fault: Fault, injector: FaultInjector) -> ApiError:
     if fault is Fault.UNABLE_TO_LOCK_ROW:
         return unable_to_lock_row(None)
     return invalid_session()
+
+
+# The page a load balancer sends in place of the org's response, by status: HTML, not Salesforce's
+# JSON error body. It follows nginx's built-in pages (err_502_page and err_504_page in its
+# ngx_http_special_response.c), as public client tests record them.
+_GATEWAY_PAGES = {
+    Fault.BAD_GATEWAY: (502, "502 Bad Gateway"),
+    Fault.GATEWAY_TIMEOUT: (504, "504 Gateway Time-out"),
+}
+
+
+def gateway_page(fault: Fault) -> tuple[int, str]:
+    """Return the status and HTML page a load balancer sends for a gateway fault."""
+    status, title = _GATEWAY_PAGES[fault]
+    page = (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+    return status, page
 
 
 def unable_to_lock_row(record_id: str | None) -> ApiError:

@@ -143,6 +143,27 @@ def test_faults__drop_after_commit_keeps_the_write(client: Login, default_org: P
     assert tasks_with_subject(client, "Email: dropped after") == 1
 
 
+def test_faults__gateway_answers_with_html(client: Login, default_org: PracticeOrg) -> None:
+    default_org.faults = FaultPlan(gateway_error_rate=1.0, seed=3)
+    statuses: dict[int, list[str]] = {502: [], 504: []}
+
+    for number in range(12):
+        subject = f"Email: through the gateway {number}"
+        response = client.http.post(client.url("sobjects/Task"), headers=client.headers(),
+                                    json={"Subject": subject})
+        assert response.status_code in statuses, response.text
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert response.text.startswith("<html>")
+        assert "Sforce-Limit-Info" not in response.headers
+        statuses[response.status_code].append(subject)
+
+    default_org.faults = FaultPlan()
+    assert statuses[502]
+    assert statuses[504]
+    assert [tasks_with_subject(client, subject) for subject in statuses[502]] == [0] * len(statuses[502])
+    assert [tasks_with_subject(client, subject) for subject in statuses[504]] == [1] * len(statuses[504])
+
+
 # -- UNABLE_TO_LOCK_ROW in sObject Collections ------------------------------------
 
 
@@ -351,6 +372,11 @@ def test_serve_options__build_fault_plan() -> None:
                              dropped_after_commit_rate=0.1, session_expires_after_calls=50,
                              max_concurrent_requests=5)
     assert args.daily_api_limit == 100
+
+
+def test_fault_plan__gateway_rate_counts_toward_total() -> None:
+    with pytest.raises(ValueError, match="add up to more than 1"):
+        FaultPlan(gateway_error_rate=0.6, server_error_rate=0.5)
 
 
 def test_serve_options__no_fault_options_means_no_faults() -> None:

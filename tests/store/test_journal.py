@@ -20,6 +20,7 @@ from backstory_desktop.store.journal import (
     ItemState,
     ItemUpdate,
     Journal,
+    JournalRows,
     RunInProgress,
     RunState,
     default_journal_path,
@@ -53,9 +54,9 @@ def _row(number: int, action: Action = Action.CREATE, key: str | None = None) ->
     )
 
 
-def _run(journal: Journal, rows: list[PlanRow], org_id: str = ORG) -> str:
+def _run(journal: Journal, rows: list[PlanRow], org_id: str = ORG, rules: FieldRules = RULES) -> str:
     run_id = journal.start_run(org_id=org_id, instance_url="https://127.0.0.1", username="admin@org.example",
-                               source="/mail/box.mbox", source_kind="mbox", rules=RULES)
+                               source="/mail/box.mbox", source_kind="mbox", rules=rules)
     journal.add_rows(run_id, rows)
     gone = InactiveOwner("005000000000003AAA", "gus@org.example", "admin@org.example", 1)
     journal.finish_plan(run_id, [gone])
@@ -106,6 +107,54 @@ def test_journal__first_rows_fold_keys(journal: Journal) -> None:
     found = journal.first_rows(run_id, ["<a@x.example>", "<b@x.example>"])
 
     assert found == {"<a@x.example>": FirstRow("box.mbox, message 1", Action.CREATE)}
+
+
+CASE_SENSITIVE = FieldRules("Message_ID__c", case_sensitive=True, flag_field="Flag__c")
+
+
+def test_first_rows__any_case_on_case_sensitive_field(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1, key="<A@x.example>"), _row(2, key="<B@x.example>"),
+                            _row(3, key="<a@x.example>")], rules=CASE_SENSITIVE)
+
+    exact = journal.first_rows(run_id, ["<a@x.example>", "<b@x.example>"])
+    any_case = journal.first_rows(run_id, ["<a@x.example>", "<b@x.example>", "<c@x.example>"], any_case=True)
+
+    assert exact == {"<a@x.example>": FirstRow("box.mbox, message 3", Action.CREATE)}
+    assert any_case == {
+        "<a@x.example>": FirstRow("box.mbox, message 1", Action.CREATE),
+        "<b@x.example>": FirstRow("box.mbox, message 2", Action.CREATE),
+    }
+
+
+def test_first_rows__any_case_casefolds_beyond_ascii(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1, key="<STRASSE@x.example>"), _row(2, key="<Straße@x.example>")],
+                  rules=CASE_SENSITIVE)
+
+    found = journal.first_rows(run_id, ["<strasse@x.example>"], any_case=True)
+
+    assert found == {"<strasse@x.example>": FirstRow("box.mbox, message 1", Action.CREATE)}
+
+
+def test_reason_counts__every_code_listed(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2), _row(3, Action.UPDATE), _row(4, Action.EXCLUDED)])
+
+    counts = journal.reason_counts(run_id)
+
+    assert counts["new_key"] == 2
+    assert counts["update_stored_spelling"] == 1
+    assert counts["repeated_key"] == 1
+    assert set(counts) == {code.value for code in ReasonCode}
+    assert sum(counts.values()) == 4
+
+
+def test_reason_counts__journal_rows_count_by_query(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1), _row(2, Action.CONFLICT)])
+
+    rows = journal.plan(run_id).rows
+
+    assert isinstance(rows, JournalRows)
+    assert rows.reason_counts() == journal.reason_counts(run_id)
+    assert rows.reason_counts()["recycle_bin"] == 1
 
 
 def test_journal__rows_not_sent_are_skipped(journal: Journal) -> None:
@@ -243,6 +292,79 @@ def test_lock__released_when_the_holder_dies(journal: Journal) -> None:
         pass
 
 
+_PROBER = """
+import sys
+from pathlib import Path
+from backstory_desktop.store.journal import Journal
+journal = Journal.open(Path(sys.argv[1]))
+print("probing", flush=True)
+while True:
+    journal.org_lock_held(sys.argv[2])
+"""
+
+# A process that took the lock file and wrote no note (as a probe does), and keeps it.
+_SILENT_HOLDER = """
+import sys, time
+from filelock import FileLock
+lock = FileLock(sys.argv[1], timeout=0)
+lock.acquire()
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_lock__probe_never_refuses_a_start(journal: Journal) -> None:
+    child = subprocess.Popen([sys.executable, "-c", _PROBER, str(journal.path), ORG],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "probing"
+    refusals: list[str] = []
+    try:
+        for _ in range(300):
+            try:
+                with journal.lock_org(ORG, holder="admin@org.example"):
+                    pass
+            except RunInProgress as refused:
+                refusals.append(str(refused))
+    finally:
+        child.kill()
+        child.wait()
+
+    assert refusals == []
+
+
+def test_lock__holder_without_note_not_blank(journal: Journal) -> None:
+    journal.path.parent.joinpath("locks").mkdir(mode=0o700)
+    lock_file = journal.path.parent / "locks" / f"{ORG}.lock"
+    child = subprocess.Popen([sys.executable, "-c", _SILENT_HOLDER, str(lock_file)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "holding"
+    try:
+        with pytest.raises(RunInProgress) as refused, journal.lock_org(ORG):
+            pass
+        held = journal.org_lock_held(ORG)
+    finally:
+        child.kill()
+        child.wait()
+
+    sentence = str(refused.value)
+    assert f"Another sync of org {ORG} is running in another process on this computer" in sentence
+    assert "?" not in sentence
+    assert "()" not in sentence
+    assert held
+
+
+def test_lock__probe_leaves_holder_note(journal: Journal) -> None:
+    with journal.lock_org(ORG, holder="rita@org.example"):
+        held = journal.org_lock_held(ORG)
+        note = (journal.path.parent / "locks" / f"{ORG}.holder.json").read_text(encoding="utf-8")
+
+    assert held
+    assert "rita@org.example" in note
+    assert not journal.org_lock_held(ORG)
+
+
 def test_lock__other_org_is_free(journal: Journal) -> None:
     with journal.lock_org(ORG), journal.lock_org("00D000000000002AAA"):
         pass
@@ -284,6 +406,28 @@ def test_open__rows_written_before_reason_codes(tmp_path: Path) -> None:
 
     codes = [row.reason_code for row in reopened.plan(run_id).rows]
     assert codes == [ReasonCode.UPDATE, ReasonCode.NO_KEY]
+    assert reopened.reason_counts(run_id)["update"] == 1
+    assert reopened.reason_counts(run_id)["no_key"] == 1
+    reopened.close()
+
+
+def test_open__rows_written_before_casefolded_keys(tmp_path: Path) -> None:
+    path = tmp_path / "sync" / "journal.sqlite3"
+    journal = Journal.open(path)
+    old_run = _run(journal, [_row(1, key="<A@x.example>")], rules=CASE_SENSITIVE)
+    journal.close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("DROP INDEX items_by_casefolded_key")
+        db.execute("ALTER TABLE items DROP COLUMN casefolded_key")
+
+    reopened = Journal.open(path)
+    new_run = _run(reopened, [_row(2, key="<A@x.example>")], rules=CASE_SENSITIVE)
+
+    assert reopened.first_rows(old_run, ["<a@x.example>"], any_case=True) == {}
+    assert reopened.first_rows(new_run, ["<a@x.example>"], any_case=True) == {
+        "<a@x.example>": FirstRow("box.mbox, message 2", Action.CREATE)}
+    assert reopened.first_rows(old_run, ["<A@x.example>"]) == {
+        "<A@x.example>": FirstRow("box.mbox, message 1", Action.CREATE)}
     reopened.close()
 
 

@@ -255,6 +255,24 @@ def test_queue__max_attempts_then_retry(
     assert len(live_tasks(admin, "queue")) == 8
 
 
+def test_retry__in_doubt_rows_out_of_attempts_sent(admin: OrgConnection, tmp_path: Path) -> None:
+    run, run_id = planned_run(admin, write_mbox(tmp_path / "a.mbox", 4, "doubt"))
+    journal = journal_of(run)
+    settings = SyncSettings(max_attempts=2, first_retry_seconds=0.0, max_retry_seconds=0.0)
+    # Two calls that got no response, so each row has used its two attempts and is in doubt.
+    for _ in range(2):
+        call_id = journal.mark_sending(run_id, [0, 1, 2, 3], "collections")
+        journal.record_outcomes(run_id, [ItemUpdate(seq, ItemState.IN_DOUBT, error_code="NO_RESPONSE")
+                                         for seq in range(4)], call_id=call_id)
+
+    result = retry_queued(admin, journal, run_id, settings=settings, sleep=Sleeps())
+
+    assert result.created == 4
+    assert result.queued == 0
+    assert journal.queued_items(run_id) == []
+    assert len(live_tasks(admin, "doubt")) == 4
+
+
 def test_queue__unavailable_server_queues_call(
     default_org: PracticeOrg, admin: OrgConnection, tmp_path: Path
 ) -> None:

@@ -138,6 +138,7 @@ FAULTS: dict[str, FaultPlan] = {
     "expired_session": FaultPlan(expired_session_rate=0.5, seed=4),
     "dropped_connection": FaultPlan(dropped_connection_rate=0.5, seed=10),
     "dropped_after_commit": FaultPlan(dropped_after_commit_rate=0.5, seed=6),
+    "gateway_error": FaultPlan(gateway_error_rate=0.4, seed=7),
 }
 
 
@@ -154,6 +155,30 @@ def test_fault_drill__written_once_or_queued(kind: str, default_org: PracticeOrg
     assert result.queued == len(queued)
     # The fault hit the run: rows were queued, or calls were sent again or looked up.
     assert result.queued or result.api_calls > MIN_CALLS, result
+    _retry_writes_the_rest(drill)
+
+
+def test_fault_drill__gateway_page_never_shown(default_org: PracticeOrg, admin: OrgConnection,
+                                               journal: Journal, tmp_path: Path) -> None:
+    drill = _planned(default_org, admin, journal, tmp_path)
+    default_org.faults = FaultPlan(gateway_error_rate=0.7, seed=8)
+    before = default_org.request_count
+
+    result = apply_run(admin, journal, drill.run_id, settings=DRILL_SETTINGS, progress=lambda *_: None,
+                       cancel=None, sleep=_no_sleep)
+
+    # Most lookups of rows in doubt fail too at this rate, so some may stay in doubt, with a reason.
+    _check_settled(drill, in_doubt=True)
+    assert default_org.request_count - before > MIN_CALLS, result
+    summary = journal.run(drill.run_id)
+    messages = [summary.stop_reason, result.stopped_because,
+                *(item.message for item in journal.queued_items(drill.run_id)),
+                *(line.message for line in journal.result_lines(drill.run_id)),
+                *(entry["outcome"] for entry in journal.call_history(drill.run_id))]
+    assert [text for text in messages if "<" in text or "nginx" in text.lower()] == []
+    gateway = [text for text in messages if "HTTP 502" in text or "HTTP 504" in text]
+    assert gateway, messages
+    assert all(text.endswith(".") for text in gateway), gateway
     _retry_writes_the_rest(drill)
 
 

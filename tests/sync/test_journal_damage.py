@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +26,27 @@ from backstory_desktop.sync.settings import SyncSettings
 from tests.sync.mailboxes import write_mbox
 
 FIELD = "Message_ID__c"
+# The uid and gid of "nobody", which owns none of the folders the tests make.
+NOBODY = 65534
 
-
+# Opens a journal as "nobody" and prints what the admin would read. The interpreter and its standard
+# library may live where "nobody" cannot read, so everything is imported before the uid is dropped.
+_OPEN_AS_NOBODY = f"""
+import os, sys
+from pathlib import Path
+from backstory_desktop.core.plan import FieldRules
+from backstory_desktop.store.journal import Journal, JournalError
+os.setgid({NOBODY})
+os.setuid({NOBODY})
+try:
+    journal = Journal.open(Path(sys.argv[1]))
+    journal.start_run(org_id="00D000000000001AAA", instance_url="https://127.0.0.1", username="a@b.example",
+                      source="box.mbox", source_kind="mbox", rules=FieldRules("{FIELD}", False))
+except JournalError as error:
+    print(error)
+else:
+    print("written")
+"""
 
 
 def planned(admin: OrgConnection, mailbox: Path, journal: Journal) -> tuple[enablement.EnablementRun, str]:
@@ -58,6 +83,62 @@ def test_open__unopenable_path_named(tmp_path: Path) -> None:
 
     assert str(path) in str(raised.value)
     assert "then start again" in str(raised.value)
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder under /tmp that "nobody" may enter but not write, removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("dropping to another user needs root")
+    folder = Path(tempfile.mkdtemp(prefix="journal-read-only-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def _open_as_nobody(path: Path) -> str:
+    finished = subprocess.run([sys.executable, "-c", _OPEN_AS_NOBODY, str(path)], capture_output=True,
+                              text=True, timeout=60, check=False)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stderr == ""
+    return finished.stdout.strip()
+
+
+def test_open__folder_not_writable_explained(shared_folder: Path) -> None:
+    path = shared_folder / "sync" / "journal.sqlite3"
+
+    sentence = _open_as_nobody(path)
+
+    assert sentence == (
+        f"The folder of the sync journal {path.parent} cannot be created or used (Permission denied): "
+        "check that it belongs to your user, then start again."
+    )
+
+
+def test_open__read_only_journal_explained(shared_folder: Path) -> None:
+    folder = shared_folder / "sync"
+    Journal.open(folder / "journal.sqlite3").close()
+    folder.chmod(0o755)
+    (folder / "journal.sqlite3").chmod(0o644)
+
+    sentence = _open_as_nobody(folder / "journal.sqlite3")
+
+    assert sentence == (
+        f"The sync journal {folder / 'journal.sqlite3'} is read-only, so this run cannot be recorded: "
+        "make the file and its folder writable by your user, then start again."
+    )
+
+
+def test_open__read_only_file_in_own_folder_explained(shared_folder: Path) -> None:
+    folder = shared_folder / "sync"
+    Journal.open(folder / "journal.sqlite3").close()
+    os.chown(folder, NOBODY, NOBODY)
+    (folder / "journal.sqlite3").chmod(0o444)
+
+    sentence = _open_as_nobody(folder / "journal.sqlite3")
+
+    assert sentence.startswith(f"The sync journal {folder / 'journal.sqlite3'} is read-only"), sentence
+    assert sentence.endswith("then start again.")
 
 
 def test_write__closed_file_raises(tmp_path: Path) -> None:
