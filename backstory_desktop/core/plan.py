@@ -102,6 +102,13 @@ class CountedRows(Protocol):
     def action_counts(self) -> dict[str, int]: ...
 
 
+@runtime_checkable
+class ReasonCountedRows(Protocol):
+    """Plan rows that count their reason codes without reading every row, such as a journal's."""
+
+    def reason_counts(self) -> dict[str, int]: ...
+
+
 @dataclass
 class Plan:
     """Every row of a dry run, in the order the messages were read, and the field rules it used.
@@ -125,6 +132,16 @@ class Plan:
             counts[row.action.value] += 1
         return counts
 
+    def reason_counts(self) -> dict[str, int]:
+        """Count rows per reason code, every code listed even when zero."""
+        counts = {code.value: 0 for code in ReasonCode}
+        if isinstance(self.rows, ReasonCountedRows):
+            counts.update(self.rows.reason_counts())
+            return counts
+        for row in self.rows:
+            counts[row.reason_code.value] += 1
+        return counts
+
     def rows_to_send(self) -> list[PlanRow]:
         """Return the creates and updates, the only rows the apply step writes."""
         return [row for row in self.rows if row.action in (Action.CREATE, Action.UPDATE)]
@@ -135,8 +152,8 @@ class PlanLookups:
     """What the org holds for the messages being planned.
 
     ``tasks`` are every Task, deleted and archived included, whose key is one
-    of the messages' key spellings in any case; matching against the field's
-    case rule happens here.
+    of the messages' key spellings, or one of the case variants the planner
+    looked up. Matching against the field's case rule happens here.
     """
 
     tasks: Sequence[TaskRecord]
@@ -146,6 +163,9 @@ class PlanLookups:
     running_user: UserRef
     # Users named by the source's owner Ids (MailActivity.owner_id), by Id.
     users_by_id: Mapping[str, UserRef] = field(default_factory=dict)
+    # WhoIds the source names (MailActivity.who_id) that are neither a Contact
+    # nor a Lead in the org. A WhoId the planner did not look up is trusted.
+    unknown_who_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -173,9 +193,11 @@ class PlanClassifier:
 
     Keys the field treats as equal are sent once, because two rows with one key
     in one Collections call would both fail: every later row of a key is
-    excluded and names the first one. Keys of earlier chunks are passed in as
-    ``earlier`` (the planner reads them back from the journal), so memory stays
-    bounded by the chunk size.
+    excluded and names the first one. On a case-sensitive field, a key that
+    differs from an earlier one only in case is planned on its own and warned
+    about. Keys of earlier chunks are passed in as ``earlier`` and
+    ``earlier_any_case`` (the planner reads them back from the journal), so
+    memory stays bounded by the chunk size.
     """
 
     def __init__(self, rules: FieldRules) -> None:
@@ -187,13 +209,18 @@ class PlanClassifier:
         items: Iterable[MailActivity | SourceProblem],
         lookups: PlanLookups,
         earlier: Mapping[str, FirstRow] | None = None,
+        earlier_any_case: Mapping[str, FirstRow] | None = None,
     ) -> list[PlanRow]:
         """Classify one chunk in source order.
 
         ``earlier`` maps the folded keys of earlier chunks to their first row.
+        ``earlier_any_case`` maps casefolded keys of earlier chunks to their
+        first row. Only a case-sensitive field needs it, to warn about keys that
+        differ only in case.
         """
         index = _TaskIndex(lookups.tasks, self.rules)
         first_rows: dict[str, FirstRow] = dict(earlier or {})
+        first_rows_any_case: dict[str, FirstRow] = dict(earlier_any_case or {})
         rows: list[PlanRow] = []
         for item in items:
             if isinstance(item, SourceProblem):
@@ -208,11 +235,34 @@ class PlanClassifier:
             if first is not None:
                 rows.append(_excluded_row(item, key, first))
                 continue
-            row = _classify_keyed(item, key, index, lookups, self.rules)
-            self._note_replaced_owner(item, row, lookups)
+
+            if item.who_id and item.who_id in lookups.unknown_who_ids:
+                row = _unknown_who_row(item, key, item.who_id)
+            else:
+                row = _classify_keyed(item, key, index, lookups, self.rules)
+                self._note_replaced_owner(item, row, lookups)
             first_rows[folded] = FirstRow(item.source_ref, row.action)
+            row = self._with_other_case_warning(row, key, first_rows[folded], first_rows_any_case)
             rows.append(_with_key_warnings(row, item))
         return rows
+
+    def _with_other_case_warning(
+        self, row: PlanRow, key: str, first: FirstRow, first_rows_any_case: dict[str, FirstRow]
+    ) -> PlanRow:
+        """Add a warning to the row when an earlier message's key differs from ``key`` only in case.
+
+        A case-sensitive field keeps the two keys apart, so both rows stay in the plan.
+        """
+        if not self.rules.case_sensitive:
+            return row
+        earlier = first_rows_any_case.setdefault(key.casefold(), first)
+        if earlier is first:
+            return row
+        warning = (
+            f"the key differs only in case from the key of {earlier.source_ref}, and the case-sensitive "
+            "field keeps the two apart: check both are the same e-mail before applying"
+        )
+        return replace(row, reason=f"{row.reason}; {warning}")
 
     def inactive_owners(self) -> list[InactiveOwner]:
         """Return the inactive users whose Tasks another user owns instead, by username."""
@@ -282,6 +332,17 @@ def _invalid_row(activity: MailActivity) -> PlanRow:
     reason = activity.message_id.problem or "no usable Message-ID"
     return PlanRow(
         Action.INVALID, activity.source_ref, None, activity.subject, reason, reason_code=ReasonCode.NO_KEY
+    )
+
+
+def _unknown_who_row(activity: MailActivity, key: str, who_id: str) -> PlanRow:
+    reason = (
+        f"the WhoId {who_id} is neither a Contact nor a Lead in this org: correct or clear it in the "
+        "source, then plan again"
+    )
+    return PlanRow(
+        Action.INVALID, activity.source_ref, key, activity.subject, reason,
+        reason_code=ReasonCode.UNKNOWN_REFERENCE,
     )
 
 
@@ -457,7 +518,12 @@ def enrich_existing_task(
     writer = "Backstory" if task.created_by_backstory else (task.created_by_name or "another user")
     reason = f"updates Task {task.id} logged by {writer}"
     if task.key != key:
-        reason += f", whose key is stored as {task.key}"
+        # Rewriting the stored spelling would make the next upsert of the tool
+        # that wrote it, which sends that spelling, create a second Task.
+        reason += (
+            f", whose key stays stored as {task.key} because the tool that logged it finds the Task "
+            "by that spelling"
+        )
     reason += ("; sets " + ", ".join(filled)) if filled else "; nothing to fill"
     if task.is_archived:
         reason += "; the Task is archived"
@@ -479,6 +545,29 @@ def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: Fie
     return replace(
         row, action=Action.UPDATE, reason=reason, upsert_key=live[0].key, existing=(live[0],), record=record,
         reason_code=_update_code(live[0], row.key),
+    )
+
+
+def stored_spelling_advice(reason_counts: Mapping[str, int]) -> str:
+    """Say how many updates keep the key spelling their Task holds, and what the admin should do.
+
+    Returns "" when no update keeps a stored spelling. Backstory's upserts match
+    the key exactly, so a tool that writes another spelling of new e-mail's keys
+    makes a second Task for each.
+    """
+    count = reason_counts.get(ReasonCode.UPDATE_STORED_SPELLING.value, 0)
+    if not count:
+        return ""
+    if count == 1:
+        updates = "1 update keeps the key spelling its Task already holds"
+        found = "the tool that wrote it still finds it"
+    else:
+        updates = f"{count:,} updates keep the key spelling their Tasks already hold"
+        found = "the tool that wrote them still finds them"
+    return (
+        f"{updates} (such as without angle brackets), so {found}. New e-mail is keyed as "
+        "<local@domain>: set that tool to write the same spelling, as the Cadence-tool mapping step "
+        "shows, or each new e-mail will be logged twice."
     )
 
 

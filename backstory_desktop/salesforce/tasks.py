@@ -188,9 +188,9 @@ def find_tasks_by_keys(
     """Find the Tasks stored under each key, in every spelling of it, deleted and archived too.
 
     Returns a list for every given key (empty when nothing matched). SOQL
-    compares text without regard to case, so a list may contain a Task whose key
-    differs from the given one only in case; compare ``TaskRecord.key`` when the
-    field is case-sensitive.
+    compares a Unique case-sensitive field with regard to case and every other
+    text field without, so on a case-insensitive field a list may contain a Task
+    whose key differs from the given one only in case.
     """
     field = validate_field_api_name(field)
     if flag_field:

@@ -1,10 +1,11 @@
 """Build the dry-run plan of a local sync, chunk by chunk, into the sync journal.
 
 Reads only: existing Tasks by every spelling of each key (deleted and
-archived included, through queryAll), Contacts and Leads by e-mail, and Users
-by e-mail and by Id. The source is read as a stream: each chunk is looked up,
-classified and written to the journal before the next is read, so memory
-stays bounded by the chunk size plus the caches of e-mail addresses and users.
+archived included, through queryAll), Contacts and Leads by e-mail and by
+the WhoIds a source names, and Users by e-mail and by Id. The source is read
+as a stream: each chunk is looked up, classified and written to the journal
+before the next is read, so memory stays bounded by the chunk size plus the
+caches of e-mail addresses, WhoIds and users.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from backstory_desktop.salesforce.tasks import (
     in_queries,
     user_ref,
 )
+from backstory_desktop.sources.record_ids import CONTACT_PREFIX, LEAD_PREFIX
 from backstory_desktop.store.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -87,9 +89,13 @@ def build_plan(
         planned = 0
         for chunk in _chunks(source, chunk_size):
             check_cancel(cancel)
-            rows = classifier.classify(chunk, lookups.for_chunk(chunk), journal.first_rows(
-                run_id, {rules.fold(key) for key in _keys(chunk)}
-            ))
+            keys = _keys(chunk)
+            earlier = journal.first_rows(run_id, {rules.fold(key) for key in keys})
+            earlier_any_case = (
+                journal.first_rows(run_id, {key.casefold() for key in keys}, any_case=True)
+                if rules.case_sensitive else None
+            )
+            rows = classifier.classify(chunk, lookups.for_chunk(chunk), earlier, earlier_any_case)
             journal.add_rows(run_id, rows)
             planned += len(rows)
             progress(planned, 0, f"Planned {planned} messages")
@@ -130,12 +136,16 @@ class _OrgLookups:
         self._leads: dict[str, str | None] = {}
         self._users_by_email: dict[str, UserRef | None] = {}
         self._users_by_id: dict[str, UserRef | None] = {}
+        # WhoId -> whether the org has a Contact or Lead with that Id.
+        self._who_ids: dict[str, bool] = {}
 
     def for_chunk(self, chunk: Sequence[SourceItem]) -> PlanLookups:
         activities = [item for item in chunk if isinstance(item, MailActivity)]
         emails = sorted(_participant_emails(activities))
         self._look_up_people(emails)
         self._look_up_users(emails, {a.owner_id for a in activities if a.owner_id})
+        who_ids = {a.who_id for a in activities if a.who_id}
+        self._look_up_who_ids(who_ids)
         return PlanLookups(
             tasks=self._tasks(activities),
             contacts_by_email=_known(self._contacts, emails),
@@ -143,14 +153,15 @@ class _OrgLookups:
             users_by_email=_known(self._users_by_email, emails),
             running_user=self._running(),
             users_by_id={k: v for k, v in self._users_by_id.items() if v is not None},
+            unknown_who_ids=frozenset(who_id for who_id in who_ids if not self._who_ids[who_id]),
         )
 
     def _tasks(self, activities: Sequence[MailActivity]) -> list[TaskRecord]:
-        # NOTE: SOQL compares a Unique case-sensitive field case-sensitively, so
-        # Tasks whose key differs only in case may not be found here. The
-        # conflict scan groups them as possible duplicates.
-        # find_tasks_by_keys looks each key up in every spelling, so the keys go in as they are.
-        keys = sorted({a.message_id.key for a in activities if a.message_id.key})
+        # find_tasks_by_keys looks each key up in every bracket spelling, so the keys go in as they are.
+        spellings = {a.message_id.key for a in activities if a.message_id.key}
+        if self._rules.case_sensitive:
+            spellings.update(variant for key in list(spellings) for variant in case_variants(key))
+        keys = sorted(spellings)
         if not keys:
             return []
         found = self._read(lambda: find_tasks_by_keys(
@@ -166,6 +177,14 @@ class _OrgLookups:
         for email in missing:
             self._contacts[email] = contacts.get(email)
             self._leads[email] = leads.get(email)
+
+    def _look_up_who_ids(self, who_ids: set[str]) -> None:
+        missing = sorted(who_id for who_id in who_ids if who_id not in self._who_ids)
+        if not missing:
+            return
+        found = self._read(lambda: _people_ids(self._connection, missing))
+        for who_id in missing:
+            self._who_ids[who_id] = who_id[:15] in found
 
     def _look_up_users(self, emails: Sequence[str], owner_ids: set[str]) -> None:
         missing = [email for email in emails if email not in self._users_by_email]
@@ -230,6 +249,38 @@ def _users_by_id(connection: OrgConnection, user_ids: Sequence[str]) -> dict[str
             user = user_ref(row)
             found[user.id] = user
             found[user.id[:15]] = user
+    return found
+
+
+def case_variants(key: str) -> list[str]:
+    """Return the case variants of ``key`` that planning looks up on a case-sensitive field.
+
+    SOQL compares a Unique case-sensitive field case-sensitively with =, IN and
+    LIKE alike ("Comparisons on strings are case-sensitive for unique
+    case-sensitive fields", SOQL and SOSL Reference, Comparison Operators:
+    https://developer.salesforce.com/docs/platform/salesforce-soql-sosl/guide/sforce-api-calls-soql-select-comparisonoperators.html),
+    so no query pattern finds every case variant of a key, and each variant is
+    asked for by value. The variants are the whole key in lower case and in
+    upper case, and the domain in lower case, because a tool that changes the
+    case of a key changes the whole key or only its case-insensitive domain.
+    Each variant adds up to two values to the lookup queries.
+    """
+    # NOTE: a key stored in any other mix of cases is not found while planning.
+    # The conflict scan reads every Task with a key, so it groups such a Task.
+    local, at, domain = key.rpartition("@")
+    variants = [key.lower(), key.upper()]
+    if at:
+        variants.append(local + at + domain.lower())
+    return [variant for variant in dict.fromkeys(variants) if variant != key]
+
+
+def _people_ids(connection: OrgConnection, who_ids: Sequence[str]) -> set[str]:
+    """Return the 15-character Ids of the live Contacts and Leads among ``who_ids``."""
+    found: set[str] = set()
+    for sobject, prefix in (("Contact", CONTACT_PREFIX), ("Lead", LEAD_PREFIX)):
+        groups = [[who_id] for who_id in who_ids if who_id.startswith(prefix)]
+        for soql in in_queries(f"SELECT Id FROM {sobject} WHERE Id", groups, max_groups=100):
+            found.update(str(row["Id"])[:15] for row in connection.query_all(soql))
     return found
 
 

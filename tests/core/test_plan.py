@@ -12,9 +12,14 @@ from backstory_desktop.core.plan import (
     FieldRules,
     FirstRow,
     InactiveOwner,
+    Plan,
     PlanClassifier,
     PlanLookups,
+    PlanRow,
+    ReasonCode,
     classify_activities,
+    retry_create_as_update,
+    stored_spelling_advice,
 )
 from backstory_desktop.core.records import TaskRecord, UserRef
 
@@ -324,3 +329,208 @@ def test_plan__user_participants_not_matched_as_people() -> None:
 
     assert "WhoId" not in row.record
     assert "no Contact or Lead matches a participant who is not a user of this org" in row.reason
+
+
+def test_reason_code__new_key() -> None:
+    row = classify_activities([_activity("<new@x.example>")], [], _lookups(), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.NEW_KEY
+
+
+def test_reason_code__update_of_same_spelling() -> None:
+    logged = TaskRecord("00T000000000001AAA", "<known@x.example>")
+
+    row = classify_activities([_activity("<known@x.example>")], [], _lookups(logged), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.UPDATE
+    assert "stored as" not in row.reason
+
+
+def test_reason_code__update_of_stored_spelling() -> None:
+    logged = TaskRecord("00T000000000001AAA", "known@x.example", created_by_name="Outreach Integration")
+
+    row = classify_activities([_activity("<known@x.example>")], [], _lookups(logged), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.UPDATE_STORED_SPELLING
+    assert row.upsert_key == "known@x.example"
+    assert "key stays stored as known@x.example" in row.reason
+    assert "finds the Task by that spelling" in row.reason
+
+
+def test_reason_code__insensitive_other_case() -> None:
+    upper = TaskRecord("00T000000000001AAA", "<KNOWN@X.EXAMPLE>")
+    insensitive = FieldRules("Message_ID__c", case_sensitive=False)
+
+    row = classify_activities([_activity("<known@x.example>")], [], _lookups(upper), insensitive).rows[0]
+
+    assert row.reason_code is ReasonCode.UPDATE_STORED_SPELLING
+    assert row.upsert_key == "<KNOWN@X.EXAMPLE>"
+
+
+def test_reason_code__several_tasks() -> None:
+    bracketed = TaskRecord("00T000000000001AAA", "<twice@x.example>")
+    bare = TaskRecord("00T000000000002AAA", "twice@x.example")
+
+    row = classify_activities([_activity("<twice@x.example>")], [], _lookups(bracketed, bare), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.SEVERAL_TASKS
+
+
+def test_reason_code__recycle_bin() -> None:
+    recycled = TaskRecord("00T000000000001AAA", "<gone@x.example>", is_deleted=True)
+
+    row = classify_activities([_activity("<gone@x.example>")], [], _lookups(recycled), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.RECYCLE_BIN
+
+
+def test_reason_code__live_and_recycled_is_update() -> None:
+    live = TaskRecord("00T000000000001AAA", "<both@x.example>")
+    recycled = TaskRecord("00T000000000002AAA", "both@x.example", is_deleted=True)
+
+    row = classify_activities([_activity("<both@x.example>")], [], _lookups(live, recycled), RULES).rows[0]
+
+    assert row.action is Action.UPDATE
+    assert row.reason_code is ReasonCode.UPDATE
+
+
+def test_reason_code__repeated_key() -> None:
+    first = _activity("<dup@x.example>", ref="m.mbox, message 1")
+    again = _activity("<dup@x.example>", ref="m.mbox, message 2")
+
+    rows = classify_activities([first, again], [], _lookups(), RULES).rows
+
+    assert rows[1].reason_code is ReasonCode.REPEATED_KEY
+
+
+def test_reason_code__no_key() -> None:
+    row = classify_activities([_activity(None)], [], _lookups(), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.NO_KEY
+
+
+def test_reason_code__unreadable() -> None:
+    problem = SourceProblem("m.mbox, message 7", "the header block could not be parsed", None)
+
+    row = classify_activities([], [problem], _lookups(), RULES).rows[0]
+
+    assert row.reason_code is ReasonCode.UNREADABLE
+
+
+def test_reason_code__unknown_reference() -> None:
+    activity = _from_source("<who@x.example>", who_id="003000000000404AAA")
+    lookups = replace(_lookups(), unknown_who_ids=frozenset({"003000000000404AAA"}))
+
+    row = classify_activities([activity], [], lookups, RULES).rows[0]
+
+    assert row.action is Action.INVALID
+    assert row.reason_code is ReasonCode.UNKNOWN_REFERENCE
+    assert row.key == "<who@x.example>"
+    assert row.reason.startswith("the WhoId 003000000000404AAA is neither a Contact nor a Lead in this org")
+    assert "correct or clear it in the source" in row.reason
+
+
+def test_reason_code__retry_keeps_stored_spelling() -> None:
+    create = classify_activities([_activity("<late@x.example>")], [], _lookups(), RULES).rows[0]
+    late = TaskRecord("00T000000000001AAA", "late@x.example")
+
+    update = retry_create_as_update(create, [late], RULES)
+
+    assert update is not None
+    assert update.reason_code is ReasonCode.UPDATE_STORED_SPELLING
+
+
+def test_reason_counts__every_code_listed() -> None:
+    logged = TaskRecord("00T000000000001AAA", "known@x.example")
+    activities = [_activity("<known@x.example>"), _activity("<new@x.example>"), _activity(None)]
+
+    counts = classify_activities(activities, [], _lookups(logged), RULES).reason_counts()
+
+    assert set(counts) == {code.value for code in ReasonCode}
+    assert counts["update_stored_spelling"] == 1
+    assert counts["new_key"] == 1
+    assert counts["no_key"] == 1
+    assert sum(counts.values()) == 3
+
+
+class _CountingRows(list[PlanRow]):
+    """Rows that count their reason codes themselves, as the journal's rows do."""
+
+    def reason_counts(self) -> dict[str, int]:
+        return {"several_tasks": 7}
+
+
+def test_reason_counts__rows_that_count_themselves() -> None:
+    plan = Plan(_CountingRows(), RULES)
+
+    counts = plan.reason_counts()
+
+    assert counts["several_tasks"] == 7
+    assert counts["new_key"] == 0
+
+
+def test_case_only_variant__later_message_warned() -> None:
+    first = _activity("<MixedCase@x.example>", ref="m.mbox, message 1")
+    later = _activity("<mixedcase@x.example>", ref="m.mbox, message 2")
+
+    rows = classify_activities([first, later], [], _lookups(), RULES).rows
+
+    assert [row.action for row in rows] == [Action.CREATE, Action.CREATE]
+    assert "differs only in case" not in rows[0].reason
+    assert "the key differs only in case from the key of m.mbox, message 1" in rows[1].reason
+
+
+def test_case_only_variant__insensitive_field_excludes() -> None:
+    insensitive = FieldRules("Message_ID__c", case_sensitive=False)
+    first = _activity("<MixedCase@x.example>", ref="m.mbox, message 1")
+    later = _activity("<mixedcase@x.example>", ref="m.mbox, message 2")
+
+    rows = classify_activities([first, later], [], _lookups(), insensitive).rows
+
+    assert rows[1].action is Action.EXCLUDED
+    assert "differs only in case" not in rows[1].reason
+
+
+def test_case_only_variant__earlier_chunk_warned() -> None:
+    classifier = PlanClassifier(RULES)
+    (first,) = classifier.classify([_activity("<MixedCase@x.example>", ref="m.mbox, message 1")], _lookups())
+    earlier_any_case = {"<mixedcase@x.example>": FirstRow(first.source_ref, first.action)}
+
+    (row,) = classifier.classify(
+        [_activity("<mixedcase@x.example>", ref="m.mbox, message 900")], _lookups(), {}, earlier_any_case
+    )
+
+    assert row.action is Action.CREATE
+    assert "the key differs only in case from the key of m.mbox, message 1" in row.reason
+
+
+def test_case_only_variant__third_spelling_names_first() -> None:
+    spellings = ["<Case@x.example>", "<CASE@x.example>", "<case@x.example>"]
+    activities = [_activity(key, ref=f"m.mbox, message {n}") for n, key in enumerate(spellings, 1)]
+
+    rows = classify_activities(activities, [], _lookups(), RULES).rows
+
+    assert "from the key of m.mbox, message 1" in rows[1].reason
+    assert "from the key of m.mbox, message 1" in rows[2].reason
+
+
+def test_stored_spelling_advice__names_count() -> None:
+    advice = stored_spelling_advice({ReasonCode.UPDATE_STORED_SPELLING.value: 1_204})
+
+    assert advice == (
+        "1,204 updates keep the key spelling their Tasks already hold (such as without angle brackets), so "
+        "the tool that wrote them still finds them. New e-mail is keyed as <local@domain>: set that tool to "
+        "write the same spelling, as the Cadence-tool mapping step shows, or each new e-mail will be logged "
+        "twice."
+    )
+
+
+def test_stored_spelling_advice__one_update() -> None:
+    advice = stored_spelling_advice({ReasonCode.UPDATE_STORED_SPELLING.value: 1})
+
+    assert advice.startswith("1 update keeps the key spelling its Task already holds")
+
+
+def test_stored_spelling_advice__none_is_empty() -> None:
+    assert stored_spelling_advice({ReasonCode.UPDATE_STORED_SPELLING.value: 0}) == ""
+    assert stored_spelling_advice({}) == ""
