@@ -18,6 +18,7 @@ import pytest
 from backstory_desktop import org_sessions
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.cli import main
+from backstory_desktop.core.plan import stored_spelling_advice
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.store.settings import save_profile
@@ -185,9 +186,9 @@ def test_sync_resume__nothing_unfinished(capsys: pytest.CaptureFixture[str], tmp
 
     status, report = _sync(capsys, "resume", "--org", "practice", "--db", str(db_path), "--yes")
 
-    assert status == 2
-    assert report["error"] == ("This org has no run that stopped before its end, so start one with "
-                               "sync apply.")
+    assert status == 0
+    assert report["passed"] is True
+    assert report["reason"] == "Nothing to resume: no run of this org stopped before its end."
 
 
 def test_sync_retry__nothing_queued(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -196,7 +197,8 @@ def test_sync_retry__nothing_queued(capsys: pytest.CaptureFixture[str], tmp_path
     status, report = _sync(capsys, "retry", "--org", "practice", "--db", str(db_path), "--yes")
 
     assert status == 0
-    assert report["reason"] == "No run of this org has queued records to send."
+    assert report["passed"] is True
+    assert report["reason"] == "Nothing to retry: no run of this org has queued records."
 
 
 def test_sync_plan__cadence_csv_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -277,9 +279,12 @@ def test_sync_apply__ctrl_c_while_planning(capsys: pytest.CaptureFixture[str], t
     assert report["error"] == ("The sync was stopped with Ctrl+C before it wrote anything to the org, so "
                                "run the same command again to start over.")
     assert report["error"] in stderr.getvalue()
+    assert report["run"] is None
+    assert report["next_step"] == ("The journal contains no run of this command, because its plan was not "
+                                   "finished.")
     assert _org_data(db_path) == before
-    assert resume_status == 2
-    assert resume["error"].startswith("This org has no run that stopped before its end")
+    assert resume_status == 0
+    assert resume["reason"] == "Nothing to resume: no run of this org stopped before its end."
 
 
 def test_sync_apply__ctrl_c_while_writing(capsys: pytest.CaptureFixture[str], tmp_path: Path,
@@ -296,9 +301,13 @@ def test_sync_apply__ctrl_c_while_writing(capsys: pytest.CaptureFixture[str], tm
 
     assert stderr.pressed
     assert status == 1
-    assert report["error"].startswith("The sync was stopped with Ctrl+C while it was writing run ")
-    assert report["error"].endswith(" to the org, so continue it with sync resume.")
+    assert report["error"] == (f"The sync was stopped with Ctrl+C while it was writing run "
+                               f"{report['run']['run_id']} to the org, so continue it with sync resume.")
+    assert report["run"]["state"] == "stopped"
+    assert report["next_step"] == ("Continue it with: backstory-desktop sync resume --org practice --db "
+                                   f"{db_path}")
     assert resume_status == 0, resume
+    assert resume["run"]["run_id"] == report["run"]["run_id"]
     assert resume["run"]["state"] == "finished"
     assert resume["run"]["states"].get("created", 0) == resume["counts"]["create"] > 0
 
@@ -318,7 +327,10 @@ def test_sync_apply__ctrl_c_after_last_write(capsys: pytest.CaptureFixture[str],
     assert status == 1
     assert report["error"] == ("The sync was stopped with Ctrl+C after its last write to the org, so nothing "
                                "is left to resume and sync history shows the run.")
-    assert resume_status == 2
+    assert report["run"]["state"] == "finished"
+    assert report["next_step"] == ("List the runs with: backstory-desktop sync history --org practice --db "
+                                   f"{db_path}")
+    assert resume_status == 0
 
 
 class _Terminal(io.StringIO):
@@ -518,22 +530,75 @@ def test_sync__bad_csv_column_rejected(capsys: pytest.CaptureFixture[str], value
 # -- what the plan does not send ----------------------------------------------------------------
 
 
-def test_sync_plan__text_lists_reasons(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_sync_plan__text_groups_by_reason_code(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     db_path = _practice_db(tmp_path)
+    options = ("plan", "--org", "practice", "--db", str(db_path), "--source", str(sample_mailbox_path()))
+    _, report = _sync(capsys, *options)
 
-    status = main(["sync", "plan", "--org", "practice", "--db", str(db_path), "--source",
-                   str(sample_mailbox_path())])
+    status = main(["sync", *options])
 
     out = capsys.readouterr().out.splitlines()
+    counts = report["counts"]
     assert status == 0
-    assert "invalid 7: no Message-ID header" in out
-    invalid_refs = out[out.index("invalid 7: no Message-ID header") + 1]
-    assert invalid_refs == ("  sample.mbox, message 8 (byte 5299); sample.mbox, message 9 (byte 10580); "
-                            "sample.mbox, message 12 (byte 14245); and 4 more")
-    assert "conflict 1: several Tasks hold this key: the app's Conflicts step shows them side by side, so " \
-           "keep one in Salesforce, then sync again" in out
-    assert "excluded 3: same Message-ID as an earlier message, which this plan already syncs" in out
+    conflict = out.index(f"conflict {counts['conflict']}: several Tasks hold this key, so keep one in "
+                         "Salesforce (the app's Conflicts step shows them side by side), then sync again")
+    assert out[conflict + 1] == "  sample.mbox, message 1 (byte 0)"
+    invalid = out.index(f"invalid {counts['invalid']}: no usable Message-ID, so the message cannot be "
+                        "matched to a Task")
+    # Rows whose reason code leaves each its own cause are listed with their reason.
+    assert out[invalid + 1:invalid + 5] == [
+        "  sample.mbox, message 8 (byte 5299): no Message-ID header",
+        "  sample.mbox, message 9 (byte 10580): no Message-ID header",
+        "  sample.mbox, message 12 (byte 14245): no Message-ID header",
+        f"  and {counts['invalid'] - 3} more",
+    ]
+    # Repeated keys name different earlier messages, yet share one line.
+    excluded = [line for line in out if line.startswith("excluded ")]
+    assert excluded == [f"excluded {counts['excluded']}: same Message-ID as an earlier message of the "
+                        "source, so only the earlier one is planned"]
     assert out[-1] == "The Conflicts step of the app shows the Tasks of each conflict side by side."
+
+
+def test_sync_plan__stored_spelling_advice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    options = ("plan", "--org", "practice", "--db", str(db_path), "--source", str(sample_mailbox_path()))
+    _, report = _sync(capsys, *options)
+
+    status = main(["sync", *options])
+
+    out = capsys.readouterr().out.splitlines()
+    stored = report["reason_counts"]["update_stored_spelling"]
+    assert status == 0
+    # The default scenario's cadence Tasks store some keys without angle brackets.
+    assert stored > 0
+    assert stored == sum(1 for row in _plan_rows(report) if row == "update_stored_spelling")
+    assert stored_spelling_advice(report["reason_counts"]) in out
+    assert report["advice"] == [stored_spelling_advice(report["reason_counts"])]
+
+
+def _plan_rows(report: dict[str, Any]) -> list[str]:
+    """Return the reason code of every row of the report's run, read from the journal."""
+    from backstory_desktop.store.journal import Journal
+
+    journal = Journal.open()
+    try:
+        return [row.reason_code.value for row in journal.plan(report["run"]["run_id"]).rows]
+    finally:
+        journal.close()
+
+
+def test_sync_plan__reason_counts_in_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source",
+                           str(sample_mailbox_path()))
+
+    assert status == 0
+    assert set(report["reason_counts"]) >= {"new_key", "update", "update_stored_spelling", "several_tasks",
+                                            "no_key", "repeated_key"}
+    assert sum(report["reason_counts"].values()) == sum(report["counts"].values())
+    assert report["reason_counts"]["new_key"] == report["counts"]["create"]
+    assert {row["reason_code"] for row in report["rows"]} == {"several_tasks", "no_key", "repeated_key"}
 
 
 def test_sync_plan__json_lists_rows_not_sent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -690,3 +755,111 @@ def test_sync_apply__in_doubt_keys_capped(capsys: pytest.CaptureFixture[str], tm
     assert report["details"]["in_doubt_count"] == 150
     assert len(report["details"]["in_doubt"]) == 100
     assert report["details"]["in_doubt"][0].startswith("<doubt.")
+
+
+# -- small mends: the order of usage errors, advice on a folder, history beside the app ----------
+
+
+def test_sync_plan__unknown_org_before_source(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, report = _sync(capsys, "plan", "--org", "nosuch", "--source", str(tmp_path / "none.mbox"))
+
+    assert status == 2
+    assert report["error"].startswith("No org profile is saved as 'nosuch'")
+
+
+def test_sync_plan__folder_of_csv_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name in ("b.csv", "a.csv"):
+        (folder / name).write_text(CADENCE_CSV, encoding="utf-8")
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(folder))
+
+    assert status == 2
+    assert report["error"] == (f"{folder} is a folder of CSV files, and a CSV export is read one file at a "
+                               f"time: choose one of them, such as {folder / 'a.csv'}")
+
+
+def test_sync_plan__csv_key_and_other_column_faults(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    source = tmp_path / "people.csv"
+    source.write_text("Name,Email\nAda,ada@example.com\n", encoding="utf-8")
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(source),
+                           "--csv-column", "subject=Title")
+
+    assert status == 2
+    assert report["error"] == (f"No column of {source} is chosen for the Message-ID, so name the column that "
+                               "contains each e-mail's Message-ID with --csv-column message_id=HEADER (the "
+                               "file's columns are 'Name', 'Email'). The column 'Title' chosen for Subject "
+                               "is not in the file: choose one of 'Name', 'Email'.")
+
+
+def test_sync_history__practice_db_held_elsewhere(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    _, planned = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source",
+                       str(sample_mailbox_path()))
+
+    # The app's practice org keeps the database locked while it runs.
+    with PracticeOrg(db_path):
+        status, report = _sync(capsys, "history", "--org", "practice", "--db", str(db_path))
+
+    assert status == 0, report
+    assert [run["run_id"] for run in report["runs"]] == [planned["run"]["run_id"]]
+
+
+def test_sync_history__practice_db_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = tmp_path / "none.sqlite3"
+
+    status, report = _sync(capsys, "history", "--org", "practice", "--db", str(db_path))
+
+    assert status == 0, report
+    assert report["runs"] == []
+    assert not db_path.exists()
+
+
+def test_sync_apply__ctrl_c_text_names_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    monkeypatch.setattr("sys.stderr", _CtrlCAt("Uploading "))
+
+    status = main(["sync", "apply", "--org", "practice", "--db", str(db_path), "--source",
+                   str(sample_mailbox_path()), "--bulk-threshold", "1", "--yes"])
+
+    out = capsys.readouterr().out.splitlines()
+    assert status == 1
+    assert out[0].startswith("run ")
+    assert "  stopped  " in out[0]
+    assert out[-1] == f"Continue it with: backstory-desktop sync resume --org practice --db {db_path}"
+
+
+class _CtrlCAtPrompt(io.StringIO):
+    """Standard input of a terminal where the admin presses Ctrl+C at the confirmation prompt."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> str:
+        raise KeyboardInterrupt
+
+
+def test_sync_apply__ctrl_c_at_prompt_names_plan(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    before = _org_data(db_path)
+    monkeypatch.setattr("sys.stdin", _CtrlCAtPrompt())
+
+    status = main(["sync", "apply", "--org", "practice", "--db", str(db_path), "--source",
+                   str(sample_mailbox_path())])
+
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert status == 1
+    assert "before it wrote anything to the org" in captured.err
+    assert any(line.startswith("run ") and "  planned  " in line for line in out)
+    assert out[-1] == ("The journal keeps this run as planned only, so plan and apply again with: "
+                       f"backstory-desktop sync apply --org practice --db {db_path} --source "
+                       f"{sample_mailbox_path()}")
+    assert _org_data(db_path)["records"] == before["records"]

@@ -88,29 +88,34 @@ def apply_sync(
         run.sync_settings = settings
     if run.plan is None or run.plan.run_id is None:
         raise RuntimeError("no plan to apply: build the dry-run plan first")
-    return _apply_step(run, run.plan.run_id, apply_run, progress, cancel)
+    return _apply_step(run, run.plan.run_id, apply_run, None, progress, cancel)
 
 
 def resume_sync(
     run: EnablementRun,
     run_id: str,
     *,
+    settings: SyncSettings | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> StepResult:
-    """Continue a run that stopped or was killed: settle rows left in doubt, then send the rest."""
-    return _apply_step(run, run_id, apply_run, progress, cancel)
+    """Continue a run that stopped or was killed: settle rows left in doubt, then send the rest.
+
+    ``settings`` apply to this call only; None uses ``run.sync_settings``.
+    """
+    return _apply_step(run, run_id, apply_run, settings, progress, cancel)
 
 
 def retry_backfill(
     run: EnablementRun,
     run_id: str,
     *,
+    settings: SyncSettings | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> StepResult:
-    """Send a run's backfill queue again now."""
-    return _apply_step(run, run_id, retry_queued, progress, cancel)
+    """Send a run's backfill queue again now; ``settings`` as for ``resume_sync``."""
+    return _apply_step(run, run_id, retry_queued, settings, progress, cancel)
 
 
 def sync_history(run: EnablementRun) -> list[RunSummary]:
@@ -127,14 +132,18 @@ def _apply_step(
     run: EnablementRun,
     run_id: str,
     apply: _ApplyFunction,
+    settings: SyncSettings | None,
     progress: ProgressCallback,
     cancel: threading.Event | None,
 ) -> StepResult:
+    """Run ``apply`` on a run of the journal with ``settings``, else the run's own, and record the outcome."""
     connection = run.require_connection()
+    if settings is None:
+        settings = run.sync_settings
     try:
         journal = sync_journal(run)
         result = apply(
-            connection, journal, run_id, settings=run.sync_settings, progress=progress, cancel=cancel
+            connection, journal, run_id, settings=settings, progress=progress, cancel=cancel
         )
     except RunInProgress as busy:
         log.info("sync of run %s not started because the org is busy: %s", run_id, busy)

@@ -1,9 +1,8 @@
 """Read a CSV export of activities (Data Loader, a cadence tool) as a stream of mail activities.
 
-The admin maps the file's columns to ours (``CsvMapping``); ``guess_mapping``
-proposes a mapping from the header row, and ``check_mapping`` lists what is
-wrong with one. Each row becomes a ``MailActivity`` keyed by
-``canonical_message_id``, or a ``SourceProblem`` that names its row. A row is a
+The file is read with a ``CsvMapping`` of its columns to ours (see
+``csv_mapping``, whose names this module also exports). Each row becomes a
+``MailActivity`` keyed by ``canonical_message_id``, or a ``SourceProblem`` that names its row. A row is a
 problem when it has no usable Message-ID, a date that cannot be read, a
 record Id that is not one, or another number of cells than the header.
 
@@ -28,7 +27,6 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,6 +34,19 @@ from backstory_desktop.core.activity import MailActivity, Participant, SourcePro
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.message_id import canonical_message_id
 from backstory_desktop.sources.base import ProgressReporter, SourceError, looks_binary
+from backstory_desktop.sources.csv_mapping import (
+    CADENCE_LABEL,
+    COLUMN_LABELS,
+    CUSTOM_LABEL,
+    DATA_LOADER_LABEL,
+    CsvColumn,
+    CsvMapping,
+    MappingFault,
+    MappingFaultKind,
+    check_mapping,
+    guess_mapping,
+    mapping_faults,
+)
 from backstory_desktop.sources.message import (
     MAX_BODY_CHARACTERS,
     PARSER_ERRORS,
@@ -49,9 +60,23 @@ from backstory_desktop.sources.record_ids import CONTACT_PREFIX, LEAD_PREFIX, US
 
 logger = logging.getLogger(__name__)
 
-DATA_LOADER_LABEL = "Data Loader Task export"
-CADENCE_LABEL = "Cadence tool activity export"
-CUSTOM_LABEL = "Custom"
+__all__ = [
+    "CADENCE_LABEL",
+    "COLUMN_LABELS",
+    "CUSTOM_LABEL",
+    "DATA_LOADER_LABEL",
+    "MAX_CELL_CHARACTERS",
+    "CsvColumn",
+    "CsvMapping",
+    "MappingFault",
+    "MappingFaultKind",
+    "check_mapping",
+    "csv_encoding",
+    "guess_mapping",
+    "mapping_faults",
+    "read_csv_export",
+    "read_csv_header",
+]
 
 # Cells longer than the csv module's default limit (131,072 characters) hold HTML bodies in some exports.
 MAX_CELL_CHARACTERS = 16 * 1024 * 1024
@@ -65,66 +90,6 @@ _SLASHED_DATE = re.compile(
 _ZONE_WORD = re.compile(r"\s*(?:UTC|GMT|Z)$")
 _INVALID_UTF8 = re.compile("[\udc80-\udcff]")
 _NON_ASCII = re.compile("[^\x00-\x7f]")
-
-
-class CsvColumn(StrEnum):
-    """The fields of an activity that a CSV column can give."""
-
-    MESSAGE_ID = "message_id"
-    SUBJECT = "subject"
-    BODY = "body"
-    SENDER = "sender"
-    RECIPIENTS = "recipients"
-    SENT_AT = "sent_at"
-    WHO_ID = "who_id"
-    OWNER_ID = "owner_id"
-
-
-# The column names shown to the admin.
-COLUMN_LABELS: Mapping[CsvColumn, str] = {
-    CsvColumn.MESSAGE_ID: "Message-ID",
-    CsvColumn.SUBJECT: "Subject",
-    CsvColumn.BODY: "Body",
-    CsvColumn.SENDER: "From",
-    CsvColumn.RECIPIENTS: "To",
-    CsvColumn.SENT_AT: "Date sent",
-    CsvColumn.WHO_ID: "Contact or Lead Id (WhoId)",
-    CsvColumn.OWNER_ID: "Owner Id (OwnerId)",
-}
-
-# Header names that mean each column, written without case, spaces or punctuation, best first.
-_KNOWN_HEADERS: Mapping[CsvColumn, tuple[str, ...]] = {
-    CsvColumn.MESSAGE_ID: (
-        "messageid", "internetmessageid", "emailmessageid", "mailmessageid", "rfc822messageid",
-    ),
-    CsvColumn.SUBJECT: ("subject", "emailsubject", "mailsubject"),
-    CsvColumn.BODY: (
-        "description", "body", "emailbody", "bodytext", "textbody", "plaintextbody", "htmlbody",
-        "bodyhtml", "comments",
-    ),
-    CsvColumn.SENDER: (
-        "from", "sender", "fromaddress", "fromemail", "fromemailaddress", "senderemail",
-        "senderaddress", "senderemailaddress",
-    ),
-    CsvColumn.RECIPIENTS: (
-        "to", "recipients", "recipient", "toaddress", "toaddresses", "toemail", "toemailaddress",
-        "recipientemail", "recipientemails", "recipientemailaddress",
-    ),
-    CsvColumn.SENT_AT: (
-        "sentat", "sentdate", "datesent", "deliveredat", "date", "activitydate", "timestamp",
-        "createdat", "createddate",
-    ),
-    CsvColumn.WHO_ID: ("whoid",),
-    CsvColumn.OWNER_ID: ("ownerid",),
-}
-
-
-@dataclass(frozen=True)
-class CsvMapping:
-    """The file header that gives each of our columns, and the kind of export (its label)."""
-
-    columns: Mapping[CsvColumn, str]
-    label: str
 
 
 def read_csv_header(path: Path) -> list[str]:
@@ -151,50 +116,6 @@ def read_csv_header(path: Path) -> list[str]:
 def csv_encoding(path: Path) -> str:
     """Return the encoding the file is read with: "utf-8-sig", "utf-16" or "cp1252" (Windows-1252)."""
     return _checked_encoding(path)
-
-
-def guess_mapping(headers: Sequence[str], *, key_field: str = "Message_ID__c") -> CsvMapping:
-    """Propose a mapping from a header row; a column whose header is not recognised stays unmapped.
-
-    ``key_field`` is the API name of the Message-ID field, the column a Data
-    Loader Task export has for it (Data Loader writes it in capitals).
-    """
-    by_name: dict[str, str] = {}
-    for header in headers:
-        by_name.setdefault(_normalised(header), header)
-
-    columns: dict[CsvColumn, str] = {}
-    for column, known in _KNOWN_HEADERS.items():
-        if column is CsvColumn.MESSAGE_ID:
-            known = (_normalised(key_field), *known)
-        found = next((by_name[name] for name in known if name in by_name), None)
-        if found is not None:
-            columns[column] = found
-    return CsvMapping(columns=columns, label=_export_label(set(by_name)))
-
-
-def check_mapping(mapping: CsvMapping, headers: Sequence[str]) -> list[str]:
-    """Return one sentence per fault of a mapping for these headers, or [] when the mapping can be used."""
-    problems: list[str] = []
-    if CsvColumn.MESSAGE_ID not in mapping.columns:
-        problems.append(
-            "No column is chosen for the Message-ID: choose the column that contains each e-mail's "
-            f"Message-ID (the file's columns are {_listed(headers)})."
-        )
-    for column, header in mapping.columns.items():
-        label = COLUMN_LABELS[column]
-        count = list(headers).count(header)
-        if count == 0:
-            problems.append(
-                f"The column {header!r} chosen for {label} is not in the file: choose one of "
-                f"{_listed(headers)}."
-            )
-        elif count > 1:
-            problems.append(
-                f"The file has {count} columns named {header!r}, chosen for {label}: rename them in "
-                "the file so that the right one can be chosen."
-            )
-    return problems
 
 
 def read_csv_export(
@@ -635,20 +556,3 @@ def _delimiter(first_line: str) -> str:
     counts = {delimiter: first_line.count(delimiter) for delimiter in _DELIMITERS}
     best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
     return best if counts[best] else ","
-
-
-def _normalised(header: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", header.casefold())
-
-
-def _export_label(names: set[str]) -> str:
-    if {"id", "subject"} <= names and names & {"whoid", "ownerid", "activitydate"}:
-        return DATA_LOADER_LABEL
-    if names & set(_KNOWN_HEADERS[CsvColumn.MESSAGE_ID]) and names & set(_KNOWN_HEADERS[CsvColumn.SENDER]):
-        return CADENCE_LABEL
-    return CUSTOM_LABEL
-
-
-def _listed(headers: Sequence[str]) -> str:
-    listed = ", ".join(repr(header) for header in headers[:12])
-    return listed + (f" and {len(headers) - 12} more" if len(headers) > 12 else "")

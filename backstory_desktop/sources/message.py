@@ -61,6 +61,8 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f]")
 # Charsets that mean plain ASCII. Mailers often keep this label on 8-bit text, so such a part with 8-bit
 # bytes is decoded as if it declared no charset.
 _ASCII_CHARSETS = frozenset({"us-ascii", "ascii"})
+# A Message-ID longer than this is left out of a problem's reason; the plan row keeps the raw header anyway.
+_MAX_SHOWN_MESSAGE_ID = 255
 
 
 def is_header_line(line: bytes) -> bool:
@@ -173,13 +175,38 @@ def parse_message(data: bytes, source_ref: str) -> MailActivity | SourceProblem:
 
     try:
         return _build_activity(data, headers, message_ids, source_ref)
+    except NestedAddressGroups as exc:
+        logger.warning("Could not read the addresses of %s: RecursionError", source_ref)
+        return SourceProblem(
+            source_ref=source_ref,
+            reason=f"the {_message_named(raw_message_id)} could not be read because its {exc.header} "
+            "header nests too deeply (address groups inside groups) for Python's email parser, so log this "
+            "e-mail by hand or remove the broken addresses from the file",
+            raw_header=raw_message_id,
+        )
     except PARSER_ERRORS as exc:
         logger.warning("Could not read %s: %s", source_ref, type(exc).__name__)
         return SourceProblem(
             source_ref=source_ref,
-            reason=f"the message could not be read ({_describe_error(exc)})",
+            reason=f"the {_message_named(raw_message_id)} could not be read ({_describe_error(exc)})",
             raw_header=raw_message_id,
         )
+
+
+class NestedAddressGroups(Exception):
+    """An address header that Python's ``getaddresses`` cannot read without a RecursionError."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(f"the {header} header nests address groups too deeply")
+        self.header = header
+
+
+def _message_named(raw_message_id: str | None) -> str:
+    """Return "message" followed by its Message-ID when the header is plain enough to show in one line."""
+    plain = _unfold(raw_message_id or "").strip()
+    if not plain or len(plain) > _MAX_SHOWN_MESSAGE_ID or not plain.isprintable():
+        return "message"
+    return f"message {plain}"
 
 
 def _build_activity(
@@ -195,8 +222,8 @@ def _build_activity(
             ),
         )
 
-    senders = participants(_values(headers, "from"))
-    recipients = participants(_values(headers, "to") + _values(headers, "cc"))
+    senders = _header_participants(headers, "from")
+    recipients = _header_participants(headers, "to") + _header_participants(headers, "cc")
     message = BytesParser(policy=policy.compat32).parsebytes(_rebuild_message(data))
     warnings: list[str] = []
     body_text = cleaned_text(_body_text(message, warnings), "body", warnings)
@@ -249,6 +276,14 @@ def _decode_words(value: str) -> str:
         return str(make_header(decode_header(unfolded)))
     except (LookupError, ValueError, UnicodeError, AssertionError):
         return unfolded
+
+
+def _header_participants(headers: list[tuple[str, str]], name: str) -> list[Participant]:
+    """Read the addresses of one header; raise NestedAddressGroups in place of a RecursionError."""
+    try:
+        return participants(_values(headers, name))
+    except RecursionError:
+        raise NestedAddressGroups(name.title()) from None
 
 
 def participants(values: list[str]) -> list[Participant]:

@@ -114,8 +114,17 @@ def _detect_folder(path: Path) -> SourceKind:
     if has_message_files(path):
         return SourceKind.EML_FOLDER
     # These checks raise the sentence for a parent of Maildirs, a folder of .msg files or one with no mail.
-    if any(entry.is_dir() and is_maildir(Path(entry.path)) for entry in sorted_entries(path)):
+    entries = sorted_entries(path)
+    if any(entry.is_dir() and is_maildir(Path(entry.path)) for entry in entries):
         check_maildir(path)
+    csv_files = [
+        entry.name for entry in entries if entry.is_file() and Path(entry.name).suffix.lower() in CSV_SUFFIXES
+    ]
+    if csv_files:
+        raise SourceError(
+            f"{path} is a folder of CSV files, and a CSV export is read one file at a time: "
+            f"choose one of them, such as {path / csv_files[0]}"
+        )
     check_eml_folder(path)
     raise SourceError(f"{path} contains no mail")
 

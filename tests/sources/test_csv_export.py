@@ -18,9 +18,12 @@ from backstory_desktop.sources.csv_export import (
     DATA_LOADER_LABEL,
     CsvColumn,
     CsvMapping,
+    MappingFault,
+    MappingFaultKind,
     check_mapping,
     csv_encoding,
     guess_mapping,
+    mapping_faults,
     read_csv_export,
     read_csv_header,
 )
@@ -117,6 +120,31 @@ def test_check_mapping__sentences_for_each_fault() -> None:
         "The column 'Sender' chosen for From is not in the file: choose one of 'Subject', "
         "'Subject', 'From'.",
     ]
+
+
+def test_mapping_faults__kind_column_and_header() -> None:
+    headers = ["Subject", "Subject", "From"]
+    mapping = CsvMapping({CsvColumn.SUBJECT: "Subject", CsvColumn.SENDER: "Sender"}, CUSTOM_LABEL)
+
+    faults = mapping_faults(mapping, headers)
+
+    assert [(fault.kind, fault.column, fault.header) for fault in faults] == [
+        (MappingFaultKind.NO_KEY_COLUMN, CsvColumn.MESSAGE_ID, None),
+        (MappingFaultKind.REPEATED_COLUMN, CsvColumn.SUBJECT, "Subject"),
+        (MappingFaultKind.MISSING_COLUMN, CsvColumn.SENDER, "Sender"),
+    ]
+    assert [fault.message for fault in faults] == check_mapping(mapping, headers)
+
+
+def test_mapping_faults__key_column_missing_from_file() -> None:
+    mapping = CsvMapping({CsvColumn.MESSAGE_ID: "Ident"}, CUSTOM_LABEL)
+
+    (fault,) = mapping_faults(mapping, ["Message ID", "Subject"])
+
+    assert fault == MappingFault(
+        MappingFaultKind.MISSING_COLUMN, CsvColumn.MESSAGE_ID, "Ident",
+        "The column 'Ident' chosen for Message-ID is not in the file: choose one of 'Message ID', 'Subject'.",
+    )
 
 
 def test_check_mapping__good_mapping_has_no_problems() -> None:

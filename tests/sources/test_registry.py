@@ -126,6 +126,19 @@ def test_registry__folder_without_mail(tmp_path: Path) -> None:
     assert str(raised.value) == f"{tmp_path} contains no .eml files, in it or in its subfolders"
 
 
+def test_registry__folder_of_csv_exports_names_one(tmp_path: Path) -> None:
+    for name in ("b.csv", "a.CSV"):
+        (tmp_path / name).write_text("Message-ID,Subject\n<a@x.example>,hi\n")
+
+    with pytest.raises(SourceError) as raised:
+        detect_source(tmp_path)
+
+    assert str(raised.value) == (
+        f"{tmp_path} is a folder of CSV files, and a CSV export is read one file at a time: choose one of "
+        f"them, such as {tmp_path / 'a.CSV'}"
+    )
+
+
 def test_registry__parent_of_maildirs_names_them(tmp_path: Path) -> None:
     for name in ("cur", "new"):
         (tmp_path / "work" / name).mkdir(parents=True)
