@@ -12,6 +12,7 @@ import threading
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from PySide6.QtGui import QColor
 
 from backstory_desktop.core.duplicates import DuplicateGroup
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
-from backstory_desktop.core.plan import Action, PlanRow
+from backstory_desktop.core.plan import Action, PlanRow, ReasonCode
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.store.journal import ItemOutcome, ItemState
 
@@ -213,24 +214,40 @@ class PlanTableModel(_HeaderedTableModel):
 INDEX_BATCH = 1000
 
 
-def index_actions(
+@dataclass(frozen=True)
+class PlanIndex:
+    """Positions of a plan's rows per action and per reason code, for the plan table's filter."""
+
+    actions: dict[Action, array[int]]
+    reasons: dict[ReasonCode, array[int]]
+
+
+def index_plan_rows(
     rows: Sequence[PlanRow], *, progress: ProgressCallback, cancel: threading.Event
-) -> dict[Action, array[int]]:
-    """Return the positions of the plan's rows per action, reading each row once.
+) -> PlanIndex:
+    """Return the positions of the plan's rows per action and per reason code, reading each row once.
 
     The plan table filters on these positions. Cancel is checked every
     ``INDEX_BATCH`` rows; a cancelled scan raises Cancelled.
     """
-    positions: dict[Action, array[int]] = {action: array("q") for action in Action}
+    index = PlanIndex({action: array("q") for action in Action}, {code: array("q") for code in ReasonCode})
     total = len(rows)
     check_cancel(cancel)
     # Iterating, not indexing, leaves the row cache of the table's reads on the GUI thread alone.
     for position, row in enumerate(rows):
         if position % INDEX_BATCH == 0:
             check_cancel(cancel)
-            progress(position, total, "Sorting the plan rows by action")
-        positions[row.action].append(position)
-    return positions
+            progress(position, total, "Sorting the plan rows by action and reason")
+        index.actions[row.action].append(position)
+        index.reasons[row.reason_code].append(position)
+    return index
+
+
+def index_actions(
+    rows: Sequence[PlanRow], *, progress: ProgressCallback, cancel: threading.Event
+) -> dict[Action, array[int]]:
+    """Return the positions of the plan's rows per action; see ``index_plan_rows``."""
+    return index_plan_rows(rows, progress=progress, cancel=cancel).actions
 
 
 def describe_counts(counts: Mapping[str, int]) -> str:

@@ -14,8 +14,14 @@ from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
 from backstory_desktop.core.jobs import Cancelled, no_progress
-from backstory_desktop.core.plan import Action, PlanRow
-from backstory_desktop.gui.models import PlanTableModel, QueueModel, index_actions, next_attempt_text
+from backstory_desktop.core.plan import Action, PlanRow, ReasonCode
+from backstory_desktop.gui.models import (
+    PlanTableModel,
+    QueueModel,
+    index_actions,
+    index_plan_rows,
+    next_attempt_text,
+)
 from backstory_desktop.gui.widgets import compact_rows
 from backstory_desktop.store.journal import ItemOutcome, ItemState, QueuedItem
 
@@ -172,3 +178,19 @@ def test_index_actions__cancel_stops_scan() -> None:
     with pytest.raises(Cancelled):
         index_actions(rows, progress=no_progress, cancel=cancel)
     assert rows.reads == 0
+
+
+def test_index_plan_rows__positions_per_reason() -> None:
+    codes = [ReasonCode.NEW_KEY, ReasonCode.UPDATE_STORED_SPELLING, ReasonCode.UPDATE, ReasonCode.NEW_KEY]
+    actions = [Action.CREATE, Action.UPDATE, Action.UPDATE, Action.CREATE]
+    rows = [PlanRow(action, f"sample.mbox, message {number + 1}", f"<m{number}@example.com>", "Subject",
+                    "reason", reason_code=code)
+            for number, (action, code) in enumerate(zip(actions, codes, strict=True))]
+
+    index = index_plan_rows(rows, progress=no_progress, cancel=threading.Event())
+
+    assert list(index.reasons[ReasonCode.NEW_KEY]) == [0, 3]
+    assert list(index.reasons[ReasonCode.UPDATE_STORED_SPELLING]) == [1]
+    assert list(index.reasons[ReasonCode.UPDATE]) == [2]
+    assert list(index.reasons[ReasonCode.NO_KEY]) == []
+    assert list(index.actions[Action.UPDATE]) == [1, 2]

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QStandardPaths, QTimer, QUrl
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
@@ -31,9 +31,11 @@ from wizard_driver import (
 from backstory_desktop.bundled import sample_mailbox_path
 from backstory_desktop.cadence_drill import ToolUser, run_cadence_drill
 from backstory_desktop.core.checklist import Step
+from backstory_desktop.core.plan import ReasonCode
 from backstory_desktop.gui import sync_dialogs
 from backstory_desktop.gui.models import PlanTableModel, QueueModel, RunHistoryModel
-from backstory_desktop.gui.pages.local_sync import LocalSyncPage
+from backstory_desktop.gui.pages.local_sync import REASON_FILTER_PREFIX, LocalSyncPage
+from backstory_desktop.gui.pages.plan_table import REASON_MIN_WIDTH, SUBJECT_MIN_WIDTH
 from backstory_desktop.gui.pages.sync_panels import DRILL_HEADERS, DRILL_ROW_PASSED
 from backstory_desktop.gui.sync_dialogs import NOT_MAPPED, CsvMappingDialog
 from backstory_desktop.gui.wizard import WizardWindow
@@ -350,6 +352,8 @@ def test_drill__passes_on_default_org(
     assert problems
     assert len(problems) == page.drill_panel.table.rowCount()
     assert set(problems) == {DRILL_ROW_PASSED}
+    conclusion = page.drill_panel.conclusion.text()
+    assert conclusion.startswith("What this means: with the tool connected as each rep"), conclusion
     assert any("cadence-tool drill" in change.summary for change in window.context.run.changes)
 
 
@@ -561,3 +565,131 @@ def test_wizard__journal_closed_with_run(
 
     with pytest.raises(sqlite3.ProgrammingError):
         journal.runs()
+
+
+def test_drill__shared_user_chosen_on_tab(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    panel = page.drill_panel
+    panel.tool_user_box.setCurrentIndex(panel.tool_user_box.findData(ToolUser.SHARED.value))
+
+    run_drill(qtbot, window, page)
+
+    assert "the cadence tool's one shared user" in confirmations[-1].lines[0]
+    verdict = panel.verdict.text()
+    assert verdict.startswith("✗ Failed"), verdict
+    assert f"The cadence tool wrote as {CADENCE_USERNAME}" in verdict
+    conclusion = panel.conclusion.text()
+    assert conclusion.startswith("What this means: a cadence tool connected once, as one shared user, cannot "
+                                 "update the Tasks the local sync creates for other reps"), conclusion
+    assert "Connect it as each rep" in conclusion
+    assert any("the tool writing as one shared user: failed" in change.summary
+               for change in window.context.run.changes)
+
+
+def test_local_sync__stored_spelling_counted_and_filtered(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    assert page.spelling.isHidden()
+
+    build_plan(qtbot, window)
+    plan = window.context.run.plan
+    assert plan is not None
+    stored_spelling_updates = plan.reason_counts()[ReasonCode.UPDATE_STORED_SPELLING.value]
+    assert stored_spelling_updates > 0, "no Task of the default org holds a sample key in another spelling"
+
+    assert page.spelling.isVisible()
+    assert page.spelling.text().startswith(f"{stored_spelling_updates} update"), page.spelling.text()
+    position = page.filter_box.findData(REASON_FILTER_PREFIX + ReasonCode.UPDATE_STORED_SPELLING.value)
+    assert page.filter_box.itemText(position) == f"stored spelling kept ({stored_spelling_updates})"
+    page.filter_box.setCurrentIndex(position)
+    wait_idle(qtbot, window)
+
+    assert page.model.rowCount() == stored_spelling_updates
+    codes = {page.model.row_at(row).reason_code for row in range(page.model.rowCount())}
+    assert codes == {ReasonCode.UPDATE_STORED_SPELLING}
+    actions = {page.model.index(row, PlanTableModel.ACTION).data() for row in range(page.model.rowCount())}
+    assert actions == {"update"}
+    page.filter_box.setCurrentIndex(0)
+    assert page.model.rowCount() == len(plan.rows)
+
+
+def test_local_sync__filter_by_new_key_reason(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    counts = build_plan(qtbot, window)
+
+    page.filter_box.setCurrentIndex(page.filter_box.findData(REASON_FILTER_PREFIX + ReasonCode.NEW_KEY.value))
+    wait_idle(qtbot, window)
+
+    assert page.model.rowCount() == counts["create"]
+    codes = {page.model.row_at(row).reason_code for row in range(page.model.rowCount())}
+    assert codes == {ReasonCode.NEW_KEY}
+
+
+def api_calls(journal_path: Path, run_id: str) -> list[str]:
+    """Return the API of each call the journal recorded for a run, in the order they were made."""
+    with sqlite3.connect(f"file:{journal_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT api FROM calls WHERE run_id = ? ORDER BY call_id", (run_id,)).fetchall()
+    return [str(api) for (api,) in rows]
+
+
+def test_local_sync__resume_uses_shown_threshold(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    build_plan(qtbot, window)
+    plan = window.context.run.plan
+    journal = window.context.run.journal
+    assert plan is not None
+    assert plan.run_id is not None
+    assert journal is not None
+    org = window.context.practice_org
+    assert org is not None
+    org.faults = FaultPlan(latency_seconds=4.0)
+    click(qtbot, page.apply_button)
+    qtbot.waitUntil(page.progress.isVisible)
+    qtbot.wait(1500)
+    click(qtbot, page.progress.cancel_button)
+    wait_idle(qtbot, window)
+    org.faults = FaultPlan()
+    sent_before = api_calls(journal.path, plan.run_id)
+    assert "bulk" not in sent_before, sent_before
+
+    page.threshold.setValue(1)
+    page.tabs.setCurrentWidget(page.history_panel)
+    page.history_panel.select_run(plan.run_id)
+    click(qtbot, page.history_panel.resume_button)
+    wait_idle(qtbot, window)
+
+    assert confirmations[-1].title == "Resume the sync"
+    resumed = api_calls(journal.path, plan.run_id)[len(sent_before):]
+    assert "bulk" in resumed, resumed
+    assert page.history_panel.model.index(0, RunHistoryModel.STATE).data() == "finished"
+
+
+def test_plan_table__reason_and_subject_fit_1100_wide(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    window.resize(1100, 760)
+    page = open_local_sync(qtbot, window)
+    build_plan(qtbot, window)
+    header = page.table.horizontalHeader()
+    widths = {column: header.sectionSize(column) for column in range(len(PlanTableModel.HEADERS))
+              if not page.table.isColumnHidden(column)}
+
+    assert widths[PlanTableModel.REASON] >= REASON_MIN_WIDTH, widths
+    assert widths[PlanTableModel.SUBJECT] >= SUBJECT_MIN_WIDTH, widths
+    assert widths[PlanTableModel.REASON] >= widths[PlanTableModel.KEY], widths
+    assert sum(widths.values()) <= page.table.viewport().width() + 1, "the table scrolls sideways at 1100 px"
+    row = page.model.row_at(0)
+    assert page.model.index(0, PlanTableModel.REASON).data(Qt.ItemDataRole.ToolTipRole) == row.reason
+    assert page.model.index(0, PlanTableModel.SUBJECT).data(Qt.ItemDataRole.ToolTipRole) == row.subject

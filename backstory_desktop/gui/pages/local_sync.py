@@ -9,14 +9,11 @@ computer that restarted, is offered for resuming when the page opens.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import date
 from pathlib import Path
-from typing import Any
 from weakref import WeakKeyDictionary
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QStandardPaths, Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QStandardPaths, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,51 +25,49 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from backstory_desktop.cadence_drill import DrillReport, run_cadence_drill
 from backstory_desktop.core.checklist import Step, StepResult
-from backstory_desktop.core.plan import Action, InactiveOwner, Plan
-from backstory_desktop.enablement.run import record_change
+from backstory_desktop.core.plan import Action, Plan, ReasonCode
 from backstory_desktop.enablement.sync import sync_journal
 from backstory_desktop.gui import dialogs, sync_dialogs
-from backstory_desktop.gui.models import PlanTableModel, index_actions
-from backstory_desktop.gui.pages.base import StepPage, WizardContext
+from backstory_desktop.gui.models import PlanIndex, PlanTableModel, index_plan_rows
+from backstory_desktop.gui.pages.base import WizardContext
+from backstory_desktop.gui.pages.local_sync_runs import SyncRunActions
+from backstory_desktop.gui.pages.plan_table import ElideLeftDelegate, PlanColumns
+from backstory_desktop.gui.pages.plan_text import (
+    REASON_LABELS,
+    counted,
+    describe_counts,
+    describe_route,
+    export_file_name,
+    inactive_owner_lines,
+    inactive_owner_summary,
+    sends_by_bulk,
+    stored_spelling_advice,
+)
 from backstory_desktop.gui.pages.sync_jobs import (
-    SyncOverview,
     apply_job,
-    delete_run,
     export_job,
     plan_job,
-    read_overview,
-    resume_job,
-    retry_job,
 )
 from backstory_desktop.gui.pages.sync_panels import (
     DrillPanel,
     HistoryPanel,
     QueuePanel,
-    describe_run,
-    is_unfinished,
-    resume_sentence,
 )
 from backstory_desktop.gui.widgets import (
     FAILED_COLOR,
     ElideMiddleDelegate,
     compact_rows,
-    explain_error,
     note,
     plain_label,
     plain_tooltip,
-    plural,
 )
-from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.csv_export import CsvMapping
 from backstory_desktop.sources.registry import SourceKind, describe_source, detect_source
@@ -81,26 +76,11 @@ from backstory_desktop.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
 
-# Column widths of the plan table, in pixels. Reason, the last column, takes the rest of the width and
-# keeps at least REASON_SHARE of it (and REASON_MIN_WIDTH). Of the width left, Key gets KEY_SHARE, so it
-# grows with the window, and Source fits the references of the first rows within its bounds.
-ACTION_WIDTH = 64
-REASON_MIN_WIDTH = 200
-REASON_SHARE = 0.25
-KEY_SHARE = 0.56
-SOURCE_MAX_SHARE = 0.22
-KEY_MIN_WIDTH = 200
-SOURCE_MIN_WIDTH = 85
-SUBJECT_MIN_WIDTH = 65
-SOURCE_ROWS_MEASURED = 50
-# Existing Tasks is as wide as one 18-character record Id, plus the cell's margins.
-RECORD_ID_SAMPLE = "00T000000000000AAA"
-CELL_MARGIN = 16
 # The spin box's largest value: a threshold above the size of any plan sends every plan through Collections.
 MAX_BULK_THRESHOLD = 100_000_000
 ALL_ACTIONS = "All actions"
-# Inactive owners named on the plan tab; the tooltip lists every one.
-OWNERS_NAMED = 3
+# The filter's item data of a reason code starts with this, so that an action keeps its plain value.
+REASON_FILTER_PREFIX = "reason:"
 # The error code of a step result rejected because another sync has locked the org.
 RUN_IN_PROGRESS = "RUN_IN_PROGRESS"
 WARNING_COLOR = "#8a5a00"
@@ -113,138 +93,7 @@ SOURCE_FILTER = ("Mail sources and exports (*.mbox *.mbx *.csv);;mbox files (*.m
 _bulk_thresholds: WeakKeyDictionary[WizardContext, int] = WeakKeyDictionary()
 
 
-def counted(count: int, noun: str) -> str:
-    """Return "1 Task" or "2,000 Tasks", with thousands separators."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
-
-
-def inactive_owner_lines(plan: Plan) -> list[str]:
-    """Describe each inactive owner the plan replaced, with the user who owns the rows instead."""
-    return [f"{owner.username} → {owner.replaced_by} ({counted(owner.rows, 'row')})"
-            for owner in plan.inactive_owners]
-
-
-def inactive_owner_summary(plan: Plan) -> str:
-    """Summarise the inactive owners in a sentence per replacing user, naming the first few of them."""
-    replaced: dict[str, list[InactiveOwner]] = {}
-    for owner in plan.inactive_owners:
-        replaced.setdefault(owner.replaced_by, []).append(owner)
-    sentences = []
-    for replacement, owners in replaced.items():
-        names = ", ".join(owner.username for owner in owners[:OWNERS_NAMED])
-        if len(owners) > OWNERS_NAMED:
-            names += f" and {len(owners) - OWNERS_NAMED} more"
-        rows = sum(owner.rows for owner in owners)
-        were = "was" if rows == 1 else "were"
-        sentences.append(f"{counted(rows, 'row')} {were} from {counted(len(owners), 'inactive user')} "
-                         f"({names}), so {replacement} owns those Tasks.")
-    return " ".join(sentences)
-
-
-def describe_counts(counts: dict[str, int]) -> str:
-    """Describe the plan's counts per action in one line."""
-    return " · ".join(f"{counts.get(action.value, 0):,} {action.value}" for action in Action)
-
-
-def sends_by_bulk(plan: Plan, threshold: int) -> tuple[int, bool]:
-    """Return the number of rows an apply of ``plan`` sends, and whether Bulk API 2.0 sends them."""
-    counts = plan.counts()
-    sending = counts.get(Action.CREATE.value, 0) + counts.get(Action.UPDATE.value, 0)
-    return sending, sending >= threshold
-
-
-def describe_route(sending: int, threshold: int) -> str:
-    """Say which API an apply of ``sending`` rows uses with this Bulk threshold."""
-    if sending >= threshold:
-        return (f"Apply will use Bulk API 2.0 ({counted(sending, 'row')}, at or above the Bulk threshold "
-                f"of {threshold:,}).")
-    return (f"Apply will use sObject Collections ({counted(sending, 'row')}, below the Bulk threshold "
-            f"of {threshold:,}).")
-
-
-def export_file_name(source: str, today: date) -> str:
-    """Name a plan export after its source and the day: "sample plan 2026-12-05.csv"."""
-    stem = Path(source.strip()).stem or "sync"
-    return f"{stem} plan {today.isoformat()}.csv"
-
-
-class ElideLeftDelegate(QStyledItemDelegate):
-    """Item delegate that elides text at its start, so a source reference keeps its row or byte number."""
-
-    def initStyleOption(self, option: QStyleOptionViewItem,
-                        index: QModelIndex | QPersistentModelIndex) -> None:
-        super().initStyleOption(option, index)
-        option.textElideMode = Qt.TextElideMode.ElideLeft
-
-
-class PlanColumns(QObject):
-    """The plan table's column widths, fitted to the table's width until the admin drags a column.
-
-    Action, Existing Tasks and Outcome keep their width. Reason keeps a share of
-    the width, Key gets most of the rest, and Source fits its references.
-    """
-
-    def __init__(self, table: QTableView) -> None:
-        super().__init__(table)
-        self.table = table
-        metrics = table.fontMetrics()
-        self.source_width = SOURCE_MIN_WIDTH
-        self._sizing = False
-        self._dragged = False
-        table.setColumnWidth(PlanTableModel.ACTION, ACTION_WIDTH)
-        # Read once, because a hidden column reports a width of 0.
-        self.existing_width = metrics.horizontalAdvance(RECORD_ID_SAMPLE) + CELL_MARGIN
-        table.setColumnWidth(PlanTableModel.EXISTING, self.existing_width)
-        self.outcome_width = metrics.horizontalAdvance(f"updated {RECORD_ID_SAMPLE}") + CELL_MARGIN
-        table.setColumnWidth(PlanTableModel.OUTCOME, self.outcome_width)
-        table.horizontalHeader().sectionResized.connect(self._section_resized)
-        # The viewport narrows when the vertical scroll bar appears, so its resizes are watched.
-        self._viewport = table.viewport()
-        self._viewport.installEventFilter(self)
-        self.fit()
-
-    def measure_sources(self, model: PlanTableModel) -> None:
-        """Fit Source to the references of the first rows of a new plan."""
-        metrics = self.table.fontMetrics()
-        shown = min(model.rowCount(), SOURCE_ROWS_MEASURED)
-        widths = [metrics.horizontalAdvance(model.row_at(row).source_ref) for row in range(shown)]
-        widest = max(widths, default=0)
-        self.source_width = max(widest + CELL_MARGIN, SOURCE_MIN_WIDTH)
-        self.fit()
-
-    def fit(self) -> None:
-        """Share the table's width between Key, Source and Subject; Reason takes the rest."""
-        if self._dragged:
-            return
-        width = self.table.viewport().width()
-        # Outcome takes the place of Existing Tasks after an apply.
-        applied = not self.table.isColumnHidden(PlanTableModel.OUTCOME)
-        fixed = ACTION_WIDTH + (self.outcome_width if applied else self.existing_width)
-        reason = max(REASON_MIN_WIDTH, int(width * REASON_SHARE))
-        shared = max(width - fixed - reason, KEY_MIN_WIDTH + SOURCE_MIN_WIDTH + SUBJECT_MIN_WIDTH)
-        key = max(int(shared * KEY_SHARE), KEY_MIN_WIDTH)
-        source = min(self.source_width, max(int(shared * SOURCE_MAX_SHARE), SOURCE_MIN_WIDTH))
-        subject = max(shared - key - source, SUBJECT_MIN_WIDTH)
-        self._sizing = True
-        try:
-            for column, size in ((PlanTableModel.KEY, key), (PlanTableModel.SOURCE, source),
-                                 (PlanTableModel.SUBJECT, subject)):
-                self.table.setColumnWidth(column, size)
-        finally:
-            self._sizing = False
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Resize and watched is self._viewport:
-            self.fit()
-        return False
-
-    def _section_resized(self, column: int, _old: int, _new: int) -> None:
-        # The admin's own width wins over the automatic one until the page is built again.
-        if not self._sizing and column in (PlanTableModel.KEY, PlanTableModel.SOURCE, PlanTableModel.SUBJECT):
-            self._dragged = True
-
-
-class LocalSyncPage(StepPage):
+class LocalSyncPage(SyncRunActions):
     """Source picker, plan with filter and apply, backfill queue, run history and the drill."""
 
     step = Step.LOCAL_SYNC
@@ -281,7 +130,7 @@ class LocalSyncPage(StepPage):
         self._requested_path = ""
         self._mapping: CsvMapping | None = None
         self._kind: SourceKind | None = None
-        self._action_positions: dict[Action, Any] | None = None
+        self._row_index: PlanIndex | None = None
         self._offered_run_id: str | None = None
         # The run a resume or retry is sending, to show its plan when it ends.
         self._sent_run: RunSummary | None = None
@@ -358,11 +207,20 @@ class LocalSyncPage(StepPage):
         self.owners.setWordWrap(True)
         self.owners.setMinimumHeight(self.owners.fontMetrics().lineSpacing())
         self.route = plain_label()
+        # Shown only when some updates keep the key spelling their Task holds.
+        self.spelling = plain_label()
+        self.spelling.setWordWrap(True)
+        self.spelling.setStyleSheet(f"color: {WARNING_COLOR};")
+        self.spelling.hide()
 
         self.filter_box = QComboBox()
+        self.filter_box.setToolTip("Show the rows of one action, or of one reason")
         self.filter_box.addItem(ALL_ACTIONS, "")
         for action in Action:
             self.filter_box.addItem(action.value, action.value)
+        self.filter_box.insertSeparator(self.filter_box.count())
+        for code in ReasonCode:
+            self.filter_box.addItem(REASON_LABELS[code], REASON_FILTER_PREFIX + code.value)
         self.filter_box.currentIndexChanged.connect(self._filter_changed)
         self.export_button = QPushButton("Export plan CSV…")
         self.export_button.clicked.connect(self.export_plan)
@@ -411,6 +269,7 @@ class LocalSyncPage(StepPage):
         layout = QVBoxLayout(tab)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.counts)
+        layout.addWidget(self.spelling)
         layout.addLayout(api_row)
         layout.addLayout(controls)
         layout.addWidget(self.owners)
@@ -456,6 +315,7 @@ class LocalSyncPage(StepPage):
         self.queue_panel.set_enabled_actions(idle and connected)
         self.history_panel.set_enabled_actions(idle and connected)
         self.drill_panel.run_button.setEnabled(idle and connected and self._on_practice_org())
+        self.drill_panel.tool_user_box.setEnabled(idle)
 
     # The source.
 
@@ -534,12 +394,14 @@ class LocalSyncPage(StepPage):
     def _clear_plan_view(self) -> None:
         # A plan or outcome shown under another source path would read as that source's.
         self._planned_path = ""
-        self._action_positions = None
+        self._row_index = None
         self.model.set_rows([])
         self._reset_filter()
-        self._label_filter(None)
+        self._label_filter(None, None)
         self._show_outcome_column(False)
         self.counts.setText(NO_PLAN)
+        self.spelling.clear()
+        self.spelling.hide()
         self.owners.clear()
         self.owners.setToolTip("")
         self.route.clear()
@@ -573,14 +435,18 @@ class LocalSyncPage(StepPage):
     def _show_plan(self, plan: Plan) -> None:
         self._plan_applied = False
         self._planned_path = self._requested_path
-        self._action_positions = None
+        self._row_index = None
         self._reset_filter()
         self.model.set_rows(plan.rows)
         self._show_outcome_column(False)
         self.columns.measure_sources(self.model)
         counts = plan.counts()
         self.counts.setText("Plan: " + describe_counts(counts))
-        self._label_filter(counts)
+        reason_counts = plan.reason_counts()
+        self._label_filter(counts, reason_counts)
+        advice = stored_spelling_advice(reason_counts)
+        self.spelling.setText(advice)
+        self.spelling.setVisible(bool(advice))
         self.owners.setText(inactive_owner_summary(plan) or "No owner in this plan is an inactive user.")
         self.owners.setToolTip(plain_tooltip("\n".join(inactive_owner_lines(plan))))
         self._show_route()
@@ -594,28 +460,38 @@ class LocalSyncPage(StepPage):
         sending, _bulk = sends_by_bulk(plan, self.threshold.value())
         self.route.setText(describe_route(sending, self.threshold.value()))
 
-    def _label_filter(self, counts: dict[str, int] | None) -> None:
-        """Name each action of the filter with its row count, or alone while no plan is shown."""
+    def _label_filter(self, counts: dict[str, int] | None, reason_counts: dict[str, int] | None) -> None:
+        """Name each action and reason of the filter with its row count, or alone while no plan is shown."""
         for position in range(1, self.filter_box.count()):
-            action = str(self.filter_box.itemData(position))
-            text = action if counts is None else f"{action} ({counts.get(action, 0):,})"
+            chosen = str(self.filter_box.itemData(position) or "")
+            if not chosen:
+                continue  # the separator between actions and reasons
+            name = chosen.removeprefix(REASON_FILTER_PREFIX)
+            is_reason = name != chosen
+            text = REASON_LABELS[ReasonCode(name)] if is_reason else name
+            found = reason_counts if is_reason else counts
+            if found is not None:
+                text += f" ({found.get(name, 0):,})"
             self.filter_box.setItemText(position, text)
 
     def _filter_changed(self) -> None:
         plan = self.run.plan
-        chosen = self.filter_box.currentData()
+        chosen = str(self.filter_box.currentData() or "")
         if plan is None or not chosen:
             self.model.set_filter(None)
             return
-        if self._action_positions is None:
-            self.start_job("sort plan rows", index_actions, plan.rows, on_finished=self._positions_read,
+        if self._row_index is None:
+            self.start_job("sort plan rows", index_plan_rows, plan.rows, on_finished=self._positions_read,
                            on_failed=self._positions_failed,
-                           progress_message="Sorting the plan rows by action…", cancellable=True)
+                           progress_message="Sorting the plan rows by action and reason…", cancellable=True)
             return
-        self.model.set_filter(self._action_positions[Action(chosen)])
+        if chosen.startswith(REASON_FILTER_PREFIX):
+            self.model.set_filter(self._row_index.reasons[ReasonCode(chosen.removeprefix(REASON_FILTER_PREFIX))])
+        else:
+            self.model.set_filter(self._row_index.actions[Action(chosen)])
 
-    def _positions_read(self, positions: dict[Action, Any]) -> None:
-        self._action_positions = positions
+    def _positions_read(self, index: PlanIndex) -> None:
+        self._row_index = index
         self._filter_changed()
 
     def _positions_failed(self, error: BaseException) -> None:
@@ -649,6 +525,10 @@ class LocalSyncPage(StepPage):
     def _plan_exported(self, path: Path, written: int) -> None:
         self.message.show_message(f"Wrote {counted(written, 'plan row')} to {path}.")
 
+    def _settings(self) -> SyncSettings:
+        """Return the sync settings an apply, resume or retry started now uses: the Bulk threshold shown."""
+        return SyncSettings(bulk_threshold=self.threshold.value())
+
     def _threshold_changed(self, value: int) -> None:
         _bulk_thresholds[self.context] = value
         self._show_route()
@@ -662,7 +542,7 @@ class LocalSyncPage(StepPage):
             return
         counts = plan.counts()
         creates, updates = counts[Action.CREATE.value], counts[Action.UPDATE.value]
-        settings = SyncSettings(bulk_threshold=self.threshold.value())
+        settings = self._settings()
         sending = creates + updates
         route = ("• through Bulk API 2.0" if sending >= settings.bulk_threshold
                  else "• through sObject Collections, 200 records a call")
@@ -738,148 +618,3 @@ class LocalSyncPage(StepPage):
             self._show_outcomes(result)
             return
         self._show_step_result(result)
-
-    def resume(self, run_id: str) -> None:
-        """Confirm, then continue the unfinished run ``run_id`` where it stopped."""
-        summary = next((run for run in self.history_panel.runs() if run.run_id == run_id), None)
-        left = summary.work_left if summary is not None else 0
-        name = describe_run(summary) if summary is not None else f"the sync run {run_id}"
-        lines = [f"+ send the {plural(left, 'item')} not written yet (each key is looked up first)"]
-        if not dialogs.confirm(self, "Resume the sync", f"Resume {name}?", lines, "Resume"):
-            return
-        self.resume_offer.hide()
-        self.blocked.hide()
-        self._sent_run = summary
-        self.start_job("resume sync", resume_job, self.run, run_id, on_finished=self._show_resumed,
-                       progress_message="Resuming the sync…", cancellable=True)
-
-    def _resume_offered(self) -> None:
-        if self._offered_run_id is not None:
-            self.resume(self._offered_run_id)
-
-    def retry_queue(self, run_id: str) -> None:
-        """Confirm, then send the queued items of ``run_id`` again now."""
-        count = self.queue_panel.model.rowCount()
-        lines = [f"+ send {counted(count, 'queued item')} again (creates and updates as planned)"]
-        if not dialogs.confirm(self, "Retry the backfill queue", f"Send {counted(count, 'queued item')} now?",
-                               lines, "Retry now"):
-            return
-        self.blocked.hide()
-        self._sent_run = next((run for run in self.history_panel.runs() if run.run_id == run_id), None)
-        self.start_job("retry backfill", retry_job, self.run, run_id, on_finished=self._show_resumed,
-                       progress_message="Retrying the queued items…", cancellable=True)
-
-    # History and queue.
-
-    def refresh_overview(self, *, offer_resume: bool = False, queue_run_id: str | None = None) -> None:
-        """Read the run history and the backfill queue of the org again from the journal.
-
-        The read keeps the message line, so the result of the apply or resume
-        before it stays on screen.
-        """
-        try:
-            overview = read_overview(self.run, queue_run_id)
-        except (OSError, sqlite3.Error, LookupError) as error:
-            reason, _details = explain_error(error)
-            log.warning("reading the sync history failed: %s", reason, exc_info=error)
-            self.history_panel.summary.setText(f"Could not read the run history: {reason}")
-            return
-        self._show_overview(overview, offer_resume)
-
-    def _show_overview(self, overview: SyncOverview, offer_resume: bool) -> None:
-        plan = self.run.plan
-        self.history_panel.set_runs(overview.runs, plan.run_id if plan is not None else None)
-        self.queue_panel.set_queue(overview.queue_run, overview.queued_count, overview.read_queue)
-        queued = overview.queued_count
-        self.tabs.setTabText(self.tabs.indexOf(self.queue_panel),
-                             f"Backfill queue ({queued:,})" if queued else "Backfill queue")
-        unfinished = overview.unfinished
-        if unfinished is None or not is_unfinished(unfinished):
-            self._offered_run_id = None
-            self.resume_offer.hide()
-        elif offer_resume or self.resume_offer.isVisible():
-            self._offered_run_id = unfinished.run_id
-            self.resume_text.setText(resume_sentence(unfinished))
-            self.resume_offer.show()
-        self.update_actions()
-
-    def open_folder(self, folder: Path) -> None:
-        """Open a run's result folder in the system's file manager."""
-        self._clear_open_failure()
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            self.message.show_message(f"Could not open {folder}: open it from your file manager.")
-            self._open_failed = True
-
-    def _clear_open_failure(self) -> None:
-        # The message about a folder that did not open is stale once the admin does anything else.
-        if self._open_failed and not self.busy:
-            self.message.clear()
-        self._open_failed = False
-
-    def _history_selection_changed(self) -> None:
-        self._clear_open_failure()
-        self.update_actions()
-
-    def _tab_changed(self, _index: int) -> None:
-        self._clear_open_failure()
-        if self.busy:
-            return
-        if self.run.connection is not None and self.tabs.currentWidget() in (self.history_panel,
-                                                                               self.queue_panel):
-            self.refresh_overview()
-
-    def delete_history_run(self, run_id: str) -> None:
-        """Confirm, then delete a run from the history; its result files stay on disk."""
-        summary = next((run for run in self.history_panel.runs() if run.run_id == run_id), None)
-        name = describe_run(summary) if summary is not None else f"the sync run {run_id}"
-        lines = [f"- remove {name} from the run history of this computer",
-                 "• the org and the run's result files stay as they are"]
-        question = f"Delete {name} from the history?"
-        if not dialogs.confirm(self, "Delete the run", question, lines, "Delete run"):
-            return
-        try:
-            delete_run(self.run, run_id)
-        except (OSError, sqlite3.Error, LookupError) as error:
-            reason, _details = explain_error(error)
-            log.warning("deleting sync run %s failed: %s", run_id, reason, exc_info=error)
-            self.message.show_message(f"Could not delete {name}: {reason}", FAILED_COLOR)
-            return
-        plan = self.run.plan
-        if plan is not None and plan.run_id == run_id:
-            # The plan shown was read from the deleted run, so it can no longer be applied.
-            self.run.plan = None
-            self._clear_plan_view()
-        self.refresh_overview()
-        self.message.show_message(f"Deleted {name} from the history.")
-
-    # The drill.
-
-    def run_drill(self) -> None:
-        """Confirm, then run the cadence-tool drill on the practice org."""
-        org = self.context.practice_org
-        if org is None or not self._on_practice_org():
-            return
-        lines = [
-            "+ create Tasks as the cadence tool's user, before, during and after a local sync",
-            "~ update those Tasks with the local sync, keyed on the Message-ID",
-            "• on the practice org only; it changes no other org",
-        ]
-        question = f"Run the cadence-tool drill with the messages of {self.context.mailbox.name}?"
-        if not dialogs.confirm(self, "Run the cadence-tool drill", question, lines, "Run drill"):
-            return
-        admin = self.run.require_connection()
-
-        def connection_for_user(username: str) -> OrgConnection:
-            return connect_practice_org(org.base_url, org.ca_bundle, username, org.client_id)
-
-        self.start_job("cadence drill", run_cadence_drill, connection_for_user, admin, self.context.mailbox,
-                       on_finished=lambda report: self._show_drill(report, lines),
-                       progress_message="Running the cadence-tool drill…", cancellable=True)
-
-    def _show_drill(self, report: DrillReport, lines: list[str]) -> None:
-        self.drill_panel.show_report(report)
-        verdict = "passed" if report.passed else "failed"
-        record_change(self.run, Step.LOCAL_SYNC,
-                      f"Ran the cadence-tool drill on the practice org with {self.context.mailbox.name}: "
-                      f"{verdict}.", lines)
-        self.update_actions()

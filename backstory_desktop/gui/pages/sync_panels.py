@@ -15,8 +15,10 @@ from PySide6.QtCore import QAbstractItemModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QPushButton,
     QTableView,
     QTableWidget,
@@ -25,8 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backstory_desktop.cadence_drill import DrillReport, DrillRow
+from backstory_desktop.cadence_drill import DrillReport, DrillRow, ToolUser
 from backstory_desktop.gui.models import QueueModel, RunHistoryModel, local_time
+from backstory_desktop.gui.pages.plan_table import ElideLeftDelegate
 from backstory_desktop.gui.widgets import (
     FAILED_COLOR,
     PASSED_COLOR,
@@ -39,6 +42,10 @@ from backstory_desktop.gui.widgets import (
 
 if TYPE_CHECKING:
     from backstory_desktop.store.journal import QueuedItem, RunSummary
+
+# Widths of the backfill queue's Message-ID key and Source columns, in pixels.
+QUEUE_KEY_WIDTH = 200
+QUEUE_SOURCE_WIDTH = 150
 
 # Run states of an apply that stopped, or whose process was killed, before the end.
 UNFINISHED_RUN_STATES = ("applying", "stopped")
@@ -113,10 +120,12 @@ class QueuePanel(QWidget):
         self.retry_button.clicked.connect(self._retry)
         self.model = QueueModel()
         self.table = table_view(self.model)
-        self.table.setColumnWidth(QueueModel.KEY, 220)
-        # Source, Attempts and Next attempt fit their text; Reason takes the rest.
-        self.table.horizontalHeader().setSectionResizeMode(
-            QueueModel.SOURCE, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(QueueModel.KEY, QUEUE_KEY_WIDTH)
+        # Attempts and Next attempt fit their text and Reason takes the rest. Source elides at its start,
+        # so it keeps the row or message number, and its tooltip shows the whole reference.
+        self.table.setColumnWidth(QueueModel.SOURCE, QUEUE_SOURCE_WIDTH)
+        self.elide_left = ElideLeftDelegate(self.table)
+        self.table.setItemDelegateForColumn(QueueModel.SOURCE, self.elide_left)
         self.table.horizontalHeader().setSectionResizeMode(
             QueueModel.ATTEMPTS, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(
@@ -284,6 +293,32 @@ DRILL_ROW_PASSED = "one Task, as expected"
 DRILL_HEADERS = ("Message-ID key", "Cadence tool wrote", "Tasks", "Subject", "Owner", "Flag", "Problem")
 
 
+# The ways to connect the drill's cadence tool that the admin chooses from, with their labels.
+TOOL_USER_CHOICES = (
+    (ToolUser.EACH_REP, "as each rep's own user"),
+    (ToolUser.SHARED, "once, as one shared user"),
+)
+
+
+def drill_conclusion(report: DrillReport) -> str:
+    """Say in one or two sentences what the admin should conclude from a drill of this set-up."""
+    if report.tool_user is ToolUser.SHARED:
+        if report.access_finding():
+            return ("What this means: a cadence tool connected once, as one shared user, cannot update "
+                    "the Tasks the local sync creates for other reps. Connect it as each rep before you run "
+                    "the local sync beside it.")
+        if report.passed:
+            return ("What this means: the tool's shared user may edit every rep's Tasks, so a tool connected "
+                    "once can run beside the local sync.")
+        return ("What this means: with the tool connected as one shared user, some e-mails do not end as "
+                "one Task. Fix the failures listed below before you run the tool beside the local sync.")
+    if report.passed:
+        return ("What this means: with the tool connected as each rep, the tool and the local sync keep one "
+                "Task per e-mail, so both can run at the same time.")
+    return ("What this means: running the cadence tool and the local sync together would leave e-mails "
+            "with missing or extra Tasks. Fix the failures listed below before you run both.")
+
+
 def drill_cells(row: DrillRow) -> tuple[str, ...]:
     """Return one drill row's cells in DRILL_HEADERS order."""
     def mark(ok: bool) -> str:
@@ -302,8 +337,16 @@ class DrillPanel(QWidget):
         super().__init__(parent)
         self.run_button = QPushButton("Run the cadence-tool drill…")
         self.run_button.clicked.connect(self.drill_requested.emit)
+        self.tool_user_box = QComboBox()
+        for tool_user, text in TOOL_USER_CHOICES:
+            self.tool_user_box.addItem(text, tool_user.value)
+        self.tool_user_box.setToolTip(
+            "Each rep: the tool writes every e-mail as its sender's own user. One shared user: the tool "
+            "writes every rep's e-mails as one integration user and makes the sender the owner.")
         self.verdict = plain_label()
         self.verdict.setWordWrap(True)
+        self.conclusion = plain_label()
+        self.conclusion.setWordWrap(True)
         self.table = QTableWidget(0, len(DRILL_HEADERS))
         self.table.setHorizontalHeaderLabels(DRILL_HEADERS)
         for column, width in enumerate((210, 130, 50, 60, 55, 45)):
@@ -317,16 +360,27 @@ class DrillPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(note(
             "On the practice org, a cadence tool logs the same e-mails before, during and after a local "
-            "sync, writing each as its sender's own user, as a rep who connected the tool would. The "
-            "drill then checks that each e-mail is one Task with the key, the tool's subject and owner, "
-            "and the Backstory flag."), 1)
+            "sync. Connected as each rep, it writes each e-mail as its sender's own user; connected once, "
+            "as one shared user, it writes every rep's e-mails. The drill then checks that each e-mail is "
+            "one Task with the key, the tool's subject and owner, and the Backstory flag."), 1)
         top.addWidget(self.run_button, 0, Qt.AlignmentFlag.AlignTop)
+        choice = QHBoxLayout()
+        choice.addWidget(QLabel("Cadence tool connected:"))
+        choice.addWidget(self.tool_user_box)
+        choice.addStretch(1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)
+        layout.addLayout(choice)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.conclusion)
         layout.addWidget(self.table, 1)
         self.verdict.hide()
+        self.conclusion.hide()
+
+    def tool_user(self) -> ToolUser:
+        """Return how the admin chose to connect the drill's cadence tool."""
+        return ToolUser(str(self.tool_user_box.currentData()))
 
     def show_report(self, report: DrillReport) -> None:
         """Show whether the drill passed and one row per e-mail."""
@@ -344,6 +398,8 @@ class DrillPanel(QWidget):
         self.verdict.setText(text)
         self.verdict.setStyleSheet(f"color: {color.name()};")
         self.verdict.show()
+        self.conclusion.setText(drill_conclusion(report))
+        self.conclusion.show()
         # Failed e-mails first, so the rows that need the admin are on screen.
         self._fill_table(sorted(report.rows, key=lambda row: row.passed))
 
