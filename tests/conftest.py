@@ -18,6 +18,19 @@ from tests.memory_keyring import FailingKeyring, MemoryKeyring
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent.parent
+# Real messages from public mail-parser test suites (CPython's email tests, Apache James mime4j,
+# MimeKit, the Ruby mail gem, stalwart mail-parser and a public mailing-list sample), looked up in
+# BACKSTORY_MAIL_CORPUS, else beside the checkout. Tests that need it skip when it is absent.
+MAIL_CORPUS = Path(os.environ.get("BACKSTORY_MAIL_CORPUS", ROOT.parent / "shared" / "data" / "mail"))
+
+
+@pytest.fixture
+def mail_corpus() -> Path:
+    """Return the folder of real test mail, or skip the test when it is not there."""
+    if not MAIL_CORPUS.is_dir():
+        pytest.skip(f"the real mail corpus is not available at {MAIL_CORPUS}: set "
+                    "BACKSTORY_MAIL_CORPUS to its folder")
+    return MAIL_CORPUS
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,6 @@ from backstory_desktop.salesforce.tasks import upsert_tasks
 from backstory_desktop.sources.mbox import MailboxError, read_mbox
 from backstory_desktop.store.settings import OrgProfile
 from tests.conftest import StartOrg
-from tests.sources.conftest import MAIL_CORPUS
 
 FIELD = "Message_ID__c"
 SEPARATOR = "From sender@example.com Mon Jan  1 10:00:00 2024"
@@ -87,15 +86,6 @@ def log_as_other_tool(connection: OrgConnection, key: str, *, subtype: str = "Em
 
 def task_count(connection: OrgConnection) -> int:
     return len(list(connection.query_all("SELECT Id FROM Task", include_deleted=True)))
-
-
-@pytest.fixture
-def mail_corpus() -> Path:
-    """Return the folder of real test mail, or skip the test when it is not there."""
-    if not MAIL_CORPUS.is_dir():
-        pytest.skip(f"the real mail corpus is not available at {MAIL_CORPUS}: set "
-                    "BACKSTORY_MAIL_CORPUS to its folder")
-    return MAIL_CORPUS
 
 
 def connect_admin(org: PracticeOrg) -> OrgConnection:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from email import policy
 from email.parser import BytesParser
@@ -19,15 +18,7 @@ from backstory_desktop.core.message_id import (
     normalise_key,
 )
 from backstory_desktop.sources.message import PARSER_ERRORS, parse_message_file, read_headers
-
-# Real header values from public mail-parser test suites; tests that need them skip when absent.
-MAIL_CORPUS = Path(
-    os.environ.get(
-        "BACKSTORY_MAIL_CORPUS",
-        Path(__file__).resolve().parents[3] / "shared" / "data" / "mail",
-    )
-)
-
+from tests.conftest import MAIL_CORPUS
 
 # (raw header value, expected key) for the spellings found in real mail.
 SPELLINGS = [
