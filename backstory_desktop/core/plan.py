@@ -9,13 +9,22 @@ which is given the first row of each key seen in earlier chunks.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.message_id import key_spellings
+
+# The row types and the update helpers live beside this module; callers import them from here.
+from backstory_desktop.core.plan_rows import Action as Action
+from backstory_desktop.core.plan_rows import FieldRules as FieldRules
+from backstory_desktop.core.plan_rows import PlanRow as PlanRow
+from backstory_desktop.core.plan_rows import ReasonCode as ReasonCode
+from backstory_desktop.core.plan_updates import enrich_existing_task as enrich_existing_task
+from backstory_desktop.core.plan_updates import retry_create_as_update as retry_create_as_update
+from backstory_desktop.core.plan_updates import stored_spelling_advice as stored_spelling_advice
+from backstory_desktop.core.plan_updates import update_code
 from backstory_desktop.core.records import TaskRecord, UserRef
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
@@ -23,66 +32,6 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 # Task.Subject is at most 255 characters long and Task.Description 32,000.
 SUBJECT_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 32_000
-
-
-class Action(StrEnum):
-    """The change the sync would make for one message."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    CONFLICT = "conflict"
-    INVALID = "invalid"
-    EXCLUDED = "excluded"
-
-
-class ReasonCode(StrEnum):
-    """Why a row has its action, for grouping and counting rows; the row's reason says it in words."""
-
-    NEW_KEY = "new_key"  # create: no Task holds the key
-    UPDATE = "update"  # update: a Task holds the key in its canonical spelling
-    UPDATE_STORED_SPELLING = "update_stored_spelling"  # update: the Task holds another spelling
-    SEVERAL_TASKS = "several_tasks"  # conflict: more than one live Task holds the key
-    RECYCLE_BIN = "recycle_bin"  # conflict: only a deleted Task holds the key
-    REPEATED_KEY = "repeated_key"  # excluded: an earlier message of the source has the key
-    NO_KEY = "no_key"  # invalid: the Message-ID gives no usable key
-    UNREADABLE = "unreadable"  # invalid: the source could not give a message here
-    UNKNOWN_REFERENCE = "unknown_reference"  # invalid: an Id the source names is not in the org
-
-
-@dataclass(frozen=True)
-class PlanRow:
-    """One message and what would happen to it.
-
-    ``upsert_key`` is the spelling sent as the external ID: the canonical key
-    for a create, and the spelling the existing Task already holds for an
-    update, so that the upsert finds that Task instead of adding a second one.
-    ``record`` contains the Task fields to send, without the key. For an update,
-    ``existing`` starts with the Task it will change. ``reason_code`` names
-    the kind of ``reason``, which may add warnings after its first clause.
-    """
-
-    action: Action
-    source_ref: str
-    key: str | None
-    subject: str
-    reason: str
-    upsert_key: str | None = None
-    existing: tuple[TaskRecord, ...] = ()
-    record: Mapping[str, Any] = field(default_factory=dict)
-    reason_code: ReasonCode = ReasonCode.NEW_KEY
-
-
-@dataclass(frozen=True)
-class FieldRules:
-    """The settings of the org's key field and flag field that matching needs."""
-
-    api_name: str
-    case_sensitive: bool
-    flag_field: str | None = None
-
-    def fold(self, key: str) -> str:
-        """Return the form under which the field treats two keys as equal."""
-        return key if self.case_sensitive else key.casefold()
 
 
 @dataclass(frozen=True)
@@ -141,10 +90,6 @@ class Plan:
         for row in self.rows:
             counts[row.reason_code.value] += 1
         return counts
-
-    def rows_to_send(self) -> list[PlanRow]:
-        """Return the creates and updates, the only rows the apply step writes."""
-        return [row for row in self.rows if row.action in (Action.CREATE, Action.UPDATE)]
 
 
 @dataclass(frozen=True)
@@ -421,6 +366,11 @@ def _holders(tasks: Sequence[TaskRecord]) -> str:
     )
 
 
+# Task.TaskSubtype can be set when a Task is created but not changed afterwards (describe: createable
+# true, updateable false). Only creates carry it, so an upsert that carries it fails on an existing Task.
+CREATE_ONLY_FIELD = "TaskSubtype"
+
+
 def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: FieldRules) -> PlanRow:
     owner_id, owner_note = _owner_for(activity, lookups)
     who_id = _who_for(activity, lookups)
@@ -429,7 +379,7 @@ def _create_row(activity: MailActivity, key: str, lookups: PlanLookups, rules: F
         "Description": activity.body_text[:DESCRIPTION_MAX_LENGTH],
         "Status": "Completed",
         "OwnerId": owner_id,
-        "TaskSubtype": "Email",
+        CREATE_ONLY_FIELD: "Email",
     }
     if activity.sent_at is not None:
         record["ActivityDate"] = activity.sent_at.date().isoformat()
@@ -480,94 +430,7 @@ def _update_row(
         upsert_key=task.key,
         existing=matches,
         record=record,
-        reason_code=_update_code(task, key),
-    )
-
-
-def _update_code(task: TaskRecord, key: str) -> ReasonCode:
-    return ReasonCode.UPDATE if task.key == key else ReasonCode.UPDATE_STORED_SPELLING
-
-
-# Fields an update may fill on a Task another tool logged, when that Task left them empty.
-_FILLABLE_FIELDS: dict[str, Callable[[TaskRecord], object]] = {
-    "WhoId": lambda task: task.who_id,
-    "Description": lambda task: task.description,
-    "ActivityDate": lambda task: task.activity_date,
-}
-
-
-def enrich_existing_task(
-    task: TaskRecord, key: str, candidate: Mapping[str, Any], flag_field: str | None
-) -> tuple[dict[str, Any], str]:
-    """Build the update body for a Task another tool logged, and the reason shown for it.
-
-    Updates fill only what the Task left empty and set the Backstory flag;
-    they never overwrite its subject, owner or body. TaskSubtype is
-    create-only on Task, so it is never sent.
-    """
-    record: dict[str, Any] = {}
-    filled: list[str] = []
-    for name, current in _FILLABLE_FIELDS.items():
-        if candidate.get(name) and not current(task):
-            record[name] = candidate[name]
-            filled.append(name)
-    if flag_field:
-        record[flag_field] = True
-        filled.append("the Backstory flag")
-
-    writer = "Backstory" if task.created_by_backstory else (task.created_by_name or "another user")
-    reason = f"updates Task {task.id} logged by {writer}"
-    if task.key != key:
-        # Rewriting the stored spelling would make the next upsert of the tool
-        # that wrote it, which sends that spelling, create a second Task.
-        reason += (
-            f", whose key stays stored as {task.key} because the tool that logged it finds the Task "
-            "by that spelling"
-        )
-    reason += ("; sets " + ", ".join(filled)) if filled else "; nothing to fill"
-    if task.is_archived:
-        reason += "; the Task is archived"
-    return record, reason
-
-
-def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: FieldRules) -> PlanRow | None:
-    """Turn a create whose key another Task now has into an update of that Task.
-
-    Returns None when no live Task has the key, so the failure is kept.
-    """
-    assert row.key is not None
-    wanted = {rules.fold(spelling) for spelling in key_spellings(row.key)}
-    live = [task for task in tasks if task.key and rules.fold(task.key) in wanted and not task.is_deleted]
-    if len(live) != 1:
-        return None
-    record, reason = enrich_existing_task(live[0], row.key, row.record, rules.flag_field)
-    reason = "another writer created it after the plan was built: " + reason
-    return replace(
-        row, action=Action.UPDATE, reason=reason, upsert_key=live[0].key, existing=(live[0],), record=record,
-        reason_code=_update_code(live[0], row.key),
-    )
-
-
-def stored_spelling_advice(reason_counts: Mapping[str, int]) -> str:
-    """Say how many updates keep the key spelling their Task holds, and what the admin should do.
-
-    Returns "" when no update keeps a stored spelling. Backstory's upserts match
-    the key exactly, so a tool that writes another spelling of new e-mail's keys
-    makes a second Task for each.
-    """
-    count = reason_counts.get(ReasonCode.UPDATE_STORED_SPELLING.value, 0)
-    if not count:
-        return ""
-    if count == 1:
-        updates = "1 update keeps the key spelling its Task already holds"
-        found = "the tool that wrote it still finds it"
-    else:
-        updates = f"{count:,} updates keep the key spelling their Tasks already hold"
-        found = "the tool that wrote them still finds them"
-    return (
-        f"{updates} (such as without angle brackets), so {found}. New e-mail is keyed as "
-        "<local@domain>: set that tool to write the same spelling, as the Cadence-tool mapping step "
-        "shows, or each new e-mail will be logged twice."
+        reason_code=update_code(task, key),
     )
 
 

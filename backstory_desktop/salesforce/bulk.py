@@ -110,6 +110,7 @@ class BulkRecordResult:
     error_code: str | None
     message: str
     processed: bool
+    fields: tuple[str, ...] = ()
 
 
 class BulkJobError(Exception):
@@ -180,15 +181,19 @@ def _rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-def split_error(text: str) -> tuple[str | None, str]:
-    """Split an ``sf__Error`` value ("CODE:message:fields") into the code and the message."""
+def split_error(text: str) -> tuple[str | None, str, tuple[str, ...]]:
+    """Split an ``sf__Error`` value ("CODE:message:fields") into the code, the message and the fields.
+
+    The field list is comma-separated and may end in " --", or be only "--" when no field is named.
+    """
     code, separator, rest = text.partition(":")
     if not separator or not _ERROR_CODE.fullmatch(code):
-        return None, text.strip()
+        return None, text.strip(), ()
     message, separator, fields = rest.rpartition(":")
     if separator and _FIELD_LIST.fullmatch(fields):
-        return code, message.strip()
-    return code, rest.strip()
+        names = fields.strip().removesuffix("--").split(",")
+        return code, message.strip(), tuple(name.strip() for name in names if name.strip())
+    return code, rest.strip(), ()
 
 
 # -- HTTP ---------------------------------------------------------------------------
@@ -519,9 +524,9 @@ def _written(row: dict[str, str], field: str) -> BulkRecordResult:
 
 
 def _failed(row: dict[str, str], field: str) -> BulkRecordResult:
-    code, message = split_error(row.get("sf__Error", ""))
+    code, message, fields = split_error(row.get("sf__Error", ""))
     return BulkRecordResult(row.get(field, ""), False, False, row.get("sf__Id") or None, code,
-                            message, True)
+                            message, True, fields)
 
 
 def _ordered(job_id: str, keys: Iterable[str], results: list[BulkRecordResult]) -> list[BulkRecordResult]:

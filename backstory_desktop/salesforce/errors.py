@@ -106,6 +106,21 @@ def error_code_of(entry: dict[str, Any]) -> str:
     return str(entry.get("errorCode") or entry.get("statusCode") or "")
 
 
+def is_daily_limit(problem: SalesforceProblem) -> bool:
+    """Tell whether Salesforce refused a call because the org's daily API requests are spent.
+
+    No retry within minutes gets past that limit, unlike the other limits that
+    REQUEST_LIMIT_EXCEEDED reports, such as concurrent long requests.
+    """
+    return _names_daily_limit(problem.error_code or "", problem.details)
+
+
+def _names_daily_limit(code: str, message: str) -> bool:
+    # Salesforce names the spent limit in the message: "TotalRequests Limit exceeded." is the
+    # daily allocation, "ConcurrentPerOrgLongTxn Limit exceeded." the concurrent long requests.
+    return code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in message
+
+
 def matched_record_ids(content: Any) -> list[str]:
     """Return the record ids from a 300 Multiple Choices body (record URLs or objects)."""
     ids: list[str] = []
@@ -193,6 +208,12 @@ def explain_error_code(
     fields = fields or []
     quoted_message = f" Salesforce's message: {message}" if message else ""
 
+    if _names_daily_limit(code, message):
+        return ProblemKind.REFUSED, (
+            "The org's daily API request limit is used up (REQUEST_LIMIT_EXCEEDED); "
+            "try again after the rolling 24-hour window frees requests, "
+            "or ask Salesforce for a higher limit."
+        )
     if code == "REQUEST_LIMIT_EXCEEDED":
         if "ConcurrentPerOrgLongTxn" in message or "concurrent" in message.lower():
             return ProblemKind.REFUSED, (
@@ -200,9 +221,8 @@ def explain_error_code(
                 "wait a few minutes and try again."
             )
         return ProblemKind.REFUSED, (
-            "The org's daily API request limit is used up (REQUEST_LIMIT_EXCEEDED); "
-            "try again after the rolling 24-hour window frees requests, "
-            "or ask Salesforce for a higher limit."
+            "The org refused the request because one of its API limits is reached "
+            f"(REQUEST_LIMIT_EXCEEDED); wait a few minutes and try again.{quoted_message}"
         )
     if code == "INVALID_SESSION_ID" or status == 401:
         return ProblemKind.FIXABLE, (

@@ -73,6 +73,8 @@ class UpsertOutcome:
     record_id: str | None
     error_code: str | None
     message: str
+    # The fields the first error names, as Salesforce lists them (empty when it names none).
+    fields: tuple[str, ...] = ()
 
 
 class UpsertInterrupted(Exception):
@@ -379,6 +381,7 @@ def _outcome(key: str, result: dict[str, Any]) -> UpsertOutcome:
         record_id=result.get("id"),
         error_code=error_code_of(errors[0]) if errors else None,
         message="; ".join(str(error.get("message", "")) for error in errors),
+        fields=tuple(str(name) for name in errors[0].get("fields") or []) if errors else (),
     )
 
 

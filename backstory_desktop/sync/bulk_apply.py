@@ -18,6 +18,7 @@ from typing import Any
 
 from backstory_desktop.core.fields import validate_field_api_name
 from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.core.plan import CREATE_ONLY_FIELD
 from backstory_desktop.salesforce.bulk import (
     NOT_PROCESSED,
     BulkCancelled,
@@ -36,7 +37,6 @@ __all__ = [
     "split_jobs", "upsert_outcome", "upsert_with_bulk",
 ]
 
-CREATE_ONLY_FIELD = "TaskSubtype"
 # Salesforce processes a job in batches of 10,000 records ("Understanding Bulk API 2.0
 # Ingest"), and its CSV data should stay below 100 MB before base64 encoding ("Prepare
 # CSV Files", Bulk API 2.0 Developer Guide). Jobs here stay within both.
@@ -79,6 +79,7 @@ def split_jobs(records: Sequence[dict[str, Any]], field: str) -> list[list[int]]
     groups: dict[bool, list[list[int]]] = {True: [], False: []}
     state: dict[bool, tuple[set[str], int]] = {}
     for index, record in enumerate(records):
+        # A plan puts TaskSubtype in its creates only, so a record that carries it is a create.
         creates = CREATE_ONLY_FIELD in record
         jobs = groups[creates]
         key = str(record.get(field))
@@ -175,6 +176,7 @@ def upsert_outcome(result: BulkRecordResult) -> UpsertOutcome:
         record_id=result.record_id,
         error_code=result.error_code,
         message=result.message,
+        fields=result.fields,
     )
 
 

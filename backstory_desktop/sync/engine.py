@@ -53,9 +53,9 @@ from backstory_desktop.store.journal import (
     RunState,
     RunSummary,
 )
-from backstory_desktop.sync.engine_calls import CANCELLED, CallAbandoned
+from backstory_desktop.sync.engine_calls import CANCELLED, CallAbandoned, Stop
 from backstory_desktop.sync.engine_send import STALE_PLAN_SECONDS, RowSender
-from backstory_desktop.sync.resolve import Stop, live_tasks
+from backstory_desktop.sync.resolve import live_tasks
 from backstory_desktop.sync.result_files import ResultFiles, ResultRow, result_folder, write_result_files
 from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
@@ -116,10 +116,15 @@ def _apply(
     retry: bool,
 ) -> SyncResult:
     summary = journal.run(run_id)
-    if connection.org_id and summary.org_id != connection.org_id:
+    if not connection.org_id:
         raise ValueError(
-            f"run {run_id} belongs to org {summary.org_id}, not to the connected org {connection.org_id}; "
-            "connect to that org to apply it"
+            f"The connection's org is unknown, so run {run_id} of org {summary.org_id} cannot be checked "
+            "against it: sign in to that org again, then apply the run."
+        )
+    if summary.org_id != connection.org_id:
+        raise ValueError(
+            f"Run {run_id} belongs to org {summary.org_id}, not to the connected org {connection.org_id}: "
+            "connect to that org to apply it."
         )
     with journal.lock_org(summary.org_id, holder=connection.username):
         return _Apply(connection, journal, summary, settings, progress, cancel, sleep).run(retry=retry)

@@ -10,8 +10,7 @@ from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem
 from backstory_desktop.salesforce.tasks import KEYS_PER_QUERY, UPSERT_BATCH_SIZE
 from backstory_desktop.store.journal import UNRESOLVED_STATES, ItemState, Journal
-from backstory_desktop.sync.engine_calls import CallRunner
-from backstory_desktop.sync.resolve import Stop
+from backstory_desktop.sync.engine_calls import CallRunner, Stop
 from backstory_desktop.sync.settings import SyncResult
 
 log = logging.getLogger(__name__)
@@ -54,10 +53,12 @@ class ApiBudget(CallRunner):
         reserve = math.ceil(requests_today.max * self.settings.api_reserve_fraction)
         available = requests_today.remaining - reserve
         if needed > available:
+            left = max(requests_today.remaining, 0)
             raise Stop(
-                f"The org has {max(requests_today.remaining, 0)} of its {requests_today.max} daily API "
-                f"requests left and this app keeps {reserve} of them in reserve, but the sync needs about "
-                f"{needed}: apply it once the org's 24-hour allowance has room again.",
+                f"The sync needs about {needed} API requests, but the org has {left} of its "
+                f"{requests_today.max} daily API requests left and this app always leaves {reserve} "
+                f"requests for the integration and other tools: apply it once {needed + reserve} or more "
+                "are left in the org's rolling 24-hour allowance.",
                 "API_BUDGET",
             )
 

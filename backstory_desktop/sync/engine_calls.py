@@ -10,13 +10,21 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from backstory_desktop.sync.resolve import Stop
 from backstory_desktop.sync.settings import SyncSettings
 
 T = TypeVar("T")
 
 CANCELLED = "cancelled by the user"
 _WAIT_STEP_SECONDS = 0.25
+
+
+class Stop(Exception):
+    """Ends an apply early with a reason for the admin."""
+
+    def __init__(self, reason: str, error_code: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error_code = error_code
 
 
 class CallAbandoned(Exception):

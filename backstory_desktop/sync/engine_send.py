@@ -18,9 +18,9 @@ import requests
 from simple_salesforce.exceptions import SalesforceError
 
 from backstory_desktop.core.jobs import ProgressCallback
-from backstory_desktop.core.plan import Action, FieldRules, PlanRow
+from backstory_desktop.core.plan import CREATE_ONLY_FIELD, Action, FieldRules, PlanRow
 from backstory_desktop.salesforce.bulk import NULL_VALUE, CountingRequester
-from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
+from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain, is_daily_limit
 from backstory_desktop.salesforce.tasks import (
     KEYS_PER_QUERY,
     UPSERT_BATCH_SIZE,
@@ -36,14 +36,12 @@ from backstory_desktop.sync.bulk_apply import (
     upsert_with_bulk,
 )
 from backstory_desktop.sync.engine_budget import BULK_JOB_RECORDS, ApiBudget
-from backstory_desktop.sync.engine_calls import CANCELLED, CallAbandoned
-from backstory_desktop.sync.resolve import DAILY_LIMIT_MARK, InDoubtSettlement, Stop, live_tasks, row_key
+from backstory_desktop.sync.engine_calls import CANCELLED, CallAbandoned, Stop
+from backstory_desktop.sync.resolve import InDoubtSettlement, live_tasks, row_key
 
 log = logging.getLogger(__name__)
 
-# The create-only field whose refusal, on a create, means another writer took the key after planning.
-CREATE_ONLY_FIELD = "TaskSubtype"
-# Error codes a later attempt may not get: the row goes to the backfill queue.
+# Error codes that a later attempt may pass: the row goes to the backfill queue.
 TRANSIENT_ERRORS = frozenset({
     "REQUEST_LIMIT_EXCEEDED",
     "UNABLE_TO_LOCK_ROW",
@@ -60,7 +58,8 @@ MAX_KEPT_OUTCOMES = 10_000
 # A plan older than this may miss Tasks that another writer (the cadence tool, say) created since under
 # another spelling of a key ("<k>" or "k"), and an upsert by the planned spelling does not match those.
 # So its creates are looked up again just before they are sent, at one query per KEYS_PER_QUERY creates.
-# A fresher plan skips that lookup, so 10,000 rows still take about 51 calls.
+# A fresher plan skips that lookup, so 10,000 rows still take about 51 calls through sObject Collections
+# (Bulk threshold above 10,000).
 STALE_PLAN_SECONDS = 300.0
 
 _KEY_HELD = "another Task holds this key, so keep one of them in the Conflicts step and plan again"
@@ -254,7 +253,7 @@ class RowSender(ApiBudget, InDoubtSettlement):
                      "doubt", self.run_id, call_id, problem.status, len(batch))
             self._in_doubt(call_id, batch, problem.sentence)
             return
-        if code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in f"{problem.sentence} {problem.details}":
+        if is_daily_limit(problem):
             message = (
                 "The org's daily API requests are used up: retry the queue once its 24-hour allowance "
                 "has room again."
@@ -376,9 +375,9 @@ def _record_for(row: PlanRow, field_name: str) -> dict[str, Any]:
 def _key_taken(outcome: UpsertOutcome) -> bool:
     """Tell whether a failed create means another writer took its key after planning.
 
-    DUPLICATE_VALUE does; INVALID_FIELD_FOR_INSERT_UPDATE only when it names the
+    DUPLICATE_VALUE does; INVALID_FIELD_FOR_INSERT_UPDATE only when its fields name the
     create-only TaskSubtype, because it also means field-level security refused a field.
     """
     if outcome.error_code == "DUPLICATE_VALUE":
         return True
-    return outcome.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE" and CREATE_ONLY_FIELD in outcome.message
+    return outcome.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE" and CREATE_ONLY_FIELD in outcome.fields

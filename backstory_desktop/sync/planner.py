@@ -25,7 +25,7 @@ from backstory_desktop.core.jobs import ProgressCallback, check_cancel, no_progr
 from backstory_desktop.core.plan import FieldRules, Plan, PlanClassifier, PlanLookups
 from backstory_desktop.core.records import TaskRecord, UserRef
 from backstory_desktop.salesforce.connection import OrgConnection
-from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
+from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain, is_daily_limit
 from backstory_desktop.salesforce.schema import FieldState
 from backstory_desktop.salesforce.tasks import (
     USER_QUERY,
@@ -49,7 +49,6 @@ FIRST_LOOKUP_WAIT_SECONDS = 1.0
 # Error codes of a failed read that may succeed when sent again. REQUEST_LIMIT_EXCEEDED
 # counts only for the concurrent-request limit, because a spent daily allowance stays spent.
 TRANSIENT_LOOKUP_ERRORS = frozenset({"SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_LIMIT_EXCEEDED"})
-DAILY_LIMIT_MARK = "TotalRequests"
 
 SourceItem = MailActivity | SourceProblem
 V = TypeVar("V")
@@ -235,7 +234,7 @@ def _transient(error: BaseException, problem: SalesforceProblem) -> bool:
         return False
     if isinstance(error, requests.RequestException):
         return True
-    if problem.error_code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in problem.details:
+    if is_daily_limit(problem):
         return False
     return problem.error_code in TRANSIENT_LOOKUP_ERRORS
 

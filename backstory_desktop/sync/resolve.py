@@ -14,6 +14,8 @@ import logging
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from functools import partial
 from typing import TypeVar
 
@@ -34,29 +36,29 @@ from backstory_desktop.salesforce.bulk import (
     job_state,
 )
 from backstory_desktop.salesforce.connection import OrgConnection
-from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
+from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain, is_daily_limit
 from backstory_desktop.salesforce.tasks import KEYS_PER_QUERY, UpsertOutcome, find_tasks_by_keys
 from backstory_desktop.store.journal import UNRESOLVED_STATES, ItemState, ItemUpdate, Journal, JournalItem
 from backstory_desktop.sync.bulk_apply import upsert_outcome
+from backstory_desktop.sync.engine_calls import Stop
 from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# REQUEST_LIMIT_EXCEEDED names the limit: "TotalRequests Limit exceeded." is the
-# daily allocation, which no retry within minutes gets past.
-DAILY_LIMIT_MARK = "TotalRequests"
+# An estimate of how far this computer's clock and Salesforce's may disagree: a Task created up to this
+# long before a call started, by this computer's clock, may still be the call's own.
+CLOCK_SKEW = timedelta(minutes=5)
 _FAILURES = (SalesforceError, SalesforceProblem, requests.RequestException, BulkJobError)
 
 
-class Stop(Exception):
-    """Ends an apply early with a reason for the admin."""
+class _JobState(Enum):
+    """What waiting for a Bulk API job of rows in doubt found."""
 
-    def __init__(self, reason: str, error_code: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error_code = error_code
+    ENDED = "ended"
+    GONE = "gone"
+    UNREADABLE = "unreadable"
 
 
 class LookupFailed(Exception):
@@ -100,12 +102,20 @@ class InDoubtSettlement(ABC):
     ) -> None: ...
 
     def _resolve_unresolved(self) -> None:
-        """Look up the keys of rows left SENDING or IN_DOUBT, and settle each: written, or send again."""
+        """Look up the keys of rows left SENDING or IN_DOUBT, and settle each: written, or send again.
+
+        While a Bulk API job of such rows cannot be read, nothing is looked up: the
+        round counts as a failed lookup and is tried again after the back-off.
+        """
         if self._lookup_failures >= self.settings.max_attempts:
             return
         if not self.journal.items(self.run_id, UNRESOLVED_STATES, limit=1):
             return
-        self._settle_bulk_jobs()
+        if not self._settle_bulk_jobs():
+            self._lookup_failures += 1
+            return
+        # Without a flag field, a Task's creator and creation time tell whether a row's call wrote it.
+        call_starts = {} if self.rules.flag_field else self._call_starts()
         after = -1
         while True:
             self._check_cancel()
@@ -113,24 +123,31 @@ class InDoubtSettlement(ABC):
             if not items:
                 break
             try:
-                self._resolve(items)
+                self._resolve(items, call_starts)
             except LookupFailed:
                 self._lookup_failures += 1
                 return
             after = items[-1].seq
         self.journal.close_calls(self.run_id, "outcome settled by looking the keys up")
 
-    def _settle_bulk_jobs(self) -> None:
+    def _settle_bulk_jobs(self) -> bool:
         """Wait for the Bulk API jobs of rows in doubt to end, then settle those rows from the jobs' results.
 
         A job left running by a Cancel or a killed process may still write after
-        the apply that started it returned, so its rows are never sent again
-        before it ends. Rows whose job cannot be read are left to the lookup.
+        the apply that started it returned, so its rows must not be looked up and
+        sent again before it ends. Returns False when a job's state cannot be read
+        (its rows stay IN_DOUBT). A job that Salesforce no longer has counts as
+        ended, because Bulk API 2.0 deletes jobs some days after they end, and so
+        does a job whose results cannot be read: their rows are left to the lookup.
         """
+        all_read = True
         for call_id, job_ids in self.journal.open_bulk_jobs(self.run_id):
             outcomes: dict[str, UpsertOutcome] = {}
             for job_id in job_ids:
-                if not self._wait_for_bulk_job(job_id):
+                state = self._wait_for_bulk_job(job_id)
+                if state is _JobState.UNREADABLE:
+                    all_read = False
+                if state is not _JobState.ENDED:
                     continue
                 counted = CountingRequester(self.connection)
                 try:
@@ -147,9 +164,10 @@ class InDoubtSettlement(ABC):
                 log.info("run %s: %d rows settled from the results of Bulk API jobs %s", self.run_id,
                          len(items), " ".join(job_ids))
                 self._record(call_id, items, [outcomes[row_key(item.row)] for item in items], close=False)
+        return all_read
 
-    def _wait_for_bulk_job(self, job_id: str) -> bool:
-        """Wait until a job has ended; returns False when it cannot be read.
+    def _wait_for_bulk_job(self, job_id: str) -> _JobState:
+        """Wait until a job has ended, or until its state cannot be read.
 
         An Open job never runs, so it is aborted: its rows stay unprocessed.
         """
@@ -162,17 +180,34 @@ class InDoubtSettlement(ABC):
                 if state == "Open":
                     state = self._call(partial(abort_job, counted, job_id))
             except _FAILURES as error:
-                log.info("Bulk API job %s could not be read: %s", job_id, explain(error).sentence
-                         if not isinstance(error, BulkJobError) else error.problem.sentence)
-                return False
+                problem = error.problem if isinstance(error, BulkJobError) else explain(error)
+                if problem.status == 404 or problem.error_code == "NOT_FOUND":
+                    log.info("run %s: Bulk API job %s is gone from the org, so its rows are looked up",
+                             self.run_id, job_id)
+                    return _JobState.GONE
+                log.info("run %s: Bulk API job %s could not be read, so its rows stay in doubt: %s",
+                         self.run_id, job_id, problem.sentence)
+                return _JobState.UNREADABLE
             finally:
                 self.result.api_calls += counted.requests
             if state in TERMINAL_STATES:
-                return True
+                return _JobState.ENDED
             self._wait_until(self._now() + interval)
             interval = min(interval * 2, MAX_POLL_SECONDS)
 
-    def _resolve(self, items: Sequence[JournalItem]) -> None:
+    def _call_starts(self) -> dict[int, datetime]:
+        """Return when the first call that carried each row started, by row sequence number.
+
+        Any of a row's calls may have written its Task, so the first one bounds its CreatedDate.
+        """
+        starts: dict[int, datetime] = {}
+        for call in self.journal.call_history(self.run_id):
+            started = datetime.fromisoformat(str(call["started_at"]))
+            for seq, _before, _after in call["states"]:
+                starts.setdefault(int(seq), started)
+        return starts
+
+    def _resolve(self, items: Sequence[JournalItem], call_starts: dict[int, datetime]) -> None:
         tasks = self._look_up([item.row for item in items])
         if tasks is None:
             self.journal.record_outcomes(self.run_id, [
@@ -180,11 +215,16 @@ class InDoubtSettlement(ABC):
                 for item in items
             ])
             raise LookupFailed
-        updates = [self._settle(item, tasks) for item in items]
+        updates = [self._settle(item, tasks, call_starts.get(item.seq)) for item in items]
         self.journal.record_outcomes(self.run_id, updates)
 
-    def _settle(self, item: JournalItem, tasks: Sequence[TaskRecord]) -> ItemUpdate:
-        """Decide what a row whose call got no response needs, from the Tasks that have its key now."""
+    def _settle(
+        self, item: JournalItem, tasks: Sequence[TaskRecord], call_start: datetime | None
+    ) -> ItemUpdate:
+        """Decide what a row whose call got no response needs, from the Tasks that have its key now.
+
+        ``call_start`` is when the row's first call started; it is used only without a flag field.
+        """
         row = item.row
         if row.action is Action.UPDATE:
             # An update sent twice sets the same values twice, so it is simply sent again.
@@ -193,8 +233,10 @@ class InDoubtSettlement(ABC):
         if self.rules.flag_field:
             mine = [task for task in live if task.created_by_backstory]
         else:
-            # Without a flag field, only the sync user's own Task can be the one this row wrote.
-            mine = [task for task in live if task.created_by_id == self.connection.user_id]
+            # Without a flag field, only a Task that the sync user created after the row's first
+            # call started can be the one this row wrote.
+            mine = [task for task in live if task.created_by_id == self.connection.user_id
+                    and _created_since(task, call_start)]
         if len(live) == 1 and mine:
             outcome = UpsertOutcome(row.upsert_key or "", True, True, live[0].id, None, "")
             self._count(row, outcome)
@@ -239,13 +281,27 @@ class InDoubtSettlement(ABC):
         except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
             problem = explain(error)
             log.info("looking up %d keys of run %s failed: %s", len(keys), self.run_id, problem.sentence)
-            if problem.error_code == "REQUEST_LIMIT_EXCEEDED" and DAILY_LIMIT_MARK in problem.details:
+            if is_daily_limit(problem):
                 raise Stop(problem.sentence, problem.error_code) from error
             return None
         finally:
             # An estimate: each query carries up to 2 * KEYS_PER_QUERY spellings.
             self.result.api_calls += math.ceil(len(keys) / (2 * KEYS_PER_QUERY)) or 1
         return list({task.id: task for tasks in found.values() for task in tasks}.values())
+
+
+def _created_since(task: TaskRecord, call_start: datetime | None) -> bool:
+    """Tell whether a Task was created no earlier than ``call_start``, less the allowed clock skew."""
+    if call_start is None:
+        return False
+    try:
+        created = datetime.fromisoformat(task.created_date)
+    except ValueError:
+        log.info("Task %s has a CreatedDate that cannot be read: %r", task.id, task.created_date)
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return created >= call_start - CLOCK_SKEW
 
 
 def row_key(row: PlanRow) -> str:

@@ -27,6 +27,7 @@ from backstory_desktop.sync.bulk_apply import (
     BulkUpsertCancelled,
     BulkUpsertInterrupted,
     split_jobs,
+    upsert_outcome,
     upsert_with_bulk,
 )
 
@@ -127,6 +128,8 @@ def test_bulk_upsert__subtype_update_fails(admin: OrgConnection) -> None:
 
     assert not result.success
     assert result.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert result.fields == ("TaskSubtype",)
+    assert upsert_outcome(result).fields == ("TaskSubtype",)
     assert tasks_by_key(admin, [key])[key]["Subject"] == "Email: first"
 
 
@@ -240,17 +243,21 @@ def test_check_counts__missing_rows() -> None:
     check_counts("750x", {**info, "state": "Failed"}, 3, written=0, failed=0, unprocessed=3)
 
 
-@pytest.mark.parametrize(("text", "code", "message"), [
+@pytest.mark.parametrize(("text", "code", "message", "fields"), [
     ("STRING_TOO_LONG:Subject: data value too large:Subject", "STRING_TOO_LONG",
-     "Subject: data value too large"),
+     "Subject: data value too large", ("Subject",)),
     ("REQUIRED_FIELD_MISSING:Required fields are missing: [LastName]:LastName --",
-     "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]"),
+     "REQUIRED_FIELD_MISSING", "Required fields are missing: [LastName]", ("LastName",)),
+    ("INVALID_FIELD_FOR_INSERT_UPDATE:Unable to create/update fields: A, B:A, B",
+     "INVALID_FIELD_FOR_INSERT_UPDATE", "Unable to create/update fields: A, B", ("A", "B")),
     ("UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--", "UNABLE_TO_LOCK_ROW",
-     "unable to obtain exclusive access to this record"),
-    ("something odd happened", None, "something odd happened"),
+     "unable to obtain exclusive access to this record", ()),
+    ("something odd happened", None, "something odd happened", ()),
 ])
-def test_split_error__code_and_message(text: str, code: str | None, message: str) -> None:
-    assert split_error(text) == (code, message)
+def test_split_error__code_message_fields(
+    text: str, code: str | None, message: str, fields: tuple[str, ...]
+) -> None:
+    assert split_error(text) == (code, message, fields)
 
 
 # -- upsert_with_bulk ------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from backstory_desktop.salesforce.errors import (
     SalesforceProblem,
     explain,
     explain_error_code,
+    is_daily_limit,
     matched_record_ids,
     scrub,
 )
@@ -95,6 +96,24 @@ def test_explain__concurrent_limit_says_back_off() -> None:
     problem = explain(exc)
     assert problem.kind is ProblemKind.REFUSED
     assert "too many long requests at once" in problem.sentence
+
+
+def test_daily_limit__only_total_requests() -> None:
+    daily = explain(salesforce_exception(
+        403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    ))
+    concurrent = explain(salesforce_exception(
+        403, [{"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    ))
+    other = explain(salesforce_exception(
+        403, [{"message": "Some other Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    ))
+
+    assert is_daily_limit(daily)
+    assert not is_daily_limit(concurrent)
+    assert not is_daily_limit(other)
+    assert "daily" not in other.sentence
+    assert "Some other Limit exceeded." in other.sentence
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,7 @@ def test_upsert__task_subtype_on_update_fails_that_record(admin: OrgConnection) 
     assert created.success
     assert not updated.success
     assert updated.error_code == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert updated.fields == ("TaskSubtype",)
 
 
 def test_upsert__hidden_key_field_stops_the_run(default_org: PracticeOrg) -> None:

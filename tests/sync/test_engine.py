@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ from backstory_desktop.core.checklist import StepStatus
 from backstory_desktop.core.plan import Action, FieldRules, PlanRow
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
+from backstory_desktop.practice_org.store import format_datetime
 from backstory_desktop.salesforce.bulk import bulk_upsert, job_csv, job_results
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.tasks import upsert_batch
@@ -183,8 +187,16 @@ def test_budget__low_daily_limit_refused(
     result = apply_run(admin, journal_of(run), run_id)
 
     assert result.stop_error_code == "API_BUDGET"
-    assert "daily API requests left" in result.stopped_because
-    assert "in reserve" in result.stopped_because
+    numbers = re.fullmatch(
+        r"The sync needs about (\d+) API requests, but the org has (\d+) of its (\d+) daily API "
+        r"requests left and this app always leaves (\d+) requests for the integration and other tools: "
+        r"apply it once (\d+) or more are left in the org's rolling 24-hour allowance\.",
+        result.stopped_because,
+    )
+    assert numbers is not None, result.stopped_because
+    needed, left, _daily, reserve, wanted = (int(number) for number in numbers.groups())
+    assert needed > left - reserve
+    assert wanted == needed + reserve
     assert result.not_sent == 5
     assert live_tasks(admin, "budget") == {}
     assert journal_of(run).run(run_id).state is RunState.STOPPED
@@ -583,6 +595,51 @@ def test_resume__other_users_task_not_ours(
     (item,) = journal.items(run_id, [ItemState.UPDATED])
     assert item.record_id == theirs.record_id
     assert item.row.action is Action.UPDATE
+
+
+def test_resume__own_old_task_not_ours(
+    default_org: PracticeOrg, admin: OrgConnection, journal: Journal
+) -> None:
+    key = "<old-own@x.example>"
+    (old,) = upsert_batch(admin, FIELD, [{"Subject": "Logged by hand", "Status": "Completed", FIELD: key}])
+    # The sync user wrote this Task a day before the run, as a hand-logged e-mail.
+    with sqlite3.connect(default_org.db_path) as database:
+        database.execute("UPDATE records SET created_date = ? WHERE id = ?",
+                         (format_datetime(datetime.now(UTC) - timedelta(days=1)), old.record_id))
+    run_id = journal_run(journal, admin, [create_row(1, key, Description="From the sync")])
+    journal.set_run_state(run_id, RunState.APPLYING)
+    journal.mark_sending(run_id, [0], "collections")
+
+    result = apply_run(admin, journal, run_id)
+
+    # Created long before the call started, so the call did not write it: it is filled as an update.
+    assert (result.created, result.updated) == (0, 1)
+    (item,) = journal.items(run_id, [ItemState.UPDATED])
+    assert item.record_id == old.record_id
+    assert item.row.action is Action.UPDATE
+
+
+def test_apply__other_org_refused(admin: OrgConnection, journal: Journal) -> None:
+    rules = FieldRules(FIELD, case_sensitive=True)
+    run_id = journal.start_run(org_id="00D000000000001AAA", instance_url=admin.instance_url,
+                               username=admin.username, source="export.csv", source_kind="csv", rules=rules)
+    journal.add_rows(run_id, [create_row(1, "<other-org@x.example>")])
+    journal.finish_plan(run_id, [])
+
+    with pytest.raises(ValueError, match="belongs to org 00D000000000001AAA, not to the connected org"):
+        apply_run(admin, journal, run_id)
+
+    assert journal.state_counts(run_id) == {ItemState.PLANNED: 1}
+
+
+def test_apply__unknown_org_refused(admin: OrgConnection, journal: Journal) -> None:
+    run_id = journal_run(journal, admin, [create_row(1, "<unknown-org@x.example>")])
+    admin.org_id = ""
+
+    with pytest.raises(ValueError, match="The connection's org is unknown"):
+        apply_run(admin, journal, run_id)
+
+    assert journal.state_counts(run_id) == {ItemState.PLANNED: 1}
 
 
 def test_failure__field_security_not_key_taken(admin: OrgConnection, journal: Journal) -> None:

@@ -1,0 +1,70 @@
+"""The rows of a sync plan: the action of each message, why, and the key field's rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from backstory_desktop.core.records import TaskRecord
+
+
+class Action(StrEnum):
+    """The change the sync would make for one message."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    CONFLICT = "conflict"
+    INVALID = "invalid"
+    EXCLUDED = "excluded"
+
+
+class ReasonCode(StrEnum):
+    """Why a row has its action, for grouping and counting rows; the row's reason says it in words."""
+
+    NEW_KEY = "new_key"  # create: no Task holds the key
+    UPDATE = "update"  # update: a Task holds the key in its canonical spelling
+    UPDATE_STORED_SPELLING = "update_stored_spelling"  # update: the Task holds another spelling
+    SEVERAL_TASKS = "several_tasks"  # conflict: more than one live Task holds the key
+    RECYCLE_BIN = "recycle_bin"  # conflict: only a deleted Task holds the key
+    REPEATED_KEY = "repeated_key"  # excluded: an earlier message of the source has the key
+    NO_KEY = "no_key"  # invalid: the Message-ID gives no usable key
+    UNREADABLE = "unreadable"  # invalid: the source could not give a message here
+    UNKNOWN_REFERENCE = "unknown_reference"  # invalid: an Id the source names is not in the org
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One message and what would happen to it.
+
+    ``upsert_key`` is the spelling sent as the external ID: the canonical key
+    for a create, and the spelling the existing Task already holds for an
+    update, so that the upsert finds that Task instead of adding a second one.
+    ``record`` contains the Task fields to send, without the key. For an update,
+    ``existing`` starts with the Task it will change. ``reason_code`` names
+    the kind of ``reason``, which may add warnings after its first clause.
+    """
+
+    action: Action
+    source_ref: str
+    key: str | None
+    subject: str
+    reason: str
+    upsert_key: str | None = None
+    existing: tuple[TaskRecord, ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)
+    reason_code: ReasonCode = ReasonCode.NEW_KEY
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """The settings of the org's key field and flag field that matching needs."""
+
+    api_name: str
+    case_sensitive: bool
+    flag_field: str | None = None
+
+    def fold(self, key: str) -> str:
+        """Return the form under which the field treats two keys as equal."""
+        return key if self.case_sensitive else key.casefold()
