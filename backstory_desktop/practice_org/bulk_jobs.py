@@ -4,13 +4,12 @@ strict CSV reader of ingest job data.
 
 from __future__ import annotations
 
-import itertools
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backstory_desktop.practice_org.ids import make_id
 from backstory_desktop.practice_org.soql import RecordShaper
+from backstory_desktop.practice_org.store import Store
 
 # Bulk API 2.0 job ids start with 750 in Salesforce.
 JOB_ID_PREFIX = "750"
@@ -90,21 +89,23 @@ INGEST_BATCH_SIZE = 10_000
 class BulkJobs:
     """The jobs of one practice org, by id.
 
+    The jobs live in memory, so after a restart reading an old one returns NOT_FOUND,
+    as for a job Salesforce has deleted. Their ids come from a sequence kept in the
+    database file, so no id is given to a second job, not even after a restart.
+
     ``batch_size`` is the number of an ingest job's rows that each read of its state
     processes, so a larger job stays InProgress over several reads and can be aborted
     part way. Tests lower it to see that with a few rows.
     """
 
-    def __init__(self, batch_size: int = INGEST_BATCH_SIZE) -> None:
+    def __init__(self, store: Store, batch_size: int = INGEST_BATCH_SIZE) -> None:
         self.batch_size = batch_size
-        self._lock = threading.Lock()
-        self._sequence = itertools.count(1)
+        self._store = store
         self.ingest: dict[str, IngestJob] = {}
         self.query: dict[str, QueryJob] = {}
 
     def new_id(self) -> str:
-        with self._lock:
-            return make_id(JOB_ID_PREFIX, next(self._sequence))
+        return make_id(JOB_ID_PREFIX, self._store.next_sequence(JOB_ID_PREFIX))
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Two servers on one SQLite file would interleave their writes and fail with
 "database is locked". The lock is taken on ``<db>.lock``, which contains the
-process id of its holder so that the second one can name it. The operating
+process id of its holder and, on a second line, what kind of program it is
+(such as ``DESKTOP_WINDOW_HOLDER``), so that the second one can name it. The operating
 system drops the lock when the holder's process ends, so a crashed server
 leaves no stale lock. The file itself is kept on purpose, because deleting it
 while another process opens it would let two processes lock two different files.
@@ -20,9 +21,14 @@ from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
 
 logger = logging.getLogger(__name__)
 
-# On Windows the lock covers one byte at this offset, beyond the process id text,
+# On Windows the lock covers one byte at this offset, beyond the holder's note,
 # because other processes cannot read a locked byte there.
 _WINDOWS_LOCK_OFFSET = 64
+# The maximum length of a holder name in bytes, so that the note (a process id, a newline
+# and the name) ends before the locked byte.
+MAX_HOLDER_BYTES = 40
+# The holder name the desktop app gives when its window runs the practice org.
+DESKTOP_WINDOW_HOLDER = "the Backstory Desktop window"
 
 
 def lock_file_path(db_path: Path) -> Path:
@@ -30,11 +36,19 @@ def lock_file_path(db_path: Path) -> Path:
 
 
 class DatabaseLock:
-    """An exclusive, non-blocking lock on one practice org database."""
+    """An exclusive, non-blocking lock on one practice org database.
 
-    def __init__(self, db_path: Path) -> None:
+    ``holder`` names the program that takes it for the sentence a second process shows,
+    such as ``DESKTOP_WINDOW_HOLDER``. Without it that sentence names "another practice org".
+    """
+
+    def __init__(self, db_path: Path, holder: str = "") -> None:
+        if not holder.isprintable() or len(holder.encode()) > MAX_HOLDER_BYTES:
+            raise ValueError(f"the practice org holder name {holder!r} is not one printable line of at "
+                             f"most {MAX_HOLDER_BYTES} bytes: give a shorter name without control characters")
         self.db_path = db_path
         self.path = lock_file_path(db_path)
+        self.holder = holder
         self._handle: BinaryIO | None = None
 
     @property
@@ -56,10 +70,15 @@ class DatabaseLock:
         try:
             _lock(handle)
         except BlockingIOError as error:
-            holder = _read_holder(handle)
+            process, holder = _read_holder(handle)
             handle.close()
+            if holder:
+                raise PracticeOrgDatabaseError(
+                    self.db_path, f"{holder} (process {process}) is using it",
+                    "close it or choose another database file (--db)",
+                ) from error
             raise PracticeOrgDatabaseError(
-                self.db_path, f"another practice org (process {holder}) is using it",
+                self.db_path, f"another practice org (process {process}) is using it",
                 "stop that one or choose another database file (--db)",
             ) from error
         except OSError as error:
@@ -70,7 +89,8 @@ class DatabaseLock:
             ) from error
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()).encode("ascii"))
+        note = f"{os.getpid()}\n{self.holder}" if self.holder else str(os.getpid())
+        handle.write(note.encode())
         handle.flush()
         self._handle = handle
         logger.debug("Locked %s", self.path)
@@ -89,14 +109,16 @@ class DatabaseLock:
         logger.debug("Unlocked %s", self.path)
 
 
-def _read_holder(handle: BinaryIO) -> str:
-    """Return the holder's process id as written in the lock file, or "unknown"."""
+def _read_holder(handle: BinaryIO) -> tuple[str, str]:
+    """Return the holder's process id ("unknown" if unreadable) and name ("" if none) from the lock file."""
     try:
         handle.seek(0)
-        text = handle.read(_WINDOWS_LOCK_OFFSET).decode("ascii", "replace").strip()
+        text = handle.read(_WINDOWS_LOCK_OFFSET).decode("utf-8", "replace")
     except OSError:
-        return "unknown"
-    return text if text.isdigit() else "unknown"
+        return "unknown", ""
+    process, _newline, holder = text.partition("\n")
+    process = process.strip()
+    return (process if process.isdigit() else "unknown"), holder.strip()
 
 
 if sys.platform == "win32":

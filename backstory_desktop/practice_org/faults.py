@@ -1,8 +1,9 @@
 """Failures the practice org can inject into API calls, for drills and tests.
 
 A ``FaultPlan`` names the rate of each failure and a seed. Each API call draws
-once from a random generator seeded with it, and each record of an sObject
-Collections write draws once more. A plan with the same seed therefore fails
+once from a random generator seeded with it, and a call that draws a gateway
+fault draws once more, for 502 or 504. Each record of an sObject Collections
+write draws once more too. A plan with the same seed therefore fails
 the same calls and records when the calls come one after another (calls that
 overlap draw in the order they arrive). OAuth calls and the practice org's own
 control route are never touched.

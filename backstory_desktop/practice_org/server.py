@@ -23,6 +23,10 @@ SOAP ``login()`` takes ``PRACTICE_PASSWORD`` followed by
 an org created in Winter '26 or later has it (see ``soap_login``).
 ``callback_urls=[...]`` registers the OAuth app's callback URLs, which the
 authorize request's redirect URI must then match exactly.
+
+``holder=DESKTOP_WINDOW_HOLDER`` (or another short name) says who runs the org, so
+that a second program refused the same database names it instead of "another
+practice org".
 """
 
 from __future__ import annotations
@@ -86,7 +90,7 @@ class PracticeOrg:
                  mailbox: Path | None = None, tasks: int | None = None,
                  duplicate_share: float | None = None, faults: FaultPlan | None = None,
                  daily_api_limit: int | None = None, soap_login_enabled: bool = True,
-                 callback_urls: Sequence[str] | None = None) -> None:
+                 callback_urls: Sequence[str] | None = None, holder: str = "") -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
                              f"{', '.join(SCENARIOS)}")
@@ -102,7 +106,7 @@ class PracticeOrg:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-        self._lock = DatabaseLock(self.db_path)
+        self._lock = DatabaseLock(self.db_path, holder)
         self._lock.acquire()
         try:
             self._open_database(mailbox or sample_mailbox_path())

@@ -51,7 +51,7 @@ class OrgState:
     daily_api_limit: int = DAILY_API_REQUEST_LIMIT
     requests_since_start: int = 0
     faults: FaultInjector = field(default_factory=FaultInjector)
-    bulk_jobs: BulkJobs = field(default_factory=BulkJobs)
+    bulk_jobs: BulkJobs = field(init=False)
     query_cursors: QueryCursors = field(default_factory=QueryCursors)
     route_api_call: ApiRouter | None = None
     """Set by the application, so that Composite can run its subrequests' handlers."""
@@ -59,6 +59,9 @@ class OrgState:
     """False makes SOAP login() fail as in an org with "Enable SOAP API login()" turned off."""
     callback_urls: tuple[str, ...] | None = None
     """The app's registered callback URLs, or None to accept any loopback redirect URI."""
+
+    def __post_init__(self) -> None:
+        self.bulk_jobs = BulkJobs(self.store)
 
 
 @dataclass

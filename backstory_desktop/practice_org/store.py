@@ -295,13 +295,17 @@ class Store:
     def new_id(self, sobject: str) -> str:
         """Return the next unused id for an sObject, with its key prefix."""
         prefix = KEY_PREFIXES[sobject]
+        return make_id(prefix, self.next_sequence(prefix))
+
+    def next_sequence(self, prefix: str) -> int:
+        """Draw the next sequence number of an id prefix, kept in the file so it never repeats."""
         with self.transaction():
             row = self._execute("SELECT last FROM sequences WHERE prefix = ?", (prefix,)).fetchone()
             sequence = 1 if row is None else int(row["last"]) + 1
             self._execute(
                 "INSERT OR REPLACE INTO sequences (prefix, last) VALUES (?, ?)", (prefix, sequence)
             )
-        return make_id(prefix, sequence)
+        return sequence
 
     # -- records -----------------------------------------------------------
 

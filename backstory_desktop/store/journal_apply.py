@@ -6,12 +6,12 @@ import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from backstory_desktop.store.journal_file import JournalFile, chunks, now_text, refresh_counts
 from backstory_desktop.store.journal_records import (
+    QUEUED_COLUMNS,
     SETTLED_STATES,
     UNRESOLVED_STATES,
     ItemState,
@@ -19,6 +19,7 @@ from backstory_desktop.store.journal_records import (
     JournalItem,
     QueuedItem,
     RunState,
+    queued_item,
     without_bodies,
 )
 
@@ -39,20 +40,11 @@ class JournalApply(JournalFile):
     def next_queued(self, run_id: str) -> QueuedItem | None:
         """Return the queued row that may still be tried this apply and is due first, or None."""
         rows = self._rows(
-            "SELECT seq, COALESCE(upsert_key, key), source_ref, subject, attempts, next_attempt_at, "
-            "error_code, message FROM items WHERE run_id = ? AND state = ? AND attempts < attempt_limit "
+            f"SELECT {QUEUED_COLUMNS} FROM items WHERE run_id = ? AND state = ? AND attempts < attempt_limit "
             "ORDER BY COALESCE(next_attempt_at, 0), seq LIMIT 1",
             (run_id, ItemState.QUEUED.value),
         )
-        if not rows:
-            return None
-        seq, key, source_ref, subject, attempts, due, code, message = rows[0]
-        return QueuedItem(
-            seq=int(seq), key=key, source_ref=source_ref, subject=subject, attempts=int(attempts),
-            next_attempt_at=None if due is None else datetime.fromtimestamp(due, UTC),
-            error_code=code, message=message,
-        )
-
+        return queued_item(rows[0]) if rows else None
 
     def set_run_state(self, run_id: str, state: RunState, stop_reason: str = "") -> None:
         """Record where the run is and, when it stopped, why."""
@@ -274,7 +266,7 @@ def _apply_update(db: sqlite3.Connection, run_id: str, update: ItemUpdate) -> No
     )
     row = update.row
     if row is None and update.state in SETTLED_STATES:
-        # The same as _without_bodies, in SQLite's JSON functions so that no row is decoded here.
+        # The same as without_bodies, in SQLite's JSON functions so that no row is decoded here.
         db.execute(
             "UPDATE items SET record = json_remove(record, '$.Description'), existing = "
             "(SELECT COALESCE(json_group_array(json(json_remove(value, '$.description'))), '[]') "

@@ -39,29 +39,47 @@ class JournalError(Exception):
         self.moved_to = moved_to
 
 
-# Parts of sqlite3 messages about a damaged file. Such a file is moved aside, never reset.
-_DAMAGED_MARKS = ("file is not a database", "malformed", "database corruption", "disk image")
+# SQLite's primary result codes, grouped by what the admin can do about them.
+_READ_ONLY_CODES = frozenset({"SQLITE_READONLY"})
+_DAMAGED_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_UNREACHABLE_CODES = frozenset({
+    "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_FULL",
+})
+
+
+def _primary_code(error: sqlite3.Error) -> str:
+    """Return the primary result code name of an SQLite error, such as SQLITE_IOERR for SQLITE_IOERR_READ.
+
+    Errors raised by the sqlite3 module itself (a closed connection) have no code and return "".
+    """
+    name = getattr(error, "sqlite_errorname", None) or ""
+    return "_".join(name.split("_")[:2])
+
+
+def _is_damaged(error: sqlite3.Error) -> bool:
+    """Tell whether SQLite found the file damaged or not a database at all."""
+    return _primary_code(error) in _DAMAGED_CODES
 
 
 def _journal_error(path: Path, error: sqlite3.Error) -> JournalError:
     """Explain a failed read or write of the journal file at ``path``."""
     text = str(error)
-    if "readonly" in text or "read-only" in text:
+    code = _primary_code(error)
+    if code in _READ_ONLY_CODES:
         return JournalError(
             f"The sync journal {path} is read-only, so this run cannot be recorded: make the file and its "
             "folder writable by your user, then start again.", path)
-    if any(mark in text for mark in _DAMAGED_MARKS):
+    if code in _DAMAGED_CODES:
         return JournalError(
             f"The sync journal {path} is damaged ({text}): close the app, move the file away, then start "
             "again; the run history in it is lost.", path)
-    if "unable to open" in text or "disk I/O" in text or "locked" in text:
+    if code in _UNREACHABLE_CODES:
         return JournalError(
             f"The sync journal {path} cannot be opened or written ({text}): check that the file and its "
             "folder belong to your user and the disk has room, then start again.", path)
     return JournalError(
         f"The sync journal {path} cannot be read or written ({text}): check the file and its folder, "
         "then start again.", path)
-
 
 
 _SCHEMA = """
@@ -203,7 +221,7 @@ class JournalFile:
         except sqlite3.Error as error:
             if connection is not None:
                 connection.close()
-            if any(mark in str(error) for mark in _DAMAGED_MARKS):
+            if _is_damaged(error):
                 raise _move_aside(path, error) from error
             raise _journal_error(path, error) from error
         return journal
@@ -313,18 +331,22 @@ class JournalFile:
 
 
     def _run_row(self, run_id: str) -> sqlite3.Row:
+        rows = self._named_rows("SELECT * FROM runs WHERE run_id = ?", (run_id,))
+        if not rows:
+            raise LookupError(f"no sync run {run_id} in the journal {self.path}")
+        return rows[0]
+
+    def _named_rows(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Select rows whose columns can be read by name."""
         with self._lock:
             self._db.row_factory = sqlite3.Row
             try:
-                row: sqlite3.Row | None = self._db.execute(
-                    "SELECT * FROM runs WHERE run_id = ?", (run_id,)
-                ).fetchone()
+                rows: list[sqlite3.Row] = self._db.execute(sql, parameters).fetchall()
+            except sqlite3.Error as error:
+                raise _journal_error(self.path, error) from error
             finally:
                 self._db.row_factory = None
-        if row is None:
-            raise LookupError(f"no sync run {run_id} in the journal {self.path}")
-        return row
-
+        return rows
 
 
 def refresh_counts(db: sqlite3.Connection, run_id: str, *, actions: bool = False) -> None:

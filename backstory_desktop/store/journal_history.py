@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sqlite3
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from typing import Any
 
 from backstory_desktop.store.journal_file import JournalFile
-from backstory_desktop.store.journal_records import ItemState, QueuedItem, RunState, RunSummary, run_summary
+from backstory_desktop.store.journal_records import (
+    QUEUED_COLUMNS,
+    ItemState,
+    QueuedItem,
+    RunState,
+    RunSummary,
+    queued_item,
+    run_summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,30 +36,34 @@ class JournalHistory(JournalFile):
         if org_id is not None:
             where += " AND org_id = ?"
             parameters.append(org_id)
-        with self._lock:
-            self._db.row_factory = sqlite3.Row
-            try:
-                rows: list[sqlite3.Row] = self._db.execute(
-                    f"SELECT * FROM runs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                    (*parameters, limit),
-                ).fetchall()
-            finally:
-                self._db.row_factory = None
+        order = "ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        rows = self._summary_rows(f"{where} {order}", (*parameters, limit))
         return [self._as_seen_now(run_summary(row)) for row in rows]
 
     def run(self, run_id: str) -> RunSummary:
         """Return one run; raises LookupError for an unknown id."""
-        return self._as_seen_now(run_summary(self._run_row(run_id)))
+        rows = self._summary_rows("run_id = ?", (run_id,))
+        if not rows:
+            raise LookupError(f"no sync run {run_id} in the journal {self.path}")
+        return self._as_seen_now(run_summary(rows[0]))
+
+    def _summary_rows(self, where: str, parameters: Sequence[Any]) -> list[sqlite3.Row]:
+        """Select runs rows with the count of their queued rows that still have attempts left."""
+        sql = (
+            "SELECT runs.*, (SELECT COUNT(*) FROM items WHERE items.run_id = runs.run_id AND items.state = ? "
+            f"AND items.attempts < items.attempt_limit) AS queued_to_retry FROM runs WHERE {where}"
+        )
+        return self._named_rows(sql, (ItemState.QUEUED.value, *parameters))
 
     def _as_seen_now(self, summary: RunSummary) -> RunSummary:
         """Report an APPLYING run whose process is gone (Ctrl+C, a kill) as stopped, or finished.
 
-        No process holds the org's sync lock then. A run with every row settled
-        and nothing queued is FINISHED; any other is STOPPED, to be resumed.
+        No process holds the org's sync lock then. A run with work left (see
+        ``RunSummary.work_left``) is STOPPED, to be resumed; any other is FINISHED.
         """
         if summary.state is not RunState.APPLYING or self.org_lock_held(summary.org_id):
             return summary
-        if summary.work_left or summary.states.get(ItemState.QUEUED, 0):
+        if summary.work_left:
             reason = summary.stop_reason or STOPPED_WHILE_APPLYING
             return dataclasses.replace(summary, state=RunState.STOPPED, stop_reason=reason)
         return dataclasses.replace(summary, state=RunState.FINISHED)
@@ -68,7 +81,12 @@ class JournalHistory(JournalFile):
             return True
 
     def unfinished_run(self, org_id: str) -> RunSummary | None:
-        """Return the org's newest run that was applied and still has rows to send or resolve."""
+        """Return the org's newest applied run that still has work left, or None.
+
+        The history uses the same rule (``RunSummary.work_left``), so a run listed as
+        stopped is the one offered for resume. Queued rows count only while they have
+        attempts left.
+        """
         rows = self._rows(
             "SELECT run_id FROM runs WHERE org_id = ? AND state IN (?, ?) "
             "ORDER BY created_at DESC, rowid DESC",
@@ -83,18 +101,11 @@ class JournalHistory(JournalFile):
     def queued_items(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[QueuedItem]:
         """Return the run's backfill queue by sequence number, from ``offset`` and at most ``limit`` rows."""
         rows = self._rows(
-            "SELECT seq, COALESCE(upsert_key, key), source_ref, subject, attempts, next_attempt_at, "
-            "error_code, message FROM items WHERE run_id = ? AND state = ? ORDER BY seq LIMIT ? OFFSET ?",
+            f"SELECT {QUEUED_COLUMNS} FROM items WHERE run_id = ? AND state = ? "
+            "ORDER BY seq LIMIT ? OFFSET ?",
             (run_id, ItemState.QUEUED.value, -1 if limit is None else limit, offset),
         )
-        return [
-            QueuedItem(
-                seq=int(seq), key=key, source_ref=source_ref, subject=subject, attempts=int(attempts),
-                next_attempt_at=None if due is None else datetime.fromtimestamp(due, UTC),
-                error_code=code, message=message,
-            )
-            for seq, key, source_ref, subject, attempts, due, code, message in rows
-        ]
+        return [queued_item(row) for row in rows]
 
     def queued_count(self, run_id: str) -> int:
         """Count the run's backfill queue with one indexed query."""

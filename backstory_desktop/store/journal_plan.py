@@ -13,14 +13,19 @@ from typing import Any, overload
 from backstory_desktop.core.plan import Action, FieldRules, FirstRow, InactiveOwner, Plan, PlanRow, ReasonCode
 from backstory_desktop.store.journal_file import PAGE_SIZE, JournalFile, chunks, now_text, refresh_counts
 from backstory_desktop.store.journal_records import (
+    ITEM_COLUMNS,
     ItemOutcome,
     ItemState,
     JournalItem,
     ResultLine,
     RunState,
     item_values,
+    journal_item,
     stored_reason_code,
 )
+
+# The actions of the rows a plan never sends, in the order the not-sent report lists them.
+NOT_SENT_ACTIONS = (Action.CONFLICT, Action.INVALID, Action.EXCLUDED)
 
 
 class JournalPlans(JournalFile):
@@ -126,6 +131,26 @@ class JournalPlans(JournalFile):
     def plan_rows(self, run_id: str, start: int, stop: int) -> list[PlanRow]:
         """Return the plan rows from ``start`` up to ``stop`` (sequence numbers), in order."""
         return [item.row for item in self._items_where("seq >= ? AND seq < ?", (start, stop), run_id)]
+
+    def rows_not_sent(
+        self, run_id: str, limit: int, *, actions: Iterable[Action] = NOT_SENT_ACTIONS, offset: int = 0
+    ) -> list[PlanRow]:
+        """Return up to ``limit`` rows the plan does not send, ordered by action and then by sequence number.
+
+        Reads only conflict, invalid and excluded rows (or the ``actions`` given, in that order),
+        which are stored without e-mail bodies. ``offset`` skips that many rows, for the next page.
+        """
+        action_values = [Action(action).value for action in actions]
+        if not action_values:
+            return []
+        marks = ", ".join("?" * len(action_values))
+        order = " ".join(f"WHEN ? THEN {position}" for position in range(len(action_values)))
+        sql = (
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE run_id = ? AND action IN ({marks}) "
+            f"ORDER BY CASE action {order} END, seq LIMIT ? OFFSET ?"
+        )
+        rows = self._rows(sql, (run_id, *action_values, *action_values, limit, offset))
+        return [journal_item(row).row for row in rows]
 
     def action_counts(self, run_id: str) -> dict[str, int]:
         """Count a run's rows per planned action."""

@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -65,11 +65,16 @@ class RunSummary:
     counts: Mapping[str, int]  # planned actions: create, update, conflict, invalid, excluded
     states: Mapping[ItemState, int]  # where each row is now
     result_folder: Path | None  # the folder of success.csv and error.csv, once written
+    queued_to_retry: int = 0  # QUEUED rows below their attempt limit, which the next apply sends again
 
     @property
     def work_left(self) -> int:
-        """Rows still to send or to resolve (the backfill queue not included)."""
-        return sum(self.states.get(state, 0) for state in OPEN_STATES)
+        """Rows still to send or to resolve: the open rows and the queued rows with attempts left.
+
+        A run with none is over. Its queued rows that used up their attempts wait for a retry
+        of the backfill queue, which raises their attempt limit.
+        """
+        return sum(self.states.get(state, 0) for state in OPEN_STATES) + self.queued_to_retry
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,10 @@ class ItemUpdate:
     row: PlanRow | None = None
 
 
+# The items columns that ``queued_item`` reads, in its order.
+QUEUED_COLUMNS = (
+    "seq, COALESCE(upsert_key, key), source_ref, subject, attempts, next_attempt_at, error_code, message"
+)
 # The items columns that ``journal_item`` reads, in its order.
 ITEM_COLUMNS = (
     "seq, action, source_ref, key, subject, reason, reason_code, upsert_key, existing, record, state, "
@@ -146,7 +155,7 @@ ITEM_COLUMNS = (
 
 
 def run_summary(row: sqlite3.Row) -> RunSummary:
-    """Read one runs row as the history lists it."""
+    """Read one runs row as the history lists it, selected with a ``queued_to_retry`` count column."""
     actions = json.loads(row["action_counts"])
     states = json.loads(row["state_counts"])
     return RunSummary(
@@ -163,6 +172,17 @@ def run_summary(row: sqlite3.Row) -> RunSummary:
         counts={action.value: 0 for action in Action} | actions,
         states={ItemState(state): int(count) for state, count in states.items() if count},
         result_folder=Path(row["result_folder"]) if row["result_folder"] else None,
+        queued_to_retry=int(row["queued_to_retry"]),
+    )
+
+
+def queued_item(values: tuple[Any, ...]) -> QueuedItem:
+    """Read one items row of the backfill queue, selected as QUEUED_COLUMNS."""
+    seq, key, source_ref, subject, attempts, due, code, message = values
+    return QueuedItem(
+        seq=int(seq), key=key, source_ref=source_ref, subject=subject, attempts=int(attempts),
+        next_attempt_at=None if due is None else datetime.fromtimestamp(due, UTC),
+        error_code=code, message=message,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,21 @@ def test_bulk_query__unknown_field_is_rejected_at_creation(admin: Login) -> None
 
     assert response.status_code == 400
     assert response.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_job_ids__unique_across_restarts(tmp_path: Path) -> None:
+    with PracticeOrg(tmp_path / "practice.db") as first_start:
+        first_admin = login(first_start, first_start.admin_username)
+        old_job = create_ingest_job(first_admin)
+        query_job = first_admin.http.post(first_admin.url("jobs/query"), headers=first_admin.headers(), json={
+            "operation": "query", "query": "SELECT Id FROM Task"}).json()["id"]
+
+    with PracticeOrg(tmp_path / "practice.db") as second_start:
+        second_admin = login(second_start, second_start.admin_username)
+        new_job = create_ingest_job(second_admin)
+        old_read = second_admin.http.get(second_admin.url(f"jobs/ingest/{old_job}"),
+                                         headers=second_admin.headers())
+
+    assert new_job not in (old_job, query_job)
+    assert old_read.status_code == 404
+    assert old_read.json()[0]["errorCode"] == "NOT_FOUND"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backstory_desktop.practice_org import PracticeOrg, PracticeOrgDatabaseError
+from backstory_desktop.practice_org import DESKTOP_WINDOW_HOLDER, PracticeOrg, PracticeOrgDatabaseError
 from backstory_desktop.practice_org.database import DatabaseState, check_database_path
 from backstory_desktop.practice_org.store import APPLICATION_ID
 from tests.practice_org.practice_login import login
@@ -206,6 +206,49 @@ def test_lock__second_org_is_rejected(tmp_path: Path) -> None:
         error = assert_rejected(db, "another practice org", f"process {os.getpid()}")
 
     assert "stop that one" in str(error)
+
+
+# Holds the practice org at argv[1] as the desktop window does, until its stdin closes.
+_HOLD_AS_DESKTOP_WINDOW = """
+import sys
+from backstory_desktop.practice_org import DESKTOP_WINDOW_HOLDER, PracticeOrg
+with PracticeOrg(sys.argv[1], holder=DESKTOP_WINDOW_HOLDER):
+    print("ready", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_lock__desktop_window_named(tmp_path: Path) -> None:
+    db = tmp_path / "org.db"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_AS_DESKTOP_WINDOW, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        error = assert_rejected(db, f"the Backstory Desktop window (process {holder.pid}) is using it")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+    assert str(error).endswith("so close it or choose another database file (--db).")
+
+
+def test_lock__holder_name_cleared_on_stop(tmp_path: Path) -> None:
+    db = tmp_path / "org.db"
+    PracticeOrg(db, holder=DESKTOP_WINDOW_HOLDER).stop()
+
+    with PracticeOrg(db):
+        error = assert_rejected(db, f"another practice org (process {os.getpid()}) is using it")
+
+    assert "Backstory Desktop" not in str(error)
+
+
+def test_lock__long_holder_name_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="holder name"):
+        PracticeOrg(tmp_path / "org.db", holder="x" * 41)
+
+    with PracticeOrg(tmp_path / "org.db", holder="x" * 40):
+        assert_rejected(tmp_path / "org.db", f"{'x' * 40} (process {os.getpid()}) is using it")
 
 
 def test_lock__released_by_stop(tmp_path: Path) -> None:

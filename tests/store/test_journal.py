@@ -20,6 +20,7 @@ from backstory_desktop.store.journal import (
     ItemState,
     ItemUpdate,
     Journal,
+    JournalError,
     JournalRows,
     RunInProgress,
     RunState,
@@ -532,3 +533,91 @@ def test_lock__failed_note_releases_lock(journal: Journal) -> None:
     with journal.lock_org(ORG):
         pass
     assert failed is not None
+
+
+def _killed_with_one_queued(journal: Journal, attempt_limit: int) -> str:
+    """Apply two rows until one is created and one queued after one attempt, then leave it APPLYING."""
+    run_id = _run(journal, [_row(1), _row(2)])
+    journal.cap_attempts(run_id, attempt_limit)
+    journal.set_run_state(run_id, RunState.APPLYING)
+    call_id = journal.mark_sending(run_id, [0, 1], "collections")
+    journal.record_outcomes(run_id, [ItemUpdate(0, ItemState.CREATED, record_id="00T1"),
+                                     ItemUpdate(1, ItemState.QUEUED, error_code="UNABLE_TO_LOCK_ROW",
+                                                next_attempt_at=time.time())],
+                            call_id=call_id)
+    return run_id
+
+
+def test_history__exhausted_queue_run_finished(journal: Journal) -> None:
+    run_id = _killed_with_one_queued(journal, attempt_limit=1)
+
+    summary = journal.run(run_id)
+
+    assert summary.state is RunState.FINISHED
+    assert summary.work_left == 0
+    assert summary.states[ItemState.QUEUED] == 1
+    assert journal.runs(ORG)[0].state is RunState.FINISHED
+    assert journal.unfinished_run(ORG) is None
+
+
+def test_history__queue_with_attempts_left_stopped(journal: Journal) -> None:
+    run_id = _killed_with_one_queued(journal, attempt_limit=3)
+
+    summary = journal.run(run_id)
+    unfinished = journal.unfinished_run(ORG)
+
+    assert summary.state is RunState.STOPPED
+    assert summary.work_left == 1
+    assert unfinished is not None
+    assert unfinished.run_id == run_id
+
+
+def test_history__retry_limit_raised_reopens_run(journal: Journal) -> None:
+    run_id = _killed_with_one_queued(journal, attempt_limit=1)
+
+    journal.allow_attempts(run_id, 1, states=[ItemState.QUEUED])
+
+    assert journal.run(run_id).state is RunState.STOPPED
+    assert journal.run(run_id).queued_to_retry == 1
+
+
+def test_next_queued__due_row_with_attempts_left(journal: Journal) -> None:
+    run_id = _killed_with_one_queued(journal, attempt_limit=3)
+
+    queued = journal.next_queued(run_id)
+
+    assert queued is not None
+    assert queued.seq == 1
+    assert queued.key == "<m2@x.example>"
+    assert queued.attempts == 1
+    assert queued.error_code == "UNABLE_TO_LOCK_ROW"
+    assert queued.next_attempt_at is not None
+    assert journal.queued_items(run_id) == [queued]
+
+
+def test_rows_not_sent__by_action_paged(journal: Journal) -> None:
+    rows = [_row(0, Action.EXCLUDED), _row(1), _row(2, Action.INVALID, key=""), _row(3, Action.CONFLICT),
+            _row(4, Action.UPDATE), _row(5, Action.CONFLICT), _row(6, Action.INVALID, key="")]
+    run_id = _run(journal, rows)
+
+    first = journal.rows_not_sent(run_id, 3)
+    second = journal.rows_not_sent(run_id, 3, offset=3)
+    invalid = journal.rows_not_sent(run_id, 10, actions=[Action.INVALID])
+
+    assert [row.source_ref for row in first] == [rows[3].source_ref, rows[5].source_ref, rows[2].source_ref]
+    assert [row.source_ref for row in second] == [rows[6].source_ref, rows[0].source_ref]
+    assert [row.action for row in invalid] == [Action.INVALID, Action.INVALID]
+    assert first[0].reason_code is ReasonCode.RECYCLE_BIN
+
+
+def test_write__full_disk_explained(journal: Journal) -> None:
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count = {pages}")
+
+    with pytest.raises(JournalError) as raised:
+        _run(journal, [_row(number) for number in range(500)])
+
+    assert str(raised.value) == (
+        f"The sync journal {journal.path} cannot be opened or written (database or disk is full): check that "
+        "the file and its folder belong to your user and the disk has room, then start again."
+    )
