@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ from backstory_desktop.cli_common import (
     start_practice_org,
 )
 from backstory_desktop.sync_cli_options import add_sync_command as add_sync_command
-from backstory_desktop.sync_cli_options import check_options
+from backstory_desktop.sync_cli_options import bulk_threshold, check_options
 from backstory_desktop.sync_cli_output import (
     ProgressPrinter,
     SyncOutcome,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from backstory_desktop.core.checklist import StepResult
     from backstory_desktop.core.plan import Plan
     from backstory_desktop.enablement.run import EnablementRun
+    from backstory_desktop.sources.csv_mapping import MappingFault
 
 # In-doubt keys listed in the --json of apply, resume and retry; in_doubt_count counts all of them.
 MAX_LISTED_IN_DOUBT_KEYS = 100
@@ -93,14 +95,30 @@ def run_sync(args: argparse.Namespace) -> int:
         outcome = _run(args)
     except KeyboardInterrupt:
         # Ctrl+C before the org was opened, so nothing was planned or written.
-        return _print_stop(args, CommandStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING))
+        stop = CommandStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING)
+        return _printed(lambda: _print_stop(args, stop), stop.status)
     except CommandStop as stop:
-        return _print_stop(args, stop)
-    print_outcome(outcome, as_json=args.json)
-    return outcome.exit_status
+        return _printed(lambda: _print_stop(args, stop), stop.status)
+    return _printed(lambda: print_outcome(outcome, as_json=args.json), outcome.exit_status)
 
 
-def _print_stop(args: argparse.Namespace, stop: CommandStop) -> int:
+def _printed(print_lines: Callable[[], None], status: int) -> int:
+    """Call ``print_lines`` and return ``status``, also when the reader stops early (``| head``).
+
+    The lines are flushed here, so that a closed pipe raises BrokenPipeError in this function
+    and not at exit. Standard output then goes to the null device, as the Python documentation
+    on SIGPIPE advises, so that the interpreter's own flush at exit does not fail again.
+    """
+    try:
+        print_lines()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return status
+
+
+def _print_stop(args: argparse.Namespace, stop: CommandStop) -> None:
     """Print why the command stopped to stderr; print the run it left, or with --json an object, to stdout."""
     print(stop.message, file=sys.stderr)
     left = stop if isinstance(stop, SyncStop) else None
@@ -114,7 +132,6 @@ def _print_stop(args: argparse.Namespace, stop: CommandStop) -> int:
         if left.run is not None:
             print_run(left.run)
         print(left.next_step)
-    return stop.status
 
 
 def _run(args: argparse.Namespace) -> SyncOutcome:
@@ -128,7 +145,7 @@ def _run(args: argparse.Namespace) -> SyncOutcome:
     run = EnablementRun(profile)
     with ExitStack() as stack:
         stack.callback(_close_journal, run)
-        from backstory_desktop.store.journal import JournalError, RunInProgress
+        from backstory_desktop.store.journal import JournalError
 
         try:
             if args.action == "history" and db_path is not None:
@@ -141,9 +158,6 @@ def _run(args: argparse.Namespace) -> SyncOutcome:
         except KeyboardInterrupt:
             # _writing turns Ctrl+C during the writes into a SyncStop, so this one came before them.
             raise _stopped_before_writing(run, args) from None
-        except RunInProgress as error:
-            # Another process (the app or a second command) is syncing this org now.
-            raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
         except JournalError as error:
             raise CommandStop(CHECK_FAILED_STATUS, str(error)) from error
 
@@ -202,7 +216,6 @@ def _source_mapping(path: Path, key_field: str, columns: list[tuple[str, str]]) 
         CUSTOM_LABEL,
         CsvColumn,
         CsvMapping,
-        MappingFaultKind,
         guess_mapping,
         mapping_faults,
         read_csv_header,
@@ -224,21 +237,25 @@ def _source_mapping(path: Path, key_field: str, columns: list[tuple[str, str]]) 
     if columns:
         chosen = {**mapping.columns, **{CsvColumn(name): header for name, header in columns}}
         mapping = CsvMapping(columns=chosen, label=CUSTOM_LABEL)
-    # The sentence for a missing key column tells the admin to choose a column, which the command line
-    # does with an option, so a sentence that names the option replaces it.
-    problems = [
-        _no_key_column(path, headers) if fault.kind is MappingFaultKind.NO_KEY_COLUMN else fault.message
-        for fault in mapping_faults(mapping, headers)
-    ]
+    problems = [_fault_message(path, fault, headers) for fault in mapping_faults(mapping, headers)]
     if problems:
         raise CommandStop(USAGE_ERROR_STATUS, " ".join(problems))
     return mapping
 
 
-def _no_key_column(path: Path, headers: list[str]) -> str:
-    return (f"No column of {path} is chosen for the Message-ID, so name the column that contains each "
-            "e-mail's Message-ID with --csv-column message_id=HEADER (the file's columns are "
-            f"{', '.join(repr(header) for header in headers)}).")
+def _fault_message(path: Path, fault: MappingFault, headers: list[str]) -> str:
+    """Return the sentence for a mapping fault, naming --csv-column where the fix is another column."""
+    from backstory_desktop.sources.csv_mapping import COLUMN_LABELS, MappingFaultKind, listed_headers
+
+    if fault.kind is MappingFaultKind.NO_KEY_COLUMN:
+        return (f"No column of {path} is chosen for the Message-ID, so name the column that contains each "
+                "e-mail's Message-ID with --csv-column message_id=HEADER (the file's columns are "
+                f"{listed_headers(headers)}).")
+    if fault.kind is MappingFaultKind.SHARED_COLUMN and fault.column is not None:
+        label = COLUMN_LABELS[fault.column]
+        return (f"The column {fault.header!r} is chosen for both Message-ID and {label}, so choose another "
+                f"column for {label} with --csv-column {fault.column.value}=HEADER.")
+    return fault.message
 
 
 def _build_plan(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
@@ -265,13 +282,18 @@ def _build_plan(run: EnablementRun, args: argparse.Namespace, progress: Progress
 
 def _plan(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
           cancel: threading.Event) -> SyncOutcome:
+    from backstory_desktop.enablement.sync import sync_journal
+
     plan = _build_plan(run, args, progress, cancel)
+    if plan.run_id is None:
+        raise RuntimeError("the plan has no run in the journal")
     counts = plan.counts()
     reason_counts = plan.reason_counts()
     reason = f"Planned {counts_phrase(counts)}; nothing was written to the org."
     return SyncOutcome("plan", args.org, True, 0, reason, counts, _run_json(run, plan.run_id),
                        plan_csv=str(args.plan_csv) if args.plan_csv else None, reason_counts=reason_counts,
-                       advice=stored_spelling_advice(reason_counts), not_sent=not_sent_report(plan))
+                       advice=stored_spelling_advice(reason_counts),
+                       not_sent=not_sent_report(plan, sync_journal(run), plan.run_id))
 
 
 def _apply(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
@@ -303,11 +325,11 @@ def _resume(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrin
     unfinished = enablement.unfinished_sync(run)
     if unfinished is None:
         return SyncOutcome("resume", args.org, True, 0, NOTHING_TO_RESUME)
-    _confirm(args, [f"continue run {unfinished.run_id} from {unfinished.source}: "
-                    f"{states_phrase(unfinished)}"], run)
+    lines = [f"continue run {unfinished.run_id} from {unfinished.source}: {states_phrase(unfinished)}"]
+    _confirm(args, lines, run)
     with _writing(run, args):
         result = enablement.resume_sync(run, unfinished.run_id, settings=_settings(args), progress=progress,
-                                        cancel=cancel)
+                                        cancel=cancel, confirmed_lines=lines)
         return _step_outcome("resume", args, run, result, dict(unfinished.counts), unfinished.run_id)
 
 
@@ -320,11 +342,11 @@ def _retry(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrint
     if not queued:
         return SyncOutcome("retry", args.org, True, 0, NOTHING_TO_RETRY)
     summary = queued[0]
-    _confirm(args, [f"send again {summary.states[ItemState.QUEUED]} queued records of run "
-                    f"{summary.run_id}"], run)
+    lines = [f"send again {summary.states[ItemState.QUEUED]} queued records of run {summary.run_id}"]
+    _confirm(args, lines, run)
     with _writing(run, args):
         result = enablement.retry_backfill(run, summary.run_id, settings=_settings(args), progress=progress,
-                                           cancel=cancel)
+                                           cancel=cancel, confirmed_lines=lines)
         return _step_outcome("retry", args, run, result, dict(summary.counts), summary.run_id)
 
 
@@ -407,7 +429,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
     if args.bulk_threshold is None:
         return SyncSettings()
-    return SyncSettings(bulk_threshold=args.bulk_threshold)
+    return SyncSettings(bulk_threshold=bulk_threshold(args.bulk_threshold))
 
 
 def _confirm(args: argparse.Namespace, lines: list[str], run: EnablementRun) -> None:
@@ -438,8 +460,12 @@ def _step_outcome(action: str, args: argparse.Namespace, run: EnablementRun, res
     if result.details.get("error_code") == SignInRequired.ERROR_CODE:
         status = SIGN_IN_NEEDED_STATUS
     details = _listed_in_doubt(json.loads(json.dumps(result.details, default=str)))
-    return SyncOutcome(action, args.org, passed, status, result.reason, counts,
-                       _run_json(run, run_id), details=details)
+    reason = result.reason
+    if "created" in result.details:
+        # The run's line counts the rows of earlier commands on the run too, so name this command's counts.
+        reason = f"This command: {reason}"
+    return SyncOutcome(action, args.org, passed, status, reason, counts, _run_json(run, run_id),
+                       details=details)
 
 
 def _listed_in_doubt(details: dict[str, Any]) -> dict[str, Any]:
@@ -455,11 +481,11 @@ def _run_json(run: EnablementRun, run_id: str | None) -> dict[str, Any] | None:
     """Return the journal's summary of a run as JSON values, or None without one."""
     if run_id is None:
         return None
-    from backstory_desktop import enablement
+    from backstory_desktop.enablement.sync import sync_journal
 
-    for summary in enablement.sync_history(run):
-        if summary.run_id == run_id:
-            return summary_json(summary)
-    return {"run_id": run_id}
+    try:
+        return summary_json(sync_journal(run).run(run_id))
+    except KeyError:
+        return {"run_id": run_id}
 
 

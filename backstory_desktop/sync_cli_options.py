@@ -12,8 +12,6 @@ from backstory_desktop.cli_common import USAGE_ERROR_STATUS, CommandStop
 from backstory_desktop.sources.csv_mapping import CsvColumn
 
 ACTIONS = ("plan", "apply", "resume", "retry", "history")
-# The one mapping a CSV source starts from on the command line: the guessed one, which --csv-column changes.
-CSV_MAPPINGS = ("auto",)
 # The names --csv-column takes.
 CSV_COLUMN_NAMES = tuple(column.value for column in CsvColumn)
 
@@ -44,19 +42,16 @@ def add_sync_command(commands: Any) -> None:
         help="mbox file, Maildir folder, folder of .eml files, or CSV export to sync (plan and apply)",
     )
     sync.add_argument(
-        "--csv-mapping", choices=CSV_MAPPINGS, default="auto",
-        help="how the columns of a CSV source are read: auto guesses them from the header row, and "
-        "--csv-column replaces single guesses (default: %(default)s)",
-    )
-    sync.add_argument(
         "--csv-column", type=_csv_column, action="append", default=[], metavar="NAME=HEADER",
-        help="read NAME from the CSV source's column HEADER instead of the guessed one; NAME is one of "
+        help="read NAME from the CSV source's column HEADER instead of the one guessed from the header "
+        "row; NAME is one of "
         f"{', '.join(CSV_COLUMN_NAMES)} (repeat the option for each column)",
     )
     sync.add_argument("--plan-csv", type=_plan_csv_path, metavar="FILE",
                       help="also write the plan, one row per message, to this CSV file")
+    # Read as text and checked by check_options, so that the message names the option once.
     sync.add_argument(
-        "--bulk-threshold", type=_bulk_threshold, metavar="N",
+        "--bulk-threshold", metavar="N",
         help="send through Bulk API 2.0 when at least N records are to be written "
         "(default: 2000)",
     )
@@ -106,18 +101,22 @@ def _database_path(text: str) -> Path:
     return Path(text)
 
 
-def _bulk_threshold(text: str) -> int:
+def bulk_threshold(text: str) -> int:
+    """Return the --bulk-threshold value as a record count; raise CommandStop when it is not one."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise CommandStop(USAGE_ERROR_STATUS, f"--bulk-threshold {text!r} is not a whole number: give a "
+                                               "record count such as 2000.") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is below 1")
+        raise CommandStop(USAGE_ERROR_STATUS, f"--bulk-threshold {value} is below 1: give 1 or more.")
     return value
 
 
 def check_options(args: argparse.Namespace) -> None:
-    """Reject options that the action does not take, before the org is opened."""
+    """Reject options that the action does not take or cannot use, before the org is opened."""
+    if args.bulk_threshold is not None:
+        bulk_threshold(args.bulk_threshold)
     if args.action in ("plan", "apply") and args.source is None:
         raise CommandStop(USAGE_ERROR_STATUS, f"sync {args.action} reads a source, so give --source with an "
                                                "mbox file, a Maildir or .eml folder, or a CSV file.")

@@ -18,7 +18,7 @@ from backstory_desktop.core.plan import stored_spelling_advice as plan_advice
 
 if TYPE_CHECKING:
     from backstory_desktop.core.plan import Plan, PlanRow
-    from backstory_desktop.store.journal import RunSummary
+    from backstory_desktop.store.journal import Journal, RunSummary
 
 # Rows that the plan does not send, listed in --json; the --plan-csv file has every row.
 MAX_LISTED_ROWS = 1_000
@@ -26,6 +26,15 @@ MAX_LISTED_ROWS = 1_000
 LISTED_REFERENCES = 3
 # The actions a plan is not sent for, in the order the text output lists them.
 NOT_SENT_ACTIONS = ("conflict", "invalid", "excluded")
+# The action of the rows of each reason code that is not sent.
+NOT_SENT_REASON_ACTIONS: dict[ReasonCode, str] = {
+    ReasonCode.SEVERAL_TASKS: "conflict",
+    ReasonCode.RECYCLE_BIN: "conflict",
+    ReasonCode.NO_KEY: "invalid",
+    ReasonCode.UNREADABLE: "invalid",
+    ReasonCode.UNKNOWN_REFERENCE: "invalid",
+    ReasonCode.REPEATED_KEY: "excluded",
+}
 # The cause shared by the rows of each reason code, printed on the line over their references.
 REASON_SUMMARIES: dict[ReasonCode, str] = {
     ReasonCode.SEVERAL_TASKS: "several Tasks hold this key, so keep one in Salesforce (the app's Conflicts "
@@ -88,10 +97,12 @@ class NotSentReport:
 
 
 class ProgressPrinter:
-    """A progress callback that prints "message (done of total)" lines to stderr.
+    """A progress callback that prints "message (N%)" lines to stderr.
 
-    A line is printed for each new message and otherwise at most once a second, so a
-    per-record progress does not flood the terminal.
+    The share is printed in place of ``done`` and ``total`` because their unit depends on the
+    step (bytes of an mbox or CSV file, files of a folder, Tasks), and a message that already
+    contains "done of total" is printed alone. A line is printed for each new message and
+    otherwise at most once a second, so a per-record progress does not flood the terminal.
     """
 
     def __init__(self, stream: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -108,28 +119,34 @@ class ProgressPrinter:
                 and done != total):
             return
         self._last_shown, self._last_time = state, now
-        line = f"{message} ({done} of {total})" if total > 0 else message
+        line = message
+        if total > 0 and f"{done} of {total}" not in message:
+            line += f" ({done * 100 // total}%)"
         print(line, file=self._stream or sys.stderr, flush=True)
 
 
-def not_sent_report(plan: Plan) -> NotSentReport:
-    """Gather the plan's inactive owners and the rows it does not send, in one pass over the rows."""
+def not_sent_report(plan: Plan, journal: Journal, run_id: str) -> NotSentReport:
+    """Gather the plan's inactive owners and the rows it does not send.
+
+    The counts come from the plan's reason counts and the listed rows from the journal's first
+    ``MAX_LISTED_ROWS`` rows not sent, so the rows that are sent, with their e-mail bodies, are not read.
+    """
     report = NotSentReport(inactive_owners=[asdict(owner) for owner in plan.inactive_owners])
-    for row in plan.rows:
-        if row.action.value in NOT_SENT_ACTIONS:
-            _add_not_sent(report, row)
+    counts = plan.reason_counts()
+    for code, action in NOT_SENT_REASON_ACTIONS.items():
+        if counts.get(code.value, 0):
+            report.groups[code] = ReasonGroup(action, counts[code.value])
+    report.rows_truncated = sum(group.count for group in report.groups.values()) > MAX_LISTED_ROWS
+    for row in journal.rows_not_sent(run_id, MAX_LISTED_ROWS):
+        _add_not_sent(report, row)
     return report
 
 
 def _add_not_sent(report: NotSentReport, row: PlanRow) -> None:
     action = row.action.value
-    if len(report.rows) < MAX_LISTED_ROWS:
-        report.rows.append({"source_ref": row.source_ref, "action": action, "key": row.key,
-                            "reason_code": row.reason_code.value, "reason": row.reason})
-    else:
-        report.rows_truncated = True
-    group = report.groups.setdefault(row.reason_code, ReasonGroup(action))
-    group.count += 1
+    report.rows.append({"source_ref": row.source_ref, "action": action, "key": row.key,
+                        "reason_code": row.reason_code.value, "reason": row.reason})
+    group = report.groups.setdefault(row.reason_code, ReasonGroup(action, 1))
     if len(group.listed) < LISTED_REFERENCES:
         group.listed.append((row.source_ref, row.reason))
 
@@ -205,19 +222,26 @@ def _print_not_sent(report: NotSentReport) -> None:
             if more:
                 print(f"  and {more} more")
             continue
+        if not group.listed:
+            # The listed rows ran out before this reason code: the plan CSV has every row.
+            print(f"  {group.count} rows, listed in the plan CSV (--plan-csv)")
+            continue
         listed = "; ".join(reference for reference, _ in group.listed)
         print(f"  {listed}" + (f"; and {more} more" if more else ""))
 
 
 def print_run(summary: dict[str, Any]) -> None:
-    """Print one run of the journal: its id, date, state, source and row states, then why it stopped."""
+    """Print one run of the journal: its id, date, state, source and row states, then why it stopped.
+
+    The row states count every row of the run, also those written by earlier commands.
+    """
     states = ", ".join(f"{state} {count}" for state, count in summary.get("states", {}).items() if count)
     line = f"run {summary.get('run_id')}"
     for key in ("created_at", "state", "source"):
         if summary.get(key):
             line += f"  {summary[key]}"
     if states:
-        line += f"  ({states})"
+        line += f"  (rows of the whole run: {states})"
     print(line)
     if summary.get("stop_reason"):
         print(f"  stopped: {summary['stop_reason']}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -86,13 +88,16 @@ def test_sync__unknown_profile_is_usage_error(capsys: pytest.CaptureFixture[str]
     assert report["error"].startswith("No org profile is saved as 'nowhere'")
 
 
-@pytest.mark.parametrize("value", ["0", "many"])
-def test_sync__bad_bulk_threshold_rejected(capsys: pytest.CaptureFixture[str], value: str) -> None:
-    with pytest.raises(SystemExit) as stop:
-        main(["sync", "plan", "--org", "practice", "--bulk-threshold", value])
+@pytest.mark.parametrize(("value", "message"), [
+    ("0", "--bulk-threshold 0 is below 1: give 1 or more."),
+    ("many", "--bulk-threshold 'many' is not a whole number: give a record count such as 2000."),
+])
+def test_sync__bad_bulk_threshold_rejected(capsys: pytest.CaptureFixture[str], value: str,
+                                           message: str) -> None:
+    status, report = _sync(capsys, "plan", "--org", "practice", "--bulk-threshold", value)
 
-    assert stop.value.code == 2
-    assert "--bulk-threshold" in capsys.readouterr().err
+    assert status == 2
+    assert report["error"] == message
 
 
 def test_sync_plan__plan_csv_folder_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -128,8 +133,24 @@ def test_progress_printer__new_message_or_each_second(capsys: pytest.CaptureFixt
     printer(10, 10, "Reading sample.mbox")
 
     assert capsys.readouterr().err.splitlines() == [
-        "Reading sample.mbox (1 of 10)", "Reading sample.mbox (3 of 10)", "Sent 0 of 4 Tasks (0 of 4)",
-        "Reading sample.mbox (10 of 10)"]
+        "Reading sample.mbox (10%)", "Reading sample.mbox (30%)", "Sent 0 of 4 Tasks",
+        "Reading sample.mbox (100%)"]
+
+
+def test_sync_history__reader_closing_pipe_is_quiet(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "backstory_desktop", "sync", "history", "--org", "practice",
+               "--db", str(tmp_path / "none.sqlite3")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    # The reader closes the pipe before the command prints, as `head` does once it has its lines.
+    process.stdout.close()
+
+    stderr = process.stderr.read().decode()
+    status = process.wait(timeout=60)
+
+    assert "Traceback" not in stderr, stderr
+    assert "BrokenPipeError" not in stderr, stderr
+    assert status == 0
 
 
 # -- plan, apply, resume, retry and history on the practice org --------------------------------
@@ -460,6 +481,23 @@ def test_sync_resume__bulk_threshold_used(capsys: pytest.CaptureFixture[str], tm
     assert "Uploading " in stderr.getvalue()
 
 
+def test_sync_resume__text_tells_command_from_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path = _practice_db(tmp_path)
+    options = ("--org", "practice", "--db", str(db_path))
+    monkeypatch.setattr("sys.stderr", _CtrlCAt("Uploading "))
+    _sync(capsys, "apply", *options, "--source", str(sample_mailbox_path()), "--bulk-threshold", "1", "--yes")
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+
+    status = main(["sync", "resume", *options, "--yes"])
+
+    out = capsys.readouterr().out.splitlines()
+    assert status == 0, out
+    assert out[0].startswith("This command: Created "), out
+    assert out[1].startswith("run ")
+    assert "(rows of the whole run: created " in out[1]
+
+
 # -- the CSV mapping on the command line -------------------------------------------------------
 
 CADENCE_CSV = ("Message ID,Subject,Body,From,To,Sent At\n"
@@ -492,6 +530,19 @@ def test_sync_plan__csv_column_not_in_file(capsys: pytest.CaptureFixture[str], t
 
     assert status == 2
     assert report["error"].startswith("The column 'Ident' chosen for Message-ID is not in the file")
+
+
+def test_sync_plan__csv_key_column_chosen_twice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    source = tmp_path / "activities.csv"
+    source.write_text(CADENCE_CSV, encoding="utf-8")
+
+    status, report = _sync(capsys, "plan", "--org", "practice", "--db", str(db_path), "--source", str(source),
+                           "--csv-column", "subject=Message ID")
+
+    assert status == 2
+    assert report["error"] == ("The column 'Message ID' is chosen for both Message-ID and Subject, so choose "
+                               "another column for Subject with --csv-column subject=HEADER.")
 
 
 def test_sync_plan__csv_column_twice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def apply_sync(
         run.sync_settings = settings
     if run.plan is None or run.plan.run_id is None:
         raise RuntimeError("no plan to apply: build the dry-run plan first")
-    return _apply_step(run, run.plan.run_id, apply_run, None, progress, cancel)
+    return _apply_step(run, run.plan.run_id, apply_run, None, progress, cancel, None)
 
 
 def resume_sync(
@@ -98,12 +98,14 @@ def resume_sync(
     settings: SyncSettings | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
+    confirmed_lines: list[str] | None = None,
 ) -> StepResult:
     """Continue a run that stopped or was killed: settle rows left in doubt, then send the rest.
 
-    ``settings`` apply to this call only; None uses ``run.sync_settings``.
+    ``settings`` apply to this call only; None uses ``run.sync_settings``. ``confirmed_lines``
+    are the lines the admin confirmed, kept in the change log; None keeps the plan's counts there.
     """
-    return _apply_step(run, run_id, apply_run, settings, progress, cancel)
+    return _apply_step(run, run_id, apply_run, settings, progress, cancel, confirmed_lines)
 
 
 def retry_backfill(
@@ -113,9 +115,10 @@ def retry_backfill(
     settings: SyncSettings | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
+    confirmed_lines: list[str] | None = None,
 ) -> StepResult:
-    """Send a run's backfill queue again now; ``settings`` as for ``resume_sync``."""
-    return _apply_step(run, run_id, retry_queued, settings, progress, cancel)
+    """Send a run's backfill queue again now; ``settings`` and ``confirmed_lines`` as for ``resume_sync``."""
+    return _apply_step(run, run_id, retry_queued, settings, progress, cancel, confirmed_lines)
 
 
 def sync_history(run: EnablementRun) -> list[RunSummary]:
@@ -135,8 +138,12 @@ def _apply_step(
     settings: SyncSettings | None,
     progress: ProgressCallback,
     cancel: threading.Event | None,
+    confirmed_lines: list[str] | None,
 ) -> StepResult:
-    """Run ``apply`` on a run of the journal with ``settings``, else the run's own, and record the outcome."""
+    """Run ``apply`` on a run of the journal with ``settings``, else the run's own, and record the outcome.
+
+    The change log keeps ``confirmed_lines``, or the plan's counts when they are None.
+    """
     connection = run.require_connection()
     if settings is None:
         settings = run.sync_settings
@@ -159,11 +166,13 @@ def _apply_step(
         return record_result(run, failed_result(Step.LOCAL_SYNC, error))
     run.sync_result = result
     run.plan = journal.plan(run_id)
-    _record_sync_change(run, run.plan, result, journal.run(run_id).source)
+    _record_sync_change(run, run.plan, result, journal.run(run_id).source, confirmed_lines)
     return record_result(run, _sync_result(run.plan, result))
 
 
-def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult, source: str) -> None:
+def _record_sync_change(
+    run: EnablementRun, plan: Plan, outcome: SyncResult, source: str, confirmed_lines: list[str] | None
+) -> None:
     """Record the Tasks the apply wrote, or may have written, in the run's change log."""
     if not (outcome.created or outcome.updated or outcome.in_doubt_count):
         return
@@ -173,14 +182,16 @@ def _record_sync_change(run: EnablementRun, plan: Plan, outcome: SyncResult, sou
         f"updated {outcome.updated}, failed {outcome.failed}."
     )
     if outcome.stopped_because:
-        summary += f" The sync stopped before the end ({outcome.stopped_because})."
+        summary += f" The sync stopped before the end: {_sentence(outcome.stopped_because)}"
     if outcome.in_doubt_count:
         summary += f" {count_phrase(outcome.in_doubt_count, 'Task')} may also have been written."
-    # The diff the admin confirmed: the plan's counts before the apply.
-    lines = [
-        f"+ create {count_phrase(counts.get('create', 0), 'Task')}",
-        f"~ update {count_phrase(counts.get('update', 0), 'Task')}",
-    ]
+    # The lines the admin confirmed. A caller that passes none confirmed the plan's counts, as apply does.
+    lines = confirmed_lines
+    if lines is None:
+        lines = [
+            f"+ create {count_phrase(counts.get('create', 0), 'Task')}",
+            f"~ update {count_phrase(counts.get('update', 0), 'Task')}",
+        ]
     record_change(run, Step.LOCAL_SYNC, summary, lines)
 
 
@@ -222,7 +233,10 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
     if outcome.queued:
         reason += f" {count_phrase(outcome.queued, 'Task')} wait in the backfill queue: retry them later."
     if outcome.stopped_because:
-        reason = f"Stopped ({outcome.stopped_because}) with {outcome.not_sent} not sent. " + reason
+        reason = (
+            f"The sync stopped before the end: {_sentence(outcome.stopped_because)} "
+            f"Rows not sent: {outcome.not_sent}. " + reason
+        )
     if outcome.other_spellings:
         details["other_spellings"] = outcome.other_spellings
         reason += (
@@ -234,3 +248,10 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
         details["result_files_error"] = outcome.result_files_error
     failed = bool(outcome.failed or outcome.stopped_because or outcome.queued or outcome.result_files_error)
     return StepResult(Step.LOCAL_SYNC, StepStatus.FAILED if failed else StepStatus.PASSED, reason, details)
+
+
+def _sentence(text: str) -> str:
+    """Return a stop reason as a sentence: capitalised and ending in a full stop."""
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -423,7 +423,8 @@ def _people(value: str | None) -> list[Participant]:
     try:
         return participants([value.replace(";", ",")])
     except PARSER_ERRORS as error:
-        raise ValueError(f"the addresses {value[:80]!r} cannot be read ({type(error).__name__})") from error
+        raise ValueError(f"the addresses {value[:80]!r} cannot be read: separate them with commas and quote "
+                         "display names that contain commas") from error
 
 
 def _body(value: str) -> str:

@@ -47,7 +47,7 @@ _KNOWN_HEADERS: Mapping[CsvColumn, tuple[str, ...]] = {
     CsvColumn.MESSAGE_ID: (
         "messageid", "internetmessageid", "emailmessageid", "mailmessageid", "rfc822messageid",
     ),
-    CsvColumn.SUBJECT: ("subject", "emailsubject", "mailsubject"),
+    CsvColumn.SUBJECT: ("subject", "emailsubject", "mailsubject", "title"),
     CsvColumn.BODY: (
         "description", "body", "emailbody", "bodytext", "textbody", "plaintextbody", "htmlbody",
         "bodyhtml", "comments",
@@ -103,6 +103,7 @@ class MappingFaultKind(StrEnum):
     NO_KEY_COLUMN = "no_key_column"  # no column is chosen for the Message-ID
     MISSING_COLUMN = "missing_column"  # the chosen header is not in the file
     REPEATED_COLUMN = "repeated_column"  # the file has several columns with the chosen header
+    SHARED_COLUMN = "shared_column"  # the Message-ID's column is chosen for another field too
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,24 @@ def mapping_faults(mapping: CsvMapping, headers: Sequence[str]) -> list[MappingF
                 f"The file has {count} columns named {header!r}, chosen for {label}: rename them in "
                 "the file so that the right one can be chosen.",
             ))
+    faults.extend(_shared_key_column(mapping))
     return faults
+
+
+def _shared_key_column(mapping: CsvMapping) -> list[MappingFault]:
+    """Return a fault for each other field read from the Message-ID's column."""
+    key_header = mapping.columns.get(CsvColumn.MESSAGE_ID)
+    if key_header is None:
+        return []
+    return [
+        MappingFault(
+            MappingFaultKind.SHARED_COLUMN, column, header,
+            f"The column {header!r} is chosen for both Message-ID and {COLUMN_LABELS[column]}: choose "
+            f"another column for {COLUMN_LABELS[column]}.",
+        )
+        for column, header in mapping.columns.items()
+        if column is not CsvColumn.MESSAGE_ID and header == key_header
+    ]
 
 
 def check_mapping(mapping: CsvMapping, headers: Sequence[str]) -> list[str]:

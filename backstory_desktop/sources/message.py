@@ -176,8 +176,7 @@ def parse_message(data: bytes, source_ref: str) -> MailActivity | SourceProblem:
     try:
         return _build_activity(data, headers, message_ids, source_ref)
     except NestedAddressGroups as exc:
-        logger.warning("Could not read the addresses of %s: RecursionError", source_ref)
-        return SourceProblem(
+        problem = SourceProblem(
             source_ref=source_ref,
             reason=f"the {_message_named(raw_message_id)} could not be read because its {exc.header} "
             "header nests too deeply (address groups inside groups) for Python's email parser, so log this "
@@ -185,12 +184,14 @@ def parse_message(data: bytes, source_ref: str) -> MailActivity | SourceProblem:
             raw_header=raw_message_id,
         )
     except PARSER_ERRORS as exc:
-        logger.warning("Could not read %s: %s", source_ref, type(exc).__name__)
-        return SourceProblem(
+        problem = SourceProblem(
             source_ref=source_ref,
             reason=f"the {_message_named(raw_message_id)} could not be read ({_describe_error(exc)})",
             raw_header=raw_message_id,
         )
+    # The warning on stderr uses the plan row's words, so it reads the same as the plan.
+    logger.warning("%s: %s", problem.source_ref, problem.reason)
+    return problem
 
 
 class NestedAddressGroups(Exception):

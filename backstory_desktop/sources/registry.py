@@ -18,7 +18,9 @@ from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.csv_export import (
     CsvColumn,
     CsvMapping,
+    MappingFaultKind,
     guess_mapping,
+    mapping_faults,
     read_csv_export,
     read_csv_header,
 )
@@ -97,12 +99,10 @@ def read_source(
     if mapping is None:
         headers = read_csv_header(path)
         mapping = guess_mapping(headers)
-        if CsvColumn.MESSAGE_ID not in mapping.columns:
-            listed = ", ".join(repr(header) for header in headers[:12])
-            raise SourceError(
-                f"{path} has no column recognised as the Message-ID: choose the column in the "
-                f"column mapping (the file's columns are {listed})"
-            )
+        no_key = [fault for fault in mapping_faults(mapping, headers)
+                  if fault.kind is MappingFaultKind.NO_KEY_COLUMN]
+        if no_key:
+            raise SourceError(f"{path} cannot be read with the guessed column mapping. {no_key[0].message}")
     return read_csv_export(path, mapping, progress=progress, cancel=cancel)
 
 

@@ -106,6 +106,25 @@ def test_guess_mapping__unknown_headers_are_custom() -> None:
     assert dict(mapping.columns) == {}
 
 
+def test_guess_mapping__title_is_subject() -> None:
+    mapping = guess_mapping(["Message ID", "Title", "Body"])
+
+    assert mapping.columns[CsvColumn.SUBJECT] == "Title"
+
+
+def test_mapping_faults__key_column_chosen_twice() -> None:
+    headers = ["Message ID", "Subject"]
+    mapping = CsvMapping({CsvColumn.MESSAGE_ID: "Message ID", CsvColumn.SUBJECT: "Message ID"}, CUSTOM_LABEL)
+
+    (fault,) = mapping_faults(mapping, headers)
+
+    assert fault == MappingFault(
+        MappingFaultKind.SHARED_COLUMN, CsvColumn.SUBJECT, "Message ID",
+        "The column 'Message ID' is chosen for both Message-ID and Subject: choose another column for "
+        "Subject.",
+    )
+
+
 def test_check_mapping__sentences_for_each_fault() -> None:
     headers = ["Subject", "Subject", "From"]
     mapping = CsvMapping({CsvColumn.SUBJECT: "Subject", CsvColumn.SENDER: "Sender"}, CUSTOM_LABEL)
@@ -291,6 +310,18 @@ def test_cadence__bad_rows_are_problems(tmp_path: Path) -> None:
     assert isinstance(short, SourceProblem)
     assert short.reason.startswith("the row has 2 cells but the header has 6")
     assert isinstance(fine, MailActivity)
+
+
+def test_cadence__unreadable_addresses_say_what_to_do(tmp_path: Path) -> None:
+    nested = "g:" * 2000 + "x@y.example" + ";" * 2000
+    row = f"<a@x.example>,s,b,a@x.example,{nested},2024-01-15\n"
+
+    (problem,) = read_all(write(tmp_path / "deep.csv", CADENCE_HEADER + row))
+
+    assert isinstance(problem, SourceProblem)
+    assert problem.reason.endswith(
+        "cannot be read: separate them with commas and quote display names that contain commas")
+    assert "Error" not in problem.reason
 
 
 def test_csv__multi_line_cell_keeps_row_numbers(tmp_path: Path) -> None:

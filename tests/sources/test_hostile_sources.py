@@ -10,6 +10,7 @@ from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.sources.base import SourceError, looks_binary
 from backstory_desktop.sources.csv_export import csv_encoding, guess_mapping, read_csv_export, read_csv_header
 from backstory_desktop.sources.mbox import read_mbox
+from backstory_desktop.sources.message import parse_message
 
 CADENCE_HEADER = b"Message ID,Subject,Body,From,To,Sent At\n"
 SEPARATOR = b"From sender@example.com Sat Jan  3 01:05:34 2004\n"
@@ -325,3 +326,15 @@ def test_mbox_charset__ascii_label_on_latin1_body(tmp_path: Path) -> None:
 
     assert only.body_text == "naïve"
     assert only.message_id.warnings
+
+
+def test_unreadable_message__warning_repeats_plan_reason(caplog: pytest.LogCaptureFixture) -> None:
+    nested = "g:" * 2000 + "x@y.example" + ";" * 2000
+    data = f"From: a@x.example\nTo: {nested}\nMessage-ID: <m1@x.example>\nSubject: s\n\nbody\n".encode()
+
+    with caplog.at_level("WARNING", logger="backstory_desktop.sources.message"):
+        problem = parse_message(data, "k18/deep.eml")
+
+    assert isinstance(problem, SourceProblem)
+    assert [record.getMessage() for record in caplog.records] == [f"k18/deep.eml: {problem.reason}"]
+    assert "RecursionError" not in caplog.text

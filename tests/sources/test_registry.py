@@ -83,8 +83,8 @@ def test_registry__csv_without_key_column_needs_a_mapping(tmp_path: Path) -> Non
         read_source(path)
 
     assert str(raised.value) == (
-        f"{path} has no column recognised as the Message-ID: choose the column in the column "
-        "mapping (the file's columns are 'Key', 'Subject')"
+        f"{path} cannot be read with the guessed column mapping. No column is chosen for the Message-ID: "
+        "choose the column that contains each e-mail's Message-ID (the file's columns are 'Key', 'Subject')."
     )
     mapping = CsvMapping({CsvColumn.MESSAGE_ID: "Key", CsvColumn.SUBJECT: "Subject"}, CUSTOM_LABEL)
     assert keys(path, mapping) == ["<a@x.example>"]
