@@ -8,6 +8,7 @@ those rows, so big tables stay responsive.
 
 from __future__ import annotations
 
+import re
 import threading
 from array import array
 from collections import OrderedDict
@@ -65,6 +66,9 @@ def describe_outcome(outcome: ItemOutcome) -> str:
         return "not sent yet"
     return ""
 
+
+# A message of an mbox file or a row of a CSV export, after its file name and before any note in brackets.
+SHORT_SOURCE_REF = re.compile(r".+, ((?:message|row) \d+)(?: \(.*\))?")
 
 class _HeaderedTableModel(QAbstractTableModel):
     """A flat table whose columns are named by the class's HEADERS."""
@@ -182,7 +186,7 @@ class PlanTableModel(_HeaderedTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._display(row, column)
+            return row.source_ref if column == self.SOURCE else self._display(row, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             return ACTION_COLORS[row.action] if column == self.ACTION else None
         return row
@@ -193,7 +197,7 @@ class PlanTableModel(_HeaderedTableModel):
         if column == self.KEY:
             return row.key or ""
         if column == self.SOURCE:
-            return row.source_ref
+            return short_source_ref(row.source_ref)
         if column == self.SUBJECT:
             return row.subject
         if column == self.REASON:
@@ -208,6 +212,17 @@ class PlanTableModel(_HeaderedTableModel):
             # The page hides Existing Tasks once outcomes show, so a row that was not sent names them here.
             return "Not sent. Existing Tasks: " + self._display(row, self.EXISTING)
         return text
+
+
+def short_source_ref(source_ref: str) -> str:
+    """Shorten "sample.mbox, message 3 (byte 1091)" to "message 3", and "x.csv, row 12 (...)" to "row 12".
+
+    Every row of a plan comes from the source named above the table, so the
+    cell keeps the part that differs; its tooltip shows the whole reference.
+    A file of a Maildir or .eml folder keeps its path.
+    """
+    match = SHORT_SOURCE_REF.fullmatch(source_ref)
+    return match.group(1) if match else source_ref
 
 
 # Rows read between two checks of the cancel event while sorting a plan by action.
@@ -403,13 +418,15 @@ class QueueModel(_HeaderedTableModel):
             return None
         if role == ROW_ROLE:
             return item
+        if role == Qt.ItemDataRole.ToolTipRole and index.column() == self.SOURCE:
+            return item.source_ref
         return self._display(item, index.column())
 
     def _display(self, item: QueuedItem, column: int) -> str:
         if column == self.KEY:
             return item.key or ""
         if column == self.SOURCE:
-            return item.source_ref
+            return short_source_ref(item.source_ref)
         if column == self.ATTEMPTS:
             return str(item.attempts)
         if column == self.NEXT:

@@ -185,12 +185,17 @@ class CsvMappingDialog(QDialog):
     def refresh(self) -> None:
         """Check the mapping and read the preview again."""
         mapping = self.mapping()
-        self.kind.setText(f"Mapping: {mapping.label}")
+        self.kind.setText(f"Mapping: {self._mapping_name(mapping)}")
         problems = check_mapping(mapping, self.headers)
         self.problems.setText(" ".join(problems))
         self.problems.setVisible(bool(problems))
         self.accept_button.setEnabled(not problems)
         self._fill_preview(mapping if not problems else None)
+
+    def _mapping_name(self, mapping: CsvMapping) -> str:
+        if mapping.columns:
+            return mapping.label
+        return "none guessed" if not self.guessed.columns else "no column chosen"
 
     def _fill_preview(self, mapping: CsvMapping | None) -> None:
         self.preview.setRowCount(0)

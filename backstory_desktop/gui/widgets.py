@@ -255,7 +255,3 @@ class ElideMiddleDelegate(QStyledItemDelegate):
         super().initStyleOption(option, index)
         option.textElideMode = Qt.TextElideMode.ElideMiddle
 
-
-def plural(count: int, noun: str) -> str:
-    """Return "1 Task" or "3 Tasks"."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -80,13 +80,15 @@ def test_local_sync__mailbox_error_shown_under_picker(
 
     assert page.mailbox_error.isVisible()
     assert "not an mbox" in page.mailbox_error.text()
+    assert page.mailbox_error.text().endswith("Choose another file or folder.")
+    assert page.kind_label.text() == "Kind: not a mail source", "the reason shows twice"
     assert page.model.rowCount() == 0
     assert window.context.run.plan is None
 
     empty = tmp_path / "empty.mbox"
     empty.write_bytes(b"")
     page.path_edit.setText(str(empty))
-    assert page.mailbox_error.isHidden()
+    assert "empty" in page.mailbox_error.text(), "the error of the file chosen before still shows"
     click(qtbot, page.plan_button)
     wait_idle(qtbot, window)
     assert "empty" in page.mailbox_error.text()
@@ -101,6 +103,7 @@ def test_window__close_while_planning_cancels_then_closes(
     click(qtbot, page.plan_button)
     window.close()
     assert window.isVisible(), "the window waits for the cancelled job before closing"
+    assert window.statusBar().currentMessage() == "Stopping the reading of the source before closing…"
     assert not window.content.isEnabled()
 
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)

@@ -43,7 +43,7 @@ from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.tasks import UPSERT_BATCH_SIZE
 from backstory_desktop.sources.csv_export import CsvColumn, read_csv_header
-from backstory_desktop.store.journal import Journal, RunState
+from backstory_desktop.store.journal import Journal, JournalError, RunState
 
 # Seconds Cancel may take to return while an upsert call is in flight, with slack for a loaded machine.
 CANCEL_LIMIT_SECONDS = 2.5
@@ -124,6 +124,8 @@ def test_local_sync__history_lists_applied_run(
     assert outcomes_by_action(page)["create"] == {"created"}
     assert outcomes_by_action(page)["update"] == {"updated"}
     assert history.model.index(0, RunHistoryModel.SOURCE).data() == "sample.mbox"
+    header = history.table.horizontalHeader()
+    assert header.length() >= history.table.viewport().width(), "an empty strip stays right of State"
     assert not history.resume_button.isEnabled()
     opened: list[QUrl] = []
 
@@ -219,6 +221,16 @@ def test_csv_mapping__unmapped_key_blocks_accept(qtbot: QtBot, tmp_path: Path) -
     assert dialog.mapping().columns[CsvColumn.MESSAGE_ID] == "Message_ID__c"
 
 
+def test_csv_mapping__nothing_guessed_named(qtbot: QtBot, tmp_path: Path) -> None:
+    export = tmp_path / "notes.csv"
+    export.write_text("Colour,Size\nred,2\n", encoding="utf-8")
+    dialog = CsvMappingDialog(export, read_csv_header(export), "Message_ID__c")
+    qtbot.addWidget(dialog)
+
+    assert dialog.kind.text() == "Mapping: none guessed"
+    assert not dialog.accept_button.isEnabled()
+
+
 def test_csv_mapping__problem_row_shows_file_values(qtbot: QtBot, tmp_path: Path) -> None:
     export = tmp_path / "tasks.csv"
     export.write_text("Id,Subject,Description,ActivityDate,WhoId,OwnerId,Message_ID__c\n"
@@ -301,7 +313,8 @@ def test_local_sync__cancel_then_resume_on_entry(
 
     assert cancel_seconds < CANCEL_LIMIT_SECONDS
     assert "cancelled" in page.message.label.text().lower(), page.message.label.text()
-    assert page.counts.text().startswith("Stopped (cancelled"), page.counts.text()
+    assert page.counts.text().startswith("The sync stopped before the end: cancelled"), page.counts.text()
+    assert "(" not in page.counts.text(), "the reason is a sentence, not a bracket"
     window.show_step(Step.CONFLICTS)
     wait_idle(qtbot, window)
     window.show_step(Step.LOCAL_SYNC)
@@ -313,6 +326,9 @@ def test_local_sync__cancel_then_resume_on_entry(
     wait_idle(qtbot, window)
 
     assert confirmations[-1].title == "Resume the sync"
+    assert "row" in confirmations[-1].lines[0]
+    assert "item" not in confirmations[-1].lines[0], "the banner counts rows, the dialog items"
+    assert window.context.run.changes[-1].lines == tuple(confirmations[-1].lines)
     assert page.resume_offer.isHidden()
     after = keyed_tasks_by_key(window)
     assert len(after) - len(before) == counts["create"]
@@ -345,9 +361,10 @@ def test_drill__passes_on_default_org(
     run_drill(qtbot, window, page)
 
     assert confirmations[-1].title == "Run the cadence-tool drill"
+    assert "copy of sample.mbox with new Message-IDs" in confirmations[-1].question
     verdict = page.drill_panel.verdict.text()
     assert verdict.startswith("✓ Passed"), verdict
-    assert "backfill sent" in verdict
+    assert "made them again after the sync" in verdict
     problems = drill_problems(page)
     assert problems
     assert len(problems) == page.drill_panel.table.rowCount()
@@ -422,6 +439,7 @@ def test_local_sync__queue_retry_now(
 
     assert confirmations[-1].title == "Retry the backfill queue"
     assert queue.model.rowCount() == 0, page.message.label.text()
+    assert window.context.run.changes[-1].lines == tuple(confirmations[-1].lines)
     by_key = keyed_tasks_by_key(window)
     exported = {key: count for key, count in by_key.items() if key.endswith("@csv.example.com")}
     assert len(exported) == 3 * UPSERT_BATCH_SIZE
@@ -563,7 +581,7 @@ def test_wizard__journal_closed_with_run(
 
     window.start_fresh_run(window.context.run.profile)
 
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(JournalError, match="closed database"):
         journal.runs()
 
 
@@ -577,7 +595,7 @@ def test_drill__shared_user_chosen_on_tab(
 
     run_drill(qtbot, window, page)
 
-    assert "the cadence tool's one shared user" in confirmations[-1].lines[0]
+    assert "the cadence tool's one shared user" in confirmations[-1].lines[1]
     verdict = panel.verdict.text()
     assert verdict.startswith("✗ Failed"), verdict
     assert f"The cadence tool wrote as {CADENCE_USERNAME}" in verdict
@@ -670,6 +688,9 @@ def test_local_sync__resume_uses_shown_threshold(
     wait_idle(qtbot, window)
 
     assert confirmations[-1].title == "Resume the sync"
+    assert "row" in confirmations[-1].lines[0]
+    assert "item" not in confirmations[-1].lines[0], "the banner counts rows, the dialog items"
+    assert window.context.run.changes[-1].lines == tuple(confirmations[-1].lines)
     resumed = api_calls(journal.path, plan.run_id)[len(sent_before):]
     assert "bulk" in resumed, resumed
     assert page.history_panel.model.index(0, RunHistoryModel.STATE).data() == "finished"
@@ -690,6 +711,10 @@ def test_plan_table__reason_and_subject_fit_1100_wide(
     assert widths[PlanTableModel.SUBJECT] >= SUBJECT_MIN_WIDTH, widths
     assert widths[PlanTableModel.REASON] >= widths[PlanTableModel.KEY], widths
     assert sum(widths.values()) <= page.table.viewport().width() + 1, "the table scrolls sideways at 1100 px"
+    metrics = page.table.fontMetrics()
+    sources = [page.model.index(position, PlanTableModel.SOURCE).data() for position in range(20)]
+    widest = max(metrics.horizontalAdvance(source) for source in sources)
+    assert widest < widths[PlanTableModel.SOURCE], sources
     row = page.model.row_at(0)
     assert page.model.index(0, PlanTableModel.REASON).data(Qt.ItemDataRole.ToolTipRole) == row.reason
     assert page.model.index(0, PlanTableModel.SUBJECT).data(Qt.ItemDataRole.ToolTipRole) == row.subject

@@ -18,7 +18,7 @@ from wizard_driver import (
 )
 
 from backstory_desktop.core.checklist import Step, StepStatus
-from backstory_desktop.gui.pages.local_sync import NO_PLAN, LocalSyncPage
+from backstory_desktop.gui.pages.local_sync import NO_PLAN, NO_PLAN_OF_SOURCE, LocalSyncPage
 from backstory_desktop.gui.widgets import NO_VALUE
 from backstory_desktop.gui.wizard import WizardWindow
 
@@ -77,14 +77,14 @@ def test_local_sync__new_path_clears_old_plan(
     page.path_edit.setText(str(missing))
 
     assert page.model.rowCount() == 0, "the old plan still shows under the new path"
-    assert page.counts.text() == NO_PLAN
+    assert page.counts.text() == NO_PLAN_OF_SOURCE
     assert not page.apply_button.isEnabled()
 
     click(qtbot, page.plan_button)
     qtbot.waitUntil(lambda: not window.worker.busy)
     assert page.mailbox_error.isVisible()
     assert page.model.rowCount() == 0
-    assert page.counts.text() == NO_PLAN
+    assert page.counts.text() == NO_PLAN, "a source that cannot be read is offered for a plan"
 
 
 def test_local_sync__applied_counts_say_applied(
@@ -99,4 +99,5 @@ def test_local_sync__applied_counts_say_applied(
 
     assert page.counts.text() != planned
     assert page.counts.text().startswith("Applied plan: ")
+    assert page.route.text() == "", "the route of an apply already made still shows"
     assert not page.table.isColumnHidden(page.model.OUTCOME)

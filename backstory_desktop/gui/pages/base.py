@@ -128,7 +128,8 @@ class StepPage(QWidget):
     ) -> Job:
         """Run ``function`` on the worker; ``on_finished`` gets its result on the GUI thread.
 
-        With ``progress_message`` the page shows a progress bar, and a Cancel
+        ``name`` is a noun phrase such as "the sync", shown in "Stopping the sync
+        before closing…" and logged. With ``progress_message`` the page shows a progress bar, and a Cancel
         button when the function checks its cancel event. A failure or a
         cancel goes to ``on_failed``, by default ``job_failed``, which shows it
         on the message line.

@@ -46,6 +46,7 @@ from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.enablement.cadence import WHY_CALLS, mapping_steps
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
+from backstory_desktop.gui.pages.plan_text import counted
 from backstory_desktop.gui.widgets import (
     FAILED_COLOR,
     NO_VALUE,
@@ -54,7 +55,6 @@ from backstory_desktop.gui.widgets import (
     note,
     plain_label,
     plain_tooltip,
-    plural,
     status_color,
 )
 from backstory_desktop.store.settings import CADENCE_TOOLS, MAX_COVERAGE_DAYS
@@ -140,7 +140,7 @@ def check_summary(details: dict[str, Any]) -> str:
              for tool in details["tools"]]
     calls = sum(int(user["count"]) for user in details["calls"])
     if calls:
-        parts.append(f"{plural(calls, 'call')} {'lacks' if calls == 1 else 'lack'} TaskSubtype Call")
+        parts.append(f"{counted(calls, 'call')} {'lacks' if calls == 1 else 'lack'} TaskSubtype Call")
     else:
         parts.append("every call has TaskSubtype Call")
     return "; ".join(parts) + f" (last {details['days']} days). The tabs explain each finding."
@@ -314,7 +314,7 @@ class CadenceMappingPage(StepPage):
 
     def check(self) -> None:
         """Read the tools' Tasks and the calls over the chosen window, on the worker."""
-        self.start_job("check cadence mapping", check_coverage_job, self.run, self.days.value(),
+        self.start_job("the cadence mapping check", check_coverage_job, self.run, self.days.value(),
                        on_finished=self._show_result, progress_message="Reading Tasks…", cancellable=True)
 
     def _show_result(self, result: StepResult) -> None:

@@ -205,7 +205,7 @@ class CadenceToolsPage(StepPage):
     def enter(self) -> None:
         super().enter()
         if not self._users_loaded and not self.busy:
-            self.start_job("list users", load_users_job, self.run, on_finished=self._show_users,
+            self.start_job("the user list", load_users_job, self.run, on_finished=self._show_users,
                            progress_message="Reading the org's users…")
 
     def _show_users(self, users: list[UserRef]) -> None:
@@ -223,7 +223,7 @@ class CadenceToolsPage(StepPage):
         self.update_actions()
         if any(saved.values()) and self.run.checklist.status(self.step) is None:
             # Tools saved in an earlier session: check them against this org, without saving again.
-            self.start_job("check saved cadence tools", check_saved_tools_job, self.run,
+            self.start_job("the check of saved cadence tools", check_saved_tools_job, self.run,
                            on_finished=self._show_saved_check, progress_message="Checking the saved users…")
 
     def _show_saved_check(self, result: StepResult) -> None:
@@ -259,7 +259,7 @@ class CadenceToolsPage(StepPage):
     def save(self) -> None:
         """Check the chosen users in the org and save them in the org profile, on the worker."""
         self._saved_before = dict(self.run.profile.cadence_users)
-        self.start_job("save cadence tools", save_tools_job, self.run, self.chosen_users(),
+        self.start_job("the cadence tools save", save_tools_job, self.run, self.chosen_users(),
                        on_finished=self._show_result, progress_message="Checking the users in the org…")
 
     def _show_result(self, result: StepResult) -> None:

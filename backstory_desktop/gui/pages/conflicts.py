@@ -117,7 +117,7 @@ class ConflictsPage(StepPage):
 
     def scan(self) -> None:
         """Scan the org's Tasks on the worker."""
-        self.start_job("scan conflicts", scan_job, self.run, on_finished=self._show_groups,
+        self.start_job("the conflict scan", scan_job, self.run, on_finished=self._show_groups,
                        progress_message="Reading Tasks…", cancellable=True)
 
     def _show_groups(self, result: StepResult) -> None:

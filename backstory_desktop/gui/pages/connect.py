@@ -36,6 +36,7 @@ from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN, PracticeSettings, St
 from backstory_desktop.gui.profile_dialog import KIND_LABELS, format_callback_ports
 from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, explain_error, note
+from backstory_desktop.practice_org.database_lock import DESKTOP_WINDOW_HOLDER
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
 from backstory_desktop.salesforce.errors import SignInRequired
@@ -114,7 +115,7 @@ def start_and_connect(
     if org is None:
         progress(0, 0, "Starting the practice org…")
         ensure_private_dir(practice.db_path.parent)
-        org = PracticeOrg(practice.db_path, scenario=practice.scenario)
+        org = PracticeOrg(practice.db_path, scenario=practice.scenario, holder=DESKTOP_WINDOW_HOLDER)
         org.start()
     check_cancel(cancel)
     progress(0, 0, "Signing in with OAuth (PKCE)…")
@@ -487,7 +488,7 @@ class ConnectPage(StepPage):
         self.run.checklist.forget(Step.CONNECT)
         self._show_connection()
         self.record_changed()
-        self.start_job("sign out", sign_out_job, old_profile, connection,
+        self.start_job("the sign-out", sign_out_job, old_profile, connection,
                        on_finished=lambda _result: self._signed_out_after_edit(old_profile.alias),
                        on_failed=self._sign_out_failed,
                        progress_message=f"Revoking the sign-in at {old_profile.login_host}…")
@@ -508,7 +509,7 @@ class ConnectPage(StepPage):
         self._show_connection()
         self.record_changed()
         alias = self.run.profile.alias
-        self.start_job("sign out", sign_out_job, self.run.profile, connection,
+        self.start_job("the sign-out", sign_out_job, self.run.profile, connection,
                        on_finished=lambda _result: self._signed_out(alias),
                        on_failed=self._sign_out_failed,
                        progress_message=f"Signing out of {alias}…")
@@ -534,7 +535,7 @@ class ConnectPage(StepPage):
         question = f"Remove the org profile {profile.alias}?"
         if not dialogs.confirm(self, "Remove org profile", question, lines, "Remove"):
             return
-        self.start_job("remove profile", remove_profile_job, profile, self.run.connection,
+        self.start_job("the profile removal", remove_profile_job, profile, self.run.connection,
                        on_finished=self._profile_removed,
                        progress_message=f"Removing {profile.alias}…")
 
@@ -643,7 +644,7 @@ class ConnectPage(StepPage):
 
     def resume_saved_session(self) -> None:
         """Resume the saved sign-in of the run's profile; a missing one waits for Sign in with browser."""
-        self.start_job("resume session", resume_job, self.run, on_finished=self._show_result,
+        self.start_job("the session resume", resume_job, self.run, on_finished=self._show_result,
                        on_failed=self._resume_failed, progress_message=RESUMING)
 
     def _resume_failed(self, error: BaseException) -> None:
@@ -675,7 +676,7 @@ class ConnectPage(StepPage):
         self._last_other_sign_in = OtherSignIn(
             sign_in.method, username=sign_in.username, instance_url=sign_in.instance_url
         )
-        self.start_job("sign in for this session", other_sign_in_job, self.run, sign_in,
+        self.start_job("the sign-in", other_sign_in_job, self.run, sign_in,
                        on_finished=self._show_result, on_failed=self._other_sign_in_failed,
                        progress_message="Signing in…")
 

@@ -276,7 +276,7 @@ class IntegrationUserPage(StepPage):
         super().enter()
         self._show_cadence_users()
         if not self._users_loaded and not self.busy:
-            self.start_job("list users", load_users_job, self.run, on_finished=self._show_users,
+            self.start_job("the user list", load_users_job, self.run, on_finished=self._show_users,
                            progress_message="Reading the org's users…")
 
     def update_actions(self) -> None:
@@ -301,7 +301,7 @@ class IntegrationUserPage(StepPage):
     def check(self) -> None:
         """Check the chosen user's and the cadence users' effective access, on the worker."""
         username = str(self.users.currentData())
-        self.start_job("check integration user", check_user_job, self.run, username,
+        self.start_job("the integration user check", check_user_job, self.run, username,
                        on_finished=self._show_result, progress_message="Reading permissions…")
 
     def fix(self, username: str | None) -> None:
@@ -309,7 +309,7 @@ class IntegrationUserPage(StepPage):
         report = self._report(username)
         if report is None:
             return
-        self.start_job("plan access fix", plan_fix_job, self.run, username,
+        self.start_job("the access fix plan", plan_fix_job, self.run, username,
                        report.missing_system_permissions(),
                        on_finished=lambda plan: self._confirm_fix(plan, report),
                        progress_message="Working out the permission set changes…")
@@ -355,7 +355,7 @@ class IntegrationUserPage(StepPage):
             self.message.show_message("Nothing was changed.")
 
     def _apply(self, plan: GrantPlan) -> None:
-        self.start_job("fix access", apply_fix_job, self.run, plan, on_finished=self._show_result,
+        self.start_job("the access fix", apply_fix_job, self.run, plan, on_finished=self._show_result,
                        progress_message="Granting access…")
 
     def _show_result(self, result: StepResult) -> None:

@@ -37,10 +37,12 @@ from backstory_desktop.enablement.sync import sync_journal
 from backstory_desktop.gui import dialogs, sync_dialogs
 from backstory_desktop.gui.models import PlanIndex, PlanTableModel, index_plan_rows
 from backstory_desktop.gui.pages.base import WizardContext
-from backstory_desktop.gui.pages.local_sync_runs import SyncRunActions
+from backstory_desktop.gui.pages.local_sync_runs import RUN_IN_PROGRESS, SyncRunActions
 from backstory_desktop.gui.pages.plan_table import ElideLeftDelegate, PlanColumns
 from backstory_desktop.gui.pages.plan_text import (
     REASON_LABELS,
+    apply_confirmation,
+    as_sentence,
     counted,
     describe_counts,
     describe_route,
@@ -48,6 +50,7 @@ from backstory_desktop.gui.pages.plan_text import (
     inactive_owner_lines,
     inactive_owner_summary,
     sends_by_bulk,
+    stopped_apply_text,
     stored_spelling_advice,
 )
 from backstory_desktop.gui.pages.sync_jobs import (
@@ -71,7 +74,7 @@ from backstory_desktop.gui.widgets import (
 from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.csv_export import CsvMapping
 from backstory_desktop.sources.registry import SourceKind, describe_source, detect_source
-from backstory_desktop.store.journal import RunInProgress, RunSummary
+from backstory_desktop.store.journal import RunSummary
 from backstory_desktop.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
@@ -81,11 +84,10 @@ MAX_BULK_THRESHOLD = 100_000_000
 ALL_ACTIONS = "All actions"
 # The filter's item data of a reason code starts with this, so that an action keeps its plain value.
 REASON_FILTER_PREFIX = "reason:"
-# The error code of a step result rejected because another sync has locked the org.
-RUN_IN_PROGRESS = "RUN_IN_PROGRESS"
 WARNING_COLOR = "#8a5a00"
 
 NO_PLAN = "No plan yet: choose a mail source and build the plan."
+NO_PLAN_OF_SOURCE = "No plan yet: click Build plan to read this source and plan the sync."
 SOURCE_FILTER = ("Mail sources and exports (*.mbox *.mbx *.csv);;mbox files (*.mbox *.mbx);;"
                  "CSV files (*.csv);;All files (*)")
 
@@ -363,7 +365,7 @@ class LocalSyncPage(SyncRunActions):
         try:
             kind = detect_source(path)
         except SourceError as error:
-            self.kind_label.setText(f"Kind: not a mail source ({error})")
+            self._show_source_error(error)
             return None
         self.kind_label.setText(f"Kind: {describe_source(kind)}")
         return kind
@@ -386,8 +388,13 @@ class LocalSyncPage(SyncRunActions):
 
     def _show_source_error(self, error: BaseException) -> None:
         log.info("mail source rejected: %s", error)
-        self.mailbox_error.setText(str(error))
+        text = as_sentence(str(error))
+        if "choose" not in text.lower():
+            text += " Choose another file or folder."
+        self.mailbox_error.setText(text)
         self.mailbox_error.show()
+        self.kind_label.setText("Kind: not a mail source")
+        self.counts.setText(NO_PLAN)
 
     # The plan.
 
@@ -399,7 +406,8 @@ class LocalSyncPage(SyncRunActions):
         self._reset_filter()
         self._label_filter(None, None)
         self._show_outcome_column(False)
-        self.counts.setText(NO_PLAN)
+        source_usable = bool(self.path_edit.text().strip()) and self.mailbox_error.isHidden()
+        self.counts.setText(NO_PLAN_OF_SOURCE if source_usable else NO_PLAN)
         self.spelling.clear()
         self.spelling.hide()
         self.owners.clear()
@@ -417,18 +425,12 @@ class LocalSyncPage(SyncRunActions):
             return
         path = Path(self._requested_path.strip()).expanduser()
         mapping = self._mapping if self._kind is SourceKind.CSV else None
-        self.start_job("plan sync", plan_job, self.run, path, mapping, on_finished=self._show_plan,
-                       progress_message="Reading the source…", cancellable=True)
+        self.start_job("the reading of the source", plan_job, self.run, path, mapping,
+                       on_finished=self._show_plan, progress_message="Reading the source…", cancellable=True)
 
     def job_failed(self, error: BaseException) -> None:
         if isinstance(error, SourceError):
             self._show_source_error(error)
-            return
-        if isinstance(error, RunInProgress):
-            log.info("sync rejected: %s", error)
-            self.message.clear()
-            self.blocked.setText(str(error))
-            self.blocked.show()
             return
         super().job_failed(error)
 
@@ -454,7 +456,8 @@ class LocalSyncPage(SyncRunActions):
 
     def _show_route(self) -> None:
         plan = self.run.plan
-        if plan is None or not self._planned_path:
+        if plan is None or not self._planned_path or self._plan_applied:
+            # After an apply the counts line shows what was sent, and a resume or retry reads the threshold.
             self.route.clear()
             return
         sending, _bulk = sends_by_bulk(plan, self.threshold.value())
@@ -481,7 +484,7 @@ class LocalSyncPage(SyncRunActions):
             self.model.set_filter(None)
             return
         if self._row_index is None:
-            self.start_job("sort plan rows", index_plan_rows, plan.rows, on_finished=self._positions_read,
+            self.start_job("the plan row sort", index_plan_rows, plan.rows, on_finished=self._positions_read,
                            on_failed=self._positions_failed,
                            progress_message="Sorting the plan rows by action and reason…", cancellable=True)
             return
@@ -518,7 +521,7 @@ class LocalSyncPage(SyncRunActions):
         if not chosen:
             return
         path = Path(chosen)
-        self.start_job("export plan", export_job, path, plan,
+        self.start_job("the plan export", export_job, path, plan,
                        on_finished=lambda written: self._plan_exported(path, written),
                        progress_message="Writing the plan…")
 
@@ -540,29 +543,14 @@ class LocalSyncPage(SyncRunActions):
         plan = self.run.plan
         if plan is None:
             return
-        counts = plan.counts()
-        creates, updates = counts[Action.CREATE.value], counts[Action.UPDATE.value]
         settings = self._settings()
-        sending = creates + updates
-        route = ("• through Bulk API 2.0" if sending >= settings.bulk_threshold
-                 else "• through sObject Collections, 200 records a call")
-        lines = [
-            f"+ create {counted(creates, 'Task')}",
-            f"~ update {counted(updates, 'Task')}",
-            f"  not sent: {counted(counts[Action.CONFLICT.value], 'conflict')}, "
-            f"{counts[Action.INVALID.value]:,} invalid, {counts[Action.EXCLUDED.value]:,} excluded",
-            f"{route} ({counted(sending, 'row')}, Bulk API from {settings.bulk_threshold:,})",
-        ]
-        lines += [f"~ owner {owner.replaced_by} for the {counted(owner.rows, 'row')} of inactive user "
-                  f"{owner.username}" for owner in plan.inactive_owners]
-        question = (f"Create {counted(creates, 'Task')} and update {counted(updates, 'Task')} "
-                    f"in the org at {self.run.profile.instance_url}?")
+        question, lines = apply_confirmation(plan, settings, self.run.profile.instance_url)
         if not dialogs.confirm(self, "Apply the sync plan", question, lines):
             return
         # A failed apply leaves no result, so outcomes of an earlier apply must not show as this one's.
         self.run.sync_result = None
         self.blocked.hide()
-        self.start_job("apply sync", apply_job, self.run, settings, on_finished=self._show_outcomes,
+        self.start_job("the sync", apply_job, self.run, settings, on_finished=self._show_outcomes,
                        progress_message="Upserting Tasks…", cancellable=True)
 
     def _show_outcomes(self, result: StepResult) -> None:
@@ -570,6 +558,7 @@ class LocalSyncPage(SyncRunActions):
             self._show_step_result(result)
             return
         self._plan_applied = True
+        self._show_route()
         outcome = self.run.sync_result
         plan = self.run.plan
         if outcome is not None and plan is not None and plan.run_id is not None:
@@ -577,11 +566,8 @@ class LocalSyncPage(SyncRunActions):
             self.model.set_outcomes(lambda start, stop: journal.item_outcomes(run_id, start, stop))
             self._show_outcome_column(True)
             if outcome.stopped_because:
-                written = f"{counted(outcome.created, 'Task')} created, {outcome.updated:,} updated"
-                if outcome.in_doubt_count:
-                    written += f", {outcome.in_doubt_count:,} in doubt"
-                self.counts.setText(f"Stopped ({outcome.stopped_because}): {written}. "
-                                    "Resume sends the rest; the Outcome column shows where each row is.")
+                self.counts.setText(stopped_apply_text(outcome.stopped_because, outcome.created,
+                                                       outcome.updated, outcome.in_doubt_count))
             else:
                 self.counts.setText(f"Applied plan: {describe_counts(plan.counts())}. "
                                     "The Outcome column shows where each row is now.")
@@ -600,21 +586,3 @@ class LocalSyncPage(SyncRunActions):
         self.update_actions()
         plan = self.run.plan
         self.refresh_overview(queue_run_id=plan.run_id if plan is not None else None)
-
-    def _show_resumed(self, result: StepResult) -> None:
-        """Show the plan of the run a resume or retry sent, with the outcome of each row sent."""
-        plan = self.run.plan
-        summary = self._sent_run
-        if result.details.get("error_code") != RUN_IN_PROGRESS and plan is not None and summary is not None:
-            if self.path_edit.text() != summary.source:
-                # The run may come from another source than the one shown; its plan is shown under its path.
-                self.path_edit.blockSignals(True)
-                self.path_edit.setText(summary.source)
-                self.path_edit.blockSignals(False)
-                self._mapping = None
-                self._kind = self._detect(summary.source, look_into_folders=False)
-            self._requested_path = summary.source
-            self._show_plan(plan)
-            self._show_outcomes(result)
-            return
-        self._show_step_result(result)

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QFrame, QLabel, QTabWidget
+from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QTabWidget
 
 from backstory_desktop.cadence_drill import DrillReport, ToolUser, run_cadence_drill
 from backstory_desktop.core.checklist import Step, StepResult
+from backstory_desktop.core.plan import Plan
 from backstory_desktop.enablement.run import record_change
 from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.pages.base import StepPage
@@ -36,12 +37,17 @@ from backstory_desktop.gui.pages.sync_panels import (
     is_unfinished,
     resume_sentence,
 )
-from backstory_desktop.gui.widgets import FAILED_COLOR, explain_error, plural
+from backstory_desktop.gui.widgets import FAILED_COLOR, explain_error
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.sources.csv_export import CsvMapping
+from backstory_desktop.sources.registry import SourceKind
 from backstory_desktop.store.journal import RunSummary
 from backstory_desktop.sync.settings import SyncSettings
 
 log = logging.getLogger(__name__)
+
+# The error code of a step result rejected because another sync has locked the org.
+RUN_IN_PROGRESS = "RUN_IN_PROGRESS"
 
 
 class SyncRunActions(StepPage):
@@ -51,6 +57,7 @@ class SyncRunActions(StepPage):
     """
 
     tabs: QTabWidget
+    path_edit: QLineEdit
     queue_panel: QueuePanel
     history_panel: HistoryPanel
     drill_panel: DrillPanel
@@ -60,6 +67,9 @@ class SyncRunActions(StepPage):
     _offered_run_id: str | None
     _sent_run: RunSummary | None
     _open_failed: bool
+    _mapping: CsvMapping | None
+    _kind: SourceKind | None
+    _requested_path: str
 
     def update_actions(self) -> None:
         raise NotImplementedError
@@ -73,7 +83,16 @@ class SyncRunActions(StepPage):
     def _settings(self) -> SyncSettings:
         raise NotImplementedError
 
-    def _show_resumed(self, result: StepResult) -> None:
+    def _detect(self, text: str, *, look_into_folders: bool) -> SourceKind | None:
+        raise NotImplementedError
+
+    def _show_plan(self, plan: Plan) -> None:
+        raise NotImplementedError
+
+    def _show_outcomes(self, result: StepResult) -> None:
+        raise NotImplementedError
+
+    def _show_step_result(self, result: StepResult) -> None:
         raise NotImplementedError
 
     def resume(self, run_id: str) -> None:
@@ -81,13 +100,14 @@ class SyncRunActions(StepPage):
         summary = next((run for run in self.history_panel.runs() if run.run_id == run_id), None)
         left = summary.work_left if summary is not None else 0
         name = describe_run(summary) if summary is not None else f"the sync run {run_id}"
-        lines = [f"+ send the {plural(left, 'item')} not written yet (each key is looked up first)"]
+        lines = [f"+ send the {counted(left, 'row')} not written yet "
+                 "(rows that got no response are looked up first)"]
         if not dialogs.confirm(self, "Resume the sync", f"Resume {name}?", lines, "Resume"):
             return
         self.resume_offer.hide()
         self.blocked.hide()
         self._sent_run = summary
-        self.start_job("resume sync", resume_job, self.run, run_id, self._settings(),
+        self.start_job("the sync resume", resume_job, self.run, run_id, self._settings(), lines,
                        on_finished=self._show_resumed,
                        progress_message="Resuming the sync…", cancellable=True)
 
@@ -104,9 +124,27 @@ class SyncRunActions(StepPage):
             return
         self.blocked.hide()
         self._sent_run = next((run for run in self.history_panel.runs() if run.run_id == run_id), None)
-        self.start_job("retry backfill", retry_job, self.run, run_id, self._settings(),
+        self.start_job("the backfill retry", retry_job, self.run, run_id, self._settings(), lines,
                        on_finished=self._show_resumed,
                        progress_message="Retrying the queued items…", cancellable=True)
+
+    def _show_resumed(self, result: StepResult) -> None:
+        """Show the plan of the run a resume or retry sent, with the outcome of each row sent."""
+        plan = self.run.plan
+        summary = self._sent_run
+        if result.details.get("error_code") != RUN_IN_PROGRESS and plan is not None and summary is not None:
+            if self.path_edit.text() != summary.source:
+                # The run may come from another source than the one shown; its plan is shown under its path.
+                self.path_edit.blockSignals(True)
+                self.path_edit.setText(summary.source)
+                self.path_edit.blockSignals(False)
+                self._mapping = None
+                self._kind = self._detect(summary.source, look_into_folders=False)
+            self._requested_path = summary.source
+            self._show_plan(plan)
+            self._show_outcomes(result)
+            return
+        self._show_step_result(result)
 
     # History and queue.
 
@@ -201,12 +239,15 @@ class SyncRunActions(StepPage):
         tool_user = self.drill_panel.tool_user()
         writer = ("the cadence tool's one shared user" if tool_user is ToolUser.SHARED
                   else "each sender's own user, as the cadence tool")
+        mailbox = self.context.mailbox.name
         lines = [
-            f"+ create Tasks as {writer}, before, during and after a local sync",
+            f"• write a copy of the messages of {mailbox} with new Message-IDs, as cadence-drill.mbox "
+            "in a temporary folder",
+            f"+ create Tasks for those messages as {writer}, before, during and after a local sync",
             "~ update those Tasks with the local sync, keyed on the Message-ID",
-            "• on the practice org only; it changes no other org",
+            "• on the practice org only, so no other org changes",
         ]
-        question = f"Run the cadence-tool drill with the messages of {self.context.mailbox.name}?"
+        question = f"Run the cadence-tool drill on a copy of {mailbox} with new Message-IDs?"
         if not dialogs.confirm(self, "Run the cadence-tool drill", question, lines, "Run drill"):
             return
         admin = self.run.require_connection()
@@ -214,14 +255,16 @@ class SyncRunActions(StepPage):
         def connection_for_user(username: str) -> OrgConnection:
             return connect_practice_org(org.base_url, org.ca_bundle, username, org.client_id)
 
-        self.start_job("cadence drill", run_cadence_drill, connection_for_user, admin, self.context.mailbox,
-                       tool_user=tool_user, on_finished=lambda report: self._show_drill(report, lines),
+        self.start_job("the cadence-tool drill", run_cadence_drill, connection_for_user, admin,
+                       self.context.mailbox, tool_user=tool_user,
+                       on_finished=lambda report: self._show_drill(report, lines),
                        progress_message="Running the cadence-tool drill…", cancellable=True)
 
     def _show_drill(self, report: DrillReport, lines: list[str]) -> None:
         self.drill_panel.show_report(report)
         verdict = "passed" if report.passed else "failed"
         record_change(self.run, Step.LOCAL_SYNC,
-                      f"Ran the cadence-tool drill on the practice org with {self.context.mailbox.name}, "
-                      f"the tool writing as {report.tool_user}: {verdict}.", lines)
+                      f"Ran the cadence-tool drill on the practice org with a copy of "
+                      f"{self.context.mailbox.name}, the tool writing as {report.tool_user}: {verdict}.",
+                      lines)
         self.update_actions()

@@ -418,7 +418,7 @@ class MessageIdFieldPage(StepPage):
     def inspect(self) -> None:
         """Inspect the field, on the worker."""
         self._save_flag_name()
-        self.start_job("inspect field", check_field_job, self.run, on_finished=self._show_result,
+        self.start_job("the field inspection", check_field_job, self.run, on_finished=self._show_result,
                        progress_message="Reading the field's settings…")
 
     def create_field(self) -> None:
@@ -428,13 +428,13 @@ class MessageIdFieldPage(StepPage):
                                     username=self.run.profile.username)
         if not dialogs.confirm(self, "Create the Message-ID field", "Create this field in the org?", lines):
             return
-        self.start_job("create field", create_field_job, self.run, case_sensitive=case_sensitive,
+        self.start_job("the field creation", create_field_job, self.run, case_sensitive=case_sensitive,
                        on_finished=self._show_result, progress_message="Creating the field…")
 
     def plan_fix(self) -> None:
         """Scan for values that block Unique and plan the fix, on the worker, with Cancel."""
         self._show_plan(None)
-        self.start_job("plan field fix", plan_fix_job, self.run,
+        self.start_job("the field fix plan", plan_fix_job, self.run,
                        case_sensitive=self.case_sensitive.isChecked(), on_finished=self._show_plan,
                        progress_message="Scanning Tasks and Events for values held twice…",
                        cancellable=True)
@@ -453,7 +453,7 @@ class MessageIdFieldPage(StepPage):
         if not dialogs.confirm(self, "Fix the Message-ID field", "Change this field in the org?",
                                fix_dialog_lines(plan)):
             return
-        self.start_job("apply field fix", apply_fix_job, self.run, plan, on_finished=self._show_result,
+        self.start_job("the field fix", apply_fix_job, self.run, plan, on_finished=self._show_result,
                        progress_message="Changing the field…")
 
     # -- showing -----------------------------------------------------------------------

@@ -12,15 +12,15 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QTableView
 
-from backstory_desktop.gui.models import PlanTableModel
+from backstory_desktop.gui.models import PlanTableModel, short_source_ref
 
 # Column widths of the plan table, in pixels. Reason gets REASON_SHARE of the width the fixed columns
 # leave. Key, Subject and Source get their shares of the rest, and Reason stretches over what they leave.
 ACTION_WIDTH = 64
 REASON_SHARE = 0.38
-KEY_SHARE = 0.36
-SUBJECT_SHARE = 0.40
-SOURCE_MAX_SHARE = 0.24
+KEY_SHARE = 0.34
+SUBJECT_SHARE = 0.39
+SOURCE_MAX_SHARE = 0.27
 REASON_MIN_WIDTH = 220
 KEY_MIN_WIDTH = 110
 SUBJECT_MIN_WIDTH = 100
@@ -32,7 +32,7 @@ CELL_MARGIN = 16
 
 
 class ElideLeftDelegate(QStyledItemDelegate):
-    """Item delegate that elides text at its start, so a source reference keeps its row or byte number."""
+    """Item delegate that elides text at its start, so a source reference keeps its file name or number."""
 
     def initStyleOption(self, option: QStyleOptionViewItem,
                         index: QModelIndex | QPersistentModelIndex) -> None:
@@ -70,7 +70,8 @@ class PlanColumns(QObject):
         """Fit Source to the references of the first rows of a new plan."""
         metrics = self.table.fontMetrics()
         shown = min(model.rowCount(), SOURCE_ROWS_MEASURED)
-        widths = [metrics.horizontalAdvance(model.row_at(row).source_ref) for row in range(shown)]
+        references = (short_source_ref(model.row_at(row).source_ref) for row in range(shown))
+        widths = [metrics.horizontalAdvance(reference) for reference in references]
         widest = max(widths, default=0)
         self.source_width = max(widest + CELL_MARGIN, SOURCE_MIN_WIDTH)
         self.fit()

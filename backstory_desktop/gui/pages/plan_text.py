@@ -11,6 +11,7 @@ from pathlib import Path
 
 from backstory_desktop.core.plan import Action, InactiveOwner, Plan, ReasonCode
 from backstory_desktop.core.plan import stored_spelling_advice as stored_spelling_advice
+from backstory_desktop.sync.settings import SyncSettings
 
 # Inactive owners named on the plan tab; the tooltip lists every one.
 OWNERS_NAMED = 3
@@ -32,6 +33,21 @@ REASON_LABELS: dict[ReasonCode, str] = {
 def counted(count: int, noun: str) -> str:
     """Return "1 Task" or "2,000 Tasks", with thousands separators."""
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def as_sentence(text: str) -> str:
+    """End ``text`` with a full stop unless it ends a sentence already, so it can be followed by another."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+def stopped_apply_text(reason: str, created: int, updated: int, in_doubt: int) -> str:
+    """Describe an apply that stopped before the end: why, what it wrote, and what Resume does."""
+    written = f"{counted(created, 'Task')} created, {updated:,} updated"
+    if in_doubt:
+        written += f", {in_doubt:,} in doubt"
+    return (f"The sync stopped before the end: {as_sentence(reason)} {written}. "
+            "Resume sends the rest, and the Outcome column shows where each row is.")
 
 
 def inactive_owner_lines(plan: Plan) -> list[str]:
@@ -76,6 +92,39 @@ def describe_route(sending: int, threshold: int) -> str:
                 f"of {threshold:,}).")
     return (f"Apply will use sObject Collections ({counted(sending, 'row')}, below the Bulk threshold "
             f"of {threshold:,}).")
+
+
+def apply_confirmation(plan: Plan, settings: SyncSettings, instance_url: str) -> tuple[str, list[str]]:
+    """Return the question and the diff lines the admin confirms before an apply of ``plan``.
+
+    A line whose count is zero is left out, so the diff lists only what the apply does.
+    """
+    counts = plan.counts()
+    creates, updates = counts.get(Action.CREATE.value, 0), counts.get(Action.UPDATE.value, 0)
+    lines = []
+    if creates:
+        lines.append(f"+ create {counted(creates, 'Task')}")
+    if updates:
+        lines.append(f"~ update {counted(updates, 'Task')}")
+    conflicts, invalid = counts.get(Action.CONFLICT.value, 0), counts.get(Action.INVALID.value, 0)
+    excluded = counts.get(Action.EXCLUDED.value, 0)
+    not_sent = [counted(conflicts, "conflict")] if conflicts else []
+    not_sent += [f"{invalid:,} invalid"] if invalid else []
+    not_sent += [f"{excluded:,} excluded"] if excluded else []
+    if not_sent:
+        lines.append(f"  not sent: {', '.join(not_sent)}")
+    sending, by_bulk = sends_by_bulk(plan, settings.bulk_threshold)
+    route = "through Bulk API 2.0" if by_bulk else "through sObject Collections, 200 records a call"
+    lines.append(f"• {route} ({counted(sending, 'row')}, Bulk API from {settings.bulk_threshold:,})")
+    lines += [f"~ owner {owner.replaced_by} for the {counted(owner.rows, 'row')} of inactive user "
+              f"{owner.username}" for owner in plan.inactive_owners]
+
+    writes = [f"create {counted(creates, 'Task')}"] if creates else []
+    writes += [f"update {counted(updates, 'Task')}"] if updates else []
+    if not writes:
+        return f"Apply the plan, which sends no Task, to the org at {instance_url}?", lines
+    what = " and ".join(writes)
+    return f"{what[0].upper()}{what[1:]} in the org at {instance_url}?", lines
 
 
 def export_file_name(source: str, today: date) -> str:

@@ -160,7 +160,7 @@ class SummaryPage(StepPage):
     def export_to(self, path: Path) -> None:
         """Write the report to ``path`` on the worker."""
         text = report_html(self.run)
-        self.start_job("export report", write_report, path, text, on_finished=self._exported,
+        self.start_job("the report export", write_report, path, text, on_finished=self._exported,
                        progress_message="Writing the report…")
 
     def _exported(self, path: Path) -> None:

@@ -54,16 +54,24 @@ def apply_job(run: EnablementRun, settings: SyncSettings, *,
     return enablement.apply_sync(run, settings=settings, progress=progress, cancel=cancel)
 
 
-def resume_job(run: EnablementRun, run_id: str, settings: SyncSettings, *,
+def resume_job(run: EnablementRun, run_id: str, settings: SyncSettings, confirmed_lines: list[str], *,
                progress: ProgressCallback, cancel: threading.Event) -> StepResult:
-    """Continue an unfinished run where it stopped, with the page's Bulk threshold."""
-    return enablement.resume_sync(run, run_id, settings=settings, progress=progress, cancel=cancel)
+    """Continue an unfinished run where it stopped, with the page's Bulk threshold.
+
+    ``confirmed_lines`` are the diff the admin confirmed, for the change log.
+    """
+    return enablement.resume_sync(run, run_id, settings=settings, confirmed_lines=confirmed_lines,
+                                  progress=progress, cancel=cancel)
 
 
-def retry_job(run: EnablementRun, run_id: str, settings: SyncSettings, *,
+def retry_job(run: EnablementRun, run_id: str, settings: SyncSettings, confirmed_lines: list[str], *,
               progress: ProgressCallback, cancel: threading.Event) -> StepResult:
-    """Send a run's queued items again now, with the page's Bulk threshold."""
-    return enablement.retry_backfill(run, run_id, settings=settings, progress=progress, cancel=cancel)
+    """Send a run's queued items again now, with the page's Bulk threshold.
+
+    ``confirmed_lines`` are the diff the admin confirmed, for the change log.
+    """
+    return enablement.retry_backfill(run, run_id, settings=settings, confirmed_lines=confirmed_lines,
+                                     progress=progress, cancel=cancel)
 
 
 def read_overview(run: EnablementRun, queue_run_id: str | None) -> SyncOverview:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QAbstractItemModel, Qt, Signal
 from PySide6.QtWidgets import (
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from backstory_desktop.cadence_drill import DrillReport, DrillRow, ToolUser
 from backstory_desktop.gui.models import QueueModel, RunHistoryModel, local_time
 from backstory_desktop.gui.pages.plan_table import ElideLeftDelegate
+from backstory_desktop.gui.pages.plan_text import as_sentence, counted
 from backstory_desktop.gui.widgets import (
     FAILED_COLOR,
     PASSED_COLOR,
@@ -37,32 +37,20 @@ from backstory_desktop.gui.widgets import (
     compact_rows,
     note,
     plain_label,
-    plural,
 )
-
-if TYPE_CHECKING:
-    from backstory_desktop.store.journal import QueuedItem, RunSummary
+from backstory_desktop.store.journal import QueuedItem, RunState, RunSummary
 
 # Widths of the backfill queue's Message-ID key and Source columns, in pixels.
 QUEUE_KEY_WIDTH = 200
 QUEUE_SOURCE_WIDTH = 150
 
 # Run states of an apply that stopped, or whose process was killed, before the end.
-UNFINISHED_RUN_STATES = ("applying", "stopped")
-
-
-# The state of a run whose plan was built but never applied.
-PLANNED_STATE = "planned"
-
-
-def count_text(count: int, noun: str) -> str:
-    """Return "1 item" or "1,200 items", with thousands separators."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+UNFINISHED_RUN_STATES = (RunState.APPLYING, RunState.STOPPED)
 
 
 def is_unfinished(run: RunSummary) -> bool:
     """Tell whether a run stopped, or was killed, with rows left to send or to resolve."""
-    return str(run.state) in UNFINISHED_RUN_STATES and run.work_left > 0
+    return run.state in UNFINISHED_RUN_STATES and run.work_left > 0
 
 
 def source_name(run: RunSummary) -> str:
@@ -76,10 +64,11 @@ def describe_run(run: RunSummary) -> str:
 
 
 def resume_sentence(run: RunSummary) -> str:
-    """Describe an unfinished run in one sentence that ends with what Resume does."""
-    stopped = f" ({run.stop_reason})" if run.stop_reason else ""
-    return (f"{describe_run(run).capitalize()} did not finish{stopped}: "
-            f"{count_text(run.work_left, 'row')} are not written yet. Resume sends them; "
+    """Describe an unfinished run in sentences that end with what Resume does."""
+    stopped = f": {as_sentence(run.stop_reason)}" if run.stop_reason else "."
+    are = "is" if run.work_left == 1 else "are"
+    return (f"{describe_run(run).capitalize()} did not finish{stopped} "
+            f"{counted(run.work_left, 'row')} {are} not written yet. Resume sends them, and "
             "nothing already written is sent twice.")
 
 
@@ -99,11 +88,11 @@ def table_view(model: QAbstractItemModel) -> QTableView:
 
 
 def fit_columns(table: QTableView, columns: Iterable[int]) -> None:
-    """Size ``columns`` to their text; the width left over stays empty rather than widen one column."""
+    """Size ``columns`` to their text; the last column of the table takes the width left over."""
     header = table.horizontalHeader()
-    header.setStretchLastSection(False)
     for column in columns:
         header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+    header.setSectionResizeMode(header.count() - 1, QHeaderView.ResizeMode.Stretch)
 
 
 class QueuePanel(QWidget):
@@ -152,7 +141,7 @@ class QueuePanel(QWidget):
             self.title.setText("No queued items: a transient failure during an apply puts the item here.")
         else:
             self.title.setText(
-                f"{count_text(count, 'item')} of {describe_run(run)} wait for another try. "
+                f"{counted(count, 'item')} of {describe_run(run)} wait for another try. "
                 "Each is retried with back-off; Retry now sends every one at once.")
 
     def set_enabled_actions(self, idle: bool) -> None:
@@ -182,7 +171,8 @@ class HistoryPanel(QWidget):
         self._current_plan: str | None = None
         self.model = RunHistoryModel()
         self.table = table_view(self.model)
-        fit_columns(self.table, range(len(RunHistoryModel.HEADERS)))
+        # State takes the rest of the width, so a stop reason has room.
+        fit_columns(self.table, range(RunHistoryModel.STATE))
         # A new read selects a row too; only the admin's own choice of a row is signalled.
         self._reading = False
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -218,10 +208,11 @@ class HistoryPanel(QWidget):
 
     def _show_runs(self) -> None:
         selected = self.selected_run()
-        newest_plan = next((run.run_id for run in self._all_runs if str(run.state) == PLANNED_STATE), None)
+        newest_plan = next((run.run_id for run in self._all_runs if run.state is RunState.PLANNED), None)
         kept = {newest_plan, self._current_plan}
+        show_all = self.show_all_plans.isChecked()
         shown = [run for run in self._all_runs
-                 if self.show_all_plans.isChecked() or str(run.state) != PLANNED_STATE or run.run_id in kept]
+                 if show_all or run.state is not RunState.PLANNED or run.run_id in kept]
         hidden = len(self._all_runs) - len(shown)
         self._reading = True
         try:
@@ -229,9 +220,9 @@ class HistoryPanel(QWidget):
         finally:
             self._reading = False
         if shown:
-            text = f"{count_text(len(shown), 'run')} on this org, newest first"
+            text = f"{counted(len(shown), 'run')} on this org, newest first"
             if hidden:
-                text += f"; {count_text(hidden, 'plan')} never applied not shown"
+                text += f"; {counted(hidden, 'plan')} never applied not shown"
             self.summary.setText(text + ".")
         else:
             self.summary.setText("No sync has run on this org yet.")
@@ -266,7 +257,7 @@ class HistoryPanel(QWidget):
         self.open_button.setEnabled(folder is not None and folder.is_dir())
         self.resume_button.setEnabled(idle and run is not None and is_unfinished(run))
         # A run another process is applying now stays until it stops.
-        self.delete_button.setEnabled(idle and run is not None and str(run.state) != "applying")
+        self.delete_button.setEnabled(idle and run is not None and run.state is not RunState.APPLYING)
 
     def _open_folder(self) -> None:
         run = self.selected_run()
@@ -391,8 +382,9 @@ class DrillPanel(QWidget):
         summary = report.headline() if finding else report.summary()
         text = f"{mark} {summary}" if summary.endswith(".") else f"{mark} {summary}."
         if report.tool_failures:
-            text += (f" The cadence tool's backfill sent {plural(report.tool_failures, 'failed write')} "
-                     "again after the sync.")
+            again = "it" if report.tool_failures == 1 else "them"
+            text += (f" {counted(report.tool_failures, 'write')} of the cadence tool failed at first, "
+                     f"and the tool made {again} again after the sync.")
         if finding:
             text += f" {finding}"
         self.verdict.setText(text)
