@@ -186,7 +186,9 @@ class PlanTableModel(_HeaderedTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return row.source_ref if column == self.SOURCE else self._display(row, column)
+            if column == self.SOURCE:
+                return row.source_ref
+            return key_tooltip(row) if column == self.KEY else self._display(row, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             return ACTION_COLORS[row.action] if column == self.ACTION else None
         return row
@@ -195,7 +197,7 @@ class PlanTableModel(_HeaderedTableModel):
         if column == self.ACTION:
             return row.action.value
         if column == self.KEY:
-            return row.key or ""
+            return sent_key(row)
         if column == self.SOURCE:
             return short_source_ref(row.source_ref)
         if column == self.SUBJECT:
@@ -212,6 +214,22 @@ class PlanTableModel(_HeaderedTableModel):
             # The page hides Existing Tasks once outcomes show, so a row that was not sent names them here.
             return "Not sent. Existing Tasks: " + self._display(row, self.EXISTING)
         return text
+
+
+def sent_key(row: PlanRow) -> str:
+    """Return the key spelling a row sends: for an update, the spelling its Task already holds."""
+    if row.action is Action.UPDATE and row.upsert_key:
+        return row.upsert_key
+    return row.key or ""
+
+
+def key_tooltip(row: PlanRow) -> str:
+    """Return the Key cell's tooltip, which names the message's own key when the update keeps another one."""
+    sent = sent_key(row)
+    if row.key and sent != row.key:
+        return (f"{sent}: the spelling the Task already holds, kept by this update. "
+                f"The message's key is {row.key}.")
+    return sent
 
 
 def short_source_ref(source_ref: str) -> str:

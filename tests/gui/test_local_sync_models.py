@@ -144,6 +144,22 @@ def test_plan_model__source_column_names_row() -> None:
     assert model.index(2, PlanTableModel.KEY).data(Qt.ItemDataRole.ToolTipRole) == "<m2@example.com>"
 
 
+def test_plan_model__update_key_shows_kept_spelling() -> None:
+    stored = PlanRow(Action.UPDATE, "a.mbox, message 1", "<kept@example.com>", "Kept", "updates Task 00T",
+                   upsert_key="kept@example.com", reason_code=ReasonCode.UPDATE_STORED_SPELLING)
+    created = PlanRow(Action.CREATE, "a.mbox, message 2", "<new@example.com>", "New",
+                      "no Task holds this key yet", upsert_key="<new@example.com>")
+    model = PlanTableModel()
+    model.set_rows([stored, created])
+
+    assert model.index(0, PlanTableModel.KEY).data() == "kept@example.com"
+    tip = model.index(0, PlanTableModel.KEY).data(Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("kept@example.com: the spelling the Task already holds"), tip
+    assert "<kept@example.com>" in tip
+    assert model.index(1, PlanTableModel.KEY).data() == "<new@example.com>"
+    assert model.index(1, PlanTableModel.KEY).data(Qt.ItemDataRole.ToolTipRole) == "<new@example.com>"
+
+
 def test_queue_model__reads_only_shown_pages() -> None:
     pages: list[tuple[int, int]] = []
     due = datetime.now(UTC) + timedelta(minutes=2)

@@ -607,6 +607,29 @@ def test_drill__shared_user_chosen_on_tab(
                for change in window.context.run.changes)
 
 
+def test_drill__report_shown_under_its_choice(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], confirmations: list[Confirmation],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    panel = page.drill_panel
+    panel.tool_user_box.setCurrentIndex(panel.tool_user_box.findData(ToolUser.SHARED.value))
+    run_drill(qtbot, window, page)
+    shared_verdict = panel.verdict.text()
+    assert panel.table.rowCount() > 0
+
+    panel.tool_user_box.setCurrentIndex(panel.tool_user_box.findData(ToolUser.EACH_REP.value))
+
+    assert panel.verdict.text() == ("The drill has not run yet with the cadence tool connected "
+                                    "as each rep's own user.")
+    assert panel.conclusion.isHidden()
+    assert panel.table.rowCount() == 0
+    panel.tool_user_box.setCurrentIndex(panel.tool_user_box.findData(ToolUser.SHARED.value))
+    assert panel.verdict.text() == shared_verdict
+    assert panel.conclusion.text().startswith("What this means: a cadence tool connected once")
+    assert panel.table.rowCount() > 0
+
+
 def test_local_sync__stored_spelling_counted_and_filtered(
     qtbot: QtBot, make_window: Callable[..., WizardWindow],
 ) -> None:
@@ -632,8 +655,32 @@ def test_local_sync__stored_spelling_counted_and_filtered(
     assert codes == {ReasonCode.UPDATE_STORED_SPELLING}
     actions = {page.model.index(row, PlanTableModel.ACTION).data() for row in range(page.model.rowCount())}
     assert actions == {"update"}
+    for row in range(page.model.rowCount()):
+        plan_row = page.model.row_at(row)
+        assert plan_row.upsert_key != plan_row.key
+        assert page.model.index(row, PlanTableModel.KEY).data() == plan_row.upsert_key
     page.filter_box.setCurrentIndex(0)
     assert page.model.rowCount() == len(plan.rows)
+
+
+def test_local_sync__filter_leaves_out_empty_choices(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window("default")
+    page = open_local_sync(qtbot, window)
+    build_plan(qtbot, window)
+    plan = window.context.run.plan
+    assert plan is not None
+    reason_counts = plan.reason_counts()
+    assert reason_counts.get(ReasonCode.RECYCLE_BIN.value, 0) == 0, "the sample plan has a Recycle Bin row"
+
+    assert page.filter_box.findData(REASON_FILTER_PREFIX + ReasonCode.RECYCLE_BIN.value) == -1
+    listed = [str(page.filter_box.itemData(position) or "") for position in range(page.filter_box.count())]
+    reasons = {data.removeprefix(REASON_FILTER_PREFIX)
+               for data in listed if data.startswith(REASON_FILTER_PREFIX)}
+    assert reasons == {code for code, count in reason_counts.items() if count}
+    actions = {data for data in listed if data and not data.startswith(REASON_FILTER_PREFIX)}
+    assert actions == {action for action, count in plan.counts().items() if count}
 
 
 def test_local_sync__filter_by_new_key_reason(

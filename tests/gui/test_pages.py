@@ -183,6 +183,7 @@ def test_sync_table__columns_fit_default_window(
     assert right_edge(table, PlanTableModel.REASON) == width, "Reason must take the rest"
     assert table.columnWidth(PlanTableModel.REASON) >= 200
     assert elide_mode(table, PlanTableModel.KEY) is Qt.TextElideMode.ElideMiddle
+    assert elide_mode(table, PlanTableModel.SOURCE) is Qt.TextElideMode.ElideMiddle
 
     apply_plan(qtbot, window, confirmations)
     assert not table.isColumnHidden(PlanTableModel.OUTCOME)

@@ -38,7 +38,7 @@ from backstory_desktop.gui import dialogs, sync_dialogs
 from backstory_desktop.gui.models import PlanIndex, PlanTableModel, index_plan_rows
 from backstory_desktop.gui.pages.base import WizardContext
 from backstory_desktop.gui.pages.local_sync_runs import RUN_IN_PROGRESS, SyncRunActions
-from backstory_desktop.gui.pages.plan_table import ElideLeftDelegate, PlanColumns
+from backstory_desktop.gui.pages.plan_table import PlanColumns
 from backstory_desktop.gui.pages.plan_text import (
     REASON_LABELS,
     apply_confirmation,
@@ -217,12 +217,7 @@ class LocalSyncPage(SyncRunActions):
 
         self.filter_box = QComboBox()
         self.filter_box.setToolTip("Show the rows of one action, or of one reason")
-        self.filter_box.addItem(ALL_ACTIONS, "")
-        for action in Action:
-            self.filter_box.addItem(action.value, action.value)
-        self.filter_box.insertSeparator(self.filter_box.count())
-        for code in ReasonCode:
-            self.filter_box.addItem(REASON_LABELS[code], REASON_FILTER_PREFIX + code.value)
+        self._label_filter(None, None)
         self.filter_box.currentIndexChanged.connect(self._filter_changed)
         self.export_button = QPushButton("Export plan CSV…")
         self.export_button.clicked.connect(self.export_plan)
@@ -262,9 +257,9 @@ class LocalSyncPage(SyncRunActions):
         self.columns = PlanColumns(self.table)
         self.key_delegate = ElideMiddleDelegate(self.table)
         self.table.setItemDelegateForColumn(PlanTableModel.KEY, self.key_delegate)
-        # A long source reference keeps its end: the message, row or file that differs between rows.
-        self.source_delegate = ElideLeftDelegate(self.table)
-        self.table.setItemDelegateForColumn(PlanTableModel.SOURCE, self.source_delegate)
+        # A message or row shows as its number. A file of a Maildir or .eml folder elides in the middle,
+        # so the cell keeps the folder it is in and the end of its file name.
+        self.table.setItemDelegateForColumn(PlanTableModel.SOURCE, self.key_delegate)
         self._show_outcome_column(False)
 
         tab = QWidget()
@@ -464,18 +459,30 @@ class LocalSyncPage(SyncRunActions):
         self.route.setText(describe_route(sending, self.threshold.value()))
 
     def _label_filter(self, counts: dict[str, int] | None, reason_counts: dict[str, int] | None) -> None:
-        """Name each action and reason of the filter with its row count, or alone while no plan is shown."""
-        for position in range(1, self.filter_box.count()):
-            chosen = str(self.filter_box.itemData(position) or "")
-            if not chosen:
-                continue  # the separator between actions and reasons
-            name = chosen.removeprefix(REASON_FILTER_PREFIX)
-            is_reason = name != chosen
-            text = REASON_LABELS[ReasonCode(name)] if is_reason else name
-            found = reason_counts if is_reason else counts
-            if found is not None:
-                text += f" ({found.get(name, 0):,})"
-            self.filter_box.setItemText(position, text)
+        """List the actions and reasons of the shown plan's rows with their counts, or all of them, alone.
+
+        An action or reason no row of the plan has is left out, so every choice shows some rows.
+        """
+        self.filter_box.blockSignals(True)
+        try:
+            self.filter_box.clear()
+            self.filter_box.addItem(ALL_ACTIONS, "")
+            for action in Action:
+                self._add_filter_item(action.value, action.value, counts, action.value)
+            if reason_counts is None or any(reason_counts.values()):
+                self.filter_box.insertSeparator(self.filter_box.count())
+            for code in ReasonCode:
+                self._add_filter_item(REASON_LABELS[code], REASON_FILTER_PREFIX + code.value,
+                                      reason_counts, code.value)
+            self.filter_box.setCurrentIndex(0)
+        finally:
+            self.filter_box.blockSignals(False)
+
+    def _add_filter_item(self, label: str, data: str, counts: dict[str, int] | None, name: str) -> None:
+        if counts is None:
+            self.filter_box.addItem(label, data)
+        elif counts.get(name, 0):
+            self.filter_box.addItem(f"{label} ({counts[name]:,})", data)
 
     def _filter_changed(self) -> None:
         plan = self.run.plan

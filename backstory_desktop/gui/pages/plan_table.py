@@ -1,4 +1,4 @@
-"""The plan table's column widths and its delegate for source references.
+"""The plan table's column widths.
 
 Action, Existing Tasks and Outcome keep a fixed width. Reason, the last
 column, gets the largest share of the width left and stretches. Subject and
@@ -9,8 +9,8 @@ fact.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QTableView
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QTableView
 
 from backstory_desktop.gui.models import PlanTableModel, short_source_ref
 
@@ -29,15 +29,6 @@ SOURCE_ROWS_MEASURED = 50
 # Existing Tasks is as wide as one 18-character record Id, plus the cell's margins.
 RECORD_ID_SAMPLE = "00T000000000000AAA"
 CELL_MARGIN = 16
-
-
-class ElideLeftDelegate(QStyledItemDelegate):
-    """Item delegate that elides text at its start, so a source reference keeps its file name or number."""
-
-    def initStyleOption(self, option: QStyleOptionViewItem,
-                        index: QModelIndex | QPersistentModelIndex) -> None:
-        super().initStyleOption(option, index)
-        option.textElideMode = Qt.TextElideMode.ElideLeft
 
 
 class PlanColumns(QObject):

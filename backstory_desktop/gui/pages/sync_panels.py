@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 
 from backstory_desktop.cadence_drill import DrillReport, DrillRow, ToolUser
 from backstory_desktop.gui.models import QueueModel, RunHistoryModel, local_time
-from backstory_desktop.gui.pages.plan_table import ElideLeftDelegate
 from backstory_desktop.gui.pages.plan_text import as_sentence, counted
 from backstory_desktop.gui.widgets import (
     FAILED_COLOR,
@@ -110,11 +109,9 @@ class QueuePanel(QWidget):
         self.model = QueueModel()
         self.table = table_view(self.model)
         self.table.setColumnWidth(QueueModel.KEY, QUEUE_KEY_WIDTH)
-        # Attempts and Next attempt fit their text and Reason takes the rest. Source elides at its start,
-        # so it keeps the row or message number, and its tooltip shows the whole reference.
+        # Attempts and Next attempt fit their text and Reason takes the rest. Source shows a message or
+        # row number. A file of a folder elides in the middle, and its tooltip shows the whole reference.
         self.table.setColumnWidth(QueueModel.SOURCE, QUEUE_SOURCE_WIDTH)
-        self.elide_left = ElideLeftDelegate(self.table)
-        self.table.setItemDelegateForColumn(QueueModel.SOURCE, self.elide_left)
         self.table.horizontalHeader().setSectionResizeMode(
             QueueModel.ATTEMPTS, QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(
@@ -122,6 +119,7 @@ class QueuePanel(QWidget):
         # A key elides in the middle, so it keeps its start and its domain.
         self.elide_middle = ElideMiddleDelegate(self.table)
         self.table.setItemDelegateForColumn(QueueModel.KEY, self.elide_middle)
+        self.table.setItemDelegateForColumn(QueueModel.SOURCE, self.elide_middle)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -331,6 +329,9 @@ class DrillPanel(QWidget):
         self.tool_user_box = QComboBox()
         for tool_user, text in TOOL_USER_CHOICES:
             self.tool_user_box.addItem(text, tool_user.value)
+        self.tool_user_box.currentIndexChanged.connect(self._show_chosen_report)
+        # The last report of each way of connecting the tool, so a report shows only under its own choice.
+        self._reports: dict[ToolUser, DrillReport] = {}
         self.tool_user_box.setToolTip(
             "Each rep: the tool writes every e-mail as its sender's own user. One shared user: the tool "
             "writes every rep's e-mails as one integration user and makes the sender the owner.")
@@ -374,6 +375,28 @@ class DrillPanel(QWidget):
         return ToolUser(str(self.tool_user_box.currentData()))
 
     def show_report(self, report: DrillReport) -> None:
+        """Show a drill's report and choose its way of connecting the tool in the box above it."""
+        self._reports[report.tool_user] = report
+        self.tool_user_box.setCurrentIndex(self.tool_user_box.findData(report.tool_user.value))
+        self._show_chosen_report()
+
+    def _show_chosen_report(self) -> None:
+        report = self._reports.get(self.tool_user())
+        if report is not None:
+            self._show(report)
+            return
+        self.conclusion.hide()
+        self._fill_table(())
+        if self._reports:
+            # A report of the other choice is kept for when the admin chooses it again.
+            self.verdict.setText("The drill has not run yet with the cadence tool connected "
+                                 f"{self.tool_user_box.currentText()}.")
+            self.verdict.setStyleSheet("")
+            self.verdict.show()
+        else:
+            self.verdict.hide()
+
+    def _show(self, report: DrillReport) -> None:
         """Show whether the drill passed and one row per e-mail."""
         color = PASSED_COLOR if report.passed else FAILED_COLOR
         mark = "✓ Passed:" if report.passed else "✗ Failed:"
