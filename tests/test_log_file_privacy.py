@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from backstory_desktop.logging_setup import LOG_FILE_NAME, configure_logging, scrub_secrets
-from backstory_desktop.store.paths import ensure_private_dir, log_dir
+from backstory_desktop.store.paths import data_dir, ensure_private_dir, log_dir
 
 TOKEN_START = "00D000000000001!AQ4AQFirstHalfOfThePastedToken"
 TOKEN_END = "SecondHalfAfterTheLineBreak0123"
@@ -71,14 +71,28 @@ def test_log_file__existing_one_tightened(restore_logging: None) -> None:
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
-def test_ensure_private_dir__tightens_existing_folder(tmp_path: Path) -> None:
-    folder = tmp_path / "data"
-    folder.mkdir()
+def test_ensure_private_dir__tightens_existing_app_folder() -> None:
+    folder = data_dir() / "sync"
+    folder.mkdir(parents=True)
     os.chmod(folder, 0o777)
 
     ensure_private_dir(folder)
 
     assert _mode(folder) == 0o700
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_ensure_private_dir__leaves_admins_own_folder(tmp_path: Path) -> None:
+    # A --db or export path in a shared folder such as /tmp must not make that folder private.
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    os.chmod(folder, 0o1777)
+
+    ensure_private_dir(folder)
+    ensure_private_dir(folder / "new")
+
+    assert _mode(folder) == 0o1777
+    assert _mode(folder / "new") == 0o700
 
 
 @pytest.mark.parametrize("line_break", ["\n", "\r\n", "\\n", "\\r\\n"])

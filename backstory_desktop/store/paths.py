@@ -53,12 +53,19 @@ PRIVATE_DIR_MODE = 0o700
 def ensure_private_dir(path: Path) -> Path:
     """Create a folder readable by its owner only, since it may hold org data.
 
-    A folder that exists already is tightened to mode 0700 when this user owns it. A folder
-    of another user is left as it is, since only its owner may change its mode.
+    An existing folder of the app's own (settings, data, logs, or a folder
+    inside them) is tightened to mode 0700 when this user owns it. Any other
+    existing folder is left as it is: a database or export the admin puts in
+    their own folder, or in /tmp, must not change who may open that folder.
     """
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    if os.name == "posix":
+    if os.name == "posix" and _is_app_folder(path):
         status = path.stat()
         if status.st_uid == os.getuid() and stat.S_IMODE(status.st_mode) != PRIVATE_DIR_MODE:
             os.chmod(path, PRIVATE_DIR_MODE)
     return path
+
+
+def _is_app_folder(path: Path) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root.resolve()) for root in (config_dir(), data_dir(), log_dir()))
