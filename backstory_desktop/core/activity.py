@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from backstory_desktop.core.message_id import MessageIdKey
 
@@ -44,13 +45,23 @@ class MailActivity:
     owner_id: str | None = None
 
 
+class ProblemKind(StrEnum):
+    """The fault that kept a part of a source from becoming a message, so the plan counts it by fault."""
+
+    NO_KEY = "no_key"  # the Message-ID is missing or gives no usable key
+    BAD_REFERENCE = "bad_reference"  # an Id the source names (a WhoId, an OwnerId) is not a usable Id
+    UNREADABLE = "unreadable"  # anything else: the bytes or the row could not be read
+
+
 @dataclass(frozen=True)
 class SourceProblem:
     """A part of a source that could not be read as a message, and why.
 
-    ``raw_header`` is the raw Message-ID header when one was found.
+    ``raw_header`` is the raw Message-ID header when one was found. ``kind``
+    tells whether the key, a named Id or the reading itself failed.
     """
 
     source_ref: str
     reason: str
     raw_header: str | None
+    kind: ProblemKind = ProblemKind.UNREADABLE

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from backstory_desktop.core.activity import MailActivity, SourceProblem
+from backstory_desktop.core.activity import MailActivity, ProblemKind, SourceProblem
 from backstory_desktop.core.message_id import key_spellings
 
 # The row types and the update helpers live beside this module; callers import them from here.
@@ -267,9 +267,17 @@ def _with_key_warnings(row: PlanRow, activity: MailActivity) -> PlanRow:
     return replace(row, reason=row.reason + "; " + "; ".join(warnings))
 
 
+# The reason code of each kind of source problem: the same fault counts alike in every kind of source.
+_PROBLEM_CODES = {
+    ProblemKind.NO_KEY: ReasonCode.NO_KEY,
+    ProblemKind.BAD_REFERENCE: ReasonCode.UNKNOWN_REFERENCE,
+    ProblemKind.UNREADABLE: ReasonCode.UNREADABLE,
+}
+
+
 def _problem_row(problem: SourceProblem) -> PlanRow:
     return PlanRow(
-        Action.INVALID, problem.source_ref, None, "", problem.reason, reason_code=ReasonCode.UNREADABLE
+        Action.INVALID, problem.source_ref, None, "", problem.reason, reason_code=_PROBLEM_CODES[problem.kind]
     )
 
 

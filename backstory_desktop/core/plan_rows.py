@@ -66,5 +66,12 @@ class FieldRules:
     flag_field: str | None = None
 
     def fold(self, key: str) -> str:
-        """Return the form under which the field treats two keys as equal."""
-        return key if self.case_sensitive else key.casefold()
+        """Return the form under which the field treats two keys as equal.
+
+        Salesforce documents that a case-insensitive unique field matches "ABC123" with
+        "abc123", but not that it folds "ß" to "ss" or "ﬁ" to "fi" as ``str.casefold`` does.
+        ``str.lower`` is the narrower rule, so a key is excluded as a repeat of another key
+        only when both are equal in lower case.
+        https://developer.salesforce.com/docs/atlas.en-us.apexcode.meta/apexcode/langCon_apex_dml_examples_upsert.htm
+        """
+        return key if self.case_sensitive else key.lower()

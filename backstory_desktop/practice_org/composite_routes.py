@@ -200,7 +200,8 @@ def _check_type(record: dict[str, Any], sobject: str) -> None:
 
 
 def _fold(key: str, case_sensitive: bool) -> str:
-    return key if case_sensitive else key.casefold()
+    # The same rule as the Bulk route: Salesforce documents only that "ABC123" matches "abc123".
+    return key if case_sensitive else key.lower()
 
 
 def _repeated_keys(keys: list[str], *, case_sensitive: bool) -> set[str]:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from backstory_desktop.core.activity import MailActivity, Participant, SourceProblem
+from backstory_desktop.core.activity import MailActivity, Participant, ProblemKind, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.message_id import canonical_message_id
 from backstory_desktop.sources.base import ProgressReporter, SourceError, looks_binary
@@ -366,12 +366,15 @@ def _row_activity(
     message_id = canonical_message_id(raw_header)
     if message_id.key is None:
         reason = "the Message-ID cell is empty" if raw_header is None else message_id.problem
-        return SourceProblem(source_ref, f"no usable Message-ID: {reason}", raw_header)
+        return SourceProblem(source_ref, f"no usable Message-ID: {reason}", raw_header, ProblemKind.NO_KEY)
 
     try:
-        sent_at = _parse_sent_at(_cell(cells, indexes, CsvColumn.SENT_AT) or "")
         who_id = _record_id(cells, indexes, CsvColumn.WHO_ID, (CONTACT_PREFIX, LEAD_PREFIX), "WhoId")
         owner_id = _record_id(cells, indexes, CsvColumn.OWNER_ID, (USER_PREFIX,), "OwnerId")
+    except ValueError as error:
+        return SourceProblem(source_ref, str(error), raw_header, ProblemKind.BAD_REFERENCE)
+    try:
+        sent_at = _parse_sent_at(_cell(cells, indexes, CsvColumn.SENT_AT) or "")
         senders = _people(_cell(cells, indexes, CsvColumn.SENDER))
         recipients = _people(_cell(cells, indexes, CsvColumn.RECIPIENTS))
     except ValueError as error:

@@ -160,15 +160,18 @@ class JournalPlans(JournalFile):
     def reason_counts(self, run_id: str) -> dict[str, int]:
         """Count a run's rows per reason code with one query, every code listed even when zero.
 
-        Rows written before reason codes existed count under the code their action implies.
+        Rows written before reason codes existed count under the code their action
+        implies, as they are read back.
         """
         rows = self._rows(
-            "SELECT reason_code, action, COUNT(*) FROM items WHERE run_id = ? GROUP BY reason_code, action",
+            "SELECT reason_code, action, upsert_key IS NOT key, COUNT(*) FROM items WHERE run_id = ? "
+            "GROUP BY reason_code, action, upsert_key IS NOT key",
             (run_id,),
         )
         counts = {code.value: 0 for code in ReasonCode}
-        for stored, action, count in rows:
-            counts[stored_reason_code(action, stored).value] += int(count)
+        for stored, action, other_spelling, count in rows:
+            code = stored_reason_code(action, stored, other_spelling=bool(other_spelling))
+            counts[code.value] += int(count)
         return counts
 
     def state_counts(self, run_id: str) -> dict[ItemState, int]:

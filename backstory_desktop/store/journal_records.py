@@ -223,7 +223,7 @@ def journal_item(values: tuple[Any, ...]) -> JournalItem:
         upsert_key=upsert_key,
         existing=tuple(TaskRecord(**task) for task in json.loads(existing)),
         record=json.loads(record),
-        reason_code=stored_reason_code(action, reason_code),
+        reason_code=stored_reason_code(action, reason_code, other_spelling=upsert_key != key),
     )
     return JournalItem(int(seq), row, ItemState(state), int(attempts), record_id, error_code, message or "")
 
@@ -238,9 +238,17 @@ _CODE_OF_OLD_ROWS = {
 }
 
 
-def stored_reason_code(action: str, stored: str) -> ReasonCode:
-    """Return a stored reason code, or for a row stored before codes existed, the one its action implies."""
-    return ReasonCode(stored) if stored else _CODE_OF_OLD_ROWS[Action(action)]
+def stored_reason_code(action: str, stored: str, *, other_spelling: bool = False) -> ReasonCode:
+    """Return a stored reason code, or for a row stored before codes existed, the one its action implies.
+
+    ``other_spelling`` tells that the row's ``upsert_key`` differs from its key: an old
+    update that sends the spelling its Task already holds reads back as such.
+    """
+    if stored:
+        return ReasonCode(stored)
+    if other_spelling and Action(action) is Action.UPDATE:
+        return ReasonCode.UPDATE_STORED_SPELLING
+    return _CODE_OF_OLD_ROWS[Action(action)]
 
 
 

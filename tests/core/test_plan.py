@@ -533,3 +533,26 @@ def test_stored_spelling_advice__one_update() -> None:
 def test_stored_spelling_advice__none_is_empty() -> None:
     assert stored_spelling_advice({ReasonCode.UPDATE_STORED_SPELLING.value: 0}) == ""
     assert stored_spelling_advice({}) == ""
+
+
+def test_case_insensitive_field__lower_case_rule() -> None:
+    insensitive = FieldRules("Message_ID__c", case_sensitive=False)
+    keys = ["<STRASSE@x.example>", "<straße@x.example>", "<ﬁle@x.example>", "<FILE@x.example>",
+            "<ÄÖÜ@x.example>", "<äöü@x.example>"]
+    activities = [_activity(key, ref=f"m.mbox, message {number}") for number, key in enumerate(keys, 1)]
+
+    rows = classify_activities(activities, [], _lookups(), insensitive).rows
+
+    assert [row.action for row in rows] == [Action.CREATE] * 5 + [Action.EXCLUDED]
+    assert rows[5].reason.startswith("same Message-ID as m.mbox, message 5")
+
+
+def test_case_insensitive_field__sharp_s_not_an_update() -> None:
+    insensitive = FieldRules("Message_ID__c", case_sensitive=False)
+    logged = TaskRecord("00T000000000001AAA", "<STRASSE@x.example>")
+
+    rows = classify_activities([_activity("<straße@x.example>"), _activity("<Strasse@x.example>")], [],
+                               _lookups(logged), insensitive).rows
+
+    assert [row.action for row in rows] == [Action.CREATE, Action.UPDATE]
+    assert rows[1].upsert_key == "<STRASSE@x.example>"

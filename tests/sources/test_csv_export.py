@@ -10,6 +10,8 @@ import pytest
 
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import Cancelled
+from backstory_desktop.core.plan import FieldRules, PlanLookups, ReasonCode, classify_activities
+from backstory_desktop.core.records import UserRef
 from backstory_desktop.practice_org.ids import make_id
 from backstory_desktop.sources.base import SourceError
 from backstory_desktop.sources.csv_export import (
@@ -412,3 +414,39 @@ def test_record_ids__checksum_matches_practice_org() -> None:
         record_id = make_id("003", sequence)
         assert checksum_suffix(record_id[:15]) == record_id[15:]
         assert record_id_18(record_id[:15], ("003",), "WhoId") == (record_id, None)
+
+
+def _reason_codes(path: Path) -> list[ReasonCode]:
+    problems = [item for item in read_all(path) if isinstance(item, SourceProblem)]
+    admin = UserRef(USER, "Avery Admin", "admin@org.example", "admin@org.example", True)
+    lookups = PlanLookups(
+        tasks=[], contacts_by_email={}, leads_by_email={}, users_by_email={}, running_user=admin
+    )
+    rules = FieldRules("Message_ID__c", case_sensitive=True)
+    return [row.reason_code for row in classify_activities([], problems, lookups, rules).rows]
+
+
+def test_problem_kind__bad_key_is_no_key(tmp_path: Path) -> None:
+    rows = '"","s","","2024-01-15","","",""\n"","s","","2024-01-15","","","a b@x.example"\n'
+
+    codes = _reason_codes(write(tmp_path / "tasks.csv", DATA_LOADER_HEADER + rows))
+
+    assert codes == [ReasonCode.NO_KEY, ReasonCode.NO_KEY]
+
+
+def test_problem_kind__bad_id_is_unknown_reference(tmp_path: Path) -> None:
+    account = make_id("001", 5)
+    rows = (f'"","s","","2024-01-15","{account}","","<a@x.example>"\n'
+            f'"","s","","2024-01-15","","{CONTACT}","<b@x.example>"\n')
+
+    codes = _reason_codes(write(tmp_path / "tasks.csv", DATA_LOADER_HEADER + rows))
+
+    assert codes == [ReasonCode.UNKNOWN_REFERENCE, ReasonCode.UNKNOWN_REFERENCE]
+
+
+def test_problem_kind__other_fault_is_unreadable(tmp_path: Path) -> None:
+    rows = '"","s","","next Tuesday","","","<a@x.example>"\n"","s","","2024-01-15","<c@x.example>"\n'
+
+    codes = _reason_codes(write(tmp_path / "tasks.csv", DATA_LOADER_HEADER + rows))
+
+    assert codes == [ReasonCode.UNREADABLE, ReasonCode.UNREADABLE]

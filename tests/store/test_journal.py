@@ -412,6 +412,33 @@ def test_open__rows_written_before_reason_codes(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_open__old_update_of_stored_spelling(tmp_path: Path) -> None:
+    path = tmp_path / "sync" / "journal.sqlite3"
+    journal = Journal.open(path)
+    stored = PlanRow(Action.UPDATE, "box.mbox, message 2", "<m2@x.example>", "Subject 2", "updates the Task",
+                     upsert_key="m2@x.example", reason_code=ReasonCode.UPDATE_STORED_SPELLING)
+    run_id = _run(journal, [_row(1, Action.UPDATE), stored])
+    journal.close()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("ALTER TABLE items DROP COLUMN reason_code")
+
+    reopened = Journal.open(path)
+
+    codes = [row.reason_code for row in reopened.plan(run_id).rows]
+    assert codes == [ReasonCode.UPDATE, ReasonCode.UPDATE_STORED_SPELLING]
+    counts = reopened.reason_counts(run_id)
+    assert (counts["update"], counts["update_stored_spelling"]) == (1, 1)
+    reopened.close()
+
+
+def test_first_rows__insensitive_field_lowercases(journal: Journal) -> None:
+    run_id = _run(journal, [_row(1, key="<STRASSE@x.example>"), _row(2, key="<Ä@x.example>")])
+
+    found = journal.first_rows(run_id, [RULES.fold("<straße@x.example>"), RULES.fold("<ä@x.example>")])
+
+    assert found == {"<ä@x.example>": FirstRow("box.mbox, message 2", Action.CREATE)}
+
+
 def test_open__rows_written_before_casefolded_keys(tmp_path: Path) -> None:
     path = tmp_path / "sync" / "journal.sqlite3"
     journal = Journal.open(path)
