@@ -7,7 +7,9 @@ sends again what a run left queued. ``sync history`` lists the runs of the org, 
 
 Every run is journalled, so a command stopped while it writes to the org (Ctrl+C, a crash,
 a killed process) is continued by ``sync resume`` without writing a Task twice. After Ctrl+C the
-command prints the run left in the journal and the command that continues it. The org is opened as
+command prints the run left in the journal and the command that continues it, or, when the key
+came after the last write, the run's outcome as at a normal end; later presses are ignored until
+the command has printed it. The org is opened as
 ``check`` opens it: the built-in practice profile starts its own practice org from its
 database file (``--db``), any other profile resumes its saved sign-in and never opens a browser.
 ``sync history`` on the practice profile reads the org's Id from its database file without starting
@@ -24,12 +26,15 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from backstory_desktop.cli_common import (
@@ -43,7 +48,7 @@ from backstory_desktop.cli_common import (
     start_practice_org,
 )
 from backstory_desktop.sync_cli_options import add_sync_command as add_sync_command
-from backstory_desktop.sync_cli_options import bulk_threshold, check_options
+from backstory_desktop.sync_cli_options import bulk_threshold, check_confirmation, check_options
 from backstory_desktop.sync_cli_output import (
     ProgressPrinter,
     SyncOutcome,
@@ -61,6 +66,7 @@ if TYPE_CHECKING:
     from backstory_desktop.core.plan import Plan
     from backstory_desktop.enablement.run import EnablementRun
     from backstory_desktop.sources.csv_mapping import MappingFault
+    from backstory_desktop.store.journal import RunSummary
 
 # In-doubt keys listed in the --json of apply, resume and retry; in_doubt_count counts all of them.
 MAX_LISTED_IN_DOUBT_KEYS = 100
@@ -68,12 +74,40 @@ MAX_LISTED_IN_DOUBT_KEYS = 100
 # short is never applied.
 STOPPED_BEFORE_WRITING = ("The sync was stopped with Ctrl+C before it wrote anything to the org, so run "
                           "the same command again to start over.")
-# The stop message for Ctrl+C once every row of the run has its outcome in the journal.
-STOPPED_AFTER_WRITING = ("The sync was stopped with Ctrl+C after its last write to the org, so nothing is "
-                         "left to resume and sync history shows the run.")
 # The outcomes of resume and retry when there is nothing to do, which is no failure.
 NOTHING_TO_RESUME = "Nothing to resume: no run of this org stopped before its end."
 NOTHING_TO_RETRY = "Nothing to retry: no run of this org has queued records."
+
+
+@dataclass
+class _Command:
+    """What one sync command has done so far, for its answer to Ctrl+C.
+
+    The first Ctrl+C raises KeyboardInterrupt. From then on, and once the outcome is known, Ctrl+C is
+    ignored until the process ends, so that closing the journal, stopping the practice org and
+    printing what the journal holds are never cut short. The signal is then ignored rather than
+    handled, because Python gives handled signals their default action back while it exits.
+    """
+
+    run_id: str | None = None  # the run the command writes, once known
+    writing: bool = False  # True once the writes begin
+    outcome: SyncOutcome | None = None
+    _main_thread: bool = False
+
+    def catch_ctrl_c(self) -> None:
+        """Handle SIGINT here; only the main thread may, so elsewhere Ctrl+C keeps its own handler."""
+        self._main_thread = threading.current_thread() is threading.main_thread()
+        if self._main_thread:
+            signal.signal(signal.SIGINT, self._on_ctrl_c)
+
+    def ignore_ctrl_c(self) -> None:
+        """Ignore Ctrl+C from now on: what is left is the clean-up and the printed outcome."""
+        if self._main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def _on_ctrl_c(self, _signal_number: int, _frame: FrameType | None) -> None:
+        self.ignore_ctrl_c()
+        raise KeyboardInterrupt
 
 
 class SyncStop(CommandStop):
@@ -91,15 +125,20 @@ def run_sync(args: argparse.Namespace) -> int:
     When the command stops early the sentence goes to stderr and, with ``--json``, an
     object with ``passed`` false, the ``error`` and the ``exit_status`` to stdout.
     """
+    command = _Command()
+    command.catch_ctrl_c()
     try:
-        outcome = _run(args)
-    except KeyboardInterrupt:
-        # Ctrl+C before the org was opened, so nothing was planned or written.
-        stop = CommandStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING)
-        return _printed(lambda: _print_stop(args, stop), stop.status)
-    except CommandStop as stop:
-        return _printed(lambda: _print_stop(args, stop), stop.status)
-    return _printed(lambda: print_outcome(outcome, as_json=args.json), outcome.exit_status)
+        try:
+            outcome = _run(args, command)
+        except KeyboardInterrupt:
+            # Ctrl+C before the org was opened, so nothing was planned or written.
+            stop = CommandStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING)
+            return _printed(lambda: _print_stop(args, stop), stop.status)
+        except CommandStop as stop:
+            return _printed(lambda: _print_stop(args, stop), stop.status)
+        return _printed(lambda: print_outcome(outcome, as_json=args.json), outcome.exit_status)
+    finally:
+        command.ignore_ctrl_c()
 
 
 def _printed(print_lines: Callable[[], None], status: int) -> int:
@@ -134,7 +173,7 @@ def _print_stop(args: argparse.Namespace, stop: CommandStop) -> None:
         print(left.next_step)
 
 
-def _run(args: argparse.Namespace) -> SyncOutcome:
+def _run(args: argparse.Namespace, command: _Command) -> SyncOutcome:
     # The profile comes first, so that a mistyped --org is reported before the source is looked at.
     profile = command_profile(args.org)
     check_options(args)
@@ -154,24 +193,28 @@ def _run(args: argparse.Namespace) -> SyncOutcome:
             if args.action == "history":
                 return _history(run, args, run.require_connection().org_id)
             _check_field(run)
-            return _write_action(run, args)
+            command.outcome = _write_action(run, args, command)
+            command.ignore_ctrl_c()
+            return command.outcome
         except KeyboardInterrupt:
-            # _writing turns Ctrl+C during the writes into a SyncStop, so this one came before them.
-            raise _stopped_before_writing(run, args) from None
+            command.ignore_ctrl_c()
+            if command.outcome is not None:
+                return command.outcome
+            return _stopped(run, args, command)
         except JournalError as error:
             raise CommandStop(CHECK_FAILED_STATUS, str(error)) from error
 
 
-def _write_action(run: EnablementRun, args: argparse.Namespace) -> SyncOutcome:
+def _write_action(run: EnablementRun, args: argparse.Namespace, command: _Command) -> SyncOutcome:
     progress = ProgressPrinter()
     cancel = threading.Event()
     if args.action == "plan":
         return _plan(run, args, progress, cancel)
     if args.action == "apply":
-        return _apply(run, args, progress, cancel)
+        return _apply(run, args, progress, cancel, command)
     if args.action == "resume":
-        return _resume(run, args, progress, cancel)
-    return _retry(run, args, progress, cancel)
+        return _resume(run, args, progress, cancel, command)
+    return _retry(run, args, progress, cancel, command)
 
 
 def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None) -> None:
@@ -199,10 +242,16 @@ def _check_field(run: EnablementRun) -> None:
 
     enablement.check_field(run)
     state = run.field_state
-    if state is None or not state.exists:
-        reason = run.checklist.results[Step.MESSAGE_ID_FIELD].reason
+    result = run.checklist.results[Step.MESSAGE_ID_FIELD]
+    if state is None and result.details.get("transient"):
+        # Salesforce did not answer, which says nothing about the field.
+        raise CommandStop(CHECK_FAILED_STATUS, f"The sync cannot run now: {result.reason}")
+    if state is None:
+        raise CommandStop(CHECK_FAILED_STATUS, f"The sync cannot run because the Message-ID field could not "
+                                                f"be checked: {result.reason}")
+    if not state.exists:
         raise CommandStop(CHECK_FAILED_STATUS, f"The sync cannot run because the Message-ID field is not "
-                                                f"usable: {reason}")
+                                                f"usable: {result.reason}")
 
 
 def _source_mapping(path: Path, key_field: str, columns: list[tuple[str, str]]) -> Any:
@@ -260,7 +309,11 @@ def _fault_message(path: Path, fault: MappingFault, headers: list[str]) -> str:
 
 def _build_plan(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
                 cancel: threading.Event) -> Plan:
+    import requests
+    from simple_salesforce.exceptions import SalesforceError
+
     from backstory_desktop import enablement
+    from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
     from backstory_desktop.sources.base import SourceError
 
     mapping = _source_mapping(args.source, run.profile.field_api_name, args.csv_column)
@@ -268,6 +321,12 @@ def _build_plan(run: EnablementRun, args: argparse.Namespace, progress: Progress
         plan = enablement.plan_sync(run, args.source, mapping=mapping, progress=progress, cancel=cancel)
     except SourceError as error:
         raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
+    except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+        # The plan looks Tasks and people up in the org, and a failed lookup ends it.
+        problem = explain(error)
+        status = SIGN_IN_NEEDED_STATUS if isinstance(problem, SignInRequired) else CHECK_FAILED_STATUS
+        raise CommandStop(status, f"The plan was not finished, because a lookup in the org failed: "
+                                  f"{problem.sentence}") from error
     if args.plan_csv is not None:
         from backstory_desktop.sync.result_files import write_plan_csv
 
@@ -297,7 +356,7 @@ def _plan(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinte
 
 
 def _apply(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
-           cancel: threading.Event) -> SyncOutcome:
+           cancel: threading.Event, command: _Command) -> SyncOutcome:
     from backstory_desktop import enablement
 
     unfinished = enablement.unfinished_sync(run)
@@ -313,28 +372,31 @@ def _apply(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrint
         return SyncOutcome("apply", args.org, True, 0, reason, counts, _run_json(run, plan.run_id))
     _confirm(args, [f"+ create {counts.get('create', 0)} Tasks",
                     f"~ update {counts.get('update', 0)} Tasks"], run)
-    with _writing(run, args):
+    with _writing(command, plan.run_id):
         result = enablement.apply_sync(run, settings=_settings(args), progress=progress, cancel=cancel)
         return _step_outcome("apply", args, run, result, counts, plan.run_id)
 
 
 def _resume(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
-            cancel: threading.Event) -> SyncOutcome:
+            cancel: threading.Event, command: _Command) -> SyncOutcome:
     from backstory_desktop import enablement
 
     unfinished = enablement.unfinished_sync(run)
     if unfinished is None:
+        # Reading the runs writes the result files that a finished run lacks.
+        enablement.sync_history(run)
         return SyncOutcome("resume", args.org, True, 0, NOTHING_TO_RESUME)
     lines = [f"continue run {unfinished.run_id} from {unfinished.source}: {states_phrase(unfinished)}"]
+    command.run_id = unfinished.run_id
     _confirm(args, lines, run)
-    with _writing(run, args):
+    with _writing(command, unfinished.run_id):
         result = enablement.resume_sync(run, unfinished.run_id, settings=_settings(args), progress=progress,
                                         cancel=cancel, confirmed_lines=lines)
         return _step_outcome("resume", args, run, result, dict(unfinished.counts), unfinished.run_id)
 
 
 def _retry(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrinter,
-           cancel: threading.Event) -> SyncOutcome:
+           cancel: threading.Event, command: _Command) -> SyncOutcome:
     from backstory_desktop import enablement
     from backstory_desktop.store.journal import ItemState
 
@@ -343,18 +405,23 @@ def _retry(run: EnablementRun, args: argparse.Namespace, progress: ProgressPrint
         return SyncOutcome("retry", args.org, True, 0, NOTHING_TO_RETRY)
     summary = queued[0]
     lines = [f"send again {summary.states[ItemState.QUEUED]} queued records of run {summary.run_id}"]
+    command.run_id = summary.run_id
     _confirm(args, lines, run)
-    with _writing(run, args):
+    with _writing(command, summary.run_id):
         result = enablement.retry_backfill(run, summary.run_id, settings=_settings(args), progress=progress,
                                            cancel=cancel, confirmed_lines=lines)
         return _step_outcome("retry", args, run, result, dict(summary.counts), summary.run_id)
 
 
 def _history(run: EnablementRun, args: argparse.Namespace, org_id: str | None) -> SyncOutcome:
-    """List the org's runs in the journal; ``org_id`` None means an org that does not exist yet."""
-    from backstory_desktop.enablement.sync import sync_journal
+    """List the org's runs in the journal; ``org_id`` None means an org that does not exist yet.
 
-    summaries = sync_journal(run).runs(org_id) if org_id is not None else []
+    A finished run without result files gets them here (see ``with_result_files``).
+    """
+    from backstory_desktop.enablement.sync import sync_journal, with_result_files
+
+    journal = sync_journal(run)
+    summaries = with_result_files(journal, journal.runs(org_id)) if org_id is not None else []
     runs = [summary_json(summary) for summary in summaries]
     reason = f"{len(runs)} runs of this org." if len(runs) != 1 else "1 run of this org."
     return SyncOutcome("history", args.org, True, 0, reason, runs=runs)
@@ -362,9 +429,16 @@ def _history(run: EnablementRun, args: argparse.Namespace, org_id: str | None) -
 
 def _practice_history(run: EnablementRun, args: argparse.Namespace, db_path: Path) -> SyncOutcome:
     """List the runs of a practice org without starting it, so the app may keep its database open."""
+    from backstory_desktop.practice_org.database import PracticeOrgDatabaseError, check_database_path
     from backstory_desktop.practice_org.ids import UNRECORDED_ORG_ID
     from backstory_desktop.practice_org.store import ORG_ID_META
 
+    if db_path.exists() and not db_path.is_file():
+        # The same sentence as the commands that start the practice org.
+        try:
+            check_database_path(db_path)
+        except PracticeOrgDatabaseError as error:
+            raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
     if not db_path.is_file():
         return _history(run, args, None)
     try:
@@ -378,40 +452,56 @@ def _practice_history(run: EnablementRun, args: argparse.Namespace, db_path: Pat
 
 
 @contextmanager
-def _writing(run: EnablementRun, args: argparse.Namespace) -> Iterator[None]:
-    """Mark the steps that write to the org, so Ctrl+C during them says whether sync resume has work."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise _stopped_while_writing(run, args) from None
+def _writing(command: _Command, run_id: str | None) -> Iterator[None]:
+    """Mark the steps that write run ``run_id`` to the org, so Ctrl+C during them reads the journal."""
+    command.run_id, command.writing = run_id, True
+    yield
 
 
-def _stopped_while_writing(run: EnablementRun, args: argparse.Namespace) -> SyncStop:
-    from backstory_desktop import enablement
+def _stopped(run: EnablementRun, args: argparse.Namespace, command: _Command) -> SyncOutcome:
+    """Tell what Ctrl+C left from what the journal holds, not from the moment of the key press.
 
-    # The journal, not the moment of the key press, tells whether rows are left, because the
-    # last batch may already have its outcomes recorded.
-    unfinished = enablement.unfinished_sync(run)
-    if unfinished is None:
-        run_id = run.plan.run_id if run.plan is not None else None
-        return SyncStop(CHECK_FAILED_STATUS, STOPPED_AFTER_WRITING, _run_json(run, run_id),
-                        f"List the runs with: {_command(args, 'history')}")
-    message = (f"The sync was stopped with Ctrl+C while it was writing run {unfinished.run_id} to the org, "
-               "so continue it with sync resume.")
-    return SyncStop(CHECK_FAILED_STATUS, message, summary_json(unfinished),
-                    f"Continue it with: {_command(args, 'resume')}")
+    Before the writes the command stops. During them the run is stopped, to resume, unless the
+    journal already has every row's outcome, as when the key is pressed after the last write:
+    then the run's outcome is returned as at a normal end.
+    """
+    from backstory_desktop.enablement.sync import sync_journal, with_result_files
 
-
-def _stopped_before_writing(run: EnablementRun, args: argparse.Namespace) -> SyncStop:
-    """Return the stop for Ctrl+C before the first write, naming the run it leaves in the journal, if any."""
-    # A plan cut short is discarded, so a run is left only when its plan was complete.
-    run_id = run.plan.run_id if run.plan is not None else None
+    run_id = command.run_id or (run.plan.run_id if run.plan is not None else None)
     if run_id is None:
-        return SyncStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING, None,
-                        "The journal contains no run of this command, because its plan was not finished.")
-    return SyncStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING, _run_json(run, run_id),
-                    f"The journal keeps this run as planned only, so plan and apply again with: "
-                    f"{_command(args, 'apply')}")
+        raise SyncStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING, None,
+                       "The journal contains no run of this command, because its plan was not finished.")
+    journal = sync_journal(run)
+    summary = journal.run(run_id)
+    if not command.writing:
+        next_step = (f"The journal keeps this run as planned only, so plan and apply again with: "
+                     f"{_command(args, 'apply')}")
+        if args.action != "apply":
+            next_step = (f"The journal keeps this run as it was, so continue it with: "
+                         f"{_command(args, args.action)}")
+        raise SyncStop(CHECK_FAILED_STATUS, STOPPED_BEFORE_WRITING, summary_json(summary), next_step)
+    if summary.work_left:
+        message = (f"The sync was stopped with Ctrl+C while it was writing run {run_id} to the org, "
+                   "so continue it with sync resume.")
+        raise SyncStop(CHECK_FAILED_STATUS, message, summary_json(summary),
+                       f"Continue it with: {_command(args, 'resume')}")
+    return _ended_outcome(args, with_result_files(journal, [summary])[0])
+
+
+def _ended_outcome(args: argparse.Namespace, summary: RunSummary) -> SyncOutcome:
+    """Return the outcome of a run that Ctrl+C reached after its last write, from the journal."""
+    from backstory_desktop.store.journal import ItemState, RunState
+
+    states = summary.states
+    failed, queued = states.get(ItemState.FAILED, 0), states.get(ItemState.QUEUED, 0)
+    passed = summary.state is RunState.FINISHED and not (failed or queued)
+    reason = (f"Ctrl+C came after the sync's last write to the org, and run {summary.run_id} is "
+              f"{summary.state}: created {states.get(ItemState.CREATED, 0)}, updated "
+              f"{states.get(ItemState.UPDATED, 0)}, failed {failed}, queued {queued}.")
+    if queued:
+        reason += " Send the queued rows again with sync retry."
+    return SyncOutcome(args.action, args.org, passed, 0 if passed else CHECK_FAILED_STATUS, reason,
+                       dict(summary.counts), summary_json(summary))
 
 
 def _command(args: argparse.Namespace, action: str) -> str:
@@ -436,6 +526,7 @@ def _confirm(args: argparse.Namespace, lines: list[str], run: EnablementRun) -> 
     """Show what will be written and ask, unless --yes confirmed it; stop when not confirmed."""
     if args.yes:
         return
+    check_confirmation(args)
     org = run.connection.instance_url if run.connection is not None else run.profile.alias
     print(f"The sync will write to {org}:")
     for line in lines:

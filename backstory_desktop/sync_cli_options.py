@@ -135,7 +135,14 @@ def check_options(args: argparse.Namespace) -> None:
     if args.plan_csv is not None and args.source is not None:
         _check_plan_csv(args.plan_csv, args.source)
     _check_csv_columns(args.csv_column)
-    if args.action in ("apply", "resume", "retry") and not args.yes and not sys.stdin.isatty():
+    # Resume and retry find out whether they have anything to confirm once the org is open.
+    if args.action == "apply":
+        check_confirmation(args)
+
+
+def check_confirmation(args: argparse.Namespace) -> None:
+    """Raise CommandStop when the action needs a confirmation that neither --yes nor a terminal gives."""
+    if not args.yes and not sys.stdin.isatty():
         raise CommandStop(USAGE_ERROR_STATUS, f"sync {args.action} writes Tasks to the org and needs a "
                                                "confirmation, but no terminal can prompt for it, so add "
                                                "--yes.")

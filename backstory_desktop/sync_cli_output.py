@@ -41,8 +41,8 @@ REASON_SUMMARIES: dict[ReasonCode, str] = {
                               "step shows them side by side), then sync again",
     ReasonCode.RECYCLE_BIN: "a Task in the recycle bin holds this key, so a new Task would be rejected as a "
                             "duplicate value: restore that Task or empty the recycle bin first",
-    ReasonCode.REPEATED_KEY: "same Message-ID as an earlier message of the source, so only the earlier one "
-                             "is planned",
+    ReasonCode.REPEATED_KEY: "same Message-ID as an earlier message of the source, so it is left out and "
+                             "only the earlier message is considered",
     ReasonCode.NO_KEY: "no usable Message-ID, so the message cannot be matched to a Task",
     ReasonCode.UNREADABLE: "the source could not be read as a message here",
     ReasonCode.UNKNOWN_REFERENCE: "the source names a Contact or Lead Id that is not in the org",
@@ -247,3 +247,6 @@ def print_run(summary: dict[str, Any]) -> None:
         print(f"  stopped: {summary['stop_reason']}")
     if summary.get("result_folder"):
         print(f"  result files: {summary['result_folder']}")
+    elif summary.get("state") == "finished":
+        print("  result files: not written, because the app's data folder could not be written; make it "
+              "writable, then list the runs again with sync history to write them")

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,14 @@ from tests.consent_browser import ConsentBrowser, served_profile
 
 # The practice org's tables that hold org data; sign-ins and API usage counts live in others.
 ORG_DATA_TABLES = ("records", "custom_fields", "sequences")
+
+
+@pytest.fixture(autouse=True)
+def _own_ctrl_c() -> Iterator[None]:
+    """Give the test run its Ctrl+C handler back, which the sync command keeps for the rest of its process."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
 
 
 def _sync(capsys: pytest.CaptureFixture[str], *options: str) -> tuple[int, dict[str, Any]]:
@@ -222,6 +236,51 @@ def test_sync_retry__nothing_queued(capsys: pytest.CaptureFixture[str], tmp_path
     assert report["reason"] == "Nothing to retry: no run of this org has queued records."
 
 
+@pytest.mark.parametrize(("action", "reason"), [
+    ("resume", "Nothing to resume: no run of this org stopped before its end."),
+    ("retry", "Nothing to retry: no run of this org has queued records."),
+])
+def test_sync_resume__nothing_to_do_without_terminal(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                     action: str, reason: str) -> None:
+    db_path = _practice_db(tmp_path)
+
+    # Without --yes and without a terminal: nothing to confirm, so no confirmation is needed.
+    status, report = _sync(capsys, action, "--org", "practice", "--db", str(db_path))
+
+    assert status == 0, report
+    assert report["reason"] == reason
+
+
+def test_sync_history__practice_db_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, report = _sync(capsys, "history", "--org", "practice", "--db", str(tmp_path))
+
+    assert status == 2, report
+    suggested = tmp_path / "practice-org.sqlite3"
+    assert report["error"] == (f"Cannot use {tmp_path} as the practice org database because it is a folder, "
+                               f"not a file, so give a file inside it such as {suggested} (--db).")
+
+
+def test_sync_history__writes_missing_result_files(capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    db_path = _practice_db(tmp_path)
+    options = ("--org", "practice", "--db", str(db_path))
+    status, applied = _sync(capsys, "apply", *options, "--source", str(sample_mailbox_path()), "--yes")
+    folder = Path(applied["run"]["result_folder"])
+    # As after a stop between the last write and the result files: the journal names no files.
+    shutil.rmtree(folder)
+    journal = sqlite3.connect(folder.parent.parent / "journal.sqlite3")
+    with closing(journal), journal:
+        journal.execute("UPDATE runs SET result_folder = NULL")
+
+    history_status, history = _sync(capsys, "history", *options)
+
+    assert status == 0, applied
+    assert history_status == 0, history
+    assert history["runs"][0]["result_folder"] == str(folder)
+    written = (folder / "success.csv").read_text(encoding="utf-8-sig")
+    assert written.count('"Item Created"') == applied["run"]["states"]["created"]
+
+
 def test_sync_plan__cadence_csv_export(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     db_path = _practice_db(tmp_path)
     source = tmp_path / "activities.csv"
@@ -345,13 +404,41 @@ def test_sync_apply__ctrl_c_after_last_write(capsys: pytest.CaptureFixture[str],
     resume_status, _ = _sync(capsys, "resume", *options, "--yes")
 
     assert stderr.pressed
-    assert status == 1
-    assert report["error"] == ("The sync was stopped with Ctrl+C after its last write to the org, so nothing "
-                               "is left to resume and sync history shows the run.")
+    assert status == 0, report
+    assert report["reason"].startswith(f"Ctrl+C came after the sync's last write to the org, and run "
+                                       f"{report['run']['run_id']} is finished: created ")
     assert report["run"]["state"] == "finished"
-    assert report["next_step"] == ("List the runs with: backstory-desktop sync history --org practice --db "
-                                   f"{db_path}")
+    # The key press came before the apply wrote its result files, so they are written from the journal.
+    assert (Path(report["run"]["result_folder"]) / "success.csv").is_file()
     assert resume_status == 0
+
+
+def test_sync_apply__sigint_after_last_write(tmp_path: Path) -> None:
+    source = _new_messages(tmp_path / "mail.mbox", 300)
+    command = [sys.executable, "-m", "backstory_desktop", "sync", "apply", "--org", "practice", "--db",
+               str(tmp_path / "org.sqlite3"), "--source", str(source), "--yes"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stderr is not None
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(iter(process.stderr.readline, "")))
+    reader.start()
+    # Ctrl+C from the moment every Task is sent, again and again until the command ends, so one
+    # of the presses lands while the command closes the journal and stops the practice org.
+    while process.poll() is None and not any(line.startswith("Sent 300 of 300") for line in stderr):
+        time.sleep(0.005)
+    while process.poll() is None:
+        os.kill(process.pid, signal.SIGINT)
+        time.sleep(0.005)
+    out = process.stdout.read()
+    reader.join(timeout=60)
+
+    assert process.returncode == 0, "".join(stderr)
+    assert "Ctrl+C before it wrote anything" not in "".join(stderr)
+    lines = out.splitlines()
+    assert lines[0].startswith(("This command: Created 300,", "Ctrl+C came after the sync's last write")), out
+    assert "  finished  " in lines[1]
+    assert lines[2].startswith("  result files: ")
+    assert (Path(lines[2].removeprefix("  result files: ")) / "success.csv").is_file()
 
 
 class _Terminal(io.StringIO):
@@ -606,7 +693,7 @@ def test_sync_plan__text_groups_by_reason_code(capsys: pytest.CaptureFixture[str
     # Repeated keys name different earlier messages, yet share one line.
     excluded = [line for line in out if line.startswith("excluded ")]
     assert excluded == [f"excluded {counts['excluded']}: same Message-ID as an earlier message of the "
-                        "source, so only the earlier one is planned"]
+                        "source, so it is left out and only the earlier message is considered"]
     assert out[-1] == "The Conflicts step of the app shows the Tasks of each conflict side by side."
 
 
@@ -806,6 +893,31 @@ def test_sync_apply__in_doubt_keys_capped(capsys: pytest.CaptureFixture[str], tm
     assert report["details"]["in_doubt_count"] == 150
     assert len(report["details"]["in_doubt"]) == 100
     assert report["details"]["in_doubt"][0].startswith("<doubt.")
+    # Every row was sent, so the stop names no rows left unsent.
+    assert report["reason"].startswith("This command: The sync stopped before the end: "), report["reason"]
+    assert "Rows not sent" not in report["reason"]
+
+
+@pytest.mark.parametrize(("seed", "error"), [
+    # The fault plan's draws fail the describe of the key field with a 504 Gateway Timeout.
+    (23, "The sync cannot run now: Salesforce did not answer (HTTP 504) when the app read the field "
+         "Message_ID__c, so nothing is known about it yet: try again in a few minutes."),
+    # The fault plan's draws fail a lookup of the plan with a 502 Bad Gateway.
+    (2, "The plan was not finished, because a lookup in the org failed: Salesforce failed to answer "
+        "(HTTP 502); try again later, and check status.salesforce.com if it persists."),
+])
+def test_sync_plan__gateway_error(capsys: pytest.CaptureFixture[str], default_org: PracticeOrg, seed: int,
+                                  error: str) -> None:
+    alias = "served-practice"
+    _served(default_org, alias)
+    default_org.faults = FaultPlan(seed=seed, gateway_error_rate=0.5)
+    try:
+        status, report = _sync(capsys, "plan", "--org", alias, "--source", str(sample_mailbox_path()))
+    finally:
+        default_org.faults = FaultPlan()
+
+    assert status == 1, report
+    assert report["error"] == error
 
 
 # -- small mends: the order of usage errors, advice on a folder, history beside the app ----------

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import requests
 from simple_salesforce.exceptions import SalesforceError
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
@@ -22,7 +23,7 @@ from backstory_desktop.enablement.run import (
     record_result,
     require_field,
 )
-from backstory_desktop.salesforce.errors import explain
+from backstory_desktop.salesforce.errors import SalesforceProblem, explain
 from backstory_desktop.salesforce.field_fix import FieldFixPlan
 from backstory_desktop.salesforce.field_fix import apply_field_fix as apply_schema_fix
 from backstory_desktop.salesforce.field_fix import plan_field_fix as plan_schema_fix
@@ -38,6 +39,9 @@ from backstory_desktop.salesforce.schema import (
 from backstory_desktop.store.settings import save_profile
 
 log = logging.getLogger(__name__)
+
+# HTTP statuses from here up are failures of the server or a gateway in front of it, not of the request.
+HTTP_SERVER_ERROR = 500
 
 # Consequences of a key field that is not Unique, for the step's details and the summary.
 NOT_UNIQUE_CONSEQUENCES = (
@@ -59,11 +63,30 @@ def check_field(run: EnablementRun) -> StepResult:
         run.field_state = inspect_message_id_field(connection, run.profile.field_api_name)
         run.flag_state = inspect_flag_field(connection, run.profile.flag_field_api_name)
     except Exception as error:
-        return record_result(run, failed_result(Step.MESSAGE_ID_FIELD, error))
+        return record_result(run, _unchecked_result(run, error))
     room = _read_room(run)
     result = _with_room(_field_result(run.field_state), run.field_state, room)
     result = _with_org_spelling(run, result)
     return record_result(run, _with_flag_note(result, run.flag_state))
+
+
+def _unchecked_result(run: EnablementRun, error: Exception) -> StepResult:
+    """Return the step's failed result when the fields could not be read, saying whether to try again.
+
+    A gateway error (502, 504), an outage (5xx) or a lost connection tells nothing about the
+    field, so the reason states that Salesforce did not answer rather than that the field is unusable.
+    """
+    result = failed_result(Step.MESSAGE_ID_FIELD, error)
+    problem = error if isinstance(error, SalesforceProblem) else explain(error)
+    lost = isinstance(error, requests.RequestException) and not isinstance(
+        error, requests.exceptions.SSLError)
+    transient = lost or (problem.status is not None and problem.status >= HTTP_SERVER_ERROR)
+    if not transient:
+        return result
+    answer = f" (HTTP {problem.status})" if problem.status is not None else ""
+    reason = (f"Salesforce did not answer{answer} when the app read the field {run.profile.field_api_name}, "
+              "so nothing is known about it yet: try again in a few minutes.")
+    return StepResult(result.step, result.status, reason, {**result.details, "transient": True})
 
 
 def _with_org_spelling(run: EnablementRun, result: StepResult) -> StepResult:

@@ -7,6 +7,7 @@ from the journal, and ``sync_history`` lists every run of the connected org.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -26,9 +27,10 @@ from backstory_desktop.enablement.run import (
 )
 from backstory_desktop.sources.csv_export import CsvMapping, guess_mapping, read_csv_header
 from backstory_desktop.sources.registry import SourceKind, detect_source, read_source
-from backstory_desktop.store.journal import Journal, JournalError, RunInProgress, RunSummary
-from backstory_desktop.sync.engine import apply_run, retry_queued
+from backstory_desktop.store.journal import Journal, JournalError, RunInProgress, RunState, RunSummary
+from backstory_desktop.sync.engine import apply_run, result_row, retry_queued
 from backstory_desktop.sync.planner import build_plan
+from backstory_desktop.sync.result_files import result_folder, write_result_files
 from backstory_desktop.sync.settings import SyncResult, SyncSettings
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,35 @@ def retry_backfill(
 
 
 def sync_history(run: EnablementRun) -> list[RunSummary]:
-    """Return the connected org's sync runs, newest first."""
-    return sync_journal(run).runs(run.require_connection().org_id)
+    """Return the connected org's sync runs, newest first, each finished one with its result files."""
+    journal = sync_journal(run)
+    return with_result_files(journal, journal.runs(run.require_connection().org_id))
+
+
+def with_result_files(journal: Journal, summaries: list[RunSummary]) -> list[RunSummary]:
+    """Write the missing result files of the finished runs among ``summaries`` and return them updated.
+
+    A run stopped (Ctrl+C, a kill) after its last write and before its result files has none,
+    so they are written from the journal when the run is next read. A run whose files cannot be
+    written keeps no result folder, and ``sync history`` prints that they were not written.
+    """
+    return [_with_result_files(journal, summary) for summary in summaries]
+
+
+def _with_result_files(journal: Journal, summary: RunSummary) -> RunSummary:
+    if summary.state is not RunState.FINISHED or summary.result_folder is not None:
+        return summary
+    # Beside the journal, as the apply writes them.
+    folder = result_folder(summary.run_id, journal.path.parent)
+    try:
+        rows = (result_row(line) for line in journal.result_lines(summary.run_id))
+        files = write_result_files(folder, rows)
+    except OSError as error:
+        log.warning("Writing the missing result files of run %s failed: %s", summary.run_id, error)
+        return summary
+    journal.set_result_folder(summary.run_id, files.folder)
+    log.info("Wrote the missing result files of run %s to %s", summary.run_id, files.folder)
+    return dataclasses.replace(summary, result_folder=files.folder)
 
 
 def unfinished_sync(run: EnablementRun) -> RunSummary | None:
@@ -235,7 +264,8 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
     if outcome.stopped_because:
         reason = (
             f"The sync stopped before the end: {_sentence(outcome.stopped_because)} "
-            f"Rows not sent: {outcome.not_sent}. " + reason
+            + (f"Rows not sent: {outcome.not_sent}. " if outcome.not_sent else "")
+            + reason
         )
     if outcome.other_spellings:
         details["other_spellings"] = outcome.other_spellings
