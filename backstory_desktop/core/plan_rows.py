@@ -21,13 +21,13 @@ class Action(StrEnum):
 
 
 class ReasonCode(StrEnum):
-    """Why a row has its action, for grouping and counting rows; the row's reason says it in words."""
+    """Why a row has its action, for grouping and counting rows. The row's reason gives it in words."""
 
-    NEW_KEY = "new_key"  # create: no Task holds the key
-    UPDATE = "update"  # update: a Task holds the key in its canonical spelling
-    UPDATE_STORED_SPELLING = "update_stored_spelling"  # update: the Task holds another spelling
-    SEVERAL_TASKS = "several_tasks"  # conflict: more than one live Task holds the key
-    RECYCLE_BIN = "recycle_bin"  # conflict: only a deleted Task holds the key
+    NEW_KEY = "new_key"  # create: no Task has the key
+    UPDATE = "update"  # update: a Task has the key in its canonical spelling
+    UPDATE_STORED_SPELLING = "update_stored_spelling"  # update: the Task has another spelling of the key
+    SEVERAL_TASKS = "several_tasks"  # conflict: more than one live Task has the key
+    RECYCLE_BIN = "recycle_bin"  # conflict: only a deleted Task has the key
     REPEATED_KEY = "repeated_key"  # excluded: an earlier message of the source has the key
     NO_KEY = "no_key"  # invalid: the Message-ID gives no usable key
     UNREADABLE = "unreadable"  # invalid: the source could not give a message here
