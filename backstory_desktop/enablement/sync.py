@@ -242,15 +242,17 @@ def _sync_result(plan: Plan, outcome: SyncResult) -> StepResult:
         "api_calls": outcome.api_calls,
         "result_folder": str(outcome.result_files.folder) if outcome.result_files else None,
     }
-    not_planned = (
-        count_phrase(counts.get("conflict", 0), "conflict")
-        + " and "
-        + count_phrase(counts.get("invalid", 0), "invalid message")
-    )
-    reason = (
-        f"Created {outcome.created}, updated {outcome.updated}, failed {outcome.failed}; "
-        f"{not_planned} were not sent."
-    )
+    not_planned = [
+        count_phrase(counts.get(action, 0), noun)
+        for action, noun in (("conflict", "conflict"), ("invalid", "invalid message"))
+        if counts.get(action, 0)
+    ]
+    reason = f"Created {outcome.created}, updated {outcome.updated}, failed {outcome.failed}"
+    if not_planned:
+        verb = "was" if counts.get("conflict", 0) + counts.get("invalid", 0) == 1 else "were"
+        reason += f"; {' and '.join(not_planned)} {verb} not sent."
+    else:
+        reason += "."
     failures = outcome.failures_by_code()
     details["failures"] = [
         {"error_code": code, "count": count, "example": example}

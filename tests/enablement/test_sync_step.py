@@ -87,3 +87,13 @@ def test_stopped_sync__change_summary_leads_with_stop(
     assert before.endswith("failed 0."), summary
     assert stop_sentence[:1].isupper(), summary
     assert stop_sentence.endswith("."), summary
+
+
+def test_outcome__zero_counts_left_out(admin: OrgConnection, tmp_path: Path) -> None:
+    run, _ = _planned(admin, write_mbox(tmp_path / "a.mbox", 3, "zero-counts"))
+
+    step = enablement.apply_sync(run)
+
+    assert step.status is StepStatus.PASSED, step.reason
+    assert step.reason.startswith("Created 3, updated 0, failed 0.")
+    assert "not sent" not in step.reason

@@ -431,6 +431,7 @@ def test_local_sync__queue_retry_now(
     assert queue.model.rowCount() > 0
     assert "REQUEST_LIMIT_EXCEEDED" in queue.model.index(0, QueueModel.REASON).data()
     assert page.tabs.tabText(page.tabs.indexOf(queue)) == f"Backfill queue ({queue.model.rowCount()})"
+    assert queue.title.text().startswith(f"{queue.model.rowCount():,} rows of the sync of ")
     assert "queued" in outcomes_by_action(page)["create"]
     assert "" not in outcomes_by_action(page)["create"]
     page.tabs.setCurrentWidget(queue)

@@ -145,7 +145,7 @@ def test_apply__message_without_message_id_changes_nothing(admin: OrgConnection,
 
     assert [row.action for row in plan.rows] == [Action.INVALID]
     assert plan.rows[0].reason == "no Message-ID header"
-    assert "1 invalid message" in result.reason
+    assert "1 invalid message was not sent." in result.reason
     assert run.sync_result is not None and run.sync_result.created == 0
     assert _keyed_tasks(admin) == before
 

@@ -94,6 +94,9 @@ def fit_columns(table: QTableView, columns: Iterable[int]) -> None:
     header.setSectionResizeMode(header.count() - 1, QHeaderView.ResizeMode.Stretch)
 
 
+EMPTY_QUEUE_TEXT = "No queued rows: a transient failure during an apply puts the row here."
+
+
 class QueuePanel(QWidget):
     """The backfill queue of one run, with Retry now."""
 
@@ -102,7 +105,7 @@ class QueuePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.run_id: str | None = None
-        self.title = plain_label("No queued items: a transient failure during an apply puts the item here.")
+        self.title = plain_label(EMPTY_QUEUE_TEXT)
         self.title.setWordWrap(True)
         self.retry_button = QPushButton("Retry now")
         self.retry_button.clicked.connect(self._retry)
@@ -136,14 +139,15 @@ class QueuePanel(QWidget):
         self.run_id = run.run_id if run is not None and shown else None
         self.model.set_queue(count if shown else 0, read if shown else None)
         if run is None or not shown:
-            self.title.setText("No queued items: a transient failure during an apply puts the item here.")
+            self.title.setText(EMPTY_QUEUE_TEXT)
         else:
             self.title.setText(
-                f"{counted(count, 'item')} of {describe_run(run)} wait for another try. "
+                f"{counted(count, 'row')} of {describe_run(run)} {'waits' if count == 1 else 'wait'} for "
+                "another try. "
                 "Each is retried with back-off; Retry now sends every one at once.")
 
     def set_enabled_actions(self, idle: bool) -> None:
-        """Enable Retry now when nothing runs and the queue has items."""
+        """Enable Retry now when nothing runs and the queue has rows."""
         self.retry_button.setEnabled(idle and self.run_id is not None)
 
     def _retry(self) -> None:
