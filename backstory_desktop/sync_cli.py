@@ -81,11 +81,11 @@ NOTHING_TO_RETRY = "Nothing to retry: no run of this org has queued records."
 
 @dataclass
 class _Command:
-    """What one sync command has done so far, for its answer to Ctrl+C.
+    """The progress of one sync command so far, read when it handles Ctrl+C.
 
     The first Ctrl+C raises KeyboardInterrupt. From then on, and once the outcome is known, Ctrl+C is
     ignored until the process ends, so that closing the journal, stopping the practice org and
-    printing what the journal holds are never cut short. The signal is then ignored rather than
+    printing what the journal contains are never cut short. The signal is then ignored rather than
     handled, because Python gives handled signals their default action back while it exits.
     """
 
@@ -244,7 +244,7 @@ def _check_field(run: EnablementRun) -> None:
     state = run.field_state
     result = run.checklist.results[Step.MESSAGE_ID_FIELD]
     if state is None and result.details.get("transient"):
-        # Salesforce did not answer, which says nothing about the field.
+        # Salesforce did not respond, so nothing is known about the field yet.
         raise CommandStop(CHECK_FAILED_STATUS, f"The sync cannot run now: {result.reason}")
     if state is None:
         raise CommandStop(CHECK_FAILED_STATUS, f"The sync cannot run because the Message-ID field could not "

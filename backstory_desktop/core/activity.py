@@ -58,7 +58,7 @@ class SourceProblem:
     """A part of a source that could not be read as a message, and why.
 
     ``raw_header`` is the raw Message-ID header when one was found. ``kind``
-    tells whether the key, a named Id or the reading itself failed.
+    records whether the key, a named Id or the reading itself failed.
     """
 
     source_ref: str

@@ -21,7 +21,7 @@ class Action(StrEnum):
 
 
 class ReasonCode(StrEnum):
-    """Why a row has its action, for grouping and counting rows. The row's reason gives it in words."""
+    """The cause of a row's action, for grouping and counting rows. The row's reason gives it in words."""
 
     NEW_KEY = "new_key"  # create: no Task has the key
     UPDATE = "update"  # update: a Task has the key in its canonical spelling

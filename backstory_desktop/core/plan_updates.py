@@ -74,7 +74,7 @@ def retry_create_as_update(row: PlanRow, tasks: Iterable[TaskRecord], rules: Fie
 
 
 def update_code(task: TaskRecord, key: str) -> ReasonCode:
-    """Return UPDATE when the Task holds the key as the message spells it, else UPDATE_STORED_SPELLING."""
+    """Return UPDATE when the Task has the key as the message spells it, else UPDATE_STORED_SPELLING."""
     return ReasonCode.UPDATE if task.key == key else ReasonCode.UPDATE_STORED_SPELLING
 
 

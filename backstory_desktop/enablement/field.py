@@ -73,7 +73,7 @@ def check_field(run: EnablementRun) -> StepResult:
 def _unchecked_result(run: EnablementRun, error: Exception) -> StepResult:
     """Return the step's failed result when the fields could not be read, saying whether to try again.
 
-    A gateway error (502, 504), an outage (5xx) or a lost connection tells nothing about the
+    A gateway error (502, 504), an outage (5xx) or a lost connection shows nothing about the
     field, so the reason states that Salesforce did not answer rather than that the field is unusable.
     """
     result = failed_result(Step.MESSAGE_ID_FIELD, error)

@@ -241,8 +241,8 @@ _CODE_OF_OLD_ROWS = {
 def stored_reason_code(action: str, stored: str, *, other_spelling: bool = False) -> ReasonCode:
     """Return a stored reason code, or for a row stored before codes existed, the one its action implies.
 
-    ``other_spelling`` tells that the row's ``upsert_key`` differs from its key: an old
-    update that sends the spelling its Task already holds reads back as such.
+    ``other_spelling`` is true when the row's ``upsert_key`` differs from its key: an old
+    update that sends the spelling its Task already has reads back as such.
     """
     if stored:
         return ReasonCode(stored)

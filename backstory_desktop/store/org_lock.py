@@ -22,8 +22,8 @@ from filelock import FileLock, Timeout
 
 from backstory_desktop.store import paths
 
-# How long a sync waits for the lock before it is refused. A probe holds it for
-# a few file operations; a sync holds it for its whole apply.
+# How long a sync waits for the lock before it is rejected. A probe keeps it for
+# a few file operations, and a sync keeps it for its whole apply.
 PROBE_GRACE_SECONDS = 1.0
 _POLL_SECONDS = 0.02
 
@@ -85,7 +85,7 @@ class OrgLock(AbstractContextManager[None]):
         except (OSError, ValueError):
             note = {}
         if not isinstance(note, dict) or "pid" not in note:
-            # Taken but not named yet: another process holds it without having written its note.
+            # Taken but not named yet: another process has it and has not written its note.
             return (
                 f"Another sync of org {self._org_id} is running in another process on this computer: "
                 "wait for it to finish or stop it, then start this one again."

@@ -54,7 +54,7 @@ _FAILURES = (SalesforceError, SalesforceProblem, requests.RequestException, Bulk
 
 
 class _JobState(Enum):
-    """What waiting for a Bulk API job of rows in doubt found."""
+    """The outcome of waiting for a Bulk API job of rows in doubt."""
 
     ENDED = "ended"
     GONE = "gone"

@@ -36,7 +36,8 @@ def _assert_every_message_planned(plan: Plan, path: Path) -> None:
             assert row.reason, row.source_ref
         else:
             assert row.key is not None, row.source_ref
-            assert row.key.startswith("<") and row.key.endswith(">"), row.source_ref
+            assert row.key.startswith("<"), row.source_ref
+            assert row.key.endswith(">"), row.source_ref
             assert not any(char.isspace() for char in row.key), row.source_ref
 
 
