@@ -200,13 +200,18 @@ def _sync_counts(run: enablement.EnablementRun) -> dict[str, int]:
 
 def _group_json(group: DuplicateGroup) -> dict[str, Any]:
     return {
+        "group_id": group.group_id,
         "kind": group.kind.value,
+        "flagged": group.flagged,
         "key": group.key,
         "reason": group.reason,
+        "survivor_id": group.survivor_id,
+        "survivor_reason": group.survivor_reason,
         "records": [
             {
                 "id": record.id,
                 "key": record.key,
+                "writer": record.writer,
                 "deleted": record.is_deleted,
                 "archived": record.is_archived,
             }

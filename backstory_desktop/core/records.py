@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskRecord:
     """One Task row with the fields that matter for keys and duplicates.
 
     ``key`` is the raw value of the Message-ID field exactly as stored, or
     None when the Task has none. Dates are ISO 8601 strings as Salesforce
-    returns them.
+    returns them. A full scan keeps ``description`` empty and sets only
+    ``description_digest`` (see core.survivor.description_digest), so that a
+    million records fit in memory; ``writer`` names who wrote the Task (see
+    core.survivor.writer_label).
     """
 
     id: str
@@ -30,6 +33,8 @@ class TaskRecord:
     created_by_backstory: bool = False
     is_deleted: bool = False
     is_archived: bool = False
+    description_digest: str = ""
+    writer: str = ""
 
 
 @dataclass(frozen=True)

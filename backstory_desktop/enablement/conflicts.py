@@ -1,4 +1,9 @@
-"""The Conflicts step: find the Tasks that share a Message-ID key."""
+"""The Conflicts step: find the Tasks that record one e-mail more than once.
+
+The scan reads every Task of the org (keyless, deleted and archived ones too)
+and groups them on the client: by key, by key once normalised, and by likeness
+for Tasks without a key (see core.duplicates).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import logging
 import threading
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
-from backstory_desktop.core.duplicates import group_duplicates
+from backstory_desktop.core.duplicates import DuplicateGroup, Thresholds, group_duplicates
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
 from backstory_desktop.enablement.run import (
     EnablementRun,
@@ -16,34 +21,84 @@ from backstory_desktop.enablement.run import (
     require_field,
     usable_flag_field,
 )
-from backstory_desktop.salesforce.tasks import scan_tasks
+from backstory_desktop.salesforce.task_scan import scan_all_tasks
+from backstory_desktop.salesforce.tasks import find_user_by_username
 
 log = logging.getLogger(__name__)
+
+
+def tool_users(run: EnablementRun) -> dict[str, str]:
+    """Return the User Id of each cadence tool's user with its label, such as "Outreach (jane@x.example)".
+
+    The usernames come from the org profile. A username the org does not know
+    is logged and left out.
+    """
+    connection = run.require_connection()
+    labels: dict[str, str] = {}
+    for tool, usernames in run.profile.cadence_users.items():
+        for username in usernames:
+            try:
+                user = find_user_by_username(connection, username)
+            except LookupError:
+                log.info("The %s user %s is not in org %s; its Tasks are labelled by name",
+                         tool, username, run.profile.alias)
+                continue
+            labels[user.id] = f"{tool} ({user.username})"
+    return labels
 
 
 def scan_conflicts(
     run: EnablementRun,
     *,
+    thresholds: Thresholds | None = None,
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> StepResult:
-    """Read every keyed Task, deleted and archived included, and group those sharing a key."""
+    """Read every Task, deleted and archived included, and group those that record one e-mail.
+
+    ``thresholds`` None keeps the matching rules of the run (the defaults at
+    first). Sets ``run.groups``, ``run.thresholds`` and ``run.tasks_scanned``.
+    """
     connection = run.require_connection()
     field_state = require_field(run)
+    chosen = thresholds if thresholds is not None else run.thresholds
     try:
-        records = scan_tasks(
+        tools = tool_users(run)
+        records = list(scan_all_tasks(
             connection,
             field_state.api_name,
             flag_field=usable_flag_field(run),
+            tools_by_user_id=tools,
             progress=progress,
             cancel=cancel,
+        ))
+        scanned = len(records)
+        progress(scanned, scanned, f"Grouping {scanned:,} Tasks")
+        groups = group_duplicates(
+            records,
+            case_sensitive=bool(field_state.case_sensitive),
+            thresholds=chosen,
+            tool_user_ids=tools.keys(),
         )
-        run.groups = group_duplicates(records, case_sensitive=bool(field_state.case_sensitive))
     except Exception as error:
         return record_result(run, failed_result(Step.CONFLICTS, error))
+    run.groups = groups
+    run.thresholds = chosen
+    run.tasks_scanned = scanned
+    log.info("Conflict scan of %s: %d Tasks, %d groups", run.profile.alias, scanned, len(groups))
+    return record_result(run, _scan_result(groups, scanned))
+
+
+def _scan_result(groups: list[DuplicateGroup], scanned: int) -> StepResult:
     by_kind: dict[str, int] = {}
-    for group in run.groups:
+    for group in groups:
         by_kind[group.kind.value] = by_kind.get(group.kind.value, 0) + 1
-    reason = f"Found {count_phrase(len(run.groups), 'group')} of Tasks that share a Message-ID key."
-    details = {"groups": len(run.groups), "by_kind": by_kind}
-    return record_result(run, StepResult(Step.CONFLICTS, StepStatus.PASSED, reason, details))
+    flagged = sum(1 for group in groups if group.flagged)
+    clones = len(groups) - flagged
+    reason = (f"Read {count_phrase(scanned, 'Task')} and found {count_phrase(flagged, 'group')} "
+              "that record one e-mail more than once")
+    if clones:
+        reason += (f", and {count_phrase(clones, 'set')} of clones logged once per related record "
+                   "on purpose")
+    details = {"groups": len(groups), "by_kind": by_kind, "flagged": flagged, "tasks": scanned}
+    return StepResult(Step.CONFLICTS, StepStatus.PASSED, reason + ".", details)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backstory_desktop.core.checklist import Checklist, Step, StepResult, StepStatus
-from backstory_desktop.core.duplicates import DuplicateGroup
+from backstory_desktop.core.duplicates import DuplicateGroup, Thresholds
 from backstory_desktop.core.jobs import Cancelled
 from backstory_desktop.core.plan import Plan
 from backstory_desktop.salesforce.access import AccessReport
@@ -63,7 +63,11 @@ class EnablementRun:
     sync_result: SyncResult | None = None
     sync_settings: SyncSettings = field(default_factory=SyncSettings)
     journal: Journal | None = None
+    # The Conflicts step: the groups of the last scan, the matching rules it used and how many
+    # Tasks it read.
     groups: list[DuplicateGroup] = field(default_factory=list)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    tasks_scanned: int = 0
     changes: list[ChangeRecord] = field(default_factory=list)
     """Every change made in the org during this run, oldest first, for the summary report."""
 

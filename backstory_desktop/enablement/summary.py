@@ -161,10 +161,11 @@ def calls_work(run: EnablementRun) -> list[str]:
 
 
 def _conflicts_work(run: EnablementRun, result: StepResult | None) -> list[str]:
-    if not run.groups:
+    flagged = sum(1 for group in run.groups if group.flagged)
+    if not flagged:
         return []
     return [
-        f"Resolve {count_phrase(len(run.groups), 'group')} of Tasks that share a Message-ID key, listed "
+        f"Resolve {count_phrase(flagged, 'group')} of Tasks that record one e-mail more than once, listed "
         "on the Conflicts page: Salesforce cannot merge Tasks, so keep one Task of each group."
     ]
 
