@@ -34,12 +34,14 @@ from backstory_desktop.practice_org import (
     oauth_tokens,
     query_routes,
     soap_login,
+    soap_undelete,
     tooling_routes,
     userinfo,
 )
 from backstory_desktop.practice_org.errors import ApiError, OAuthError, invalid_session, not_found
 from backstory_desktop.practice_org.faults import Fault, FaultInjector, FaultPlan, fault_error, gateway_page
 from backstory_desktop.practice_org.http import error_response, json_object, json_response
+from backstory_desktop.practice_org.ids import to_id18
 from backstory_desktop.practice_org.permissions import SessionAccess, access_for_user
 from backstory_desktop.practice_org.session import (
     DAILY_API_REQUEST_LIMIT,
@@ -57,8 +59,9 @@ PUBLIC = "public"
 IDENTITY = "identity"
 API = "api"
 FAULT_CONTROL = "fault_control"
-SOAP_LOGIN = "soap_login"
+SOAP = "soap"
 USERINFO = "userinfo"
+RECYCLE_BIN_CONTROL = "recycle_bin_control"
 
 # Writes of one record, which an UNABLE_TO_LOCK_ROW fault fails as a whole.
 # sObject Collections draw the fault per record instead (composite_routes).
@@ -138,9 +141,10 @@ def build_url_map() -> Map:
              endpoint=(OAUTH, oauth_routes.revoke)),
         Rule("/services/oauth2/userinfo", methods=["GET", "POST"],
              endpoint=(USERINFO, userinfo.userinfo)),
-        Rule("/services/Soap/u/<version>", methods=["POST"],
-             endpoint=(SOAP_LOGIN, soap_login.login)),
+        Rule("/services/Soap/u/<version>", methods=["POST"], endpoint=(SOAP, None)),
         Rule("/services/practice/faults", methods=["GET", "POST"], endpoint=(FAULT_CONTROL, None)),
+        Rule("/services/practice/recycle-bin/empty", methods=["POST"],
+             endpoint=(RECYCLE_BIN_CONTROL, None)),
         Rule("/services/data/", methods=["GET"], endpoint=(PUBLIC, data_routes.versions)),
         Rule("/id/<org_id>/<user_id>", methods=["GET"], endpoint=(IDENTITY, None)),
     ]
@@ -199,8 +203,10 @@ class PracticeOrgApp:
 
         if kind == OAUTH:
             return self._oauth_call(handler, request)
-        if kind in (SOAP_LOGIN, USERINFO):
-            # Like OAuth calls, these are neither counted against the API allocation nor faulted.
+        if kind == SOAP:
+            return self._soap_call(request, **args)
+        if kind == USERINFO:
+            # Like OAuth calls, userinfo is neither counted against the API allocation nor faulted.
             with self.org.store.transaction():
                 return handler(self.org, request, **args)  # type: ignore[no-any-return]
         if kind == PUBLIC:
@@ -209,7 +215,30 @@ class PracticeOrgApp:
             return self._identity_call(request, **args)
         if kind == FAULT_CONTROL:
             return self._fault_control_call(request)
+        if kind == RECYCLE_BIN_CONTROL:
+            return self._recycle_bin_control_call(request)
         return self._api_call(handler, request, dict(args))
+
+    def _soap_call(self, request: Request, version: str) -> Response:
+        """Serve the partner SOAP endpoint, dispatching on the operation element in the Body.
+
+        login() is neither counted against the API allocation nor faulted, like OAuth
+        calls. undelete() counts as an API request (see ``soap_undelete``).
+        """
+        try:
+            soap_login.check_version(version)
+            envelope = soap_login.read_envelope(request)
+            operation = soap_login.operation_element(envelope)
+        except soap_login.SoapFault as fault:
+            logger.info("SOAP request rejected: %s", fault.code)
+            return soap_login.fault_response(fault)
+        if operation.tag == soap_login.LOGIN_OPERATION:
+            with self.org.store.transaction():
+                return soap_login.login_operation(self.org, operation, version)
+        if operation.tag == soap_undelete.UNDELETE_OPERATION:
+            return soap_undelete.undelete_call(self.org, envelope, operation, self._count_request)
+        logger.info("SOAP request for an unknown operation %s", operation.tag)
+        return soap_login.fault_response(soap_login.unknown_operation(operation))
 
     def _oauth_call(self, handler: Callable[..., Response], request: Request) -> Response:
         try:
@@ -251,6 +280,7 @@ class PracticeOrgApp:
         # once it is spent, calls get 403 REQUEST_LIMIT_EXCEEDED (REST API Developer Guide,
         # "API Usage Information Header" and "Status Codes and Error Responses").
         used = self._count_request()
+        self.org.store.purge_recycle_bin()
         try:
             if used > self.org.daily_api_limit:
                 raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
@@ -332,6 +362,28 @@ class PracticeOrgApp:
         return json_response({**self.org.faults.plan.to_json(),
                               "daily_api_limit": self.org.daily_api_limit})
 
+    def _recycle_bin_control_call(self, request: Request) -> Response:
+        """``POST /services/practice/recycle-bin/empty``: purge records from the recycle bin.
+
+        The body ``{"ids": [...]}`` names the records to purge; an empty body or one
+        without ``ids`` purges the whole recycle bin. Ids of records that are not in it
+        are skipped. Returns ``{"purged": N}``. Only a user with Modify All Data may
+        call it, and the call is neither counted nor faulted. Salesforce has no such
+        resource: an admin empties the recycle bin in Setup or with emptyRecycleBin().
+        """
+        try:
+            _token, access = self._authenticate(request)
+            if not access.has("PermissionsModifyAllData"):
+                raise ApiError(403, "INSUFFICIENT_ACCESS",
+                               "Emptying the recycle bin needs the Modify All Data permission.")
+            ids = _recycle_bin_ids(json_object(request) if request.get_data() else {})
+            purged = self.org.store.empty_recycle_bin(ids)
+        except ApiError as error:
+            logger.info("Recycle bin request rejected: %s (%s)", error.error_code, error.message)
+            return error_response(error)
+        logger.info("Recycle bin emptied by user %s: %d records purged", access.user_id, purged)
+        return json_response({"purged": purged})
+
     def _authenticate(self, request: Request) -> tuple[str, SessionAccess]:
         """Return the request's access token and its user's access, or raise INVALID_SESSION_ID."""
         match = _BEARER.match(request.headers.get("Authorization", ""))
@@ -363,6 +415,17 @@ def _drop_connection(request: Request) -> None:
         with contextlib.suppress(OSError):
             connection.shutdown(socket.SHUT_RDWR)
     raise ConnectionAbortedError("connection dropped by an injected fault")
+
+
+def _recycle_bin_ids(body: dict[str, Any]) -> list[str] | None:
+    """Return the ids a recycle bin request names, or None for the whole recycle bin."""
+    ids = body.get("ids")
+    if ids is None:
+        return None
+    if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+        raise ApiError(400, "INVALID_FIELD",
+                       f"ids must be a list of record ids, not {ids!r}: send {{\"ids\": [\"00T...\"]}}")
+    return [to_id18(item) for item in ids]
 
 
 def _daily_api_limit(value: object) -> int:

@@ -38,6 +38,11 @@ one archived, which only queryAll shows.
 ``large``: the users and people of ``default`` and only generated Tasks, of a chosen
 number, with duplicate keys (see ``seed_large``).
 
+``duplicates``: the users and people of ``default``, a Message-ID field that is
+neither Unique nor case-sensitive, and only curated Tasks: one duplicate group of
+each kind (exact, normalised, probable, clones), a group with a member in the
+recycle bin, and Tasks that must not group (see ``seed_duplicates``).
+
 The same mailbox and the same ``now`` give the same records and ids.
 """
 
@@ -58,6 +63,11 @@ from backstory_desktop.practice_org.permissions import (
     recalculate_groups,
 )
 from backstory_desktop.practice_org.schema import ACTIVITY_OBJECTS, PERMISSION_FLAGS
+from backstory_desktop.practice_org.seed_duplicates import (
+    DUPLICATES_SCENARIO,
+    DuplicateSeed,
+    seed_duplicate_tasks,
+)
 from backstory_desktop.practice_org.store import (
     CustomFieldDefinition,
     Store,
@@ -69,7 +79,7 @@ from backstory_desktop.sources.mbox import read_mbox
 logger = logging.getLogger(__name__)
 
 # "large" is seeded by seed_large.seed_large_org: this module seeds its users and people.
-SCENARIOS = ("default", "fresh", "non-unique", "empty", "large")
+SCENARIOS = ("default", "fresh", "non-unique", "empty", "large", DUPLICATES_SCENARIO)
 # Scenarios seeded without the Message-ID field.
 _WITHOUT_KEY_FIELD = ("fresh", "empty")
 DOMAIN = "practice.backstory.example"
@@ -120,10 +130,12 @@ class _SeedContext:
         return format_datetime(self.now - datetime.timedelta(days=days_ago))
 
     def insert(self, sobject: str, fields: dict[str, Any], *, created_by: str | None = None,
-               days_ago: float = 30, **flags: bool) -> str:
+               days_ago: float = 30, is_deleted: bool = False, is_archived: bool = False) -> str:
+        """Insert a record created ``days_ago``; one in the recycle bin was deleted at seeding time."""
         record = self.store.insert_record(
             sobject, fields, created_by_id=created_by or self.users.get(ADMIN_USERNAME),
-            created_date=self.stamp(days_ago), **flags,
+            created_date=self.stamp(days_ago), is_deleted=is_deleted, is_archived=is_archived,
+            deleted_date=self.stamp(0) if is_deleted else None,
         )
         return record.id
 
@@ -150,7 +162,8 @@ def seed_org(
         # The large scenario's Tasks are all generated, so it contains exactly the number requested.
         if scenario not in ("empty", "large"):
             _seed_tasks(context, scenario, activities)
-        _seed_salesloft_user(context)
+        if SALESLOFT_USERNAME not in context.users:
+            _seed_salesloft_user(context)
     logger.info("Seeded the %s scenario from %d messages", scenario, len(activities))
 
 
@@ -375,6 +388,9 @@ def _seed_people(context: _SeedContext, activities: list[MailActivity]) -> None:
 
 
 def _seed_tasks(context: _SeedContext, scenario: str, activities: list[MailActivity]) -> None:
+    if scenario == DUPLICATES_SCENARIO:
+        _seed_duplicates(context, activities)
+        return
     keyed = _unique_keyed(activities)
     outreach = context.users[OUTREACH_USERNAME]
     logged: list[tuple[str, MailActivity]] = []
@@ -391,6 +407,26 @@ def _seed_tasks(context: _SeedContext, scenario: str, activities: list[MailActiv
     if scenario != "fresh":
         _seed_key_variants(context, scenario, logged)
     _seed_calls(context, keyed)
+
+
+def _seed_duplicates(context: _SeedContext, activities: list[MailActivity]) -> None:
+    # The other scenarios make the SalesLoft user last, so that the ids of their other
+    # records stay as they were. This scenario needs it before its Tasks.
+    if SALESLOFT_USERNAME not in context.users:
+        _seed_salesloft_user(context)
+    seed = DuplicateSeed(
+        store=context.store, now=context.now.replace(microsecond=0), admin_id=context.admin_id,
+        outreach_id=context.users[OUTREACH_USERNAME],
+        salesloft_id=context.users[SALESLOFT_USERNAME],
+        integration_id=context.users[INTEGRATION_USERNAME],
+        owner_for=lambda activity: _rep_for(context, activity),
+        person_for=lambda activity: _first_known_person(context, activity),
+        people=list(context.people_by_email.values()),
+        account_ids=[record.id for record in context.store.records_of("Account")],
+        flag_field=FLAG_FIELD, key_field=MESSAGE_ID_FIELD,
+    )
+    count = seed_duplicate_tasks(seed, activities)
+    logger.info("Seeded %d Tasks of the %s scenario", count, DUPLICATES_SCENARIO)
 
 
 def _unique_keyed(activities: Iterable[MailActivity]) -> list[MailActivity]:

@@ -11,12 +11,17 @@ and an OS lock beside the file keeps a second practice org off it until
 ``stop()``. Both raise ``PracticeOrgDatabaseError``. The server listens on a
 free port unless one is given.
 
-``scenario="large"`` takes ``tasks=N`` and ``duplicate_share=F`` (see
-``seed_large``); they size a new database only, and other scenarios reject them.
+``scenario="large"`` takes ``tasks=N`` and ``duplicate_share=F``, or a whole
+``large=LargeScenario(...)`` with the shares of exact, normalised and probable
+duplicates (see ``seed_large``); they size a new database only, and other
+scenarios reject them.
 
 ``faults=FaultPlan(...)`` and ``daily_api_limit=N`` inject failures and lower
 the daily API request allocation from the start. Assigning ``org.faults`` or
 ``org.daily_api_limit`` changes them while the org runs (see ``faults``).
+
+Deleted records stay in the recycle bin for 15 days; ``empty_recycle_bin()``
+purges them at once, and SOAP ``undelete()`` restores them (see ``soap_undelete``).
 
 SOAP ``login()`` takes ``PRACTICE_PASSWORD`` followed by
 ``org.security_token(username)``; ``soap_login_enabled=False`` turns it off as
@@ -31,6 +36,7 @@ practice org".
 
 from __future__ import annotations
 
+import datetime
 import logging
 import signal
 import socket
@@ -49,6 +55,7 @@ from backstory_desktop.practice_org.app import PracticeOrgApp
 from backstory_desktop.practice_org.database import check_database_path
 from backstory_desktop.practice_org.database_lock import DatabaseLock
 from backstory_desktop.practice_org.faults import FaultInjector, FaultPlan
+from backstory_desktop.practice_org.ids import to_id18
 from backstory_desktop.practice_org.seed import (
     ADMIN_USERNAME,
     INTEGRATION_USERNAME,
@@ -90,11 +97,12 @@ class PracticeOrg:
                  mailbox: Path | None = None, tasks: int | None = None,
                  duplicate_share: float | None = None, faults: FaultPlan | None = None,
                  daily_api_limit: int | None = None, soap_login_enabled: bool = True,
-                 callback_urls: Sequence[str] | None = None, holder: str = "") -> None:
+                 callback_urls: Sequence[str] | None = None, holder: str = "",
+                 large: LargeScenario | None = None) -> None:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown practice org scenario {scenario!r}: use one of "
                              f"{', '.join(SCENARIOS)}")
-        self.large_scenario = _large_scenario_options(scenario, tasks, duplicate_share)
+        self.large_scenario = _large_scenario_options(scenario, tasks, duplicate_share, large)
         registered_callbacks = _checked_callback_urls(callback_urls)
         check_database_path(db_path)
         self.db_path = Path(db_path)
@@ -271,6 +279,21 @@ class PracticeOrg:
             for record_id, error in outcomes.items()
         }
 
+    def empty_recycle_bin(self, ids: Iterable[str] | None = None) -> int:
+        """Purge the given records from the recycle bin, or all of it; return how many were purged.
+
+        A purged record is gone from queryAll, and undelete() of it fails with
+        UNDELETE_FAILED. ``POST /services/practice/recycle-bin/empty`` does the same over HTTP.
+        """
+        return self.store.empty_recycle_bin(None if ids is None else [to_id18(item) for item in ids])
+
+    def purge_recycle_bin(self, now: datetime.datetime | None = None) -> list[str]:
+        """Purge what the recycle bin no longer keeps at ``now`` (15 days after deletion); return the ids.
+
+        Every API call does this first, with the current time.
+        """
+        return self.store.purge_recycle_bin(now)
+
     def __enter__(self) -> PracticeOrg:
         try:
             self.start()
@@ -284,14 +307,18 @@ class PracticeOrg:
         self.stop()
 
 
-def _large_scenario_options(scenario: str, tasks: int | None,
-                            duplicate_share: float | None) -> LargeScenario | None:
+def _large_scenario_options(scenario: str, tasks: int | None, duplicate_share: float | None,
+                            large: LargeScenario | None = None) -> LargeScenario | None:
     """Return the large scenario's size, or None for another scenario (which takes no size)."""
     if scenario != LARGE_SCENARIO:
-        if tasks is not None or duplicate_share is not None:
-            raise ValueError(f"tasks and duplicate_share apply to the {LARGE_SCENARIO} "
+        if tasks is not None or duplicate_share is not None or large is not None:
+            raise ValueError(f"tasks, duplicate_share and large apply to the {LARGE_SCENARIO} "
                              f"scenario only, not to {scenario}")
         return None
+    if large is not None:
+        if tasks is not None or duplicate_share is not None:
+            raise ValueError("give either large or tasks and duplicate_share, not both")
+        return large
     return LargeScenario(
         tasks=DEFAULT_TASKS if tasks is None else tasks,
         duplicate_share=DEFAULT_DUPLICATE_SHARE if duplicate_share is None else duplicate_share,
@@ -360,12 +387,13 @@ def _stop_on_signals() -> None:
 def serve_forever(db_path: Path, port: int, scenario: str, *, tasks: int | None = None,
                   duplicate_share: float | None = None, faults: FaultPlan | None = None,
                   daily_api_limit: int | None = None,
-                  callback_urls: Sequence[str] | None = None) -> None:
+                  callback_urls: Sequence[str] | None = None,
+                  large: LargeScenario | None = None) -> None:
     """Serve a practice org in the foreground until Ctrl+C or SIGTERM, printing how to connect."""
     _stop_on_signals()
     org = PracticeOrg(db_path, port=port, scenario=scenario, tasks=tasks,
                       duplicate_share=duplicate_share, faults=faults,
-                      daily_api_limit=daily_api_limit, callback_urls=callback_urls)
+                      daily_api_limit=daily_api_limit, callback_urls=callback_urls, large=large)
     try:
         org.start()
         print(f"Practice org:   {org.base_url}")

@@ -1,5 +1,8 @@
 """SOAP API ``login()`` on the partner endpoint, ``POST /services/Soap/u/<version>``.
 
+The same endpoint serves ``undelete()`` (see ``soap_undelete``). The application
+reads the envelope with ``read_operation`` and dispatches on the operation element.
+
 Every seeded user's password is ``PRACTICE_PASSWORD``. As in an org that does
 not trust the caller's IP address, login() takes the password followed by the
 user's security token. ``security_token`` derives the token from a key kept in
@@ -58,8 +61,10 @@ SOAP_ENVELOPE_NAMESPACE = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER_NAMESPACE = "urn:partner.soap.sforce.com"
 FAULT_NAMESPACE = "urn:fault.partner.soap.sforce.com"
 XSI_NAMESPACE = "http://www.w3.org/2001/XMLSchema-instance"
+LOGIN_OPERATION = f"{{{PARTNER_NAMESPACE}}}login"
 
-# A login() envelope is well under a kilobyte, so a larger body is not read.
+# A login() envelope is well under a kilobyte and an undelete() of 200 ids about 10 KB,
+# so a larger body is not read.
 MAX_REQUEST_BYTES = 64 * 1024
 
 SECURITY_TOKEN_LENGTH = 24
@@ -123,21 +128,34 @@ def security_token(store: Store, username: str) -> str:
 def login(org: OrgState, request: Request, version: str) -> Response:
     """``POST /services/Soap/u/<version>``: check the credentials and start a session."""
     try:
-        user = _logged_in_user(org, request, version)
+        check_version(version)
+        return login_operation(org, read_operation(request), version)
+    except SoapFault as fault:
+        logger.info("SOAP login rejected: %s", fault.code)
+        return fault_response(fault)
+
+
+def login_operation(org: OrgState, operation: ElementTree.Element, version: str) -> Response:
+    """Run a parsed ``login()`` operation whose API version has been checked."""
+    try:
+        user = _logged_in_user(org, login_request_from(operation), version)
     except SoapFault as fault:
         logger.info("SOAP login rejected: %s", fault.code)
         return fault_response(fault)
 
     session_id = oauth_tokens.issue_access_token(org.store, TokenGrant(user.id, SOAP_LOGIN_CLIENT))
     logger.info("SOAP login: session started for user %s", user.id)
-    return _xml_response(_login_response(org, version, user, session_id), 200)
+    return xml_response(_login_response(org, version, user, session_id), 200)
 
 
-def _logged_in_user(org: OrgState, request: Request, version: str) -> Record:
-    """Return the user whose credentials the request carries, or raise the fault Salesforce sends."""
+def check_version(version: str) -> None:
+    """Raise UNSUPPORTED_API_VERSION for a version in the URL that the org does not serve."""
     if not _VERSION.match(version) or version not in served_versions():
         raise SoapFault("UNSUPPORTED_API_VERSION", "Invalid Api version specified on URL")
-    credentials = parse_login_request(request)
+
+
+def _logged_in_user(org: OrgState, credentials: LoginRequest, version: str) -> Record:
+    """Return the user whose credentials the request carries, or raise the fault Salesforce sends."""
     # The version and the org setting are checked before the credentials, so these
     # faults reveal nothing about the user.
     if int(version.split(".")[0]) >= FIRST_VERSION_WITHOUT_LOGIN:
@@ -177,9 +195,22 @@ def parse_login_request(request: Request) -> LoginRequest:
     Raises a client fault for a body that is not such an envelope. A missing
     username or password element counts as empty, so it fails as INVALID_LOGIN.
     """
+    return login_request_from(read_operation(request))
+
+
+def read_operation(request: Request) -> ElementTree.Element:
+    """Parse a SOAP 1.1 envelope and return the operation element in its Body.
+
+    Raises a client fault for a body that is too large, not well-formed or not an envelope.
+    """
+    return operation_element(read_envelope(request))
+
+
+def read_envelope(request: Request) -> ElementTree.Element:
+    """Parse the request body as XML, or raise a client fault."""
     body = request.stream.read(MAX_REQUEST_BYTES + 1)
     if len(body) > MAX_REQUEST_BYTES:
-        raise SoapFault("Client", "The request body is too large for a login() call.", client=True)
+        raise SoapFault("Client", "The request body is too large for a SOAP call.", client=True)
     # A document type declaration could define entities, and no SOAP message needs one.
     if b"<!DOCTYPE" in body.upper():
         raise SoapFault("Client", "A SOAP message must not contain a document type declaration.",
@@ -189,19 +220,26 @@ def parse_login_request(request: Request) -> LoginRequest:
     except ElementTree.ParseError as error:
         raise SoapFault("Client", f"The request is not well-formed XML: {error}.",
                         client=True) from None
+    return envelope
 
-    operation = _operation_element(envelope)
-    if operation.tag != f"{{{PARTNER_NAMESPACE}}}login":
-        # The practice org serves login() only.
-        raise SoapFault("Client", f"No operation available for request {operation.tag}, please "
-                        "check the WSDL for the service.", client=True)
+
+def login_request_from(operation: ElementTree.Element) -> LoginRequest:
+    """Return the credentials of a ``login`` operation element, or raise a client fault for another."""
+    if operation.tag != LOGIN_OPERATION:
+        raise unknown_operation(operation)
     return LoginRequest(
         username=(operation.findtext(f"{{{PARTNER_NAMESPACE}}}username") or "").strip(),
         password=operation.findtext(f"{{{PARTNER_NAMESPACE}}}password") or "",
     )
 
 
-def _operation_element(envelope: ElementTree.Element) -> ElementTree.Element:
+def unknown_operation(operation: ElementTree.Element) -> SoapFault:
+    """Return the client fault for an operation the practice org does not serve."""
+    return SoapFault("Client", f"No operation available for request {operation.tag}, please "
+                     "check the WSDL for the service.", client=True)
+
+
+def operation_element(envelope: ElementTree.Element) -> ElementTree.Element:
     """Return the first element in the envelope's Body, or raise a client fault."""
     if envelope.tag != f"{{{SOAP_ENVELOPE_NAMESPACE}}}Envelope":
         raise SoapFault("Client", "The request is not a SOAP 1.1 envelope.", client=True)
@@ -217,36 +255,36 @@ def _login_response(org: OrgState, version: str, user: Record, session_id: str) 
     org_id = org.store.org_id
     org_id_15 = org_id[:15]
     user_info = "".join([
-        _element("accessibilityMode", "false"),
-        _element("currencySymbol", "$"),
-        _element("orgAttachmentFileSizeLimit", "5242880"),
-        _element("orgDefaultCurrencyIsoCode", "USD"),
-        _element("orgDisallowHtmlAttachments", "false"),
-        _element("orgHasPersonAccounts", "false"),
-        _element("organizationId", org_id),
-        _element("organizationMultiCurrency", "false"),
-        _element("organizationName", ORGANIZATION_NAME),
-        _element("profileId", fields.get("ProfileId")),
-        _element("roleId", None),
-        _element("sessionSecondsValid", str(SESSION_SECONDS_VALID)),
-        _element("userDefaultCurrencyIsoCode", None),
-        _element("userEmail", fields.get("Email")),
-        _element("userFullName", fields.get("Name")),
-        _element("userId", user.id),
-        _element("userLanguage", "en_US"),
-        _element("userLocale", "en_US"),
-        _element("userName", fields.get("Username")),
-        _element("userTimeZone", fields.get("TimeZoneSidKey") or "GMT"),
-        _element("userType", fields.get("UserType") or "Standard"),
-        _element("userUiSkin", "Theme3"),
+        element("accessibilityMode", "false"),
+        element("currencySymbol", "$"),
+        element("orgAttachmentFileSizeLimit", "5242880"),
+        element("orgDefaultCurrencyIsoCode", "USD"),
+        element("orgDisallowHtmlAttachments", "false"),
+        element("orgHasPersonAccounts", "false"),
+        element("organizationId", org_id),
+        element("organizationMultiCurrency", "false"),
+        element("organizationName", ORGANIZATION_NAME),
+        element("profileId", fields.get("ProfileId")),
+        element("roleId", None),
+        element("sessionSecondsValid", str(SESSION_SECONDS_VALID)),
+        element("userDefaultCurrencyIsoCode", None),
+        element("userEmail", fields.get("Email")),
+        element("userFullName", fields.get("Name")),
+        element("userId", user.id),
+        element("userLanguage", "en_US"),
+        element("userLocale", "en_US"),
+        element("userName", fields.get("Username")),
+        element("userTimeZone", fields.get("TimeZoneSidKey") or "GMT"),
+        element("userType", fields.get("UserType") or "Standard"),
+        element("userUiSkin", "Theme3"),
     ])
     result = "".join([
-        _element("metadataServerUrl", f"{org.base_url}/services/Soap/m/{version}/{org_id_15}"),
-        _element("passwordExpired", "false"),
-        _element("sandbox", "false"),
-        _element("serverUrl", f"{org.base_url}/services/Soap/u/{version}/{org_id_15}"),
-        _element("sessionId", session_id),
-        _element("userId", user.id),
+        element("metadataServerUrl", f"{org.base_url}/services/Soap/m/{version}/{org_id_15}"),
+        element("passwordExpired", "false"),
+        element("sandbox", "false"),
+        element("serverUrl", f"{org.base_url}/services/Soap/u/{version}/{org_id_15}"),
+        element("sessionId", session_id),
+        element("userId", user.id),
         f"<userInfo>{user_info}</userInfo>",
     ])
     return (
@@ -258,7 +296,7 @@ def _login_response(org: OrgState, version: str, user: Record, session_id: str) 
     )
 
 
-def _element(name: str, value: object) -> str:
+def element(name: str, value: object) -> str:
     if value is None:
         return f'<{name} xsi:nil="true"/>'
     return f"<{name}>{escape(str(value))}</{name}>"
@@ -287,8 +325,8 @@ def fault_response(fault: SoapFault) -> Response:
         f"<faultstring>{fault_string}</faultstring>{detail}</soapenv:Fault></soapenv:Body>"
         "</soapenv:Envelope>"
     )
-    return _xml_response(envelope, 500)
+    return xml_response(envelope, 500)
 
 
-def _xml_response(envelope: str, status: int) -> Response:
+def xml_response(envelope: str, status: int) -> Response:
     return Response(envelope, status=status, content_type="text/xml;charset=UTF-8")

@@ -9,6 +9,15 @@ One connection serves every thread: werkzeug serves each request on its own
 thread, and the re-entrant lock taken by ``transaction()`` serialises them.
 The file carries ``PRAGMA application_id`` = ``APPLICATION_ID``, SQLite's own
 mark of the program a database belongs to.
+
+A record in the recycle bin keeps its deletion time in ``deleted_date``. Purging
+it (``purge_recycle_bin``, ``empty_recycle_bin``) removes the row for good and
+leaves its id in ``purged_records``, so that undelete can tell a purged id from
+one that never existed.
+
+NOTE: Salesforce's emptyRecycleBin() documentation says emptied records stay
+visible to queryAll for some time (typically 24 hours). The practice org drops
+a purged record from queryAll at once.
 """
 
 from __future__ import annotations
@@ -49,9 +58,15 @@ CREATE TABLE IF NOT EXISTS records (
     created_date TEXT NOT NULL,
     last_modified_date TEXT NOT NULL,
     created_by_id TEXT,
-    last_modified_by_id TEXT
+    last_modified_by_id TEXT,
+    deleted_date TEXT
 );
 CREATE INDEX IF NOT EXISTS records_by_sobject ON records (sobject, id);
+CREATE TABLE IF NOT EXISTS purged_records (
+    id TEXT PRIMARY KEY,
+    sobject TEXT NOT NULL,
+    purged_date TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS custom_fields (
     id TEXT PRIMARY KEY,
     object TEXT NOT NULL,
@@ -92,6 +107,11 @@ PRACTICE_ORG_TABLES = frozenset({
     "meta", "sequences", "records", "custom_fields", "oauth_codes", "oauth_tokens", "api_usage",
 })
 
+# Salesforce keeps deleted records in the recycle bin for 15 days, after which they are
+# permanently deleted (Apex Developer Guide, "Restoring Deleted Records",
+# https://developer.salesforce.com/docs/atlas.en-us.apexcode.meta/apexcode/langCon_apex_dml_examples_undelete.htm).
+RECYCLE_BIN_RETENTION = datetime.timedelta(days=15)
+
 
 def now_utc() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
@@ -131,6 +151,8 @@ class Record:
     last_modified_date: str = ""
     created_by_id: str | None = None
     last_modified_by_id: str | None = None
+    deleted_date: str | None = None
+    """When the record went to the recycle bin; None for a live record."""
 
     def as_row(self) -> dict[str, Any]:
         """Return the record as API fields, system fields included."""
@@ -204,6 +226,7 @@ class Store:
         self._connection.row_factory = sqlite3.Row
         self._connection.executescript(_SCHEMA)
         self._add_token_family_column()
+        self._add_deleted_date_column()
         self._connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
 
     def _add_token_family_column(self) -> None:
@@ -212,6 +235,22 @@ class Store:
         if "family" not in columns:
             self._connection.execute(
                 "ALTER TABLE oauth_tokens ADD COLUMN family TEXT NOT NULL DEFAULT ''")
+
+    def _add_deleted_date_column(self) -> None:
+        """Give a database made before deletion times its ``deleted_date`` column.
+
+        Records already in its recycle bin count as deleted when the column is added.
+        """
+        columns = {row["name"] for row in self._connection.execute("PRAGMA table_info(records)")}
+        if "deleted_date" not in columns:
+            self._connection.execute("ALTER TABLE records ADD COLUMN deleted_date TEXT")
+            self._connection.execute(
+                "UPDATE records SET deleted_date = ? WHERE is_deleted = 1",
+                (format_datetime(now_utc()),))
+        # A partial index keeps the purge check of every API call from scanning live records.
+        self._connection.execute(
+            "CREATE INDEX IF NOT EXISTS records_in_recycle_bin ON records (deleted_date)"
+            " WHERE is_deleted = 1")
 
     def close(self) -> None:
         with self.lock:
@@ -318,9 +357,15 @@ class Store:
         created_date: str | None = None,
         is_deleted: bool = False,
         is_archived: bool = False,
+        deleted_date: str | None = None,
     ) -> Record:
-        """Insert a record and return it with its new id."""
+        """Insert a record and return it with its new id.
+
+        A record inserted into the recycle bin is deleted at ``deleted_date``, or now.
+        """
         stamp = created_date or format_datetime(now_utc())
+        if is_deleted and deleted_date is None:
+            deleted_date = format_datetime(now_utc())
         record = Record(
             id=self.new_id(sobject),
             sobject=sobject,
@@ -331,31 +376,37 @@ class Store:
             last_modified_date=stamp,
             created_by_id=created_by_id,
             last_modified_by_id=created_by_id,
+            deleted_date=deleted_date if is_deleted else None,
         )
         self._execute(
             "INSERT INTO records (id, sobject, fields, is_deleted, is_archived, created_date,"
-            " last_modified_date, created_by_id, last_modified_by_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " last_modified_date, created_by_id, last_modified_by_id, deleted_date)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.id, sobject, json.dumps(record.fields), int(is_deleted), int(is_archived),
-                stamp, stamp, created_by_id, created_by_id,
+                stamp, stamp, created_by_id, created_by_id, record.deleted_date,
             ),
         )
         return record
 
     def insert_many(self, records: Iterable[Record]) -> None:
-        """Insert records whose ids come from ``reserve_ids``, in one transaction."""
+        """Insert records whose ids come from ``reserve_ids``, in one transaction.
+
+        A record in the recycle bin without a ``deleted_date`` is deleted now.
+        """
+        now = format_datetime(now_utc())
         rows = (
             (record.id, record.sobject, json.dumps(record.fields), int(record.is_deleted),
              int(record.is_archived), record.created_date, record.last_modified_date,
-             record.created_by_id, record.last_modified_by_id)
+             record.created_by_id, record.last_modified_by_id,
+             (record.deleted_date or now) if record.is_deleted else None)
             for record in records
         )
         with self.transaction():
             self._connection.executemany(
                 "INSERT INTO records (id, sobject, fields, is_deleted, is_archived, created_date,"
-                " last_modified_date, created_by_id, last_modified_by_id)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " last_modified_date, created_by_id, last_modified_by_id, deleted_date)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
 
@@ -406,9 +457,63 @@ class Store:
             (json.dumps(record.fields), format_datetime(now_utc()), modified_by_id, record_id),
         )
 
-    def set_deleted(self, record_id: str, deleted: bool) -> None:
-        """Move a record to the recycle bin (or restore it from there)."""
-        self._execute("UPDATE records SET is_deleted = ? WHERE id = ?", (int(deleted), record_id))
+    def set_deleted(self, record_id: str, deleted: bool, *,
+                    at: datetime.datetime | None = None) -> None:
+        """Move a record to the recycle bin at ``at`` (default now), or restore it from there."""
+        deleted_date = format_datetime(at or now_utc()) if deleted else None
+        self._execute("UPDATE records SET is_deleted = ?, deleted_date = ? WHERE id = ?",
+                      (int(deleted), deleted_date, record_id))
+
+    # -- recycle bin -----------------------------------------------------------
+
+    def purge_recycle_bin(self, now: datetime.datetime | None = None) -> list[str]:
+        """Purge the records deleted more than RECYCLE_BIN_RETENTION before ``now``; return their ids.
+
+        Runs a write transaction only when there is something to purge, so that
+        checking before every API call stays cheap.
+        """
+        cutoff = format_datetime((now or now_utc()) - RECYCLE_BIN_RETENTION)
+        with self.lock:
+            rows = self._execute(
+                "SELECT id FROM records WHERE is_deleted = 1 AND deleted_date < ?", (cutoff,)
+            ).fetchall()
+        expired = [row["id"] for row in rows]
+        if expired:
+            self._purge(expired)
+        return expired
+
+    def empty_recycle_bin(self, ids: Iterable[str] | None = None) -> int:
+        """Purge the given records from the recycle bin, or all of it; return how many were purged.
+
+        Ids of records that are not in the recycle bin are skipped.
+        """
+        with self.transaction():
+            if ids is None:
+                rows = self._execute("SELECT id FROM records WHERE is_deleted = 1").fetchall()
+                in_bin = [row["id"] for row in rows]
+            else:
+                in_bin = []
+                for record_id in dict.fromkeys(ids):
+                    row = self._execute("SELECT id FROM records WHERE id = ? AND is_deleted = 1",
+                                        (record_id,)).fetchone()
+                    if row is not None:
+                        in_bin.append(row["id"])
+            self._purge(in_bin)
+        return len(in_bin)
+
+    def _purge(self, ids: list[str]) -> None:
+        purged_date = format_datetime(now_utc())
+        with self.transaction():
+            for record_id in ids:
+                self._execute(
+                    "INSERT OR REPLACE INTO purged_records (id, sobject, purged_date)"
+                    " SELECT id, sobject, ? FROM records WHERE id = ?", (purged_date, record_id))
+                self._execute("DELETE FROM records WHERE id = ?", (record_id,))
+
+    def is_purged(self, record_id: str) -> bool:
+        """Return True if the record was purged from the recycle bin."""
+        row = self._execute("SELECT 1 FROM purged_records WHERE id = ?", (record_id,)).fetchone()
+        return row is not None
 
     def set_archived(self, record_id: str, archived: bool) -> None:
         """Mark a Task or Event archived (hidden from ``query``) or live again."""
@@ -573,6 +678,7 @@ def _record_from_row(row: sqlite3.Row) -> Record:
         last_modified_date=row["last_modified_date"],
         created_by_id=row["created_by_id"],
         last_modified_by_id=row["last_modified_by_id"],
+        deleted_date=row["deleted_date"],
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from backstory_desktop.practice_org.errors import ApiError, no_such_column, not_writable
@@ -518,24 +518,44 @@ def _recalculate_if_needed(session: ApiSession, sobject: str) -> None:
 def undelete_records(store: Store, ids: Iterable[str]) -> dict[str, ApiError | None]:
     """Restore records from the recycle bin; return each id's error, or None once restored.
 
-    Salesforce restores records through the SOAP ``undelete()`` call and Apex
-    ``undelete``. Its REST API documents no undelete resource, so the practice
-    org offers this function for drills. A record whose unique value now belongs to a
-    live record stays in the recycle bin with DUPLICATE_VALUE.
+    Salesforce restores records through the SOAP ``undelete()`` call (served by
+    ``soap_undelete``) and Apex ``undelete``. Its REST API documents no undelete
+    resource, so the practice org also offers this function for drills. A record
+    whose unique value now belongs to a live record stays in the recycle bin with
+    DUPLICATE_VALUE.
     """
-    outcomes: dict[str, ApiError | None] = {}
     with store.transaction():
-        for record_id in ids:
-            outcomes[record_id] = _undelete_one(store, to_id18(record_id))
-    return outcomes
+        return dict(undelete_each(store, ids))
 
 
-def _undelete_one(store: Store, record_id: str) -> ApiError | None:
+def undelete_each(
+    store: Store, ids: Iterable[str], *, may_undelete: Callable[[Record], bool] | None = None,
+) -> list[tuple[str, ApiError | None]]:
+    """Restore records from the recycle bin in order; return each id with its error or None.
+
+    ``may_undelete`` rejects a record the caller has no right to restore with
+    INSUFFICIENT_ACCESS_OR_READONLY. The caller runs this inside a store transaction.
+    Records deleted more than RECYCLE_BIN_RETENTION ago are purged first.
+    """
+    store.purge_recycle_bin()
+    return [(record_id, _undelete_one(store, to_id18(record_id), may_undelete))
+            for record_id in ids]
+
+
+def _undelete_one(store: Store, record_id: str,
+                  may_undelete: Callable[[Record], bool] | None) -> ApiError | None:
     record = store.get_record(record_id)
+    if record is None and store.is_purged(record_id):
+        # Salesforce Help article 000386040 ("Unable to Restore a Deleted Salesforce Record
+        # from the Recycle Bin") quotes this error for a record the recycle bin no longer holds.
+        return ApiError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin")
     if record is None or record.sobject not in _RECYCLED_OBJECTS:
         return ApiError(400, "INVALID_ID_FIELD", f"invalid record id: {record_id}")
     if not record.is_deleted:
         return ApiError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin")
+    if may_undelete is not None and not may_undelete(record):
+        return ApiError(400, "INSUFFICIENT_ACCESS_OR_READONLY",
+                        "insufficient access rights on object id")
     spec = STANDARD_OBJECTS[record.sobject]
     unique_fields = [field for field in spec.fields if field.unique]
     if spec.custom_fields_allowed:
