@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from backstory_desktop.practice_org.faults import FaultPlan
 
 DEFAULT_SCENARIO = "default"
-SCENARIOS = ("default", "fresh", "non-unique", "empty")
+SCENARIOS = ("default", "fresh", "non-unique", "empty", "duplicates")
 # Only `practice-org serve` offers the large scenario, which takes --tasks and --duplicate-share.
 SERVED_SCENARIOS = (*SCENARIOS, "large")
 
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from backstory_desktop.sync_cli import add_sync_command
 
     add_sync_command(commands)
+    from backstory_desktop.conflicts_cli import add_conflicts_command
+
+    add_conflicts_command(commands)
     return parser
 
 
@@ -311,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from backstory_desktop.sync_cli import run_sync
 
         return run_sync(args)
+    if args.command == "conflicts":
+        from backstory_desktop.conflicts_cli import run_conflicts
+
+        return run_conflicts(args)
     return _open_wizard(args)
 
 
