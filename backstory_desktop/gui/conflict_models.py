@@ -1,0 +1,467 @@
+"""Table models of the duplicate viewer: the groups of a scan, and one group's Tasks side by side.
+
+The groups model stays responsive at 100,000 groups: rows are handed to the
+view 1,000 at a time (fetchMore), sorting and filtering work on keys computed
+once per scan without calling ``data()``, ``data()`` returns early for the roles
+it does not use, and a status change signals only the rows it touches.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QFont
+
+from backstory_desktop.core import group_view
+from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
+from backstory_desktop.core.group_view import GroupFacts, GroupFilter
+from backstory_desktop.core.jobs import ProgressCallback, check_cancel
+from backstory_desktop.core.records import TaskRecord
+from backstory_desktop.gui.models import DIFFERENT_BACKGROUND, ROW_ROLE
+from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, PASSED_COLOR, plain_tooltip
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+RESOLVED = "resolved"
+# Groups prepared between two progress reports and cancel checks.
+PREPARE_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class PreparedGroups:
+    """The facts and sort keys of every group of a scan, computed on the worker."""
+
+    groups: Sequence[DuplicateGroup]
+    facts: list[GroupFacts]
+    sort_keys: list[tuple[object, ...]]
+
+
+def prepare_groups(groups: Sequence[DuplicateGroup], tools: Collection[str], *,
+                   progress: ProgressCallback, cancel: threading.Event | None) -> PreparedGroups:
+    """Compute what sorting and filtering read of each group, so the GUI thread does not have to."""
+    facts: list[GroupFacts] = []
+    keys: list[tuple[object, ...]] = []
+    for position, group in enumerate(groups):
+        if position % PREPARE_PAGE == 0:
+            check_cancel(cancel)
+            progress(position, len(groups), f"Preparing {len(groups):,} groups…")
+        group_facts = group_view.group_facts(group, tools)
+        facts.append(group_facts)
+        keys.append(group_view.sort_keys(group, group_facts))
+    return PreparedGroups(groups, facts, keys)
+
+
+class ConflictGroupsModel(QAbstractTableModel):
+    """The groups of a scan, one row per group, filtered and sorted, fetched 1,000 rows at a time."""
+
+    KIND, KEY, TASKS, WRITERS, OWNER, NEWEST, STATUS, REASON = (
+        group_view.KIND, group_view.KEY, group_view.TASKS, group_view.WRITERS,
+        group_view.OWNER, group_view.NEWEST, group_view.STATUS, group_view.REASON,
+    )
+    HEADERS = group_view.COLUMN_TITLES
+    BATCH = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._source: Sequence[DuplicateGroup] = ()
+        self._groups: list[DuplicateGroup] = []
+        self._tools: tuple[str, ...] = ()
+        self._facts: list[GroupFacts | None] = []
+        self._sort_keys: list[tuple[object, ...]] | None = None
+        self._position_of_id: dict[str, int] = {}
+        self._status: dict[str, str] = {}
+        self._filter = GroupFilter()
+        self._sort: tuple[int, Qt.SortOrder] | None = None
+        # Positions in _groups of the rows the filter lets through, in the shown order.
+        self._shown: list[int] = []
+        self._row_of_position: dict[int, int] | None = None
+        self._fetched = 0
+
+    # Loading, filtering and sorting: each is a whole new set of rows, so each resets the model.
+
+    def set_groups(self, groups: Sequence[DuplicateGroup], *, tools: Collection[str] = (),
+                   keep_sort: bool = True) -> None:
+        """Show the groups of a new scan; ``tools`` are the cadence tools that name writers' sources.
+
+        With ``keep_sort`` False the groups come in the scan's order, so that no sort
+        key is computed before the worker has prepared them.
+        """
+        self.beginResetModel()
+        if not keep_sort:
+            self._sort = None
+        self._source = groups
+        self._groups = list(groups)
+        self._tools = tuple(tools)
+        self._facts = [None] * len(self._groups)
+        self._sort_keys = None
+        self._position_of_id = {group.group_id: position for position, group in enumerate(self._groups)
+                                if group.group_id}
+        self._status = {}
+        self._refresh_shown()
+        self.endResetModel()
+
+    def set_prepared(self, prepared: PreparedGroups) -> bool:
+        """Take the facts and sort keys computed on the worker; False when they belong to another scan."""
+        if prepared.groups is not self._source or len(prepared.facts) != len(self._groups):
+            return False
+        self._facts = list(prepared.facts)
+        self._sort_keys = prepared.sort_keys
+        return True
+
+    def set_filter(self, f: GroupFilter) -> None:
+        """Show only the groups the filter lets through, in the current sort order."""
+        self.beginResetModel()
+        self._filter = f
+        self._refresh_shown()
+        self.endResetModel()
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort the shown groups on keys computed once per scan; the view calls this on a header click.
+
+        Column -1 puts the groups back in the scan's order.
+        """
+        if column >= len(self.HEADERS):
+            return
+        self.beginResetModel()
+        self._sort = (column, order) if column >= 0 else None
+        self._refresh_shown()
+        self.endResetModel()
+
+    def _refresh_shown(self) -> None:
+        positions: Sequence[int] = range(len(self._groups))
+        if self._sort is not None:
+            column, order = self._sort
+            positions = sorted(positions, key=self._column_keys(column).__getitem__,
+                               reverse=order == Qt.SortOrder.DescendingOrder)
+        # One pass per active filter over plain lists: calling group_view.matches() for each of
+        # 100,000 groups takes several times as long, and the result is the same.
+        for keep in self._filter_tests(self._filter):
+            positions = [position for position in positions if keep(position)]
+        self._shown = list(positions)
+        self._row_of_position = None
+        self._fetched = min(self.BATCH, len(self._shown))
+
+    def _filter_tests(self, f: GroupFilter) -> list[Callable[[int], bool]]:
+        groups = self._groups
+        tests: list[Callable[[int], bool]] = []
+        if not f.include_clones:
+            tests.append(lambda position: groups[position].kind is not GroupKind.CLONES)
+        if f.kinds:
+            tests.append(lambda position: groups[position].kind in f.kinds)
+        if not (f.tool or f.owner or f.date_from or f.date_to or f.text):
+            return tests
+        facts = self.all_facts()
+        if f.tool:
+            tests.append(lambda position: f.tool in facts[position].sources)
+        if f.owner:
+            tests.append(lambda position: f.owner in facts[position].owners)
+        if f.date_from:
+            tests.append(lambda position: facts[position].newest[:10] >= f.date_from)
+        if f.date_to:
+            tests.append(lambda position: bool(facts[position].oldest)
+                         and facts[position].oldest[:10] <= f.date_to)
+        if f.text:
+            text = f.text.casefold()
+            tests.append(lambda position: text in facts[position].search_text)
+        return tests
+
+    def _column_keys(self, column: int) -> list[Any]:
+        if column == self.STATUS:
+            return [self._status.get(group.group_id, "") for group in self._groups]
+        if self._sort_keys is None:
+            facts = self.all_facts()
+            self._sort_keys = [group_view.sort_keys(group, facts[position])
+                               for position, group in enumerate(self._groups)]
+        return [keys[column] for keys in self._sort_keys]
+
+    def all_facts(self) -> list[GroupFacts]:
+        """Return the facts of every group of the scan, computing those not prepared yet."""
+        for position, facts in enumerate(self._facts):
+            if facts is None:
+                self._facts[position] = group_view.group_facts(self._groups[position], self._tools)
+        return cast(list[GroupFacts], self._facts)
+
+    def shown_counts(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """Count the shown groups by source, by kind and by the month of their newest Task.
+
+        The counts equal group_view's counts_by_tool, counts_by_kind and
+        counts_by_month over ``shown_groups()``, read from the facts.
+        """
+        facts = self.all_facts()
+        by_source: Counter[str] = Counter()
+        by_kind: Counter[GroupKind] = Counter()
+        by_month: Counter[str] = Counter()
+        for position in self._shown:
+            group_facts = facts[position]
+            by_source.update(group_facts.sources)
+            by_kind[self._groups[position].kind] += 1
+            if group_facts.newest:
+                by_month[group_facts.newest[:7]] += 1
+        kinds = sorted(GroupKind, key=group_view.KIND_ORDER.__getitem__)
+        return (group_view.by_count(by_source), {kind.value: by_kind.get(kind, 0) for kind in kinds},
+                dict(sorted(by_month.items())))
+
+    def facts(self, position: int) -> GroupFacts:
+        """Return the facts of the group at ``position`` of the scan, computing them on first use."""
+        facts = self._facts[position]
+        if facts is None:
+            facts = group_view.group_facts(self._groups[position], self._tools)
+            self._facts[position] = facts
+        return facts
+
+    # Rows handed to the view a batch at a time.
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._fetched
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self._fetched < len(self._shown)
+
+    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid():
+            return
+        more = min(self.BATCH, len(self._shown) - self._fetched)
+        if more <= 0:
+            return
+        self.beginInsertRows(QModelIndex(), self._fetched, self._fetched + more - 1)
+        self._fetched += more
+        self.endInsertRows()
+
+    def fetch_through(self, row: int) -> None:
+        """Hand the view every row up to ``row``, so that it can be selected or scrolled to."""
+        while self._fetched <= row and self.canFetchMore():
+            self.fetchMore()
+
+    # Reading rows.
+
+    def shown_count(self) -> int:
+        """Return how many groups the filter lets through, fetched or not."""
+        return len(self._shown)
+
+    def total_count(self) -> int:
+        """Return how many groups the scan found."""
+        return len(self._groups)
+
+    def group_at(self, row: int) -> DuplicateGroup:
+        """Return the group shown on ``row``."""
+        return self._groups[self._shown[row]]
+
+    def shown_groups(self) -> list[DuplicateGroup]:
+        """Return every group the filter lets through, in the shown order, fetched or not."""
+        return [self._groups[position] for position in self._shown]
+
+    def row_of(self, group_id: str) -> int | None:
+        """Return the row a group is shown on (fetched or not), or None when the filter hides it."""
+        position = self._position_of_id.get(group_id)
+        if position is None:
+            return None
+        if self._row_of_position is None:
+            self._row_of_position = {position: row for row, position in enumerate(self._shown)}
+        return self._row_of_position.get(position)
+
+    def status(self, group_id: str) -> str:
+        """Return what was done to a group since the scan: "", "resolved", "undone" or "failed: …"."""
+        return self._status.get(group_id, "")
+
+    def set_status(self, group_ids: Collection[str], status: str) -> None:
+        """Set the status of some groups, signalling a change of only the fetched rows they are on."""
+        for group_id in group_ids:
+            if group_id not in self._position_of_id:
+                continue
+            self._status[group_id] = status
+            row = self.row_of(group_id)
+            if row is not None and row < self._fetched:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+
+    # Cells.
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        column = index.column()
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            if column == self.TASKS:
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
+                        Qt.ItemDataRole.ForegroundRole, ROW_ROLE):
+            return None
+        position = self._shown[index.row()]
+        group = self._groups[position]
+        if role == ROW_ROLE:
+            return group
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self._foreground(group, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(group, position, column)
+        return self._display(group, position, column)
+
+    def _display(self, group: DuplicateGroup, position: int, column: int) -> str:
+        if column == self.KIND:
+            return group.kind.value
+        if column == self.KEY:
+            return group_view.shown_key(group)
+        if column == self.TASKS:
+            return str(len(group.records))
+        if column == self.STATUS:
+            return self._status.get(group.group_id, "")
+        if column == self.REASON:
+            return group.reason
+        facts = self.facts(position)
+        if column == self.WRITERS:
+            return facts.writers
+        if column == self.OWNER:
+            return facts.owner
+        return facts.newest[:10]
+
+    def _tooltip(self, group: DuplicateGroup, position: int, column: int) -> str:
+        if column == self.KIND and group.kind is GroupKind.CLONES:
+            text = "Clones: one e-mail logged once per related record on purpose, so they are not flagged."
+        elif column == self.KEY:
+            text = "\n".join(part for part in (group.key, group.subject) if part)
+        elif column == self.WRITERS:
+            text = "\n".join(f"{record.id}: {record.writer or 'unknown'}" for record in group.records)
+        elif column == self.NEWEST:
+            facts = self.facts(position)
+            text = f"Created from {facts.oldest} to {facts.newest}"
+        elif column == self.REASON and group.survivor_reason:
+            text = f"{group.reason}\nKept by default: {group.survivor_id}. {group.survivor_reason}"
+        else:
+            text = self._display(group, position, column)
+        # Keys look like markup ("<abc@example.com>"), which a tooltip would otherwise swallow.
+        return plain_tooltip(text) if text else ""
+
+    def _foreground(self, group: DuplicateGroup, column: int) -> Any:
+        if column == self.STATUS:
+            status = self._status.get(group.group_id, "")
+            if status == RESOLVED:
+                return PASSED_COLOR
+            return FAILED_COLOR if status.startswith("failed") else None
+        if not group.flagged:
+            return NEUTRAL_COLOR
+        return None
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+# (row label, how to read it from a Task) for the side-by-side view.
+COMPARED_FIELDS: tuple[tuple[str, Callable[[TaskRecord], str]], ...] = (
+    ("Id", lambda task: task.id),
+    ("Message-ID key", lambda task: task.key or ""),
+    ("Subject", lambda task: task.subject),
+    ("Written by", lambda task: task.writer),
+    ("Owner", lambda task: task.owner_name or task.owner_id or ""),
+    ("Created by", lambda task: task.created_by_name or task.created_by_id or ""),
+    ("Created date", lambda task: task.created_date),
+    ("Activity date", lambda task: task.activity_date or ""),
+    ("Name (WhoId)", lambda task: task.who_id or ""),
+    ("Related to (WhatId)", lambda task: task.what_id or ""),
+    ("Description", lambda task: task.description_digest),
+    ("Subtype", lambda task: task.subtype or ""),
+    ("Created by Backstory", lambda task: _yes_no(task.created_by_backstory)),
+    ("Deleted", lambda task: _yes_no(task.is_deleted)),
+    ("Archived", lambda task: _yes_no(task.is_archived)),
+)
+
+
+DESCRIPTION_ROW = [label for label, _read in COMPARED_FIELDS].index("Description")
+
+
+def body_names(digests: Sequence[str]) -> list[str]:
+    """Name each Task's body by its digest: "body A", "body B"…, or "empty".
+
+    The scan keeps only a digest of each body, so equal names mean equal bodies.
+    """
+    letters: dict[str, str] = {}
+    for digest in digests:
+        if digest and digest not in letters:
+            letters[digest] = chr(ord("A") + len(letters)) if len(letters) < 26 else str(len(letters) + 1)
+    return [f"body {letters[digest]}" if digest else "empty" for digest in digests]
+
+
+class RecordComparisonModel(QAbstractTableModel):
+    """The Tasks of one group side by side: a column per Task, a row per field.
+
+    A row whose values differ between the Tasks is marked twice: a "≠" before
+    the field name and a tinted background, so color is never the only cue.
+    The survivor's column says so in its header, in bold.
+    """
+
+    SURVIVOR_MARK = "survivor"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._records: list[TaskRecord] = []
+        self._survivor_id = ""
+        self._values: list[list[str]] = []
+        self._differs: list[bool] = []
+
+    def set_records(self, records: Sequence[TaskRecord], survivor_id: str = "") -> None:
+        """Show the Tasks of one group, marking the Task ``survivor_id`` as the one kept."""
+        self.beginResetModel()
+        self._records = list(records)
+        self._survivor_id = survivor_id
+        self._values = [[read(task) for task in self._records] for _label, read in COMPARED_FIELDS]
+        self._values[DESCRIPTION_ROW] = body_names(self._values[DESCRIPTION_ROW])
+        self._differs = [len(set(values)) > 1 for values in self._values]
+        self.endResetModel()
+
+    def differing_fields(self) -> list[str]:
+        """Return the labels of the fields whose values differ."""
+        return [label for (label, _read), differs in zip(COMPARED_FIELDS, self._differs, strict=True)
+                if differs]
+
+    def survivor_column(self) -> int | None:
+        """Return the column of the survivor, or None when no Task shown is marked."""
+        for column, record in enumerate(self._records):
+            if record.id == self._survivor_id:
+                return column
+        return None
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() or not self._records else len(COMPARED_FIELDS)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._records)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        survivor = orientation == Qt.Orientation.Horizontal and section == self.survivor_column()
+        if role == Qt.ItemDataRole.FontRole and survivor:
+            font = QFont()
+            font.setBold(True)
+            return font
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        if orientation == Qt.Orientation.Horizontal:
+            return f"Task {section + 1} ({self.SURVIVOR_MARK})" if survivor else f"Task {section + 1}"
+        label = COMPARED_FIELDS[section][0]
+        return f"≠ {label}" if self._differs[section] else label
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        value = self._values[index.row()][index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return value
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return plain_tooltip(value) if value else None
+        if role == Qt.ItemDataRole.BackgroundRole and self._differs[index.row()]:
+            return DIFFERENT_BACKGROUND
+        return None
