@@ -154,10 +154,7 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     _tour_local_sync(window, shoot)
 
     window.go_next()
-    conflicts = window.page(Step.CONFLICTS)
-    assert isinstance(conflicts, ConflictsPage)
-    _run(window, conflicts.scan_button.click)
-    shoot("conflicts")
+    _tour_conflicts(window, shoot)
 
     window.go_next()
     shoot("summary")
@@ -165,6 +162,38 @@ def _tour(window: WizardWindow, folder: Path) -> list[Path]:
     _wait_idle(window)
     _shoot_dialog(shoot, "help-diagnostics", diagnostics)
     return saved
+
+
+def _tour_conflicts(window: WizardWindow, shoot: Callable[..., None]) -> None:
+    """Scan, compare, the charts, then resolve one group, resolve all shown and undo the last resolution."""
+    conflicts = window.page(Step.CONFLICTS)
+    assert isinstance(conflicts, ConflictsPage)
+    _run(window, conflicts.scan_button.click)
+    shoot("conflicts")
+    if conflicts.groups_model.rowCount() == 0:
+        return
+    conflicts.groups.selectRow(0)
+    shoot("conflicts-compare")
+    conflicts.tabs.setCurrentWidget(conflicts.charts)
+    shoot("conflicts-charts")
+    conflicts.tabs.setCurrentIndex(0)
+
+    _run(window, conflicts.resolve_button.click)
+    if conflicts.resolve_dialog is not None:
+        shoot("conflicts-resolve-dialog", conflicts.resolve_dialog)
+        _run(window, conflicts.resolve_dialog.resolve_button.click)
+        shoot("conflicts-resolved")
+    if conflicts.resolve_all_button.isEnabled():
+        _run(window, conflicts.resolve_all_button.click)
+        if conflicts.bulk_dialog is not None:
+            shoot("conflicts-resolve-all-dialog", conflicts.bulk_dialog)
+            _run(window, conflicts.bulk_dialog.resolve_button.click)
+            shoot("conflicts-resolved-all")
+    _run(window, conflicts.undo_button.click)
+    if conflicts.undo_dialog is not None:
+        shoot("conflicts-undo-dialog", conflicts.undo_dialog)
+        _run(window, conflicts.undo_dialog.undo_button.click)
+        shoot("conflicts-undone")
 
 
 def _tour_local_sync(window: WizardWindow, shoot: Callable[..., None]) -> None:
