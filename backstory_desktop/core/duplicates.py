@@ -6,27 +6,40 @@ duplicate viewer. Four kinds of group:
 
 - EXACT: two or more Tasks hold the identical key string.
 - NORMALISED: the keys differ, but only in angle brackets, whitespace or case.
-  Case-only variants are listed even when the field is case-sensitive, where
-  Salesforce counts them as different keys: they are still one e-mail.
+  On a case-sensitive field Salesforce counts case-only variants as different
+  keys, and on a case-insensitive field it may count keys that differ beyond
+  ASCII case as different (Unicode folding, such as "ß" and "SS"): such a
+  group is shown as a possible duplicate but not flagged. A key that is only
+  brackets or whitespace, such as "<>", groups with the identical key only.
 - PROBABLE: at least one Task has no key, and it looks like another Task of the
   same owner and contact (WhoId): created close in time, with a similar subject
-  and a matching body (see Thresholds).
+  and a matching body (see Thresholds). Two Tasks without a key need the same
+  body, so that ordinary calls and to-dos with one subject are not paired. A
+  Task without a key in the recycle bin blocks nothing and joins no group.
 - CLONES: one e-mail logged once per related record on purpose, such as once per
   Opportunity (every WhatId present and different) or once per contact (no
   WhatId, every WhoId present and different). They are labelled, not flagged.
+  Clones are one e-mail: they hold one key, or, without a key, have the same
+  subject and the same body.
+
+A set of Tasks found by key or likeness is split by related record (WhatId, or
+WhoId when no Task has a WhatId): Tasks on one related record are duplicates,
+and the Tasks alone on their related record that are one e-mail are clones, so
+resolving a group never deletes the copy kept on another Opportunity or contact.
 
 Each record appears in at most one group, a keyless record joins at most one
-key family, and two Tasks with different keys are never a probable pair.
-Grouping indexes Tasks by key and by (OwnerId, WhoId) buckets sorted by
-CreatedDate, and compares only Tasks within the time window of each other.
-Nothing here deletes or merges.
+key family, and two Tasks with different keys are never a probable pair. A
+probable group never spans more CreatedDate than the time window. Grouping
+indexes Tasks by key and by (OwnerId, WhoId) buckets sorted by CreatedDate, and
+compares only Tasks within the time window of each other. Nothing here deletes
+or merges.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +50,9 @@ from rapidfuzz.utils import default_process
 from backstory_desktop.core.message_id import normalise_key, remove_whitespace
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.core.survivor import created_timestamp, default_survivor, description_digest
+
+# Normalised keys hold no whitespace, so a family that starts with a space is a junk key's.
+_JUNK_FAMILY_MARK = " "
 
 
 class GroupKind(StrEnum):
@@ -78,7 +94,9 @@ class Thresholds:
         if self.bodies_must_match:
             lines.append("Their bodies match once case and spacing are ignored, or one of them has no body.")
         else:
-            lines.append("Their bodies are not compared.")
+            lines.append("Their bodies are not compared when one of them holds the key.")
+        lines.append("Two Tasks without a key are paired only when they have the same body.")
+        lines.append("A group spans no more than the time window from its first Task to its last.")
         lines.append("A Task logged as a call is never paired with one logged as an e-mail (TaskSubtype).")
         return lines
 
@@ -97,7 +115,11 @@ class DuplicateGroup:
     key). ``group_id`` is the smallest member Id, so it stays the same across
     scans while the members do. ``survivor_id`` is the Task that
     core.survivor.default_survivor would keep, and ``survivor_reason`` is the
-    sentence that explains the choice.
+    sentence that explains the choice. ``case_only`` marks a NORMALISED group
+    whose keys Salesforce counts or may count as different: on a
+    case-sensitive field keys that differ only in case, and on a
+    case-insensitive field keys that differ beyond ASCII case, such as "ß" and
+    "SS" (the Unique option reads "Treat 'ABC' and 'abc' as duplicate values").
     """
 
     kind: GroupKind
@@ -107,11 +129,21 @@ class DuplicateGroup:
     group_id: str = ""
     survivor_id: str = ""
     survivor_reason: str = ""
+    case_only: bool = False
 
     @property
     def flagged(self) -> bool:
-        """False for CLONES, which are logged on purpose and need no resolving."""
-        return self.kind is not GroupKind.CLONES
+        """Tell whether the group is a duplicate to resolve.
+
+        False for CLONES, logged on purpose, for keys that Salesforce counts or
+        may count as different (``case_only``), and for a group with at most one
+        Task outside the recycle bin whose Tasks in the recycle bin hold no key:
+        those block nothing, and a resolution leaves them behind.
+        """
+        if self.kind is GroupKind.CLONES or self.case_only:
+            return False
+        live = sum(1 for record in self.records if not record.is_deleted)
+        return live > 1 or any(record.is_deleted and record.key for record in self.records)
 
     @property
     def subject(self) -> str:
@@ -133,8 +165,8 @@ def group_duplicates(
 ) -> list[DuplicateGroup]:
     """Group Tasks that hold one key, or look like one e-mail when some of them have no key.
 
-    ``case_sensitive`` is how the Message-ID field is defined. It changes the
-    reason given for case-only variants, not which records are grouped.
+    ``case_sensitive`` is how the Message-ID field is defined. It decides
+    whether case-only variants are flagged, not which records are grouped.
     ``tool_user_ids`` are the User Ids of the cadence tools' users, for the
     default survivor. Groups come sorted by key, then group Id, and the keyless
     groups last, by subject, then group Id. Records in an EXACT or NORMALISED
@@ -143,12 +175,14 @@ def group_duplicates(
     tasks = list(records)
     tool_users = frozenset(tool_user_ids)
     with _garbage_collection_paused():
-        grouping = _Grouping(tasks)
+        grouping = _Grouping(tasks, thresholds)
         grouping.add_key_families()
-        grouping.add_probable_pairs(thresholds)
+        grouping.add_probable_pairs()
         groups = [
-            _make_group(members, grouping, case_sensitive=case_sensitive, tool_user_ids=tool_users)
+            group
             for members in grouping.components()
+            for group in _make_groups(members, grouping, case_sensitive=case_sensitive,
+                                      tool_user_ids=tool_users)
         ]
     # Only keyless groups need their subject to sort; reading it for every group is slow.
     groups.sort(key=lambda group: (group.key == "", group.key, "" if group.key else group.subject,
@@ -162,9 +196,8 @@ def _garbage_collection_paused() -> Iterator[None]:
 
     Grouping a million Tasks allocates millions of small objects, and each
     allocation burst makes the collector walk every live object, the Tasks
-    included: on a 2-core test machine that more than doubled the time to group
-    1,000,000 Tasks. Grouping builds no reference cycles, so nothing is left
-    for the collector to find later.
+    included, which slows grouping down a lot. Grouping builds no reference
+    cycles, so nothing is left for the collector to find later.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -178,16 +211,19 @@ def _garbage_collection_paused() -> Iterator[None]:
 # -- finding the groups -------------------------------------------------------------
 
 
-
 @dataclass
 class _Pair:
-    """A probable pair of Tasks (by index), ranked so that the closest pairs are joined first."""
+    """A probable pair of Tasks (by index), ranked so that the closest pairs are joined first.
+
+    ``first`` was created at ``start`` (seconds since the epoch), ``second`` no earlier.
+    """
 
     same_contact: bool
     seconds_apart: float
     similarity: float
     first: int
     second: int
+    start: float
 
 
 class _Grouping:
@@ -197,12 +233,15 @@ class _Grouping:
     family of a component is the family of its root.
     """
 
-    def __init__(self, tasks: list[TaskRecord]) -> None:
+    def __init__(self, tasks: list[TaskRecord], thresholds: Thresholds) -> None:
         self.tasks = tasks
+        self.thresholds = thresholds
         self.parent = list(range(len(tasks)))
         self.family_of: list[str | None] = [None] * len(tasks)
         self.min_similarity: dict[int, float] = {}
         self.touched: set[int] = set()
+        # The first and last CreatedDate of the Tasks joined by probable pairs, by component root.
+        self.span: dict[int, tuple[float, float]] = {}
 
     def find(self, index: int) -> int:
         parent = self.parent
@@ -242,32 +281,51 @@ class _Grouping:
         family_of = self.family_of
         for index, task in enumerate(self.tasks):
             key = task.key
-            if key is None:
+            if not key:
                 continue
-            # The fast path of _key_family, inlined because it runs once per keyed Task.
-            if key.isascii() and key.isprintable() and " " not in key:
-                family = key[1:-1] if len(key) >= 2 and key[0] == "<" and key[-1] == ">" else (
-                    key.removeprefix("<").removesuffix(">"))
-                family = family.lower()
-            else:
-                family = normalise_key(key, case_sensitive=False)
-            if not family:
-                continue
+            family = _key_family(key) or _junk_family(key)
             family_of[index] = family
             first = first_of_family.setdefault(family, index)
             if first != index:
                 self.union(first, index)
 
-    def add_probable_pairs(self, thresholds: Thresholds) -> None:
+    def add_probable_pairs(self) -> None:
         """Join keyless Tasks to the Tasks they look like, closest pairs first."""
-        keyless = [index for index, family in enumerate(self.family_of) if family is None]
+        # A keyless Task in the recycle bin blocks nothing, and a resolution leaves such Tasks behind.
+        tasks = self.tasks
+        keyless = [index for index, family in enumerate(self.family_of)
+                   if family is None and not tasks[index].is_deleted]
         if not keyless:
             return
+        thresholds = self.thresholds
         pairs = _probable_pairs(self.tasks, keyless, self.family_of, thresholds)
         pairs.sort(key=lambda pair: (not pair.same_contact, pair.seconds_apart, -pair.similarity,
                                      self.tasks[pair.first].id, self.tasks[pair.second].id))
+        window = thresholds.window_seconds
         for pair in pairs:
-            self.union(pair.first, pair.second, pair.similarity)
+            self.join_pair(pair, window)
+
+    def join_pair(self, pair: _Pair, window: float) -> None:
+        """Join a probable pair unless the joined group would span more CreatedDate than the window.
+
+        Without this limit, Tasks logged every ten minutes would chain into one
+        group that spans hours. NOTE: the span counts only the Tasks joined by
+        pairs, so a keyless copy of a key family member logged far from the
+        first pair is left out of the group rather than joined.
+        """
+        root_a, root_b = self.find(pair.first), self.find(pair.second)
+        if root_a == root_b:
+            return
+        low, high = pair.start, pair.start + pair.seconds_apart
+        for root in (root_a, root_b):
+            span = self.span.get(root)
+            if span is not None:
+                low, high = min(low, span[0]), max(high, span[1])
+        if high - low > window or not self.union(pair.first, pair.second, pair.similarity):
+            return
+        self.span.pop(root_a, None)
+        self.span.pop(root_b, None)
+        self.span[self.find(pair.first)] = (low, high)
 
     def components(self) -> list[list[int]]:
         """Return the components of two or more Tasks, as lists of indexes."""
@@ -275,6 +333,22 @@ class _Grouping:
         for index in self.touched:
             members[self.find(index)].append(index)
         return [indexes for indexes in members.values() if len(indexes) > 1]
+
+
+def _junk_family(key: str) -> str:
+    """Return the family of a key that is only brackets or whitespace, such as "<>".
+
+    Such a key has no id to normalise, but Salesforce's unique index still
+    counts two Tasks that hold it. Its family is the key without surrounding
+    whitespace behind a leading space, which no normalised key contains, so it
+    joins no key family of a real id.
+    """
+    return _JUNK_FAMILY_MARK + (key.strip() or key)
+
+
+def _shown_family(family: str) -> str:
+    """Return a key family as the viewer shows it: a junk family without its mark."""
+    return family.removeprefix(_JUNK_FAMILY_MARK)
 
 
 def _key_family(key: str) -> str:
@@ -361,12 +435,13 @@ class _Matcher:
                     break
                 similarity = self._similarity(first, second, same_contact=same_contact)
                 if similarity is not None:
-                    pairs.append(_Pair(same_contact, apart, similarity, first, second))
+                    pairs.append(_Pair(same_contact, apart, similarity, first, second, seconds))
         return pairs
 
     def _similarity(self, first: int, second: int, *, same_contact: bool) -> float | None:
         """Return how alike two Tasks' subjects are, or None when they are no probable pair."""
-        if self.family_of[first] is not None and self.family_of[second] is not None:
+        first_keyless, second_keyless = self.family_of[first] is None, self.family_of[second] is None
+        if not (first_keyless or second_keyless):
             return None  # two keyed Tasks: their keys decide
         one, other = self.tasks[first], self.tasks[second]
         if not same_contact and not _clone_like(one, other):
@@ -376,6 +451,8 @@ class _Matcher:
         digest_one, digest_other = _digest(one), _digest(other)
         if not (one.subject or other.subject or digest_one or digest_other):
             return None  # nothing to compare
+        if first_keyless and second_keyless and (not digest_one or digest_one != digest_other):
+            return None  # calls and to-dos often share a subject, so two keyless Tasks need one body
         if self.thresholds.bodies_must_match and digest_one and digest_other and digest_one != digest_other:
             return None
         # With score_cutoff, rapidfuzz returns 0 for a ratio below the cutoff.
@@ -411,36 +488,136 @@ def _clone_like(one: TaskRecord, other: TaskRecord) -> bool:
     return bool(one.who_id and other.who_id and one.who_id != other.who_id)
 
 
-def is_clone_set(records: Sequence[TaskRecord]) -> bool:
-    """Return True when every Task has a different WhatId, or none has one and every WhoId differs.
-
-    A mix of Tasks with and without a WhatId is a duplicate, not a clone set.
-    """
-    what_ids = [record.what_id for record in records]
-    if all(what_ids):
-        return len(set(what_ids)) == len(what_ids)
-    if any(what_ids):
-        return False
-    who_ids = [record.who_id for record in records]
-    return all(who_ids) and len(set(who_ids)) == len(who_ids)
-
-
 # -- describing a group -------------------------------------------------------------
 
 
-def _make_group(
+def _make_groups(
     indexes: list[int], grouping: _Grouping, *, case_sensitive: bool, tool_user_ids: Collection[str]
+) -> list[DuplicateGroup]:
+    """Describe one component: split by related record into duplicates and clones."""
+    parts = _related_parts(indexes, grouping.tasks)
+    if len(parts) == 1:
+        return [_make_group(indexes, grouping, case_sensitive=case_sensitive, tool_user_ids=tool_user_ids)]
+    emails = _Emails(indexes, grouping)
+    groups = [
+        _make_group(part, grouping, case_sensitive=case_sensitive, tool_user_ids=tool_user_ids,
+                    elsewhere=emails.elsewhere(part))
+        for part in parts
+        if len(part) > 1
+    ]
+    groups.extend(
+        _make_group(clones, grouping, case_sensitive=case_sensitive, tool_user_ids=tool_user_ids, clones=True)
+        for clones in emails.clone_sets([part[0] for part in parts if len(part) == 1])
+    )
+    return groups
+
+
+class _Emails:
+    """The e-mail each Task of a component records, which tells clones apart from unrelated Tasks.
+
+    Tasks are one e-mail when they hold one key (once normalised), or, for a
+    Task without a key, when it has the same subject (case and punctuation
+    ignored) and the same body as another: as a keyed Task, it takes that
+    Task's key. A keyless Task without a body is one e-mail with no other.
+    """
+
+    def __init__(self, indexes: list[int], grouping: _Grouping) -> None:
+        tasks, family_of = grouping.tasks, grouping.family_of
+        keyed_bodies: dict[tuple[str, str], str] = {}
+        for index in indexes:
+            family = family_of[index]
+            if family is not None:
+                keyed_bodies.setdefault(_subject_and_body(tasks[index]), family)
+        self.identity: dict[int, tuple[str, ...]] = {}
+        for index in indexes:
+            family = family_of[index]
+            if family is not None:
+                self.identity[index] = ("key", family)
+                continue
+            subject_body = _subject_and_body(tasks[index])
+            if not subject_body[1]:
+                self.identity[index] = ("alone", str(index))
+            elif subject_body in keyed_bodies:
+                self.identity[index] = ("key", keyed_bodies[subject_body])
+            else:
+                self.identity[index] = ("subject and body", *subject_body)
+        self.tasks_per_email = Counter(self.identity.values())
+
+    def elsewhere(self, part: list[int]) -> int:
+        """Count the Tasks outside ``part`` that are one e-mail with a Task of it."""
+        inside = Counter(self.identity[index] for index in part)
+        return sum(self.tasks_per_email[identity] - count for identity, count in inside.items())
+
+    def clone_sets(self, alone: list[int]) -> list[list[int]]:
+        """Split the Tasks alone on their related record into sets of one e-mail, two Tasks or more."""
+        sets: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for index in alone:
+            sets[self.identity[index]].append(index)
+        return [members for members in sets.values() if len(members) > 1]
+
+
+def _subject_and_body(task: TaskRecord) -> tuple[str, str]:
+    """Return what makes a Task's e-mail without its key: the subject for comparing and the body digest."""
+    return default_process(task.subject), _digest(task)
+
+
+def _related_parts(indexes: list[int], tasks: list[TaskRecord]) -> list[list[int]]:
+    """Split Tasks by related record: WhatId, or WhoId when none of them has a WhatId.
+
+    Tasks without a WhatId stay with the Tasks of the one WhatId when there is
+    only one: a mix of Tasks with and without a WhatId is a duplicate, not a
+    clone. The same holds for Tasks without a WhoId when no Task has a WhatId.
+    """
+    what_ids = {tasks[index].what_id for index in indexes if tasks[index].what_id}
+    if len(what_ids) > 1:
+        related = [tasks[index].what_id or f"who:{tasks[index].who_id or ''}" for index in indexes]
+    elif what_ids:
+        return [indexes]
+    else:
+        who_ids = {tasks[index].who_id for index in indexes if tasks[index].who_id}
+        if len(who_ids) <= 1:
+            return [indexes]
+        related = [tasks[index].who_id or "" for index in indexes]
+    parts: dict[str, list[int]] = defaultdict(list)
+    for index, record_related in zip(indexes, related, strict=True):
+        parts[record_related].append(index)
+    return list(parts.values())
+
+
+def _make_group(
+    indexes: list[int],
+    grouping: _Grouping,
+    *,
+    case_sensitive: bool,
+    tool_user_ids: Collection[str],
+    clones: bool = False,
+    elsewhere: int = 0,
 ) -> DuplicateGroup:
+    """Describe a group; ``elsewhere`` counts the Tasks of one e-mail left out on other related records."""
     records = tuple(grouping.tasks[index] for index in indexes)
-    family = grouping.family(indexes[0]) or ""
+    family = next((family for index in indexes if (family := grouping.family_of[index]) is not None), "")
     keyless = sum(1 for index in indexes if grouping.family_of[index] is None)
+    keys = {record.key for record in records if record.key}
+    case_only = False
     if keyless:
         ordered = tuple(sorted(records, key=_by_created))
-        similarity = grouping.min_similarity.get(grouping.find(indexes[0]), 100.0)
-        kind, key, reason = _likeness_group(ordered, family, keyless, similarity)
     else:
         ordered = tuple(sorted(records, key=lambda record: (record.key or "", record.id)))
-        kind, key, reason = _key_group(ordered, family, case_sensitive=case_sensitive)
+    if clones:
+        kind, key = GroupKind.CLONES, next(iter(keys)) if len(keys) == 1 else _shown_family(family)
+        reason = _clones_reason(ordered, len(records) - keyless)
+    elif keyless:
+        similarity = grouping.min_similarity.get(grouping.find(indexes[0]), 100.0)
+        kind, key, reason = _likeness_group(ordered, family, keyless, similarity,
+                                            grouping.thresholds.subject_similarity)
+    else:
+        kind, key, reason, case_only = _key_group(ordered, family, case_sensitive=case_sensitive)
+    if elsewhere:
+        if elsewhere == 1:
+            reason += "; one more Task logs the same e-mail on another related record and is kept apart"
+        else:
+            reason += (f"; {elsewhere} more Tasks log the same e-mail on other related records and are "
+                       "kept apart")
     survivor, survivor_reason = default_survivor(ordered, tool_user_ids)
     return DuplicateGroup(
         kind=kind,
@@ -450,6 +627,7 @@ def _make_group(
         group_id=min(record.id for record in ordered),
         survivor_id=survivor.id,
         survivor_reason=survivor_reason,
+        case_only=case_only,
     )
 
 
@@ -459,39 +637,68 @@ def _by_created(record: TaskRecord) -> tuple[float, str]:
 
 def _key_group(
     records: tuple[TaskRecord, ...], family: str, *, case_sensitive: bool
-) -> tuple[GroupKind, str, str]:
+) -> tuple[GroupKind, str, str, bool]:
+    """Return the kind, key and reason of a group of keyed Tasks, and whether Salesforce may count
+    its keys as different (see DuplicateGroup.case_only)."""
     keys = {record.key or "" for record in records}
-    if is_clone_set(records):
-        key = next(iter(keys)) if len(keys) == 1 else family
-        return GroupKind.CLONES, key, _clones_reason(records) + (
-            "; they hold one key, so the Message-ID field cannot be Unique until all but one lose it"
-        )
     if len(keys) == 1:
-        return GroupKind.EXACT, next(iter(keys)), f"{len(records)} Tasks hold the same key"
+        return GroupKind.EXACT, next(iter(keys)), f"{len(records)} Tasks hold the same key", False
 
+    case_kept = [normalise_key(record.key or "", case_sensitive=True) for record in records]
+    ascii_folded = {_ascii_lower(key) for key in case_kept}
     differences = _differences(keys)
+    if len(ascii_folded) > 1:
+        # Some keys are one only once letters beyond ASCII are folded, such as "ß" and "SS".
+        differences = [_UNICODE_CASE if difference == "case" else difference for difference in differences]
     reason = f"{len(records)} Tasks hold keys that differ only in {_join_words(differences)}"
-    if "case" in differences and case_sensitive:
-        reason += " (the field is case-sensitive, so Salesforce treats them as different keys)"
+    # On a case-sensitive field Salesforce counts keys that differ in case as different keys, so
+    # such Tasks do not block each other.
+    if case_sensitive:
+        case_only = len(set(case_kept)) == len(records)
+        if case_only:
+            reason += ("; the field is case-sensitive, so Salesforce treats them as different keys, and "
+                       "they are shown as possible duplicates but not flagged")
+        elif "case" in differences or _UNICODE_CASE in differences:
+            reason += " (the field is case-sensitive, so Salesforce treats them as different keys)"
+    else:
+        # The Unique option reads "Treat 'ABC' and 'abc' as duplicate values" and says nothing about
+        # letters beyond ASCII (Kelvin sign, "ß"), so such keys may not block each other.
+        case_only = len(ascii_folded) == len(records)
+        if case_only:
+            reason = (f"{len(records)} Tasks hold keys that differ in {_join_words(differences)}, which "
+                      "Salesforce may count as different keys, so they are shown as possible duplicates "
+                      "but not flagged")
     identical = _largest_identical_share(records)
     if identical > 1:
         reason += f"; {identical} of them hold the identical key"
-    return GroupKind.NORMALISED, family, reason
+    return GroupKind.NORMALISED, _shown_family(family), reason, case_only
+
+
+_UNICODE_CASE = "case or Unicode folding"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _ascii_lower(value: str) -> str:
+    """Fold only the ASCII letters A to Z, the case rule Salesforce documents."""
+    return value.translate(_ASCII_LOWER)
 
 
 def _likeness_group(
-    records: tuple[TaskRecord, ...], family: str, keyless: int, similarity: float
+    records: tuple[TaskRecord, ...], family: str, keyless: int, similarity: float, least: int
 ) -> tuple[GroupKind, str, str]:
-    keys = {record.key for record in records if record.key is not None}
-    key = next(iter(keys)) if len(keys) == 1 else family
-    if is_clone_set(records):
-        return GroupKind.CLONES, key, _clones_reason(records)
+    """Return the kind, key and reason of a group with keyless Tasks.
+
+    ``similarity`` is the lowest likeness of the subjects paired, and ``least``
+    the likeness the matching rules ask for.
+    """
+    keys = {record.key for record in records if record.key}
+    key = next(iter(keys)) if len(keys) == 1 else _shown_family(family)
     times = [created_timestamp(record.created_date) for record in records]
     contacts = {record.who_id for record in records}
     parts = [
         "the same owner" + (" and contact" if len(contacts) == 1 and None not in contacts else ""),
         f"created within {_duration(max(times) - min(times))}",
-        f"subjects at least {similarity:.0f}% alike",
+        _subjects_phrase(similarity, least),
     ]
     digests = [_digest(record) for record in records]
     bodies = set(digests) - {""}
@@ -503,13 +710,26 @@ def _likeness_group(
     return GroupKind.PROBABLE, key, reason
 
 
-def _clones_reason(records: tuple[TaskRecord, ...]) -> str:
+def _subjects_phrase(similarity: float, least: int) -> str:
+    """Say how alike the subjects are, such as "subjects 93% alike (the rule asks at least 90%)"."""
+    if similarity >= 100:
+        return "identical subjects"
+    # Subjects that are not identical never read as 100% alike.
+    return f"subjects {min(round(similarity), 99)}% alike (the rule asks at least {least}%)"
+
+
+def _clones_reason(records: tuple[TaskRecord, ...], keyed: int) -> str:
     if all(record.what_id for record in records):
         related = f"{len(records)} different related records (WhatId)"
+    elif any(record.what_id for record in records):
+        related = f"{len(records)} different related records (WhatId or WhoId)"
     else:
         related = f"{len(records)} different contacts or leads (WhoId)"
-    return (f"{len(records)} Tasks are one e-mail logged once for each of {related}, as cadence tools "
-            "do on purpose, so they are not flagged as duplicates")
+    reason = (f"{len(records)} Tasks are one e-mail logged once for each of {related}, as cadence tools "
+              "do on purpose, so they are not flagged as duplicates")
+    if keyed > 1:
+        reason += "; they hold one key, so the Message-ID field cannot be Unique until all but one lose it"
+    return reason
 
 
 def _duration(seconds: float) -> str:

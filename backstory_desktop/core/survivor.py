@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
+from backstory_desktop.core.message_id import normalise_key
 from backstory_desktop.core.records import TaskRecord
 
 # Bodies are compared on their first 2,000 characters once whitespace is collapsed and case
@@ -21,9 +22,9 @@ DIGEST_CHARS = 2000
 DIGEST_HEX_LENGTH = 16
 
 SURVIVOR_RULE = (
-    "By default the Task kept is one that is not in the recycle bin, holds the Message-ID key and "
-    "was written by a cadence tool's user. Among equals the oldest Task is kept, then the one with "
-    "the lowest Id."
+    "By default the Task kept is one that is not in the recycle bin, is not archived, holds the "
+    "Message-ID key and was written by a cadence tool's user. Among equals the Task whose key is "
+    "spelled <...> is kept, then the oldest, then the one with the lowest Id."
 )
 
 BACKSTORY = "Backstory"
@@ -83,14 +84,21 @@ def default_survivor(
     return survivor, _reason(survivor, ranked[1:], tool_users)
 
 
-def _rank(record: TaskRecord, tool_users: frozenset[str]) -> tuple[bool, bool, bool, float, str]:
+def _rank(record: TaskRecord, tool_users: frozenset[str]) -> tuple[bool, bool, bool, bool, bool, float, str]:
     return (
         record.is_deleted,
+        record.is_archived,
         not record.key,
         (record.created_by_id or "") not in tool_users,
+        not is_bracketed(record.key),
         created_timestamp(record.created_date),
         record.id,
     )
+
+
+def is_bracketed(key: str | None) -> bool:
+    """Return True when a key is spelled as the product writes it: ``<local@domain>``, no whitespace."""
+    return key is not None and key == f"<{normalise_key(key, case_sensitive=True)}>" and len(key) > 2
 
 
 def _reason(survivor: TaskRecord, others: Sequence[TaskRecord], tool_users: frozenset[str]) -> str:
@@ -98,6 +106,11 @@ def _reason(survivor: TaskRecord, others: Sequence[TaskRecord], tool_users: froz
     if all(other.is_deleted for other in others) and not survivor.is_deleted:
         return "It is the only Task of the group that is not in the recycle bin."
     rivals = [other for other in others if other.is_deleted == survivor.is_deleted]
+    if rivals and all(other.is_archived for other in rivals) and not survivor.is_archived:
+        if survivor.is_deleted:
+            return "It is the only Task of the group that is not archived."
+        return "It is the only Task of the group that is neither in the recycle bin nor archived."
+    rivals = [other for other in rivals if other.is_archived == survivor.is_archived]
     if survivor.key and all(not other.key for other in rivals):
         return "It is the only Task of the group that holds the Message-ID key."
     rivals = [other for other in rivals if bool(other.key) == bool(survivor.key)]
@@ -105,9 +118,12 @@ def _reason(survivor: TaskRecord, others: Sequence[TaskRecord], tool_users: froz
     if by_tool and all((other.created_by_id or "") not in tool_users for other in rivals):
         return f"It was written by a cadence tool's user ({survivor.writer or survivor.created_by_name})."
     rivals = [other for other in rivals if ((other.created_by_id or "") in tool_users) == by_tool]
+    if is_bracketed(survivor.key) and all(not is_bracketed(other.key) for other in rivals):
+        return f"Its key {survivor.key} is in angle brackets, the form the product writes."
+    rivals = [other for other in rivals if is_bracketed(other.key) == is_bracketed(survivor.key)]
     created = created_timestamp(survivor.created_date)
     if all(created_timestamp(other.created_date) > created for other in rivals):
-        return f"It is the oldest Task of the group, created {survivor.created_date}."
+        return f"It is the oldest Task of the group, created {readable_time(survivor.created_date)}."
     return "The Tasks tie on every other part of the rule, and it has the lowest Id."
 
 
@@ -125,3 +141,17 @@ def created_timestamp(value: str) -> float:
         return datetime.fromisoformat(value).timestamp()
     except ValueError:
         return float("inf")
+
+
+def readable_time(value: str) -> str:
+    """Return "2026-11-27 12:11:30 UTC" for a Salesforce date-time; other text comes back as it is.
+
+    A time without a time zone is taken as UTC, as Salesforce returns every date-time in UTC.
+    """
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value or "unknown"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")

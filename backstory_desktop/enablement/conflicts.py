@@ -2,7 +2,8 @@
 
 The scan reads every Task of the org (keyless, deleted and archived ones too)
 and groups them on the client: by key, by key once normalised, and by likeness
-for Tasks without a key (see core.duplicates).
+for Tasks without a key (see core.duplicates). The step passes when no group
+is flagged, and fails with the count of groups left to resolve otherwise.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import logging
 import threading
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
-from backstory_desktop.core.duplicates import DuplicateGroup, Thresholds, group_duplicates
+from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind, Thresholds, group_duplicates
 from backstory_desktop.core.jobs import ProgressCallback, no_progress
 from backstory_desktop.enablement.run import (
     EnablementRun,
-    count_phrase,
     failed_result,
     record_result,
     require_field,
@@ -58,6 +58,8 @@ def scan_conflicts(
 
     ``thresholds`` None keeps the matching rules of the run (the defaults at
     first). Sets ``run.groups``, ``run.thresholds`` and ``run.tasks_scanned``.
+    The result fails while a group is flagged, and when the scan could not
+    finish: scan_finished tells the two apart.
     """
     connection = run.require_connection()
     field_state = require_field(run)
@@ -89,16 +91,39 @@ def scan_conflicts(
     return record_result(run, _scan_result(groups, scanned))
 
 
+def scan_finished(result: StepResult) -> bool:
+    """Tell whether a Conflicts result comes from a scan that read and grouped every Task.
+
+    The step fails both when the scan could not finish and when it finished with
+    flagged groups left to resolve; only the second has groups to show.
+    """
+    return result.step is Step.CONFLICTS and "groups" in result.details
+
+
 def _scan_result(groups: list[DuplicateGroup], scanned: int) -> StepResult:
+    """Pass when no group is flagged, else fail with the count of groups left to resolve."""
     by_kind: dict[str, int] = {}
     for group in groups:
         by_kind[group.kind.value] = by_kind.get(group.kind.value, 0) + 1
     flagged = sum(1 for group in groups if group.flagged)
-    clones = len(groups) - flagged
-    reason = (f"Read {count_phrase(scanned, 'Task')} and found {count_phrase(flagged, 'group')} "
+    clones = sum(1 for group in groups if group.kind is GroupKind.CLONES)
+    case_only = sum(1 for group in groups if group.case_only)
+    reason = (f"Read {_counted(scanned, 'Task')} and found {_counted(flagged, 'group')} "
               "that record one e-mail more than once")
     if clones:
-        reason += (f", and {count_phrase(clones, 'set')} of clones logged once per related record "
+        reason += (f", and {_counted(clones, 'set')} of clones logged once per related record "
                    "on purpose")
+    if case_only:
+        reason += (f", and {_counted(case_only, 'group')} of keys that differ only in case or Unicode "
+                   "folding, which Salesforce may count as different keys")
+    if flagged:
+        those = "the group" if flagged == 1 else f"those {flagged:,} groups"
+        reason += f"; resolve {those} on the Conflicts page"
     details = {"groups": len(groups), "by_kind": by_kind, "flagged": flagged, "tasks": scanned}
-    return StepResult(Step.CONFLICTS, StepStatus.PASSED, reason + ".", details)
+    status = StepStatus.FAILED if flagged else StepStatus.PASSED
+    return StepResult(Step.CONFLICTS, status, reason + ".", details)
+
+
+def _counted(count: int, noun: str) -> str:
+    """Return "1 group" or "2,000 groups", with thousands separators."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")

@@ -229,8 +229,8 @@ def _scan_values(
 
 
 def _values_phrase(count: int, verb: str, verb_plural: str) -> str:
-    """Return "1 value blocks" or "3 values block"."""
-    return f"{count} value {verb}" if count == 1 else f"{count} values {verb_plural}"
+    """Return "1 value blocks" or "3,000 values block"."""
+    return f"{count:,} value {verb}" if count == 1 else f"{count:,} values {verb_plural}"
 
 
 def _needs_blocker_scan(state: FieldState, *, case_sensitive: bool) -> bool:
@@ -328,10 +328,16 @@ def _raise_if_blocked(plan: FieldFixPlan) -> None:
             error_code="VALUES_TOO_LONG",
         )
     if plan.unique_requested and plan.blockers:
+        # The Conflicts page resolves Tasks only, so Events that share a value are named apart.
+        events = any(record.sobject != "Task" for blocker in plan.blockers for record in blocker.records)
+        them = "it" if len(plan.blockers) == 1 else "them"
+        where = f"resolve the Tasks that share {them} on the Conflicts page"
+        if events:
+            where += " and clear or delete the Events"
         raise SalesforceProblem(
             ProblemKind.FIXABLE,
             f"{_values_phrase(len(plan.blockers), 'still blocks', 'still block')} Unique on "
-            f"{plan.api_name}; clear or delete the copies, then run the scan again.",
+            f"{plan.api_name}; {where}, then run the scan again.",
             error_code="UNIQUE_BLOCKED",
         )
     if plan.grant is not None and plan.grant.blocked:

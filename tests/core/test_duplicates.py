@@ -91,10 +91,30 @@ def test_duplicates__case_only_variants_on_case_sensitive_field() -> None:
     )
     assert len(groups) == 1
     assert groups[0].kind is GroupKind.NORMALISED
+    assert not groups[0].flagged
     assert groups[0].reason == (
-        "2 Tasks hold keys that differ only in case (the field is case-sensitive, "
-        "so Salesforce treats them as different keys)"
+        "2 Tasks hold keys that differ only in case; the field is case-sensitive, so Salesforce "
+        "treats them as different keys, and they are shown as possible duplicates but not flagged"
     )
+
+
+def test_duplicates__case_variants_with_identical_keys_flagged_on_case_sensitive_field() -> None:
+    groups = group_duplicates(
+        [task("00T1", "<ABC@x.example>"), task("00T2", "<ABC@x.example>"), task("00T3", "<abc@x.example>")],
+        case_sensitive=True,
+    )
+    assert groups[0].flagged
+    assert groups[0].reason == (
+        "3 Tasks hold keys that differ only in case (the field is case-sensitive, so Salesforce treats "
+        "them as different keys); 2 of them hold the identical key"
+    )
+
+
+def test_duplicates__bracket_and_case_variants_not_flagged_on_case_sensitive_field() -> None:
+    (group,) = group_duplicates([task("00T1", "<ABC@x.example>"), task("00T2", "abc@x.example")],
+                                case_sensitive=True)
+
+    assert not group.flagged
 
 
 def test_duplicates__case_only_variants_on_case_insensitive_field() -> None:
@@ -115,6 +135,54 @@ def test_duplicates__several_differences_are_all_named() -> None:
     assert groups[0].reason == (
         "2 Tasks hold keys that differ only in angle brackets, whitespace and case"
     )
+
+
+def test_duplicates__identical_junk_keys_form_exact_group() -> None:
+    records = [task("00T1", "<>"), task("00T2", "<>"), task("00T3", "< >"), task("00T4", "<a@x.example>")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert (group.kind, group.key, group.flagged) == (GroupKind.EXACT, "<>", True)
+    assert [record.id for record in group.records] == ["00T1", "00T2"]
+
+
+def test_duplicates__junk_key_variant_shown_unmarked() -> None:
+    (group,) = group_duplicates([task("00T1", "<>"), task("00T2", " <> ")], case_sensitive=False)
+
+    assert (group.kind, group.key) == (GroupKind.NORMALISED, "<>")
+
+
+UNICODE_VARIANTS = [("<STRASSE@x.example>", "<straße@x.example>"), ("<K@x.example>", "<\u212a@x.example>")]
+
+
+@pytest.mark.parametrize("keys", UNICODE_VARIANTS)
+def test_duplicates__unicode_case_variants_not_flagged(keys: tuple[str, str]) -> None:
+    (group,) = group_duplicates([task("00T1", keys[0]), task("00T2", keys[1])], case_sensitive=False)
+
+    assert group.kind is GroupKind.NORMALISED
+    assert not group.flagged
+    assert group.reason == (
+        "2 Tasks hold keys that differ in case or Unicode folding, which Salesforce may count as "
+        "different keys, so they are shown as possible duplicates but not flagged")
+
+
+@pytest.mark.parametrize("keys", UNICODE_VARIANTS)
+def test_duplicates__unicode_folding_named_case_sensitive(keys: tuple[str, str]) -> None:
+    (group,) = group_duplicates([task("00T1", keys[0]), task("00T2", keys[1])], case_sensitive=True)
+
+    assert not group.flagged
+    assert group.reason.startswith(
+        "2 Tasks hold keys that differ only in case or Unicode folding; the field is case-sensitive")
+
+
+def test_duplicates__ascii_case_copy_still_flagged() -> None:
+    records = [task("00T1", "<STRASSE@x.example>"), task("00T2", "<strasse@x.example>"),
+               task("00T3", "<straße@x.example>")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.flagged
+    assert group.reason == "3 Tasks hold keys that differ only in case or Unicode folding"
 
 
 def test_duplicates__record_appears_in_one_group_only() -> None:
@@ -208,7 +276,7 @@ def test_duplicates__capture_tools_and_key_form_probable_group() -> None:
     assert group.survivor_id == "00T3"
     assert group.reason == (
         "3 Tasks look like one e-mail logged more than once (2 have no key): the same owner and "
-        "contact, created within 3 seconds, subjects at least 100% alike, the same body; written by "
+        "contact, created within 3 seconds, identical subjects, the same body; written by "
         "Backstory, Outreach (outreach@x.example) and SalesLoft (salesloft@x.example)"
     )
 
@@ -318,11 +386,12 @@ def test_duplicates__subject_similarity_is_adjustable() -> None:
 
     assert group_duplicates(records, case_sensitive=False) == []
     (group,) = group_duplicates(records, case_sensitive=False, thresholds=Thresholds(subject_similarity=60))
-    assert "subjects at least 71% alike" in group.reason
+    assert "subjects 71% alike (the rule asks at least 60%)" in group.reason
 
 
 def test_duplicates__different_bodies_are_apart_unless_ignored() -> None:
-    records = [logged("00T1", body="Pricing attached."), logged("00T2", body="Pricing withdrawn.")]
+    records = [logged("00T1", "<k@x.example>", body="Pricing attached."),
+               logged("00T2", body="Pricing withdrawn.")]
 
     assert group_duplicates(records, case_sensitive=False) == []
     relaxed = Thresholds(bodies_must_match=False)
@@ -330,12 +399,169 @@ def test_duplicates__different_bodies_are_apart_unless_ignored() -> None:
 
 
 def test_duplicates__empty_body_matches_any_body() -> None:
-    records = [logged("00T1", body=""), logged("00T2")]
+    records = [logged("00T1", "<k@x.example>", body=""), logged("00T2")]
 
     (group,) = group_duplicates(records, case_sensitive=False)
 
     assert group.kind is GroupKind.PROBABLE
-    assert group.reason.endswith("subjects at least 100% alike, the same body where there is one")
+    assert group.reason.endswith("identical subjects, the same body where there is one")
+
+
+def test_duplicates__keyless_tasks_need_the_same_body() -> None:
+    one_empty = [logged("00T1", body=""), logged("00T2")]
+    bodies_ignored = [logged("00T1", body="Pricing attached."), logged("00T2", body="Pricing withdrawn.")]
+
+    assert group_duplicates(one_empty, case_sensitive=False) == []
+    assert group_duplicates(bodies_ignored, case_sensitive=False,
+                            thresholds=Thresholds(bodies_must_match=False)) == []
+
+
+def test_duplicates__calls_with_one_subject_are_apart() -> None:
+    records = [logged(f"00T{n}", at=at, subject="Call", body="", subtype="Call")
+               for n, at in ((1, "10:00:00"), (2, "10:04:00"), (3, "10:09:00"))]
+
+    assert group_duplicates(records, case_sensitive=False) == []
+
+
+def test_duplicates__probable_group_spans_no_more_than_the_window() -> None:
+    records = [logged(f"00T{n}", at=f"10:{minute:02d}:00", subject="Weekly check-in")
+               for n, minute in enumerate(range(0, 60, 10))]
+
+    groups = group_duplicates(records, case_sensitive=False)
+
+    assert [ids(group) for group in groups] == [["00T0", "00T1"], ["00T2", "00T3"], ["00T4", "00T5"]]
+    assert all("created within 10 minutes" in group.reason for group in groups)
+
+
+def test_duplicates__keyless_bin_tasks_join_no_group() -> None:
+    resolved = [logged("00T1", "<k@x.example>", at="10:00:00"), logged("00T2", at="10:00:01", deleted=True),
+                logged("00T3", at="10:00:03", deleted=True)]
+    beside_live = [logged("00T1", at="10:00:01"), logged("00T2", at="10:00:03", deleted=True)]
+
+    assert group_duplicates(resolved, case_sensitive=False) == []
+    assert group_duplicates(beside_live, case_sensitive=False) == []
+
+
+def test_duplicates__keyed_bin_task_still_pairs() -> None:
+    records = [logged("00T1", "<k@x.example>", at="10:00:00", deleted=True), logged("00T2", at="10:00:01")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.kind is GroupKind.PROBABLE
+    assert group.flagged
+
+
+def test_duplicates__keyless_bin_member_not_flagged() -> None:
+    live = logged("00T1", "<k@x.example>")
+    keyless_in_bin = logged("00T2", deleted=True)
+    keyed_in_bin = logged("00T3", "<k@x.example>", deleted=True)
+
+    def group(*records: TaskRecord) -> DuplicateGroup:
+        return DuplicateGroup(GroupKind.PROBABLE, "<k@x.example>", records, "reason")
+
+    assert not group(live, keyless_in_bin).flagged
+    assert group(live, keyed_in_bin).flagged
+    assert group(live, logged("00T4")).flagged
+
+
+def test_duplicates__subject_likeness_and_rule_named() -> None:
+    records = [logged("00T1", subject="Re: pricing for 2026"), logged("00T2", subject="Re: pricing for 2027")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert "subjects 95% alike (the rule asks at least 90%)" in group.reason
+
+
+def test_duplicates__other_subject_per_opportunity_no_clone() -> None:
+    records = [logged("00T1", "<k@x.example>", what="006000000000001AAA", subject="Re: pricing for 2026"),
+               logged("00T2", what="006000000000002AAA", subject="Re: pricing for 2027")]
+
+    assert group_duplicates(records, case_sensitive=False) == []
+
+
+def test_duplicates__other_subject_per_contact_no_clone() -> None:
+    records = [logged("00T1", who="003000000000001AAA", subject="Re: pricing for 2026"),
+               logged("00T2", who="003000000000002AAA", subject="Re: pricing for 2027"),
+               logged("00T3", who="003000000000003AAA", subject="Re: pricing for 2026")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.kind is GroupKind.CLONES
+    assert ids(group) == ["00T1", "00T3"]
+
+
+def test_duplicates__keyless_copy_per_opportunity_is_clone() -> None:
+    records = [logged("00T1", "<k@x.example>", what="006000000000001AAA"),
+               logged("00T2", what="006000000000002AAA")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.kind is GroupKind.CLONES
+    assert group.key == "<k@x.example>"
+
+
+# -- split by related record -------------------------------------------------------------
+
+OPPORTUNITY_A = "006000000000001AAA"
+OPPORTUNITY_B = "006000000000002AAA"
+OPPORTUNITY_C = "006000000000003AAA"
+
+
+def test_duplicates__keyed_duplicate_and_clone_are_apart() -> None:
+    key = "<quote@x.example>"
+    records = [logged("00T1", key, what=OPPORTUNITY_A, at="10:00:01"),
+               logged("00T2", key, what=OPPORTUNITY_A, at="10:00:02"),
+               logged("00T3", key, what=OPPORTUNITY_B, at="10:00:03")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.kind is GroupKind.EXACT
+    assert ids(group) == ["00T1", "00T2"]
+    assert group.reason == ("2 Tasks hold the same key; one more Task logs the same e-mail on another "
+                            "related record and is kept apart")
+
+
+def test_duplicates__keyless_duplicate_and_clone_are_apart() -> None:
+    records = [logged("00T1", at="10:00:01"), logged("00T2", at="10:00:02"),
+               logged("00T3", who="003000000000002AAA", at="10:00:03")]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.kind is GroupKind.PROBABLE
+    assert ids(group) == ["00T1", "00T2"]
+
+
+def test_duplicates__clones_beside_a_duplicate_form_their_own_group() -> None:
+    key = "<quote@x.example>"
+    records = [logged("00T1", key, what=OPPORTUNITY_A), logged("00T2", key, what=OPPORTUNITY_A),
+               logged("00T3", key, what=OPPORTUNITY_B), logged("00T4", key, what=OPPORTUNITY_C)]
+
+    exact, clones = group_duplicates(records, case_sensitive=False)
+
+    assert (exact.kind, ids(exact)) == (GroupKind.EXACT, ["00T1", "00T2"])
+    assert (clones.kind, ids(clones)) == (GroupKind.CLONES, ["00T3", "00T4"])
+    assert clones.reason.endswith("so the Message-ID field cannot be Unique until all but one lose it")
+    assert "2 more Tasks log the same e-mail on other related records" in exact.reason
+
+
+def test_duplicates__task_without_what_id_beside_two_opportunities_is_a_clone() -> None:
+    key = "<quote@x.example>"
+    records = [logged("00T1", key, what=OPPORTUNITY_A), logged("00T2", key, what=OPPORTUNITY_B),
+               logged("00T3", key)]
+
+    (group,) = group_duplicates(records, case_sensitive=False)
+
+    assert group.kind is GroupKind.CLONES
+    assert "3 different related records (WhatId or WhoId)" in group.reason
+
+
+def test_duplicates__archived_member_loses_survivor_rule() -> None:
+    records = [replace(logged("00T1", "<k@x.example>", at="09:00:00"), is_archived=True),
+               logged("00T2", "<k@x.example>", at="10:00:00")]
+
+    (group,) = group_duplicates(records, case_sensitive=False, tool_user_ids={OUTREACH_USER})
+
+    assert group.survivor_id == "00T2"
 
 
 def test_duplicates__body_compared_without_case_and_spacing() -> None:
@@ -425,7 +651,7 @@ def test_duplicates__case_variants_grouped_under_either_case_rule() -> None:
         (group,) = group_duplicates(records, case_sensitive=case_sensitive)
         assert group.kind is GroupKind.NORMALISED
         assert group.key == "abc123@example.com"
-        assert group.flagged
+        assert group.flagged is not case_sensitive
 
 
 # -- thresholds ---------------------------------------------------------------------
@@ -436,7 +662,8 @@ def test_thresholds__lines_name_each_value() -> None:
 
     assert "The two Tasks were created within 5 minutes of each other." in lines
     assert "Their subjects are at least 80% alike once case and punctuation are ignored." in lines
-    assert "Their bodies are not compared." in lines
+    assert "Their bodies are not compared when one of them holds the key." in lines
+    assert "Two Tasks without a key are paired only when they have the same body." in lines
 
 
 def test_thresholds__out_of_range_values_rejected() -> None:

@@ -9,6 +9,7 @@ from backstory_desktop.core.survivor import (
     SURVIVOR_RULE,
     default_survivor,
     description_digest,
+    readable_time,
     writer_label,
 )
 
@@ -24,9 +25,10 @@ def task(
     created: str = "2026-11-03T10:00:00.000+0000",
     creator: str = REP,
     deleted: bool = False,
+    archived: bool = False,
 ) -> TaskRecord:
     return TaskRecord(id=record_id, key=key, created_by_id=creator, created_date=created,
-                      is_deleted=deleted)
+                      is_deleted=deleted, is_archived=archived)
 
 
 # -- description_digest ------------------------------------------------------------------
@@ -96,6 +98,25 @@ def test_survivor__live_task_beats_recycle_bin() -> None:
     assert reason == "It is the only Task of the group that is not in the recycle bin."
 
 
+def test_survivor__live_task_beats_archived() -> None:
+    records = [task("00T1", archived=True, creator=TOOL_USER, created="2020-01-01T00:00:00.000+0000"),
+               task("00T2")]
+
+    survivor, reason = default_survivor(records, {TOOL_USER})
+
+    assert survivor.id == "00T2"
+    assert reason == "It is the only Task of the group that is neither in the recycle bin nor archived."
+
+
+def test_survivor__archived_task_beats_recycle_bin() -> None:
+    records = [task("00T1", deleted=True), task("00T2", archived=True)]
+
+    survivor, reason = default_survivor(records, ())
+
+    assert survivor.id == "00T2"
+    assert reason == "It is the only Task of the group that is not in the recycle bin."
+
+
 def test_survivor__keyed_task_beats_keyless() -> None:
     records = [task("00T1", None, creator=TOOL_USER, created="2020-01-01T00:00:00.000+0000"),
                task("00T2")]
@@ -118,6 +139,25 @@ def test_survivor__tool_user_beats_older_task() -> None:
     assert reason == "It was written by a cadence tool's user (Outreach (outreach@x.example))."
 
 
+def test_survivor__bracketed_key_beats_older_bare_key() -> None:
+    records = [task("00T1", "k@x.example", created="2020-01-01T00:00:00.000+0000"),
+               task("00T2", " <k@x.example>", created="2021-01-01T00:00:00.000+0000"),
+               task("00T3", "<k@x.example>")]
+
+    survivor, reason = default_survivor(records, ())
+
+    assert survivor.id == "00T3"
+    assert reason == "Its key <k@x.example> is in angle brackets, the form the product writes."
+
+
+def test_survivor__tool_user_beats_bracketed_key() -> None:
+    records = [task("00T1", "<k@x.example>"), task("00T2", "k@x.example", creator=TOOL_USER)]
+
+    survivor, _reason = default_survivor(records, {TOOL_USER})
+
+    assert survivor.id == "00T2"
+
+
 def test_survivor__oldest_among_equals() -> None:
     records = [task("00T1", created="2026-11-03T10:00:05.000+0000"),
                task("00T2", created="2026-11-03T10:00:01.000+0000")]
@@ -125,7 +165,7 @@ def test_survivor__oldest_among_equals() -> None:
     survivor, reason = default_survivor(records, ())
 
     assert survivor.id == "00T2"
-    assert reason == "It is the oldest Task of the group, created 2026-11-03T10:00:01.000+0000."
+    assert reason == "It is the oldest Task of the group, created 2026-11-03 10:00:01 UTC."
 
 
 def test_survivor__lowest_id_breaks_tie() -> None:
@@ -151,5 +191,17 @@ def test_survivor__empty_group_rejected() -> None:
 
 
 def test_survivor__rule_names_every_criterion() -> None:
-    for words in ("recycle bin", "Message-ID key", "cadence tool", "oldest", "lowest Id"):
+    criteria = ("recycle bin", "archived", "Message-ID key", "cadence tool", "<...>", "oldest", "lowest Id")
+    for words in criteria:
         assert words in SURVIVOR_RULE
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("2026-11-27T12:11:30.000+0000", "2026-11-27 12:11:30 UTC"),
+    ("2026-11-27T13:11:30.000+0100", "2026-11-27 12:11:30 UTC"),
+    ("2026-11-27T12:11:30", "2026-11-27 12:11:30 UTC"),
+    ("yesterday", "yesterday"),
+    ("", "unknown"),
+])
+def test_readable_time__utc_with_seconds(value: str, shown: str) -> None:
+    assert readable_time(value) == shown

@@ -9,6 +9,7 @@ from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind, Thresholds
 from backstory_desktop.enablement.conflicts import tool_users
+from backstory_desktop.enablement.resolution import apply_resolution, groups_for_bulk, preview_resolution
 from backstory_desktop.enablement.summary import open_work
 from backstory_desktop.practice_org.seed import (
     ADMIN_USERNAME,
@@ -24,6 +25,7 @@ from backstory_desktop.practice_org.seed_duplicates import (
 )
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.salesforce.field_fix import plan_field_fix
 from backstory_desktop.salesforce.task_scan import count_tasks
 from backstory_desktop.store.settings import OrgProfile
 from tests.conftest import StartOrg
@@ -105,7 +107,7 @@ def test_conflicts__capture_tools_form_one_probable_group(start_org: StartOrg) -
 
     result = enablement.scan_conflicts(run)
 
-    assert result.status is StepStatus.PASSED, result.reason
+    assert "groups" in result.details, result.reason
     group = group_of(run, tasks.by_outreach)
     assert group is not None
     assert group.kind is GroupKind.PROBABLE
@@ -195,6 +197,39 @@ def test_conflicts__case_variants_grouped_by_field_rule(start_org: StartOrg) -> 
         assert group.key == "abc123@example.com"
         assert sorted(record.id for record in group.records) == sorted([upper, lower])
         assert ("Salesforce treats them as different keys" in group.reason) is case_note
+        assert group.flagged is not case_note
+
+
+def test_conflicts__clone_on_other_opportunity_left_out_of_duplicate(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    owner = user_id(org, ADMIN_USERNAME)
+    deals = [{"Name": f"Deal {n}", "StageName": "Prospecting", "CloseDate": "2026-12-31"} for n in range(2)]
+    first, second = (org.store.insert_record("Opportunity", deal, created_by_id=owner).id for deal in deals)
+    key = {MESSAGE_ID_FIELD: "<renewal@x.example>"}
+    twice = [insert_task(org, owner, at, WhatId=first, **key) for at in ("09:00:00", "09:00:02")]
+    clone = insert_task(org, owner, "09:00:04", WhatId=second, **key)
+    run = ready_run(org)
+
+    enablement.scan_conflicts(run)
+
+    group = group_of(run, twice[0])
+    assert group is not None
+    assert group.kind is GroupKind.EXACT
+    assert sorted(record.id for record in group.records) == sorted(twice)
+    assert group_of(run, clone) is None
+
+
+def test_conflicts__calls_with_one_subject_not_grouped(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    contact = org.store.records_of("Contact")[0].id
+    owner = user_id(org, ADMIN_USERNAME)
+    calls = [insert_task(org, owner, at, WhoId=contact, OwnerId=owner, Subject="Call", Description="",
+                         TaskSubtype="Call") for at in ("11:00:00", "11:04:00", "11:09:00")]
+    run = ready_run(org)
+
+    enablement.scan_conflicts(run)
+
+    assert [group_of(run, call) for call in calls] == [None, None, None]
 
 
 def test_conflicts__tool_users_by_id(start_org: StartOrg) -> None:
@@ -244,3 +279,67 @@ def test_conflicts__duplicates_scenario_groups(start_org: StartOrg) -> None:
     assert [record.writer for record in probable.records][:2] == [
         f"Outreach ({OUTREACH_USERNAME})", f"SalesLoft ({SALESLOFT_USERNAME})"]
     assert probable.survivor_id == next(record.id for record in probable.records if record.key)
+    with_archived = next(group for group in run.groups if any(record.is_archived for record in group.records))
+    survivor = next(record for record in with_archived.records if record.id == with_archived.survivor_id)
+    assert not survivor.is_archived
+
+
+def test_conflicts__flagged_groups_fail_the_step(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    log_capture_tasks(org)
+    run = ready_run(org)
+
+    result = enablement.scan_conflicts(run)
+
+    flagged = sum(1 for group in run.groups if group.flagged)
+    assert flagged > 1
+    assert result.status is StepStatus.FAILED
+    assert result.details["flagged"] == flagged
+    assert result.reason.endswith(f"; resolve those {flagged} groups on the Conflicts page.")
+
+
+def test_conflicts__resolved_groups_gone_on_rescan(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    tasks = log_capture_tasks(org)
+    run = ready_run(org)
+    enablement.scan_conflicts(run)
+    outcome = apply_resolution(run, preview_resolution(run, groups_for_bulk(run.groups)))
+    assert outcome.failed == {}
+
+    result = enablement.scan_conflicts(run)
+
+    assert result.status is StepStatus.PASSED, result.reason
+    assert [group.reason for group in run.groups if group.flagged] == []
+    assert group_of(run, tasks.by_outreach) is None
+    assert group_of(run, tasks.by_salesloft) is None
+
+
+def test_conflicts__counts_have_thousands_separators(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    owner = user_id(org, ADMIN_USERNAME)
+    for number in range(1_000):
+        insert_task(org, owner, "07:00:00", Subject=f"Note {number}", Description=f"Note {number}.")
+    run = ready_run(org)
+
+    result = enablement.scan_conflicts(run)
+
+    assert result.details["tasks"] > 1_000
+    assert result.reason.startswith(f"Read {result.details['tasks']:,} Tasks and found ")
+
+
+def test_conflicts__junk_keys_grouped_like_field_blockers(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    owner = user_id(org, ADMIN_USERNAME)
+    junk = [insert_task(org, owner, at, Subject="Note", **{MESSAGE_ID_FIELD: "<>"})
+            for at in ("07:00:00", "09:00:00")]
+    run = ready_run(org)
+    assert run.field_state is not None
+    plan = plan_field_fix(run.require_connection(), run.field_state, case_sensitive=True)
+
+    enablement.scan_conflicts(run)
+
+    group = group_of(run, junk[0])
+    assert group is not None
+    assert (group.kind, group.key, group.flagged) == (GroupKind.EXACT, "<>", True)
+    assert sorted(record.id for record in group.records) == sorted(junk)
+    assert any(blocker.value == "<>" for blocker in plan.blockers)

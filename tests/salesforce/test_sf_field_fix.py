@@ -173,7 +173,8 @@ def test_fix__copies_block_unique_until_cleared(start_org: StartOrg) -> None:
     with pytest.raises(SalesforceProblem) as refused:
         apply_field_fix(admin, blocked)
     assert refused.value.error_code == "UNIQUE_BLOCKED"
-    assert "run the scan again" in refused.value.sentence
+    assert refused.value.sentence == ("3 values still block Unique on Message_ID__c; resolve the Tasks that "
+                                      "share them on the Conflicts page, then run the scan again.")
 
     # Clear the second holder of each value: restore a recycled Task first, since Salesforce
     # does not update records in the recycle bin.
@@ -193,6 +194,23 @@ def test_fix__copies_block_unique_until_cleared(start_org: StartOrg) -> None:
     assert entry is not None
     assert entry["unique"] is True
     assert entry["caseSensitive"] is True
+
+
+def test_fix__events_named_apart(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    admin = _admin_of(org)
+    admin.request("POST", "sobjects/Event", json={
+        "Subject": "Call", "DurationInMinutes": 30, "ActivityDateTime": "2026-11-03T10:00:00.000+0000",
+        FIELD: "<event-copy@x.example>"})
+    admin.request("POST", "sobjects/Task", json={"Subject": "Call", FIELD: "<event-copy@x.example>"})
+    blocked = plan_field_fix(admin, inspect_message_id_field(admin), case_sensitive=True)
+
+    with pytest.raises(SalesforceProblem) as refused:
+        apply_field_fix(admin, blocked)
+
+    assert refused.value.sentence.endswith(
+        "resolve the Tasks that share them on the Conflicts page and clear or delete the Events, then run "
+        "the scan again.")
 
 
 def test_fix__copy_written_after_scan_is_reported(start_org: StartOrg) -> None:
@@ -577,7 +595,8 @@ def test_apply_field_fix__one_blocker_in_singular(default_org: PracticeOrg) -> N
         apply_field_fix(admin, plan)
 
     assert len(plan.blockers) == 1
-    assert refused.value.sentence.startswith("1 value still blocks Unique on Message_ID__c;")
+    assert refused.value.sentence == ("1 value still blocks Unique on Message_ID__c; resolve the Tasks that "
+                                      "share it on the Conflicts page, then run the scan again.")
 
 
 def test_room__hidden_external_ids_counted_as_not_checked(fresh_org: PracticeOrg) -> None:
