@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import platformdirs
@@ -48,6 +49,7 @@ def practice_org_db() -> Path:
 
 
 PRIVATE_DIR_MODE = 0o700
+OWNER_ONLY_FILE_MODE = 0o600
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -69,3 +71,30 @@ def ensure_private_dir(path: Path) -> Path:
 def _is_app_folder(path: Path) -> bool:
     resolved = path.resolve()
     return any(resolved.is_relative_to(root.resolve()) for root in (config_dir(), data_dir(), log_dir()))
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step, readable by its owner only.
+
+    The text goes to a temporary file in the same folder, is flushed to disk and
+    then renamed over ``path``, so a reader sees the old file or the new one,
+    never half of either. On POSIX the folder is flushed too, so the new name
+    survives a power loss. The caller creates the folder.
+    """
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(temporary, OWNER_ONLY_FILE_MODE)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    if os.name == "posix":
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)

@@ -14,9 +14,7 @@ access or refresh token.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -26,7 +24,7 @@ from typing import Any
 
 import tomli_w
 
-from backstory_desktop.store.paths import config_dir
+from backstory_desktop.store.paths import config_dir, write_private_file
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +54,6 @@ _ALIAS_CHARACTERS = re.compile(r"[A-Za-z0-9._-]+")
 # secret), or a refresh token, which starts with "5Aep".
 _TOKEN_SHAPE = re.compile(r"\b00D[0-9A-Za-z]{12,15}![0-9A-Za-z._\-]+|\b5Aep[0-9A-Za-z._\-]{16,}")
 
-OWNER_ONLY_FILE_MODE = 0o600
 
 
 class ProfilesFileError(Exception):
@@ -422,17 +419,6 @@ def save_app_settings(settings: AppSettings, path: Path | None = None) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` through a temporary file that only its owner can read."""
+    """Replace ``path`` with ``text``, readable by its owner only, creating its folder if needed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    # mkstemp creates the file with mode 0600, and os.replace keeps that mode for ``path``.
-    handle, temporary = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, OWNER_ONLY_FILE_MODE)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_private_file(path, text)
