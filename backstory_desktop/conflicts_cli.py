@@ -2,14 +2,18 @@
 
 ``conflicts scan`` reads every Task and prints the duplicate groups; nothing is written to
 the org. ``--csv`` and ``--html`` also write them to files for review. ``conflicts resolve``
-scans again, previews the chosen groups (``--group ID``, repeatable, or ``--all`` flagged
-groups), prints the changes and applies them once confirmed (``--yes`` confirms at once). A
+scans again, previews the chosen groups (``--group ID``, repeatable, or ``--all``: flagged
+groups and keyed clones; for one group ``--keep TASK_ID`` picks the Task to keep and ``--fill``
+the empty fields it takes from the others), prints the changes and applies them once confirmed
+(``--yes`` confirms
+at once; without it the changes and the question go to stderr, so stdout stays JSON). A
 snapshot of every touched Task is written before the first change. ``conflicts undo`` restores
 the newest resolution, or the one named, from the recycle bin and the snapshot, and
 ``conflicts history`` lists the org's resolutions, newest first.
 
 The org is opened as ``sync`` opens it: the built-in practice profile starts its own practice
-org from its database file (``--db``), any other profile resumes its saved sign-in and never
+org from its database file (``--db``, seeded with ``--scenario`` when it is made), any other
+profile resumes its saved sign-in and never
 opens a browser. Exit statuses are those of ``sync``: 0 done, 1 a group or Task failed or the
 run stopped, 2 a usage or profile error, 3 the org's saved sign-in cannot be used.
 """
@@ -35,16 +39,24 @@ from backstory_desktop.cli_common import (
     practice_db,
     resume_saved_session,
     start_practice_org,
+    stored_scenario,
 )
 
 if TYPE_CHECKING:
     from backstory_desktop.core.duplicates import DuplicateGroup
+    from backstory_desktop.core.resolution import ResolutionChoice
     from backstory_desktop.enablement.resolution import ResolutionOutcome, ResolutionPreview, UndoOutcome
     from backstory_desktop.enablement.run import EnablementRun
+    from backstory_desktop.practice_org.server import PracticeOrg
 
 ACTIONS = ("scan", "resolve", "undo", "history")
 # Groups listed in the text output of scan; --json and the files list every group.
 LISTED_GROUPS = 50
+
+
+def counted(count: int, noun: str) -> str:
+    """Return "1 group" or "1,234 groups": the count with thousands separators and the noun's plural."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 def add_conflicts_command(commands: Any) -> None:
@@ -73,7 +85,14 @@ def add_conflicts_command(commands: Any) -> None:
     chosen.add_argument("--group", dest="groups", action="extend", nargs="+", metavar="ID",
                         help="resolve the groups with these Ids, as scan lists them")
     chosen.add_argument("--all", action="store_true",
-                        help="resolve every flagged group (intentional clones are left alone)")
+                        help="resolve every flagged group, and clear the key on all but one Task of each "
+                             "group of clones that share a key (such clones block a Unique field)")
+    resolve.add_argument("--keep", metavar="TASK_ID",
+                         help="with one --group: the Task to keep, instead of the one the default rule picks")
+    resolve.add_argument("--fill", nargs="*", metavar="FIELD",
+                         help="with one --group: the kept Task's empty fields to fill from the others, of "
+                              "Subject, Description, WhoId, WhatId, ActivityDate and key (default: all; "
+                              "--fill alone fills none)")
     resolve.add_argument("--yes", action="store_true", help="write to the org without asking")
 
     undo = actions.add_parser("undo", help="undo a resolution from its snapshot (the newest by default)")
@@ -96,6 +115,11 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         "--db", type=_database_path, metavar="FILE",
         help="practice org database file, for the practice profile only (default: the profile's, else "
         "the app's own; made and seeded with the default scenario when it does not exist)",
+    )
+    parser.add_argument(
+        "--scenario", metavar="NAME",
+        help="for the practice profile: how a new practice org database is seeded, as rehearse takes it "
+        "(duplicates holds every kind of group; an existing database keeps its own)",
     )
     parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
 
@@ -150,22 +174,38 @@ def run_conflicts(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     profile = command_profile(args.org)
     db_path = practice_db(profile, args.db)
+    _check_scenario(args, db_path)
+    _check_choice_options(args)
     _check_confirmation(args)
 
+    import requests
+    from simple_salesforce.exceptions import SalesforceError
+
     from backstory_desktop.enablement.run import EnablementRun
+    from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 
     run = EnablementRun(profile)
     with ExitStack() as stack:
-        _open_org(run, stack, db_path)
-        if args.action == "history":
-            return _history(run, args)
-        if args.action == "undo":
-            return _undo(run, args)
-        _check_field(run)
-        groups = _scan(run)
-        if args.action == "scan":
-            return _scan_report(run, args, groups)
-        return _resolve(run, args, groups)
+        _open_org(run, stack, db_path, args.scenario)
+        try:
+            return _run_action(run, args)
+        except (SalesforceError, SalesforceProblem, requests.RequestException) as error:
+            problem = explain(error)
+            status = SIGN_IN_NEEDED_STATUS if isinstance(problem, SignInRequired) else CHECK_FAILED_STATUS
+            raise CommandStop(status, f"conflicts {args.action} stopped because a call to the org failed: "
+                                      f"{problem.sentence}") from error
+
+
+def _run_action(run: EnablementRun, args: argparse.Namespace) -> dict[str, Any]:
+    if args.action == "history":
+        return _history(run, args)
+    if args.action == "undo":
+        return _undo(run, args)
+    _check_field(run)
+    groups = _scan(run)
+    if args.action == "scan":
+        return _scan_report(run, args, groups)
+    return _resolve(run, args, groups)
 
 
 def _check_confirmation(args: argparse.Namespace) -> None:
@@ -176,20 +216,70 @@ def _check_confirmation(args: argparse.Namespace) -> None:
                                                "--yes.")
 
 
-def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None) -> None:
-    """Connect ``run`` to its org; a practice org started here stops when ``stack`` closes."""
+def _check_scenario(args: argparse.Namespace, db_path: Path | None) -> None:
+    """Stop when --scenario is given for a profile that is no practice org, or names no scenario."""
+    if args.scenario is None:
+        return
+    from backstory_desktop.practice_org.seed import SCENARIOS
+
+    if db_path is None:
+        raise CommandStop(USAGE_ERROR_STATUS, f"--scenario seeds a practice org, but the org profile "
+                                               f"{args.org} is not a practice org, so leave --scenario out.")
+    if args.scenario not in SCENARIOS:
+        raise CommandStop(USAGE_ERROR_STATUS, f"There is no practice org scenario {args.scenario!r}, so "
+                                               f"give one of {', '.join(SCENARIOS)}.")
+
+
+def _check_choice_options(args: argparse.Namespace) -> None:
+    """Stop when --keep or --fill is given without exactly one --group, or --fill names another field."""
+    if args.action != "resolve" or (args.keep is None and args.fill is None):
+        return
+    from backstory_desktop.core.resolution import FILLABLE_FIELDS, KEY_FIELD_CHOICE
+
+    if args.all or len(set(args.groups or ())) != 1:
+        raise CommandStop(USAGE_ERROR_STATUS, "--keep and --fill choose for one group, so give exactly one "
+                                               "--group with them.")
+    unknown = [name for name in args.fill or () if name not in (*FILLABLE_FIELDS, KEY_FIELD_CHOICE)]
+    if unknown:
+        raise CommandStop(USAGE_ERROR_STATUS, f"--fill cannot fill {', '.join(unknown)}, so give fields of "
+                                               f"{', '.join((*FILLABLE_FIELDS, KEY_FIELD_CHOICE))}.")
+
+
+def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None, scenario: str | None) -> None:
+    """Connect ``run`` to its org; a practice org started here stops when ``stack`` closes.
+
+    A practice org database made here is seeded with ``scenario`` (the default one when None).
+    """
     from backstory_desktop import enablement
     from backstory_desktop.core.checklist import StepStatus
     from backstory_desktop.salesforce.errors import SignInRequired
 
     if db_path is not None:
-        result = enablement.connect(run, start_practice_org(stack, db_path))
+        result = enablement.connect(run, _start_practice_org(stack, db_path, scenario))
     else:
         result = enablement.use_connection(run, resume_saved_session(run.profile))
     if result.status is not StepStatus.PASSED:
         status = (SIGN_IN_NEEDED_STATUS if result.details.get("error_code") == SignInRequired.ERROR_CODE
                   else CHECK_FAILED_STATUS)
         raise CommandStop(status, result.reason)
+
+
+def _start_practice_org(stack: ExitStack, db_path: Path, scenario: str | None) -> PracticeOrg:
+    """Start the practice org of ``db_path``; a new database is seeded with ``scenario``."""
+    if scenario is None or db_path.exists():
+        if scenario is not None and scenario != stored_scenario(db_path):
+            print(f"{db_path} exists and keeps the scenario it was seeded with, {stored_scenario(db_path)}; "
+                  f"give a new --db file to start from {scenario}.", file=sys.stderr)
+        return start_practice_org(stack, db_path)
+    from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
+    from backstory_desktop.practice_org.server import PracticeOrg
+    from backstory_desktop.store.paths import ensure_private_dir
+
+    try:
+        ensure_private_dir(db_path.absolute().parent)
+        return stack.enter_context(PracticeOrg(db_path, scenario=scenario))
+    except (PracticeOrgDatabaseError, OSError) as error:
+        raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
 
 
 def _check_field(run: EnablementRun) -> None:
@@ -208,7 +298,8 @@ def _scan(run: EnablementRun) -> list[DuplicateGroup]:
     from backstory_desktop.core.checklist import StepStatus
 
     result = enablement.scan_conflicts(run, progress=_progress, cancel=threading.Event())
-    if result.status is not StepStatus.PASSED:
+    # The step fails while flagged groups remain; only a scan that counted no groups did not finish.
+    if result.status is not StepStatus.PASSED and "groups" not in result.details:
         raise CommandStop(CHECK_FAILED_STATUS, f"The duplicate scan failed: {result.reason}")
     return list(run.groups)
 
@@ -230,14 +321,15 @@ def _scan_report(
                               "groups": [_group_json(group) for group in groups], "files": files}
     if not args.json:
         flagged = sum(1 for group in groups if group.flagged)
-        print(f"Read {run.tasks_scanned} Tasks: {flagged} groups of duplicates and {len(groups) - flagged} "
-              "groups of intentional clones. Nothing was written to the org.")
+        print(f"Read {counted(run.tasks_scanned, 'Task')}: {counted(flagged, 'group')} of duplicates and "
+              f"{counted(len(groups) - flagged, 'group')} of intentional clones. Nothing was written to the "
+              "org.")
         for group in groups[:LISTED_GROUPS]:
-            print(f"  {group.group_id}  {group.kind.value:<10}  {len(group.records)} Tasks  "
+            print(f"  {group.group_id}  {group.kind.value:<10}  {counted(len(group.records), 'Task')}  "
                   f"{group.key or group.subject}")
             print(f"      {group.reason}")
         if len(groups) > LISTED_GROUPS:
-            print(f"  ... and {len(groups) - LISTED_GROUPS} more; --json or --csv lists every group.")
+            print(f"  ... and {len(groups) - LISTED_GROUPS:,} more; --json or --csv lists every group.")
         for path in files.values():
             print(f"Wrote {path}")
     return report
@@ -285,9 +377,10 @@ def _resolve(run: EnablementRun, args: argparse.Namespace, groups: list[Duplicat
     from backstory_desktop.store.snapshots import SnapshotError
 
     chosen = _chosen_groups(args, groups)
-    preview = preview_resolution(run, chosen, progress=_progress, cancel=threading.Event())
-    if not args.json:
-        _print_preview(preview)
+    choices = _choices(args, chosen)
+    preview = preview_resolution(run, chosen, choices, progress=_progress, cancel=threading.Event())
+    _show_changes(args, [*_preview_heading(preview, chosen), *preview.lines(),
+                         *(f"! {problem}" for problem in preview.problems)])
     if not preview.plans:
         return {"action": "resolve", "org": args.org, "passed": not preview.problems,
                 "problems": preview.problems, "resolved": [], "failed": {},
@@ -320,7 +413,9 @@ def _ctrl_c_cancels() -> Iterator[threading.Event]:
 
 def _chosen_groups(args: argparse.Namespace, groups: list[DuplicateGroup]) -> list[DuplicateGroup]:
     if args.all:
-        return [group for group in groups if group.flagged]
+        from backstory_desktop.enablement.resolution import groups_for_bulk
+
+        return groups_for_bulk(groups)
     by_id = {group.group_id: group for group in groups}
     unknown = [group_id for group_id in args.groups if group_id not in by_id]
     if unknown:
@@ -329,24 +424,62 @@ def _chosen_groups(args: argparse.Namespace, groups: list[DuplicateGroup]) -> li
     return [by_id[group_id] for group_id in dict.fromkeys(args.groups)]
 
 
-def _print_preview(preview: ResolutionPreview) -> None:
+def _choices(args: argparse.Namespace, chosen: Sequence[DuplicateGroup]) -> dict[str, ResolutionChoice]:
+    """Return the admin's choice for the one chosen group from --keep and --fill; {} without them."""
+    if args.keep is None and args.fill is None:
+        return {}
+    from dataclasses import replace
+
+    from backstory_desktop.core.resolution import default_choice
+
+    group = chosen[0]
+    choice = default_choice(group)
+    if args.keep is not None:
+        members = [record.id for record in group.records]
+        if args.keep not in members:
+            raise CommandStop(USAGE_ERROR_STATUS, f"Task {args.keep} is not in group {group.group_id}, so "
+                                                   f"give one of its Tasks: {', '.join(members)}.")
+        choice = replace(choice, survivor_id=args.keep)
+    if args.fill is not None:
+        choice = replace(choice, fill_fields=tuple(dict.fromkeys(args.fill)))
+    return {group.group_id: choice}
+
+
+def _preview_heading(preview: ResolutionPreview, chosen: Sequence[DuplicateGroup]) -> list[str]:
+    from backstory_desktop.core.duplicates import GroupKind
+    from backstory_desktop.core.resolution import RECYCLE_BIN_DAYS
+
     counts = preview.counts()
-    print(f"The resolution of {counts['groups']} groups deletes {counts['deleted']} Tasks (they stay in the "
-          f"recycle bin for 15 days), clears {counts['keys_cleared']} keys and fills "
-          f"{counts['fields_filled']} fields:")
-    for line in preview.lines():
-        print(f"  {line}")
-    for problem in preview.problems:
-        print(f"  ! {problem}")
+    heading = [f"The resolution of {counted(counts['groups'], 'group')} deletes "
+               f"{counted(counts['deleted'], 'Task')} (they stay in the recycle bin for {RECYCLE_BIN_DAYS} "
+               f"days), clears {counted(counts['keys_cleared'], 'key')} and fills "
+               f"{counted(counts['fields_filled'], 'field')}:"]
+    clones = sum(1 for group in chosen if group.kind is GroupKind.CLONES)
+    if clones:
+        holds = "holds" if clones == 1 else "hold"
+        heading.append(f"{clones:,} of the groups {holds} clones that share a key: every Task stays, and all "
+                       "but one lose the key, as a Unique field needs.")
+    return heading
+
+
+def _show_changes(args: argparse.Namespace, lines: Sequence[str]) -> None:
+    """Print the changes: on stdout as the command's text, or on stderr before the question.
+
+    The first line is the heading; the others are indented.
+    """
+    if args.json and args.yes:
+        return
+    stream = sys.stdout if args.yes else sys.stderr
+    for number, line in enumerate(lines):
+        print(line if number == 0 else f"  {line}", file=stream)
 
 
 def _confirm(args: argparse.Namespace, question: str) -> None:
+    """Ask on stderr, after the changes were shown there, so that stdout holds only the command's output."""
     if args.yes:
         return
-    try:
-        reply = input(f"{question} [y/N] ").strip().lower()
-    except EOFError:
-        reply = ""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    reply = sys.stdin.readline().strip().lower()
     if reply not in ("y", "yes"):
         raise CommandStop(CHECK_FAILED_STATUS, "Nothing was written because the changes were not confirmed.")
 
@@ -354,17 +487,26 @@ def _confirm(args: argparse.Namespace, question: str) -> None:
 def _resolve_report(args: argparse.Namespace, preview: ResolutionPreview,
                     outcome: ResolutionOutcome) -> dict[str, Any]:
     passed = not outcome.failed and not outcome.stopped
-    reason = (f"Resolved {len(outcome.resolved_group_ids)} of {len(preview.plans)} groups; the snapshot "
-              f"{outcome.snapshot_id} is in {outcome.snapshot_path}, and conflicts undo restores it.")
+    reason = (f"Resolved {len(outcome.resolved_group_ids):,} of {counted(len(preview.plans), 'group')}; "
+              f"the snapshot {outcome.snapshot_id} is in {outcome.snapshot_path}, and conflicts undo "
+              "restores it.")
+    # A group the run stopped before has the stop message, printed once below instead of per group.
+    not_reached = [group_id for group_id, failure in outcome.failed.items()
+                   if failure in (outcome.stopped, "not resolved")]
+    own = {group_id: failure for group_id, failure in outcome.failed.items() if group_id not in not_reached}
     if not args.json:
         print(reason)
-        for group_id, failure in outcome.failed.items():
+        for group_id, failure in own.items():
             print(f"  failed {group_id}: {failure}")
         if outcome.stopped:
-            print(outcome.stopped)
+            verb = "was" if len(not_reached) == 1 else "were"
+            after = (f" {counted(len(not_reached), 'group')} {verb} not reached; run conflicts resolve again "
+                     "for them." if not_reached else "")
+            print(f"{outcome.stopped}{after}")
     return {"action": "resolve", "org": args.org, "passed": passed, "reason": reason,
             "snapshot_id": outcome.snapshot_id, "snapshot_path": str(outcome.snapshot_path),
-            "resolved": outcome.resolved_group_ids, "failed": outcome.failed, "stopped": outcome.stopped,
+            "resolved": outcome.resolved_group_ids, "failed": own, "not_reached": not_reached,
+            "partly_written": outcome.partly_written, "stopped": outcome.stopped,
             "problems": preview.problems, "counts": preview.counts()}
 
 
@@ -372,8 +514,14 @@ def _resolve_report(args: argparse.Namespace, preview: ResolutionPreview,
 
 
 def _undo(run: EnablementRun, args: argparse.Namespace) -> dict[str, Any]:
-    from backstory_desktop.enablement.resolution import list_resolutions, undo_resolution
-    from backstory_desktop.store.snapshots import UNDONE, SnapshotError
+    from backstory_desktop.core.survivor import readable_time
+    from backstory_desktop.enablement.resolution import (
+        list_resolutions,
+        undo_lines,
+        undo_resolution,
+        undo_warnings,
+    )
+    from backstory_desktop.store.snapshots import UNDONE, SnapshotError, find_snapshot
 
     summaries = list_resolutions(run)
     target = next((summary for summary in summaries if summary.snapshot_id == args.snapshot_id
@@ -384,37 +532,44 @@ def _undo(run: EnablementRun, args: argparse.Namespace) -> dict[str, Any]:
     if target is None:
         raise CommandStop(USAGE_ERROR_STATUS, f"This org has no snapshot {args.snapshot_id}, so give a "
                                                "snapshot Id that conflicts history lists.")
-    if not args.json:
-        print(f"Undo the resolution of {target.created_at} by {target.username} (snapshot "
-              f"{target.snapshot_id}): {target.groups} groups, {target.records} Tasks, "
-              f"{target.deleted} deleted.")
-        if target.note:
-            print(f"  {target.note}")
+    try:
+        snapshot = find_snapshot(run.require_connection().org_id, target.snapshot_id)
+        lines = undo_lines(snapshot)
+    except SnapshotError as error:
+        raise CommandStop(CHECK_FAILED_STATUS, str(error)) from error
+    warnings = undo_warnings(run, snapshot)
+    heading = (f"Undo the resolution of {readable_time(target.created_at)} by {target.username} (snapshot "
+               f"{target.snapshot_id}): {counted(target.groups, 'group')}, "
+               f"{counted(target.records, 'Task')}, {target.deleted:,} deleted; these writes assume the "
+               "Tasks are as the resolution left them, and undo leaves alone any value changed since:")
+    notes = [f"! {sentence}" for sentence in (*warnings, *([target.note] if target.note else []))]
+    _show_changes(args, [heading, *notes, *lines])
     _confirm(args, "Undo this resolution?")
     try:
         outcome = undo_resolution(run, target.snapshot_id, progress=_progress, cancel=threading.Event())
     except SnapshotError as error:
         raise CommandStop(CHECK_FAILED_STATUS, str(error)) from error
-    return _undo_report(args, outcome)
+    return {**_undo_report(args, outcome), "warnings": warnings}
 
 
 def _undo_report(args: argparse.Namespace, outcome: UndoOutcome) -> dict[str, Any]:
     passed = not outcome.failed and not outcome.not_in_bin
-    reason = (f"Restored {len(outcome.restored)} Tasks from the recycle bin and put back values on "
-              f"{len(outcome.reverted)}.")
+    reason = (f"Restored {counted(len(outcome.restored), 'Task')} from the recycle bin and put back values "
+              f"on {len(outcome.reverted):,}.")
     if not args.json:
         print(reason)
-        for sentence in outcome.not_in_bin.values():
+        for sentence in (*outcome.not_in_bin.values(), *outcome.left_as_is.values()):
             print(f"  ! {sentence}")
         for failure in outcome.failed.values():
             print(f"  failed: {failure}")
     return {"action": "undo", "org": args.org, "passed": passed, "reason": reason,
             "snapshot_id": outcome.snapshot_id, "restored": outcome.restored, "reverted": outcome.reverted,
             "deleted_again": outcome.deleted_again, "not_in_bin": outcome.not_in_bin,
-            "failed": outcome.failed}
+            "left_as_is": outcome.left_as_is, "failed": outcome.failed}
 
 
 def _history(run: EnablementRun, args: argparse.Namespace) -> dict[str, Any]:
+    from backstory_desktop.core.survivor import readable_time
     from backstory_desktop.enablement.resolution import list_resolutions
 
     summaries = list_resolutions(run)
@@ -424,8 +579,9 @@ def _history(run: EnablementRun, args: argparse.Namespace) -> dict[str, Any]:
              "note": summary.note, "path": str(summary.path) if summary.path else None}
             for summary in summaries]
     if not args.json:
-        print(f"{len(rows)} resolutions of this org." if len(rows) != 1 else "1 resolution of this org.")
-        for row in rows:
-            print(f"  {row['snapshot_id']}  {row['created_at']}  {row['status']:<14}  "
-                  f"{row['groups']} groups, {row['deleted']} Tasks deleted  {row['note']}")
+        print(f"{counted(len(rows), 'resolution')} of this org.")
+        for summary in summaries:
+            print(f"  {summary.snapshot_id}  {readable_time(summary.created_at)}  {summary.status:<14}  "
+                  f"{counted(summary.groups, 'group')}, {counted(summary.deleted, 'Task')} deleted"
+                  + (f"  {summary.note}" if summary.note else ""))
     return {"action": "history", "org": args.org, "passed": True, "resolutions": rows}

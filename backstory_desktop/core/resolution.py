@@ -2,7 +2,7 @@
 
 Salesforce cannot merge Tasks (``merge()`` does not take Task), so a resolution
 keeps one Task, copies into its empty fields what the others hold, and deletes
-the others. Deleted Tasks stay in the recycle bin for 15 days, and a Unique
+the others. Deleted Tasks stay in the recycle bin for RECYCLE_BIN_DAYS days, and a Unique
 field's index counts them, so each Task that is deleted first has its key
 cleared. A member already in the recycle bin is restored, cleared and deleted
 again. Intentional clones (one Task per related record) keep every Task and
@@ -29,6 +29,13 @@ API name is known only at run time. TaskSubtype is set on create only, so it is 
 """
 KEY_FIELD_CHOICE = "key"
 """The name that stands for the Message-ID field in ``ResolutionChoice.fill_fields``."""
+
+RECYCLE_BIN_DAYS = 15
+"""Days Salesforce keeps a deleted record in the recycle bin before purging it.
+
+Apex Developer Guide, "Restoring Deleted Records":
+https://developer.salesforce.com/docs/atlas.en-us.apexcode.meta/apexcode/langCon_apex_dml_examples_undelete.htm
+"""
 
 # Shown values are cut to this many characters in the diff lines.
 SHOWN_VALUE_LENGTH = 60
@@ -79,12 +86,12 @@ class ResolutionPlan:
     key_field: str = ""
     action: ResolveAction = ResolveAction.DELETE_OTHERS
     cleared_keys: tuple[tuple[str, str], ...] = ()
-    kind: str = ""
+    kind: GroupKind = GroupKind.EXACT
 
     @property
     def touched_ids(self) -> tuple[str, ...]:
         """Every Task the plan writes to, survivor first, each once."""
-        ids = [self.survivor_id] if self.fills or self.survivor_id in self.undelete_first_ids else []
+        ids = [self.survivor_id] if self.fills else []
         ids += [*self.undelete_first_ids, *self.clear_key_ids, *self.delete_ids]
         return tuple(dict.fromkeys(ids))
 
@@ -103,13 +110,15 @@ class ResolutionPlan:
             else:
                 lines.append(f"+ restore {record_id} from the recycle bin, to clear its key")
         for record_id in self.clear_key_ids:
-            lines.append(f"~ {record_id}: {self.key_field}: {_shown(cleared.get(record_id))} -> (empty)")
+            lines.append(f"~ {record_id}: {self.key_field}: {diff_value(cleared.get(record_id))} -> (empty)")
         for fill in self.fills:
-            lines.append(f"~ {self.survivor_id}: {fill.field}: (empty) -> {_shown(fill.value)} "
+            before = "false" if fill.value is True else "(empty)"
+            lines.append(f"~ {self.survivor_id}: {fill.field}: {before} -> {diff_value(fill.value)} "
                          f"(from {fill.from_id})")
         for record_id in self.delete_ids:
             again = " again" if record_id in self.undelete_first_ids else ""
-            lines.append(f"- delete {record_id}{again} (it stays in the recycle bin for 15 days)")
+            lines.append(f"- delete {record_id}{again} "
+                         f"(it stays in the recycle bin for {RECYCLE_BIN_DAYS} days)")
         return lines
 
     def as_json(self) -> dict[str, Any]:
@@ -125,7 +134,7 @@ class ResolutionPlan:
             "key_field": self.key_field,
             "action": self.action.value,
             "cleared_keys": [list(pair) for pair in self.cleared_keys],
-            "kind": self.kind,
+            "kind": self.kind.value,
         }
 
     @classmethod
@@ -142,7 +151,7 @@ class ResolutionPlan:
             key_field=str(values.get("key_field", "")),
             action=ResolveAction(values.get("action", ResolveAction.DELETE_OTHERS.value)),
             cleared_keys=tuple((str(pair[0]), str(pair[1])) for pair in values.get("cleared_keys", [])),
-            kind=str(values.get("kind", "")),
+            kind=GroupKind(values.get("kind") or GroupKind.EXACT.value),
         )
 
 
@@ -206,12 +215,16 @@ def fillable(survivor: Mapping[str, object], others: Sequence[Mapping[str, objec
 
 
 def plan_resolution(group: DuplicateGroup, choice: ResolutionChoice,
-                    current: Mapping[str, Mapping[str, object]], key_field: str) -> ResolutionPlan:
+                    current: Mapping[str, Mapping[str, object]], key_field: str, *,
+                    flag_field: str = "") -> ResolutionPlan:
     """Plan the writes that resolve ``group`` by ``choice``, from each member's fresh values.
 
     ``current`` maps each member's Id to the values read just before (``IsDeleted``,
     ``CreatedDate``, the key field and the fillable fields); members missing from it
-    are left alone. Raises ValueError when the survivor is not a member with fresh values.
+    are left alone. ``flag_field`` is the "Created by Backstory" checkbox, "" when the
+    org has none: when a deleted Task has it set, the survivor gets it set too, because
+    Backstory sets it on every Task it creates or enriches. Raises ValueError when the
+    survivor is not a member with fresh values.
     """
     members = {record.id for record in group.records}
     if choice.survivor_id not in members:
@@ -223,10 +236,13 @@ def plan_resolution(group: DuplicateGroup, choice: ResolutionChoice,
               if record.id != survivor.record_id and record.id in current]
 
     fills: tuple[FieldFill, ...] = ()
-    if choice.action is ResolveAction.DELETE_OTHERS:
+    if choice.action is ResolveAction.DELETE_OTHERS and not survivor.deleted:
         fill_fields = _fill_field_names(choice.fill_fields, key_field)
         found = fillable(survivor.values, [other.values for other in others], fill_fields)
         fills = tuple(found[name] for name in fill_fields if name in found)
+        flagged = [other for other in others if other.values.get(flag_field) is True]
+        if flag_field and flagged and survivor.values.get(flag_field) is False:
+            fills += (FieldFill(flag_field, True, min(flagged, key=_age_order).record_id),)
 
     keyed = [other for other in others if not is_empty(other.values.get(key_field))]
     if choice.action is ResolveAction.DELETE_OTHERS:
@@ -235,9 +251,9 @@ def plan_resolution(group: DuplicateGroup, choice: ResolutionChoice,
     else:
         # A clone in the recycle bin goes back there once its key is cleared.
         to_delete = [other for other in keyed if other.deleted]
+    # A survivor in the recycle bin stays there: restoring it would bring back a Task
+    # the admin deleted. Only its keyed others are restored, cleared and deleted again.
     undelete_first = [other.record_id for other in others if other.deleted and other in to_delete]
-    if survivor.deleted:
-        undelete_first.insert(0, survivor.record_id)
 
     return ResolutionPlan(
         group_id=choice.group_id,
@@ -249,8 +265,12 @@ def plan_resolution(group: DuplicateGroup, choice: ResolutionChoice,
         key_field=key_field,
         action=choice.action,
         cleared_keys=tuple((other.record_id, str(other.values.get(key_field))) for other in keyed),
-        kind=group.kind.value,
+        kind=group.kind,
     )
+
+
+def _age_order(member: _Member) -> tuple[str, str]:
+    return str(member.values.get("CreatedDate") or ""), member.record_id
 
 
 def _fill_field_names(chosen: Iterable[str], key_field: str) -> list[str]:
@@ -262,11 +282,17 @@ def _fill_field_names(chosen: Iterable[str], key_field: str) -> list[str]:
     return names
 
 
-def _shown(value: object) -> str:
-    """Return a value as a diff line shows it: quoted, on one line, cut to SHOWN_VALUE_LENGTH."""
+def diff_value(value: object) -> str:
+    """Return a value as a diff line shows it: quoted, on one line, cut to SHOWN_VALUE_LENGTH.
+
+    The value keeps its spaces, and line breaks and tabs show as \\n and \\t, so a key
+    that differs only in whitespace shows how it differs. A checkbox shows as true or false.
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if is_empty(value):
         return "(empty)"
-    text = " ".join(str(value).split())
+    text = str(value)
     if len(text) > SHOWN_VALUE_LENGTH:
         text = text[: SHOWN_VALUE_LENGTH - 1] + "…"
     return repr(text)

@@ -19,6 +19,7 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -236,9 +237,53 @@ class PracticeOrgApp:
             with self.org.store.transaction():
                 return soap_login.login_operation(self.org, operation, version)
         if operation.tag == soap_undelete.UNDELETE_OPERATION:
-            return soap_undelete.undelete_call(self.org, envelope, operation, self._count_request)
+            return soap_undelete.undelete_call(self.org, envelope, operation, self._count_request,
+                                               around=partial(self._soap_with_faults, request),
+                                               row_lock=self._row_lock)
         logger.info("SOAP request for an unknown operation %s", operation.tag)
         return soap_login.fault_response(soap_login.unknown_operation(operation))
+
+    def _soap_with_faults(self, request: Request, session_id: str,
+                          operation: Callable[[], Response]) -> Response:
+        """Run a SOAP operation acting out the fault drawn for the call, like ``_run_with_faults`` for REST.
+
+        A fault with a Salesforce code is raised as the SOAP fault of that code.
+        """
+        faults = self.org.faults
+        try:
+            with faults.in_flight():
+                if faults.plan.latency_seconds > 0:
+                    time.sleep(faults.plan.latency_seconds)
+                # UNABLE_TO_LOCK_ROW is drawn per record instead (``_row_lock``).
+                fault = faults.draw(single_record_write=False)
+                if fault is not None:
+                    logger.info("Injecting %s into a SOAP call", fault.value)
+                if fault is Fault.DROPPED_CONNECTION:
+                    _drop_connection(request)
+                if fault is Fault.EXPIRED_SESSION:
+                    self._end_session(session_id)
+                if fault is Fault.BAD_GATEWAY:
+                    return _GatewayAnswer(fault).response
+                if fault is not None and fault not in _FAULTS_AFTER_COMMIT:
+                    raise fault_error(fault, faults)
+                response = operation()
+                if fault is Fault.DROPPED_AFTER_COMMIT:
+                    _drop_connection(request)
+                if fault is Fault.GATEWAY_TIMEOUT:
+                    return _GatewayAnswer(fault).response
+                return response
+        except ApiError as error:
+            message = (soap_undelete.INVALID_SESSION_MESSAGE if error.error_code == "INVALID_SESSION_ID"
+                       else error.message)
+            raise soap_login.SoapFault(error.error_code, message) from error
+
+    def _row_lock(self, record_id: str) -> ApiError | None:
+        """Return UNABLE_TO_LOCK_ROW for a record of a SOAP write at the plan's rate, else None."""
+        try:
+            self.org.faults.inject_row_lock({"Id": record_id})
+        except ApiError as error:
+            return error
+        return None
 
     def _oauth_call(self, handler: Callable[..., Response], request: Request) -> Response:
         try:

@@ -17,7 +17,14 @@ The elements are written in the order of the partner WSDL's types (errors, id, s
 The session id is an access token of the practice org, the same one REST takes
 as a Bearer token. The call counts against the daily API request allocation as
 a REST call does, and the response's ``LimitInfoHeader`` reports the count.
-Injected faults (``faults``) do not act on SOAP calls.
+Injected faults (``faults``) act on undelete() as on a REST call, through the
+``around`` and ``row_lock`` hooks the app passes: a fault drawn before the
+restore answers with the SOAP fault of its code (UNKNOWN_EXCEPTION,
+SERVER_UNAVAILABLE, INVALID_SESSION_ID), a dropped connection or a gateway
+page; one drawn after it commits drops the connection or answers with a gateway
+page, so the client cannot tell the records were restored. UNABLE_TO_LOCK_ROW is
+drawn for each record, as for sObject Collections: the drawn records fail in
+their results and the others are restored.
 
 Rights: the practice org lets a user restore a record they own, or any record
 with Modify All Data. Salesforce requires delete rights on the record, as its
@@ -112,15 +119,23 @@ def check_id_count(ids: Sequence[str]) -> None:
                         "The undelete() call has no ids: send at least one urn:ids element.")
 
 
-def run_undelete(org: OrgState, access: SessionAccess, ids: Sequence[str]) -> list[UndeleteResult]:
-    """Restore the records in one transaction; return each id's outcome in request order."""
+def run_undelete(org: OrgState, access: SessionAccess, ids: Sequence[str],
+                 row_lock: Callable[[str], ApiError | None] | None = None) -> list[UndeleteResult]:
+    """Restore the records in one transaction; return each id's outcome in request order.
+
+    ``row_lock`` returns the error of a record that could not be locked, or None.
+    """
 
     def may_undelete(record: Record) -> bool:
         return (access.has("PermissionsModifyAllData")
                 or record.fields.get("OwnerId") == access.user_id)
 
+    locks = [row_lock(record_id) if row_lock is not None else None for record_id in ids]
+    free = [record_id for record_id, lock in zip(ids, locks, strict=True) if lock is None]
     with org.store.transaction():
-        outcomes = undelete_each(org.store, ids, may_undelete=may_undelete)
+        unlocked = iter(undelete_each(org.store, free, may_undelete=may_undelete))
+    outcomes = [(record_id, lock) if lock is not None else next(unlocked)
+                for record_id, lock in zip(ids, locks, strict=True)]
     restored = sum(1 for _record_id, error in outcomes if error is None)
     logger.info("SOAP undelete by user %s: %d of %d records restored", access.user_id,
                 restored, len(outcomes))
@@ -128,11 +143,16 @@ def run_undelete(org: OrgState, access: SessionAccess, ids: Sequence[str]) -> li
 
 
 def undelete_call(org: OrgState, envelope: ElementTree.Element, operation: ElementTree.Element,
-                  count_request: Callable[[], int]) -> Response:
+                  count_request: Callable[[], int],
+                  around: Callable[[str, Callable[[], Response]], Response] | None = None,
+                  row_lock: Callable[[str], ApiError | None] | None = None) -> Response:
     """Serve a parsed ``undelete`` operation: check the session, count the call, restore the records.
 
     ``count_request`` counts the call against the daily allocation and returns the
-    number used today.
+    number used today. ``around`` runs the restore, given the session id and a
+    function that restores and returns the response: the app injects faults there.
+    It may raise SoapFault, which is answered as a fault. ``row_lock`` returns the
+    error of a record that could not be locked, or None.
     """
     try:
         request = parse_undelete_request(envelope, operation)
@@ -144,8 +164,16 @@ def undelete_call(org: OrgState, envelope: ElementTree.Element, operation: Eleme
     except SoapFault as fault:
         logger.info("SOAP undelete rejected: %s", fault.code)
         return fault_response(fault)
-    results = run_undelete(org, access, request.ids)
-    return xml_response(undelete_response(results, used=used, limit=org.daily_api_limit), 200)
+
+    def restore() -> Response:
+        results = run_undelete(org, access, request.ids, row_lock)
+        return xml_response(undelete_response(results, used=used, limit=org.daily_api_limit), 200)
+
+    try:
+        return restore() if around is None else around(request.session_id, restore)
+    except SoapFault as fault:
+        logger.info("SOAP undelete failed: %s", fault.code)
+        return fault_response(fault)
 
 
 def undelete_response(results: Sequence[UndeleteResult], *, used: int, limit: int) -> str:

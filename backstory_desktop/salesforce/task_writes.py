@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import requests
-from simple_salesforce.exceptions import SalesforceExpiredSession
+from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceGeneralError
 
 from backstory_desktop.core.jobs import check_cancel
 from backstory_desktop.salesforce.connection import OrgConnection
@@ -37,6 +37,7 @@ from backstory_desktop.salesforce.errors import (
     error_entries,
     explain,
 )
+from backstory_desktop.salesforce.http import RETRY_STATUSES
 from backstory_desktop.salesforce.tasks import in_queries
 
 logger = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def _update_row(row: Mapping[str, object]) -> dict[str, object]:
 
 
 def delete_tasks(conn: OrgConnection, ids: Iterable[str]) -> WriteOutcomes:
-    """Delete Tasks through sObject Collections; they go to the recycle bin for 15 days.
+    """Delete Tasks through sObject Collections; they go to the recycle bin (RECYCLE_BIN_DAYS).
 
     Returns each Id's error, or None once deleted.
     """
@@ -199,7 +200,7 @@ def undelete_tasks(conn: OrgConnection, ids: Iterable[str]) -> WriteOutcomes:
     """Restore Tasks from the recycle bin through SOAP ``undelete()``, 200 a call.
 
     Returns each Id's error, or None once restored. A Task purged from the recycle
-    bin (after 15 days, or emptied) cannot be restored and gets Salesforce's reason.
+    bin (after RECYCLE_BIN_DAYS, or emptied) cannot be restored and gets Salesforce's reason.
     An expired session is renewed once, as for the REST calls.
     """
     outcomes: WriteOutcomes = {}
@@ -221,6 +222,9 @@ def _undelete_batch(conn: OrgConnection, ids: Sequence[str]) -> WriteOutcomes:
         response = conn.session.post(url, data=body, headers=headers, allow_redirects=False)
     except requests.RequestException as error:
         raise explain(error) from error
+    if response.status_code in RETRY_STATUSES and not response.content.lstrip().startswith(b"<?xml"):
+        # A load balancer's page, not Salesforce's response: a 504 may come after the restore was done.
+        raise explain(SalesforceGeneralError(url, response.status_code, "undelete", response.content))
     root = _parse(response)
     fault = root.find("soapenv:Body/soapenv:Fault", _NS)
     if fault is not None:

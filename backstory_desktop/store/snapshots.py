@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +26,7 @@ from backstory_desktop.store import paths
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FOLDER = "snapshots"
-OWNER_ONLY_FILE_MODE = 0o600
+OWNER_ONLY_FILE_MODE = paths.OWNER_ONLY_FILE_MODE
 # The status of a snapshot: written before any change, then applied (every group), partly
 # applied (some groups failed or the run stopped), or undone.
 WRITTEN = "written"
@@ -71,6 +69,8 @@ class Snapshot:
     undo_outcomes: dict[str, str | None] = field(default_factory=dict)
     undone_at: str = ""
     path: Path | None = None
+    ran_group_ids: list[str] | None = None
+    """The groups the resolution started writing; None in a file that predates this list."""
 
     @property
     def resolution_plans(self) -> list[ResolutionPlan]:
@@ -93,6 +93,7 @@ class Snapshot:
             "group_outcomes": self.group_outcomes,
             "undo_outcomes": self.undo_outcomes,
             "undone_at": self.undone_at,
+            "ran_groups": self.ran_group_ids,
         }
 
 
@@ -109,6 +110,7 @@ def new_snapshot(org_id: str, username: str, key_field: str, plans: list[Resolut
         key_field=key_field,
         plans=[plan.as_json() for plan in plans],
         records={record_id: dict(values) for record_id, values in records.items()},
+        ran_group_ids=[],
     )
 
 
@@ -128,7 +130,7 @@ def write_snapshot(snapshot: Snapshot) -> Path:
     try:
         paths.ensure_private_dir(folder.parent)
         paths.ensure_private_dir(folder)
-        _write_atomically(path, json.dumps(snapshot.as_json(), indent=1, ensure_ascii=False))
+        paths.write_private_file(path, json.dumps(snapshot.as_json(), indent=1, ensure_ascii=False))
     except OSError as error:
         raise SnapshotError(
             f"The snapshot {path} cannot be written ({error.strerror or error}), so nothing was changed "
@@ -141,8 +143,22 @@ def write_snapshot(snapshot: Snapshot) -> Path:
 
 
 def update_snapshot(snapshot: Snapshot) -> Path:
-    """Write the snapshot's new status and outcomes over its file; raises SnapshotError as write_snapshot."""
-    return write_snapshot(snapshot)
+    """Write the snapshot's new status and outcomes over its file.
+
+    Raises SnapshotError when the file cannot be replaced; the file keeps its last written contents.
+    """
+    path = snapshot.path
+    if path is None:
+        return write_snapshot(snapshot)
+    try:
+        paths.write_private_file(path, json.dumps(snapshot.as_json(), indent=1, ensure_ascii=False))
+    except OSError as error:
+        raise SnapshotError(
+            f"The snapshot {path} could not be updated ({error.strerror or error}), so it keeps what it "
+            "held before: check that the data folder belongs to your user and the disk has room."
+        ) from error
+    log.info("Updated snapshot %s (status %s)", snapshot.snapshot_id, snapshot.status)
+    return path
 
 
 def load_snapshot(path: Path) -> Snapshot:
@@ -172,7 +188,7 @@ def _snapshot_from(values: Any, path: Path) -> Snapshot:
         snapshot_id=str(values["snapshot_id"]),
         org_id=str(values["org_id"]),
         username=str(values.get("username", "")),
-        created_at=str(values["created_at"]),
+        created_at=_checked_time(values["created_at"]),
         key_field=str(values["key_field"]),
         plans=[dict(plan) for plan in values["plans"]],
         records={str(key): dict(record) for key, record in dict(values["records"]).items()},
@@ -182,9 +198,19 @@ def _snapshot_from(values: Any, path: Path) -> Snapshot:
         undo_outcomes=_outcome_map(values.get("undo_outcomes", {})),
         undone_at=str(values.get("undone_at", "")),
         path=path,
+        ran_group_ids=(None if values.get("ran_groups") is None
+                       else [str(item) for item in values["ran_groups"]]),
     )
     snapshot.resolution_plans  # noqa: B018 - reading the plans checks them
     return snapshot
+
+
+def _checked_time(value: Any) -> str:
+    """Return ``value`` when it is an ISO 8601 time with a time zone; raise ValueError otherwise."""
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"created_at {value!r} without a time zone")
+    return str(value)
 
 
 def _outcome_map(values: Any) -> dict[str, str | None]:
@@ -192,17 +218,28 @@ def _outcome_map(values: Any) -> dict[str, str | None]:
 
 
 def list_snapshots(org_id: str) -> list[Snapshot]:
-    """Return the org's snapshots, newest first; a damaged file is logged and left out."""
+    """Return the org's snapshots, newest first.
+
+    A damaged file, or one of another org put in this org's folder, is logged and left out.
+    """
     folder = snapshot_folder(org_id)
     if not folder.is_dir():
         return []
     snapshots: list[Snapshot] = []
     for path in sorted(folder.glob("*.json"), reverse=True):
         try:
-            snapshots.append(load_snapshot(path))
+            snapshots.append(_of_org(load_snapshot(path), org_id))
         except SnapshotError as error:
             log.warning("Snapshot left out of the list: %s", error)
     return snapshots
+
+
+def _of_org(snapshot: Snapshot, org_id: str) -> Snapshot:
+    """Return ``snapshot`` when it belongs to ``org_id``; raise SnapshotError otherwise."""
+    if snapshot.org_id != org_id:
+        raise SnapshotError(f"The snapshot {snapshot.path} belongs to the org {snapshot.org_id}, not "
+                            f"this org {org_id}; undo it while connected to that org.")
+    return snapshot
 
 
 def find_snapshot(org_id: str, snapshot_id: str) -> Snapshot:
@@ -211,25 +248,10 @@ def find_snapshot(org_id: str, snapshot_id: str) -> Snapshot:
     if not path.is_file():
         raise SnapshotError(f"No snapshot {snapshot_id} of this org is in {path.parent}; list the "
                             "snapshots with conflicts history.")
-    return load_snapshot(path)
+    return _of_org(load_snapshot(path), org_id)
 
 
 def _safe_name(value: str, what: str) -> str:
     if not _SAFE_NAME.fullmatch(value):
         raise SnapshotError(f"{value!r} is not a valid {what} for a snapshot file name.")
     return value
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` through an owner-only temporary file in the same folder."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temporary, OWNER_ONLY_FILE_MODE)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

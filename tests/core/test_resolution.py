@@ -132,19 +132,21 @@ def test_plan__only_chosen_fields_filled() -> None:
     assert [fill.field for fill in plan.fills] == ["Subject"]
 
 
-def test_plan__recycled_survivor_restored_not_deleted() -> None:
+def test_plan__recycled_survivor_stays_in_bin() -> None:
     group = _group(_record("00T000000000001AAA", "<a@x>", deleted=True),
-                   _record("00T000000000002AAA", "<a@x>"), survivor="00T000000000001AAA")
+                   _record("00T000000000002AAA", "<a@x>", deleted=True), survivor="00T000000000001AAA")
     current = {
         "00T000000000001AAA": _values("00T000000000001AAA", "<a@x>", "2026-01-01", deleted=True),
-        "00T000000000002AAA": _values("00T000000000002AAA", "<a@x>", "2026-01-02"),
+        "00T000000000002AAA": _values("00T000000000002AAA", "<a@x>", "2026-01-02", deleted=True),
     }
 
     plan = plan_resolution(group, _all_fields(group.group_id, "00T000000000001AAA"), current, KEY)
 
-    assert plan.undelete_first_ids == ("00T000000000001AAA",)
-    assert "00T000000000001AAA" not in plan.delete_ids
-    assert plan.lines()[1] == "+ restore 00T000000000001AAA from the recycle bin, as the survivor"
+    assert plan.undelete_first_ids == ("00T000000000002AAA",)
+    assert plan.clear_key_ids == ("00T000000000002AAA",)
+    assert plan.delete_ids == ("00T000000000002AAA",)
+    assert plan.fills == ()
+    assert "00T000000000001AAA" not in plan.touched_ids
 
 
 def test_plan__clones_keep_every_task() -> None:
@@ -200,7 +202,7 @@ def test_plan_lines__show_values_and_sources() -> None:
     assert plan.lines() == [
         "= keep s (group g)",
         "~ o: Message_ID__c: '<a@x>' -> (empty)",
-        "~ s: Description: (empty) -> 'line one line two' (from o)",
+        "~ s: Description: (empty) -> 'line one\\nline two' (from o)",
         "- delete o (it stays in the recycle bin for 15 days)",
     ]
 
@@ -208,6 +210,37 @@ def test_plan_lines__show_values_and_sources() -> None:
 def test_plan_json__round_trip() -> None:
     plan = ResolutionPlan("g", "s", (FieldFill("ActivityDate", "2026-01-02", "o"),), ("o",), ("o",), ("o",),
                           key_field=KEY, action=ResolveAction.DELETE_OTHERS, cleared_keys=(("o", "k"),),
-                          kind="exact")
+                          kind=GroupKind.EXACT)
 
     assert ResolutionPlan.from_json(json.loads(json.dumps(plan.as_json()))) == plan
+
+
+def test_plan_lines__whitespace_of_key_kept() -> None:
+    plan = ResolutionPlan("g", "s", (), ("o",), ("o",), (), key_field=KEY,
+                          cleared_keys=(("o", " <a@x>  "),))
+
+    assert plan.lines()[1] == "~ o: Message_ID__c: ' <a@x>  ' -> (empty)"
+
+
+FLAG = "Created_by_Backstory__c"
+
+
+def test_plan__survivor_takes_flag() -> None:
+    group = _group(_record("a", "<a@x>"), _record("b", "<a@x>"), survivor="a")
+    current = {"a": _values("a", "<a@x>", "2026-01-01", **{FLAG: False}),
+               "b": _values("b", "<a@x>", "2026-01-02", **{FLAG: True})}
+
+    plan = plan_resolution(group, _all_fields("a", "a"), current, KEY, flag_field=FLAG)
+
+    assert plan.fills == (FieldFill(FLAG, True, "b"),)
+    assert f"~ a: {FLAG}: false -> true (from b)" in plan.lines()
+
+
+def test_plan__flag_already_set() -> None:
+    group = _group(_record("a", "<a@x>"), _record("b", "<a@x>"), survivor="a")
+    current = {"a": _values("a", "<a@x>", "2026-01-01", **{FLAG: True}),
+               "b": _values("b", "<a@x>", "2026-01-02", **{FLAG: True})}
+
+    plan = plan_resolution(group, _all_fields("a", "a"), current, KEY, flag_field=FLAG)
+
+    assert plan.fills == ()

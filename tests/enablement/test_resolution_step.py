@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,19 +13,26 @@ import pytest
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup
+from backstory_desktop.core.jobs import Cancelled
+from backstory_desktop.core.resolution import FILLABLE_FIELDS, KEY_FIELD_CHOICE, ResolutionChoice
 from backstory_desktop.enablement.resolution import (
     apply_resolution,
+    groups_for_bulk,
     list_resolutions,
     preview_resolution,
+    ran_group_ids,
     summarise_snapshot,
     task_fields,
+    undo_lines,
     undo_resolution,
+    undo_warnings,
 )
+from backstory_desktop.enablement.run import usable_flag_field
 from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.seed import SCENARIOS
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
-from backstory_desktop.salesforce.task_writes import update_tasks
+from backstory_desktop.salesforce.task_writes import delete_tasks, read_tasks, update_tasks
 from backstory_desktop.store.settings import OrgProfile
 from backstory_desktop.store.snapshots import (
     PARTLY_APPLIED,
@@ -47,7 +56,9 @@ def _scanned_run(org: PracticeOrg) -> enablement.EnablementRun:
     # The step fails on a field that is not Unique, but the field is inspected and usable.
     enablement.check_field(run)
     assert run.field_state is not None and run.field_state.exists
-    assert enablement.scan_conflicts(run).status is StepStatus.PASSED
+    # The step fails while flagged groups remain, so only a missing group count means the scan failed.
+    scan = enablement.scan_conflicts(run)
+    assert "groups" in scan.details, scan.reason
     assert run.groups
     return run
 
@@ -111,7 +122,10 @@ def test_undo__unique_field_rejects_duplicate_key(start_org: StartOrg) -> None:
     undo = undo_resolution(run, outcome.snapshot_id)
 
     assert undo.failed
-    assert all("DUPLICATE_VALUE" in reason for reason in undo.failed.values())
+    for record_id, reason in undo.failed.items():
+        assert reason.startswith(f"{KEY} is Unique now, so Task {record_id} was restored without its key")
+        assert reason.endswith("keeps.")
+        assert "another Task" not in reason
     assert load_snapshot(outcome.snapshot_path).status == PARTLY_UNDONE
 
 
@@ -220,9 +234,53 @@ def test_undo__purged_task_named(start_org: StartOrg) -> None:
 
     assert list(undo.not_in_bin) == [purged]
     assert "is no longer in the recycle bin" in undo.not_in_bin[purged]
-    assert "Message_ID__c value cannot be put back" in undo.not_in_bin[purged]
+    assert f"its values are in the snapshot {outcome.snapshot_path}" in undo.not_in_bin[purged]
     assert undo.failed == {}
     assert load_snapshot(outcome.snapshot_path).status == PARTLY_UNDONE
+
+
+def test_list_resolutions__purged_tasks_named(start_org: StartOrg) -> None:
+    org = start_org("non-unique")
+    run = _scanned_run(org)
+    preview = preview_resolution(run, _flagged(run))
+    outcome = apply_resolution(run, preview)
+    deleted = [record_id for plan in preview.plans for record_id in plan.delete_ids]
+    org.empty_recycle_bin(deleted)
+
+    summary = list_resolutions(run)[0]
+
+    # The resolution only cleared keys on the Tasks it deleted, so nothing is left to put back.
+    assert not summary.undoable
+    assert summary.note == (f"The recycle bin no longer holds {len(deleted)} Tasks of this resolution, so "
+                            "they cannot come back and undo can only put back the other values; their "
+                            f"values are in the snapshot {outcome.snapshot_path}.")
+
+
+def test_undo_warnings__unique_field_names_keyless_tasks(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("non-unique"))
+    outcome = apply_resolution(run, preview_resolution(run, _flagged(run)))
+    snapshot = load_snapshot(outcome.snapshot_path)
+    assert undo_warnings(run, snapshot) == []
+    fix = enablement.apply_field_fix(run, enablement.plan_field_fix(run, case_sensitive=False))
+    assert fix.status is StepStatus.PASSED, fix.reason
+
+    warnings = undo_warnings(run, snapshot)
+    undo = undo_resolution(run, outcome.snapshot_id)
+
+    assert warnings == [f"{KEY} is Unique now, so {len(undo.failed)} Tasks will be restored without their "
+                        "key, as another Task holds the same key."]
+
+
+def test_ran_group_ids__only_groups_written(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("non-unique"))
+    groups = _flagged(run)
+    cancel = threading.Event()
+    cancel.set()
+    stopped = apply_resolution(run, preview_resolution(run, groups[:1]), cancel=cancel)
+    outcome = apply_resolution(run, preview_resolution(run, groups))
+
+    assert ran_group_ids(load_snapshot(stopped.snapshot_path)) == []
+    assert ran_group_ids(load_snapshot(outcome.snapshot_path)) == outcome.resolved_group_ids
 
 
 def test_undo__twice_rejected(start_org: StartOrg) -> None:
@@ -259,4 +317,300 @@ def test_summarise_snapshot__old_one_says_bin_purged(start_org: StartOrg) -> Non
     summary = summarise_snapshot(snapshot, now=datetime.now(UTC) + timedelta(days=16))
 
     assert summary.undoable
-    assert summary.note.startswith("Older than 15 days, so the recycle bin has purged the 1 deleted Tasks")
+    assert summary.note.startswith("Older than 15 days, so the recycle bin has purged the 1 deleted Task:")
+
+
+def _keyed_and_keyless(run: enablement.EnablementRun) -> tuple[DuplicateGroup, str, str]:
+    """Return a flagged group with a keyed and a keyless Task, and those two Ids."""
+    for group in _flagged(run):
+        keyed = [record.id for record in group.records if record.key and not record.is_deleted]
+        keyless = [record.id for record in group.records if not record.key and not record.is_deleted]
+        if keyed and keyless:
+            return group, keyed[0], keyless[0]
+    raise AssertionError("the scenario has no group with a keyed and a keyless Task")
+
+
+def _key_moved(run: enablement.EnablementRun, survivor_id: str | None = None) -> Any:
+    """Resolve every flagged group, the one with a keyless Task keeping that Task and taking the key."""
+    group, keyed_id, keyless_id = _keyed_and_keyless(run)
+    choice = ResolutionChoice(group.group_id, survivor_id or keyless_id, (*FILLABLE_FIELDS, KEY_FIELD_CHOICE))
+    preview = preview_resolution(run, groups_for_bulk(run.groups), {group.group_id: choice})
+    return preview, apply_resolution(run, preview), keyed_id, keyless_id
+
+
+def test_apply__task_changed_since_preview_left_out(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    conn = run.require_connection()
+    group, _, keyless_id = _keyed_and_keyless(run)
+    choice = ResolutionChoice(group.group_id, keyless_id, (*FILLABLE_FIELDS, KEY_FIELD_CHOICE))
+    preview = preview_resolution(run, [group], {group.group_id: choice})
+    assert update_tasks(conn, [{"Id": keyless_id, KEY: "<typed-by-hand@example.com>"}]) == {keyless_id: None}
+    before = _every_task(conn)
+
+    outcome = apply_resolution(run, preview)
+    undo_resolution(run, outcome.snapshot_id)
+
+    assert outcome.resolved_group_ids == []
+    assert outcome.failed[group.group_id].startswith(f"Task {keyless_id} changed since the preview")
+    assert _every_task(conn) == before
+
+
+def test_undo__value_changed_since_resolution_left_as_is(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    conn = run.require_connection()
+    _, outcome, keyed_id, keyless_id = _key_moved(run)
+    assert update_tasks(conn, [{"Id": keyless_id, KEY: "<typed-by-hand@example.com>"}]) == {keyless_id: None}
+
+    undo = undo_resolution(run, outcome.snapshot_id)
+
+    now = read_tasks(conn, [keyed_id, keyless_id], [KEY])
+    assert now[keyless_id][KEY] == "<typed-by-hand@example.com>"
+    assert undo.left_as_is[keyless_id] == (f"Task {keyless_id}: {KEY} changed since the resolution, so it "
+                                           "was left as is.")
+    assert now[keyed_id][KEY]
+    assert now[keyed_id]["IsDeleted"] is False
+
+
+def test_undo__survivor_deleted_since_stays_deleted(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    conn = run.require_connection()
+    _, outcome, _, keyless_id = _key_moved(run)
+    assert delete_tasks(conn, [keyless_id]) == {keyless_id: None}
+    snapshot = load_snapshot(outcome.snapshot_path)
+
+    lines = undo_lines(snapshot, read_tasks(conn, list(snapshot.records), [KEY]))
+    undo = undo_resolution(run, outcome.snapshot_id)
+
+    assert read_tasks(conn, [keyless_id], [KEY])[keyless_id]["IsDeleted"] is True
+    assert keyless_id not in undo.restored
+    assert f"+ restore {keyless_id} from the recycle bin" not in lines
+    assert f"! Task {keyless_id} was deleted after the resolution, so its {KEY} was left as is." in lines
+
+
+def test_undo__key_put_back_once_field_unique(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    conn = run.require_connection()
+    _, outcome, keyed_id, keyless_id = _key_moved(run)
+    assert outcome.failed == {}
+    fix = enablement.apply_field_fix(run, enablement.plan_field_fix(run, case_sensitive=False))
+    assert fix.status is StepStatus.PASSED, fix.reason
+    key = load_snapshot(outcome.snapshot_path).records[keyed_id][KEY]
+    # The Task that gets its key back comes first in the file, so undo must not write in file order.
+    stored = json.loads(outcome.snapshot_path.read_text(encoding="utf-8"))
+    stored["records"] = {keyed_id: stored["records"].pop(keyed_id), **stored["records"]}
+    outcome.snapshot_path.write_text(json.dumps(stored), encoding="utf-8")
+
+    undo = undo_resolution(run, outcome.snapshot_id)
+
+    now = read_tasks(conn, [keyed_id, keyless_id], [KEY])
+    assert now[keyed_id][KEY] == key
+    assert now[keyless_id][KEY] is None
+    assert keyed_id not in undo.failed and keyless_id not in undo.failed
+
+
+def test_undo_lines__only_tasks_the_resolution_wrote(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    _, outcome, keyed_id, keyless_id = _key_moved(run)
+    snapshot = load_snapshot(outcome.snapshot_path)
+
+    lines = undo_lines(snapshot)
+
+    plans = snapshot.resolution_plans
+    restored = {line.removeprefix("+ restore ").removesuffix(" from the recycle bin")
+                for line in lines if line.startswith("+ restore ")}
+    # Deleted by the resolution, or in the bin before and restored to put its key back.
+    assert restored == {record_id for plan in plans
+                        for record_id in (*plan.delete_ids, *plan.undelete_first_ids)
+                        if not snapshot.records[record_id]["IsDeleted"] or record_id in plan.clear_key_ids}
+    assert restored
+    assert f"~ {keyless_id}: {KEY}: '{snapshot.records[keyed_id][KEY]}' -> (empty)" in lines
+
+
+def test_apply__failed_group_restored_tasks_deleted_again(start_org: StartOrg) -> None:
+    org = start_org("duplicates")
+    run = _scanned_run(org)
+    conn = run.require_connection()
+    group = next(group for group in _flagged(run)
+                 if any(record.is_deleted and record.key for record in group.records))
+    preview = preview_resolution(run, [group])
+    restored = [record_id for record_id in preview.plans[0].undelete_first_ids]
+    assert restored
+    # With this seed the restore goes through, then clearing the key and deleting again meet locked rows.
+    org.faults = FaultPlan(unable_to_lock_row_rate=0.5, seed=12)
+
+    outcome = apply_resolution(run, preview)
+
+    org.faults = FaultPlan()
+    assert list(outcome.failed) == [group.group_id]
+    change = run.changes[-1]
+    assert not any(line.startswith(("- delete", "~ ")) for line in change.lines)
+    assert [line for line in change.lines if line.startswith("! group")] == [
+        f"! group {group.group_id} failed ({outcome.failed[group.group_id]}); it wrote: "
+        + ", ".join(f"restored {record_id}" for record_id in restored) + "; Undo reverts these writes"]
+    assert "stays restored from the recycle bin" in outcome.failed[group.group_id]
+    undo_resolution(run, outcome.snapshot_id)
+    now = read_tasks(conn, restored, [KEY])
+    assert all(now[record_id]["IsDeleted"] for record_id in restored)
+
+
+def test_undo__cancel_records_partly_undone(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    outcome = apply_resolution(run, preview_resolution(run, _flagged(run)))
+    changes = len(run.changes)
+    cancel = threading.Event()
+
+    def cancel_after_restoring(done: int, total: int, text: str) -> None:
+        if done == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        undo_resolution(run, outcome.snapshot_id, progress=cancel_after_restoring, cancel=cancel)
+
+    assert load_snapshot(outcome.snapshot_path).status == PARTLY_UNDONE
+    assert len(run.changes) == changes + 1
+    assert run.changes[-1].summary.startswith(f"Undo of snapshot {outcome.snapshot_id} was cancelled")
+    undo = undo_resolution(run, outcome.snapshot_id)
+    assert undo.failed == {}
+    assert load_snapshot(outcome.snapshot_path).status == UNDONE
+
+
+def test_apply__snapshot_update_failure_said(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    preview = preview_resolution(run, _flagged(run)[:1])
+    paths: list[Path] = []
+
+    def block_snapshot(done: int, total: int, text: str) -> None:
+        if done == total:
+            # A folder where the snapshot file was makes replacing the file fail.
+            paths[0].unlink()
+            (paths[0] / "blocker").mkdir(parents=True)
+
+    def remember(done: int, total: int, text: str) -> None:
+        if not paths:
+            snapshot_files = sorted((list_resolutions(run)[0].path or Path()).parent.glob("*.json"))
+            paths.append(snapshot_files[-1])
+        block_snapshot(done, total, text)
+
+    outcome = apply_resolution(run, preview, progress=remember)
+
+    assert outcome.resolved_group_ids == [preview.plans[0].group_id]
+    assert outcome.stopped.startswith("The groups were written and the change recorded, but the snapshot "
+                                      "could not be updated afterwards")
+    assert run.changes[-1].summary.startswith("Resolved 1 duplicate group")
+
+
+@pytest.mark.parametrize("fault", ["dropped_after_commit_rate", "gateway_error_rate"])
+def test_apply__lost_answer_says_partly_written(start_org: StartOrg, fault: str) -> None:
+    org = start_org("duplicates")
+    run = _scanned_run(org)
+    conn = run.require_connection()
+    before = _every_task(conn)
+    preview = preview_resolution(run, run.groups)
+    # With this seed the page is read again and its first writes go through before a call loses its response.
+    org.faults = FaultPlan(**{fault: 0.3, "seed": 1})
+
+    outcome = apply_resolution(run, preview)
+
+    org.faults = FaultPlan()
+    assert outcome.partly_written
+    assert outcome.resolved_group_ids == []
+    for group_id, ids in outcome.partly_written.items():
+        assert outcome.failed[group_id].startswith("The group may be partly written, because a call failed")
+        assert outcome.failed[group_id].endswith(
+            f"Undo of snapshot {outcome.snapshot_id} puts back what was written.")
+        assert f"? group {group_id} may be partly written; writes were sent for Task {', '.join(ids)}" in (
+            run.changes[-1].lines)
+    assert "may be partly written" in run.changes[-1].summary
+    undo = undo_resolution(run, outcome.snapshot_id)
+    assert undo.failed == {}
+    after = _every_task(conn)
+    assert {record_id: after[record_id][KEY] for record_id in before} == {
+        record_id: fields[KEY] for record_id, fields in before.items()}
+    assert {record_id: after[record_id]["IsDeleted"] for record_id in before} == {
+        record_id: fields["IsDeleted"] for record_id, fields in before.items()}
+
+
+@pytest.mark.parametrize("faults", [
+    FaultPlan(server_unavailable_rate=1.0),
+    FaultPlan(dropped_connection_rate=1.0),
+    FaultPlan(dropped_after_commit_rate=1.0),
+    FaultPlan(gateway_error_rate=1.0, seed=4),  # 504 after the restore was done
+], ids=["unavailable", "dropped", "dropped-after-commit", "gateway-timeout"])
+def test_undo__restore_fault_then_retry_as_before(start_org: StartOrg, faults: FaultPlan) -> None:
+    org = start_org("duplicates")
+    run = _scanned_run(org)
+    conn = run.require_connection()
+    before = _every_task(conn)
+    outcome = apply_resolution(run, preview_resolution(run, run.groups))
+
+    def fault_on_restore(done: int, total: int, text: str) -> None:
+        # Only the SOAP undelete() call, between these two steps, meets the fault.
+        org.faults = faults if text == "Restoring Tasks from the recycle bin" else FaultPlan()
+
+    try:
+        with pytest.raises(Exception):  # noqa: B017 - each fault kind raises its own problem
+            undo_resolution(run, outcome.snapshot_id, progress=fault_on_restore)
+    finally:
+        org.faults = FaultPlan()
+    assert run.changes[-1].summary.startswith(f"Undo of snapshot {outcome.snapshot_id} stopped because a "
+                                              "call failed")
+    assert load_snapshot(outcome.snapshot_path).status == PARTLY_UNDONE
+
+    undo = undo_resolution(run, outcome.snapshot_id)
+
+    assert undo.failed == {}
+    after = _every_task(conn)
+    assert sorted(after) == sorted(before)
+    for record_id, fields in before.items():
+        for name, value in fields.items():
+            assert after[record_id][name] == value, f"{record_id}.{name}"
+
+
+def test_resolve__survivor_takes_backstory_flag(start_org: StartOrg) -> None:
+    run = _scanned_run(start_org("duplicates"))
+    conn = run.require_connection()
+    flag = usable_flag_field(run)
+    assert flag
+    group = next(group for group in _flagged(run)
+                 if len([record for record in group.records if not record.is_deleted]) == 2)
+    survivor_id, other_id = sorted(record.id for record in group.records)
+    assert update_tasks(conn, [{"Id": survivor_id, flag: False}, {"Id": other_id, flag: True}]) == {
+        survivor_id: None, other_id: None}
+
+    choice = ResolutionChoice(group.group_id, survivor_id)
+    preview = preview_resolution(run, [group], {group.group_id: choice})
+    outcome = apply_resolution(run, preview)
+    resolved = read_tasks(conn, [survivor_id], [flag])[survivor_id][flag]
+    undo_resolution(run, outcome.snapshot_id)
+
+    assert f"~ {survivor_id}: {flag}: false -> true (from {other_id})" in preview.lines()
+    assert resolved is True
+    assert read_tasks(conn, [survivor_id], [flag])[survivor_id][flag] is False
+
+
+def test_undo__locked_rows_then_retry_as_before(start_org: StartOrg) -> None:
+    org = start_org("duplicates")
+    run = _scanned_run(org)
+    conn = run.require_connection()
+    before = _every_task(conn)
+    outcome = apply_resolution(run, preview_resolution(run, run.groups))
+
+    def lock_on_restore(done: int, total: int, text: str) -> None:
+        # Only the SOAP undelete() call, between these two steps, meets the locked rows.
+        org.faults = (FaultPlan(unable_to_lock_row_rate=1.0) if text == "Restoring Tasks from the recycle bin"
+                      else FaultPlan())
+
+    try:
+        locked = undo_resolution(run, outcome.snapshot_id, progress=lock_on_restore)
+    finally:
+        org.faults = FaultPlan()
+    undo = undo_resolution(run, outcome.snapshot_id)
+
+    assert locked.restored == []
+    assert locked.failed
+    assert all("UNABLE_TO_LOCK_ROW" in reason for reason in locked.failed.values())
+    assert undo.failed == {}
+    after = _every_task(conn)
+    for record_id, fields in before.items():
+        for name, value in fields.items():
+            assert after[record_id][name] == value, f"{record_id}.{name}"

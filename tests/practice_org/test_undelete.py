@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from backstory_desktop.practice_org import PracticeOrg
+from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.seed import OUTREACH_USERNAME
 from backstory_desktop.practice_org.store import now_utc
 from tests.practice_org.practice_login import API_VERSION, Login, login
@@ -267,3 +268,73 @@ def test_purge_recycle_bin_clock(admin: Login) -> None:
     assert deleted_id in purged
     assert store.get_record(deleted_id) is None
     assert store.is_purged(deleted_id)
+
+
+@pytest.mark.parametrize(("fault", "code"), [("server_unavailable_rate", "SERVER_UNAVAILABLE"),
+                                             ("server_error_rate", "UNKNOWN_EXCEPTION")])
+def test_undelete_fault_before_restore(admin: Login, fault: str, code: str) -> None:
+    task_id = deleted_task(admin, f"Fault {code}")
+    admin.org.faults = FaultPlan(**{fault: 1.0})
+    try:
+        response = post_undelete(admin, [task_id])
+    finally:
+        admin.org.faults = FaultPlan()
+
+    assert response.status_code == 500
+    assert fault_of(response)["exceptionCode"] == code
+    assert task_rows(admin, task_id)[0]["IsDeleted"] is True
+
+
+@pytest.mark.parametrize(("fault", "restored"), [("dropped_connection_rate", False),
+                                                 ("dropped_after_commit_rate", True)])
+def test_undelete_dropped_connection(admin: Login, fault: str, restored: bool) -> None:
+    task_id = deleted_task(admin, f"Dropped {restored}")
+    admin.org.faults = FaultPlan(**{fault: 1.0})
+    try:
+        with pytest.raises(requests.ConnectionError):
+            post_undelete(admin, [task_id])
+    finally:
+        admin.org.faults = FaultPlan()
+
+    assert task_rows(admin, task_id)[0]["IsDeleted"] is not restored
+
+
+@pytest.mark.parametrize(("seed", "status", "restored"), [(4, 504, True), (1, 502, False)])
+def test_undelete_gateway_page(admin: Login, seed: int, status: int, restored: bool) -> None:
+    task_id = deleted_task(admin, f"Gateway {status}")
+    admin.org.faults = FaultPlan(gateway_error_rate=1.0, seed=seed)
+    try:
+        response = post_undelete(admin, [task_id])
+    finally:
+        admin.org.faults = FaultPlan()
+
+    assert response.status_code == status
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert task_rows(admin, task_id)[0]["IsDeleted"] is not restored
+
+
+def test_undelete_expired_session_fault(admin: Login) -> None:
+    task_id = deleted_task(admin, "Expired session")
+    own = login(admin.org, admin.org.admin_username)
+    admin.org.faults = FaultPlan(expired_session_rate=1.0)
+    try:
+        response = post_undelete(own, [task_id])
+    finally:
+        admin.org.faults = FaultPlan()
+
+    assert fault_of(response)["exceptionCode"] == "INVALID_SESSION_ID"
+    assert fault_of(post_undelete(own, [task_id]))["exceptionCode"] == "INVALID_SESSION_ID"
+    assert task_rows(admin, task_id)[0]["IsDeleted"] is True
+
+
+def test_undelete_row_lock_per_record(admin: Login) -> None:
+    task_id = deleted_task(admin, "Locked row")
+    admin.org.faults = FaultPlan(unable_to_lock_row_rate=1.0)
+    try:
+        results = outcomes(post_undelete(admin, [task_id]))
+    finally:
+        admin.org.faults = FaultPlan()
+
+    assert [(result.id, result.success, result.status_code) for result in results] == [
+        (task_id, False, "UNABLE_TO_LOCK_ROW")]
+    assert task_rows(admin, task_id)[0]["IsDeleted"] is True

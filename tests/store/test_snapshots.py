@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from backstory_desktop.core.duplicates import GroupKind
 from backstory_desktop.core.resolution import FieldFill, ResolutionPlan
 from backstory_desktop.store.snapshots import (
     APPLIED,
@@ -26,7 +27,7 @@ ORG = "00D000000000001AAA"
 PLAN = ResolutionPlan("00T000000000001AAA", "00T000000000001AAA",
                       (FieldFill("Description", "body", "00T000000000002AAA"),),
                       ("00T000000000002AAA",), ("00T000000000002AAA",), (), key_field="Message_ID__c",
-                      cleared_keys=(("00T000000000002AAA", "<a@x>"),), kind="exact")
+                      cleared_keys=(("00T000000000002AAA", "<a@x>"),), kind=GroupKind.EXACT)
 RECORDS: dict[str, dict[str, object]] = {
     "00T000000000001AAA": {"Id": "00T000000000001AAA", "Message_ID__c": "<a@x>", "Description": None,
                            "IsDeleted": False},
@@ -113,3 +114,49 @@ def test_find_snapshot__unknown_id_named() -> None:
 def test_new_snapshot__path_like_org_id_rejected() -> None:
     with pytest.raises(SnapshotError, match="not a valid org Id"):
         _snapshot("../elsewhere")
+
+
+def test_update_snapshot__failure_own_message() -> None:
+    snapshot = _snapshot()
+    path = write_snapshot(snapshot)
+    path.unlink()
+    # A folder in the file's place makes replacing the file fail.
+    (path / "blocker").mkdir(parents=True)
+    snapshot.status = "applied"
+
+    with pytest.raises(SnapshotError) as raised:
+        update_snapshot(snapshot)
+
+    assert str(raised.value).startswith(f"The snapshot {path} could not be updated (")
+    assert "so nothing was changed" not in str(raised.value)
+
+
+def test_load_snapshot__ran_groups_round_trip() -> None:
+    snapshot = _snapshot()
+    snapshot.ran_group_ids = [PLAN.group_id]
+
+    loaded = load_snapshot(write_snapshot(snapshot))
+
+    assert loaded.ran_group_ids == [PLAN.group_id]
+
+
+def test_list_snapshots__time_without_zone_left_out() -> None:
+    kept, naive = _snapshot(), _snapshot()
+    naive.created_at = "2026-11-01T10:00:00"
+    write_snapshot(kept)
+    write_snapshot(naive)
+
+    assert [snapshot.snapshot_id for snapshot in list_snapshots(ORG)] == [kept.snapshot_id]
+    with pytest.raises(SnapshotError, match="without a time zone"):
+        load_snapshot(snapshot_folder(ORG) / f"{naive.snapshot_id}.json")
+
+
+def test_list_snapshots__other_org_in_folder_left_out() -> None:
+    stray = _snapshot("00D000000000002AAA")
+    path = write_snapshot(stray)
+    snapshot_folder(ORG).mkdir()
+    path.rename(snapshot_folder(ORG) / path.name)
+
+    assert list_snapshots(ORG) == []
+    with pytest.raises(SnapshotError, match="belongs to the org 00D000000000002AAA"):
+        find_snapshot(ORG, stray.snapshot_id)
