@@ -22,6 +22,7 @@ from typing import TextIO
 
 from backstory_desktop.core.duplicates import DuplicateGroup, Thresholds
 from backstory_desktop.core.group_view import counts_by_kind, counts_by_month, counts_by_tool
+from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.core.survivor import SURVIVOR_RULE
 from backstory_desktop.report import readable_time
 from backstory_desktop.store.settings import CADENCE_TOOLS
@@ -69,7 +70,8 @@ def write_csv(path: Path, groups: Sequence[DuplicateGroup], *, key_field: str) -
                 writer.writerow([safe_cell(value) for value in (
                     group.group_id, group.kind.value, group.reason, _yes_no(record.id == group.survivor_id),
                     record.id, record.key, record.subject, record.writer,
-                    record.owner_name or record.owner_id, record.created_date, record.activity_date,
+                    record.owner_name or record.owner_id, _created(record),
+                    record.activity_date,
                     _yes_no(record.is_deleted), _yes_no(record.is_archived),
                 )])
                 count += 1
@@ -118,19 +120,23 @@ def _rules_html(thresholds: Thresholds) -> str:
 def _counts_html(groups: Sequence[DuplicateGroup]) -> str:
     return (
         "<h2>Counts</h2>\n"
-        + _count_table("Kind", counts_by_kind(groups))
-        + _count_table("Source", counts_by_tool(groups, CADENCE_TOOLS))
-        + _count_table("Month of the newest Task", counts_by_month(groups))
+        + _count_table("By kind", "Kind", counts_by_kind(groups))
+        + _count_table("Written by", "Written by", counts_by_tool(groups, CADENCE_TOOLS))
+        + _count_table("By month of the newest Task", "Month", counts_by_month(groups))
     )
 
 
-def _count_table(label: str, counts: Mapping[str, int]) -> str:
+def _count_table(title: str, label: str, counts: Mapping[str, int]) -> str:
     rows = "".join(f'<tr><td>{_text(name)}</td><td class="number">{count:,}</td></tr>'
                    for name, count in counts.items())
     if not rows:
         rows = '<tr><td colspan="2" class="muted">none</td></tr>'
-    return (f"<h3>By {_text(label.lower())}</h3>\n"
+    return (f"<h3>{_text(title)}</h3>\n"
             f"<table><tr><th>{_text(label)}</th><th>Groups</th></tr>{rows}</table>\n")
+
+
+def _created(record: TaskRecord) -> str:
+    return readable_time(record.created_date) if record.created_date else ""
 
 
 def _group_html(group: DuplicateGroup, key_field: str) -> str:
@@ -145,7 +151,8 @@ def _group_html(group: DuplicateGroup, key_field: str) -> str:
         state = ", ".join(name for name, on in (("in recycle bin", record.is_deleted),
                                                  ("archived", record.is_archived)) if on)
         cells = (_yes_no(is_survivor), record.id, record.key or "", record.subject, record.writer,
-                 record.owner_name or record.owner_id or "", record.created_date, record.activity_date or "",
+                 record.owner_name or record.owner_id or "", _created(record),
+                 record.activity_date or "",
                  state)
         row_class = ' class="survivor"' if is_survivor else ""
         rows.append(f"<tr{row_class}>" + "".join(f"<td>{_text(cell)}</td>" for cell in cells) + "</tr>")

@@ -79,6 +79,15 @@ def test_csv__survivor_and_states(tmp_path: Path) -> None:
     assert rows["00T000000000001AAA"]["Kind"] == "exact"
 
 
+def test_csv__created_date_readable(tmp_path: Path) -> None:
+    path = tmp_path / "groups.csv"
+
+    write_csv(path, _groups(), key_field=KEY_FIELD)
+
+    rows = {row["Task ID"]: row for row in _rows(path)}
+    assert rows["00T000000000002AAA"]["Created"] == "2026-11-03 10:05:00 UTC"
+
+
 def test_csv__formula_written_as_text(tmp_path: Path) -> None:
     path = tmp_path / "groups.csv"
 
@@ -149,6 +158,16 @@ def test_html__survivor_row_marked(tmp_path: Path) -> None:
     assert f'<tr class="survivor"><td>yes</td><td>{groups[0].survivor_id}</td>' in text
 
 
+def test_html__created_date_readable(tmp_path: Path) -> None:
+    path = tmp_path / "groups.html"
+
+    write_html(path, _groups(), thresholds=Thresholds(), title="Duplicates", key_field=KEY_FIELD)
+
+    text = path.read_text(encoding="utf-8")
+    assert "<td>2026-11-03 10:05:00 UTC</td>" in text
+    assert "2026-11-03T10:05:00" not in text
+
+
 def test_html__no_groups(tmp_path: Path) -> None:
     path = tmp_path / "groups.html"
 
@@ -157,3 +176,14 @@ def test_html__no_groups(tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "No duplicate groups." in text
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_html__written_by_counts(tmp_path: Path) -> None:
+    path = tmp_path / "groups.html"
+
+    write_html(path, _groups(), thresholds=Thresholds(), title="Duplicates", key_field=KEY_FIELD)
+
+    text = path.read_text(encoding="utf-8")
+    assert "<h3>Written by</h3>" in text
+    assert "<th>Written by</th><th>Groups</th>" in text
+    assert "source" not in text.casefold()

@@ -24,7 +24,7 @@ OTHER_WRITERS = "Other users"
 
 # The viewer's columns, in order. Status is the model's own, not a fact of the group.
 KIND, KEY, TASKS, WRITERS, OWNER, NEWEST, STATUS, REASON = range(8)
-COLUMN_TITLES = ("Kind", "Key or subject", "Tasks", "Writers", "Owner", "Newest", "Status", "Reason")
+COLUMN_TITLES = ("Kind", "Key or subject", "Tasks", "Written by", "Owner", "Newest", "Status", "Reason")
 
 # The sort and listing order of kinds: the surest duplicates first, the clones last.
 KIND_ORDER = {GroupKind.EXACT: 0, GroupKind.NORMALISED: 1, GroupKind.PROBABLE: 2, GroupKind.CLONES: 3}

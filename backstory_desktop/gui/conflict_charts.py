@@ -1,4 +1,4 @@
-"""Charts of duplicate groups with Qt Charts: by source tool, by kind, and by month.
+"""Charts of duplicate groups with Qt Charts: by who wrote their Tasks, by kind, and by month.
 
 Each chart counts the groups the viewer's filters let through, counted as
 core.group_view counts them for the reports.
@@ -7,30 +7,43 @@ core.group_view counts them for the reports.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCharts import (
+    QAbstractAxis,
     QAbstractBarSeries,
     QBarCategoryAxis,
     QBarSeries,
     QBarSet,
+    QCategoryAxis,
     QChart,
     QChartView,
     QHorizontalBarSeries,
     QValueAxis,
 )
-from PySide6.QtCore import QMargins, Qt
+from PySide6.QtCore import QLocale, QMargins, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QGridLayout, QWidget
 
+from backstory_desktop.core.group_view import OTHER_WRITERS
 from backstory_desktop.gui.widgets import note
 
 BAR_COLOR = QColor("#1a5fb4")
 CLONES_COLOR = QColor("#9aa0a6")
 # More months than this crowd the axis, so the older ones are summed into one bar.
-MAX_MONTHS = 18
+MAX_MONTHS = 12
 EARLIER = "Earlier"
+# A chart with more bars than this shows its counts on the value axis only: numbers on
+# narrow bars overlap one another.
+MAX_LABELLED_BARS = 6
+# The steps between ticks, times a power of ten.
+ROUND_STEPS = (1, 2, 2.5, 3, 4, 5, 6, 8)
+# How many bars a crowded axis names.
+CROWDED_AXIS_NAMES = 3
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+# Counts read with thousands separators on the axes and bars ("27,538").
+NUMBER_LOCALE = QLocale(QLocale.Language.English, QLocale.Country.UnitedStates)
 
 
 def last_months(counts: Mapping[str, int], limit: int = MAX_MONTHS) -> dict[str, int]:
@@ -43,53 +56,145 @@ def last_months(counts: Mapping[str, int], limit: int = MAX_MONTHS) -> dict[str,
     return {EARLIER: sum(counts[month] for month in older), **{month: counts[month] for month in kept}}
 
 
-def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
-              colors: Mapping[str, QColor] | None = None) -> QChart:
-    """Build a one-series bar chart of ``counts``, a bar per category, the count written on each bar.
+def every_month(counts: Mapping[str, int]) -> dict[str, int]:
+    """Return the counts by month ("2026-11") with a zero for each month between the first and last.
 
-    A horizontal chart lists the first category at the top.
+    Keys that are not months are kept as they are, first.
     """
+    months = sorted(month for month in counts if _month_number(month) is not None)
+    others = {key: value for key, value in counts.items() if _month_number(key) is None}
+    if not months:
+        return others
+    first, last = _month_number(months[0]), _month_number(months[-1])
+    assert first is not None and last is not None
+    filled = {f"{number // 12:04d}-{number % 12 + 1:02d}": 0 for number in range(first, last + 1)}
+    filled.update({month: counts[month] for month in months})
+    return {**others, **filled}
+
+
+def _month_number(month: str) -> int | None:
+    """Return the months since year 0 of "2026-11", or None for any other text."""
+    if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
+        return None
+    number = int(month[5:])
+    return int(month[:4]) * 12 + number - 1 if 1 <= number <= 12 else None
+
+
+def month_labels(months: Sequence[str]) -> list[str]:
+    """Name months ("2026-11") shortly with their year ("Nov '26"); EARLIER keeps its name."""
+    labels: list[str] = []
+    for month in months:
+        number = _month_number(month)
+        labels.append(month if number is None else f"{MONTH_NAMES[number % 12]} '{month[2:4]}")
+    return labels
+
+
+def axis_range(largest: float, *, most_intervals: int = 4) -> tuple[int, int]:
+    """Return a maximum at or above ``largest`` and a tick count whose ticks are round numbers.
+
+    A step is 1, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten, a whole number;
+    of two to ``most_intervals`` intervals, the one reaching ``largest`` soonest wins.
+    """
+    best: tuple[int, int] | None = None
+    for intervals in range(2, max(most_intervals, 2) + 1):
+        step = _round_step(max(largest, 1) / intervals)
+        if best is None or step * intervals < best[0]:
+            best = (step * intervals, intervals + 1)
+    assert best is not None
+    return best
+
+
+def _round_step(at_least: float) -> int:
+    power = 1
+    while True:
+        for factor in ROUND_STEPS:
+            step = factor * power
+            if step >= at_least and step == int(step):
+                return int(step)
+        power *= 10
+
+
+def category_axis_for(categories: Sequence[str], *, crowded: bool) -> QAbstractAxis:
+    """Return the axis that names the bars: each bar by name, or when ``crowded`` every few bars.
+
+    Qt Charts cuts a bar's name to the bar's width, so under many narrow bars it
+    shows only "…". A crowded axis names about CROWDED_AXIS_NAMES bars, evenly
+    spaced from the first, each name as wide as the bars up to the next one.
+    """
+    if not crowded:
+        axis = QBarCategoryAxis()
+        axis.append(list(categories) or [""])
+        return axis
+    spaced = QCategoryAxis()
+    spaced.setRange(-0.5, len(categories) - 0.5)
+    spaced.setLabelsPosition(QCategoryAxis.AxisLabelsPosition.AxisLabelsPositionOnValue)
+    spaced.setGridLineVisible(False)
+    every = max(1, math.ceil(len(categories) / CROWDED_AXIS_NAMES))
+    for position in range(0, len(categories), every):
+        spaced.append(categories[position], position)
+    return spaced
+
+
+def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
+              colors: Mapping[str, QColor] | None = None, labels: Sequence[str] | None = None) -> QChart:
+    """Build a one-series bar chart of ``counts``, a bar per category.
+
+    ``labels`` name the categories on the axis when they differ from the keys of
+    ``counts``. Up to MAX_LABELLED_BARS bars carry their count; more bars read
+    against round ticks. A horizontal chart lists the first category at the top.
+    """
+    names = list(labels) if labels is not None else list(counts)
     # Qt draws a horizontal chart's first category at the bottom.
-    categories = list(counts)[::-1] if horizontal else list(counts)
+    keys = list(counts)[::-1] if horizontal else list(counts)
+    categories = names[::-1] if horizontal else names
     series = QHorizontalBarSeries() if horizontal else QBarSeries()
     bar_set = QBarSet("Groups")
-    bar_set.append([float(counts[category]) for category in categories])
+    bar_set.append([float(counts[key]) for key in keys])
     bar_set.setColor(BAR_COLOR)
     bar_set.setBorderColor(BAR_COLOR)
-    for position, category in enumerate(categories):
-        color = (colors or {}).get(category)
+    for position, key in enumerate(keys):
+        color = (colors or {}).get(key)
         if color is not None:
             # QBarSet colors one bar through a selection, which here marks the bar and nothing else.
             bar_set.setSelectedColor(color)
             bar_set.selectBar(position)
     series.append(bar_set)
-    series.setLabelsVisible(True)
-    series.setLabelsPosition(QBarSeries.LabelsPosition.LabelsInsideBase if horizontal
-                             else QBarSeries.LabelsPosition.LabelsOutsideEnd)
-    bar_set.setLabelColor(QColor("white") if horizontal else QColor("black"))
+    labelled = len(keys) <= MAX_LABELLED_BARS
+    series.setLabelsVisible(labelled)
+    # Outside the bar's end, a count stays readable however short its bar is.
+    series.setLabelsPosition(QBarSeries.LabelsPosition.LabelsOutsideEnd)
+    series.setLabelsPrecision(12)
+    bar_set.setLabelColor(QColor("black"))
     series.setBarWidth(0.7)
 
     chart = QChart()
     chart.setTitle(title)
+    chart.setLocale(NUMBER_LOCALE)
+    chart.setLocalizeNumbers(True)
     chart.addSeries(series)
     chart.setAnimationOptions(QChart.AnimationOption.NoAnimation)
     chart.setBackgroundRoundness(0)
-    chart.setMargins(QMargins(2, 2, 2, 2))
+    # Room on the right for the last tick's number, centred on the axis' end.
+    chart.setMargins(QMargins(2, 2, 16, 2))
     chart.legend().hide()
-    category_axis = QBarCategoryAxis()
-    category_axis.append(categories or [""])
+    category_axis = category_axis_for(categories, crowded=not horizontal and not labelled)
     value_axis = QValueAxis()
-    # Three ticks on an even maximum fall on whole numbers, which "%d" then shows truly.
-    headroom = 1.0 if horizontal else 1.15
-    value_axis.setRange(0, 2 * math.ceil(max([*counts.values(), 1]) * headroom / 2))
-    value_axis.setLabelFormat("%d")
-    value_axis.setTickCount(3)
-    value_axis.setGridLineVisible(False)
+    largest = max([*counts.values(), 1])
+    # Room beyond the longest bar for its count; a horizontal chart's counts are as wide as long numbers.
+    headroom = 1.0
+    if labelled:
+        headroom = 1.5 if horizontal else 1.15
+    # A horizontal chart's value axis is narrow, so its numbers get three ticks at most.
+    maximum, ticks = axis_range(largest * headroom, most_intervals=2 if horizontal else 4)
+    value_axis.setRange(0, maximum)
+    value_axis.setTickCount(ticks)
+    # With localised numbers Qt Charts shows no label for "%d", so whole numbers are "%.0f".
+    value_axis.setLabelFormat("%.0f")
+    value_axis.setGridLineVisible(not labelled)
     if horizontal:
         chart.addAxis(category_axis, Qt.AlignmentFlag.AlignLeft)
         chart.addAxis(value_axis, Qt.AlignmentFlag.AlignBottom)
     else:
-        category_axis.setLabelsAngle(-60 if len(categories) > 6 else 0)
         chart.addAxis(category_axis, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(value_axis, Qt.AlignmentFlag.AlignLeft)
     series.attachAxis(category_axis)
@@ -97,13 +202,30 @@ def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
     return chart
 
 
+def chart_caption(shown: int, total: int, *, tool_users_named: bool) -> str:
+    """Say which groups the charts count and where the tools' users come from."""
+    if total == 0:
+        return "The scan found no duplicate groups, so there is nothing to chart."
+    which = f"All {total:,} groups."
+    if shown != total:
+        which = f"The {shown:,} groups the filters show, of {total:,}."
+    if not tool_users_named:
+        return (f"{which} No cadence tool user is named in the Cadence tools step, so every Task that "
+                f"Backstory did not write counts as {OTHER_WRITERS}: name the tools' users there, then scan "
+                "again.")
+    return (f"{which} A group counts once for each writer of its Tasks, and the tools' users come from the "
+            "Cadence tools step.")
+
+
 class ConflictCharts(QWidget):
-    """Three charts side by side: groups by source tool, by kind, and by the month of their newest Task."""
+    """Three charts side by side: groups by who wrote their Tasks, by kind, and by month of newest Task."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.caption = note("Scan to see charts of the duplicate groups.")
         self.views: dict[str, QChartView] = {}
+        # Each chart's bar names in reading order: a crowded axis names only some of its bars.
+        self.categories: dict[str, list[str]] = {}
         layout = QGridLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.caption, 0, 0, 1, 3)
@@ -119,20 +241,22 @@ class ConflictCharts(QWidget):
         layout.setColumnStretch(2, 1)
 
     def show_counts(self, by_source: Mapping[str, int], by_kind: Mapping[str, int],
-                    by_month: Mapping[str, int], *, shown: int, total: int) -> None:
-        """Chart the counts of the ``shown`` groups out of ``total`` found (see core.group_view's counts)."""
-        if total == 0:
-            self.caption.setText("The scan found no duplicate groups, so there is nothing to chart.")
-        elif shown == total:
-            self.caption.setText(f"All {total:,} groups. A group counts once for each source of its Tasks.")
-        else:
-            self.caption.setText(f"The {shown:,} groups the filters show, of {total:,}. "
-                                 "A group counts once for each source of its Tasks.")
-        self._set_chart("tool", bar_chart("By source", by_source, horizontal=True))
+                    by_month: Mapping[str, int], *, shown: int, total: int,
+                    tool_users_named: bool = True) -> None:
+        """Chart the counts of the ``shown`` groups out of ``total`` found (see core.group_view's counts).
+
+        ``tool_users_named`` is False when the profile names no cadence tool user, so no Task can be
+        told apart as a tool's, and the caption says where to name them.
+        """
+        self.caption.setText(chart_caption(shown, total, tool_users_named=tool_users_named))
+        months = last_months(every_month(by_month))
+        names = month_labels(list(months))
+        self.categories = {"tool": list(by_source), "kind": list(by_kind), "month": names}
+        self._set_chart("tool", bar_chart("Written by", by_source, horizontal=True))
         self._set_chart("kind", bar_chart("By kind", by_kind, horizontal=True,
                                           colors={"clones": CLONES_COLOR}))
-        self._set_chart("month", bar_chart("By month of the newest Task", last_months(by_month),
-                                           horizontal=False))
+        self._set_chart("month", bar_chart("By month of the newest Task", months, horizontal=False,
+                                           labels=names))
 
     def _set_chart(self, name: str, chart: QChart) -> None:
         view = self.views[name]
@@ -142,13 +266,8 @@ class ConflictCharts(QWidget):
         previous.deleteLater()
 
     def chart_categories(self, name: str) -> list[str]:
-        """Return the categories of one chart ("tool", "kind" or "month"), top down or left to right."""
-        chart = self.views[name].chart()
-        categories: list[str] = []
-        for axis in chart.axes():
-            if isinstance(axis, QBarCategoryAxis):
-                categories = list(axis.categories())
-        return self._as_read(chart, categories)
+        """Return the bar names of one chart ("tool", "kind" or "month"), top down or left to right."""
+        return list(self.categories.get(name, []))
 
     def chart_values(self, name: str) -> list[int]:
         """Return the bar values of one chart in the order of ``chart_categories``."""

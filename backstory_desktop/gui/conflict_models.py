@@ -24,10 +24,13 @@ from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.gui.models import DIFFERENT_BACKGROUND, ROW_ROLE
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, PASSED_COLOR, plain_tooltip
+from backstory_desktop.report import readable_time
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
+# The statuses a group takes after a resolution or an undo; a failure reads "failed: <reason>".
 RESOLVED = "resolved"
+UNDONE = "undone"
 # Groups prepared between two progress reports and cancel checks.
 PREPARE_PAGE = 1000
 
@@ -337,7 +340,7 @@ class ConflictGroupsModel(QAbstractTableModel):
             text = "\n".join(f"{record.id}: {record.writer or 'unknown'}" for record in group.records)
         elif column == self.NEWEST:
             facts = self.facts(position)
-            text = f"Created from {facts.oldest} to {facts.newest}"
+            text = f"Created from {readable_time(facts.oldest)} to {readable_time(facts.newest)}"
         elif column == self.REASON and group.survivor_reason:
             text = f"{group.reason}\nKept by default: {group.survivor_id}. {group.survivor_reason}"
         else:
@@ -360,27 +363,32 @@ def _yes_no(value: bool) -> str:
     return "yes" if value else "no"
 
 
-# (row label, how to read it from a Task) for the side-by-side view.
+BODY_LABEL = "Body (same letter, same text)"
+BODY_TOOLTIP = ("The scan does not read the e-mail bodies into the app, only a fingerprint of each one, so "
+                "Tasks whose bodies read the same get the same letter.")
+
+# (row label, how to read it from a Task) for the side-by-side view. What tells the Tasks apart
+# (the key, who wrote them, whether they are deleted or archived) comes first, so it shows in a short view.
 COMPARED_FIELDS: tuple[tuple[str, Callable[[TaskRecord], str]], ...] = (
     ("Id", lambda task: task.id),
     ("Message-ID key", lambda task: task.key or ""),
-    ("Subject", lambda task: task.subject),
     ("Written by", lambda task: task.writer),
+    ("Deleted", lambda task: _yes_no(task.is_deleted)),
+    ("Archived", lambda task: _yes_no(task.is_archived)),
+    ("Subject", lambda task: task.subject),
     ("Owner", lambda task: task.owner_name or task.owner_id or ""),
     ("Created by", lambda task: task.created_by_name or task.created_by_id or ""),
-    ("Created date", lambda task: task.created_date),
+    ("Created date", lambda task: readable_time(task.created_date)),
     ("Activity date", lambda task: task.activity_date or ""),
     ("Name (WhoId)", lambda task: task.who_id or ""),
     ("Related to (WhatId)", lambda task: task.what_id or ""),
-    ("Description", lambda task: task.description_digest),
+    (BODY_LABEL, lambda task: task.description_digest),
     ("Subtype", lambda task: task.subtype or ""),
     ("Created by Backstory", lambda task: _yes_no(task.created_by_backstory)),
-    ("Deleted", lambda task: _yes_no(task.is_deleted)),
-    ("Archived", lambda task: _yes_no(task.is_archived)),
 )
 
 
-DESCRIPTION_ROW = [label for label, _read in COMPARED_FIELDS].index("Description")
+DESCRIPTION_ROW = [label for label, _read in COMPARED_FIELDS].index(BODY_LABEL)
 
 
 def body_names(digests: Sequence[str]) -> list[str]:
@@ -400,23 +408,31 @@ class RecordComparisonModel(QAbstractTableModel):
 
     A row whose values differ between the Tasks is marked twice: a "≠" before
     the field name and a tinted background, so color is never the only cue.
-    The survivor's column says so in its header, in bold.
+    The survivor's column says so in its header, in bold; after a resolution the
+    columns of the Tasks it deleted say "deleted".
     """
 
     SURVIVOR_MARK = "survivor"
+    DELETED_MARK = "deleted"
 
     def __init__(self) -> None:
         super().__init__()
         self._records: list[TaskRecord] = []
         self._survivor_id = ""
+        self._deleted_ids: frozenset[str] = frozenset()
         self._values: list[list[str]] = []
         self._differs: list[bool] = []
 
-    def set_records(self, records: Sequence[TaskRecord], survivor_id: str = "") -> None:
-        """Show the Tasks of one group, marking the Task ``survivor_id`` as the one kept."""
+    def set_records(self, records: Sequence[TaskRecord], survivor_id: str = "", *,
+                    deleted_ids: Collection[str] = ()) -> None:
+        """Show the Tasks of one group, marking the Task ``survivor_id`` as the one kept.
+
+        ``deleted_ids`` are the Tasks a resolution of the group deleted, marked as such.
+        """
         self.beginResetModel()
         self._records = list(records)
         self._survivor_id = survivor_id
+        self._deleted_ids = frozenset(deleted_ids)
         self._values = [[read(task) for task in self._records] for _label, read in COMPARED_FIELDS]
         self._values[DESCRIPTION_ROW] = body_names(self._values[DESCRIPTION_ROW])
         self._differs = [len(set(values)) > 1 for values in self._values]
@@ -447,10 +463,16 @@ class RecordComparisonModel(QAbstractTableModel):
             font = QFont()
             font.setBold(True)
             return font
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Vertical:
+            return BODY_TOOLTIP if section == DESCRIPTION_ROW else None
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if orientation == Qt.Orientation.Horizontal:
-            return f"Task {section + 1} ({self.SURVIVOR_MARK})" if survivor else f"Task {section + 1}"
+            if survivor:
+                return f"Task {section + 1} ({self.SURVIVOR_MARK})"
+            if self._records[section].id in self._deleted_ids:
+                return f"Task {section + 1} ({self.DELETED_MARK})"
+            return f"Task {section + 1}"
         label = COMPARED_FIELDS[section][0]
         return f"≠ {label}" if self._differs[section] else label
 
@@ -461,6 +483,8 @@ class RecordComparisonModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return value
         if role == Qt.ItemDataRole.ToolTipRole:
+            if index.row() == DESCRIPTION_ROW:
+                return BODY_TOOLTIP
             return plain_tooltip(value) if value else None
         if role == Qt.ItemDataRole.BackgroundRole and self._differs[index.row()]:
             return DIFFERENT_BACKGROUND

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import (
@@ -38,15 +38,22 @@ from PySide6.QtWidgets import (
 from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
 from backstory_desktop.core.resolution import (
     FILLABLE_FIELDS,
+    RECYCLE_BIN_DAYS,
     ResolutionChoice,
     ResolutionPlan,
     ResolveAction,
     default_choice,
+    diff_value,
     fillable,
     plan_resolution,
 )
 from backstory_desktop.core.survivor import SURVIVOR_RULE
-from backstory_desktop.enablement.resolution import RECYCLE_BIN_DAYS, SnapshotSummary, summarise_snapshot
+from backstory_desktop.enablement.resolution import (
+    SnapshotSummary,
+    ran_group_ids,
+    summarise_snapshot,
+    undo_lines,
+)
 from backstory_desktop.gui.dialogs import change_list_html
 from backstory_desktop.gui.pages.plan_text import counted
 from backstory_desktop.gui.widgets import (
@@ -66,8 +73,6 @@ UNDO = "Undo"
 DEFAULT_MARK = " (default)"
 # Width and height in pixels the dialogs open with, so that they fit a 1100x760 window.
 DIALOG_SIZE = (1000, 660)
-# Field values in the dialog's lists are cut to this many characters, so each stays on one line.
-SHOWN_VALUE_LENGTH = 70
 # The maximum number of diff lines a dialog shows, so a bulk resolution's undo opens at once.
 DIFF_LINE_LIMIT = 400
 
@@ -79,12 +84,6 @@ KEY_COLUMN = 2
 SHARED_COLUMNS = (KEY_COLUMN, 3, 6)
 # The maximum number of a group's Tasks the table shows without scrolling.
 RECORD_ROWS_SHOWN = 8
-
-
-def shown_value(value: object) -> str:
-    """Return a field value on one line, cut to SHOWN_VALUE_LENGTH characters."""
-    text = " ".join(str(value).split())
-    return text if len(text) <= SHOWN_VALUE_LENGTH else text[: SHOWN_VALUE_LENGTH - 1] + "…"
 
 
 def record_state(values: Mapping[str, object]) -> str:
@@ -137,13 +136,14 @@ class ResolveDialog(QDialog):
     """
 
     def __init__(self, group: DuplicateGroup, current: Mapping[str, Mapping[str, object]], key_field: str,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, flag_field: str = "") -> None:
         super().__init__(parent)
         self.setWindowTitle("Resolve a duplicate group")
         self.resize(*DIALOG_SIZE)
         self.group = group
         self.current = current
         self.key_field = key_field
+        self.flag_field = flag_field
         self.default = default_choice(group)
         self.fill_boxes: dict[str, QCheckBox] = {}
 
@@ -171,8 +171,9 @@ class ResolveDialog(QDialog):
     def _survivor_box(self) -> QGroupBox:
         box = QGroupBox("Task to keep")
         box_layout = QVBoxLayout(box)
-        rule = note(SURVIVOR_RULE + (f" Here: {self.group.survivor_reason}" if self.group.survivor_reason
-                                     else ""))
+        default_reason = (f" By this rule the Task marked{DEFAULT_MARK} is kept. {self.group.survivor_reason}"
+                          if self.group.survivor_reason else "")
+        rule = note(SURVIVOR_RULE + default_reason)
         rule.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
         box_layout.addWidget(rule)
 
@@ -224,8 +225,8 @@ class ResolveDialog(QDialog):
     def _action_box(self) -> QGroupBox:
         box = QGroupBox("The other Tasks")
         box_layout = QVBoxLayout(box)
-        self.delete_button = QRadioButton("Delete them after clearing their key (they stay in the "
-                                          "recycle bin for 15 days, so undo can restore them)")
+        self.delete_button = QRadioButton("Delete them after clearing their key (they stay in the recycle "
+                                          f"bin for {RECYCLE_BIN_DAYS} days, so undo can restore them)")
         self.clear_key_button = QRadioButton("Keep them all and only clear their key (for clones: "
                                              "one e-mail logged on purpose once per related record)")
         clear_key = self.default.action is ResolveAction.CLEAR_KEY_ON_OTHERS
@@ -256,7 +257,8 @@ class ResolveDialog(QDialog):
 
     def plan(self) -> ResolutionPlan:
         """Return the writes the dialog's diff lists."""
-        return plan_resolution(self.group, self.choice(), self.current, self.key_field)
+        return plan_resolution(self.group, self.choice(), self.current, self.key_field,
+                               flag_field=self.flag_field)
 
     def _survivor_toggled(self, checked: bool) -> None:
         # Each change of survivor unticks one button and ticks another; only the ticked one counts.
@@ -288,7 +290,7 @@ class ResolveDialog(QDialog):
             # A field unticked by the admin stays unticked when another survivor is chosen.
             box.setChecked(name in ticked or name not in previous)
             box.toggled.connect(self._update_plan)
-            source = plain_label(f"{shown_value(fill.value)}  (from {fill.from_id})")
+            source = plain_label(f"{diff_value(fill.value)}  (from {fill.from_id})")
             self.fills_layout.addWidget(box, row, 0)
             self.fills_layout.addWidget(source, row, 1)
             self.fill_boxes[name] = box
@@ -313,18 +315,21 @@ class ResolveDialog(QDialog):
         self.resolve_button.setEnabled(plan.has_changes)
 
 
-class PlanTableModel(QAbstractTableModel):
-    """One row per planned group: the group, the Task kept, how many Tasks are deleted, the fields filled."""
+class ListTableModel(QAbstractTableModel):
+    """A read-only table with one row per item. Subclasses set HEADERS and return each item's cells."""
 
-    HEADERS = ("Group", "Kind", "Keep", "Deleted", "Keys cleared", "Fields filled")
+    HEADERS: tuple[str, ...] = ()
+    ROLES: tuple[Qt.ItemDataRole, ...] = (Qt.ItemDataRole.DisplayRole,)
 
-    def __init__(self, plans: Sequence[ResolutionPlan], titles: Mapping[str, str]) -> None:
+    def __init__(self, items: Sequence[Any]) -> None:
         super().__init__()
-        self.plans = list(plans)
-        self.titles = titles
+        self.items = list(items)
+
+    def cells(self, item: Any) -> tuple[str, ...]:
+        raise NotImplementedError
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.plans)
+        return 0 if parent.isValid() else len(self.items)
 
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.HEADERS)
@@ -336,18 +341,32 @@ class PlanTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if not index.isValid() or role not in self.ROLES:
             return None
-        plan = self.plans[index.row()]
-        cells = (self.titles.get(plan.group_id, plan.group_id), plan.kind, plan.survivor_id,
-                 f"{len(plan.delete_ids):,}", f"{len(plan.clear_key_ids):,}",
-                 ", ".join(fill.field for fill in plan.fills))
-        return cells[index.column()]
+        return self.cells(self.items[index.row()])[index.column()]
+
+
+class PlanTableModel(ListTableModel):
+    """One row per planned group: the group, the Task kept, how many Tasks are deleted, the fields filled."""
+
+    HEADERS = ("Group", "Kind", "Keep", "Deleted", "Keys cleared", "Fields filled")
+    ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole)
+
+    def __init__(self, plans: Sequence[ResolutionPlan], titles: Mapping[str, str]) -> None:
+        super().__init__(plans)
+        self.titles = titles
+
+    def cells(self, item: Any) -> tuple[str, ...]:
+        plan = cast(ResolutionPlan, item)
+        return (self.titles.get(plan.group_id, plan.group_id), str(plan.kind), plan.survivor_id,
+                f"{len(plan.delete_ids):,}", f"{len(plan.clear_key_ids):,}",
+                ", ".join(fill.field for fill in plan.fills))
 
 
 def bulk_lines(plans: Sequence[ResolutionPlan]) -> list[str]:
     """Return the diff of many plans as totals, one kind of write a line."""
-    restored = sum(len(plan.undelete_first_ids) for plan in plans)
+    restored_survivors = sum(1 for plan in plans if plan.survivor_id in plan.undelete_first_ids)
+    restored = sum(len(plan.undelete_first_ids) for plan in plans) - restored_survivors
     cleared = sum(len(plan.clear_key_ids) for plan in plans)
     fills = sum(len(plan.fills) for plan in plans)
     filled_tasks = sum(1 for plan in plans if plan.fills)
@@ -355,6 +374,8 @@ def bulk_lines(plans: Sequence[ResolutionPlan]) -> list[str]:
     kept = sum(1 for plan in plans if plan.action is ResolveAction.CLEAR_KEY_ON_OTHERS)
     key_field = next((plan.key_field for plan in plans if plan.key_field), "the key field")
     lines = [f"= keep one Task in each of {counted(len(plans), 'group')}"]
+    if restored_survivors:
+        lines.append(f"+ restore {counted(restored_survivors, 'kept Task')} from the recycle bin")
     if restored:
         lines.append(f"+ restore {counted(restored, 'Task')} from the recycle bin, to clear their key")
     if cleared:
@@ -362,10 +383,24 @@ def bulk_lines(plans: Sequence[ResolutionPlan]) -> list[str]:
     if fills:
         lines.append(f"~ fill {counted(fills, 'empty field')} on {counted(filled_tasks, 'kept Task')}")
     if deleted:
-        lines.append(f"- delete {counted(deleted, 'Task')} (they stay in the recycle bin for 15 days)")
+        lines.append(f"- delete {counted(deleted, 'Task')} (they stay in the recycle bin for "
+                     f"{RECYCLE_BIN_DAYS} days)")
     if kept:
         lines.append(f"• keep every Task of {counted(kept, 'group')} of clones, only their key is cleared")
     return lines
+
+
+def bulk_note(plans: Sequence[ResolutionPlan]) -> str:
+    """Explain a bulk resolution: the default rule, and why groups of clones are in it, when they are."""
+    text = (f"Resolve {counted(len(plans), 'group')} by the default rule. {SURVIVOR_RULE} Each kept Task "
+            "takes the others' values into its empty fields.")
+    clones = sum(1 for plan in plans if plan.action is ResolveAction.CLEAR_KEY_ON_OTHERS)
+    if clones:
+        text += (f" {counted(clones, 'group')} of clones {'is' if clones == 1 else 'are'} included because "
+                 "more than one of their Tasks holds the key, which blocks making the field Unique: every "
+                 "Task stays and only the others lose the key.")
+    return (f"{text} Select a group to see its changes. To choose another Task to keep, cancel and resolve "
+            "that group on its own.")
 
 
 class BulkResolveDialog(QDialog):
@@ -379,10 +414,7 @@ class BulkResolveDialog(QDialog):
         self.plans = [plan for plan in plans if plan.has_changes]
 
         layout = QVBoxLayout(self)
-        layout.addWidget(note(
-            f"Resolve {counted(len(self.plans), 'group')} by the default rule. {SURVIVOR_RULE} Each kept "
-            "Task takes the others' values into its empty fields. Select a group to see its changes. To "
-            "choose another Task to keep, cancel and resolve that group on its own."))
+        layout.addWidget(note(bulk_note(self.plans)))
         self.model = PlanTableModel(self.plans, titles)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -431,47 +463,33 @@ class BulkResolveDialog(QDialog):
         self.diff.setText(change_list_html(bulk_lines(self.plans)))
 
 
-
 @dataclass(frozen=True)
 class UndoEntry:
-    """One resolution in the undo list: its summary, the diff of its undo, and the groups it resolved."""
+    """One resolution in the undo list: its summary, the diff of its undo, and the groups it resolved.
+
+    ``ran_group_ids`` are the groups the resolution started writing, which undo puts
+    back; ``warnings`` are sentences on what undo cannot do as the org is now.
+    """
 
     summary: SnapshotSummary
     lines: tuple[str, ...]
     group_ids: tuple[str, ...]
+    ran_group_ids: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
 
-def undo_entry(snapshot: Snapshot, now: datetime | None = None) -> UndoEntry:
-    """Return a snapshot as the undo list shows it."""
+def undo_entry(snapshot: Snapshot, now: datetime | None = None, *,
+               warnings: Sequence[str] = ()) -> UndoEntry:
+    """Return a snapshot as the undo list shows it.
+
+    NOTE: the diff takes the Tasks as the resolution left them, because reading every
+    snapshot's Tasks would slow the list. Undo reads them again, leaves a value changed
+    since as it is, and names it in its result.
+    """
     plans = snapshot.resolution_plans
     return UndoEntry(summarise_snapshot(snapshot, now), tuple(undo_lines(snapshot)),
-                     tuple(plan.group_id for plan in plans))
-
-
-def undo_lines(snapshot: Snapshot) -> list[str]:
-    """Return the writes that undo makes, as diff lines: each Task restored, each value put back."""
-    lines: list[str] = []
-    was_deleted = {record_id for record_id, values in snapshot.records.items() if values.get("IsDeleted")}
-    for plan in snapshot.resolution_plans:
-        lines.append(f"= group {plan.group_id}, where {plan.survivor_id} was kept")
-        for record_id in plan.delete_ids:
-            if record_id not in was_deleted:
-                lines.append(f"+ restore {record_id} from the recycle bin")
-        cleared = dict(plan.cleared_keys)
-        for record_id in plan.clear_key_ids:
-            key = shown_diff_value(cleared.get(record_id))
-            lines.append(f"~ {record_id}: {plan.key_field}: (empty) -> {key}")
-        for fill in plan.fills:
-            lines.append(f"~ {plan.survivor_id}: {fill.field}: {shown_diff_value(fill.value)} -> (empty)")
-        for record_id in plan.undelete_first_ids:
-            if record_id in was_deleted:
-                lines.append(f"- delete {record_id} again, as it was in the recycle bin before")
-    return lines
-
-
-def shown_diff_value(value: object) -> str:
-    """Return a value as the diff lines quote it, or "(empty)"."""
-    return "(empty)" if value is None or not str(value).strip() else repr(shown_value(value))
+                     tuple(plan.group_id for plan in plans), ran_group_ids=tuple(ran_group_ids(snapshot)),
+                     warnings=tuple(warnings))
 
 
 def limited(lines: Sequence[str]) -> list[str]:
@@ -482,37 +500,18 @@ def limited(lines: Sequence[str]) -> list[str]:
     return [*lines[: DIFF_LINE_LIMIT - 1], f"• … and {more:,} more lines"]
 
 
-class UndoTableModel(QAbstractTableModel):
+class UndoTableModel(ListTableModel):
     """One row per resolution made on the org from this computer, newest first."""
 
     HEADERS = ("Made", "By", "Groups", "Tasks", "Deleted", "Status", "Undo")
 
-    def __init__(self, entries: Sequence[UndoEntry]) -> None:
-        super().__init__()
-        self.entries = list(entries)
-
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        summary = self.entries[index.row()].summary
+    def cells(self, item: Any) -> tuple[str, ...]:
+        summary = cast(UndoEntry, item).summary
         possible = "in part" if summary.note else "yes"
         if not summary.undoable:
             possible = "no"
-        cells = (readable_time(summary.created_at), summary.username, f"{summary.groups:,}",
-                 f"{summary.records:,}", f"{summary.deleted:,}", summary.status, possible)
-        return cells[index.column()]
+        return (readable_time(summary.created_at), summary.username, f"{summary.groups:,}",
+                f"{summary.records:,}", f"{summary.deleted:,}", summary.status, possible)
 
 
 class UndoDialog(QDialog):
@@ -545,6 +544,10 @@ class UndoDialog(QDialog):
         self.entry_note = note("")
         self.entry_note.setStyleSheet(f"color: {FAILED_COLOR.name()};")
         layout.addWidget(self.entry_note)
+        # What undo cannot do as the org is now (a field made Unique since), above the diff it changes.
+        self.warnings = note("")
+        self.warnings.setStyleSheet(f"color: {FAILED_COLOR.name()};")
+        layout.addWidget(self.warnings)
         layout.addWidget(plain_label("Changes undo makes in the org:"))
         scroll, self.diff = diff_view()
         layout.addWidget(scroll, 3)
@@ -569,5 +572,7 @@ class UndoDialog(QDialog):
         entry = self.entries[current.row()]
         self.entry_note.setText(entry.summary.note)
         self.entry_note.setVisible(bool(entry.summary.note))
+        self.warnings.setText(" ".join(entry.warnings))
+        self.warnings.setVisible(bool(entry.warnings))
         self.diff.setText(change_list_html(limited(entry.lines)))
         self.undo_button.setEnabled(entry.summary.undoable)

@@ -20,6 +20,8 @@ from backstory_desktop.core.group_view import (
 from backstory_desktop.core.jobs import no_progress
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.gui.conflict_models import (
+    BODY_LABEL,
+    BODY_TOOLTIP,
     ConflictGroupsModel,
     RecordComparisonModel,
     body_names,
@@ -254,9 +256,27 @@ def test_comparison_model__written_by_and_bodies() -> None:
 
     written = labels.index("≠ Written by")
     assert model.index(written, 0).data() == "Outreach (jane@x.example)"
-    description = labels.index("≠ Description")
+    description = labels.index(f"≠ {BODY_LABEL}")
     assert [model.index(description, column).data() for column in range(2)] == ["body A", "empty"]
     assert model.survivor_column() is None
+
+
+def test_comparison_model__created_date_readable() -> None:
+    group = make_groups(1)[0]
+    model = RecordComparisonModel()
+    model.set_records(group.records)
+    labels = [model.headerData(row, Qt.Orientation.Vertical) for row in range(model.rowCount())]
+
+    created = labels.index("≠ Created date")
+    assert model.index(created, 0).data() == "2026-01-10 10:00:00 UTC"
+
+
+def test_groups_model__newest_tooltip_readable() -> None:
+    model = loaded_model(1)
+
+    tooltip = model.index(0, ConflictGroupsModel.NEWEST).data(Qt.ItemDataRole.ToolTipRole)
+
+    assert "Created from 2026-01-10 10:00:00 UTC to 2026-01-11 10:00:01 UTC" in tooltip
 
 
 def test_body_names__equal_digests_share_a_name() -> None:
@@ -297,3 +317,42 @@ def test_groups_model__counts_as_group_view() -> None:
     assert list(by_kind.items()) == list(counts_by_kind(shown).items())
     assert list(by_month.items()) == list(counts_by_month(shown).items())
     assert by_kind["clones"] == 0
+
+
+def test_groups_model__written_by_title() -> None:
+    model = loaded_model(1)
+
+    assert model.headerData(ConflictGroupsModel.WRITERS, Qt.Orientation.Horizontal) == "Written by"
+
+
+def test_comparison_model__key_facts_first() -> None:
+    group = make_groups(1)[0]
+    model = RecordComparisonModel()
+    model.set_records(group.records)
+    labels = [str(model.headerData(row, Qt.Orientation.Vertical)).removeprefix("≠ ")
+              for row in range(model.rowCount())]
+
+    # A Compare tab 1100x760 shows about eight rows; these tell the Tasks apart.
+    assert labels[:5] == ["Id", "Message-ID key", "Written by", "Deleted", "Archived"]
+
+
+def test_comparison_model__body_row_says_fingerprint() -> None:
+    group = make_groups(1)[0]
+    model = RecordComparisonModel()
+    model.set_records(group.records)
+    labels = [str(model.headerData(row, Qt.Orientation.Vertical)) for row in range(model.rowCount())]
+    row = labels.index(f"≠ {BODY_LABEL}")
+
+    assert BODY_LABEL == "Body (same letter, same text)"
+    assert model.headerData(row, Qt.Orientation.Vertical, Qt.ItemDataRole.ToolTipRole) == BODY_TOOLTIP
+    assert model.index(row, 0).data(Qt.ItemDataRole.ToolTipRole) == BODY_TOOLTIP
+    assert "only a fingerprint" in BODY_TOOLTIP
+
+
+def test_comparison_model__deleted_columns_marked() -> None:
+    group = make_groups(1)[0]
+    model = RecordComparisonModel()
+    model.set_records(group.records, group.records[1].id, deleted_ids=[group.records[0].id])
+
+    assert model.headerData(0, Qt.Orientation.Horizontal) == "Task 1 (deleted)"
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "Task 2 (survivor)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
+from PySide6.QtCharts import QAbstractBarSeries, QCategoryAxis, QValueAxis
 from PySide6.QtCore import QCoreApplication, QDate, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 from pytestqt.qtbot import QtBot
@@ -12,10 +13,12 @@ from test_conflict_models import make_groups
 from wizard_driver import click, connect, inspect_field, wait_idle
 
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
-from backstory_desktop.core.duplicates import GroupKind
+from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
+from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.core.survivor import SURVIVOR_RULE
+from backstory_desktop.gui.conflict_charts import EARLIER, MONTH_NAMES, axis_range, every_month, month_labels
 from backstory_desktop.gui.conflict_models import ConflictGroupsModel
-from backstory_desktop.gui.pages.conflicts import ConflictsPage
+from backstory_desktop.gui.pages.conflicts import ConflictsPage, scan_status
 from backstory_desktop.gui.threshold_dialog import ThresholdDialog
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.seed_duplicates import (
@@ -113,6 +116,24 @@ def test_page__charts_count_shown_groups(qtbot: QtBot, make_window: Callable[...
     assert page.charts.chart_values("kind") == [10, 10, 10, 0]
     assert page.charts.caption.text().startswith("The 30 groups the filters show, of 40.")
     assert sum(page.charts.chart_values("month")) == 30
+
+
+def test_page__charts_caption_names_tools_step(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow]
+) -> None:
+    page = page_with_groups(qtbot, make_window(), 8)
+    page.run.profile.cadence_users = {}
+
+    page.tabs.setCurrentWidget(page.charts)
+    caption = page.charts.caption.text()
+    assert "No cadence tool user is named in the Cadence tools step" in caption
+    assert "counts as Other users" in caption
+
+    page.run.profile.cadence_users = {"Outreach": ["jane@x.example"]}
+    page.show_clones.setChecked(False)
+    caption = page.charts.caption.text()
+    assert caption.startswith("The 6 groups the filters show, of 8.")
+    assert "the tools' users come from the Cadence tools step" in caption
 
 
 def duplicates_page(
@@ -243,3 +264,89 @@ def test_page__rescan_keeps_sort(qtbot: QtBot, make_window: Callable[..., Wizard
     assert header.sortIndicatorSection() == ConflictGroupsModel.NEWEST
     assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
     assert page.groups_model.group_at(0).group_id == newest_first.group_id
+
+
+def clones_group(number: int, keys: tuple[str | None, ...]) -> DuplicateGroup:
+    """Build a clones group of one e-mail on ``len(keys)`` Opportunities, with these keys."""
+    records = tuple(TaskRecord(id=f"00T{number:010d}{member}AA", key=key, subject="Intro",
+                               what_id=f"006{member:012d}AAA", created_date="2026-11-02T10:00:00.000+0000")
+                    for member, key in enumerate(keys))
+    return DuplicateGroup(GroupKind.CLONES, keys[0] or "", records, "3 Tasks are one e-mail",
+                          group_id=records[0].id, survivor_id=records[0].id)
+
+
+def test_page__keyless_clones_need_no_change(qtbot: QtBot, make_window: Callable[..., WizardWindow]) -> None:
+    window = make_window()
+    page = page_with_groups(qtbot, window, 0)
+    page.run.groups = [clones_group(1, (None, None, None)), clones_group(2, ("<c@x>", None, None)),
+                       clones_group(3, ("<d@x>", "<d@x>", None))]
+    page.show_scan(StepResult(Step.CONFLICTS, StepStatus.PASSED, "Found 3 groups.", {}))
+
+    page.groups.selectRow(0)
+    assert page.survivor.text().startswith("These clones are logged once per related record on purpose and "
+                                           "none holds a key, so they need no change.")
+    assert "clear the key" not in page.survivor.text()
+    assert not page.resolve_button.isEnabled()
+    assert "need no change" in page.resolve_button.toolTip()
+    page.groups.selectRow(1)
+    assert "only one holds the key, so they need no change" in page.survivor.text()
+    assert not page.resolve_button.isEnabled()
+    page.groups.selectRow(2)
+    assert "clears the key on all but one of the 2 Tasks that hold it" in page.survivor.text()
+    assert page.resolve_button.isEnabled()
+
+
+def test_page__written_by_everywhere(qtbot: QtBot, make_window: Callable[..., WizardWindow]) -> None:
+    page = page_with_groups(qtbot, make_window(), 8)
+
+    assert page.tool_filter.itemText(0) == "Written by: any"
+    assert page.tool_filter.findText("Written by: Outreach") > 0
+    page.tool_filter.setCurrentIndex(page.tool_filter.findText("Written by: Outreach"))
+    assert page.current_filter().tool == "Outreach"
+    header = page.groups_model.headerData(ConflictGroupsModel.WRITERS, Qt.Orientation.Horizontal)
+    assert header == "Written by"
+    page.tabs.setCurrentWidget(page.charts)
+    assert page.charts.views["tool"].chart().title() == "Written by"
+
+
+def test_page__charts_at_scale(qtbot: QtBot, make_window: Callable[..., WizardWindow]) -> None:
+    page = page_with_groups(qtbot, make_window(), GROUP_COUNT)
+    page.tabs.setCurrentWidget(page.charts)
+
+    months = page.charts.chart_categories("month")
+    assert months == [f"{name} '26" for name in MONTH_NAMES]
+    month_chart = page.charts.views["month"].chart()
+    bars = next(series for series in month_chart.series() if isinstance(series, QAbstractBarSeries))
+    assert not bars.isLabelsVisible(), "numbers on 12 narrow bars overlap"
+    spaced = next(axis for axis in month_chart.axes() if isinstance(axis, QCategoryAxis))
+    assert len(spaced.categoriesLabels()) <= 3
+    for name in ("tool", "kind", "month"):
+        axis = next(axis for axis in page.charts.views[name].chart().axes() if type(axis) is QValueAxis)
+        step = axis.max() / (axis.tickCount() - 1)
+        assert step == int(step)
+        assert str(int(step)).rstrip("0") in {"1", "2", "25", "3", "4", "5", "6", "8"}
+    kind_chart = page.charts.views["kind"].chart()
+    assert next(series for series in kind_chart.series()).isLabelsVisible()
+
+
+def test_axis_range__round_ticks() -> None:
+    assert axis_range(7432) == (7500, 4)
+    assert axis_range(30108) == (32000, 5)
+    assert axis_range(30108, most_intervals=2) == (40000, 3)
+    assert axis_range(3) == (3, 4)
+    assert axis_range(0) == (2, 3)
+
+
+def test_month_labels__short_with_year() -> None:
+    assert month_labels([EARLIER, "2025-12", "2026-01"]) == [EARLIER, "Dec '25", "Jan '26"]
+    assert every_month({"2025-11": 2, "2026-02": 1}) == {"2025-11": 2, "2025-12": 0, "2026-01": 0,
+                                                         "2026-02": 1}
+
+
+def test_scan_status__flagged_groups_left() -> None:
+    left = StepResult(Step.CONFLICTS, StepStatus.FAILED, "Read 4 Tasks and found 1 group.",
+                      {"groups": 1, "flagged": 1, "tasks": 4})
+    stopped = StepResult(Step.CONFLICTS, StepStatus.FAILED, "The connection was lost.", {})
+
+    assert scan_status(left) == "Scan finished."
+    assert scan_status(stopped) == "The scan did not finish."

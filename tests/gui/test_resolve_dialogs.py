@@ -12,23 +12,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
+from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 from wizard_driver import FIELD, click, connect, inspect_field, wait_idle
 
 from backstory_desktop import enablement
-from backstory_desktop.core.checklist import Step
+from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
-from backstory_desktop.core.resolution import ResolveAction
+from backstory_desktop.core.resolution import RECYCLE_BIN_DAYS, ResolutionPlan, ResolveAction
 from backstory_desktop.core.survivor import SURVIVOR_RULE
-from backstory_desktop.enablement.resolution import apply_resolution, preview_resolution
+from backstory_desktop.enablement.resolution import (
+    ResolutionOutcome,
+    UndoOutcome,
+    apply_resolution,
+    preview_resolution,
+)
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
+from backstory_desktop.gui.pages.conflicts_resolve import (
+    outcome_details,
+    outcome_sentence,
+    undo_details,
+    undo_sentence,
+)
 from backstory_desktop.gui.resolve_dialogs import (
     DEFAULT_MARK,
     DIFF_LINE_LIMIT,
     BulkResolveDialog,
+    PlanTableModel,
     ResolveDialog,
     UndoDialog,
+    UndoTableModel,
+    bulk_lines,
     limited,
     undo_entry,
 )
@@ -102,7 +118,8 @@ def test_resolve_dialog__default_survivor_marked(
     assert default.text().endswith(DEFAULT_MARK)
     assert not dialog.survivor_buttons[other].text().endswith(DEFAULT_MARK)
     assert SURVIVOR_RULE in _texts(dialog)
-    assert group.survivor_reason in _texts(dialog)
+    assert f"By this rule the Task marked{DEFAULT_MARK} is kept. {group.survivor_reason}" in _texts(dialog)
+    assert "Here:" not in _texts(dialog)
     assert f"- delete {other}" in dialog.diff.text()
     assert f"~ {other}: {FIELD}:" in dialog.diff.text()
     assert dialog.resolve_button.isEnabled()
@@ -254,6 +271,82 @@ def test_diff_lines__limited() -> None:
     assert limited(lines[:3]) == lines[:3]
 
 
+def _plan(group_id: str, survivor_id: str, **values: Any) -> ResolutionPlan:
+    fields: dict[str, Any] = {"fills": (), "clear_key_ids": (), "delete_ids": (), "undelete_first_ids": (),
+                              "key_field": FIELD}
+    fields.update(values)
+    return ResolutionPlan(group_id=group_id, survivor_id=survivor_id, **fields)
+
+
+def test_bulk_lines__restored_survivor_apart() -> None:
+    plans = [
+        _plan("00TA", "00TA", delete_ids=("00TB",), undelete_first_ids=("00TA",)),
+        _plan("00TC", "00TC", clear_key_ids=("00TD",), delete_ids=("00TD",), undelete_first_ids=("00TD",)),
+    ]
+
+    lines = bulk_lines(plans)
+
+    assert "+ restore 1 kept Task from the recycle bin" in lines
+    assert "+ restore 1 Task from the recycle bin, to clear their key" in lines
+    assert f"- delete 2 Tasks (they stay in the recycle bin for {RECYCLE_BIN_DAYS} days)" in lines
+
+
+def test_bulk_lines__no_survivor_restored() -> None:
+    lines = bulk_lines([_plan("00TC", "00TC", delete_ids=("00TD",), undelete_first_ids=("00TD",))])
+
+    assert not any("kept Task from the recycle bin" in line for line in lines)
+
+
+def test_plan_model__passes_model_tester(qtmodeltester: ModelTester) -> None:
+    plans = [_plan("00TA", "00TA", kind=GroupKind.PROBABLE, delete_ids=("00TB", "00TC"))]
+    model = PlanTableModel(plans, {"00TA": "Re: pricing"})
+
+    qtmodeltester.check(model)
+    assert [model.index(0, column).data() for column in range(model.columnCount())] == [
+        "Re: pricing", "probable", "00TA", "2", "0", ""]
+
+
+def test_undo_model__passes_model_tester(
+    qtmodeltester: ModelTester, duplicates_run: enablement.EnablementRun
+) -> None:
+    group = _group(duplicates_run.groups, SAYING_HELLO_KEY)
+    outcome = apply_resolution(duplicates_run, preview_resolution(duplicates_run, [group]))
+    snapshot = find_snapshot(duplicates_run.require_connection().org_id, outcome.snapshot_id)
+    model = UndoTableModel([undo_entry(snapshot)])
+
+    qtmodeltester.check(model)
+    assert model.index(0, 2).data() == "1"
+    assert model.index(0, 6).data() == "yes"
+
+
+def test_outcome_sentence__failure_one_sentence(tmp_path: Path) -> None:
+    outcome = ResolutionOutcome(tmp_path / "snapshot.json", "s1", resolved_group_ids=["00TA"],
+                                failed={"00TB": "Deleting Task 00TC failed: UNABLE_TO_LOCK_ROW: busy"})
+
+    assert outcome_sentence(outcome) == "Resolved 1 group, and 1 group failed: see Details."
+    details = outcome_details(outcome)
+    assert details[0] == "Group 00TB: Deleting Task 00TC failed: UNABLE_TO_LOCK_ROW: busy."
+    assert str(tmp_path / "snapshot.json") in details[-1]
+
+
+def test_outcome_sentence__stopped_one_sentence(tmp_path: Path) -> None:
+    outcome = ResolutionOutcome(tmp_path / "snapshot.json", "s1", resolved_group_ids=["00TA", "00TB"],
+                                stopped="The resolution was cancelled after 2 groups")
+
+    assert outcome_sentence(outcome) == "Resolved 2 groups before the resolution stopped: see Details."
+    assert outcome_details(outcome)[0] == "The resolution was cancelled after 2 groups."
+
+
+def test_undo_sentence__left_as_is() -> None:
+    outcome = UndoOutcome("s1", restored=["00TB"], reverted=["00TB"],
+                          left_as_is={"00TA": "Task 00TA: Subject changed since the resolution, so it was "
+                                              "left as is."})
+
+    assert undo_sentence(outcome) == ("Undo restored 1 Task from the recycle bin and put back the values of "
+                                      "1 Task, and left 1 Task changed since as is: see Details.")
+    assert undo_details(outcome) == [outcome.left_as_is["00TA"]]
+
+
 # The page's actions, end to end.
 
 
@@ -347,9 +440,11 @@ def test_page__failed_write_says_why(qtbot: QtBot, conflicts_page: ConflictsPage
 
     assert _status(page, group).startswith("failed: ")
     assert "UNABLE_TO_LOCK_ROW" in _status(page, group)
-    expected = f"Resolved 0 groups. 1 group failed, such as {group.group_id}: "
-    assert page.message.label.text().startswith(expected)
-    assert "Snapshot: " in page.message.details.toPlainText()
+    assert page.message.label.text() == "Resolved 0 groups, and 1 group failed: see Details."
+    details = page.message.details.toPlainText()
+    assert f"Group {group.group_id}: " in details
+    assert "UNABLE_TO_LOCK_ROW" in details
+    assert "The values before the resolution are saved in " in details
 
 
 def test_page__cancel_changes_nothing(qtbot: QtBot, conflicts_page: ConflictsPage) -> None:
@@ -375,23 +470,28 @@ def test_page__resolve_shown_leaves_no_duplicates(qtbot: QtBot, conflicts_page: 
     window = _window(page)
     connection = page.run.require_connection()
     flagged = [group for group in page.groups_model.shown_groups() if group.flagged]
+    clones = _group(page.groups_model.shown_groups(), CLONES_KEY)
+    assert clones.kind is GroupKind.CLONES
 
     click(qtbot, page.resolve_all_button)
     wait_idle(qtbot, window)
     dialog = page.bulk_dialog
     assert dialog is not None
-    assert dialog.model.rowCount() == len(flagged)
+    assert dialog.model.rowCount() == len(flagged) + 1
+    assert "1 group of clones is included" in _texts(dialog)
+    assert "keep every Task of 1 group of clones" in dialog.diff.text()
     click(qtbot, dialog.resolve_button)
     wait_idle(qtbot, window)
 
-    assert all(_status(page, group) == "resolved" for group in flagged)
-    live_keys = [row[FIELD] for row in _all_tasks(connection).values() if row[FIELD] and not row["IsDeleted"]]
-    in_bin_keys = [row[FIELD] for row in _all_tasks(connection).values() if row[FIELD] and row["IsDeleted"]]
+    assert all(_status(page, group) == "resolved" for group in [*flagged, clones])
+    tasks = _all_tasks(connection)
+    live_keys = [row[FIELD] for row in tasks.values() if row[FIELD] and not row["IsDeleted"]]
+    in_bin_keys = [row[FIELD] for row in tasks.values() if row[FIELD] and row["IsDeleted"]]
     assert in_bin_keys == []
-    # The keyed clones are no duplicates, so they are left for the admin to resolve one by one.
-    assert sorted(live_keys).count(CLONES_KEY) == 3
-    assert len({key.strip().strip("<>").casefold() for key in live_keys if key != CLONES_KEY}) == (
-        len([key for key in live_keys if key != CLONES_KEY]))
+    # Clones are logged on purpose: every one stays, and only one keeps the key.
+    assert all(not tasks[record.id]["IsDeleted"] for record in clones.records)
+    assert live_keys.count(CLONES_KEY) == 1
+    assert len({key.strip().strip("<>").casefold() for key in live_keys}) == len(live_keys)
 
 
 def test_page__undo_names_purged(
@@ -416,7 +516,7 @@ def test_page__undo_names_purged(
     click(qtbot, page.undo_dialog.undo_button)
     wait_idle(qtbot, window)
 
-    assert "1 Task could not be restored" in page.message.label.text()
+    assert page.message.label.text().endswith(", but 1 Task could not be: see Details.")
     assert other in page.message.details.toPlainText()
     assert "no longer in the recycle bin" in page.message.details.toPlainText()
 
@@ -458,3 +558,90 @@ def test_page__no_selection_says_so(qtbot: QtBot, conflicts_page: ConflictsPage)
     assert not _window(page).worker.busy
     assert "Select a group" in page.message.label.text()
 
+
+
+def test_page__other_survivor_shown_after_resolve(qtbot: QtBot, conflicts_page: ConflictsPage) -> None:
+    page = conflicts_page
+    window = _window(page)
+    group = _select(page, SAYING_HELLO_KEY)
+    columns = {record.id: column for column, record in enumerate(group.records)}
+    other = next(record.id for record in group.records if record.id != group.survivor_id)
+    click(qtbot, page.resolve_button)
+    wait_idle(qtbot, window)
+    dialog = page.resolve_dialog
+    assert dialog is not None
+    dialog.survivor_buttons[other].click()
+    click(qtbot, dialog.resolve_button)
+    wait_idle(qtbot, window)
+
+    header = page.records_model.headerData
+    assert header(columns[other], Qt.Orientation.Horizontal) == f"Task {columns[other] + 1} (survivor)"
+    assert header(columns[group.survivor_id], Qt.Orientation.Horizontal) == (
+        f"Task {columns[group.survivor_id] + 1} (deleted)")
+    assert (f"Resolved: kept Task {columns[other] + 1} ({other}); deleted Task "
+            f"{columns[group.survivor_id] + 1}.") in page.group_reason.text()
+    assert page.survivor.text().startswith(f"Task {columns[other] + 1} was kept as chosen.")
+    assert not page.resolve_button.isEnabled()
+
+    click(qtbot, page.undo_button)
+    wait_idle(qtbot, window)
+    assert page.undo_dialog is not None
+    click(qtbot, page.undo_dialog.undo_button)
+    wait_idle(qtbot, window)
+
+    assert header(columns[group.survivor_id], Qt.Orientation.Horizontal) == (
+        f"Task {columns[group.survivor_id] + 1} (survivor)")
+    assert "Resolved: kept" not in page.group_reason.text()
+    assert page.resolve_button.isEnabled()
+
+
+def test_undo_dialog__warnings_above_diff(
+    qtbot: QtBot, duplicates_run: enablement.EnablementRun
+) -> None:
+    group = _group(duplicates_run.groups, SAYING_HELLO_KEY)
+    outcome = apply_resolution(duplicates_run, preview_resolution(duplicates_run, [group]))
+    snapshot = find_snapshot(duplicates_run.require_connection().org_id, outcome.snapshot_id)
+    warning = "The field is Unique now, so 1 Task will be restored without its key."
+    dialog = UndoDialog([undo_entry(snapshot), undo_entry(snapshot, warnings=[warning])])
+    qtbot.addWidget(dialog)
+
+    assert dialog.warnings.isHidden()
+    dialog.table.selectRow(1)
+    assert not dialog.warnings.isHidden()
+    assert dialog.warnings.text() == warning
+    layout = dialog.layout()
+    assert layout.indexOf(dialog.warnings) < layout.indexOf(dialog.diff.parentWidget().parentWidget())
+
+
+def test_undo_entry__only_ran_groups(qtbot: QtBot, duplicates_run: enablement.EnablementRun) -> None:
+    groups = [_group(duplicates_run.groups, SAYING_HELLO_KEY), _group(duplicates_run.groups, LSTP_KEY)]
+    outcome = apply_resolution(duplicates_run, preview_resolution(duplicates_run, groups))
+    snapshot = find_snapshot(duplicates_run.require_connection().org_id, outcome.snapshot_id)
+    # As after a resolution stopped before its second group.
+    snapshot.ran_group_ids = [groups[0].group_id]
+
+    entry = undo_entry(snapshot)
+
+    assert set(entry.group_ids) == {group.group_id for group in groups}
+    assert entry.ran_group_ids == (groups[0].group_id,)
+
+
+def test_page__undo_warns_unique_field(qtbot: QtBot, conflicts_page: ConflictsPage) -> None:
+    page = conflicts_page
+    window = _window(page)
+    click(qtbot, page.resolve_all_button)
+    wait_idle(qtbot, window)
+    assert page.bulk_dialog is not None
+    click(qtbot, page.bulk_dialog.resolve_button)
+    wait_idle(qtbot, window)
+    fix = enablement.apply_field_fix(page.run, enablement.plan_field_fix(page.run, case_sensitive=False))
+    assert fix.status is StepStatus.PASSED, fix.reason
+
+    click(qtbot, page.undo_button)
+    wait_idle(qtbot, window)
+
+    dialog = page.undo_dialog
+    assert dialog is not None
+    assert not dialog.warnings.isHidden()
+    assert dialog.warnings.text().startswith(f"{FIELD} is Unique now, so ")
+    assert "will be restored without their key" in dialog.warnings.text()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Collection
 
 from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
@@ -34,10 +35,14 @@ from backstory_desktop.core.checklist import Step, StepResult, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind, Thresholds
 from backstory_desktop.core.group_view import GroupFilter, by_count
 from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.core.resolution import ResolutionPlan, ResolveAction
 from backstory_desktop.core.survivor import SURVIVOR_RULE
 from backstory_desktop.enablement import EnablementRun
+from backstory_desktop.enablement.conflicts import scan_finished
+from backstory_desktop.enablement.resolution import groups_for_bulk
 from backstory_desktop.gui.conflict_charts import ConflictCharts
 from backstory_desktop.gui.conflict_models import (
+    RESOLVED,
     ConflictGroupsModel,
     PreparedGroups,
     RecordComparisonModel,
@@ -59,9 +64,9 @@ MERGE_NOTE = (
 # Starting widths in pixels; Reason, the last column, takes the rest of the table's width.
 GROUP_COLUMN_WIDTHS = {
     ConflictGroupsModel.KIND: 78,
-    ConflictGroupsModel.KEY: 190,
+    ConflictGroupsModel.KEY: 170,
     ConflictGroupsModel.TASKS: 44,
-    ConflictGroupsModel.WRITERS: 140,
+    ConflictGroupsModel.WRITERS: 116,
     ConflictGroupsModel.OWNER: 100,
     ConflictGroupsModel.NEWEST: 82,
     ConflictGroupsModel.STATUS: 70,
@@ -74,7 +79,8 @@ KIND_CHOICES: tuple[tuple[str, frozenset[GroupKind]], ...] = (
     ("Probable", frozenset({GroupKind.PROBABLE})),
     ("Clones", frozenset({GroupKind.CLONES})),
 )
-ANY_WRITER = "Any writer"
+ANY_WRITER = "Written by: any"
+WRITTEN_BY = "Written by: {}"
 ANY_OWNER = "Any owner"
 # The date range offered when the admin ticks "Created": the last year.
 DEFAULT_RANGE_MONTHS = 12
@@ -93,20 +99,58 @@ def scan_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threadin
 
 
 def scan_status(result: StepResult) -> str:
-    """Return the short status beside Scan; the message line below gives the reason."""
-    if result.status is StepStatus.FAILED:
+    """Return the short status beside Scan; the message line below gives the reason.
+
+    The step also fails after a finished scan that left flagged groups, which the page then shows.
+    """
+    if result.status is StepStatus.FAILED and not scan_finished(result):
         return "The scan did not finish."
     return "Scan finished."
+
+
+def keyed_count(group: DuplicateGroup) -> int:
+    """Return how many of a group's Tasks hold a key."""
+    return sum(1 for record in group.records if record.key)
+
+
+def needs_change(group: DuplicateGroup) -> bool:
+    """Tell whether resolving the group would change anything: duplicates, or clones keyed more than once."""
+    return bool(groups_for_bulk([group]))
 
 
 def survivor_line(group: DuplicateGroup, survivor_column: int | None) -> str:
     """Say which Task the default rule keeps and why, in one line."""
     if group.kind is GroupKind.CLONES:
+        keyed = keyed_count(group)
+        if keyed == 0:
+            return ("These clones are logged once per related record on purpose and none holds a key, "
+                    "so they need no change.")
+        if keyed == 1:
+            return ("These clones are logged once per related record on purpose and only one holds the key, "
+                    "so they need no change.")
         return ("Clones are logged once per related record on purpose, so nothing needs deleting; "
-                "resolving can clear the key on all but one.")
+                f"resolving clears the key on all but one of the {keyed} Tasks that hold it.")
     if survivor_column is None:
         return "No Task is marked to keep."
     return f"Task {survivor_column + 1} is kept by default. {group.survivor_reason}".strip()
+
+
+def task_names(group: DuplicateGroup, ids: Collection[str]) -> str:
+    """Name Tasks of a group by their column in Compare: "Task 1", "Task 1 and Task 3"…"""
+    names = [f"Task {column + 1}" for column, record in enumerate(group.records) if record.id in ids]
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def resolved_line(group: DuplicateGroup, plan: ResolutionPlan) -> str:
+    """Say what a resolution did to the group: the Task it kept and the Tasks it deleted or cleared."""
+    if plan.action is ResolveAction.CLEAR_KEY_ON_OTHERS:
+        return (f"Resolved: kept every Task and cleared the key on {task_names(group, plan.clear_key_ids)}; "
+                f"{task_names(group, {plan.survivor_id})} keeps it.")
+    kept = f"Resolved: kept {task_names(group, {plan.survivor_id})} ({plan.survivor_id})"
+    deleted = task_names(group, plan.delete_ids)
+    return f"{kept}; deleted {deleted}." if deleted else f"{kept}."
 
 
 def date_edit(date: QDate) -> QDateEdit:
@@ -131,6 +175,8 @@ class ConflictsPage(ConflictResolveActions):
         self.body.addLayout(self._filter_row())
 
         self.groups_model = ConflictGroupsModel()
+        # The plan each group was resolved by since the scan, so Compare shows the Task really kept.
+        self.applied_plans: dict[str, ResolutionPlan] = {}
         self.groups = self._groups_table()
         self.tabs = QTabWidget()
         self.tabs.addTab(self._compare_tab(), "Compare")
@@ -181,12 +227,13 @@ class ConflictsPage(ConflictResolveActions):
             "Clones: one e-mail logged once per related record on purpose."))
         self.tool_filter = QComboBox()
         self.tool_filter.addItem(ANY_WRITER, "")
-        self.tool_filter.setToolTip("Groups with at least one Task from this source")
+        self.tool_filter.setToolTip("Show groups with at least one Task written by this cadence tool's user, "
+                                    "by Backstory, or by other users")
         self.owner_filter = QComboBox()
         self.owner_filter.addItem(ANY_OWNER, "")
         # Owner and writer names are org data of any length, so the combos keep a fixed width.
-        for combo in (self.kind_filter, self.tool_filter, self.owner_filter):
-            combo.setMinimumContentsLength(7)
+        for combo, length in ((self.kind_filter, 7), (self.tool_filter, 9), (self.owner_filter, 7)):
+            combo.setMinimumContentsLength(length)
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
 
         today = QDate.currentDate()
@@ -303,11 +350,25 @@ class ConflictsPage(ConflictResolveActions):
         shown = self.groups_model.shown_count() > 0
         self.scan_button.setEnabled(idle)
         self.rules_button.setEnabled(idle)
-        self.resolve_button.setEnabled(idle and self.selected_group() is not None)
+        group = self.selected_group()
+        status = self.groups_model.status(group.group_id) if group is not None else ""
+        self.resolve_button.setEnabled(idle and group is not None and needs_change(group)
+                                       and status != RESOLVED)
+        self.resolve_button.setToolTip(self._resolve_tooltip(group, status))
         self.resolve_all_button.setEnabled(idle and self._shown_flagged)
         self.undo_button.setEnabled(idle and connected)
         self.export_csv_button.setEnabled(idle and shown)
         self.export_html_button.setEnabled(idle and shown)
+
+    @staticmethod
+    def _resolve_tooltip(group: DuplicateGroup | None, status: str) -> str:
+        if group is None:
+            return "Select a group in the table to resolve it."
+        if status == RESOLVED:
+            return "This group is resolved: scan again to see its Tasks as the org holds them now."
+        if not needs_change(group):
+            return "These clones need no change: at most one of them holds the key."
+        return "Choose the Task to keep and see every change before it is made."
 
     # Scanning.
 
@@ -328,6 +389,7 @@ class ConflictsPage(ConflictResolveActions):
         """Show the groups of a finished scan, or why it failed, keeping the filters the admin set."""
         self._shown_group_id = ""
         self._kept_group_id = ""
+        self.applied_plans = {}
         self._preparing = len(self.run.groups) > PREPARE_ON_WORKER
         header = self.groups.horizontalHeader()
         if self._preparing:
@@ -354,7 +416,7 @@ class ConflictsPage(ConflictResolveActions):
             self.groups.selectRow(0)
 
     def _scan_summary(self, result: StepResult) -> str:
-        if result.status is StepStatus.FAILED:
+        if result.status is StepStatus.FAILED and not scan_finished(result):
             return scan_status(result)
         groups = self.run.groups
         flagged = sum(1 for group in groups if group.flagged)
@@ -380,7 +442,7 @@ class ConflictsPage(ConflictResolveActions):
             combo.clear()
             combo.addItem(any_label, "")
             for value in values:
-                combo.addItem(value, value)
+                combo.addItem(WRITTEN_BY.format(value) if combo is self.tool_filter else value, value)
             combo.setCurrentIndex(max(combo.findData(chosen), 0))
             combo.blockSignals(False)
 
@@ -484,21 +546,40 @@ class ConflictsPage(ConflictResolveActions):
             self.survivor.clear()
             return
         self._shown_group_id = group.group_id
-        self.records_model.set_records(group.records, group.survivor_id)
+        status = self.groups_model.status(group.group_id)
+        plan = self.applied_plans.get(group.group_id) if status == RESOLVED else None
+        if plan is None:
+            self.records_model.set_records(group.records, group.survivor_id)
+        else:
+            self.records_model.set_records(group.records, plan.survivor_id, deleted_ids=plan.delete_ids)
         # A few Tasks share the width; more scroll sideways at a readable width each.
         header = self.records.horizontalHeader()
         fits = len(group.records) <= COMPARE_COLUMNS_THAT_FIT
         mode = QHeaderView.ResizeMode.Stretch if fits else QHeaderView.ResizeMode.Interactive
         header.setSectionResizeMode(mode)
-        status = self.groups_model.status(group.group_id)
-        self.group_reason.setText(f"{group.reason}." if not status else f"{group.reason}. Status: {status}.")
+        if plan is not None:
+            self.group_reason.setText(f"{group.reason}. {resolved_line(group, plan)}")
+        elif status:
+            self.group_reason.setText(f"{group.reason}. Status: {status}.")
+        else:
+            self.group_reason.setText(f"{group.reason}.")
         line = survivor_line(group, self.records_model.survivor_column())
+        if plan is not None:
+            how = "by the default rule" if plan.survivor_id == group.survivor_id else "as chosen"
+            line = f"{task_names(group, {plan.survivor_id})} was kept {how}."
         if self.records_model.differing_fields():
             line += " ≠ marks the fields that differ."
         self.survivor.setText(line)
 
     def refresh_after_resolution(self, group_ids: list[str], status: str) -> None:
-        """Mark groups "resolved", "undone" or "failed: …" after a resolution or an undo."""
+        """Mark groups "resolved", "undone" or "failed: …" after a resolution or an undo.
+
+        A group marked resolved keeps the plan the mixin put in ``applied_plans``; any other
+        status drops it, so Compare marks the default survivor again.
+        """
+        if status != RESOLVED:
+            for group_id in group_ids:
+                self.applied_plans.pop(group_id, None)
         self.groups_model.set_status(group_ids, status)
         if self._shown_group_id in group_ids:
             self._show_group(self.selected_group())
@@ -511,5 +592,6 @@ class ConflictsPage(ConflictResolveActions):
         if self._charts_stale and self.tabs.currentWidget() is self.charts:
             self._charts_stale = False
             by_source, by_kind, by_month = self.groups_model.shown_counts()
+            tool_users_named = any(self.run.profile.cadence_users.values())
             self.charts.show_counts(by_source, by_kind, by_month, shown=self.groups_model.shown_count(),
-                                    total=self.groups_model.total_count())
+                                    total=self.groups_model.total_count(), tool_users_named=tool_users_named)

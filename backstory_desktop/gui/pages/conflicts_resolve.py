@@ -17,12 +17,17 @@ from PySide6.QtWidgets import QFileDialog
 
 from backstory_desktop import conflict_report
 from backstory_desktop.core.duplicates import DuplicateGroup
-from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.resolution import ResolutionPlan
 from backstory_desktop.enablement import resolution
-from backstory_desktop.enablement.resolution import ResolutionOutcome, ResolutionPreview, UndoOutcome
+from backstory_desktop.enablement.resolution import (
+    ResolutionOutcome,
+    ResolutionPreview,
+    UndoOutcome,
+    summarise_snapshot,
+)
 from backstory_desktop.enablement.run import EnablementRun, require_field
-from backstory_desktop.gui.conflict_models import ConflictGroupsModel
+from backstory_desktop.gui.conflict_models import RESOLVED, UNDONE, ConflictGroupsModel
 from backstory_desktop.gui.pages.base import StepPage
 from backstory_desktop.gui.pages.plan_text import as_sentence, counted
 from backstory_desktop.gui.resolve_dialogs import (
@@ -35,8 +40,6 @@ from backstory_desktop.gui.resolve_dialogs import (
 from backstory_desktop.gui.widgets import FAILED_COLOR, PASSED_COLOR
 from backstory_desktop.store.snapshots import list_snapshots
 
-RESOLVED = "resolved"
-UNDONE = "undone"
 CSV_FILE_NAME = "duplicate-tasks.csv"
 HTML_FILE_NAME = "duplicate-tasks.html"
 
@@ -57,33 +60,58 @@ def html_job(path: Path, run: EnablementRun, groups: Sequence[DuplicateGroup], k
 
 def history_job(run: EnablementRun, *, progress: ProgressCallback,
                 cancel: threading.Event) -> list[UndoEntry]:
-    """Read the resolutions made on the run's org from their snapshots, newest first."""
-    return [undo_entry(snapshot) for snapshot in list_snapshots(run.require_connection().org_id)]
+    """Read the resolutions made on the run's org from their snapshots, newest first.
+
+    Each resolution undo can still act on also gets the warnings of undo as the org
+    is now (a field made Unique since, purged Tasks), read from the org here on the worker.
+    """
+    snapshots = list_snapshots(run.require_connection().org_id)
+    entries: list[UndoEntry] = []
+    for position, snapshot in enumerate(snapshots):
+        check_cancel(cancel)
+        progress(position, len(snapshots), "Reading the resolutions made on this org…")
+        warnings = resolution.undo_warnings(run, snapshot) if summarise_snapshot(snapshot).undoable else []
+        entries.append(undo_entry(snapshot, warnings=warnings))
+    return entries
 
 
 def outcome_sentence(outcome: ResolutionOutcome) -> str:
-    """Say how many groups were resolved, the first failure, why the run stopped, and that undo can follow."""
-    sentences = [f"Resolved {counted(len(outcome.resolved_group_ids), 'group')}."]
+    """Say in one sentence how many groups were resolved and whether any failed or the run stopped."""
+    resolved = f"Resolved {counted(len(outcome.resolved_group_ids), 'group')}"
     if outcome.failed:
-        group_id, reason = next(iter(outcome.failed.items()))
-        sentences.append(f"{counted(len(outcome.failed), 'group')} failed, such as {group_id}: {reason}")
-    if outcome.stopped and not any(outcome.stopped in sentence for sentence in sentences):
-        sentences.append(outcome.stopped)
-    sentences.append("Undo… can put back what was changed, from the snapshot saved before it.")
-    return " ".join(as_sentence(sentence) for sentence in sentences)
+        return f"{resolved}, and {counted(len(outcome.failed), 'group')} failed: see Details."
+    if outcome.stopped:
+        return f"{resolved} before the resolution stopped: see Details."
+    return f"{resolved}; Undo… can put back what changed."
+
+
+def outcome_details(outcome: ResolutionOutcome) -> list[str]:
+    """Return why the run stopped, each failed group's reason, the snapshot, and that undo can follow."""
+    details = [as_sentence(outcome.stopped)] if outcome.stopped else []
+    details += [f"Group {group_id}: {as_sentence(reason)}" for group_id, reason in outcome.failed.items()]
+    details.append(f"The values before the resolution are saved in {outcome.snapshot_path}, so Undo… can put "
+                   "back what was changed.")
+    return details
 
 
 def undo_sentence(outcome: UndoOutcome) -> str:
-    """Say what undo restored and put back, and what it could not restore."""
-    sentences = [f"Undo restored {counted(len(outcome.restored), 'Task')} from the recycle bin and put back "
-                 f"the values of {counted(len(outcome.reverted), 'Task')}."]
-    if outcome.not_in_bin:
-        sentences.append(f"{counted(len(outcome.not_in_bin), 'Task')} could not be restored because the "
-                         "recycle bin no longer holds them: see Details.")
-    if outcome.failed:
-        record_id, reason = next(iter(outcome.failed.items()))
-        sentences.append(f"{counted(len(outcome.failed), 'Task')} failed, such as {record_id}: {reason}")
-    return " ".join(as_sentence(sentence) for sentence in sentences)
+    """Say in one sentence what undo restored and put back, and whether it left some Tasks as they are."""
+    done = (f"Undo restored {counted(len(outcome.restored), 'Task')} from the recycle bin and put back the "
+            f"values of {counted(len(outcome.reverted), 'Task')}")
+    failed = len(set(outcome.not_in_bin) | set(outcome.failed))
+    if failed:
+        return f"{done}, but {counted(failed, 'Task')} could not be: see Details."
+    if outcome.left_as_is:
+        changed = counted(len(outcome.left_as_is), 'Task')
+        return f"{done}, and left {changed} changed since as is: see Details."
+    return f"{done}."
+
+
+def undo_details(outcome: UndoOutcome) -> list[str]:
+    """Return a sentence for each Task undo could not restore, could not put back, or left as it is."""
+    return [*(as_sentence(sentence) for sentence in outcome.not_in_bin.values()),
+            *(as_sentence(reason) for reason in outcome.failed.values()),
+            *(as_sentence(sentence) for sentence in outcome.left_as_is.values())]
 
 
 class ConflictResolveActions(StepPage):
@@ -105,6 +133,9 @@ class ConflictResolveActions(StepPage):
 
     def refresh_after_resolution(self, group_ids: list[str], status: str) -> None:
         raise NotImplementedError
+
+    # The plan each group was resolved by since the scan; the page's Compare reads it.
+    applied_plans: dict[str, ResolutionPlan]
 
     def _key_field(self) -> str:
         return require_field(self.run).api_name
@@ -129,10 +160,14 @@ class ConflictResolveActions(StepPage):
         if self.context.closing:
             return
         if not preview.plans:
-            problems = " ".join(preview.problems) or "Nothing is left to resolve in this group."
-            self.message.show_message(problems, FAILED_COLOR)
+            if preview.problems:
+                self.message.show_message("This group cannot be resolved as it is now: see Details.",
+                                          FAILED_COLOR, "\n".join(preview.problems))
+            else:
+                self.message.show_message("Nothing is left to resolve in this group.")
             return
-        self.resolve_dialog = ResolveDialog(group, preview.records, self._key_field(), self)
+        self.resolve_dialog = ResolveDialog(group, preview.records, self._key_field(), self,
+                                            flag_field=preview.flag_field)
         self.resolve_dialog.accepted.connect(lambda: self._resolve_dialog_closed(preview, True))
         self.resolve_dialog.rejected.connect(lambda: self._resolve_dialog_closed(preview, False))
         self.resolve_dialog.open()
@@ -151,13 +186,13 @@ class ConflictResolveActions(StepPage):
     # Resolving every shown group.
 
     def resolve_shown(self) -> None:
-        """Read every shown group that is a duplicate again, then confirm all their resolutions at once."""
+        """Read the shown duplicates and keyed clones again, then confirm all their resolutions at once."""
         # A group resolved since the scan no longer matches the org, so it would only be left out.
-        groups = [group for group in self.groups_model.shown_groups()
-                  if group.flagged and self.groups_model.status(group.group_id) != RESOLVED]
+        groups = [group for group in resolution.groups_for_bulk(self.groups_model.shown_groups())
+                  if self.groups_model.status(group.group_id) != RESOLVED]
         if not groups:
-            self.message.show_message("No shown group is a duplicate left to resolve: clones are kept as "
-                                      "they are, so change the filter to show duplicates, or scan again.")
+            self.message.show_message("No shown group is left to resolve, because clones with at most one "
+                                      "keyed Task are kept as they are: change the filter, or scan again.")
             return
         self.start_job("the resolution preview", resolution.preview_resolution, self.run, groups,
                        on_finished=lambda preview: self._confirm_bulk(groups, preview),
@@ -186,18 +221,20 @@ class ConflictResolveActions(StepPage):
     def _apply(self, preview: ResolutionPreview, plans: Sequence[ResolutionPlan]) -> None:
         chosen = replace(preview, plans=list(plans), problems=[])
         self.start_job("the resolution", resolution.apply_resolution, self.run, chosen,
-                       on_finished=self._show_resolution,
+                       on_finished=lambda outcome: self._show_resolution(outcome, chosen.plans),
                        progress_message="Resolving the duplicate groups…", cancellable=True)
 
-    def _show_resolution(self, outcome: ResolutionOutcome) -> None:
+    def _show_resolution(self, outcome: ResolutionOutcome, plans: Sequence[ResolutionPlan]) -> None:
+        by_group = {plan.group_id: plan for plan in plans}
+        for group_id in outcome.resolved_group_ids:
+            if group_id in by_group:
+                self.applied_plans[group_id] = by_group[group_id]
         if outcome.resolved_group_ids:
             self.refresh_after_resolution(list(outcome.resolved_group_ids), RESOLVED)
         for group_id, reason in outcome.failed.items():
             self.refresh_after_resolution([group_id], f"failed: {reason}")
-        color = FAILED_COLOR if outcome.failed else PASSED_COLOR
-        details = [f"Snapshot: {outcome.snapshot_path}"]
-        details += [f"{group_id}: {reason}" for group_id, reason in outcome.failed.items()]
-        self.message.show_message(outcome_sentence(outcome), color, "\n".join(details))
+        color = FAILED_COLOR if outcome.failed or outcome.stopped else PASSED_COLOR
+        self.message.show_message(outcome_sentence(outcome), color, "\n".join(outcome_details(outcome)))
         self.record_changed()
 
     # Undo.
@@ -205,7 +242,7 @@ class ConflictResolveActions(StepPage):
     def undo_resolution(self) -> None:
         """List the resolutions made on this org, then undo the one the admin picks."""
         self.start_job("the resolution history", history_job, self.run, on_finished=self._choose_undo,
-                       progress_message="Reading the resolutions made on this org…")
+                       progress_message="Reading the resolutions made on this org…", cancellable=True)
 
     def _choose_undo(self, entries: list[UndoEntry]) -> None:
         if self.context.closing:
@@ -234,11 +271,10 @@ class ConflictResolveActions(StepPage):
                        progress_message="Undoing the resolution…", cancellable=True)
 
     def _show_undone(self, entry: UndoEntry, outcome: UndoOutcome) -> None:
-        self.refresh_after_resolution(list(entry.group_ids), UNDONE)
-        problems = [*outcome.not_in_bin.values(), *(f"{record_id}: {reason}"
-                                                    for record_id, reason in outcome.failed.items())]
-        color = FAILED_COLOR if outcome.not_in_bin or outcome.failed else PASSED_COLOR
-        self.message.show_message(undo_sentence(outcome), color, "\n".join(problems))
+        # Only the groups the resolution started writing were changed, so only they are undone.
+        self.refresh_after_resolution(list(entry.ran_group_ids), UNDONE)
+        color = FAILED_COLOR if outcome.not_in_bin or outcome.failed or outcome.left_as_is else PASSED_COLOR
+        self.message.show_message(undo_sentence(outcome), color, "\n".join(undo_details(outcome)))
         self.record_changed()
 
     # Export.
