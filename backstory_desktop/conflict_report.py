@@ -23,8 +23,7 @@ from typing import TextIO
 from backstory_desktop.core.duplicates import DuplicateGroup, Thresholds
 from backstory_desktop.core.group_view import counts_by_kind, counts_by_month, counts_by_tool
 from backstory_desktop.core.records import TaskRecord
-from backstory_desktop.core.survivor import SURVIVOR_RULE
-from backstory_desktop.report import readable_time
+from backstory_desktop.core.survivor import SURVIVOR_RULE, readable_time
 from backstory_desktop.store.settings import CADENCE_TOOLS
 from backstory_desktop.sync.result_files import OWNER_ONLY_FILE_MODE, safe_cell
 

@@ -18,6 +18,7 @@ from typing import Any
 from backstory_desktop.core.checklist import STEP_TITLES, Step
 from backstory_desktop.core.coverage import KeyForm
 from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.core.survivor import readable_time
 from backstory_desktop.enablement.run import ChangeRecord, EnablementRun
 from backstory_desktop.enablement.summary import open_work
 
@@ -431,17 +432,6 @@ def _anchor(check: Mapping[str, Any]) -> str:
 
 def _text(value: object) -> str:
     return html.escape(str(value), quote=True)
-
-
-def readable_time(iso_time: str) -> str:
-    """Return "2026-12-05 02:40:11 UTC" for an ISO 8601 time; text that is not one comes back as it is."""
-    try:
-        moment = datetime.fromisoformat(iso_time)
-    except ValueError:
-        return iso_time or "unknown"
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def write_report(path: Path, text: str, *, progress: ProgressCallback, cancel: threading.Event) -> Path:

@@ -22,9 +22,9 @@ from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
 from backstory_desktop.core.group_view import GroupFacts, GroupFilter
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.records import TaskRecord
+from backstory_desktop.core.survivor import readable_time
 from backstory_desktop.gui.models import DIFFERENT_BACKGROUND, ROW_ROLE
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, PASSED_COLOR, plain_tooltip
-from backstory_desktop.report import readable_time
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 

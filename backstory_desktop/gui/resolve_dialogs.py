@@ -47,7 +47,7 @@ from backstory_desktop.core.resolution import (
     fillable,
     plan_resolution,
 )
-from backstory_desktop.core.survivor import SURVIVOR_RULE
+from backstory_desktop.core.survivor import SURVIVOR_RULE, readable_time
 from backstory_desktop.enablement.resolution import (
     SnapshotSummary,
     ran_group_ids,
@@ -64,7 +64,6 @@ from backstory_desktop.gui.widgets import (
     note,
     plain_label,
 )
-from backstory_desktop.report import readable_time
 from backstory_desktop.store.snapshots import Snapshot
 
 RESOLVE = "Resolve"

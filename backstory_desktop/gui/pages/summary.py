@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
 
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepStatus
+from backstory_desktop.core.survivor import readable_time
 from backstory_desktop.gui.pages.base import StepPage, WizardContext
 from backstory_desktop.gui.widgets import STATUS_MARKS, note, plain_tooltip, status_color
-from backstory_desktop.report import readable_time, report_html, write_report
+from backstory_desktop.report import report_html, write_report
 
 # The file name Export HTML offers first.
 REPORT_FILE_NAME = "backstory-enablement-report.html"
