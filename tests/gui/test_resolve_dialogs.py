@@ -85,7 +85,7 @@ def _group(groups: list[DuplicateGroup], key: str) -> DuplicateGroup:
 
 def _dialog(qtbot: QtBot, run: enablement.EnablementRun, group: DuplicateGroup) -> ResolveDialog:
     preview = preview_resolution(run, [group])
-    dialog = ResolveDialog(group, preview.records, FIELD)
+    dialog = ResolveDialog(group, preview.records, FIELD, flag_field=preview.flag_field)
     qtbot.addWidget(dialog)
     return dialog
 
@@ -138,6 +138,20 @@ def test_resolve_dialog__other_survivor(qtbot: QtBot, duplicates_run: enablement
     assert plan.delete_ids == (group.survivor_id,)
     assert f"= keep {other}" in dialog.diff.text()
     assert f"- delete {group.survivor_id}" in dialog.diff.text()
+
+
+def test_resolve_dialog__other_survivor_takes_backstory_flag(
+    qtbot: QtBot, duplicates_run: enablement.EnablementRun
+) -> None:
+    group = _group(duplicates_run.groups, PRICING_KEY)
+    other = next(record for record in group.records if not record.created_by_backstory)
+    dialog = _dialog(qtbot, duplicates_run, group)
+
+    dialog.survivor_buttons[other.id].click()
+
+    plan = dialog.plan()
+    assert dialog.flag_field
+    assert [fill.value for fill in plan.fills if fill.field == dialog.flag_field] == [True]
 
 
 def test_resolve_dialog__fills_follow_boxes(qtbot: QtBot, duplicates_run: enablement.EnablementRun) -> None:
