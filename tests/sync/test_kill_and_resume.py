@@ -54,6 +54,7 @@ class Child:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy(),
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
+        self.ended = False
         self.stderr: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -67,16 +68,21 @@ class Child:
         self.lines.put(None)
 
     def wait_for_line(self, matches: Callable[[str], bool], deadline: float) -> bool:
-        """Wait for a stderr line for which ``matches`` is true; False when the process ended first."""
-        while True:
+        """Wait for a stderr line for which ``matches`` is true; False when the process ended first.
+
+        The end of stderr is remembered, so a second wait after it returns at once
+        instead of waiting for the deadline.
+        """
+        while not self.ended:
             try:
                 line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
                 return False
             if line is None:
-                return False
-            if matches(line):
+                self.ended = True
+            elif matches(line):
                 return True
+        return False
 
     def kill(self) -> bool:
         """SIGKILL the process; True when it was still running."""
@@ -208,7 +214,8 @@ def _kill_at_seeded_moment(child: Child, draw: random.Random, resume: bool,
         batch = draw.randint(1, 2)
         moment, delay = f"batch {batch}", draw.uniform(0.0, 0.25)
         for _ in range(batch):
-            child.wait_for_line(_sent, deadline)
+            if not child.wait_for_line(_sent, deadline):
+                break
     else:
         moment, delay = "start", draw.uniform(0.5, 5.0)
     if moment == "start":
