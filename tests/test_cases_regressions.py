@@ -494,7 +494,7 @@ def test_cases__ca_variables_do_not_override_profile_ca(
     assert result.created == 1
 
 
-def test_rehearse__directory_mailbox_fails_sync_only(
+def test_rehearse__directory_mailbox_fails_sync_then_scans(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = _directory(tmp_path)
@@ -506,4 +506,5 @@ def test_rehearse__directory_mailbox_fails_sync_only(
     assert status == 1
     assert steps["local_sync"]["status"] == "failed"
     assert str(folder) in steps["local_sync"]["reason"]
-    assert steps["conflicts"]["status"] == "passed"
+    # The scan still runs; the default org's bracket variants fail it on their own.
+    assert steps["conflicts"]["reason"].startswith("Read ")
