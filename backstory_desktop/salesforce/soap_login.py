@@ -16,7 +16,6 @@ The session it returns cannot be renewed, because there is no refresh token.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
@@ -26,21 +25,21 @@ import requests
 
 from backstory_desktop.salesforce.errors import ProblemKind, SalesforceProblem, explain
 from backstory_desktop.salesforce.oauth import login_base_url, redirect_target
+from backstory_desktop.salesforce.soap import (
+    NAMESPACES,
+    PARTNER_NS,
+    SOAP_ENVELOPE_NS,
+    element_text,
+    parse_envelope,
+)
 
 logger = logging.getLogger(__name__)
-
-SOAP_ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-PARTNER_NS = "urn:partner.soap.sforce.com"
-FAULT_NS = "urn:fault.partner.soap.sforce.com"
 
 # SOAP login() is not available from API version 65.0 (SOAP API Developer Guide, "login()").
 FIRST_VERSION_WITHOUT_SOAP_LOGIN = (65, 0)
 
 # A SOAP 1.1 response is far smaller than this; a larger body is not parsed.
 MAX_RESPONSE_BYTES = 1_000_000
-
-_NS = {"soapenv": SOAP_ENVELOPE_NS, "sf": PARTNER_NS, "fault": FAULT_NS}
-_DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -112,11 +111,12 @@ def soap_login(
     except requests.RequestException as exc:
         raise explain(exc) from exc
 
-    root = _parse_envelope(response, content)
-    fault = root.find("soapenv:Body/soapenv:Fault", _NS)
+    text = content.decode(response.encoding or "utf-8", errors="replace")
+    root = parse_envelope(text, response.status_code, _malformed)
+    fault = root.find("soapenv:Body/soapenv:Fault", NAMESPACES)
     if fault is not None:
         raise _fault_problem(fault, response.status_code, api_version)
-    result = root.find("soapenv:Body/sf:loginResponse/sf:result", _NS)
+    result = root.find("soapenv:Body/sf:loginResponse/sf:result", NAMESPACES)
     if result is None or response.status_code != 200:
         raise _malformed(f"HTTP {response.status_code} without a loginResponse result")
     login_result = _login_result(result)
@@ -152,27 +152,11 @@ def _redirected(response: requests.Response) -> SalesforceProblem:
     )
 
 
-def _parse_envelope(response: requests.Response, content: bytes) -> ElementTree.Element:
-    """Parse the SOAP response body ``content``, rejecting any DTD.
-
-    A SOAP 1.1 message must not contain a document type declaration (W3C Note
-    "Simple Object Access Protocol (SOAP) 1.1"). Without one no entity can be
-    declared, so entity expansion attacks have nothing to expand.
-    """
-    text = content.decode(response.encoding or "utf-8", errors="replace")
-    if _DOCTYPE.search(text):
-        raise _malformed("a response with a document type declaration")
-    try:
-        return ElementTree.fromstring(text)
-    except ElementTree.ParseError as exc:
-        raise _malformed(f"HTTP {response.status_code} with a body that is not XML ({exc})") from exc
-
-
 def _fault_problem(fault: ElementTree.Element, status: int, api_version: str) -> SalesforceProblem:
     """Explain a SOAP fault by its exception code, such as INVALID_LOGIN."""
-    code = _text(fault, "detail/*/fault:exceptionCode") or _text(fault, "faultcode")
+    code = element_text(fault, "detail/*/fault:exceptionCode") or element_text(fault, "faultcode")
     code = code.split(":", 1)[-1]
-    message = _text(fault, "detail/*/fault:exceptionMessage") or _text(fault, "faultstring")
+    message = element_text(fault, "detail/*/fault:exceptionMessage") or element_text(fault, "faultstring")
     if message.startswith(f"{code}: "):
         message = message[len(code) + 2:]
     logger.warning("SOAP login() failed: %s", code)
@@ -219,8 +203,8 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _login_result(result: ElementTree.Element) -> SoapLoginResult:
-    session_id = _text(result, "sf:sessionId")
-    server_url = _text(result, "sf:serverUrl")
+    session_id = element_text(result, "sf:sessionId")
+    server_url = element_text(result, "sf:serverUrl")
     if not session_id or not server_url:
         raise _malformed("a loginResponse without sessionId or serverUrl")
     if urlsplit(server_url).scheme != "https" or not urlsplit(server_url).netloc:
@@ -228,16 +212,11 @@ def _login_result(result: ElementTree.Element) -> SoapLoginResult:
     return SoapLoginResult(
         session_id=session_id,
         server_url=server_url,
-        user_id=_text(result, "sf:userId"),
-        organization_id=_text(result, "sf:userInfo/sf:organizationId"),
-        username=_text(result, "sf:userInfo/sf:userName"),
-        display_name=_text(result, "sf:userInfo/sf:userFullName"),
+        user_id=element_text(result, "sf:userId"),
+        organization_id=element_text(result, "sf:userInfo/sf:organizationId"),
+        username=element_text(result, "sf:userInfo/sf:userName"),
+        display_name=element_text(result, "sf:userInfo/sf:userFullName"),
     )
-
-
-def _text(element: ElementTree.Element, path: str) -> str:
-    found = element.find(path, _NS)
-    return (found.text or "").strip() if found is not None else ""
 
 
 def _malformed(what: str) -> SalesforceProblem:

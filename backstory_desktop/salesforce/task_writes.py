@@ -38,6 +38,13 @@ from backstory_desktop.salesforce.errors import (
     explain,
 )
 from backstory_desktop.salesforce.http import RETRY_STATUSES
+from backstory_desktop.salesforce.soap import (
+    NAMESPACES,
+    PARTNER_NS,
+    SOAP_ENVELOPE_NS,
+    element_text,
+    parse_envelope,
+)
 from backstory_desktop.salesforce.tasks import in_queries
 
 logger = logging.getLogger(__name__)
@@ -47,12 +54,8 @@ BATCH_SIZE = 200
 # Ids per queryAll IN list; in_queries also keeps the query within the URL length limit.
 IDS_PER_QUERY = 200
 
-SOAP_ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-PARTNER_NS = "urn:partner.soap.sforce.com"
 # Fault codes of a passing refusal; any other fault is for the admin to fix.
 _REFUSED_CODES = ("SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW")
-_NS = {"soapenv": SOAP_ENVELOPE_NS, "sf": PARTNER_NS}
-_DOCTYPE = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 # A Salesforce record Id: 15 or 18 letters and digits.
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 # A standard or custom field's API name, such as Subject or peopleai__Created_by_PeopleAI__c.
@@ -225,40 +228,33 @@ def _undelete_batch(conn: OrgConnection, ids: Sequence[str]) -> WriteOutcomes:
     if response.status_code in RETRY_STATUSES and not response.content.lstrip().startswith(b"<?xml"):
         # A load balancer's page, not Salesforce's response: a 504 may come after the restore was done.
         raise explain(SalesforceGeneralError(url, response.status_code, "undelete", response.content))
-    root = _parse(response)
-    fault = root.find("soapenv:Body/soapenv:Fault", _NS)
+    text = response.content.decode(response.encoding or "utf-8", errors="replace")
+    root = parse_envelope(text, response.status_code, _malformed)
+    fault = root.find("soapenv:Body/soapenv:Fault", NAMESPACES)
     if fault is not None:
         raise _fault(fault, response, url)
-    results = root.findall("soapenv:Body/sf:undeleteResponse/sf:result", _NS)
+    results = root.findall("soapenv:Body/sf:undeleteResponse/sf:result", NAMESPACES)
     if response.status_code != 200 or len(results) != len(ids):
         raise _malformed(f"HTTP {response.status_code} with {len(results)} results for {len(ids)} Ids")
     outcomes: WriteOutcomes = {}
     # Results come in request order; a failed one may carry no Id, so they are matched by position.
     for record_id, result in zip(ids, results, strict=True):
-        if _text(result, "sf:success") == "true":
+        if element_text(result, "sf:success") == "true":
             outcomes[record_id] = None
         else:
-            errors = [{"statusCode": _text(error, "sf:statusCode"), "message": _text(error, "sf:message")}
-                      for error in result.findall("sf:errors", _NS)]
+            errors = [
+                {"statusCode": element_text(error, "sf:statusCode"),
+                 "message": element_text(error, "sf:message")}
+                for error in result.findall("sf:errors", NAMESPACES)
+            ]
             outcomes[record_id] = _reason(errors)
     return outcomes
 
 
-def _parse(response: requests.Response) -> ElementTree.Element:
-    """Parse a SOAP response, rejecting any DTD (a SOAP 1.1 message must not contain one)."""
-    text = response.content.decode(response.encoding or "utf-8", errors="replace")
-    if _DOCTYPE.search(text):
-        raise _malformed("a response with a document type declaration")
-    try:
-        return ElementTree.fromstring(text)
-    except ElementTree.ParseError as error:
-        raise _malformed(f"HTTP {response.status_code} with a body that is not XML ({error})") from error
-
-
 def _fault(fault: ElementTree.Element, response: requests.Response, url: str) -> Exception:
-    code = (_text(fault, "detail/*/{urn:fault.partner.soap.sforce.com}exceptionCode")
-            or _text(fault, "faultcode")).split(":", 1)[-1]
-    message = _text(fault, "faultstring")
+    code = (element_text(fault, "detail/*/fault:exceptionCode")
+            or element_text(fault, "faultcode")).split(":", 1)[-1]
+    message = element_text(fault, "faultstring")
     if code == "INVALID_SESSION_ID":
         # Raised as simple-salesforce does for REST, so that call_with_refresh renews the session once.
         return SalesforceExpiredSession(url, response.status_code, "undelete", message.encode("utf-8"))
@@ -271,11 +267,6 @@ def _fault(fault: ElementTree.Element, response: requests.Response, url: str) ->
         error_code=code or None,
         status=response.status_code,
     )
-
-
-def _text(element: ElementTree.Element, path: str) -> str:
-    found = element.find(path, _NS)
-    return (found.text or "").strip() if found is not None else ""
 
 
 def _malformed(what: str) -> SalesforceProblem:
