@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from backstory_desktop import __version__
-from backstory_desktop.cli_common import USAGE_ERROR_STATUS, saved_profile
+from backstory_desktop.cli_common import USAGE_ERROR_STATUS, database_path, saved_profile
 from backstory_desktop.logging_setup import configure_logging
 from backstory_desktop.store.settings import MAX_COVERAGE_DAYS
 
@@ -127,7 +127,7 @@ def _add_check_command(commands: Any) -> None:
     # Checked before any check runs, so that an unusable file stops the command at once.
     check.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
     check.add_argument(
-        "--db", type=_database_path, metavar="PATH",
+        "--db", type=database_path, metavar="PATH",
         help="practice org database file to check, for the practice profile only (default: the "
         "profile's, else the app's own; made and seeded with the default scenario when it does not exist)",
     )
@@ -141,7 +141,7 @@ def _add_practice_options(parser: argparse.ArgumentParser, *, mailbox: bool = Tr
                           scenarios: tuple[str, ...] = SCENARIOS) -> None:
     parser.add_argument(
         "--db",
-        type=_database_path,
+        type=database_path,
         help="practice org database file (made and seeded when it does not exist)",
     )
     parser.add_argument(
@@ -284,16 +284,6 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is outside the TCP port range 1 to 65535")
     return port
-
-
-def _database_path(text: str) -> Path:
-    """Convert --db to a path, rejecting the empty string that Path would read as "."."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "the practice org database path is empty, so give a file name such as "
-            "practice-org.sqlite3"
-        )
-    return Path(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 import sys
 from contextlib import ExitStack, closing
@@ -27,6 +28,9 @@ CHECK_FAILED_STATUS = 1
 SIGN_IN_NEEDED_STATUS = 3
 # The scenario a new practice org database is seeded with, as `practice-org serve` does by default.
 DEFAULT_SCENARIO = "default"
+# The help of --org for the commands that sign in through a saved profile.
+ORG_OPTION_HELP = ("saved org profile, signed in through its saved sign-in (never opens a browser), or "
+                   "practice for the built-in practice org")
 
 
 class CommandStop(Exception):
@@ -126,20 +130,31 @@ def stored_scenario(db_path: Path) -> str:
     return str(row[0]) if row and row[0] in SCENARIOS else DEFAULT_SCENARIO
 
 
-def start_practice_org(stack: ExitStack, db_path: Path) -> PracticeOrg:
+def start_practice_org(stack: ExitStack, db_path: Path, scenario: str | None = None) -> PracticeOrg:
     """Start the practice org kept in ``db_path``, made and seeded when missing, until ``stack`` closes.
 
-    Raises CommandStop with the usage error status when the file cannot hold a practice org.
+    A new database is seeded with ``scenario`` (the default one when None). An
+    existing one keeps the scenario it was seeded with. Raises CommandStop with
+    the usage error status when the file cannot hold a practice org.
     """
     from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
     from backstory_desktop.practice_org.server import PracticeOrg
     from backstory_desktop.store.paths import ensure_private_dir
 
+    seeded = scenario if scenario is not None and not db_path.exists() else stored_scenario(db_path)
     try:
         ensure_private_dir(db_path.absolute().parent)
-        return stack.enter_context(PracticeOrg(db_path, scenario=stored_scenario(db_path)))
+        return stack.enter_context(PracticeOrg(db_path, scenario=seeded))
     except (PracticeOrgDatabaseError, OSError) as error:
         raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
+
+
+def database_path(text: str) -> Path:
+    """Convert a --db value to a path, rejecting the empty string that Path would read as "."."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "the practice org database path is empty, so give a file name such as practice-org.sqlite3")
+    return Path(text)
 
 
 def resume_saved_session(profile: OrgProfile) -> OrgConnection:

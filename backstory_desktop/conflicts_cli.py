@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 from backstory_desktop.cli_common import (
     CHECK_FAILED_STATUS,
+    ORG_OPTION_HELP,
     SIGN_IN_NEEDED_STATUS,
     USAGE_ERROR_STATUS,
     CommandStop,
     command_profile,
+    database_path,
     practice_db,
     resume_saved_session,
     start_practice_org,
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
     from backstory_desktop.core.resolution import ResolutionChoice
     from backstory_desktop.enablement.resolution import ResolutionOutcome, ResolutionPreview, UndoOutcome
     from backstory_desktop.enablement.run import EnablementRun
-    from backstory_desktop.practice_org.server import PracticeOrg
 
 ACTIONS = ("scan", "resolve", "undo", "history")
 # Groups listed in the text output of scan; --json and the files list every group.
@@ -108,11 +109,10 @@ def add_conflicts_command(commands: Any) -> None:
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--org", required=True, metavar="ALIAS",
-        help="saved org profile, signed in through its saved sign-in (never opens a browser), or "
-        "practice for the built-in practice org",
+        help=ORG_OPTION_HELP,
     )
     parser.add_argument(
-        "--db", type=_database_path, metavar="FILE",
+        "--db", type=database_path, metavar="FILE",
         help="practice org database file, for the practice profile only (default: the profile's, else "
         "the app's own; made and seeded with the default scenario when it does not exist)",
     )
@@ -122,13 +122,6 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
         "(duplicates holds every kind of group; an existing database keeps its own)",
     )
     parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
-
-
-def _database_path(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "the practice org database path is empty, so give a file name such as practice-org.sqlite3")
-    return Path(text)
 
 
 def _output_path(text: str) -> Path:
@@ -255,31 +248,16 @@ def _open_org(run: EnablementRun, stack: ExitStack, db_path: Path | None, scenar
     from backstory_desktop.salesforce.errors import SignInRequired
 
     if db_path is not None:
-        result = enablement.connect(run, _start_practice_org(stack, db_path, scenario))
+        if scenario is not None and db_path.exists() and scenario != stored_scenario(db_path):
+            print(f"{db_path} exists and keeps the scenario it was seeded with, {stored_scenario(db_path)}; "
+                  f"give a new --db file to start from {scenario}.", file=sys.stderr)
+        result = enablement.connect(run, start_practice_org(stack, db_path, scenario))
     else:
         result = enablement.use_connection(run, resume_saved_session(run.profile))
     if result.status is not StepStatus.PASSED:
         status = (SIGN_IN_NEEDED_STATUS if result.details.get("error_code") == SignInRequired.ERROR_CODE
                   else CHECK_FAILED_STATUS)
         raise CommandStop(status, result.reason)
-
-
-def _start_practice_org(stack: ExitStack, db_path: Path, scenario: str | None) -> PracticeOrg:
-    """Start the practice org of ``db_path``; a new database is seeded with ``scenario``."""
-    if scenario is None or db_path.exists():
-        if scenario is not None and scenario != stored_scenario(db_path):
-            print(f"{db_path} exists and keeps the scenario it was seeded with, {stored_scenario(db_path)}; "
-                  f"give a new --db file to start from {scenario}.", file=sys.stderr)
-        return start_practice_org(stack, db_path)
-    from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
-    from backstory_desktop.practice_org.server import PracticeOrg
-    from backstory_desktop.store.paths import ensure_private_dir
-
-    try:
-        ensure_private_dir(db_path.absolute().parent)
-        return stack.enter_context(PracticeOrg(db_path, scenario=scenario))
-    except (PracticeOrgDatabaseError, OSError) as error:
-        raise CommandStop(USAGE_ERROR_STATUS, str(error)) from error
 
 
 def _check_field(run: EnablementRun) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backstory_desktop.cli_common import USAGE_ERROR_STATUS, CommandStop
+from backstory_desktop.cli_common import ORG_OPTION_HELP, USAGE_ERROR_STATUS, CommandStop, database_path
 from backstory_desktop.sources.csv_mapping import CsvColumn
 
 ACTIONS = ("plan", "apply", "resume", "retry", "history")
@@ -34,8 +34,7 @@ def add_sync_command(commands: Any) -> None:
     )
     sync.add_argument(
         "--org", required=True, metavar="ALIAS",
-        help="saved org profile, signed in through its saved sign-in (never opens a browser), or "
-        "practice for the built-in practice org",
+        help=ORG_OPTION_HELP,
     )
     sync.add_argument(
         "--source", type=_source_path, metavar="PATH",
@@ -57,7 +56,7 @@ def add_sync_command(commands: Any) -> None:
     )
     sync.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
     sync.add_argument(
-        "--db", type=_database_path, metavar="FILE",
+        "--db", type=database_path, metavar="FILE",
         help="practice org database file, for the practice profile only (default: the profile's, else "
         "the app's own; made and seeded with the default scenario when it does not exist, except by history, "
         "which only reads it)",
@@ -92,13 +91,6 @@ def _csv_column(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{name!r} is not a column name, so use one of "
                                          f"{', '.join(CSV_COLUMN_NAMES)}")
     return name, header
-
-
-def _database_path(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "the practice org database path is empty, so give a file name such as practice-org.sqlite3")
-    return Path(text)
 
 
 def bulk_threshold(text: str) -> int:
