@@ -24,6 +24,7 @@ from backstory_desktop.core.duplicates import DuplicateGroup, Thresholds
 from backstory_desktop.core.group_view import counts_by_kind, counts_by_month, counts_by_tool
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.core.survivor import SURVIVOR_RULE, readable_time
+from backstory_desktop.report import BASE_STYLE
 from backstory_desktop.store.settings import CADENCE_TOOLS
 from backstory_desktop.sync.result_files import OWNER_ONLY_FILE_MODE, safe_cell
 
@@ -37,20 +38,13 @@ NO_MERGE = (
     "others and deleting the others."
 )
 
-_STYLE = """
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #202124;
-       margin: 2em auto; max-width: 80em; padding: 0 1.5em; line-height: 1.4; }
-h1 { font-size: 1.6em; margin-bottom: 0.3em; }
-h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #dadce0; padding-bottom: 0.2em; }
-h3 { font-size: 1.05em; margin: 1.4em 0 0.3em; }
-table { border-collapse: collapse; margin: 0.4em 0; }
-th, td { border: 1px solid #dadce0; padding: 4px 10px; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
-th { background: #f1f3f4; font-weight: 600; }
+# Wider than the summary report, and keys without spaces may break anywhere.
+_STYLE = BASE_STYLE + """
+body { max-width: 80em; }
+th, td { overflow-wrap: anywhere; }
 table.records { width: 100%; }
 td.number { text-align: right; }
 tr.survivor td { background: #e6f4ea; }
-.muted { color: #5f6368; }
 """
 
 

@@ -79,7 +79,8 @@ _NOT_EVIDENCE = {"open_items"}
 
 _STATUS_MARKS = {"passed": "✓ passed", "failed": "✗ failed", "skipped": "⊘ skipped", NOT_RUN: "○ not run"}
 
-_STYLE = """
+# The look every HTML report of the app shares; each report adds its own rules after it.
+BASE_STYLE = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #202124;
        margin: 2em auto; max-width: 72em; padding: 0 1.5em; line-height: 1.4; }
 h1 { font-size: 1.6em; margin-bottom: 0.3em; }
@@ -89,6 +90,10 @@ table { border-collapse: collapse; margin: 0.4em 0; }
 th, td { border: 1px solid #dadce0; padding: 4px 10px; text-align: left; vertical-align: top;
          overflow-wrap: break-word; }
 th { background: #f1f3f4; font-weight: 600; }
+.muted { color: #5f6368; }
+"""
+
+_STYLE = BASE_STYLE + """
 table.wide { width: 100%; }
 table.facts th { width: 14em; }
 section table.facts { width: 100%; }
@@ -104,7 +109,6 @@ pre { margin: 0.3em 0 0; white-space: pre-wrap; font-size: 0.92em; }
 .failed { color: #b3261e; }
 .skipped, .not-run { color: #5f6368; }
 .overall { font-size: 1.05em; }
-.muted { color: #5f6368; }
 """
 
 
