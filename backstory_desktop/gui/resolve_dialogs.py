@@ -415,15 +415,7 @@ class BulkResolveDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(note(bulk_note(self.plans)))
         self.model = PlanTableModel(self.plans, titles)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        compact_rows(self.table)
-        for column, width in enumerate((260, 90, 150, 70, 90)):
-            self.table.setColumnWidth(column, width)
+        self.table = _list_table(self.model, (260, 90, 150, 70, 90))
         # The selection, unlike the current row, changes only when the admin picks a row: totals show first.
         self.table.selectionModel().selectionChanged.connect(self._show_group)
         layout.addWidget(self.table, 3)
@@ -528,15 +520,7 @@ class UndoDialog(QDialog):
             f"changed, from the snapshot written before it. Salesforce purges the recycle bin after "
             f"{RECYCLE_BIN_DAYS} days, and a purged Task cannot be restored."))
         self.model = UndoTableModel(self.entries)
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setStretchLastSection(True)
-        compact_rows(self.table)
-        for column, width in enumerate((180, 250, 70, 70, 70, 120)):
-            self.table.setColumnWidth(column, width)
+        self.table = _list_table(self.model, (180, 250, 70, 70, 70, 120))
         self.table.selectionModel().currentRowChanged.connect(self._show_entry)
         layout.addWidget(self.table, 2)
 
@@ -575,3 +559,17 @@ class UndoDialog(QDialog):
         self.warnings.setVisible(bool(entry.warnings))
         self.diff.setText(change_list_html(limited(entry.lines)))
         self.undo_button.setEnabled(entry.summary.undoable)
+
+
+def _list_table(model: QAbstractTableModel, widths: Sequence[int]) -> QTableView:
+    """Return a table of ``model`` that selects one whole row, with the given starting column widths."""
+    table = QTableView()
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.horizontalHeader().setStretchLastSection(True)
+    compact_rows(table)
+    for column, width in enumerate(widths):
+        table.setColumnWidth(column, width)
+    return table
