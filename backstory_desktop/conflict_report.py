@@ -1,7 +1,7 @@
 """Duplicate Task groups written out for review: a CSV file of their records and a self-contained HTML page.
 
 The CSV file has one row per Task, so an admin can sort and filter it in a
-spreadsheet; the HTML page adds the counts by kind, by the tool that wrote the
+spreadsheet. The HTML page adds the counts by kind, by the tool that wrote the
 records and by month, and the rules that formed the groups and chose each
 survivor. Both are written owner-only and replace the target file only once
 complete. Free of Qt, so the Conflicts page and the ``conflicts scan`` command

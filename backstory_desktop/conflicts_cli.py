@@ -1,21 +1,23 @@
 """The ``conflicts`` command: scan for duplicate Tasks, resolve groups, undo a resolution, list resolutions.
 
 ``conflicts scan`` reads every Task and prints the duplicate groups; nothing is written to
-the org. ``--csv`` and ``--html`` also write them to files for review. ``conflicts resolve``
-scans again, previews the chosen groups (``--group ID``, repeatable, or ``--all``: flagged
-groups and keyed clones; for one group ``--keep TASK_ID`` picks the Task to keep and ``--fill``
-the empty fields it takes from the others), prints the changes and applies them once confirmed
-(``--yes`` confirms
-at once; without it the changes and the question go to stderr, so stdout stays JSON). A
-snapshot of every touched Task is written before the first change. ``conflicts undo`` restores
-the newest resolution, or the one named, from the recycle bin and the snapshot, and
-``conflicts history`` lists the org's resolutions, newest first.
+the org. ``--csv`` and ``--html`` also write them to files for review.
 
-The org is opened as ``sync`` opens it: the built-in practice profile starts its own practice
-org from its database file (``--db``, seeded with ``--scenario`` when it is made), any other
-profile resumes its saved sign-in and never
-opens a browser. Exit statuses are those of ``sync``: 0 done, 1 a group or Task failed or the
-run stopped, 2 a usage or profile error, 3 the org's saved sign-in cannot be used.
+``conflicts resolve`` scans again and previews the chosen groups: ``--group ID`` (repeatable),
+or ``--all`` for the flagged groups and keyed clones. For one group, ``--keep TASK_ID`` picks
+the Task to keep and ``--fill`` the empty fields it takes from the others. The command prints
+the changes and applies them once confirmed. ``--yes`` confirms at once; without it the
+changes and the question go to stderr, so stdout stays JSON. A snapshot of every touched Task
+is written before the first change.
+
+``conflicts undo`` restores the newest resolution, or the one named, from the recycle bin and
+the snapshot. ``conflicts history`` lists the org's resolutions, newest first.
+
+The org is opened as ``sync`` opens it. The built-in practice profile starts its own practice
+org from its database file (``--db``, seeded with ``--scenario`` when it is made). Any other
+profile resumes its saved sign-in and never opens a browser. Exit statuses are those of
+``sync``: 0 done, 1 a group or Task failed or the run stopped, 2 a usage or profile error,
+3 the org's saved sign-in cannot be used.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Each dialog shows the changes as a diff before the admin confirms them. The
 resolve dialogs plan from values read from the org just before they opened, so
-what the admin confirms is what the resolution writes; the undo dialog lists
-what the snapshot says the resolution changed.
+what the admin confirms is what the resolution writes. The undo dialog lists
+what the snapshot records that the resolution changed.
 """
 
 from __future__ import annotations

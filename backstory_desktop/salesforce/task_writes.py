@@ -54,8 +54,8 @@ BATCH_SIZE = 200
 # Ids per queryAll IN list; in_queries also keeps the query within the URL length limit.
 IDS_PER_QUERY = 200
 
-# Fault codes of a passing refusal; any other fault is for the admin to fix.
-_REFUSED_CODES = ("SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW")
+# Fault codes of a temporary rejection. Any other fault is for the admin to fix.
+_TEMPORARY_CODES = ("SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "UNABLE_TO_LOCK_ROW")
 # A Salesforce record Id: 15 or 18 letters and digits.
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 # A standard or custom field's API name, such as Subject or peopleai__Created_by_PeopleAI__c.
@@ -96,20 +96,20 @@ def read_tasks(conn: OrgConnection, ids: Iterable[str], fields: Sequence[str], *
     (purged from the recycle bin, or never there) is missing from the result.
     Raises Cancelled when ``cancel`` is set between queries.
     """
-    wanted = checked_ids(ids)
+    requested = checked_ids(ids)
     names = ["Id", "IsDeleted", "IsArchived"]
     names += [checked_field(name) for name in fields if name not in names]
     names = list(dict.fromkeys(names))
     found: dict[str, dict[str, object]] = {}
-    by_id15 = {record_id[:15]: record_id for record_id in wanted}
+    by_id15 = {record_id[:15]: record_id for record_id in requested}
     prefix = f"SELECT {', '.join(names)} FROM Task WHERE Id"
-    for soql in in_queries(prefix, [[record_id] for record_id in wanted], max_groups=IDS_PER_QUERY):
+    for soql in in_queries(prefix, [[record_id] for record_id in requested], max_groups=IDS_PER_QUERY):
         check_cancel(cancel)
         for row in conn.query_all(soql, include_deleted=True):
             stored_id = str(row["Id"])
             # The caller's spelling of the Id (15 or 18 characters) is the key it looks up.
             found[by_id15.get(stored_id[:15], stored_id)] = dict(row)
-    logger.info("Read %d of %d Tasks by Id", len(found), len(wanted))
+    logger.info("Read %d of %d Tasks by Id", len(found), len(requested))
     return found
 
 
@@ -218,6 +218,7 @@ def _undelete_with_refresh(conn: OrgConnection, ids: Sequence[str]) -> WriteOutc
 
 
 def _undelete_batch(conn: OrgConnection, ids: Sequence[str]) -> WriteOutcomes:
+    """Send one undelete() call of at most 200 Ids and return each Id's error, or None once restored."""
     url = f"{conn.instance_url}/services/Soap/u/{conn.api_version}"
     body = undelete_envelope(conn.tokens.access_token, ids).encode("utf-8")
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": "undelete"}
@@ -225,9 +226,11 @@ def _undelete_batch(conn: OrgConnection, ids: Sequence[str]) -> WriteOutcomes:
         response = conn.session.post(url, data=body, headers=headers, allow_redirects=False)
     except requests.RequestException as error:
         raise explain(error) from error
+
     if response.status_code in RETRY_STATUSES and not response.content.lstrip().startswith(b"<?xml"):
         # A load balancer's page, not Salesforce's response: a 504 may come after the restore was done.
         raise explain(SalesforceGeneralError(url, response.status_code, "undelete", response.content))
+
     text = response.content.decode(response.encoding or "utf-8", errors="replace")
     root = parse_envelope(text, response.status_code, _malformed)
     fault = root.find("soapenv:Body/soapenv:Fault", NAMESPACES)
@@ -236,6 +239,7 @@ def _undelete_batch(conn: OrgConnection, ids: Sequence[str]) -> WriteOutcomes:
     results = root.findall("soapenv:Body/sf:undeleteResponse/sf:result", NAMESPACES)
     if response.status_code != 200 or len(results) != len(ids):
         raise _malformed(f"HTTP {response.status_code} with {len(results)} results for {len(ids)} Ids")
+
     outcomes: WriteOutcomes = {}
     # Results come in request order; a failed one may carry no Id, so they are matched by position.
     for record_id, result in zip(ids, results, strict=True):
@@ -260,7 +264,7 @@ def _fault(fault: ElementTree.Element, response: requests.Response, url: str) ->
         return SalesforceExpiredSession(url, response.status_code, "undelete", message.encode("utf-8"))
     logger.warning("SOAP undelete() failed: %s", code)
     return SalesforceProblem(
-        ProblemKind.REFUSED if code in _REFUSED_CODES else ProblemKind.FIXABLE,
+        ProblemKind.REFUSED if code in _TEMPORARY_CODES else ProblemKind.FIXABLE,
         f"Salesforce rejected the restore from the recycle bin ({code or 'no fault code'}: {message}); "
         "check that the signed-in user may delete these Tasks, then try again.",
         f"HTTP {response.status_code}: {code}: {message}",
