@@ -16,8 +16,8 @@ from backstory_desktop.core.message_id import normalise_key
 from backstory_desktop.core.records import TaskRecord
 
 # Bodies are compared on their first 2,000 characters once whitespace is collapsed and case
-# folded: cadence tools cut or re-wrap long bodies in different places, but the start of one
-# e-mail reads the same in every copy.
+# folded, because cadence tools cut or re-wrap long bodies in different places, but the start
+# of one e-mail reads the same in every copy.
 DIGEST_CHARS = 2000
 DIGEST_HEX_LENGTH = 16
 
@@ -70,7 +70,7 @@ def writer_label(
 def default_survivor(
     records: Sequence[TaskRecord], tool_user_ids: Collection[str]
 ) -> tuple[TaskRecord, str]:
-    """Pick the Task to keep by SURVIVOR_RULE and return it with one sentence saying why.
+    """Pick the Task to keep by SURVIVOR_RULE and return it with a one-sentence reason.
 
     Raises ValueError for an empty group.
     """
@@ -144,7 +144,9 @@ def created_timestamp(value: str) -> float:
 
 
 def readable_time(value: str) -> str:
-    """Return "2026-11-27 12:11:30 UTC" for a Salesforce date-time; other text comes back as it is.
+    """Return "2026-11-27 12:11:30 UTC" for a Salesforce date-time.
+
+    Other text comes back as it is, except "", which reads "unknown".
 
     A time without a time zone is taken as UTC, as Salesforce returns every date-time in UTC.
     """

@@ -34,12 +34,12 @@ CLONES_COLOR = QColor("#9aa0a6")
 # More months than this crowd the axis, so the older ones are summed into one bar.
 MAX_MONTHS = 12
 EARLIER = "Earlier"
-# A chart with more bars than this shows its counts on the value axis only: numbers on
-# narrow bars overlap one another.
+# A chart with more bars than this shows its counts on the value axis only, because numbers
+# on narrow bars overlap one another.
 MAX_LABELLED_BARS = 6
-# The steps between ticks, times a power of ten.
+# Round steps between ticks, as multiples of a power of ten.
 ROUND_STEPS = (1, 2, 2.5, 3, 4, 5, 6, 8)
-# How many bars a crowded axis names.
+# Number of bar names on a crowded axis.
 CROWDED_AXIS_NAMES = 3
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # Counts read with thousands separators on the axes and bars ("27,538").
@@ -47,33 +47,38 @@ NUMBER_LOCALE = QLocale(QLocale.Language.English, QLocale.Country.UnitedStates)
 
 
 def last_months(counts: Mapping[str, int], limit: int = MAX_MONTHS) -> dict[str, int]:
-    """Keep the latest ``limit`` months of ``counts`` (oldest first) and sum the older ones under EARLIER."""
+    """Return ``counts`` by month, oldest first, in at most ``limit`` bars.
+
+    Past ``limit`` months, the result is EARLIER, the sum of the older months,
+    followed by the latest ``limit - 1`` months.
+    """
     months = sorted(counts)
     if len(months) <= limit:
         return {month: counts[month] for month in months}
     older = months[: len(months) - limit + 1]
-    kept = months[len(months) - limit + 1:]
-    return {EARLIER: sum(counts[month] for month in older), **{month: counts[month] for month in kept}}
+    latest = months[len(months) - limit + 1:]
+    return {EARLIER: sum(counts[month] for month in older), **{month: counts[month] for month in latest}}
 
 
 def every_month(counts: Mapping[str, int]) -> dict[str, int]:
     """Return the counts by month ("2026-11") with a zero for each month between the first and last.
 
-    Keys that are not months are kept as they are, first.
+    Keys that are not months come first, unchanged.
     """
     months = sorted(month for month in counts if _month_number(month) is not None)
     others = {key: value for key, value in counts.items() if _month_number(key) is None}
     if not months:
         return others
     first, last = _month_number(months[0]), _month_number(months[-1])
-    assert first is not None and last is not None
+    assert first is not None
+    assert last is not None
     filled = {f"{number // 12:04d}-{number % 12 + 1:02d}": 0 for number in range(first, last + 1)}
     filled.update({month: counts[month] for month in months})
     return {**others, **filled}
 
 
 def _month_number(month: str) -> int | None:
-    """Return the months since year 0 of "2026-11", or None for any other text."""
+    """Return the number of months since year 0 for a month such as "2026-11", or None for other text."""
     if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit():
         return None
     number = int(month[5:])
@@ -81,7 +86,10 @@ def _month_number(month: str) -> int | None:
 
 
 def month_labels(months: Sequence[str]) -> list[str]:
-    """Name months ("2026-11") shortly with their year ("Nov '26"); EARLIER keeps its name."""
+    """Return short labels with the year ("Nov '26") for months such as "2026-11".
+
+    Other keys, such as EARLIER, keep their text.
+    """
     labels: list[str] = []
     for month in months:
         number = _month_number(month)
@@ -89,14 +97,15 @@ def month_labels(months: Sequence[str]) -> list[str]:
     return labels
 
 
-def axis_range(largest: float, *, most_intervals: int = 4) -> tuple[int, int]:
+def axis_range(largest: float, *, max_intervals: int = 4) -> tuple[int, int]:
     """Return a maximum at or above ``largest`` and a tick count whose ticks are round numbers.
 
-    A step is 1, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten, a whole number;
-    of two to ``most_intervals`` intervals, the one reaching ``largest`` soonest wins.
+    Each step between ticks is a whole number: 1, 2, 2.5, 3, 4, 5, 6 or 8 times a
+    power of ten. Of the choices from two to ``max_intervals`` intervals, the one
+    with the lowest maximum wins, and of equal maximums the one with fewer intervals.
     """
     best: tuple[int, int] | None = None
-    for intervals in range(2, max(most_intervals, 2) + 1):
+    for intervals in range(2, max(max_intervals, 2) + 1):
         step = _round_step(max(largest, 1) / intervals)
         if best is None or step * intervals < best[0]:
             best = (step * intervals, intervals + 1)
@@ -140,8 +149,9 @@ def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
     """Build a one-series bar chart of ``counts``, a bar per category.
 
     ``labels`` name the categories on the axis when they differ from the keys of
-    ``counts``. Up to MAX_LABELLED_BARS bars carry their count; more bars read
-    against round ticks. A horizontal chart lists the first category at the top.
+    ``counts``. A chart of up to MAX_LABELLED_BARS bars shows each bar's count at
+    its end. With more bars, the counts are read against round ticks and grid
+    lines. A horizontal chart lists the first category at the top.
     """
     names = list(labels) if labels is not None else list(counts)
     # Qt draws a horizontal chart's first category at the bottom.
@@ -155,7 +165,7 @@ def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
     for position, key in enumerate(keys):
         color = (colors or {}).get(key)
         if color is not None:
-            # QBarSet colors one bar through a selection, which here marks the bar and nothing else.
+            # QBarSet colors a single bar only through a selection, and nothing else here reads it.
             bar_set.setSelectedColor(color)
             bar_set.selectBar(position)
     series.append(bar_set)
@@ -180,12 +190,13 @@ def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
     category_axis = category_axis_for(categories, crowded=not horizontal and not labelled)
     value_axis = QValueAxis()
     largest = max([*counts.values(), 1])
-    # Room beyond the longest bar for its count; a horizontal chart's counts are as wide as long numbers.
+    # Labelled bars need room beyond the longest bar for its count. A horizontal chart needs more,
+    # because there the count's whole text width runs along the value axis.
     headroom = 1.0
     if labelled:
         headroom = 1.5 if horizontal else 1.15
     # A horizontal chart's value axis is narrow, so its numbers get three ticks at most.
-    maximum, ticks = axis_range(largest * headroom, most_intervals=2 if horizontal else 4)
+    maximum, ticks = axis_range(largest * headroom, max_intervals=2 if horizontal else 4)
     value_axis.setRange(0, maximum)
     value_axis.setTickCount(ticks)
     # With localised numbers Qt Charts shows no label for "%d", so whole numbers are "%.0f".
@@ -203,17 +214,17 @@ def bar_chart(title: str, counts: Mapping[str, int], *, horizontal: bool,
 
 
 def chart_caption(shown: int, total: int, *, tool_users_named: bool) -> str:
-    """Say which groups the charts count and where the tools' users come from."""
+    """Return the caption: which groups the charts count and where the tools' users come from."""
     if total == 0:
         return "The scan found no duplicate groups, so there is nothing to chart."
-    which = f"All {total:,} groups."
+    scope = f"All {total:,} groups."
     if shown != total:
-        which = f"The {shown:,} groups the filters show, of {total:,}."
+        scope = f"The {shown:,} groups the filters show, of {total:,}."
     if not tool_users_named:
-        return (f"{which} No cadence tool user is named in the Cadence tools step, so every Task that "
+        return (f"{scope} No cadence tool user is named in the Cadence tools step, so every Task that "
                 f"Backstory did not write counts as {OTHER_WRITERS}: name the tools' users there, then scan "
                 "again.")
-    return (f"{which} A group counts once for each writer of its Tasks, and the tools' users come from the "
+    return (f"{scope} A group counts once for each writer of its Tasks, and the tools' users come from the "
             "Cadence tools step.")
 
 
@@ -224,7 +235,7 @@ class ConflictCharts(QWidget):
         super().__init__(parent)
         self.caption = note("Scan to see charts of the duplicate groups.")
         self.views: dict[str, QChartView] = {}
-        # Each chart's bar names in reading order: a crowded axis names only some of its bars.
+        # Each chart's bar names in reading order, stored because a crowded axis names only some bars.
         self.categories: dict[str, list[str]] = {}
         layout = QGridLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -245,8 +256,8 @@ class ConflictCharts(QWidget):
                     tool_users_named: bool = True) -> None:
         """Chart the counts of the ``shown`` groups out of ``total`` found (see core.group_view's counts).
 
-        ``tool_users_named`` is False when the profile names no cadence tool user, so no Task can be
-        told apart as a tool's, and the caption says where to name them.
+        ``tool_users_named`` is False when the profile names no cadence tool user. Then no Task
+        can be attributed to a tool, and the caption points to the step that names them.
         """
         self.caption.setText(chart_caption(shown, total, tool_users_named=tool_users_named))
         months = last_months(every_month(by_month))
@@ -277,9 +288,9 @@ class ConflictCharts(QWidget):
             if isinstance(series, QAbstractBarSeries):
                 bar_set = series.barSets()[0]
                 values = [int(bar_set.at(position)) for position in range(bar_set.count())]
-        return self._as_read(chart, values)
+        return self._in_reading_order(chart, values)
 
     @staticmethod
-    def _as_read(chart: QChart, items: list[Any]) -> list[Any]:
+    def _in_reading_order(chart: QChart, items: list[Any]) -> list[Any]:
         horizontal = any(isinstance(series, QHorizontalBarSeries) for series in chart.series())
         return items[::-1] if horizontal else items

@@ -1,9 +1,9 @@
 """Table models of the duplicate viewer: the groups of a scan, and one group's Tasks side by side.
 
-The groups model stays responsive at 100,000 groups: rows are handed to the
-view 1,000 at a time (fetchMore), sorting and filtering work on keys computed
-once per scan without calling ``data()``, ``data()`` returns early for the roles
-it does not use, and a status change signals only the rows it touches.
+The groups model stays responsive at 100,000 groups. Rows are handed to the
+view 1,000 at a time (fetchMore). Sorting and filtering work on keys computed
+once per scan, without calling ``data()``, and ``data()`` returns early for the
+roles it does not use. A status change signals only the rows it touches.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, PASSED_CO
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
-# The statuses a group takes after a resolution or an undo; a failure reads "failed: <reason>".
+# The statuses a group takes after a resolution or an undo. A failure reads "failed: <reason>".
 RESOLVED = "resolved"
 UNDONE = "undone"
 # Groups prepared between two progress reports and cancel checks.
@@ -46,7 +46,10 @@ class PreparedGroups:
 
 def prepare_groups(groups: Sequence[DuplicateGroup], tools: Collection[str], *,
                    progress: ProgressCallback, cancel: threading.Event | None) -> PreparedGroups:
-    """Compute what sorting and filtering read of each group, so the GUI thread does not have to."""
+    """Compute the facts and sort keys of each group, so the GUI thread does not have to.
+
+    Reports progress and checks ``cancel`` every PREPARE_PAGE groups.
+    """
     facts: list[GroupFacts] = []
     keys: list[tuple[object, ...]] = []
     for position, group in enumerate(groups):
@@ -60,7 +63,7 @@ def prepare_groups(groups: Sequence[DuplicateGroup], tools: Collection[str], *,
 
 
 class ConflictGroupsModel(QAbstractTableModel):
-    """The groups of a scan, one row per group, filtered and sorted, fetched 1,000 rows at a time."""
+    """Table model of a scan's groups: a row per group, filtered and sorted, fetched 1,000 rows at a time."""
 
     KIND, KEY, TASKS, WRITERS, OWNER, NEWEST, STATUS, REASON = (
         group_view.KIND, group_view.KEY, group_view.TASKS, group_view.WRITERS,
@@ -81,7 +84,7 @@ class ConflictGroupsModel(QAbstractTableModel):
         self._filter = GroupFilter()
         self._sort: tuple[int, Qt.SortOrder] | None = None
         # Positions in _groups of the rows the filter lets through, in the shown order.
-        self._shown: list[int] = []
+        self._shown_positions: list[int] = []
         self._row_of_position: dict[int, int] | None = None
         self._fetched = 0
 
@@ -89,7 +92,7 @@ class ConflictGroupsModel(QAbstractTableModel):
 
     def set_groups(self, groups: Sequence[DuplicateGroup], *, tools: Collection[str] = (),
                    keep_sort: bool = True) -> None:
-        """Show the groups of a new scan; ``tools`` are the cadence tools that name writers' sources.
+        """Show the groups of a new scan. ``tools`` are the cadence tools that name writers' sources.
 
         With ``keep_sort`` False the groups come in the scan's order, so that no sort
         key is computed before the worker has prepared them.
@@ -109,7 +112,10 @@ class ConflictGroupsModel(QAbstractTableModel):
         self.endResetModel()
 
     def set_prepared(self, prepared: PreparedGroups) -> bool:
-        """Take the facts and sort keys computed on the worker; False when they belong to another scan."""
+        """Store the facts and sort keys computed on the worker and return True.
+
+        Returns False, storing nothing, when they belong to another scan.
+        """
         if prepared.groups is not self._source or len(prepared.facts) != len(self._groups):
             return False
         self._facts = list(prepared.facts)
@@ -124,7 +130,7 @@ class ConflictGroupsModel(QAbstractTableModel):
         self.endResetModel()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort the shown groups on keys computed once per scan; the view calls this on a header click.
+        """Sort the shown groups on keys computed once per scan. The view calls this on a header click.
 
         Column -1 puts the groups back in the scan's order.
         """
@@ -141,13 +147,13 @@ class ConflictGroupsModel(QAbstractTableModel):
             column, order = self._sort
             positions = sorted(positions, key=self._column_keys(column).__getitem__,
                                reverse=order == Qt.SortOrder.DescendingOrder)
-        # One pass per active filter over plain lists: calling group_view.matches() for each of
-        # 100,000 groups takes several times as long, and the result is the same.
+        # Each active filter makes one pass over plain lists, because calling group_view.matches() for
+        # each of 100,000 groups gives the same result but takes several times as long.
         for keep in self._filter_tests(self._filter):
             positions = [position for position in positions if keep(position)]
-        self._shown = list(positions)
+        self._shown_positions = list(positions)
         self._row_of_position = None
-        self._fetched = min(self.BATCH, len(self._shown))
+        self._fetched = min(self.BATCH, len(self._shown_positions))
 
     def _filter_tests(self, f: GroupFilter) -> list[Callable[[int], bool]]:
         groups = self._groups
@@ -199,7 +205,7 @@ class ConflictGroupsModel(QAbstractTableModel):
         by_source: Counter[str] = Counter()
         by_kind: Counter[GroupKind] = Counter()
         by_month: Counter[str] = Counter()
-        for position in self._shown:
+        for position in self._shown_positions:
             group_facts = facts[position]
             by_source.update(group_facts.sources)
             by_kind[self._groups[position].kind] += 1
@@ -226,12 +232,12 @@ class ConflictGroupsModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(self.HEADERS)
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and self._fetched < len(self._shown)
+        return not parent.isValid() and self._fetched < len(self._shown_positions)
 
     def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
         if parent.isValid():
             return
-        more = min(self.BATCH, len(self._shown) - self._fetched)
+        more = min(self.BATCH, len(self._shown_positions) - self._fetched)
         if more <= 0:
             return
         self.beginInsertRows(QModelIndex(), self._fetched, self._fetched + more - 1)
@@ -247,7 +253,7 @@ class ConflictGroupsModel(QAbstractTableModel):
 
     def shown_count(self) -> int:
         """Return how many groups the filter lets through, fetched or not."""
-        return len(self._shown)
+        return len(self._shown_positions)
 
     def total_count(self) -> int:
         """Return how many groups the scan found."""
@@ -255,11 +261,11 @@ class ConflictGroupsModel(QAbstractTableModel):
 
     def group_at(self, row: int) -> DuplicateGroup:
         """Return the group shown on ``row``."""
-        return self._groups[self._shown[row]]
+        return self._groups[self._shown_positions[row]]
 
     def shown_groups(self) -> list[DuplicateGroup]:
         """Return every group the filter lets through, in the shown order, fetched or not."""
-        return [self._groups[position] for position in self._shown]
+        return [self._groups[position] for position in self._shown_positions]
 
     def row_of(self, group_id: str) -> int | None:
         """Return the row a group is shown on (fetched or not), or None when the filter hides it."""
@@ -267,7 +273,7 @@ class ConflictGroupsModel(QAbstractTableModel):
         if position is None:
             return None
         if self._row_of_position is None:
-            self._row_of_position = {position: row for row, position in enumerate(self._shown)}
+            self._row_of_position = {position: row for row, position in enumerate(self._shown_positions)}
         return self._row_of_position.get(position)
 
     def status(self, group_id: str) -> str:
@@ -275,7 +281,10 @@ class ConflictGroupsModel(QAbstractTableModel):
         return self._status.get(group_id, "")
 
     def set_status(self, group_ids: Collection[str], status: str) -> None:
-        """Set the status of some groups, signalling a change of only the fetched rows they are on."""
+        """Set the status of some groups of this scan, and emit dataChanged only for their fetched rows.
+
+        Ids of groups the scan did not find are ignored.
+        """
         for group_id in group_ids:
             if group_id not in self._position_of_id:
                 continue
@@ -303,7 +312,7 @@ class ConflictGroupsModel(QAbstractTableModel):
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
                         Qt.ItemDataRole.ForegroundRole, ROW_ROLE):
             return None
-        position = self._shown[index.row()]
+        position = self._shown_positions[index.row()]
         group = self._groups[position]
         if role == ROW_ROLE:
             return group
@@ -367,8 +376,8 @@ BODY_LABEL = "Body (same letter, same text)"
 BODY_TOOLTIP = ("The scan does not read the e-mail bodies into the app, only a fingerprint of each one, so "
                 "Tasks whose bodies read the same get the same letter.")
 
-# (row label, how to read it from a Task) for the side-by-side view. What tells the Tasks apart
-# (the key, who wrote them, whether they are deleted or archived) comes first, so it shows in a short view.
+# (row label, how to read it from a Task) for the side-by-side view. The rows that distinguish the Tasks
+# (the key, who wrote them, whether they are deleted or archived) come first, so they fit in a short view.
 COMPARED_FIELDS: tuple[tuple[str, Callable[[TaskRecord], str]], ...] = (
     ("Id", lambda task: task.id),
     ("Message-ID key", lambda task: task.key or ""),
@@ -392,9 +401,10 @@ DESCRIPTION_ROW = [label for label, _read in COMPARED_FIELDS].index(BODY_LABEL)
 
 
 def body_names(digests: Sequence[str]) -> list[str]:
-    """Name each Task's body by its digest: "body A", "body B"…, or "empty".
+    """Return a name for each Task's body from its digest: "body A", "body B"…, or "empty".
 
-    The scan keeps only a digest of each body, so equal names mean equal bodies.
+    The scan stores only a digest of each body, so equal names mean equal bodies.
+    After "body Z" the names are numbers ("body 27").
     """
     letters: dict[str, str] = {}
     for digest in digests:
@@ -408,8 +418,8 @@ class RecordComparisonModel(QAbstractTableModel):
 
     A row whose values differ between the Tasks is marked twice: a "≠" before
     the field name and a tinted background, so color is never the only cue.
-    The survivor's column says so in its header, in bold; after a resolution the
-    columns of the Tasks it deleted say "deleted".
+    The survivor's column header reads "(survivor)", in bold. After a resolution,
+    the header of each Task it deleted reads "(deleted)".
     """
 
     SURVIVOR_MARK = "survivor"
@@ -444,7 +454,7 @@ class RecordComparisonModel(QAbstractTableModel):
                 if differs]
 
     def survivor_column(self) -> int | None:
-        """Return the column of the survivor, or None when no Task shown is marked."""
+        """Return the column of the survivor, or None when no Task of the group is the survivor."""
         for column, record in enumerate(self._records):
             if record.id == self._survivor_id:
                 return column

@@ -29,7 +29,10 @@ EXPLANATION = (
 
 
 class ThresholdDialog(QDialog):
-    """Edit the probable-duplicate thresholds; Rescan accepts, Restore defaults resets the fields."""
+    """Dialog that edits the probable-duplicate thresholds.
+
+    Rescan accepts the dialog, and Restore defaults resets the fields.
+    """
 
     def __init__(self, thresholds: Thresholds, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,7 +83,7 @@ class ThresholdDialog(QDialog):
         self._update_summary()
 
     def thresholds(self) -> Thresholds:
-        """Return the thresholds the fields hold."""
+        """Return the thresholds set in the fields."""
         return Thresholds(
             window_minutes=self.window_minutes.value(),
             subject_similarity=self.subject_similarity.value(),
@@ -92,7 +95,7 @@ class ThresholdDialog(QDialog):
 
 
 def edit_thresholds(parent: QWidget | None, thresholds: Thresholds) -> Thresholds | None:
-    """Show the dialog; return the new thresholds, or None when the admin cancels."""
+    """Show the dialog and return the new thresholds, or None when the admin cancels."""
     dialog = ThresholdDialog(thresholds, parent)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return None

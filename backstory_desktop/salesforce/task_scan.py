@@ -4,8 +4,9 @@ Small orgs are read through REST queryAll, page after page (``nextRecordsUrl``).
 Large orgs are read through a Bulk API 2.0 queryAll job, whose CSV results come
 in sets named by the ``Sforce-Locator`` header ("Get Results for a Query Job",
 https://developer.salesforce.com/docs/atlas.en-us.api_asynch.meta/api_asynch/query_get_job_results.htm).
-Both stream: one page at a time is held, and each Task keeps only a digest of
-its body (see core.survivor.description_digest), never the body itself.
+Both stream, so only one page of raw rows is in memory at a time, and each
+Task stores only a digest of its body (see core.survivor.description_digest),
+never the body itself.
 
 The Bulk API job runs through OrgConnection.request and request_raw rather than
 simple-salesforce's ``bulk2`` generator, so that every call renews an expired
@@ -36,14 +37,14 @@ from backstory_desktop.salesforce.tasks import TASK_QUERY_FIELDS
 logger = logging.getLogger(__name__)
 
 # Above this many Tasks (deleted and archived included) a scan reads through a Bulk API 2.0
-# job: REST returns at most 2,000 records a call, so a million Tasks would take 500 calls.
+# job, because REST returns at most 2,000 records a call, so a million Tasks would take 500 calls.
 BULK_SCAN_THRESHOLD: int = 200_000
 # Records per Bulk API result set; Salesforce may return fewer ("Get Results for a Query Job").
 BULK_PAGE_SIZE = 50_000
 FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 10.0
-# A result set that fails to download for a passing reason is asked for again; its locator
-# stays valid while the job exists.
+# Tries per result set. A download that fails with a network error (requests.RequestException)
+# is retried with the same locator, which stays valid while the job exists.
 RESULT_ATTEMPTS = 3
 _JOB_ENDED = frozenset({"JobComplete", "Failed", "Aborted"})
 
@@ -71,7 +72,8 @@ def scan_all_tasks(
     ``tools_by_user_id`` maps each cadence tool user's Id to its label (see
     core.survivor.writer_label). ``use_bulk`` None reads through a Bulk API 2.0
     job when the org contains more than BULK_SCAN_THRESHOLD Tasks, else through
-    REST. Raises Cancelled when ``cancel`` is set, checked at every page.
+    REST. Raises Cancelled when ``cancel`` is set, checked at every page, and
+    InvalidFieldName when a field name is not a valid API name.
     """
     field = validate_field_api_name(field)
     if flag_field:
@@ -153,7 +155,11 @@ def _wait_for_query_job(
     progress: ProgressCallback,
     cancel: threading.Event | None,
 ) -> dict[str, Any]:
-    """Poll a query job until it ends; abort it and raise Cancelled when ``cancel`` is set."""
+    """Poll a query job until it ends, and return its info when it completes.
+
+    Aborts the job and raises Cancelled when ``cancel`` is set. Raises
+    SalesforceProblem when the job fails or is aborted.
+    """
     interval = FIRST_POLL_SECONDS
     while True:
         if cancel is not None and cancel.is_set():
@@ -168,8 +174,8 @@ def _wait_for_query_job(
             message = str(info.get("errorMessage") or state)
             raise SalesforceProblem(
                 ProblemKind.REFUSED,
-                f"The Bulk API job {job_id} that reads the Tasks ended as {state} ({message}); "
-                "scan again, and if it fails again, scan with Bulk API turned off.",
+                f"The Bulk API job {job_id} that reads the Tasks ended as {state} ({message}). "
+                "Scan again, and if it fails again, fix the cause that Salesforce gives.",
                 str(info)[:2000],
             )
         if cancel is None:
@@ -180,7 +186,10 @@ def _wait_for_query_job(
 
 
 def _abort_quietly(conn: OrgConnection, job_id: str) -> None:
-    """Abort a query job; a job that ended first cannot be aborted, which is fine here."""
+    """Abort a query job, and log instead of raising when that fails.
+
+    A job that ended before the abort cannot be aborted, which is fine here.
+    """
     try:
         conn.request("PATCH", f"jobs/query/{job_id}", json={"state": "Aborted"})
         logger.info("Aborted Bulk API job %s because the scan was cancelled", job_id)
@@ -189,7 +198,7 @@ def _abort_quietly(conn: OrgConnection, job_id: str) -> None:
 
 
 def _result_set(conn: OrgConnection, job_id: str, locator: str) -> tuple[str, str]:
-    """Download one result set; return its CSV and the next locator ("" after the last set)."""
+    """Download one result set and return its CSV text and the next locator ("" after the last set)."""
     params: dict[str, str | int] = {"maxRecords": BULK_PAGE_SIZE}
     if locator:
         params["locator"] = locator
@@ -200,7 +209,7 @@ def _result_set(conn: OrgConnection, job_id: str, locator: str) -> tuple[str, st
         except requests.RequestException as error:
             if attempt == RESULT_ATTEMPTS:
                 raise
-            logger.info("Reading results of Bulk API job %s failed (%s); trying again", job_id, error)
+            logger.info("Reading results of Bulk API job %s failed (%s), so trying again", job_id, error)
             time.sleep(FIRST_POLL_SECONDS * attempt)
     following = response.headers.get("Sforce-Locator", "")
     return response.content.decode("utf-8"), "" if following == "null" else following
@@ -226,10 +235,10 @@ def _nested(row: Mapping[str, str]) -> dict[str, Any]:
 
 
 class _RecordBuilder:
-    """Build TaskRecords, sharing one string object for each repeated User Id, name and label.
+    """Builder of TaskRecords that shares one string object for each repeated User Id, name and label.
 
-    A million Tasks are written by a few hundred users, so sharing those strings
-    saves some hundred bytes per Task.
+    A million Tasks are typically written by a few hundred users, so sharing those
+    strings saves an estimated hundred bytes or so per Task.
     """
 
     def __init__(self, field: str, flag_field: str | None, tools_by_user_id: Mapping[str, str]) -> None:

@@ -196,12 +196,12 @@ def test_survivor__rule_names_every_criterion() -> None:
         assert words in SURVIVOR_RULE
 
 
-@pytest.mark.parametrize(("value", "shown"), [
+@pytest.mark.parametrize(("value", "expected"), [
     ("2026-11-27T12:11:30.000+0000", "2026-11-27 12:11:30 UTC"),
     ("2026-11-27T13:11:30.000+0100", "2026-11-27 12:11:30 UTC"),
     ("2026-11-27T12:11:30", "2026-11-27 12:11:30 UTC"),
     ("yesterday", "yesterday"),
     ("", "unknown"),
 ])
-def test_readable_time__utc_with_seconds(value: str, shown: str) -> None:
-    assert readable_time(value) == shown
+def test_readable_time__utc_with_seconds(value: str, expected: str) -> None:
+    assert readable_time(value) == expected

@@ -71,7 +71,7 @@ def test_groups_model__passes_model_tester(qtmodeltester: ModelTester) -> None:
     qtmodeltester.check(model)
 
 
-def test_groups_model__sorted_and_filtered_passes_model_tester(qtmodeltester: ModelTester) -> None:
+def test_groups_model__tester_after_sort_and_filter(qtmodeltester: ModelTester) -> None:
     model = loaded_model(2500)
     model.sort(ConflictGroupsModel.WRITERS, Qt.SortOrder.DescendingOrder)
     model.set_filter(GroupFilter(tool="SalesLoft"))
@@ -186,7 +186,7 @@ def test_groups_model__status_signals_one_row(qtbot: QtBot) -> None:
     assert model.status(target.group_id) == "resolved"
 
 
-def test_groups_model__status_of_unfetched_row_signals_nothing() -> None:
+def test_groups_model__unfetched_status_signals_nothing() -> None:
     model = loaded_model(3000)
     changes: list[int] = []
     model.dataChanged.connect(lambda first, _last, _roles: changes.append(first.row()))
@@ -332,11 +332,12 @@ def test_comparison_model__key_facts_first() -> None:
     labels = [str(model.headerData(row, Qt.Orientation.Vertical)).removeprefix("≠ ")
               for row in range(model.rowCount())]
 
-    # A Compare tab 1100x760 shows about eight rows; these tell the Tasks apart.
+    # A Compare tab in a 1100x760 window shows about eight rows, so the rows that distinguish the Tasks
+    # come first.
     assert labels[:5] == ["Id", "Message-ID key", "Written by", "Deleted", "Archived"]
 
 
-def test_comparison_model__body_row_says_fingerprint() -> None:
+def test_comparison_model__body_row_fingerprint_tooltip() -> None:
     group = make_groups(1)[0]
     model = RecordComparisonModel()
     model.set_records(group.records)

@@ -177,7 +177,6 @@ def test_page__duplicates_scenario(qtbot: QtBot, make_window: Callable[..., Wiza
     assert model.rowCount() == 6
     page.tabs.setCurrentWidget(page.charts)
     assert page.charts.chart_values("kind") == [2, 3, 1, 0]
-    window.grab().save("/tmp/shots-d1/test-duplicates-charts.png")
 
 
 def test_matching_rules__rescan_applies_thresholds(
@@ -186,14 +185,14 @@ def test_matching_rules__rescan_applies_thresholds(
     window, page = duplicates_page(qtbot, make_window)
     assert any(group.kind is GroupKind.PROBABLE for group in window.context.run.groups)
 
-    def answer() -> None:
+    def rescan_with_zero_window() -> None:
         dialog = QApplication.activeModalWidget()
         assert isinstance(dialog, ThresholdDialog)
         # The probable group's keyless Tasks were created two seconds apart.
         dialog.window_minutes.setValue(0)
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
-    QTimer.singleShot(0, answer)
+    QTimer.singleShot(0, rescan_with_zero_window)
     click(qtbot, page.rules_button)
     wait_idle(qtbot, window)
 
@@ -332,7 +331,7 @@ def test_page__charts_at_scale(qtbot: QtBot, make_window: Callable[..., WizardWi
 def test_axis_range__round_ticks() -> None:
     assert axis_range(7432) == (7500, 4)
     assert axis_range(30108) == (32000, 5)
-    assert axis_range(30108, most_intervals=2) == (40000, 3)
+    assert axis_range(30108, max_intervals=2) == (40000, 3)
     assert axis_range(3) == (3, 4)
     assert axis_range(0) == (2, 3)
 

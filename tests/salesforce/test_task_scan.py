@@ -20,7 +20,7 @@ FIELD = "Message_ID__c"
 
 
 class ProgressLog:
-    """Collects progress reports; optionally sets a cancel event at the n-th report."""
+    """Recorder of progress reports that can set a cancel event at the n-th report."""
 
     def __init__(self, cancel: threading.Event | None = None, cancel_at: int = 0) -> None:
         self.reports: list[tuple[int, int, str]] = []
@@ -108,7 +108,7 @@ def test_scan__writer_names_tool_user_and_flag(admin: OrgConnection, default_org
         assert all(record.writer == record.created_by_name for record in others)
 
 
-def test_scan__without_flag_field_nothing_is_flagged(admin: OrgConnection) -> None:
+def test_scan__no_flag_field_flags_nothing(admin: OrgConnection) -> None:
     records = list(scan_all_tasks(admin, FIELD, flag_field=None, use_bulk=False))
 
     assert records
@@ -152,7 +152,8 @@ def test_scan__cancel_stops_at_next_page(admin: OrgConnection, monkeypatch: pyte
                                      progress=progress, cancel=cancel):
             records.append(record)
 
-    assert len(records) == 5 < total
+    assert len(records) == 5
+    assert len(records) < total
 
 
 def test_scan__cancel_before_start_reads_nothing(admin: OrgConnection) -> None:
@@ -164,7 +165,7 @@ def test_scan__cancel_before_start_reads_nothing(admin: OrgConnection) -> None:
             scan(admin, use_bulk=use_bulk, cancel=cancel)
 
 
-def test_scan__expired_session_renewed_between_result_sets(
+def test_scan__bulk_renews_expired_session(
     admin: OrgConnection, default_org: PracticeOrg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     expected = sorted(all_task_rows(admin))

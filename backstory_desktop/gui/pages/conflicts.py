@@ -2,7 +2,7 @@
 
 The groups table stays responsive at 100,000 groups (see gui/conflict_models.py).
 Resolving, undo and export are ``ConflictResolveActions``, mixed in from
-gui/pages/conflicts_resolve.py; this page provides the groups model, the
+gui/pages/conflicts_resolve.py. This page provides the groups model, the
 selected group and ``refresh_after_resolution``.
 """
 
@@ -71,7 +71,7 @@ GROUP_COLUMN_WIDTHS = {
     ConflictGroupsModel.NEWEST: 82,
     ConflictGroupsModel.STATUS: 70,
 }
-# (label in the kind filter, the kinds it lets through); an empty set lets every kind through.
+# (label in the kind filter, the kinds it lets through). An empty set lets every kind through.
 KIND_CHOICES: tuple[tuple[str, frozenset[GroupKind]], ...] = (
     ("Any kind", frozenset()),
     ("Exact", frozenset({GroupKind.EXACT})),
@@ -84,7 +84,7 @@ WRITTEN_BY = "Written by: {}"
 ANY_OWNER = "Any owner"
 # The date range offered when the admin ticks "Created": the last year.
 DEFAULT_RANGE_MONTHS = 12
-# Up to this many Tasks share the Compare table's width; more keep their width and scroll.
+# Up to this many Tasks share the Compare table's width, and more keep their width and scroll.
 COMPARE_COLUMNS_THAT_FIT = 4
 # Scans with more groups than this prepare the table's sort and filter facts on the worker.
 PREPARE_ON_WORKER = 5_000
@@ -99,7 +99,7 @@ def scan_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threadin
 
 
 def scan_status(result: StepResult) -> str:
-    """Return the short status beside Scan; the message line below gives the reason.
+    """Return the short status beside Scan. The message line below gives the reason.
 
     The step also fails after a finished scan that left flagged groups, which the page then shows.
     """
@@ -109,17 +109,17 @@ def scan_status(result: StepResult) -> str:
 
 
 def keyed_count(group: DuplicateGroup) -> int:
-    """Return how many of a group's Tasks hold a key."""
+    """Return how many of a group's Tasks have a key."""
     return sum(1 for record in group.records if record.key)
 
 
 def needs_change(group: DuplicateGroup) -> bool:
-    """Tell whether resolving the group would change anything: duplicates, or clones keyed more than once."""
+    """Return True when resolving the group changes anything: duplicates, or clones keyed more than once."""
     return bool(groups_for_bulk([group]))
 
 
 def survivor_line(group: DuplicateGroup, survivor_column: int | None) -> str:
-    """Say which Task the default rule keeps and why, in one line."""
+    """Return one line naming the Task the default rule keeps, and the reason."""
     if group.kind is GroupKind.CLONES:
         keyed = keyed_count(group)
         if keyed == 0:
@@ -136,7 +136,7 @@ def survivor_line(group: DuplicateGroup, survivor_column: int | None) -> str:
 
 
 def task_names(group: DuplicateGroup, ids: Collection[str]) -> str:
-    """Name Tasks of a group by their column in Compare: "Task 1", "Task 1 and Task 3"…"""
+    """Return the names of a group's Tasks by their column in Compare: "Task 1", "Task 1 and Task 3"…"""
     names = [f"Task {column + 1}" for column, record in enumerate(group.records) if record.id in ids]
     if len(names) <= 1:
         return "".join(names)
@@ -144,13 +144,13 @@ def task_names(group: DuplicateGroup, ids: Collection[str]) -> str:
 
 
 def resolved_line(group: DuplicateGroup, plan: ResolutionPlan) -> str:
-    """Say what a resolution did to the group: the Task it kept and the Tasks it deleted or cleared."""
+    """Return a line describing a group's resolution: the Task it kept and those it deleted or cleared."""
     if plan.action is ResolveAction.CLEAR_KEY_ON_OTHERS:
         return (f"Resolved: kept every Task and cleared the key on {task_names(group, plan.clear_key_ids)}; "
                 f"{task_names(group, {plan.survivor_id})} keeps it.")
-    kept = f"Resolved: kept {task_names(group, {plan.survivor_id})} ({plan.survivor_id})"
+    resolved = f"Resolved: kept {task_names(group, {plan.survivor_id})} ({plan.survivor_id})"
     deleted = task_names(group, plan.delete_ids)
-    return f"{kept}; deleted {deleted}." if deleted else f"{kept}."
+    return f"{resolved}; deleted {deleted}." if deleted else f"{resolved}."
 
 
 def date_edit(date: QDate) -> QDateEdit:
@@ -164,7 +164,7 @@ def date_edit(date: QDate) -> QDateEdit:
 
 
 class ConflictsPage(ConflictResolveActions):
-    """Scan, filters, the groups table, a Compare and a Charts tab, and the resolve buttons."""
+    """Conflicts page: Scan, filters, the groups table, Compare and Charts tabs, and the resolve buttons."""
 
     step = Step.CONFLICTS
 
@@ -192,10 +192,10 @@ class ConflictsPage(ConflictResolveActions):
         splitter.setSizes([170, 290])
         self.body.addWidget(splitter, 1)
         self.body.addLayout(self._button_row())
-        self._shown_group_id = ""
+        self._compared_group_id = ""
         # The group compared before a reset of the table, selected again after it if still shown.
-        self._kept_group_id = ""
-        self._shown_flagged = False
+        self._reselect_group_id = ""
+        self._any_shown_flagged = False
         # True while the facts of a large scan's groups are computed on the worker.
         self._preparing = False
         # The source and owner chosen before a large scan, chosen again once its lists are ready.
@@ -292,7 +292,7 @@ class ConflictsPage(ConflictResolveActions):
             table.setColumnWidth(column, width)
         self.key_delegate = ElideMiddleDelegate(table)
         table.setItemDelegateForColumn(ConflictGroupsModel.KEY, self.key_delegate)
-        # No sort until the admin clicks a header: the scan's order groups families together.
+        # No sort until the admin clicks a header, because the scan's order groups families together.
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         table.setSortingEnabled(True)
         table.selectionModel().currentRowChanged.connect(self._current_row_changed)
@@ -347,7 +347,7 @@ class ConflictsPage(ConflictResolveActions):
     def update_actions(self) -> None:
         idle = not self.busy
         connected = self.run.connection is not None
-        shown = self.groups_model.shown_count() > 0
+        any_shown = self.groups_model.shown_count() > 0
         self.scan_button.setEnabled(idle)
         self.rules_button.setEnabled(idle)
         group = self.selected_group()
@@ -355,10 +355,10 @@ class ConflictsPage(ConflictResolveActions):
         self.resolve_button.setEnabled(idle and group is not None and needs_change(group)
                                        and status != RESOLVED)
         self.resolve_button.setToolTip(self._resolve_tooltip(group, status))
-        self.resolve_all_button.setEnabled(idle and self._shown_flagged)
+        self.resolve_all_button.setEnabled(idle and self._any_shown_flagged)
         self.undo_button.setEnabled(idle and connected)
-        self.export_csv_button.setEnabled(idle and shown)
-        self.export_html_button.setEnabled(idle and shown)
+        self.export_csv_button.setEnabled(idle and any_shown)
+        self.export_html_button.setEnabled(idle and any_shown)
 
     @staticmethod
     def _resolve_tooltip(group: DuplicateGroup | None, status: str) -> str:
@@ -387,8 +387,8 @@ class ConflictsPage(ConflictResolveActions):
 
     def show_scan(self, result: StepResult) -> None:
         """Show the groups of a finished scan, or why it failed, keeping the filters the admin set."""
-        self._shown_group_id = ""
-        self._kept_group_id = ""
+        self._compared_group_id = ""
+        self._reselect_group_id = ""
         self.applied_plans = {}
         self._preparing = len(self.run.groups) > PREPARE_ON_WORKER
         header = self.groups.horizontalHeader()
@@ -479,7 +479,7 @@ class ConflictsPage(ConflictResolveActions):
     # Filters.
 
     def current_filter(self) -> GroupFilter:
-        """Return the filter the filter row holds."""
+        """Return the filter set in the filter row."""
         return GroupFilter(
             kinds=self.kind_filter.currentData() or frozenset(),
             tool=self.tool_filter.currentData() or "",
@@ -497,7 +497,7 @@ class ConflictsPage(ConflictResolveActions):
         """Show only the groups the filter row lets through.
 
         While a large scan's groups are being prepared on the worker, only the kind
-        and clones filters apply; the others apply once the facts they read are ready.
+        and clones filters apply. The others apply once the facts they read are ready.
         """
         self._search_timer.stop()
         f = self.current_filter()
@@ -506,16 +506,16 @@ class ConflictsPage(ConflictResolveActions):
         self.groups_model.set_filter(f)
 
     def _keep_compared_group(self) -> None:
-        self._kept_group_id = self._shown_group_id
+        self._reselect_group_id = self._compared_group_id
 
     def _rows_reset(self) -> None:
         """After a new scan, filter or sort: keep the compared group selected if it is still shown."""
-        shown, total = self.groups_model.shown_count(), self.groups_model.total_count()
-        self._shown_flagged = any(group.flagged for group in self.groups_model.shown_groups())
-        self.shown_label.setText(f"{shown:,} of {counted(total, 'group')} shown" if total else "")
+        shown_count, total = self.groups_model.shown_count(), self.groups_model.total_count()
+        self._any_shown_flagged = any(group.flagged for group in self.groups_model.shown_groups())
+        self.shown_label.setText(f"{shown_count:,} of {counted(total, 'group')} shown" if total else "")
         self._charts_stale = True
         self._refresh_charts_if_shown()
-        row = self.groups_model.row_of(self._kept_group_id) if self._kept_group_id else None
+        row = self.groups_model.row_of(self._reselect_group_id) if self._reselect_group_id else None
         if row is None:
             self._show_group(None)
         else:
@@ -540,19 +540,19 @@ class ConflictsPage(ConflictResolveActions):
 
     def _show_group(self, group: DuplicateGroup | None) -> None:
         if group is None:
-            self._shown_group_id = ""
+            self._compared_group_id = ""
             self.records_model.set_records([])
             self.group_reason.clear()
             self.survivor.clear()
             return
-        self._shown_group_id = group.group_id
+        self._compared_group_id = group.group_id
         status = self.groups_model.status(group.group_id)
         plan = self.applied_plans.get(group.group_id) if status == RESOLVED else None
         if plan is None:
             self.records_model.set_records(group.records, group.survivor_id)
         else:
             self.records_model.set_records(group.records, plan.survivor_id, deleted_ids=plan.delete_ids)
-        # A few Tasks share the width; more scroll sideways at a readable width each.
+        # A few Tasks share the width, and more scroll sideways at a readable width each.
         header = self.records.horizontalHeader()
         fits = len(group.records) <= COMPARE_COLUMNS_THAT_FIT
         mode = QHeaderView.ResizeMode.Stretch if fits else QHeaderView.ResizeMode.Interactive
@@ -565,8 +565,8 @@ class ConflictsPage(ConflictResolveActions):
             self.group_reason.setText(f"{group.reason}.")
         line = survivor_line(group, self.records_model.survivor_column())
         if plan is not None:
-            how = "by the default rule" if plan.survivor_id == group.survivor_id else "as chosen"
-            line = f"{task_names(group, {plan.survivor_id})} was kept {how}."
+            chosen_by = "by the default rule" if plan.survivor_id == group.survivor_id else "as chosen"
+            line = f"{task_names(group, {plan.survivor_id})} was kept {chosen_by}."
         if self.records_model.differing_fields():
             line += " ≠ marks the fields that differ."
         self.survivor.setText(line)
@@ -574,14 +574,14 @@ class ConflictsPage(ConflictResolveActions):
     def refresh_after_resolution(self, group_ids: list[str], status: str) -> None:
         """Mark groups "resolved", "undone" or "failed: …" after a resolution or an undo.
 
-        A group marked resolved keeps the plan the mixin put in ``applied_plans``; any other
+        A group marked resolved keeps the plan the mixin put in ``applied_plans``. Any other
         status drops it, so Compare marks the default survivor again.
         """
         if status != RESOLVED:
             for group_id in group_ids:
                 self.applied_plans.pop(group_id, None)
         self.groups_model.set_status(group_ids, status)
-        if self._shown_group_id in group_ids:
+        if self._compared_group_id in group_ids:
             self._show_group(self.selected_group())
         self.update_actions()
 

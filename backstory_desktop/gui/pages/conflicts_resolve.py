@@ -46,7 +46,10 @@ HTML_FILE_NAME = "duplicate-tasks.html"
 
 def csv_job(path: Path, groups: Sequence[DuplicateGroup], key_field: str, *,
             progress: ProgressCallback, cancel: threading.Event) -> int:
-    """Write the groups' Tasks to a CSV file; the page runs this on its worker."""
+    """Write the groups' Tasks to a CSV file and return how many Tasks it lists.
+
+    The page runs this on its worker.
+    """
     return conflict_report.write_csv(path, groups, key_field=key_field)
 
 
@@ -62,8 +65,8 @@ def history_job(run: EnablementRun, *, progress: ProgressCallback,
                 cancel: threading.Event) -> list[UndoEntry]:
     """Read the resolutions made on the run's org from their snapshots, newest first.
 
-    Each resolution undo can still act on also gets the warnings of undo as the org
-    is now (a field made Unique since, purged Tasks), read from the org here on the worker.
+    For each resolution that undo can still act on, this also reads from the org the
+    warnings undo would give now (a field made Unique since, purged Tasks).
     """
     snapshots = list_snapshots(run.require_connection().org_id)
     entries: list[UndoEntry] = []
@@ -76,7 +79,7 @@ def history_job(run: EnablementRun, *, progress: ProgressCallback,
 
 
 def outcome_sentence(outcome: ResolutionOutcome) -> str:
-    """Say in one sentence how many groups were resolved and whether any failed or the run stopped."""
+    """Return one sentence: how many groups were resolved, and whether any failed or the run stopped."""
     resolved = f"Resolved {counted(len(outcome.resolved_group_ids), 'group')}"
     if outcome.failed:
         return f"{resolved}, and {counted(len(outcome.failed), 'group')} failed: see Details."
@@ -95,7 +98,7 @@ def outcome_details(outcome: ResolutionOutcome) -> list[str]:
 
 
 def undo_sentence(outcome: UndoOutcome) -> str:
-    """Say in one sentence what undo restored and put back, and whether it left some Tasks as they are."""
+    """Return one sentence: what undo restored and put back, and whether it left some Tasks as they are."""
     done = (f"Undo restored {counted(len(outcome.restored), 'Task')} from the recycle bin and put back the "
             f"values of {counted(len(outcome.reverted), 'Task')}")
     failed = len(set(outcome.not_in_bin) | set(outcome.failed))
@@ -115,7 +118,7 @@ def undo_details(outcome: UndoOutcome) -> list[str]:
 
 
 class ConflictResolveActions(StepPage):
-    """Resolve group…, Resolve all shown…, Undo…, Export CSV… and Export HTML…
+    """Mixin of the page's actions: Resolve group…, Resolve all shown…, Undo…, Export CSV…, Export HTML…
 
     The page that inherits these provides ``groups_model``, ``selected_group()`` and
     ``refresh_after_resolution()``. The dialog each action opens stays reachable
@@ -134,7 +137,7 @@ class ConflictResolveActions(StepPage):
     def refresh_after_resolution(self, group_ids: list[str], status: str) -> None:
         raise NotImplementedError
 
-    # The plan each group was resolved by since the scan; the page's Compare reads it.
+    # The plan each group was resolved by since the scan, which the page's Compare reads.
     applied_plans: dict[str, ResolutionPlan]
 
     def _key_field(self) -> str:
@@ -320,5 +323,5 @@ class ConflictResolveActions(StepPage):
                        on_finished=lambda count: self._exported(path, counted(count, 'group')),
                        progress_message="Writing the HTML report…")
 
-    def _exported(self, path: Path, what: str) -> None:
-        self.message.show_message(f"Wrote {what} to {path}.")
+    def _exported(self, path: Path, written: str) -> None:
+        self.message.show_message(f"Wrote {written} to {path}.")
