@@ -348,8 +348,8 @@ def test_conflicts_undo__warns_unique_field(capsys: pytest.CaptureFixture[str], 
 
     assert status == 1
     assert report["warnings"][0].startswith("Message_ID__c is Unique now, so ")
-    assert report["warnings"][0].endswith(" will be restored without their key, as another Task holds the "
-                                          "same key.")
+    assert report["warnings"][0].endswith(" will be restored without their key, because another Task has "
+                                          "the same key.")
 
 
 class _CtrlCOnSnapshot(io.StringIO):

@@ -26,7 +26,8 @@ def _rehearse(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict
 # one also Outreach keys without angle brackets. No fix in this app can change them, so the
 # Cadence-tool mapping check fails there, and the summary with it.
 MAPPING_FAILS = {"cadence_mapping", "summary"}
-# The default org also holds Tasks whose keys differ only in angle brackets, which the Conflicts step flags.
+# The default org also contains Tasks whose keys differ only in angle brackets, and the Conflicts
+# step flags them.
 DEFAULT_ORG_FAILS = MAPPING_FAILS | {"conflicts"}
 
 

@@ -8,7 +8,7 @@ duplicate viewer. Four kinds of group:
 - NORMALISED: the keys differ, but only in angle brackets, whitespace or case.
   On a case-sensitive field Salesforce counts case-only variants as different
   keys, and on a case-insensitive field it may count keys that differ beyond
-  ASCII case as different (Unicode folding, such as "ß" and "SS"): such a
+  ASCII case as different (Unicode folding, such as "ß" and "SS"). Such a
   group is shown as a possible duplicate but not flagged. A key that is only
   brackets or whitespace, such as "<>", groups with the identical key only.
 - PROBABLE: at least one Task has no key, and it looks like another Task of the
@@ -19,7 +19,7 @@ duplicate viewer. Four kinds of group:
 - CLONES: one e-mail logged once per related record on purpose, such as once per
   Opportunity (every WhatId present and different) or once per contact (no
   WhatId, every WhoId present and different). They are labelled, not flagged.
-  Clones are one e-mail: they hold one key, or, without a key, have the same
+  Clones are one e-mail: they share one key, or, without a key, have the same
   subject and the same body.
 
 A set of Tasks found by key or likeness is split by related record (WhatId, or
@@ -51,7 +51,7 @@ from backstory_desktop.core.message_id import normalise_key, remove_whitespace
 from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.core.survivor import created_timestamp, default_survivor, description_digest
 
-# Normalised keys hold no whitespace, so a family that starts with a space is a junk key's.
+# Normalised keys contain no whitespace, so a family that starts with a space is a junk key's.
 _JUNK_FAMILY_MARK = " "
 
 
@@ -94,7 +94,7 @@ class Thresholds:
         if self.bodies_must_match:
             lines.append("Their bodies match once case and spacing are ignored, or one of them has no body.")
         else:
-            lines.append("Their bodies are not compared when one of them holds the key.")
+            lines.append("Their bodies are not compared when one of them has a key.")
         lines.append("Two Tasks without a key are paired only when they have the same body.")
         lines.append("A group spans no more than the time window from its first Task to its last.")
         lines.append("A Task logged as a call is never paired with one logged as an e-mail (TaskSubtype).")
@@ -135,10 +135,10 @@ class DuplicateGroup:
     def flagged(self) -> bool:
         """Tell whether the group is a duplicate to resolve.
 
-        False for CLONES, logged on purpose, for keys that Salesforce counts or
-        may count as different (``case_only``), and for a group with at most one
-        Task outside the recycle bin whose Tasks in the recycle bin hold no key:
-        those block nothing, and a resolution leaves them behind.
+        False for CLONES, which are logged on purpose, and for keys that Salesforce
+        counts or may count as different (``case_only``). Also False for a group with
+        at most one Task outside the recycle bin whose Tasks in the recycle bin have no
+        key, because those block nothing and a resolution leaves them behind.
         """
         if self.kind is GroupKind.CLONES or self.case_only:
             return False
@@ -163,7 +163,7 @@ def group_duplicates(
     thresholds: Thresholds = Thresholds(),
     tool_user_ids: Collection[str] = (),
 ) -> list[DuplicateGroup]:
-    """Group Tasks that hold one key, or look like one e-mail when some of them have no key.
+    """Group Tasks that share one key, or look like one e-mail when some of them have no key.
 
     ``case_sensitive`` is how the Message-ID field is defined. It decides
     whether case-only variants are flagged, not which records are grouped.
@@ -184,7 +184,7 @@ def group_duplicates(
             for group in _make_groups(members, grouping, case_sensitive=case_sensitive,
                                       tool_user_ids=tool_users)
         ]
-    # Only keyless groups need their subject to sort; reading it for every group is slow.
+    # Only keyless groups need their subject to sort, and reading it for every group is slow.
     groups.sort(key=lambda group: (group.key == "", group.key, "" if group.key else group.subject,
                                    group.group_id))
     return groups
@@ -367,8 +367,8 @@ def _probable_pairs(
 
     Two indexes are searched. Tasks of one owner and one WhoId may be duplicates
     or clones (different WhatIds). Tasks of one owner and one body but different
-    WhoIds are searched too, so that an e-mail logged once per contact is found;
-    such a pair counts only when it looks like a clone. Only buckets that a
+    WhoIds are searched too, so that an e-mail logged once per contact is found.
+    Such a pair counts only when it looks like a clone. Only buckets that a
     keyless Task opened take in keyed Tasks, so a scan with few keyless Tasks
     builds few buckets.
     """
@@ -380,8 +380,8 @@ def _probable_pairs(
         digest = _digest(task)
         if digest:
             by_body.setdefault((task.owner_id, digest), []).append(index)
-    # A Task's WhoId and body digest are looked up in sets first: cheaper than building a
-    # tuple for each of a million keyed Tasks.
+    # A Task's WhoId and body digest are looked up in sets first, because that is cheaper
+    # than building a tuple for each of a million keyed Tasks.
     contact_ids = {who_id for _owner, who_id in by_contact}
     body_digests = {digest for _owner, digest in by_body}
     for index, task in enumerate(tasks):
@@ -513,12 +513,12 @@ def _make_groups(
 
 
 class _Emails:
-    """The e-mail each Task of a component records, which tells clones apart from unrelated Tasks.
+    """The e-mail each Task of a component records, which separates clones from unrelated Tasks.
 
-    Tasks are one e-mail when they hold one key (once normalised), or, for a
-    Task without a key, when it has the same subject (case and punctuation
-    ignored) and the same body as another: as a keyed Task, it takes that
-    Task's key. A keyless Task without a body is one e-mail with no other.
+    Tasks are one e-mail when they share one key (once normalised). A Task without
+    a key is one e-mail with another Task that has the same subject (case and
+    punctuation ignored) and the same body, and when that Task is keyed, the keyless
+    Task counts under its key. A keyless Task without a body is one e-mail with no other.
     """
 
     def __init__(self, indexes: list[int], grouping: _Grouping) -> None:
@@ -565,8 +565,8 @@ def _related_parts(indexes: list[int], tasks: list[TaskRecord]) -> list[list[int
     """Split Tasks by related record: WhatId, or WhoId when none of them has a WhatId.
 
     Tasks without a WhatId stay with the Tasks of the one WhatId when there is
-    only one: a mix of Tasks with and without a WhatId is a duplicate, not a
-    clone. The same holds for Tasks without a WhoId when no Task has a WhatId.
+    only one, because a mix of Tasks with and without a WhatId is a duplicate, not
+    a clone. The same applies to Tasks without a WhoId when no Task has a WhatId.
     """
     what_ids = {tasks[index].what_id for index in indexes if tasks[index].what_id}
     if len(what_ids) > 1:
@@ -638,8 +638,10 @@ def _by_created(record: TaskRecord) -> tuple[float, str]:
 def _key_group(
     records: tuple[TaskRecord, ...], family: str, *, case_sensitive: bool
 ) -> tuple[GroupKind, str, str, bool]:
-    """Return the kind, key and reason of a group of keyed Tasks, and whether Salesforce may count
-    its keys as different (see DuplicateGroup.case_only)."""
+    """Return the kind, key, reason and ``case_only`` flag of a group of keyed Tasks.
+
+    The flag is True when Salesforce may count the keys as different (see DuplicateGroup.case_only).
+    """
     keys = {record.key or "" for record in records}
     if len(keys) == 1:
         return GroupKind.EXACT, next(iter(keys)), f"{len(records)} Tasks hold the same key", False
@@ -661,7 +663,7 @@ def _key_group(
         elif "case" in differences or _UNICODE_CASE in differences:
             reason += " (the field is case-sensitive, so Salesforce treats them as different keys)"
     else:
-        # The Unique option reads "Treat 'ABC' and 'abc' as duplicate values" and says nothing about
+        # The Unique option reads "Treat 'ABC' and 'abc' as duplicate values" and does not mention
         # letters beyond ASCII (Kelvin sign, "ß"), so such keys may not block each other.
         case_only = len(ascii_folded) == len(records)
         if case_only:
@@ -689,7 +691,7 @@ def _likeness_group(
     """Return the kind, key and reason of a group with keyless Tasks.
 
     ``similarity`` is the lowest likeness of the subjects paired, and ``least``
-    the likeness the matching rules ask for.
+    the minimum likeness the matching rules require.
     """
     keys = {record.key for record in records if record.key}
     key = next(iter(keys)) if len(keys) == 1 else _shown_family(family)
@@ -711,7 +713,7 @@ def _likeness_group(
 
 
 def _subjects_phrase(similarity: float, least: int) -> str:
-    """Say how alike the subjects are, such as "subjects 93% alike (the rule asks at least 90%)"."""
+    """Describe how alike the subjects are, such as "subjects 93% alike (the rule asks at least 90%)"."""
     if similarity >= 100:
         return "identical subjects"
     # Subjects that are not identical never read as 100% alike.
@@ -795,7 +797,7 @@ def _bin_note(records: tuple[TaskRecord, ...]) -> str:
 
 
 def _writers_note(records: tuple[TaskRecord, ...]) -> str:
-    """Name who wrote the Tasks, when the scan knew it."""
+    """Name who wrote the Tasks, when the scan read their writers."""
     writers = list(dict.fromkeys(record.writer for record in records if record.writer))
     if not writers:
         return ""

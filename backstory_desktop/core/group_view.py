@@ -1,4 +1,4 @@
-"""What the duplicate viewer filters, sorts and counts in a group of Tasks, without Qt.
+"""Filters, sort keys and counts of duplicate groups for the duplicate viewer, without Qt.
 
 The viewer shows up to hundreds of thousands of groups. What it reads of a group
 (its writers' sources, owners, dates, the text searched) is computed once per
@@ -32,7 +32,7 @@ KIND_ORDER = {GroupKind.EXACT: 0, GroupKind.NORMALISED: 1, GroupKind.PROBABLE: 2
 
 @dataclass(frozen=True)
 class GroupFilter:
-    """The viewer's filters; an empty value lets every group through.
+    """The viewer's filters, where an empty value lets every group through.
 
     ``tool`` is a source as ``writer_source`` names it. ``date_from`` and
     ``date_to`` are ISO dates (``2026-11-03``), both included: a group passes
@@ -83,10 +83,10 @@ def shown_key(group: DuplicateGroup) -> str:
 
 
 def group_facts(group: DuplicateGroup, tools: Collection[str] = ()) -> GroupFacts:
-    """Compute the facts of one group; ``tools`` are the cadence tools whose users wrote Tasks."""
+    """Compute the facts of one group. ``tools`` are the cadence tools whose users wrote Tasks."""
     tools = tuple(tools)
     sources = [_writer_source(record.writer, tools) for record in group.records]
-    # A tool's or Backstory's name is enough in a column; another user is named in full.
+    # A tool's or Backstory's name is enough in a column, but another user is named in full.
     writers = _distinct(label if source == OTHER_WRITERS else source
                         for label, source in zip((record.writer for record in group.records), sources,
                                                  strict=True) if label)
@@ -111,7 +111,7 @@ def _distinct(values: Iterable[str]) -> list[str]:
 
 def matches(group: DuplicateGroup, f: GroupFilter, *, tools: Collection[str] = (),
             facts: GroupFacts | None = None) -> bool:
-    """Tell whether the filter lets a group through; ``facts`` saves computing them again."""
+    """Return True when the filter lets a group through. Passing ``facts`` saves computing them again."""
     if group.kind is GroupKind.CLONES and not f.include_clones:
         return False
     if f.kinds and group.kind not in f.kinds:
@@ -133,7 +133,7 @@ def matches(group: DuplicateGroup, f: GroupFilter, *, tools: Collection[str] = (
 
 
 def sort_keys(group: DuplicateGroup, facts: GroupFacts | None = None) -> tuple[object, ...]:
-    """Return one sort key per column (COLUMN_TITLES); Status sorts on the model's own value."""
+    """Return one sort key per column (COLUMN_TITLES), with "" for Status, which the model sorts itself."""
     if facts is None:
         facts = group_facts(group)
     return (
@@ -149,7 +149,7 @@ def sort_keys(group: DuplicateGroup, facts: GroupFacts | None = None) -> tuple[o
 
 
 def counts_by_tool(groups: Iterable[DuplicateGroup], tools: Collection[str] = ()) -> dict[str, int]:
-    """Count the groups with a Task from each source, largest first; a group counts once per source."""
+    """Count the groups with a Task from each source, largest first. A group counts once per source."""
     tools = tuple(tools)
     counts: Counter[str] = Counter()
     for group in groups:

@@ -1,7 +1,7 @@
 """Plan how a group of duplicate Tasks is resolved: one survivor, its empty fields filled, the others deleted.
 
 Salesforce cannot merge Tasks (``merge()`` does not take Task), so a resolution
-keeps one Task, copies into its empty fields what the others hold, and deletes
+keeps one Task, copies into its empty fields what the others contain, and deletes
 the others. Deleted Tasks stay in the recycle bin for RECYCLE_BIN_DAYS days, and a Unique
 field's index counts them, so each Task that is deleted first has its key
 cleared. A member already in the recycle bin is restored, cleared and deleted
@@ -28,7 +28,7 @@ The Message-ID field is fillable too, named KEY_FIELD_CHOICE in a choice because
 API name is known only at run time. TaskSubtype is set on create only, so it is never filled.
 """
 KEY_FIELD_CHOICE = "key"
-"""The name that stands for the Message-ID field in ``ResolutionChoice.fill_fields``."""
+"""The name used for the Message-ID field in ``ResolutionChoice.fill_fields``."""
 
 RECYCLE_BIN_DAYS = 15
 """Days Salesforce keeps a deleted record in the recycle bin before purging it.
@@ -220,11 +220,11 @@ def plan_resolution(group: DuplicateGroup, choice: ResolutionChoice,
     """Plan the writes that resolve ``group`` by ``choice``, from each member's fresh values.
 
     ``current`` maps each member's Id to the values read just before (``IsDeleted``,
-    ``CreatedDate``, the key field and the fillable fields); members missing from it
-    are left alone. ``flag_field`` is the "Created by Backstory" checkbox, "" when the
-    org has none: when a deleted Task has it set, the survivor gets it set too, because
-    Backstory sets it on every Task it creates or enriches. Raises ValueError when the
-    survivor is not a member with fresh values.
+    ``CreatedDate``, the key field and the fillable fields). Members missing from it
+    are left alone. ``flag_field`` is the "Created by Backstory" checkbox, or "" when
+    the org has none. When a deleted Task has it set, the survivor gets it set too,
+    because Backstory sets it on every Task it creates or enriches. Raises ValueError
+    when the survivor is not a member with fresh values.
     """
     members = {record.id for record in group.records}
     if choice.survivor_id not in members:
@@ -275,9 +275,9 @@ def _age_order(member: _Member) -> tuple[str, str]:
 
 def _fill_field_names(chosen: Iterable[str], key_field: str) -> list[str]:
     """Return the API names of the chosen fields that may be filled, in FILLABLE_FIELDS order, key last."""
-    wanted = set(chosen)
-    names = [name for name in FILLABLE_FIELDS if name in wanted]
-    if KEY_FIELD_CHOICE in wanted or key_field in wanted:
+    requested = set(chosen)
+    names = [name for name in FILLABLE_FIELDS if name in requested]
+    if KEY_FIELD_CHOICE in requested or key_field in requested:
         names.append(key_field)
     return names
 

@@ -40,7 +40,7 @@ def tool_users(run: EnablementRun) -> dict[str, str]:
             try:
                 user = find_user_by_username(connection, username)
             except LookupError:
-                log.info("The %s user %s is not in org %s; its Tasks are labelled by name",
+                log.info("The %s user %s is not in org %s, so its Tasks are labelled by name",
                          tool, username, run.profile.alias)
                 continue
             labels[user.id] = f"{tool} ({user.username})"
@@ -56,10 +56,10 @@ def scan_conflicts(
 ) -> StepResult:
     """Read every Task, deleted and archived included, and group those that record one e-mail.
 
-    ``thresholds`` None keeps the matching rules of the run (the defaults at
+    When ``thresholds`` is None, the run's matching rules apply (the defaults at
     first). Sets ``run.groups``, ``run.thresholds`` and ``run.tasks_scanned``.
     The result fails while a group is flagged, and when the scan could not
-    finish: scan_finished tells the two apart.
+    finish, so use scan_finished to tell the two cases apart.
     """
     connection = run.require_connection()
     field_state = require_field(run)
@@ -95,13 +95,13 @@ def scan_finished(result: StepResult) -> bool:
     """Tell whether a Conflicts result comes from a scan that read and grouped every Task.
 
     The step fails both when the scan could not finish and when it finished with
-    flagged groups left to resolve; only the second has groups to show.
+    flagged groups left to resolve, and only the second has groups to show.
     """
     return result.step is Step.CONFLICTS and "groups" in result.details
 
 
 def _scan_result(groups: list[DuplicateGroup], scanned: int) -> StepResult:
-    """Pass when no group is flagged, else fail with the count of groups left to resolve."""
+    """Return a passed result when no group is flagged, else a failed one with the count of groups left."""
     by_kind: dict[str, int] = {}
     for group in groups:
         by_kind[group.kind.value] = by_kind.get(group.kind.value, 0) + 1
@@ -117,8 +117,8 @@ def _scan_result(groups: list[DuplicateGroup], scanned: int) -> StepResult:
         reason += (f", and {_counted(case_only, 'group')} of keys that differ only in case or Unicode "
                    "folding, which Salesforce may count as different keys")
     if flagged:
-        those = "the group" if flagged == 1 else f"those {flagged:,} groups"
-        reason += f"; resolve {those} on the Conflicts page"
+        flagged_phrase = "the group" if flagged == 1 else f"those {flagged:,} groups"
+        reason += f"; resolve {flagged_phrase} on the Conflicts page"
     details = {"groups": len(groups), "by_kind": by_kind, "flagged": flagged, "tasks": scanned}
     status = StepStatus.FAILED if flagged else StepStatus.PASSED
     return StepResult(Step.CONFLICTS, status, reason + ".", details)

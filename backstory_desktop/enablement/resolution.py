@@ -4,20 +4,21 @@ A resolution reads every member of the chosen groups again, plans each group
 (core.resolution) and leaves out a group whose Tasks changed since the scan.
 Applying writes the snapshot before the first change, then works a page of groups
 at a time. It reads the page's Tasks again: a group changed since the preview is
-left out, and the snapshot keeps the values just read. Then it sends restores from
+left out, and the snapshot stores the values just read. Then it sends restores from
 the recycle bin, key fields set to null, the survivor's filled fields, deletes. Each
-group ends resolved or failed with Salesforce's reason; a failed group's restored
+group ends resolved or failed with Salesforce's reason, and a failed group's restored
 Tasks go back to the recycle bin. Clearing the keys before deleting matters because
 the recycle bin keeps deleted Tasks for RECYCLE_BIN_DAYS and a Unique field's index
 counts them, so afterwards the field can be made Unique.
 
-Undo works only on the groups the resolution wrote. It reads their Tasks again,
-restores from the recycle bin what the resolution deleted, puts back each value it
-wrote that still holds what it wrote (a value changed since is left as is and
-named), emptying fields before putting keys back, and deletes again the Tasks that
-were in the recycle bin before. A Task purged from the recycle bin is gone for good:
-undo names it and where the snapshot keeps its values. If the field was made Unique
-and another Task took the key since, the key cannot go back: undo says which Task keeps it.
+Undo works only on the groups the resolution wrote. It reads their Tasks again and
+restores from the recycle bin what the resolution deleted. It puts back each value
+the resolution wrote that the Task still contains, emptying fields before putting keys
+back, and names each value changed since, which it leaves as is. Then it deletes again
+the Tasks that were in the recycle bin before. A Task purged from the recycle bin
+cannot come back, so undo names it and the snapshot file that stores its values. If
+the field was made Unique and another Task took the key since, the key cannot go back,
+and undo names the Task that has it.
 """
 
 from __future__ import annotations
@@ -76,12 +77,12 @@ from backstory_desktop.store.snapshots import (
 
 log = logging.getLogger(__name__)
 
-# Fields read besides describe's, should describe not list them.
+# Fields read even when describe does not list them.
 _ALWAYS_READ = ("Id", "IsDeleted", "IsArchived", "CreatedDate", *FILLABLE_FIELDS)
 # Field types that SOQL cannot select as one column.
 _COMPOUND_TYPES = ("address", "location")
 
-# One write step: the Ids to write, to each Id's error or None.
+# A write call: it takes the Ids to write and returns each Id's error, or None when written.
 WriteCall = Callable[[list[str]], WriteOutcomes]
 
 
@@ -118,11 +119,11 @@ class ResolutionPreview:
 class ResolutionOutcome:
     """The result of a resolution: its snapshot, the groups resolved, and each failed group's reason.
 
-    ``stopped`` is the sentence saying why the run stopped before its last group (a
-    cancel, a lost connection), "" when it went through to the end.
-    ``partly_written`` maps each group whose call failed with no answer to the Task Ids
-    sent for it: Salesforce may have written some of them, so the group is also in
-    ``failed`` with a sentence saying so and that Undo puts back what was written.
+    ``stopped`` is the sentence that gives why the run stopped before its last group
+    (a cancel, a lost connection), or "" when it went through to the end.
+    ``partly_written`` maps each group whose call failed without a response to the Task
+    Ids sent for it. Salesforce may have written some of them, so the group is also in
+    ``failed``, with a sentence that states this and that Undo puts back what was written.
     """
 
     snapshot_path: Path
@@ -255,7 +256,7 @@ def _changed_since_scan(group: DuplicateGroup, current: Mapping[str, Mapping[str
 
 # -- apply -------------------------------------------------------------------------------
 
-# Fields Salesforce changes when someone only looks at a Task; a change there is no edit.
+# Fields Salesforce changes when someone only views a Task, so a change there is no edit.
 _VIEW_FIELDS = frozenset({"LastViewedDate", "LastReferencedDate"})
 
 
@@ -276,11 +277,11 @@ def apply_resolution(
     progress: ProgressCallback = no_progress,
     cancel: threading.Event | None = None,
 ) -> ResolutionOutcome:
-    """Write the snapshot, then resolve each planned group; record the change in the run.
+    """Write the snapshot, resolve each planned group, and record the change in the run.
 
-    Writes go a page of groups at a time (at most 200 Tasks). Each page's Tasks are
-    read again first: a group whose Tasks changed since the preview is left out, and
-    the snapshot keeps the values just read. Then: restores, keys cleared, survivor
+    Writes go a page of groups at a time (at most BATCH_SIZE Tasks). Each page's Tasks
+    are read again first: a group whose Tasks changed since the preview is left out,
+    and the snapshot stores the values just read. Then: restores, keys cleared, survivor
     fills, deletes. A group whose write fails stops there, its restored Tasks go back
     to the recycle bin, and it is reported with Salesforce's reason. A cancel or a
     failed call stops before the next page. Raises SnapshotError, before any change,
@@ -339,8 +340,8 @@ def _mark_partly_written(page: Sequence[ResolutionPlan], sent: Mapping[str, list
                          outcome: ResolutionOutcome) -> None:
     """Fail each group of the page that had writes sent when a call failed, saying what may be written.
 
-    The call may have been carried out with its answer lost (a dropped connection,
-    a gateway timeout), so the group may be partly written.
+    Salesforce may have carried out the call and its response been lost (a dropped
+    connection, a gateway timeout), so the group may be partly written.
     """
     for plan in page:
         steps = sent.get(plan.group_id)
@@ -350,7 +351,7 @@ def _mark_partly_written(page: Sequence[ResolutionPlan], sent: Mapping[str, list
             record_id for _, ids in steps for record_id in ids))
         phrases = "; ".join(f"{step.lower()} Task {', '.join(ids)}" for step, ids in steps)
         outcome.failed[plan.group_id] = (
-            f"The group may be partly written, because a call failed with no sure answer after these writes "
+            f"The group may be partly written, because a call failed without a response after these writes "
             f"were sent: {phrases}; Undo of snapshot {outcome.snapshot_id} puts back what was written.")
 
 
@@ -372,7 +373,7 @@ def _pages(plans: Sequence[ResolutionPlan]) -> Iterable[list[ResolutionPlan]]:
 def _read_page_again(connection: OrgConnection, page: list[ResolutionPlan], preview: ResolutionPreview,
                      snapshot: Snapshot, outcome: ResolutionOutcome,
                      cancel: threading.Event | None) -> list[ResolutionPlan]:
-    """Return the page's plans whose Tasks still hold the previewed values; fail the others.
+    """Return the page's plans whose Tasks still contain the previewed values, and fail the others.
 
     The snapshot takes the values just read, and names the groups about to be written.
     """
@@ -380,7 +381,7 @@ def _read_page_again(connection: OrgConnection, page: list[ResolutionPlan], prev
                              for record_id in (plan.survivor_id, *plan.touched_ids)))
     fields = sorted({name for record_id in ids for name in preview.records.get(record_id, {})})
     fresh = read_tasks(connection, ids, fields, cancel=cancel)
-    kept: list[ResolutionPlan] = []
+    unchanged: list[ResolutionPlan] = []
     for plan in page:
         plan_ids = dict.fromkeys((plan.survivor_id, *plan.touched_ids))
         changed = next((record_id for record_id in plan_ids
@@ -394,8 +395,8 @@ def _read_page_again(connection: OrgConnection, page: list[ResolutionPlan], prev
         if snapshot.ran_group_ids is None:
             snapshot.ran_group_ids = []
         snapshot.ran_group_ids.append(plan.group_id)
-        kept.append(plan)
-    return kept
+        unchanged.append(plan)
+    return unchanged
 
 
 def _differs(before: Mapping[str, object], now: Mapping[str, object] | None) -> bool:
@@ -408,16 +409,17 @@ def _differs(before: Mapping[str, object], now: Mapping[str, object] | None) -> 
 def _apply_page(connection: OrgConnection, page: list[ResolutionPlan], snapshot: Snapshot,
                 outcome: ResolutionOutcome, key_field: str, written: dict[str, list[str]],
                 sent: dict[str, list[tuple[str, list[str]]]]) -> None:
-    """Write the page's plans; ``written`` collects, per group, a phrase for each write that succeeded.
+    """Write the page's plans and collect what was sent and written, per group.
 
-    ``sent`` collects, per group, each step sent before its answer came and the Ids it sent.
+    ``written`` collects a phrase for each write that succeeded. ``sent`` collects each
+    step sent before its response came, with the Ids it sent.
     """
     failed: dict[str, str] = {}
     restored: dict[str, list[str]] = {}
     deleted: set[str] = set()
 
     def send(step: str, done: str, writes: dict[str, list[str]], call: WriteCall) -> list[str]:
-        """Send one step's writes for the groups not failed yet; a rejected Task fails its group."""
+        """Send one step's writes for the groups not failed yet. A rejected Task fails its group."""
         ids = [record_id for group_id, group_ids in writes.items() if group_id not in failed
                for record_id in group_ids]
         if not ids:
@@ -489,8 +491,8 @@ def _record_resolution(run: EnablementRun, preview: ResolutionPreview, outcome: 
     if len(outcome.failed) > len(uncertain):
         summary += f"; {count_phrase(len(outcome.failed) - len(uncertain), 'group')} failed"
     if uncertain:
-        summary += (f"; {count_phrase(len(uncertain), 'group')} may be partly written, as a call got no sure "
-                    "answer: Undo puts back what was written")
+        summary += (f"; {count_phrase(len(uncertain), 'group')} may be partly written, because a call failed "
+                    "without a response: Undo puts back what was written")
     lines = [line for plan in plans for line in plan.lines()]
     for group_id, ids in uncertain.items():
         lines.append(f"? group {group_id} may be partly written; writes were sent for Task {', '.join(ids)}")
@@ -510,7 +512,7 @@ def _record_resolution(run: EnablementRun, preview: ResolutionPreview, outcome: 
 def list_resolutions(run: EnablementRun) -> list[SnapshotSummary]:
     """Return the org's resolutions, newest first, each saying whether undo can still restore everything.
 
-    Reads which of the Tasks each resolution deleted the org still holds (in the
+    Reads which of the Tasks each resolution deleted the org still contains (in the
     recycle bin or restored), so a purged Task is counted even within RECYCLE_BIN_DAYS.
     """
     connection = run.require_connection()
@@ -519,13 +521,13 @@ def list_resolutions(run: EnablementRun) -> list[SnapshotSummary]:
                                  for plan in _ran_plans(snapshot)
                                  for record_id in (*plan.delete_ids, *plan.undelete_first_ids)))
     present = _read_in_pages(connection, deleted, ["Id"], no_progress, None)
-    gone = {record_id for record_id in deleted if record_id not in present}
-    return [summarise_snapshot(snapshot, gone=gone) for snapshot in snapshots]
+    missing = {record_id for record_id in deleted if record_id not in present}
+    return [summarise_snapshot(snapshot, gone=missing) for snapshot in snapshots]
 
 
 def summarise_snapshot(snapshot: Snapshot, now: datetime | None = None, *,
                        gone: Collection[str] = ()) -> SnapshotSummary:
-    """Summarise one snapshot for the undo list; ``gone`` holds the Tasks the org no longer holds."""
+    """Summarise one snapshot for the undo list. ``gone`` contains the Tasks the org no longer contains."""
     plans = snapshot.resolution_plans
     deleted = sum(len(plan.delete_ids) for plan in plans)
     purged = sorted({record_id for plan in _ran_plans(snapshot)
@@ -541,7 +543,7 @@ def summarise_snapshot(snapshot: Snapshot, now: datetime | None = None, *,
     elif purged:
         undoable = any(record_id not in purged for plan in _ran_plans(snapshot)
                        for record_id in (*plan.touched_ids, *([plan.survivor_id] if plan.fills else [])))
-        note = (f"The recycle bin no longer holds {count_phrase(len(purged), 'Task')} of this resolution, "
+        note = (f"The recycle bin no longer contains {count_phrase(len(purged), 'Task')} of this resolution, "
                 f"so {'it' if len(purged) == 1 else 'they'} cannot come back and undo can only put back "
                 f"the other values; {'its' if len(purged) == 1 else 'their'} values are in the snapshot "
                 f"{where}.")
@@ -665,12 +667,12 @@ def ran_group_ids(snapshot: Snapshot) -> list[str]:
 
 
 def undo_warnings(run: EnablementRun, snapshot: Snapshot) -> list[str]:
-    """Return the sentences to show before the admin confirms an undo; [] when undo can restore everything.
+    """Return the sentences to show before the admin confirms an undo, or [] when undo can restore everything.
 
     Reads the key field's state and the snapshot's Tasks. When the field is Unique
-    now, Salesforce rejects each key undo would put back that another Task holds
+    now, Salesforce rejects each key undo would put back that another Task has
     (the survivor, or another restored Task), so those Tasks come back without
-    their key. The Tasks the recycle bin no longer holds are named too.
+    their key. The Tasks the recycle bin no longer contains are named too.
     """
     connection = run.require_connection()
     _check_org(snapshot, connection.org_id)
@@ -682,12 +684,12 @@ def undo_warnings(run: EnablementRun, snapshot: Snapshot) -> list[str]:
     warnings: list[str] = []
     described = describe_field(connection, snapshot.key_field) or {}
     if described.get("unique"):
-        keyless = _keys_refused(undo.put_back, current, snapshot.key_field,
+        keyless = _rejected_keys(undo.put_back, current, snapshot.key_field,
                                 case_sensitive=bool(described.get("caseSensitive")))
         if keyless:
             warnings.append(f"{snapshot.key_field} is Unique now, so {count_phrase(len(keyless), 'Task')} "
                             f"will be restored without {'its' if len(keyless) == 1 else 'their'} key, "
-                            "as another Task holds the same key.")
+                            "because another Task has the same key.")
     if undo.purged:
         warnings.append(f"{count_phrase(len(undo.purged), 'Task')} of this resolution "
                         f"{'is' if len(undo.purged) == 1 else 'are'} no longer in the recycle bin and "
@@ -696,25 +698,25 @@ def undo_warnings(run: EnablementRun, snapshot: Snapshot) -> list[str]:
     return warnings
 
 
-def _keys_refused(put_back: Mapping[str, Mapping[str, object]], current: Mapping[str, Mapping[str, object]],
+def _rejected_keys(put_back: Mapping[str, Mapping[str, object]], current: Mapping[str, Mapping[str, object]],
                   key_field: str, *, case_sensitive: bool) -> list[str]:
     """Return the Tasks whose key, put back, would collide in a Unique index with another Task's key."""
     def folded(value: object) -> str:
         text = str(value)
-        return text if case_sensitive else text.lower()
+        return text if case_sensitive else text.casefold()
 
-    held = {folded(values.get(key_field)) for record_id, values in current.items()
-            if not is_empty(values.get(key_field)) and key_field not in put_back.get(record_id, {})}
-    refused: list[str] = []
+    taken = {folded(values.get(key_field)) for record_id, values in current.items()
+             if not is_empty(values.get(key_field)) and key_field not in put_back.get(record_id, {})}
+    rejected: list[str] = []
     for record_id, values in put_back.items():
         key = values.get(key_field)
         if is_empty(key):
             continue
-        if folded(key) in held:
-            refused.append(record_id)
+        if folded(key) in taken:
+            rejected.append(record_id)
         else:
-            held.add(folded(key))
-    return refused
+            taken.add(folded(key))
+    return rejected
 
 
 def undo_resolution(
@@ -726,14 +728,14 @@ def undo_resolution(
 ) -> UndoOutcome:
     """Undo the resolution of snapshot ``snapshot_id`` (the newest one when None); record the change.
 
-    Restores from the recycle bin the Tasks the resolution deleted, puts back each
-    value it wrote that still holds what it wrote (a value changed since is left as
-    is), and deletes again the Tasks that were in the recycle bin before. Fields are
-    emptied before values are put back, so a Unique key never sits on two Tasks.
+    Restores from the recycle bin the Tasks the resolution deleted and puts back each
+    value the resolution wrote that the Task still contains. A value changed since is
+    left as is. Then deletes again the Tasks that were in the recycle bin before. Fields
+    are emptied before values are put back, so a Unique key never sits on two Tasks.
     Raises SnapshotError when there is no such snapshot, it belongs to another org,
-    or it was undone already, and Cancelled when ``cancel`` is set between steps,
-    after recording what was done (the snapshot is then "partly undone" and undo can
-    be run again).
+    or it was undone already. Raises Cancelled when ``cancel`` is set between steps,
+    after recording what was done, so the snapshot is then "partly undone" and undo
+    can be run again.
     """
     connection = run.require_connection()
     snapshot = _snapshot_to_undo(connection.org_id, snapshot_id)
@@ -789,7 +791,7 @@ def undo_resolution(
 def _explain_duplicates(results: WriteOutcomes, put_back: Mapping[str, Mapping[str, object]],
                         key_field: str, current: Mapping[str, Mapping[str, object]],
                         restored: set[str]) -> dict[str, str]:
-    """Return, for each key put back that DUPLICATE_VALUE refused, a sentence naming who keeps it."""
+    """Return, for each key put back that DUPLICATE_VALUE rejected, a sentence naming the Task that has it."""
     sentences: dict[str, str] = {}
     for record_id, reason in results.items():
         key = put_back.get(record_id, {}).get(key_field)
@@ -857,8 +859,8 @@ def _finish_undo(run: EnablementRun, snapshot: Snapshot, outcome: UndoOutcome, *
                  problem: str = "") -> None:
     """Record the undo in the run, then store its outcome in the snapshot.
 
-    ``stopped`` is why the undo stopped before its last step ("was cancelled"), "" when it
-    did not; ``problem`` is the failed call's message, recorded as a line.
+    ``stopped`` is why the undo stopped before its last step ("was cancelled"), or "" when
+    it did not. ``problem`` is the failed call's message, recorded as a line.
     """
     complete = not stopped and not outcome.failed and not outcome.not_in_bin
     snapshot.status = UNDONE if complete else PARTLY_UNDONE

@@ -19,21 +19,21 @@ Groups (``EXPECTED_DUPLICATE_GROUPS``):
    it counts them as one value.
 5. normalised, whitespace: ``<33D89532.29EA@atl.mindspring.com>`` and the same
    key with a space before and after it.
-6. probable: Task A by the Outreach user, Subject ``Re: pricing``, created at
-   10:00:01, no key; Task B by the SalesLoft user, same subject, body, owner and
-   Contact, created at 10:00:03, no key; and Task C, the keyed Task of the same
-   e-mail (``<8fc5086d0912020139y1564ad32jb4f4209fa464f4a6@test.com>``) written by
-   the Backstory integration user with the People.ai flag set, at 10:00:05.
-   The two keyless Tasks join the keyed Task's family: three members.
+6. probable, three members: Task A by the Outreach user, Subject ``Re: pricing``,
+   created at 10:00:01, no key. Task B by the SalesLoft user, with the same subject,
+   body, owner and Contact, created at 10:00:03, no key. Task C, the keyed Task of
+   the same e-mail (``<8fc5086d0912020139y1564ad32jb4f4209fa464f4a6@test.com>``),
+   written by the Backstory integration user at 10:00:05 with the "Created by
+   People.ai" flag set. The two keyless Tasks join the keyed Task's family.
 7. clones, keyed: ``<1211726293.5772.10.camel@localhost>`` logged three times,
    once per Opportunity (three different WhatIds, same Contact).
 8. clones, keyless: the e-mail "Request for Leave" (which has no Message-ID)
    logged once per recipient: three Tasks, no WhatId, three different WhoIds.
 
-Tasks that must not group (``UNGROUPED_TASKS``): on the probable group's Contact,
-owner and day, a keyless ``Re: shipping dates`` at 10:00:02 (other subject and
-body) and a keyless ``Re: pricing`` at 13:00:01 (three hours later, another
-body); and five e-mails logged once each with their own keys.
+Tasks that must not group (``UNGROUPED_TASKS``) are two keyless Tasks on the probable
+group's Contact, owner and day, and five e-mails logged once each with their own keys.
+The keyless Tasks are ``Re: shipping dates`` at 10:00:02 (other subject and body) and
+``Re: pricing`` at 13:00:01 (three hours later, another body).
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class DuplicateSeed:
 
 
 def seed_duplicate_tasks(seed: DuplicateSeed, activities: Sequence[MailActivity]) -> int:
-    """Insert the scenario's Tasks and Opportunities; return the number of Tasks inserted."""
+    """Insert the scenario's Tasks and Opportunities, and return the number of Tasks inserted."""
     by_key = _first_by_key(activities)
     inserted = 0
 

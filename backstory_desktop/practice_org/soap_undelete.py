@@ -18,13 +18,13 @@ The session id is an access token of the practice org, the same one REST takes
 as a Bearer token. The call counts against the daily API request allocation as
 a REST call does, and the response's ``LimitInfoHeader`` reports the count.
 Injected faults (``faults``) act on undelete() as on a REST call, through the
-``around`` and ``row_lock`` hooks the app passes: a fault drawn before the
-restore answers with the SOAP fault of its code (UNKNOWN_EXCEPTION,
-SERVER_UNAVAILABLE, INVALID_SESSION_ID), a dropped connection or a gateway
-page; one drawn after it commits drops the connection or answers with a gateway
-page, so the client cannot tell the records were restored. UNABLE_TO_LOCK_ROW is
-drawn for each record, as for sObject Collections: the drawn records fail in
-their results and the others are restored.
+``around`` and ``row_lock`` hooks the app passes. A fault drawn before the
+restore returns the SOAP fault of its code (UNKNOWN_EXCEPTION,
+SERVER_UNAVAILABLE, INVALID_SESSION_ID), drops the connection or returns a
+gateway page. A fault drawn after the restore commits drops the connection or
+returns a gateway page, so the client cannot know that the records were restored.
+UNABLE_TO_LOCK_ROW is drawn for each record, as for sObject Collections, so the
+drawn records fail in their results and the others are restored.
 
 Rights: the practice org lets a user restore a record they own, or any record
 with Modify All Data. Salesforce requires delete rights on the record, as its
@@ -150,9 +150,9 @@ def undelete_call(org: OrgState, envelope: ElementTree.Element, operation: Eleme
 
     ``count_request`` counts the call against the daily allocation and returns the
     number used today. ``around`` runs the restore, given the session id and a
-    function that restores and returns the response: the app injects faults there.
-    It may raise SoapFault, which is answered as a fault. ``row_lock`` returns the
-    error of a record that could not be locked, or None.
+    function that restores and returns the response, and the app injects faults there.
+    ``around`` may raise SoapFault, which is returned as a SOAP fault response.
+    ``row_lock`` returns the error of a record that could not be locked, or None.
     """
     try:
         request = parse_undelete_request(envelope, operation)

@@ -3,7 +3,7 @@
 One JSON file per resolution, in the data folder under ``snapshots/<org id>/``. A
 snapshot contains every field read of every touched Task (IsDeleted included), the
 plans that were applied, and each Task's outcome, so that undo can restore Tasks
-from the recycle bin and put every changed value back. The files hold org data,
+from the recycle bin and put every changed value back. The files contain org data,
 so they are owner-only (0600) in an owner-only folder, and each write replaces
 the file in one step through a temporary file, so a crash never leaves half a snapshot.
 """
@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 SNAPSHOT_FOLDER = "snapshots"
 OWNER_ONLY_FILE_MODE = paths.OWNER_ONLY_FILE_MODE
 # The status of a snapshot: written before any change, then applied (every group), partly
-# applied (some groups failed or the run stopped), or undone.
+# applied (some groups failed or the run stopped), undone, or partly undone (undo stopped, or
+# some Tasks could not be restored).
 WRITTEN = "written"
 APPLIED = "applied"
 PARTLY_APPLIED = "partly applied"
@@ -43,7 +44,10 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 class SnapshotError(Exception):
-    """A snapshot file that cannot be read or written; ``str()`` names it, what is wrong and what to do."""
+    """An error on a snapshot file that cannot be read or written.
+
+    The message names the file, what is wrong and what to do.
+    """
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Snapshot:
     ``records`` maps each touched Task's Id to every field read before the change.
     ``outcomes`` maps each Task's Id to None once written, or to Salesforce's reason.
     ``group_outcomes`` maps each group's Id to None once resolved, or to the reason it failed.
-    ``undo_outcomes`` maps each Task's Id to what undo did not manage, None once restored.
+    ``undo_outcomes`` maps each Task's Id to None once undo put it back, or to the reason it could not.
     """
 
     snapshot_id: str
@@ -70,7 +74,7 @@ class Snapshot:
     undone_at: str = ""
     path: Path | None = None
     ran_group_ids: list[str] | None = None
-    """The groups the resolution started writing; None in a file that predates this list."""
+    """The groups the resolution started writing, or None in a file that predates this list."""
 
     @property
     def resolution_plans(self) -> list[ResolutionPlan]:
@@ -122,8 +126,8 @@ def snapshot_folder(org_id: str) -> Path:
 def write_snapshot(snapshot: Snapshot) -> Path:
     """Write ``snapshot`` to its file (owner-only, replaced in one step) and return the path.
 
-    Raises SnapshotError when the folder or the file cannot be written; no change
-    may be made to the org then.
+    Raises SnapshotError when the folder or the file cannot be written, and the
+    caller must then make no change to the org.
     """
     folder = snapshot_folder(snapshot.org_id)
     path = folder / f"{_safe_name(snapshot.snapshot_id, 'snapshot Id')}.json"
@@ -145,7 +149,8 @@ def write_snapshot(snapshot: Snapshot) -> Path:
 def update_snapshot(snapshot: Snapshot) -> Path:
     """Write the snapshot's new status and outcomes over its file.
 
-    Raises SnapshotError when the file cannot be replaced; the file keeps its last written contents.
+    Raises SnapshotError when the file cannot be replaced, and the file then keeps its last written
+    contents.
     """
     path = snapshot.path
     if path is None:
@@ -155,14 +160,14 @@ def update_snapshot(snapshot: Snapshot) -> Path:
     except OSError as error:
         raise SnapshotError(
             f"The snapshot {path} could not be updated ({error.strerror or error}), so it keeps what it "
-            "held before: check that the data folder belongs to your user and the disk has room."
+            "contained before: check that the data folder belongs to your user and the disk has room."
         ) from error
     log.info("Updated snapshot %s (status %s)", snapshot.snapshot_id, snapshot.status)
     return path
 
 
 def load_snapshot(path: Path) -> Snapshot:
-    """Read a snapshot file; raises SnapshotError for one that is missing, unreadable or damaged."""
+    """Read a snapshot file. Raises SnapshotError for one that is missing, unreadable or damaged."""
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -206,7 +211,7 @@ def _snapshot_from(values: Any, path: Path) -> Snapshot:
 
 
 def _checked_time(value: Any) -> str:
-    """Return ``value`` when it is an ISO 8601 time with a time zone; raise ValueError otherwise."""
+    """Return ``value`` when it is an ISO 8601 time with a time zone, and raise ValueError otherwise."""
     moment = datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
         raise ValueError(f"created_at {value!r} without a time zone")
@@ -235,7 +240,7 @@ def list_snapshots(org_id: str) -> list[Snapshot]:
 
 
 def _of_org(snapshot: Snapshot, org_id: str) -> Snapshot:
-    """Return ``snapshot`` when it belongs to ``org_id``; raise SnapshotError otherwise."""
+    """Return ``snapshot`` when it belongs to ``org_id``, and raise SnapshotError otherwise."""
     if snapshot.org_id != org_id:
         raise SnapshotError(f"The snapshot {snapshot.path} belongs to the org {snapshot.org_id}, not "
                             f"this org {org_id}; undo it while connected to that org.")
@@ -243,7 +248,7 @@ def _of_org(snapshot: Snapshot, org_id: str) -> Snapshot:
 
 
 def find_snapshot(org_id: str, snapshot_id: str) -> Snapshot:
-    """Return the org's snapshot ``snapshot_id``; raises SnapshotError when there is none."""
+    """Return the org's snapshot ``snapshot_id``. Raises SnapshotError when there is none."""
     path = snapshot_folder(org_id) / f"{_safe_name(snapshot_id, 'snapshot Id')}.json"
     if not path.is_file():
         raise SnapshotError(f"No snapshot {snapshot_id} of this org is in {path.parent}; list the "

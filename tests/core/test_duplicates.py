@@ -98,7 +98,7 @@ def test_duplicates__case_only_variants_on_case_sensitive_field() -> None:
     )
 
 
-def test_duplicates__case_variants_with_identical_keys_flagged_on_case_sensitive_field() -> None:
+def test_duplicates__case_sensitive_identical_pair_flagged() -> None:
     groups = group_duplicates(
         [task("00T1", "<ABC@x.example>"), task("00T2", "<ABC@x.example>"), task("00T3", "<abc@x.example>")],
         case_sensitive=True,
@@ -110,7 +110,7 @@ def test_duplicates__case_variants_with_identical_keys_flagged_on_case_sensitive
     )
 
 
-def test_duplicates__bracket_and_case_variants_not_flagged_on_case_sensitive_field() -> None:
+def test_duplicates__case_sensitive_bracket_variants_unflagged() -> None:
     (group,) = group_duplicates([task("00T1", "<ABC@x.example>"), task("00T2", "abc@x.example")],
                                 case_sensitive=True)
 
@@ -423,7 +423,7 @@ def test_duplicates__calls_with_one_subject_are_apart() -> None:
     assert group_duplicates(records, case_sensitive=False) == []
 
 
-def test_duplicates__probable_group_spans_no_more_than_the_window() -> None:
+def test_duplicates__probable_group_within_window() -> None:
     records = [logged(f"00T{n}", at=f"10:{minute:02d}:00", subject="Weekly check-in")
                for n, minute in enumerate(range(0, 60, 10))]
 
@@ -531,7 +531,7 @@ def test_duplicates__keyless_duplicate_and_clone_are_apart() -> None:
     assert ids(group) == ["00T1", "00T2"]
 
 
-def test_duplicates__clones_beside_a_duplicate_form_their_own_group() -> None:
+def test_duplicates__clones_beside_duplicate_grouped_apart() -> None:
     key = "<quote@x.example>"
     records = [logged("00T1", key, what=OPPORTUNITY_A), logged("00T2", key, what=OPPORTUNITY_A),
                logged("00T3", key, what=OPPORTUNITY_B), logged("00T4", key, what=OPPORTUNITY_C)]
@@ -544,7 +544,7 @@ def test_duplicates__clones_beside_a_duplicate_form_their_own_group() -> None:
     assert "2 more Tasks log the same e-mail on other related records" in exact.reason
 
 
-def test_duplicates__task_without_what_id_beside_two_opportunities_is_a_clone() -> None:
+def test_duplicates__task_without_what_id_is_clone() -> None:
     key = "<quote@x.example>"
     records = [logged("00T1", key, what=OPPORTUNITY_A), logged("00T2", key, what=OPPORTUNITY_B),
                logged("00T3", key)]
@@ -662,7 +662,7 @@ def test_thresholds__lines_name_each_value() -> None:
 
     assert "The two Tasks were created within 5 minutes of each other." in lines
     assert "Their subjects are at least 80% alike once case and punctuation are ignored." in lines
-    assert "Their bodies are not compared when one of them holds the key." in lines
+    assert "Their bodies are not compared when one of them has a key." in lines
     assert "Two Tasks without a key are paired only when they have the same body." in lines
 
 

@@ -1,4 +1,4 @@
-"""What the duplicate viewer filters, sorts and counts in groups of Tasks."""
+"""Filters, sort keys and counts of duplicate groups for the duplicate viewer."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_sort_keys__per_column() -> None:
     assert [each.kind for each in ordered] == [GroupKind.EXACT, GroupKind.PROBABLE, GroupKind.CLONES]
 
 
-def test_counts_by_tool__a_group_counts_once_per_source() -> None:
+def test_counts_by_tool__group_once_per_source() -> None:
     assert counts_by_tool(GROUPS, TOOLS) == {"Outreach": 2, "Backstory": 1, "SalesLoft": 1, OTHER_WRITERS: 1}
 
 

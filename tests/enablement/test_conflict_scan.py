@@ -200,7 +200,7 @@ def test_conflicts__case_variants_grouped_by_field_rule(start_org: StartOrg) -> 
         assert group.flagged is not case_note
 
 
-def test_conflicts__clone_on_other_opportunity_left_out_of_duplicate(start_org: StartOrg) -> None:
+def test_conflicts__other_opportunity_clone_left_out(start_org: StartOrg) -> None:
     org = start_org("non-unique")
     owner = user_id(org, ADMIN_USERNAME)
     deals = [{"Name": f"Deal {n}", "StageName": "Prospecting", "CloseDate": "2026-12-31"} for n in range(2)]

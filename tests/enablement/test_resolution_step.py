@@ -46,7 +46,7 @@ from tests.conftest import StartOrg
 KEY = "Message_ID__c"
 # Salesforce stamps these on every write, so no undo can put them back.
 AUDIT_FIELDS = ("LastModifiedDate", "LastModifiedById", "SystemModstamp")
-# The seeded scenarios whose Message-ID field is not Unique, so they hold duplicate groups.
+# The seeded scenarios whose Message-ID field is not Unique, so they contain duplicate groups.
 DUPLICATE_SCENARIOS = [name for name in ("non-unique", "duplicates") if name in SCENARIOS]
 
 
@@ -55,7 +55,8 @@ def _scanned_run(org: PracticeOrg) -> enablement.EnablementRun:
     run = enablement.EnablementRun(OrgProfile(alias="practice"), connection=connection)
     # The step fails on a field that is not Unique, but the field is inspected and usable.
     enablement.check_field(run)
-    assert run.field_state is not None and run.field_state.exists
+    assert run.field_state is not None
+    assert run.field_state.exists
     # The step fails while flagged groups remain, so only a missing group count means the scan failed.
     scan = enablement.scan_conflicts(run)
     assert "groups" in scan.details, scan.reason
@@ -85,7 +86,7 @@ def test_resolve_then_undo__every_task_as_before(start_org: StartOrg, scenario: 
     undo = undo_resolution(run, outcome.snapshot_id)
     after = _every_task(conn)
 
-    # Keyless clones block nothing, so clearing the key on the others has nothing to do.
+    # The only groups without a key here are keyless clones, which block nothing, so no key is cleared.
     idle = [group.group_id for group in run.groups if not any(record.key for record in group.records)]
     assert preview.problems == [f"Group {group_id} needs no change, so it was left out." for group_id in idle]
     assert outcome.failed == {}
@@ -158,7 +159,7 @@ def test_resolve__change_recorded_with_lines(start_org: StartOrg) -> None:
     assert outcome.snapshot_id in change.summary
 
 
-def test_resolve__snapshot_holds_every_touched_task(start_org: StartOrg) -> None:
+def test_resolve__snapshot_contains_touched_tasks(start_org: StartOrg) -> None:
     run = _scanned_run(start_org("non-unique"))
     preview = preview_resolution(run, _flagged(run))
 
@@ -251,7 +252,7 @@ def test_list_resolutions__purged_tasks_named(start_org: StartOrg) -> None:
 
     # The resolution only cleared keys on the Tasks it deleted, so nothing is left to put back.
     assert not summary.undoable
-    assert summary.note == (f"The recycle bin no longer holds {len(deleted)} Tasks of this resolution, so "
+    assert summary.note == (f"The recycle bin no longer contains {len(deleted)} Tasks of this resolution, so "
                             "they cannot come back and undo can only put back the other values; their "
                             f"values are in the snapshot {outcome.snapshot_path}.")
 
@@ -268,7 +269,7 @@ def test_undo_warnings__unique_field_names_keyless_tasks(start_org: StartOrg) ->
     undo = undo_resolution(run, outcome.snapshot_id)
 
     assert warnings == [f"{KEY} is Unique now, so {len(undo.failed)} Tasks will be restored without their "
-                        "key, as another Task holds the same key."]
+                        "key, because another Task has the same key."]
 
 
 def test_ran_group_ids__only_groups_written(start_org: StartOrg) -> None:
@@ -309,7 +310,7 @@ def test_list_resolutions__newest_first_with_status(start_org: StartOrg) -> None
     assert not summaries[1].undoable
 
 
-def test_summarise_snapshot__old_one_says_bin_purged(start_org: StartOrg) -> None:
+def test_summarise_snapshot__old_snapshot_bin_purged(start_org: StartOrg) -> None:
     run = _scanned_run(start_org("non-unique"))
     outcome = apply_resolution(run, preview_resolution(run, _flagged(run)[:1]))
     snapshot = load_snapshot(outcome.snapshot_path)
@@ -405,7 +406,8 @@ def test_undo__key_put_back_once_field_unique(start_org: StartOrg) -> None:
     now = read_tasks(conn, [keyed_id, keyless_id], [KEY])
     assert now[keyed_id][KEY] == key
     assert now[keyless_id][KEY] is None
-    assert keyed_id not in undo.failed and keyless_id not in undo.failed
+    assert keyed_id not in undo.failed
+    assert keyless_id not in undo.failed
 
 
 def test_undo_lines__only_tasks_the_resolution_wrote(start_org: StartOrg) -> None:
@@ -474,7 +476,7 @@ def test_undo__cancel_records_partly_undone(start_org: StartOrg) -> None:
     assert load_snapshot(outcome.snapshot_path).status == UNDONE
 
 
-def test_apply__snapshot_update_failure_said(start_org: StartOrg) -> None:
+def test_apply__snapshot_update_failure_reported(start_org: StartOrg) -> None:
     run = _scanned_run(start_org("duplicates"))
     preview = preview_resolution(run, _flagged(run)[:1])
     paths: list[Path] = []
@@ -500,7 +502,7 @@ def test_apply__snapshot_update_failure_said(start_org: StartOrg) -> None:
 
 
 @pytest.mark.parametrize("fault", ["dropped_after_commit_rate", "gateway_error_rate"])
-def test_apply__lost_answer_says_partly_written(start_org: StartOrg, fault: str) -> None:
+def test_apply__lost_response_partly_written(start_org: StartOrg, fault: str) -> None:
     org = start_org("duplicates")
     run = _scanned_run(org)
     conn = run.require_connection()

@@ -89,11 +89,11 @@ def test_list_snapshots__other_org_kept_apart() -> None:
 
 
 def test_list_snapshots__damaged_file_left_out() -> None:
-    kept = _snapshot()
-    write_snapshot(kept)
+    valid = _snapshot()
+    write_snapshot(valid)
     (snapshot_folder(ORG) / "20000101T000000000000Z-000000.json").write_text("{not json", encoding="utf-8")
 
-    assert [snapshot.snapshot_id for snapshot in list_snapshots(ORG)] == [kept.snapshot_id]
+    assert [snapshot.snapshot_id for snapshot in list_snapshots(ORG)] == [valid.snapshot_id]
 
 
 def test_load_snapshot__damaged_file_named(tmp_path: Path) -> None:
@@ -141,12 +141,12 @@ def test_load_snapshot__ran_groups_round_trip() -> None:
 
 
 def test_list_snapshots__time_without_zone_left_out() -> None:
-    kept, naive = _snapshot(), _snapshot()
+    valid, naive = _snapshot(), _snapshot()
     naive.created_at = "2026-11-01T10:00:00"
-    write_snapshot(kept)
+    write_snapshot(valid)
     write_snapshot(naive)
 
-    assert [snapshot.snapshot_id for snapshot in list_snapshots(ORG)] == [kept.snapshot_id]
+    assert [snapshot.snapshot_id for snapshot in list_snapshots(ORG)] == [valid.snapshot_id]
     with pytest.raises(SnapshotError, match="without a time zone"):
         load_snapshot(snapshot_folder(ORG) / f"{naive.snapshot_id}.json")
 
