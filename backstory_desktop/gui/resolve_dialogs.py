@@ -376,13 +376,13 @@ def bulk_lines(plans: Sequence[ResolutionPlan]) -> list[str]:
     if restored_survivors:
         lines.append(f"+ restore {counted(restored_survivors, 'kept Task')} from the recycle bin")
     if restored:
-        lines.append(f"+ restore {counted(restored, 'Task')} from the recycle bin, to clear their key")
+        lines.append(f"+ restore {counted(restored, 'Task')} from the recycle bin to clear the key")
     if cleared:
         lines.append(f"~ set {key_field} to empty on {counted(cleared, 'Task')}")
     if fills:
         lines.append(f"~ fill {counted(fills, 'empty field')} on {counted(filled_tasks, 'kept Task')}")
     if deleted:
-        lines.append(f"- delete {counted(deleted, 'Task')} (they stay in the recycle bin for "
+        lines.append(f"- delete {counted(deleted, 'Task')} (deleted Tasks stay in the recycle bin for "
                      f"{RECYCLE_BIN_DAYS} days)")
     if kept:
         lines.append(f"• keep every Task of {counted(kept, 'group')} of clones, only their key is cleared")

@@ -301,8 +301,8 @@ def test_bulk_lines__restored_survivor_apart() -> None:
     lines = bulk_lines(plans)
 
     assert "+ restore 1 kept Task from the recycle bin" in lines
-    assert "+ restore 1 Task from the recycle bin, to clear their key" in lines
-    assert f"- delete 2 Tasks (they stay in the recycle bin for {RECYCLE_BIN_DAYS} days)" in lines
+    assert "+ restore 1 Task from the recycle bin to clear the key" in lines
+    assert f"- delete 2 Tasks (deleted Tasks stay in the recycle bin for {RECYCLE_BIN_DAYS} days)" in lines
 
 
 def test_bulk_lines__no_survivor_restored() -> None:
