@@ -17,6 +17,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from keyring.backend import KeyringBackend
+
 from backstory_desktop import __version__
 from backstory_desktop.logging_setup import LOG_FILE_NAME, scrub_secrets
 from backstory_desktop.org_sessions import resume_session, secret_store
@@ -150,16 +152,50 @@ def _package_versions() -> dict[str, str | None]:
 
 
 def _keyring_state() -> dict[str, Any]:
+    backends = keyring_backends()
     try:
         store = SecretStore(allow_insecure=load_app_settings().allow_insecure_keyring)
     except InsecureKeyringError as error:
-        return {"backend": None, "persistent": False, "storage_notice": None, "insecure_error": str(error)}
+        return {"backend": None, "persistent": False, "storage_notice": None, "insecure_error": str(error),
+                "backends": backends}
     return {
         "backend": store.backend_description(),
         "persistent": store.persistent,
         "storage_notice": store.storage_notice,
         "insecure_error": None,
+        "backends": backends,
     }
+
+
+def keyring_backends() -> list[dict[str, Any]]:
+    """List every backend keyring finds on this system, with its priority or why it cannot be used.
+
+    keyring finds its backends, its own among them, through the "keyring.backends"
+    entry points, so an empty list means keyring's package metadata is missing.
+    """
+    found: list[dict[str, Any]] = []
+    for entry_point in importlib.metadata.entry_points(group="keyring.backends"):
+        try:
+            module = entry_point.load()
+        except Exception as error:
+            found.append({"name": entry_point.name, "priority": None, "problem": _sentence(error)})
+            continue
+        for backend in vars(module).values():
+            if not (isinstance(backend, type) and issubclass(backend, KeyringBackend)
+                    and backend.__module__ == getattr(module, "__name__", None)):
+                continue
+            name = f"{entry_point.name} {backend.__name__}"
+            try:
+                priority = float(backend.priority)
+            except Exception as error:
+                found.append({"name": name, "priority": None, "problem": _sentence(error)})
+                continue
+            found.append({"name": name, "priority": priority, "problem": None})
+    return found
+
+
+def _sentence(error: BaseException) -> str:
+    return str(error) or type(error).__name__
 
 
 def _profile_summary() -> dict[str, Any]:
@@ -229,6 +265,10 @@ def _keyring_rows(keyring_state: dict[str, Any]) -> list[tuple[str, str]]:
         ("keyring backend", keyring_state["backend"]),
         ("secrets persist", "yes" if keyring_state["persistent"] else "no"),
         ("secret storage", keyring_state["storage_notice"]),
+        ("keyring backends", "; ".join(
+            f"{backend['name']}: " + (backend["problem"] or f"priority {backend['priority']:g}")
+            for backend in keyring_state["backends"]
+        ) or "none found: keyring's package metadata is missing"),
     ]
 
 

@@ -66,11 +66,28 @@ def test_diagnose__json_has_every_section(capsys: pytest.CaptureFixture[str]) ->
     assert set(report["packages"]) == {"PySide6", "simple-salesforce", "requests", "keyring"}
     assert report["packages"]["keyring"] == importlib.metadata.version("keyring")
     assert report["packages"]["requests"] is not None
-    assert set(report["keyring"]) == {"backend", "persistent", "storage_notice", "insecure_error"}
+    assert set(report["keyring"]) == {"backend", "persistent", "storage_notice", "insecure_error", "backends"}
     assert set(report["folders"]) == {"config", "data", "log"}
     assert set(report["profiles"]) == {"path", "profiles", "error"}
     assert set(report["log"]) == {"path", "exists", "recent_problems", "error"}
     assert report["org"] is None
+
+
+def test_diagnose__lists_keyrings_own_backends(capsys: pytest.CaptureFixture[str]) -> None:
+    _, report = _diagnose_json(capsys)
+    backends = {backend["name"]: backend for backend in report["keyring"]["backends"]}
+
+    # keyring's own backends come through its entry points, as they do in the desktop bundle.
+    assert {"SecretService Keyring", "Windows WinVaultKeyring", "macOS Keyring"} <= set(backends)
+    assert backends["Windows WinVaultKeyring"]["priority"] is None
+    assert backends["Windows WinVaultKeyring"]["problem"]
+
+
+def test_diagnose__text_names_each_keyring_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    _, text = _diagnose_text(capsys)
+    row = next(line for line in text.splitlines() if line.startswith("keyring backends"))
+
+    assert "SecretService Keyring: " in row
 
 
 def test_diagnose__folders_report_whether_they_exist(capsys: pytest.CaptureFixture[str]) -> None:
