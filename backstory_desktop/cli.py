@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from backstory_desktop.practice_org.faults import FaultPlan
 
 DEFAULT_SCENARIO = "default"
-SCENARIOS = ("default", "fresh", "non-unique", "empty", "duplicates")
+SCENARIOS = ("default", "fresh", "non-unique", "empty", "duplicates", "ready")
 # Only `practice-org serve` offers the large scenario, which takes --tasks and --duplicate-share.
 SERVED_SCENARIOS = (*SCENARIOS, "large")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from backstory_desktop.cli import main
+from backstory_desktop.core.checklist import Step
 from backstory_desktop.practice_org import PracticeOrg
 from tests.practice_org.read_only import read_only
 
@@ -120,6 +121,54 @@ def test_rehearse__empty_org_gets_every_keyed_message_created(
     assert report["sync"]["updated"] == 0
     assert report["sync"]["conflicts"] == 0
     assert report["duplicate_groups"] == []
+
+
+def test_rehearse__ready_org_passes_every_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "org.sqlite3")
+    status, first = _rehearse(capsys, "--db", db, "--scenario", "ready")
+
+    second_status, second = _rehearse(capsys, "--db", db, "--scenario", "ready")
+
+    assert status == 0
+    assert first["passed"] is True
+    assert first["scenario"] == "ready"
+    assert [step["name"] for step in first["steps"]] == [step.value for step in Step]
+    assert _not_passed(first) == set()
+    assert first["open_items"] == []
+    # The org needs no fix: the only change is the local sync's upsert.
+    assert [change["step"] for change in first["changes"]] == ["local_sync"]
+    assert first["sync"]["created"] > 0
+    assert first["sync"]["updated"] > 0
+    assert first["sync"]["failed"] == 0
+    assert first["sync"]["conflicts"] == 0
+    assert first["duplicate_groups"] == []
+    assert second_status == 0
+    assert _not_passed(second) == set()
+    assert second["open_items"] == []
+    assert second["sync"]["created"] == 0
+    assert second["sync"]["updated"] == first["sync"]["created"] + first["sync"]["updated"]
+    assert second["duplicate_groups"] == []
+
+
+def test_rehearse__ready_org_tool_keys_are_canonical(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, report = _rehearse(capsys, "--db", str(tmp_path / "org.sqlite3"), "--scenario", "ready")
+
+    mapping = next(step for step in report["steps"] if step["name"] == "cadence_mapping")
+    [outreach] = mapping["details"]["tools"]
+    assert mapping["status"] == "passed"
+    assert mapping["details"]["days"] == 30
+    assert outreach["usernames"] == ["outreach@practice.backstory.example"]
+    assert outreach["tasks"] > 1
+    assert outreach["canonical"] == outreach["tasks"]
+    assert outreach["without_key"] == 0
+    assert outreach["without_brackets"] == 0
+    assert outreach["not_canonical"] == 0
+    assert outreach["unusable"] == 0
+    assert outreach["examples"] == []
+    assert mapping["details"]["calls"] == []
+    assert "Every e-mail Task Outreach logged in the last 30 days" in mapping["reason"]
 
 
 def test_rehearse__mailbox_that_is_not_an_mbox_fails_the_sync_step_only(

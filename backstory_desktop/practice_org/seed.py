@@ -35,6 +35,20 @@ share one key exactly, so an upsert on that key matches both. Two more keys
 are each held by a live Task and by an exact copy, one in the recycle bin and
 one archived, which only queryAll shows.
 
+``ready``: an org already set up as the integration needs it, so that a
+rehearsal passes every step. The users, people, permission model and
+Message-ID field are ``default``'s, and then:
+
+- the integration user's permission set "Backstory Integration" grants Read and
+  Edit on Message_ID__c;
+- the cadence tool logged an e-mail Task for one in every three of the
+  mailbox's messages, each with its canonical key (angle brackets included),
+  created three days apart from 1 day ago on, so that several fall inside a
+  30-day window and a few before it;
+- no Task was logged by hand without a key, and no key has a second spelling,
+  whether archived, in the recycle bin or differing in case;
+- every call has ``TaskSubtype = Call``.
+
 ``large``: the users and people of ``default`` and only generated Tasks, of a chosen
 number, with duplicate keys (see ``seed_large``).
 
@@ -79,9 +93,12 @@ from backstory_desktop.sources.mbox import read_mbox
 logger = logging.getLogger(__name__)
 
 # "large" is seeded by seed_large.seed_large_org: this module seeds its users and people.
-SCENARIOS = ("default", "fresh", "non-unique", "empty", "large", DUPLICATES_SCENARIO)
+READY_SCENARIO = "ready"
+SCENARIOS = ("default", "fresh", "non-unique", "empty", "large", DUPLICATES_SCENARIO, READY_SCENARIO)
 # Scenarios seeded without the Message-ID field.
 _WITHOUT_KEY_FIELD = ("fresh", "empty")
+# Scenarios whose Message-ID field is Unique and case-sensitive.
+_UNIQUE_KEY_FIELD = ("default", READY_SCENARIO)
 DOMAIN = "practice.backstory.example"
 ADMIN_USERNAME = f"admin@{DOMAIN}"
 INTEGRATION_USERNAME = f"integration@{DOMAIN}"
@@ -270,7 +287,7 @@ def _seed_custom_fields(context: _SeedContext, scenario: str) -> None:
 
     # Case sensitivity is an option of a Unique field only, so a field that is not Unique
     # reports caseSensitive false, as one made in Setup does.
-    unique = scenario == "default"
+    unique = scenario in _UNIQUE_KEY_FIELD
     key_field = CustomFieldDefinition(
         id=store.new_id("CustomField"), name=MESSAGE_ID_FIELD, type="Text", label="Message ID",
         length=255, unique=unique, external_id=True, case_sensitive=unique,
@@ -279,6 +296,8 @@ def _seed_custom_fields(context: _SeedContext, scenario: str) -> None:
     store.save_custom_field(key_field)
     _grant(context, MESSAGE_ID_FIELD, context.profile_sets["System Administrator"])
     _grant(context, MESSAGE_ID_FIELD, context.permission_sets["Outreach Integration"])
+    if scenario == READY_SCENARIO:
+        _grant(context, MESSAGE_ID_FIELD, context.permission_sets["Backstory Integration"])
 
 
 def _grant(context: _SeedContext, field_name: str, permission_set_id: str, *,
@@ -391,6 +410,9 @@ def _seed_tasks(context: _SeedContext, scenario: str, activities: list[MailActiv
     if scenario == DUPLICATES_SCENARIO:
         _seed_duplicates(context, activities)
         return
+    if scenario == READY_SCENARIO:
+        _seed_ready_tasks(context, activities)
+        return
     keyed = _unique_keyed(activities)
     outreach = context.users[OUTREACH_USERNAME]
     logged: list[tuple[str, MailActivity]] = []
@@ -407,6 +429,18 @@ def _seed_tasks(context: _SeedContext, scenario: str, activities: list[MailActiv
     if scenario != "fresh":
         _seed_key_variants(context, scenario, logged)
     _seed_calls(context, keyed)
+
+
+def _seed_ready_tasks(context: _SeedContext, activities: list[MailActivity]) -> None:
+    """Log e-mail Tasks with canonical keys and calls with TaskSubtype Call, as a well-mapped tool does."""
+    keyed = _unique_keyed(activities)
+    outreach = context.users[OUTREACH_USERNAME]
+    # The messages Outreach did not log are left to the local sync, which then creates Tasks too.
+    for index, activity in enumerate(keyed):
+        if index % 3 == 0:
+            _insert_email_task(context, activity, activity.message_id.key, created_by=outreach,
+                               days_ago=1 + index)
+    _seed_calls(context, keyed, every_call_marked=True)
 
 
 def _seed_duplicates(context: _SeedContext, activities: list[MailActivity]) -> None:
@@ -510,8 +544,12 @@ def _seed_key_variants(context: _SeedContext, scenario: str,
                            **flags)
 
 
-def _seed_calls(context: _SeedContext, keyed: list[MailActivity]) -> None:
-    """Log calls: two without TaskSubtype Call (as cadence tools often do) and one with it."""
+def _seed_calls(context: _SeedContext, keyed: list[MailActivity], *,
+                every_call_marked: bool = False) -> None:
+    """Log three calls, the last one with TaskSubtype Call.
+
+    The first two lack it, as cadence tools often log calls, unless ``every_call_marked`` is set.
+    """
     outreach = context.users[OUTREACH_USERNAME]
     for index, activity in enumerate(keyed[:3]):
         rep = _rep_for(context, activity)
@@ -521,7 +559,7 @@ def _seed_calls(context: _SeedContext, keyed: list[MailActivity]) -> None:
             "Status": "Completed", "IsClosed": True, "Priority": "Normal",
             "CallType": "Outbound", "CallDurationInSeconds": 120 + 60 * index,
             "CallDisposition": "Connected", FLAG_FIELD: False,
-            "TaskSubtype": "Call" if index == 2 else "Task",
+            "TaskSubtype": "Call" if index == 2 or every_call_marked else "Task",
         }
         creator = outreach if index == 0 else rep
         context.insert("Task", fields, created_by=creator, days_ago=3 + index)
