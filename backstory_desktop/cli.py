@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", help="open the enablement wizard (the default)")
     _add_practice_options(gui)
     _add_org_option(gui, "saved org profile to select at start, signed in with its saved sign-in")
+    gui.add_argument(
+        "--screenshot", type=Path, metavar="FILE",
+        help="open the wizard, save a PNG picture of its first page to FILE and quit: checks that "
+        "the app starts on this machine",
+    )
 
     practice = commands.add_parser("practice-org", help="run the local practice org")
     practice_commands = practice.add_subparsers(
@@ -321,6 +326,11 @@ def _open_wizard(args: argparse.Namespace) -> int:
     ) is None:
         return USAGE_ERROR_STATUS
 
+    screenshot = getattr(args, "screenshot", None)
+    if screenshot is not None and (problem := _screenshot_path_problem(screenshot)):
+        print(problem, file=sys.stderr)
+        return USAGE_ERROR_STATUS
+
     from backstory_desktop.gui.app import run_gui
 
     return run_gui(
@@ -328,7 +338,19 @@ def _open_wizard(args: argparse.Namespace) -> int:
         mailbox=getattr(args, "mailbox", None),
         scenario=getattr(args, "scenario", DEFAULT_SCENARIO),
         org_alias=org_alias,
+        screenshot=screenshot,
     )
+
+
+def _screenshot_path_problem(path: Path) -> str | None:
+    """Return why --screenshot cannot be written to ``path``, or None when its folder is there."""
+    if path.is_dir():
+        return (f"Cannot save the screenshot to {path} because it is a folder, so give a file name "
+                f"such as {path / 'backstory-desktop.png'}.")
+    if not path.parent.is_dir():
+        return (f"Cannot save the screenshot to {path} because the folder {path.parent} does not "
+                "exist, so create it or choose another path.")
+    return None
 
 
 def _serve_practice_org(args: argparse.Namespace) -> int:
