@@ -1,0 +1,319 @@
+"""Build the desktop bundle of Backstory Desktop, report its size, package it and smoke-test it.
+
+    python3 packaging/build.py            # or: make bundle
+
+Steps, on Linux, Windows and macOS alike:
+
+1. Make a clean build environment, ``build/bundle-venv``, and install the project
+   (not editable) with its ``bundle`` extra, which pins PyInstaller.
+2. Run PyInstaller on ``packaging/backstory-desktop.spec``: ``dist/backstory-desktop/``,
+   and on macOS ``dist/Backstory Desktop.app``.
+3. Write ``dist/bundle-size.txt``: the total and what dominates it.
+4. Package it. On Linux that is an AppImage when ``appimagetool`` is on the PATH,
+   else a tarball with the desktop entry, the icons and an install script. On
+   Windows it is a zip of the folder, and on macOS a zip of the .app.
+5. Smoke-test the package as an admin would meet it, unpacked in a temporary
+   folder, offscreen, with a new data folder: ``--version`` prints the version,
+   the wizard opens and saves a picture of its first page, ``rehearse --json
+   --scenario ready`` passes on a new practice org, and ``diagnose --json`` names
+   a keyring backend.
+
+The build touches nothing outside ``build/`` and ``dist/``. Signing comes after
+this script: see packaging/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bundle_rules
+
+ROOT = bundle_rules.ROOT
+BUILD = ROOT / "build"
+DIST = ROOT / "dist"
+SPEC = ROOT / "packaging" / "backstory-desktop.spec"
+LINUX_FILES = ROOT / "resources" / "linux"
+ICONS = ROOT / "resources" / "icons"
+# Each smoke-test command gets this long; the rehearsal seeds and checks a whole practice org.
+SMOKE_TIMEOUT_SECONDS = 600
+LARGEST_FILE_COUNT = 15
+# The keyring backend, as `diagnose` names it, that stores secrets on this system.
+SYSTEM_KEYRING = {"win32": "Windows", "darwin": "macOS"}.get(sys.platform, "SecretService")
+
+
+class BuildError(Exception):
+    """A step of the build failed; the message names the step and what to look at."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--python", default=sys.executable,
+                        help="Python 3.11+ that makes the build environment (default: this one)")
+    parser.add_argument("--reuse-env", action="store_true",
+                        help="keep an existing build/bundle-venv and only reinstall the project into it")
+    parser.add_argument("--skip-smoke-test", action="store_true", help="build and package only")
+    parser.add_argument("--smoke-test-only", type=Path, metavar="PACKAGE",
+                        help="only smoke-test this tarball, zip or AppImage")
+    args = parser.parse_args(argv)
+    try:
+        if args.smoke_test_only:
+            smoke_test(args.smoke_test_only.resolve())
+            return 0
+        python = build_environment(Path(args.python), reuse=args.reuse_env)
+        bundle = run_pyinstaller(python)
+        report = size_report(bundle)
+        (DIST / "bundle-size.txt").write_text(report, encoding="utf-8")
+        print(report)
+        package = make_package(bundle)
+        print(f"Package: {package}")
+        if not args.skip_smoke_test:
+            smoke_test(package)
+    except BuildError as error:
+        print(f"build.py: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(command: list[str], *, step: str, **options: object) -> subprocess.CompletedProcess[str]:
+    """Run one command of a step, failing the build with the step's name when it fails."""
+    print(f"[{step}] {' '.join(str(part) for part in command)}", flush=True)
+    result = subprocess.run(command, text=True, check=False, **options)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        output = ((result.stdout or "") + (result.stderr or ""))[-4000:]
+        raise BuildError(f"{step} failed with exit status {result.returncode}.\n{output}")
+    return result
+
+
+# -- build ---------------------------------------------------------------------
+
+
+def build_environment(base_python: Path, *, reuse: bool) -> Path:
+    """Make build/bundle-venv with the project and PyInstaller; return its Python."""
+    venv = BUILD / "bundle-venv"
+    python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    if not (reuse and python.exists()):
+        shutil.rmtree(venv, ignore_errors=True)
+        run([str(base_python), "-m", "venv", str(venv)], step="build environment")
+        run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+            step="build environment")
+        run([str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[bundle]"], step="build environment")
+    else:
+        # The project's own code changes between builds; its dependencies rarely do.
+        run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(ROOT)],
+            step="build environment")
+    return python
+
+
+def run_pyinstaller(python: Path) -> Path:
+    """Build the bundle folder from the spec; return it."""
+    shutil.rmtree(DIST / bundle_rules.EXECUTABLE, ignore_errors=True)
+    run([str(python), "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
+         "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"), str(SPEC)],
+        # Not from the checkout: the bundle must carry what `pip install .` installed.
+        step="PyInstaller", cwd=BUILD)
+    bundle = DIST / bundle_rules.EXECUTABLE
+    if not executable_in(bundle).exists():
+        raise BuildError(f"PyInstaller made no executable in {bundle}.")
+    return bundle
+
+
+def executable_in(folder: Path, name: str = bundle_rules.EXECUTABLE) -> Path:
+    return folder / (f"{name}.exe" if sys.platform == "win32" else name)
+
+
+# -- size ----------------------------------------------------------------------
+
+
+def size_report(bundle: Path) -> str:
+    """Describe the bundle's size: the total, by component, and the largest files."""
+    files = [path for path in bundle.rglob("*") if path.is_file() and not path.is_symlink()]
+    sizes = {path: path.stat().st_size for path in files}
+    by_component: Counter[str] = Counter()
+    for path, size in sizes.items():
+        by_component[_component(path.relative_to(bundle))] += size
+    total = sum(sizes.values())
+    lines = [
+        f"Backstory Desktop {bundle_rules.product_version()} bundle for {platform.system()} "
+        f"{platform.machine()}: {_megabytes(total)} in {len(files)} files ({bundle})",
+        "",
+        "By component:",
+    ]
+    for component, size in by_component.most_common():
+        lines.append(f"  {_megabytes(size):>10}  {size / total:6.1%}  {component}")
+    lines += ["", f"The {LARGEST_FILE_COUNT} largest files:"]
+    for path, size in sorted(sizes.items(), key=lambda item: -item[1])[:LARGEST_FILE_COUNT]:
+        lines.append(f"  {_megabytes(size):>10}  {path.relative_to(bundle).as_posix()}")
+    return "\n".join(lines) + "\n"
+
+
+def _component(relative: Path) -> str:
+    """Name what a file belongs to: a Qt library or plugin type, a Python package, or the file itself."""
+    parts = relative.parts
+    if parts[0] == "_internal" and len(parts) > 1:
+        parts = parts[1:]
+    if parts[0] == "PySide6" and len(parts) > 2 and parts[1] == "Qt":
+        if parts[2] == "lib":
+            return f"Qt library {parts[-1].split('.')[0]}"
+        return f"Qt {parts[2]}" + (f"/{parts[3]}" if parts[2] == "plugins" and len(parts) > 4 else "")
+    if len(parts) > 1:
+        return f"{parts[0]}/"
+    # A shared library or the executable on its own: libpython, OpenSSL, the bootloader.
+    return parts[0].split(".so")[0]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+# -- packages ------------------------------------------------------------------
+
+
+def make_package(bundle: Path) -> Path:
+    """Package the bundle for this system; return the file made."""
+    version = bundle_rules.product_version()
+    machine = platform.machine().lower() or "unknown"
+    if sys.platform == "win32":
+        return _zip_folder(bundle, DIST / f"{bundle_rules.EXECUTABLE}-{version}-windows-{machine}.zip")
+    if sys.platform == "darwin":
+        # ditto keeps the symbolic links and signatures of an .app, which zipfile does not.
+        app = DIST / f"{bundle_rules.APP_NAME}.app"
+        target = DIST / f"{bundle_rules.EXECUTABLE}-{version}-macos-{machine}.zip"
+        run(["ditto", "-c", "-k", "--keepParent", str(app), str(target)], step="zip")
+        return target
+    appimagetool = shutil.which("appimagetool")
+    if appimagetool:
+        return _appimage(bundle, appimagetool, DIST / f"Backstory_Desktop-{version}-{machine}.AppImage")
+    print("appimagetool is not on the PATH, so the Linux package is a tarball.")
+    return _tarball(bundle, DIST / f"{bundle_rules.EXECUTABLE}-{version}-linux-{machine}.tar.gz")
+
+
+def _tarball(bundle: Path, target: Path) -> Path:
+    """Write the bundle with the desktop entry, the icons and install.sh under one top folder."""
+    top = target.name.removesuffix(".tar.gz")
+    with tarfile.open(target, "w:gz") as archive:
+        archive.add(bundle, arcname=f"{top}/{bundle_rules.EXECUTABLE}")
+        archive.add(LINUX_FILES / "backstory-desktop.desktop", arcname=f"{top}/backstory-desktop.desktop")
+        archive.add(ROOT / "packaging" / "linux" / "install.sh", arcname=f"{top}/install.sh")
+        archive.add(ICONS / "hicolor", arcname=f"{top}/icons/hicolor")
+        for licence in ("LICENSE",):
+            if (ROOT / licence).exists():
+                archive.add(ROOT / licence, arcname=f"{top}/{licence}")
+    return target
+
+
+def _appimage(bundle: Path, appimagetool: str, target: Path) -> Path:
+    """Lay out an AppDir around the bundle and let appimagetool pack it."""
+    appdir = BUILD / "AppDir"
+    shutil.rmtree(appdir, ignore_errors=True)
+    shutil.copytree(bundle, appdir / "usr" / "lib" / bundle_rules.EXECUTABLE, symlinks=True)
+    shutil.copy2(LINUX_FILES / "backstory-desktop.desktop", appdir / "backstory-desktop.desktop")
+    icon = ICONS / "hicolor" / "256x256" / "apps" / "backstory-desktop.png"
+    shutil.copy2(icon, appdir / "backstory-desktop.png")
+    shutil.copytree(ICONS / "hicolor", appdir / "usr" / "share" / "icons" / "hicolor")
+    # appimagetool reads the AppStream description from here and checks it.
+    (appdir / "usr" / "share" / "metainfo").mkdir(parents=True)
+    shutil.copy2(LINUX_FILES / "com.backstory.desktop.metainfo.xml", appdir / "usr" / "share" / "metainfo")
+    app_run = appdir / "AppRun"
+    app_run.write_text(
+        '#!/bin/sh\nhere="$(dirname "$(readlink -f "$0")")"\n'
+        f'exec "$here/usr/lib/{bundle_rules.EXECUTABLE}/{bundle_rules.EXECUTABLE}" "$@"\n',
+        encoding="utf-8",
+    )
+    app_run.chmod(0o755)
+    run([appimagetool, str(appdir), str(target)], step="AppImage",
+        env={**os.environ, "ARCH": platform.machine()})
+    return target
+
+
+def _zip_folder(folder: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, Path(folder.name) / path.relative_to(folder))
+    return target
+
+
+# -- smoke test ----------------------------------------------------------------
+
+
+def smoke_test(package: Path) -> None:
+    """Unpack the package in a temporary folder and check that it starts and works offscreen."""
+    with tempfile.TemporaryDirectory(prefix="backstory-smoke-") as scratch_name:
+        scratch = Path(scratch_name)
+        executable = _unpack(package, scratch / "unpacked")
+        home = scratch / "home"
+        home.mkdir()
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith(("PYTHON", "QT_", "BACKSTORY_DESKTOP_")) and key != "VIRTUAL_ENV"}
+        env.update({"QT_QPA_PLATFORM": "offscreen", "BACKSTORY_DESKTOP_HOME": str(home)})
+
+        def smoke(step: str, *args: str) -> subprocess.CompletedProcess[str]:
+            return run([str(executable), *args], step=f"smoke test: {step}", env=env, cwd=scratch,
+                       capture_output=True, timeout=SMOKE_TIMEOUT_SECONDS)
+
+        version = smoke("version", "--version").stdout.strip()
+        expected = f"{bundle_rules.EXECUTABLE} {bundle_rules.product_version()}"
+        if version != expected:
+            raise BuildError(f"smoke test: --version printed {version!r}, not {expected!r}.")
+
+        picture = scratch / "first-page.png"
+        smoke("wizard", "gui", "--screenshot", str(picture))
+        if not picture.is_file() or picture.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+            raise BuildError(f"smoke test: the wizard saved no PNG picture at {picture}.")
+        shutil.copy2(picture, DIST / "smoke-test-first-page.png")
+
+        rehearsal = json.loads(smoke("rehearse", "rehearse", "--json", "--scenario", "ready").stdout)
+        failed = [step["name"] for step in rehearsal["steps"] if step["status"] != "passed"]
+        if not rehearsal["passed"] or failed:
+            raise BuildError(f"smoke test: rehearse did not pass; steps not passed: {', '.join(failed)}.")
+
+        # Whether the system keyring can be used depends on the desktop session; that keyring
+        # finds its backend for this system at all depends on the bundle.
+        keyring = json.loads(smoke("diagnose", "diagnose", "--json").stdout)["keyring"]
+        backends = [backend["name"] for backend in keyring["backends"]]
+        if not any(name.startswith(SYSTEM_KEYRING) for name in backends):
+            raise BuildError(f"smoke test: keyring does not know the {SYSTEM_KEYRING} backend; it knows "
+                             f"{', '.join(backends) or 'none'}.")
+    print(f"Smoke test passed: {version}; the wizard opened (picture: {DIST / 'smoke-test-first-page.png'}); "
+          f"rehearse passed {len(rehearsal['steps'])} steps; keyring knows {', '.join(backends)} "
+          f"and uses {keyring['backend']}.")
+
+
+def _unpack(package: Path, into: Path) -> Path:
+    """Unpack a package as its user would; return the command-line executable inside."""
+    into.mkdir(parents=True)
+    if package.suffix == ".AppImage":
+        copy = into / package.name
+        shutil.copy2(package, copy)
+        copy.chmod(0o755)
+        return copy
+    if package.name.endswith(".tar.gz"):
+        with tarfile.open(package) as archive:
+            archive.extractall(into, filter="tar")
+    elif package.suffix == ".zip" and sys.platform == "darwin":
+        run(["ditto", "-x", "-k", str(package), str(into)], step="smoke test: unzip")
+    elif package.suffix == ".zip":
+        with zipfile.ZipFile(package) as archive:
+            archive.extractall(into)
+    else:
+        raise BuildError(f"smoke test: {package} is not a tarball, zip or AppImage.")
+    found = [path for path in into.rglob(executable_in(Path()).name) if path.is_file()]
+    if not found:
+        raise BuildError(f"smoke test: {package} holds no {executable_in(Path()).name}.")
+    found[0].chmod(found[0].stat().st_mode | 0o111)
+    return found[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
