@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from backstory_desktop.practice_org import PracticeOrg
+from backstory_desktop.practice_org.seed import DUPLICATES_SCENARIO, READY_SCENARIO
+from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from tests.practice_org.practice_login import Login, login
 
 
@@ -30,6 +32,21 @@ def non_unique_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Practic
 @pytest.fixture(scope="module")
 def fresh_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PracticeOrg]:
     yield from _start(tmp_path_factory, "fresh")
+
+
+@pytest.fixture(scope="module")
+def duplicates_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PracticeOrg]:
+    yield from _start(tmp_path_factory, DUPLICATES_SCENARIO)
+
+
+@pytest.fixture(scope="module")
+def ready_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PracticeOrg]:
+    yield from _start(tmp_path_factory, READY_SCENARIO)
+
+
+def admin_connection(org: PracticeOrg) -> OrgConnection:
+    """Connect to a practice org as its admin, through OrgConnection and simple-salesforce."""
+    return connect_practice_org(org.base_url, org.ca_bundle, org.admin_username, org.client_id)
 
 
 @pytest.fixture(scope="module")

@@ -35,19 +35,12 @@ from backstory_desktop.practice_org.seed_large import (
 )
 from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
 from backstory_desktop.salesforce.task_scan import scan_all_tasks
-
-
-@pytest.fixture(scope="module")
-def duplicates_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PracticeOrg]:
-    folder: Path = tmp_path_factory.mktemp(DUPLICATES_SCENARIO)
-    with PracticeOrg(folder / "practice.db", scenario=DUPLICATES_SCENARIO) as org:
-        yield org
+from tests.practice_org.conftest import admin_connection
 
 
 @pytest.fixture(scope="module")
 def connection(duplicates_org: PracticeOrg) -> OrgConnection:
-    return connect_practice_org(duplicates_org.base_url, duplicates_org.ca_bundle,
-                                duplicates_org.admin_username, duplicates_org.client_id)
+    return admin_connection(duplicates_org)
 
 
 @pytest.fixture(scope="module")

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backstory_desktop.core.message_id import canonical_message_id, normalise_key
 from backstory_desktop.practice_org import PracticeOrg
-from backstory_desktop.practice_org.seed import MESSAGE_ID_FIELD, OUTREACH_USERNAME, READY_SCENARIO
+from backstory_desktop.practice_org.seed import MESSAGE_ID_FIELD, OUTREACH_USERNAME
 from backstory_desktop.salesforce.access import effective_access
-from backstory_desktop.salesforce.connection import OrgConnection, connect_practice_org
+from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.tasks import find_user_by_username
-
-
-@pytest.fixture(scope="module")
-def ready_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PracticeOrg]:
-    folder: Path = tmp_path_factory.mktemp(READY_SCENARIO)
-    with PracticeOrg(folder / "practice.db", scenario=READY_SCENARIO) as org:
-        yield org
+from tests.practice_org.conftest import admin_connection
 
 
 @pytest.fixture(scope="module")
 def connection(ready_org: PracticeOrg) -> OrgConnection:
-    return connect_practice_org(ready_org.base_url, ready_org.ca_bundle,
-                                ready_org.admin_username, ready_org.client_id)
+    return admin_connection(ready_org)
 
 
 @pytest.fixture(scope="module")
