@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import importlib.util
+import re
 import shutil
 import struct
 import subprocess
@@ -284,3 +285,77 @@ def test_install_script__without_program_fails(unpacked_tarball: Path, tmp_path:
     assert finished.returncode == 1
     assert "No program found" in finished.stderr
     assert not (tmp_path / "home" / ".local" / "lib" / ICON_NAME).exists()
+
+
+def _exec_program(exec_value: str) -> str:
+    """Undo the desktop entry's escaping of a quoted Exec value: the string escapes, then the quoting."""
+    unescaped = re.sub(r"\\(.)", lambda match: {"s": " ", "n": "\n", "t": "\t", "r": "\r"}.get(
+        match.group(1), match.group(1)), exec_value)
+    assert unescaped.startswith('"') and unescaped.endswith('"')
+    quoted = re.sub(r'\\([\\"`$])', r"\1", unescaped[1:-1])
+    return quoted.replace("%%", "%")
+
+
+@pytest.mark.parametrize("folder", [
+    "h a&b", "h|pipe", 'h"quote', "h$dollar", "h%percent", "h\\back", "h`tick",
+])
+def test_install_script__exec_survives_odd_paths(unpacked_tarball: Path, tmp_path: Path, folder: str) -> None:
+    home = tmp_path / folder
+
+    finished = run_install_script(unpacked_tarball, home)
+
+    assert finished.returncode == 0, finished.stderr
+    entry = (home / ".local/share/applications" / f"{ICON_NAME}.desktop").read_text(encoding="utf-8")
+    exec_value = next(line for line in entry.splitlines() if line.startswith("Exec="))[len("Exec="):]
+    assert _exec_program(exec_value) == str(home / ".local" / "lib" / ICON_NAME / ICON_NAME)
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="install.sh needs a POSIX shell")
+def test_install_script__keeps_another_installs_command(unpacked_tarball: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    command = home / ".local" / "bin" / ICON_NAME
+    command.parent.mkdir(parents=True)
+    command.symlink_to(tmp_path / "pipx" / "venvs" / ICON_NAME / "bin" / ICON_NAME)
+
+    finished = run_install_script(unpacked_tarball, home)
+
+    assert finished.returncode == 1
+    assert "another install" in finished.stderr
+    assert command.readlink() == tmp_path / "pipx" / "venvs" / ICON_NAME / "bin" / ICON_NAME
+    assert not (home / ".local" / "lib" / ICON_NAME).exists()
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="install.sh needs a POSIX shell")
+def test_install_script__incomplete_tarball_changes_nothing(unpacked_tarball: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert run_install_script(unpacked_tarball, home).returncode == 0
+    program = home / ".local" / "lib" / ICON_NAME / ICON_NAME
+    (unpacked_tarball / ICON_NAME / ICON_NAME).write_text("#!/bin/sh\necho newer\n", encoding="utf-8")
+    shutil.rmtree(unpacked_tarball / "icons")
+
+    finished = run_install_script(unpacked_tarball, home)
+
+    assert finished.returncode == 1
+    assert "unpack the whole tarball again" in finished.stderr
+    assert program.read_text(encoding="utf-8") == "#!/bin/sh\necho started\n"
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="install.sh needs a POSIX shell")
+def test_install_script__tarball_inside_target_is_kept(unpacked_tarball: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    inside = home / ".local" / "lib" / ICON_NAME
+    inside.parent.mkdir(parents=True)
+    shutil.copytree(unpacked_tarball, inside)
+
+    finished = run_install_script(inside, home)
+
+    assert finished.returncode == 1
+    assert (inside / "install.sh").is_file()
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="install.sh needs a POSIX shell")
+def test_install_script__uninstall_without_install(unpacked_tarball: Path, tmp_path: Path) -> None:
+    finished = run_install_script(unpacked_tarball, tmp_path / "home", "--uninstall")
+
+    assert finished.returncode == 0
+    assert "nothing to remove" in finished.stdout

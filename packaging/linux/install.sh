@@ -11,8 +11,12 @@
 set -eu
 
 name=backstory-desktop
-here=$(cd "$(dirname "$0")" && pwd)
-data_home=${XDG_DATA_HOME:-$HOME/.local/share}
+here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+# The XDG base directory rules ignore a relative XDG_DATA_HOME.
+case ${XDG_DATA_HOME:-} in
+    /*) data_home=$XDG_DATA_HOME ;;
+    *) data_home=$HOME/.local/share ;;
+esac
 lib_dir=$HOME/.local/lib/$name
 bin_link=$HOME/.local/bin/$name
 desktop_file=$data_home/applications/$name.desktop
@@ -28,9 +32,23 @@ refresh_caches() {
     fi
 }
 
+usage() {
+    printf '%s\n' "Usage: ./install.sh to install Backstory Desktop for the current user, or" \
+        "       ./install.sh --uninstall to remove it again (settings and sign-ins are kept)."
+}
+
+our_link() {
+    [ -L "$bin_link" ] && [ "$(readlink "$bin_link")" = "$lib_dir/$name" ]
+}
+
 uninstall() {
+    if [ ! -e "$lib_dir" ] && [ ! -e "$desktop_file" ] && ! our_link; then
+        printf '%s\n' "Backstory Desktop is not installed in $lib_dir, so there is nothing to remove."
+        return
+    fi
     rm -rf "$lib_dir"
-    if [ -L "$bin_link" ]; then
+    # Only our own link: a command that pipx or `pip install --user` put there stays.
+    if our_link; then
         rm -f "$bin_link"
     fi
     rm -f "$desktop_file"
@@ -38,12 +56,26 @@ uninstall() {
         rm -f "$icon"
     done
     refresh_caches
-    echo "Removed Backstory Desktop; settings, sign-ins and practice orgs were kept."
+    printf '%s\n' "Removed Backstory Desktop; settings, sign-ins and practice orgs were kept."
 }
 
 install() {
+    # Everything is checked before anything is changed, so a failed install leaves the last one.
     if [ ! -x "$here/$name/$name" ]; then
-        echo "No program found at $here/$name/$name, so run install.sh from the unpacked tarball." >&2
+        printf '%s\n' "No program found at $here/$name/$name, so run install.sh from the unpacked tarball." >&2
+        exit 1
+    fi
+    if [ ! -f "$here/$name.desktop" ] || [ ! -d "$here/icons/hicolor" ]; then
+        printf '%s\n' "The menu entry or the icons are missing beside $here/install.sh, so unpack the whole tarball again." >&2
+        exit 1
+    fi
+    case "$here/" in
+        "$lib_dir/"*)
+            printf '%s\n' "The tarball is unpacked in $lib_dir, which install.sh replaces, so unpack it in another folder." >&2
+            exit 1 ;;
+    esac
+    if { [ -e "$bin_link" ] || [ -L "$bin_link" ]; } && ! our_link; then
+        printf '%s\n' "$bin_link belongs to another install of Backstory Desktop (pipx or pip), so remove that one first (pipx uninstall backstory-desktop)." >&2
         exit 1
     fi
 
@@ -61,19 +93,32 @@ install() {
     cp -R "$here/icons/hicolor/." "$icons_dir/"
 
     # The menu starts the program by its full path, because ~/.local/bin is not on
-    # every desktop session's PATH.
+    # every desktop session's PATH. Inside the Exec quotes \ " ` $ take a backslash, then
+    # the whole value is a desktop-entry string, whose backslashes and % are doubled.
+    exec_path=$(printf '%s' "$lib_dir/$name" | sed -e 's/[\\"`$]/\\&/g' -e 's/\\/\\\\/g' -e 's/%/%%/g')
     mkdir -p "$(dirname "$desktop_file")"
-    sed "s|^Exec=.*|Exec=\"$lib_dir/$name\"|" "$here/$name.desktop" > "$desktop_file"
+    while IFS= read -r line; do
+        case $line in
+            Exec=*) printf 'Exec="%s"\n' "$exec_path" ;;
+            *) printf '%s\n' "$line" ;;
+        esac
+    done < "$here/$name.desktop" > "$desktop_file.new"
+    mv "$desktop_file.new" "$desktop_file"
 
     refresh_caches
-    echo "Installed Backstory Desktop: find it in the applications menu, or run $bin_link."
+    printf '%s\n' "Installed Backstory Desktop: find it in the applications menu, or run $bin_link."
 }
 
+if [ $# -gt 1 ]; then
+    usage >&2
+    exit 2
+fi
 case "${1:-}" in
     "") install ;;
     --uninstall) uninstall ;;
+    -h | --help) usage ;;
     *)
-        echo "Unknown option $1: run ./install.sh to install, or ./install.sh --uninstall to remove." >&2
+        printf '%s\n' "Unknown option $1: run ./install.sh to install, or ./install.sh --uninstall to remove." >&2
         exit 2
         ;;
 esac
