@@ -344,12 +344,18 @@ def _open_wizard(args: argparse.Namespace) -> int:
 
 def _screenshot_path_problem(path: Path) -> str | None:
     """Return why --screenshot cannot be written to ``path``, or None when its folder is there."""
-    if path.is_dir():
-        return (f"Cannot save the screenshot to {path} because it is a folder, so give a file name "
-                f"such as {path / 'backstory-desktop.png'}.")
-    if not path.parent.is_dir():
-        return (f"Cannot save the screenshot to {path} because the folder {path.parent} does not "
-                "exist, so create it or choose another path.")
+    try:
+        if path.is_dir():
+            return (f"Cannot save the screenshot to {path} because it is a folder, so give a file name "
+                    f"such as {path / 'backstory-desktop.png'}.")
+        if not path.parent.is_dir():
+            problem = "is not a folder" if path.parent.exists() else "does not exist"
+            return (f"Cannot save the screenshot to {path} because {path.parent} {problem}, so create "
+                    "the folder or choose another path.")
+    except OSError as error:
+        # A name too long for the file system, or a folder this user cannot open.
+        return (f"Cannot save the screenshot to {path} ({error.strerror}), so choose a shorter path in a "
+                "folder you can open.")
     return None
 
 

@@ -10,9 +10,11 @@ more before they are shown.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 import platform
 import re
+import types
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -176,9 +178,15 @@ def keyring_backends() -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for entry_point in importlib.metadata.entry_points(group="keyring.backends"):
         try:
-            module = entry_point.load()
+            loaded = entry_point.load()
         except Exception as error:
             found.append({"name": entry_point.name, "priority": None, "problem": _sentence(error)})
+            continue
+        # An entry point names a module, or a function in the module that defines the backend.
+        module = loaded if isinstance(loaded, types.ModuleType) else inspect.getmodule(loaded)
+        if module is None:
+            found.append({"name": entry_point.name, "priority": None,
+                          "problem": f"{entry_point.value} is neither a module nor defined in one"})
             continue
         for backend in vars(module).values():
             if not (isinstance(backend, type) and issubclass(backend, KeyringBackend)

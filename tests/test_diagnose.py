@@ -7,13 +7,14 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
-from backstory_desktop import __version__, org_sessions
+from backstory_desktop import __version__, diagnostics, org_sessions
 from backstory_desktop.cli import main
 from backstory_desktop.logging_setup import LOG_FILE_NAME
 from backstory_desktop.practice_org.server import PracticeOrg
@@ -79,8 +80,10 @@ def test_diagnose__lists_keyrings_own_backends(capsys: pytest.CaptureFixture[str
 
     # keyring's own backends come through its entry points, as they do in the desktop bundle.
     assert {"SecretService Keyring", "Windows WinVaultKeyring", "macOS Keyring"} <= set(backends)
-    assert backends["Windows WinVaultKeyring"]["priority"] is None
-    assert backends["Windows WinVaultKeyring"]["problem"]
+    # Another system's backend cannot be used here, and says why.
+    foreign = "macOS Keyring" if sys.platform == "win32" else "Windows WinVaultKeyring"
+    assert backends[foreign]["priority"] is None
+    assert backends[foreign]["problem"]
 
 
 def test_diagnose__text_names_each_keyring_backend(capsys: pytest.CaptureFixture[str]) -> None:
@@ -400,3 +403,28 @@ def test_diagnose_org__new_process_has_no_saved_sign_in(default_org: PracticeOrg
     assert org["alias"] == ORG_ALIAS
     assert "sign in again in the app" in org["error"]
     assert "Traceback" not in finished.stderr
+
+
+def test_keyring_backends__plugin_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A keyring plugin may name a function of its module, and a broken one may name any object.
+    dist_info = tmp_path / "fake_keyring_plugin-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-keyring-plugin\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[keyring.backends]\nfuncplug = fake_keyring_module:initialize\nstrattr = os:sep\n"
+    )
+    (tmp_path / "fake_keyring_module.py").write_text(
+        "from keyring.backend import KeyringBackend\n\n"
+        "class PlugKeyring(KeyringBackend):\n"
+        "    priority = 0.5\n"
+        "    def get_password(self, service, username): return None\n"
+        "    def set_password(self, service, username, password): pass\n"
+        "    def delete_password(self, service, username): pass\n\n"
+        "def initialize():\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    backends = {backend["name"]: backend for backend in diagnostics.keyring_backends()}
+
+    assert backends["funcplug PlugKeyring"]["priority"] == 0.5
+    assert backends["strattr"]["problem"] == "os:sep is neither a module nor defined in one"

@@ -159,3 +159,27 @@ def test_gui_screenshot__folder_path_is_usage_error(
     assert status == 2
     assert f"{folder} because it is a folder" in capsys.readouterr().err
     assert list(folder.iterdir()) == []
+
+
+def test_gui_screenshot__name_too_long_is_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from backstory_desktop import cli
+
+    path = tmp_path / ("a" * 300 + ".png")
+
+    status = cli.main(["gui", "--screenshot", str(path)])
+
+    assert status == 2
+    assert "choose a shorter path" in capsys.readouterr().err
+
+
+def test_gui_screenshot__parent_that_is_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from backstory_desktop import cli
+
+    (tmp_path / "notes").write_text("", encoding="utf-8")
+
+    status = cli.main(["gui", "--screenshot", str(tmp_path / "notes" / "wizard.png")])
+
+    assert status == 2
+    assert "is not a folder" in capsys.readouterr().err
