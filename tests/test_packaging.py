@@ -59,13 +59,6 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def _run_installed(installed: Path, *command: str) -> subprocess.CompletedProcess[str]:
-    """Run a command with the installed copy first on the path, from a folder with no checkout."""
-    env = {**os.environ, "PYTHONPATH": str(installed)}
-    return subprocess.run(list(command), env=env, cwd=installed.parent, capture_output=True, text=True,
-                          timeout=300, check=False)
-
-
 def _run_installed_module(installed: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     """Run Python on the installed copy alone, its dependencies taken from this environment.
 
@@ -112,7 +105,7 @@ def test_wheel__carries_every_resource_file(wheel: Path) -> None:
 
 
 def test_installed__command_prints_the_version(installed: Path) -> None:
-    result = _run_installed(installed, str(installed / "bin" / "backstory-desktop"), "--version")
+    result = _run_installed_module(installed, str(installed / "bin" / "backstory-desktop"), "--version")
 
     assert result.stdout.strip() == f"backstory-desktop {__version__}"
 
