@@ -1,4 +1,5 @@
-# Build targets beside the Python tooling; the README's commands need none of them.
+# Build targets beside the Python tooling: the desktop bundle and the icons. The README's
+# quick start and test commands need none of them.
 PYTHON ?= python3
 
 .PHONY: bundle bundle-smoke-test icons

@@ -18,7 +18,8 @@ Steps, on Linux, Windows and macOS alike:
    --scenario ready`` passes on a new practice org, and ``diagnose --json`` names
    a keyring backend.
 
-The build touches nothing outside ``build/`` and ``dist/``. Signing comes after
+The build writes under ``build/`` and ``dist/`` (and setuptools' egg-info at the top
+of the checkout); the smoke test runs the app with a new home folder. Signing comes after
 this script: see packaging/README.md.
 """
 
@@ -36,6 +37,7 @@ import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bundle_rules
@@ -46,11 +48,20 @@ DIST = ROOT / "dist"
 SPEC = ROOT / "packaging" / "backstory-desktop.spec"
 LINUX_FILES = ROOT / "resources" / "linux"
 ICONS = ROOT / "resources" / "icons"
+# The icon's and the desktop entry's name in the freedesktop theme and menus.
+ICON_NAME = "backstory-desktop"
+DESKTOP_ENTRY = LINUX_FILES / f"{ICON_NAME}.desktop"
 # Each smoke-test command gets this long; the rehearsal seeds and checks a whole practice org.
 SMOKE_TIMEOUT_SECONDS = 600
 LARGEST_FILE_COUNT = 15
-# The keyring backend, as `diagnose` names it, that stores secrets on this system.
-SYSTEM_KEYRING = {"win32": "Windows", "darwin": "macOS"}.get(sys.platform, "SecretService")
+SIZE_REPORT = "bundle-size.txt"
+SMOKE_PICTURE = "smoke-test-first-page.png"
+# The keyring backend, as `diagnose` names it, that stores secrets on this system, with
+# the problem keyring reports for it when the modules it needs were not importable.
+SYSTEM_KEYRING = {
+    "win32": ("Windows WinVaultKeyring", "Requires Windows and pywin32"),
+    "darwin": ("macOS Keyring", "Security API unavailable"),
+}.get(sys.platform, ("SecretService Keyring", "SecretStorage required"))
 
 
 class BuildError(Exception):
@@ -68,32 +79,55 @@ def main(argv: list[str] | None = None) -> int:
                         help="only smoke-test this tarball, zip or AppImage")
     args = parser.parse_args(argv)
     try:
+        DIST.mkdir(exist_ok=True)
         if args.smoke_test_only:
             smoke_test(args.smoke_test_only.resolve())
             return 0
+        remove_earlier_outputs()
         python = build_environment(Path(args.python), reuse=args.reuse_env)
         bundle = run_pyinstaller(python)
         report = size_report(bundle)
-        (DIST / "bundle-size.txt").write_text(report, encoding="utf-8")
+        (DIST / SIZE_REPORT).write_text(report, encoding="utf-8")
         print(report)
         package = make_package(bundle)
         print(f"Package: {package}")
         if not args.skip_smoke_test:
-            smoke_test(package)
+            try:
+                smoke_test(package)
+            except BuildError:
+                # A package that failed its smoke test must not look like a release.
+                package.replace(package.with_name(package.name + ".failed"))
+                raise
     except BuildError as error:
         print(f"build.py: {error}", file=sys.stderr)
+        return 1
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as error:
+        print(f"build.py: {error.__class__.__name__}: {error}", file=sys.stderr)
         return 1
     return 0
 
 
-def run(command: list[str], *, step: str, **options: object) -> subprocess.CompletedProcess[str]:
-    """Run one command of a step, failing the build with the step's name when it fails."""
+def run(
+    command: list[str], *, step: str, check: bool = True, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run one command of a step; fail the build with the step's name when it fails or times out."""
     print(f"[{step}] {' '.join(str(part) for part in command)}", flush=True)
-    result = subprocess.run(command, text=True, check=False, **options)  # type: ignore[call-overload]
-    if result.returncode != 0:
+    try:
+        result: subprocess.CompletedProcess[str] = subprocess.run(command, text=True, check=False, **options)
+    except subprocess.TimeoutExpired as error:
+        raise BuildError(f"{step} timed out after {error.timeout:g} seconds.") from error
+    if check and result.returncode != 0:
         output = ((result.stdout or "") + (result.stderr or ""))[-4000:]
         raise BuildError(f"{step} failed with exit status {result.returncode}.\n{output}")
     return result
+
+
+def remove_earlier_outputs() -> None:
+    """Delete what an earlier build of this version left in dist/, so nothing stale looks current."""
+    for pattern in (f"{bundle_rules.EXECUTABLE}-{bundle_rules.product_version()}-*",
+                    f"Backstory_Desktop-{bundle_rules.product_version()}-*", SIZE_REPORT, SMOKE_PICTURE):
+        for path in DIST.glob(pattern):
+            path.unlink()
 
 
 # -- build ---------------------------------------------------------------------
@@ -103,16 +137,23 @@ def build_environment(base_python: Path, *, reuse: bool) -> Path:
     """Make build/bundle-venv with the project and PyInstaller; return its Python."""
     venv = BUILD / "bundle-venv"
     python = venv / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
-    if not (reuse and python.exists()):
-        shutil.rmtree(venv, ignore_errors=True)
-        run([str(base_python), "-m", "venv", str(venv)], step="build environment")
-        run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-            step="build environment")
-        run([str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[bundle]"], step="build environment")
-    else:
+    # Written after a complete install, so that --reuse-env never reuses a half-made environment.
+    complete = venv / ".complete"
+    # setuptools builds the wheel in build/lib and never removes a file that has left the
+    # tree, so a file deleted from the checkout would still reach the bundle.
+    shutil.rmtree(BUILD / "lib", ignore_errors=True)
+    for folder in BUILD.glob("bdist.*"):
+        shutil.rmtree(folder, ignore_errors=True)
+    if reuse and complete.exists():
         # The project's own code changes between builds; its dependencies rarely do.
         run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(ROOT)],
             step="build environment")
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    run([str(base_python), "-m", "venv", str(venv)], step="build environment")
+    run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], step="build environment")
+    run([str(python), "-m", "pip", "install", "--quiet", f"{ROOT}[bundle]"], step="build environment")
+    complete.touch()
     return python
 
 
@@ -163,6 +204,9 @@ def _component(relative: Path) -> str:
     parts = relative.parts
     if parts[0] == "_internal" and len(parts) > 1:
         parts = parts[1:]
+    framework = next((part for part in parts if part.endswith(".framework")), None)
+    if framework:
+        return f"Qt library {framework.removesuffix('.framework')}"
     if parts[0] == "PySide6" and len(parts) > 2 and parts[1] == "Qt":
         if parts[2] == "lib":
             return f"Qt library {parts[-1].split('.')[0]}"
@@ -190,8 +234,8 @@ def make_package(bundle: Path) -> Path:
         # ditto keeps the symbolic links and signatures of an .app, which zipfile does not.
         app = DIST / f"{bundle_rules.APP_NAME}.app"
         target = DIST / f"{bundle_rules.EXECUTABLE}-{version}-macos-{machine}.zip"
-        run(["ditto", "-c", "-k", "--keepParent", str(app), str(target)], step="zip")
-        return target
+        run(["ditto", "-c", "-k", "--keepParent", str(app), str(_partial(target))], step="zip")
+        return _partial(target).replace(target)
     appimagetool = shutil.which("appimagetool")
     if appimagetool:
         return _appimage(bundle, appimagetool, DIST / f"Backstory_Desktop-{version}-{machine}.AppImage")
@@ -202,15 +246,18 @@ def make_package(bundle: Path) -> Path:
 def _tarball(bundle: Path, target: Path) -> Path:
     """Write the bundle with the desktop entry, the icons and install.sh under one top folder."""
     top = target.name.removesuffix(".tar.gz")
-    with tarfile.open(target, "w:gz") as archive:
+    partial = _partial(target)
+    with tarfile.open(partial, "w:gz") as archive:
         archive.add(bundle, arcname=f"{top}/{bundle_rules.EXECUTABLE}")
-        archive.add(LINUX_FILES / "backstory-desktop.desktop", arcname=f"{top}/backstory-desktop.desktop")
+        archive.add(DESKTOP_ENTRY, arcname=f"{top}/{DESKTOP_ENTRY.name}")
         archive.add(ROOT / "packaging" / "linux" / "install.sh", arcname=f"{top}/install.sh")
         archive.add(ICONS / "hicolor", arcname=f"{top}/icons/hicolor")
-        for licence in ("LICENSE",):
-            if (ROOT / licence).exists():
-                archive.add(ROOT / licence, arcname=f"{top}/{licence}")
-    return target
+    return partial.replace(target)
+
+
+def _partial(target: Path) -> Path:
+    """Return where a package is written before it is complete, so no half-written one looks finished."""
+    return target.with_name(target.name + ".partial")
 
 
 def _appimage(bundle: Path, appimagetool: str, target: Path) -> Path:
@@ -218,13 +265,13 @@ def _appimage(bundle: Path, appimagetool: str, target: Path) -> Path:
     appdir = BUILD / "AppDir"
     shutil.rmtree(appdir, ignore_errors=True)
     shutil.copytree(bundle, appdir / "usr" / "lib" / bundle_rules.EXECUTABLE, symlinks=True)
-    shutil.copy2(LINUX_FILES / "backstory-desktop.desktop", appdir / "backstory-desktop.desktop")
-    icon = ICONS / "hicolor" / "256x256" / "apps" / "backstory-desktop.png"
-    shutil.copy2(icon, appdir / "backstory-desktop.png")
+    shutil.copy2(DESKTOP_ENTRY, appdir / DESKTOP_ENTRY.name)
+    shutil.copy2(ICONS / "hicolor" / "256x256" / "apps" / f"{ICON_NAME}.png", appdir / f"{ICON_NAME}.png")
     shutil.copytree(ICONS / "hicolor", appdir / "usr" / "share" / "icons" / "hicolor")
-    # appimagetool reads the AppStream description from here and checks it.
+    # appimagetool looks for the AppStream description under the desktop entry's name.
     (appdir / "usr" / "share" / "metainfo").mkdir(parents=True)
-    shutil.copy2(LINUX_FILES / "com.backstory.desktop.metainfo.xml", appdir / "usr" / "share" / "metainfo")
+    shutil.copy2(LINUX_FILES / "com.backstory.desktop.metainfo.xml",
+                 appdir / "usr" / "share" / "metainfo" / f"{ICON_NAME}.appdata.xml")
     app_run = appdir / "AppRun"
     app_run.write_text(
         '#!/bin/sh\nhere="$(dirname "$(readlink -f "$0")")"\n'
@@ -232,16 +279,18 @@ def _appimage(bundle: Path, appimagetool: str, target: Path) -> Path:
         encoding="utf-8",
     )
     app_run.chmod(0o755)
-    run([appimagetool, str(appdir), str(target)], step="AppImage",
+    partial = _partial(target)
+    run([appimagetool, str(appdir), str(partial)], step="AppImage",
         env={**os.environ, "ARCH": platform.machine()})
-    return target
+    return partial.replace(target)
 
 
 def _zip_folder(folder: Path, target: Path) -> Path:
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    partial = _partial(target)
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             archive.write(path, Path(folder.name) / path.relative_to(folder))
-    return target
+    return partial.replace(target)
 
 
 # -- smoke test ----------------------------------------------------------------
@@ -249,18 +298,26 @@ def _zip_folder(folder: Path, target: Path) -> Path:
 
 def smoke_test(package: Path) -> None:
     """Unpack the package in a temporary folder and check that it starts and works offscreen."""
-    with tempfile.TemporaryDirectory(prefix="backstory-smoke-") as scratch_name:
+    if not package.is_file():
+        raise BuildError(f"smoke test: the package {package} does not exist.")
+    with tempfile.TemporaryDirectory(prefix="backstory-smoke-", ignore_cleanup_errors=True) as scratch_name:
         scratch = Path(scratch_name)
         executable = _unpack(package, scratch / "unpacked")
         home = scratch / "home"
         home.mkdir()
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("PYTHON", "QT_", "BACKSTORY_DESKTOP_")) and key != "VIRTUAL_ENV"}
-        env.update({"QT_QPA_PLATFORM": "offscreen", "BACKSTORY_DESKTOP_HOME": str(home)})
+        left_out = ("PYTHON", "QT_", "BACKSTORY_DESKTOP_", "XDG_", "VIRTUAL_ENV")
+        env = {key: value for key, value in os.environ.items() if not key.startswith(left_out)}
+        env.update({
+            "QT_QPA_PLATFORM": "offscreen", "BACKSTORY_DESKTOP_HOME": str(home),
+            # The app and Qt write caches under the home folder; a new one keeps the build's own clean.
+            "HOME": str(home), "USERPROFILE": str(home),
+            # An AppImage then runs without FUSE, which build machines often lack.
+            "APPIMAGE_EXTRACT_AND_RUN": "1",
+        })
 
-        def smoke(step: str, *args: str) -> subprocess.CompletedProcess[str]:
+        def smoke(step: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
             return run([str(executable), *args], step=f"smoke test: {step}", env=env, cwd=scratch,
-                       capture_output=True, timeout=SMOKE_TIMEOUT_SECONDS)
+                       capture_output=True, timeout=SMOKE_TIMEOUT_SECONDS, check=check)
 
         version = smoke("version", "--version").stdout.strip()
         expected = f"{bundle_rules.EXECUTABLE} {bundle_rules.product_version()}"
@@ -271,23 +328,51 @@ def smoke_test(package: Path) -> None:
         smoke("wizard", "gui", "--screenshot", str(picture))
         if not picture.is_file() or picture.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
             raise BuildError(f"smoke test: the wizard saved no PNG picture at {picture}.")
-        shutil.copy2(picture, DIST / "smoke-test-first-page.png")
+        shutil.copy2(picture, DIST / SMOKE_PICTURE)
 
-        rehearsal = json.loads(smoke("rehearse", "rehearse", "--json", "--scenario", "ready").stdout)
-        failed = [step["name"] for step in rehearsal["steps"] if step["status"] != "passed"]
-        if not rehearsal["passed"] or failed:
-            raise BuildError(f"smoke test: rehearse did not pass; steps not passed: {', '.join(failed)}.")
+        # rehearse exits 1 when a step failed; its report names the steps.
+        rehearsed = smoke("rehearse", "rehearse", "--json", "--scenario", "ready", check=False)
+        rehearsal = _json_output(rehearsed, "rehearse")
+        failed = [step["name"] for step in rehearsal.get("steps", []) if step.get("status") != "passed"]
+        if rehearsed.returncode != 0 or not rehearsal.get("passed") or failed or not rehearsal.get("steps"):
+            raise BuildError(f"smoke test: rehearse did not pass (exit status {rehearsed.returncode}); "
+                             f"steps not passed: {', '.join(failed) or 'none listed'}.")
 
-        # Whether the system keyring can be used depends on the desktop session; that keyring
-        # finds its backend for this system at all depends on the bundle.
-        keyring = json.loads(smoke("diagnose", "diagnose", "--json").stdout)["keyring"]
-        backends = [backend["name"] for backend in keyring["backends"]]
-        if not any(name.startswith(SYSTEM_KEYRING) for name in backends):
-            raise BuildError(f"smoke test: keyring does not know the {SYSTEM_KEYRING} backend; it knows "
-                             f"{', '.join(backends) or 'none'}.")
-    print(f"Smoke test passed: {version}; the wizard opened (picture: {DIST / 'smoke-test-first-page.png'}); "
-          f"rehearse passed {len(rehearsal['steps'])} steps; keyring knows {', '.join(backends)} "
-          f"and uses {keyring['backend']}.")
+        backends, in_use = _system_keyring(_json_output(smoke("diagnose", "diagnose", "--json"), "diagnose"))
+    print(f"Smoke test passed: {version}; the wizard opened (picture: {DIST / SMOKE_PICTURE}); "
+          f"rehearse passed {len(rehearsal['steps'])} steps; keyring finds {', '.join(backends)} "
+          f"and uses {in_use}.")
+
+
+def _json_output(result: subprocess.CompletedProcess[str], step: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(result.stdout)
+    except json.JSONDecodeError as error:
+        raise BuildError(
+            f"smoke test: {step} --json printed no JSON ({error}).\n{result.stderr[-2000:]}"
+        ) from error
+    if not isinstance(parsed, dict):
+        raise BuildError(f"smoke test: {step} --json printed {type(parsed).__name__}, not an object.")
+    return parsed
+
+
+def _system_keyring(report: dict[str, Any]) -> tuple[list[str], str]:
+    """Check that keyring in the bundle finds this system's backend with its modules; return what it found.
+
+    Whether the backend can be used depends on the desktop session, so a backend that
+    cannot reach its service passes. One whose own modules are missing fails: keyring
+    still lists it, with the problem it raises when its import failed.
+    """
+    keyring = report.get("keyring", {})
+    backends = {backend["name"]: backend for backend in keyring.get("backends", [])}
+    name, missing_modules = SYSTEM_KEYRING
+    if name not in backends:
+        raise BuildError(f"smoke test: keyring does not find the {name} backend; it finds "
+                         f"{', '.join(backends) or 'none'}.")
+    if backends[name]["problem"] == missing_modules:
+        raise BuildError(f"smoke test: the {name} backend's modules are missing from the bundle: "
+                         f"{missing_modules}.")
+    return list(backends), str(keyring.get("backend"))
 
 
 def _unpack(package: Path, into: Path) -> Path:
@@ -298,16 +383,19 @@ def _unpack(package: Path, into: Path) -> Path:
         shutil.copy2(package, copy)
         copy.chmod(0o755)
         return copy
-    if package.name.endswith(".tar.gz"):
-        with tarfile.open(package) as archive:
-            archive.extractall(into, filter="tar")
-    elif package.suffix == ".zip" and sys.platform == "darwin":
-        run(["ditto", "-x", "-k", str(package), str(into)], step="smoke test: unzip")
-    elif package.suffix == ".zip":
-        with zipfile.ZipFile(package) as archive:
-            archive.extractall(into)
-    else:
-        raise BuildError(f"smoke test: {package} is not a tarball, zip or AppImage.")
+    try:
+        if package.name.endswith(".tar.gz"):
+            with tarfile.open(package) as archive:
+                archive.extractall(into, filter="tar")
+        elif package.suffix == ".zip" and sys.platform == "darwin":
+            run(["ditto", "-x", "-k", str(package), str(into)], step="smoke test: unzip")
+        elif package.suffix == ".zip":
+            with zipfile.ZipFile(package) as archive:
+                archive.extractall(into)
+        else:
+            raise BuildError(f"smoke test: {package} is not a tarball, zip or AppImage.")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+        raise BuildError(f"smoke test: {package} could not be unpacked: {error}") from error
     found = [path for path in into.rglob(executable_in(Path()).name) if path.is_file()]
     if not found:
         raise BuildError(f"smoke test: {package} holds no {executable_in(Path()).name}.")

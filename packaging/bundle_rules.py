@@ -17,7 +17,6 @@ APP_NAME = "Backstory Desktop"
 EXECUTABLE = "backstory-desktop"
 BUNDLE_ID = "com.backstory.desktop"
 COMPANY = "Backstory"
-DESCRIPTION = "Switches on Backstory's cadence-tool integration in a Salesforce org, safely."
 COPYRIGHT = "Copyright Backstory. Licensed under the Apache License 2.0."
 
 # The Qt modules the app imports. Every other Qt Python module is left out, so that no
@@ -46,22 +45,28 @@ EXCLUDED_PACKAGES = (
 )
 
 # Files the Qt hooks collect that the app does not load, as patterns on the path inside
-# the bundle, with what each is for:
+# the bundle. Qt sits under PySide6/Qt/ on Linux and macOS and under PySide6/ on Windows,
+# and a library is libQt6X.so on Linux, Qt6X.dll on Windows and QtX.framework on macOS.
+# What each pattern leaves out:
 # - translations: the UI is English only;
 # - the virtual keyboard input method, which brings Qt Quick and QML with it;
-# - the PDF image format plugin and Qt PDF;
+# - Qt Quick, QML, PDF and network libraries, which only those plugins load;
 # - platform plugins for embedded screens and remote framebuffers (eglfs, linuxfb, vnc,
-#   Vulkan displays) and their device integrations: a desktop uses xcb or Wayland, and
-#   the smoke test offscreen;
+#   Vulkan displays) and their device integrations: a desktop uses xcb, Wayland, Windows
+#   or Cocoa, and the smoke test offscreen;
 # - image format plugins beyond PNG, JPEG, GIF, ICO and SVG, which the app never reads.
+_QT = r"PySide6/(Qt/)?"
 EXCLUDED_FILE_PATTERNS = (
-    r"PySide6/Qt/translations/",
-    r"PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin",
-    r"PySide6/Qt/lib/libQt6(VirtualKeyboard|Quick|Qml|Pdf|Network|EglFS|EglFs)",
-    r"PySide6/Qt/plugins/platforms/(libqeglfs|libqlinuxfb|libqvnc|libqminimalegl|libqvkkhrdisplay)",
-    r"PySide6/Qt/plugins/(egldeviceintegrations|generic|networkinformation|tls|sqldrivers)/",
-    r"PySide6/Qt/plugins/imageformats/libq(tiff|webp|wbmp|tga|pdf|icns|macjp2)",
+    _QT + r"translations/",
+    _QT + r"plugins/platforminputcontexts/(lib)?qtvirtualkeyboardplugin",
+    _QT + r"(lib/)?(lib)?Qt6?(VirtualKeyboard|Quick|Qml|Pdf|Network|EglFS|EglFs)\w*"
+    r"(\.so|\.dll|\.dylib|\.framework)",
+    _QT + r"plugins/platforms/(lib)?q(eglfs|linuxfb|vnc|minimalegl|vkkhrdisplay)",
+    _QT + r"plugins/(egldeviceintegrations|generic|networkinformation|tls|sqldrivers)/",
+    _QT + r"plugins/imageformats/(lib)?q(tiff|webp|wbmp|tga|pdf|icns|macjp2)",
 )
+
+
 def excluded_modules() -> list[str]:
     """Return the module names the bundle's analysis must not follow."""
     return [f"PySide6.{name}" for name in QT_MODULES_UNUSED] + list(EXCLUDED_PACKAGES)

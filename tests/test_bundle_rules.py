@@ -7,6 +7,7 @@ test run in `make bundle` (packaging/build.py).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,8 +17,11 @@ import pytest
 from backstory_desktop import __version__
 from tests.conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "packaging"))
-import bundle_rules
+# Loaded from its file, so that packaging/ does not go onto sys.path for the whole session.
+_spec = importlib.util.spec_from_file_location("bundle_rules", ROOT / "packaging" / "bundle_rules.py")
+assert _spec is not None and _spec.loader is not None
+bundle_rules = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bundle_rules)
 
 
 def test_version__bundle_reads_the_package_version() -> None:
@@ -69,7 +73,18 @@ def test_bundle__leaves_out_no_module_it_keeps() -> None:
     ("PySide6/Qt/plugins/imageformats/libqsvg.so", False),
     ("PySide6/Qt/lib/libQt6Charts.so.6", False),
     ("PySide6/Qt/lib/libQt6DBus.so.6", False),
-    ("PySide6\\Qt\\translations\\qtbase_fr.qm", True),
+    ("PySide6\\translations\\qtbase_fr.qm", True),
+    ("PySide6\\Qt6Network.dll", True),
+    ("PySide6\\Qt6Quick.dll", True),
+    ("PySide6\\plugins\\platforms\\qwindows.dll", False),
+    ("PySide6\\plugins\\imageformats\\qtiff.dll", True),
+    ("PySide6\\Qt6Widgets.dll", False),
+    ("PySide6\\QtNetwork.pyd", False),
+    ("PySide6/Qt/lib/QtNetwork.framework/Versions/A/QtNetwork", True),
+    ("PySide6/Qt/lib/QtQml.framework/Resources/Info.plist", True),
+    ("PySide6/Qt/lib/QtCharts.framework/Versions/A/QtCharts", False),
+    ("PySide6/Qt/plugins/platforms/libqcocoa.dylib", False),
+    ("PySide6/Qt/translations/qtbase_ja.qm", True),
 ])
 def test_bundle__file_rules(path: str, excluded: bool) -> None:
     assert bundle_rules.is_excluded_file(path) is excluded
