@@ -5,7 +5,7 @@
 Steps, on Linux, Windows and macOS alike:
 
 1. Make a clean build environment, ``build/bundle-venv``, and install the project
-   (not editable) with its ``bundle`` extra, which pins PyInstaller.
+   (not editable) with its ``bundle`` extra, which bounds PyInstaller's version.
 2. Run PyInstaller on ``packaging/backstory-desktop.spec``: ``dist/backstory-desktop/``,
    and on macOS ``dist/Backstory Desktop.app``.
 3. Write ``dist/bundle-size.txt``: the total and what dominates it.
@@ -116,6 +116,8 @@ def run(
         result: subprocess.CompletedProcess[str] = subprocess.run(command, text=True, check=False, **options)
     except subprocess.TimeoutExpired as error:
         raise BuildError(f"{step} timed out after {error.timeout:g} seconds.") from error
+    except OSError as error:
+        raise BuildError(f"{step} could not start {command[0]}: {error.strerror}.") from error
     if check and result.returncode != 0:
         output = ((result.stdout or "") + (result.stderr or ""))[-4000:]
         raise BuildError(f"{step} failed with exit status {result.returncode}.\n{output}")
@@ -141,14 +143,16 @@ def build_environment(base_python: Path, *, reuse: bool) -> Path:
     complete = venv / ".complete"
     # setuptools builds the wheel in build/lib and never removes a file that has left the
     # tree, so a file deleted from the checkout would still reach the bundle.
-    shutil.rmtree(BUILD / "lib", ignore_errors=True)
-    for folder in BUILD.glob("bdist.*"):
-        shutil.rmtree(folder, ignore_errors=True)
+    for leftover in [BUILD / "lib", *BUILD.glob("bdist.*"), *ROOT.glob("*.egg-info")]:
+        shutil.rmtree(leftover, ignore_errors=True)
     if reuse and complete.exists():
         # The project's own code changes between builds; its dependencies rarely do.
         run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(ROOT)],
             step="build environment")
         return python
+    # Checked before the old environment goes, so a wrong --python costs nothing.
+    run([str(base_python), "-c", "import sys; sys.exit(sys.version_info < (3, 11))"],
+        step=f"build environment: {base_python} must be Python 3.11 or newer")
     shutil.rmtree(venv, ignore_errors=True)
     run([str(base_python), "-m", "venv", str(venv)], step="build environment")
     run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], step="build environment")

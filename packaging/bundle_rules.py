@@ -64,6 +64,8 @@ EXCLUDED_FILE_PATTERNS = (
     _QT + r"plugins/platforms/(lib)?q(eglfs|linuxfb|vnc|minimalegl|vkkhrdisplay)",
     _QT + r"plugins/(egldeviceintegrations|generic|networkinformation|tls|sqldrivers)/",
     _QT + r"plugins/imageformats/(lib)?q(tiff|webp|wbmp|tga|pdf|icns|macjp2)",
+    # pip's record of where it installed from: the build machine's path, which no user needs.
+    r"\.dist-info/direct_url\.json$",
 )
 
 

@@ -85,6 +85,8 @@ def test_bundle__leaves_out_no_module_it_keeps() -> None:
     ("PySide6/Qt/lib/QtCharts.framework/Versions/A/QtCharts", False),
     ("PySide6/Qt/plugins/platforms/libqcocoa.dylib", False),
     ("PySide6/Qt/translations/qtbase_ja.qm", True),
+    ("backstory_desktop-0.1.0.dist-info/direct_url.json", True),
+    ("backstory_desktop-0.1.0.dist-info/METADATA", False),
 ])
 def test_bundle__file_rules(path: str, excluded: bool) -> None:
     assert bundle_rules.is_excluded_file(path) is excluded

@@ -107,6 +107,10 @@ install() {
 
     refresh_caches
     printf '%s\n' "Installed Backstory Desktop: find it in the applications menu, or run $bin_link."
+    case ":$PATH:" in
+        *":$(dirname "$bin_link"):"*) ;;
+        *) printf '%s\n' "$(dirname "$bin_link") is not on your PATH, so type the full path above to start it from a terminal." ;;
+    esac
 }
 
 if [ $# -gt 1 ]; then
