@@ -69,6 +69,7 @@ class BuildError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Build, package and smoke-test the bundle, or only smoke-test a package; return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--python", default=sys.executable,
                         help="Python 3.11+ that makes the build environment (default: this one)")
