@@ -1,0 +1,239 @@
+"""Cold start to the wizard's first painted window, against an empty PySide6 window.
+
+Each start is a new `python -c` process on the offscreen Qt platform. The product
+imports backstory_desktop.gui.app, creates the QApplication, calls create_window(),
+shows the window and exits at the first paint event. The baseline is the same
+process with an empty QMainWindow of the wizard's size. The runs alternate
+between the kinds, so a change in machine load spreads over all of them.
+
+Two times are taken for every start. The wall time runs from spawn to exit of
+the child process, measured by the parent, so it includes the interpreter's own
+start. The in-process time runs from the first line of the child's code to its
+first paint event, so it excludes the interpreter's start.
+
+The product runs with BACKSTORY_DESKTOP_HOME set to a temporary folder, in two
+ways. The everyday start reuses one folder for every run, as an admin's later
+starts do. The first start gets a new, empty folder every run. Creating the
+window neither seeds nor opens the practice org, since that happens when the admin
+connects, so the two are expected to be close. A `python -c` that prints one
+line is timed too, as the floor under which no Python program starts.
+
+Usage: python benchmarks/cold_start.py [--short] [--runs N] [--out FOLDER]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+FULL_RUNS = 10
+SHORT_RUNS = 3
+# The product may take at most this many times the empty window's median wall time.
+TARGET_RATIO = 1.5
+# A child that has painted nothing after this long gives up with NO_PAINT_STATUS, and the
+# parent kills one that is still running after CHILD_TIMEOUT_SECONDS.
+PAINT_TIMEOUT_SECONDS = 60
+NO_PAINT_STATUS = 3
+CHILD_TIMEOUT_SECONDS = 120
+
+# The child's code. On the first paint event of any widget in `window` it records the time and
+# leaves the event loop. Then it prints the time as JSON and ends with os._exit(), so
+# Qt's and Python's teardown, which no admin waits for, stays out of the wall time.
+# {window} is replaced by the lines that create the window into `window`.
+CHILD_TEMPLATE = """\
+import time
+_started = time.perf_counter()
+import json, os, sys
+from PySide6.QtCore import QEvent, QObject, QTimer
+{imports}
+class _FirstPaint(QObject):
+    def __init__(self):
+        super().__init__()
+        self.seconds = None
+    def eventFilter(self, watched, event):
+        if (self.seconds is None and event.type() == QEvent.Type.Paint
+                and watched.isWidgetType() and watched.window() is window):
+            self.seconds = time.perf_counter() - _started
+            QTimer.singleShot(0, QApplication.quit)
+        return False
+app = QApplication(sys.argv)
+first_paint = _FirstPaint()
+app.installEventFilter(first_paint)
+{window}
+window.show()
+QTimer.singleShot({timeout_ms}, QApplication.quit)
+app.exec()
+print(json.dumps({{"first_paint_seconds": first_paint.seconds, "window": type(window).__name__}}))
+sys.stdout.flush()
+os._exit(0 if first_paint.seconds is not None else {no_paint_status})
+"""
+
+PRODUCT_IMPORTS = """\
+from PySide6.QtWidgets import QApplication
+from backstory_desktop.gui.app import create_window"""
+PRODUCT_WINDOW = "window = create_window()"
+
+BASELINE_IMPORTS = "from PySide6.QtWidgets import QApplication, QMainWindow"
+BASELINE_WINDOW = """\
+window = QMainWindow()
+window.resize({width}, {height})"""
+
+KINDS = ("product_everyday", "product_first", "baseline")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short", action="store_true",
+                        help=f"run each kind {SHORT_RUNS} times instead of {FULL_RUNS} (a CI-sized run)")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="starts of each kind; overrides --short")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
+                        help="folder of the Markdown and JSON tables")
+    args = parser.parse_args(argv)
+    runs = FULL_RUNS
+    if args.short:
+        runs = SHORT_RUNS
+    if args.runs is not None:
+        runs = args.runs
+    if runs < 1:
+        parser.error(f"--runs must be at least 1, not {runs}")
+    figures = measure(runs)
+    write_tables(args.out, figures)
+    print(markdown(figures))
+    return 0
+
+
+def measure(runs: int) -> dict[str, Any]:
+    """Time ``runs`` starts of each kind and return their medians, minimums and ratios."""
+    from backstory_desktop.gui.wizard import WINDOW_SIZE
+
+    width, height = WINDOW_SIZE.width(), WINDOW_SIZE.height()
+    load_before = os.getloadavg()
+    wall, paint = time_starts(runs, width, height)
+    figures: dict[str, Any] = {"runs": runs, "window_size": f"{width}x{height}"}
+    figures.update(summarise(wall, "wall"))
+    figures.update(summarise(paint, "paint"))
+
+    baseline_wall = statistics.median(wall["baseline"])
+    baseline_paint = statistics.median(paint["baseline"])
+    figures["ratio"] = round(statistics.median(wall["product_everyday"]) / baseline_wall, 2)
+    figures["first_start_ratio"] = round(statistics.median(wall["product_first"]) / baseline_wall, 2)
+    figures["paint_ratio"] = round(statistics.median(paint["product_everyday"]) / baseline_paint, 2)
+    figures["target_ratio"] = TARGET_RATIO
+    # Other jobs on the machine slow every kind, but not by the same factor.
+    figures["load_average_before"] = [round(load, 2) for load in load_before]
+    figures["load_average_after"] = [round(load, 2) for load in os.getloadavg()]
+    figures["cpu_count"] = os.cpu_count()
+    return figures
+
+
+def time_starts(runs: int, width: int, height: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Start every kind of process once per round, ``runs`` rounds.
+
+    Return the wall seconds of each kind, the bare interpreter included, and the
+    in-process seconds to the first paint of each kind that opens a window.
+    """
+    codes = {
+        "product": child_code(PRODUCT_IMPORTS, PRODUCT_WINDOW),
+        "baseline": child_code(BASELINE_IMPORTS, BASELINE_WINDOW.format(width=width, height=height)),
+    }
+    wall: dict[str, list[float]] = {kind: [] for kind in (*KINDS, "interpreter")}
+    paint: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    with tempfile.TemporaryDirectory(prefix="backstory-bench-") as folder:
+        everyday_home = Path(folder) / "everyday"
+        everyday_home.mkdir()
+        for index in range(runs):
+            for kind in KINDS:
+                home = everyday_home
+                if kind == "product_first":
+                    home = Path(folder) / f"first-{index}"
+                    home.mkdir()
+                code = codes["baseline" if kind == "baseline" else "product"]
+                seconds, result = run_child(code, home)
+                wall[kind].append(seconds)
+                paint[kind].append(float(result["first_paint_seconds"]))
+
+            seconds, _ = run_child("print('{}')", everyday_home)
+            wall["interpreter"].append(seconds)
+    return wall, paint
+
+
+def summarise(times: dict[str, list[float]], measure_name: str) -> dict[str, float]:
+    """Return the median and the minimum of each kind's times, in milliseconds."""
+    figures = {}
+    for kind, seconds in times.items():
+        figures[f"{kind}_{measure_name}_median_ms"] = milliseconds(statistics.median(seconds))
+        figures[f"{kind}_{measure_name}_min_ms"] = milliseconds(min(seconds))
+    return figures
+
+
+def child_code(imports: str, window: str) -> str:
+    """Return the code of one start-up process that creates its window with ``window``."""
+    return CHILD_TEMPLATE.format(imports=imports, window=window, timeout_ms=PAINT_TIMEOUT_SECONDS * 1000,
+                                 no_paint_status=NO_PAINT_STATUS)
+
+
+def run_child(code: str, home: Path) -> tuple[float, dict[str, Any]]:
+    """Run ``code`` in a new offscreen Python process and return its wall seconds and its JSON line."""
+    environment = dict(os.environ, QT_QPA_PLATFORM="offscreen", BACKSTORY_DESKTOP_HOME=str(home))
+    started = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True,
+                               text=True, timeout=CHILD_TIMEOUT_SECONDS, check=False)
+    seconds = time.perf_counter() - started
+    if completed.returncode == NO_PAINT_STATUS:
+        raise RuntimeError(f"the start-up process painted no window within {PAINT_TIMEOUT_SECONDS} s, "
+                           f"so no time was taken; its error output was:\n{completed.stderr}")
+    if completed.returncode != 0:
+        raise RuntimeError(f"the start-up process failed with exit status {completed.returncode}, "
+                           f"so no time was taken; its error output was:\n{completed.stderr}")
+    lines = completed.stdout.strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"the start-up process printed no result; its error output was:\n"
+                           f"{completed.stderr}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return seconds, result
+
+
+def milliseconds(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """Return the figures as a Markdown table of medians, each followed by its minimum."""
+    def cell(kind: str, measure_name: str) -> str:
+        median = figures[f"{kind}_{measure_name}_median_ms"]
+        minimum = figures[f"{kind}_{measure_name}_min_ms"]
+        return f"{median} ms (min {minimum})"
+
+    runs = figures["runs"]
+    lines = [
+        f"| figure (median of {runs} starts) | product | empty QMainWindow | ratio | target |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        f"| spawn to exit at first paint, everyday start | {cell('product_everyday', 'wall')} | "
+        f"{cell('baseline', 'wall')} | {figures['ratio']} | at most {TARGET_RATIO} |",
+        f"| spawn to exit at first paint, first start (new home) | {cell('product_first', 'wall')} | "
+        f"{cell('baseline', 'wall')} | {figures['first_start_ratio']} | |",
+        f"| first code line to first paint, everyday start | {cell('product_everyday', 'paint')} | "
+        f"{cell('baseline', 'paint')} | {figures['paint_ratio']} | |",
+        f"| `python -c` printing one line (the floor) | {cell('interpreter', 'wall')} | | | |",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(folder: Path, figures: dict[str, Any]) -> None:
+    """Write the figures as ``cold_start.md`` and ``cold_start.json`` under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cold_start.md").write_text(markdown(figures), encoding="utf-8")
+    (folder / "cold_start.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
