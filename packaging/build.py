@@ -18,8 +18,8 @@ Steps, on Linux, Windows and macOS alike:
    --scenario ready`` passes on a new practice org, and ``diagnose --json`` names
    a keyring backend.
 
-The build writes under ``build/`` and ``dist/`` (and setuptools' egg-info at the top
-of the checkout); the smoke test runs the app with a new home folder. Signing comes after
+The build writes under ``build/`` and ``dist/``, and setuptools adds its egg-info at the
+top of the checkout. The smoke test runs the app with a new home folder. Signing comes after
 this script: see packaging/README.md.
 """
 
@@ -403,7 +403,7 @@ def _unpack(package: Path, into: Path) -> Path:
         raise BuildError(f"smoke test: {package} could not be unpacked: {error}") from error
     found = [path for path in into.rglob(executable_in(Path()).name) if path.is_file()]
     if not found:
-        raise BuildError(f"smoke test: {package} holds no {executable_in(Path()).name}.")
+        raise BuildError(f"smoke test: {executable_in(Path()).name} not found in {package}.")
     found[0].chmod(found[0].stat().st_mode | 0o111)
     return found[0]
 

@@ -80,7 +80,7 @@ def test_diagnose__lists_keyrings_own_backends(capsys: pytest.CaptureFixture[str
 
     # keyring's own backends come through its entry points, as they do in the desktop bundle.
     assert {"SecretService Keyring", "Windows WinVaultKeyring", "macOS Keyring"} <= set(backends)
-    # Another system's backend cannot be used here, and says why.
+    # Another system's backend cannot be used here, and the report gives the reason.
     foreign = "macOS Keyring" if sys.platform == "win32" else "Windows WinVaultKeyring"
     assert backends[foreign]["priority"] is None
     assert backends[foreign]["problem"]

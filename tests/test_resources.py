@@ -291,7 +291,8 @@ def _exec_program(exec_value: str) -> str:
     """Undo the desktop entry's escaping of a quoted Exec value: the string escapes, then the quoting."""
     unescaped = re.sub(r"\\(.)", lambda match: {"s": " ", "n": "\n", "t": "\t", "r": "\r"}.get(
         match.group(1), match.group(1)), exec_value)
-    assert unescaped.startswith('"') and unescaped.endswith('"')
+    assert unescaped.startswith('"')
+    assert unescaped.endswith('"')
     quoted = re.sub(r'\\([\\"`$])', r"\1", unescaped[1:-1])
     return quoted.replace("%%", "%")
 
