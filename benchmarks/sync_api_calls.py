@@ -7,7 +7,15 @@ simple-salesforce session), as a script written without Collections would.
 Both write the same kind of activities into one practice org in the same run,
 and the org counts every API request each of them makes.
 
-Usage: python benchmarks/sync_api_calls.py [--count N] [--baseline-count N] [--out FOLDER]
+A second org then responds to every API call after a delay and fails a share of
+them (see FAULTS), as a distant org behind a busy network does. The product
+syncs the same number of activities into it, and the naive upsert writes its
+records there too, with no retry, as such a script would. The org's counts,
+with its faults switched off, show whether each activity was written exactly
+once.
+
+Usage: python benchmarks/sync_api_calls.py [--count N] [--baseline-count N] [--no-faults]
+       [--out FOLDER]
 
 The figures are scaled to 10,000 activities. The baseline makes one HTTP call
 per record, so it runs on fewer records by default. Its cost per record does
@@ -31,6 +39,16 @@ PER = 10_000
 # The floor of sObject Collections: 10,000 records at 200 a call.
 COLLECTIONS_FLOOR = PER // 200
 TARGET = COLLECTIONS_FLOOR + 1
+# The faulty org: every API call waits 100 ms, about a round trip across an ocean, and
+# about one call in 12 fails in one of the ways Salesforce and its load balancers fail.
+FAULTS: dict[str, Any] = {
+    "seed": 7,
+    "latency_seconds": 0.1,
+    "server_unavailable_rate": 0.02,
+    "unable_to_lock_row_rate": 0.02,
+    "dropped_after_commit_rate": 0.02,
+    "gateway_error_rate": 0.02,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=PER, help="activities the product syncs")
     parser.add_argument("--baseline-count", type=int, default=1_000,
                         help="activities the naive per-record upsert writes")
+    parser.add_argument("--no-faults", action="store_true",
+                        help="skip the run against the org with latency and faults")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
                         help="folder of the Markdown and JSON tables")
     args = parser.parse_args(argv)
@@ -45,9 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         # Journals and result files go to this folder, never to the user's own data folder.
         os.environ["BACKSTORY_DESKTOP_HOME"] = folder
         figures = measure(Path(folder), args.count, args.baseline_count)
+        if not args.no_faults:
+            figures["faults"] = measure_under_faults(Path(folder) / "faulty", args.count,
+                                                     args.baseline_count)
     write_tables(args.out, figures)
     print(markdown(figures))
-    return 0 if figures["apply_calls_per_10000"] <= TARGET else 1
+    faulty = figures.get("faults", {})
+    return 0 if figures["apply_calls_per_10000"] <= TARGET and faulty.get("exactly_once", True) else 1
 
 
 def measure(folder: Path, count: int, baseline_count: int) -> dict[str, Any]:
@@ -118,6 +142,93 @@ def measure(folder: Path, count: int, baseline_count: int) -> dict[str, Any]:
     }
 
 
+def measure_under_faults(folder: Path, count: int, baseline_count: int) -> dict[str, Any]:
+    """Sync ``count`` activities and upsert ``baseline_count`` naively into an org with FAULTS."""
+    from simple_salesforce.exceptions import SalesforceError
+
+    from backstory_desktop.bundled import sample_mailbox_path
+    from backstory_desktop.cadence_drill import write_drill_mailbox
+    from backstory_desktop.practice_org.faults import NO_FAULTS, FaultPlan
+    from backstory_desktop.practice_org.seed import FLAG_FIELD
+    from backstory_desktop.practice_org.server import PracticeOrg
+    from backstory_desktop.salesforce.connection import connect_practice_org
+    from backstory_desktop.salesforce.schema import inspect_message_id_field
+    from backstory_desktop.sources.mbox import read_mbox
+    from backstory_desktop.store.journal import Journal
+    from backstory_desktop.sync.engine import apply_run
+    from backstory_desktop.sync.planner import build_plan
+    from backstory_desktop.sync.settings import SyncSettings
+
+    field_name = "Message_ID__c"
+    folder.mkdir()
+    mailbox = folder / "bench.mbox"
+    write_drill_mailbox(sample_mailbox_path(), mailbox, count=count, token="faulty")
+    with PracticeOrg(folder / "org.sqlite3", scenario="default") as org:
+        admin = connect_practice_org(org.base_url, org.ca_bundle, org.admin_username, org.client_id)
+        keyed_before = _keyed_tasks(admin, field_name)
+        field = inspect_message_id_field(admin, field_name)
+        org.faults = FaultPlan(**FAULTS)
+        journal = Journal.open(folder / "journal.sqlite3")
+        try:
+            before = org.request_count
+            started = time.perf_counter()
+            plan = build_plan(admin, read_mbox(mailbox), journal=journal, source_label=mailbox.name,
+                              source_kind="mbox", field=field, flag_field=FLAG_FIELD,
+                              progress=lambda *_: None, cancel=None)
+            assert plan.run_id is not None
+            result = apply_run(admin, journal, plan.run_id, settings=SyncSettings(bulk_threshold=count + 1),
+                               progress=lambda *_: None, cancel=None)
+            seconds = time.perf_counter() - started
+            calls = org.request_count - before
+        finally:
+            journal.close()
+
+        naive_failed = 0
+        before = org.request_count
+        started = time.perf_counter()
+        for index in range(baseline_count):
+            key = f"<naive.{index}@bench.backstory.example>"
+            try:
+                admin.request("PATCH", f"sobjects/Task/{field_name}/{quote(key, safe='')}",
+                              json={"Subject": f"Naive {index}", "Status": "Completed"})
+            except (SalesforceError, OSError, ValueError):
+                # requests' errors derive from OSError; a gateway's HTML page is not JSON.
+                naive_failed += 1
+        baseline_seconds = time.perf_counter() - started
+        baseline_calls = org.request_count - before
+
+        org.faults = NO_FAULTS
+        keyed_after = _keyed_tasks(admin, field_name)
+    new_keys = [key for key in keyed_after if "faulty" in key]
+    naive_written = sum(1 for key in keyed_after if key.startswith("<naive."))
+    return {
+        "faults": FAULTS,
+        "activities": count,
+        "seconds": round(seconds, 2),
+        "calls": calls,
+        "calls_per_10000": round(calls * PER / max(count, 1), 1),
+        "created": result.created,
+        "failed": result.failed,
+        "in_doubt": result.in_doubt_count,
+        "stopped_because": result.stopped_because,
+        "keyed_tasks_before": len(keyed_before),
+        "tasks_written": len(new_keys),
+        "distinct_keys_written": len(set(new_keys)),
+        "exactly_once": len(new_keys) == len(set(new_keys)) == count,
+        "baseline_activities": baseline_count,
+        "baseline_seconds": round(baseline_seconds, 2),
+        "baseline_calls": baseline_calls,
+        "baseline_failed": naive_failed,
+        "baseline_written": naive_written,
+    }
+
+
+def _keyed_tasks(admin: Any, field_name: str) -> list[str]:
+    """Return the key of every Task that has one, with repeats, read through the API."""
+    soql = f"SELECT {field_name} FROM Task WHERE {field_name} != null"
+    return [record[field_name] for record in admin.query_all(soql)]
+
+
 def markdown(figures: dict[str, Any]) -> str:
     """Return the figures as a Markdown table."""
     ratio = figures["ratio"]
@@ -129,6 +240,17 @@ def markdown(figures: dict[str, Any]) -> str:
         f"| API calls per 10,000 activities, plan (lookups) | {figures['plan_calls_per_10000']} | "
         "none (a naive upsert looks nothing up) | | |",
     ]
+    faulty = figures.get("faults")
+    if faulty:
+        naive_per_record = faulty["baseline_seconds"] / max(faulty["baseline_activities"], 1)
+        lines += [
+            f"| Sync of {faulty['activities']:,} activities with latency and faults, seconds "
+            f"(naive scaled from {faulty['baseline_activities']:,}) | {faulty['seconds']} | "
+            f"{round(naive_per_record * faulty['activities'], 1)} | | |",
+            "| Activities written exactly once with latency and faults | "
+            f"{faulty['distinct_keys_written']:,} of {faulty['activities']:,} | "
+            f"{faulty['baseline_written']:,} of {faulty['baseline_activities']:,} | | all |",
+        ]
     return "\n".join(lines) + "\n"
 
 
