@@ -1,0 +1,54 @@
+"""The benchmark scripts, run at the smallest sizes so that they keep working.
+
+Their figures at these sizes mean nothing, and no time is checked: the tests
+check that each script runs against its practice org, writes its tables and
+reports what the product did. A script exits with 1 when its product misses a
+target, which the sync does at these sizes: a few hundred activities cost more
+calls per 10,000 than ten thousand do, since each sync reads the org's limits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import ROOT
+
+BENCHMARKS = ROOT / "benchmarks"
+
+
+def run_benchmark(name: str, out: Path, *args: str, status: int = 0) -> Any:
+    """Run ``benchmarks/NAME.py`` with ``args``, check its exit status and return its JSON."""
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    finished = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *args, "--out", str(out)],
+                              capture_output=True, text=True, timeout=280, env=environment, check=False)
+    assert finished.returncode == status, finished.stderr
+    return json.loads((out / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def test_sync_under_faults(tmp_path: Path) -> None:
+    figures = run_benchmark("sync_api_calls", tmp_path, "--count", "300", "--baseline-count", "20",
+                            status=1)
+    faulty = figures["faults"]
+    assert figures["written"] == 300
+    assert faulty["distinct_keys_written"] == 300
+    assert faulty["exactly_once"] is True
+    assert faulty["baseline_calls"] == 20
+    assert (tmp_path / "sync_api_calls.md").read_text(encoding="utf-8").count("exactly once") == 1
+
+
+def test_sync_without_faults(tmp_path: Path) -> None:
+    figures = run_benchmark("sync_api_calls", tmp_path, "--count", "200", "--baseline-count", "5",
+                            "--no-faults", status=1)
+    assert "faults" not in figures
+    assert figures["baseline_calls_per_10000"] == 10_000
+
+
+def test_conflict_scan(tmp_path: Path) -> None:
+    runs = run_benchmark("conflict_scan", tmp_path, "--tasks", "1000")
+    assert runs[-1]["scanned"] == 1000
+    assert runs[-1]["groups"] > 0
