@@ -52,3 +52,10 @@ def test_conflict_scan(tmp_path: Path) -> None:
     runs = run_benchmark("conflict_scan", tmp_path, "--tasks", "1000")
     assert runs[-1]["scanned"] == 1000
     assert runs[-1]["groups"] > 0
+
+
+def test_conflict_viewer(tmp_path: Path) -> None:
+    figures = run_benchmark("conflict_viewer", tmp_path, "--groups", "3000", "--pages", "2")
+    assert figures["groups"] == 3000
+    assert figures["product"]["max_stall_ms"] >= 0
+    assert "longest" in (tmp_path / "conflict_viewer.md").read_text(encoding="utf-8").casefold()

@@ -43,6 +43,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from rapidfuzz import fuzz
 from rapidfuzz.utils import default_process
@@ -131,7 +132,7 @@ class DuplicateGroup:
     survivor_reason: str = ""
     case_only: bool = False
 
-    @property
+    @cached_property
     def flagged(self) -> bool:
         """Tell whether the group is a duplicate to resolve.
 
@@ -139,6 +140,8 @@ class DuplicateGroup:
         counts or may count as different (``case_only``). Also False for a group with
         at most one Task outside the recycle bin whose Tasks in the recycle bin have no
         key, because those block nothing and a resolution leaves them behind.
+        Computed once per group, because the viewer reads it for every shown group
+        after each sort and filter, and the group's fields never change.
         """
         if self.kind is GroupKind.CLONES or self.case_only:
             return False
@@ -174,7 +177,7 @@ def group_duplicates(
     """
     tasks = list(records)
     tool_users = frozenset(tool_user_ids)
-    with _garbage_collection_paused():
+    with garbage_collection_paused():
         grouping = _Grouping(tasks, thresholds)
         grouping.add_key_families()
         grouping.add_probable_pairs()
@@ -191,13 +194,14 @@ def group_duplicates(
 
 
 @contextlib.contextmanager
-def _garbage_collection_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while grouping, and restore its state after.
+def garbage_collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block, and restore its state after.
 
-    Grouping a million Tasks allocates millions of small objects, and each
-    allocation burst makes the collector walk every live object, the Tasks
-    included, which slows grouping down a lot. Grouping builds no reference
-    cycles, so nothing is left for the collector to find later.
+    Building many small objects at once (grouping a million Tasks, preparing the
+    viewer's facts of 100,000 groups) makes the collector walk every live object
+    after each allocation burst. That slows the work down a lot, and it holds the
+    GIL, so the GUI thread stalls too. Use it only for code that builds no
+    reference cycles, since those wait until the collector runs again.
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -1,13 +1,17 @@
 """Table models of the duplicate viewer: the groups of a scan, and one group's Tasks side by side.
 
 The groups model stays responsive at 100,000 groups. Rows are handed to the
-view 1,000 at a time (fetchMore). Sorting and filtering work on keys computed
-once per scan, without calling ``data()``, and ``data()`` returns early for the
-roles it does not use. A status change signals only the rows it touches.
+view 1,000 at a time (fetchMore). Each column's sort order and the facts that
+the filters read are computed once per scan, on the worker for large scans, so
+that a sort or a filter is a few passes over plain lists without calling
+``data()``, and ``data()`` returns early for the roles it does not use. A status
+change on a few groups signals only their rows, and on many groups one signal
+covers every fetched row.
 """
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -33,33 +37,90 @@ RESOLVED = "resolved"
 UNDONE = "undone"
 # Groups prepared between two progress reports and cancel checks.
 PREPARE_PAGE = 1000
+# Keys sorted in one call of sorted() on the worker; see sorted_positions_in_slices().
+SORT_SLICE = 5000
+# A status change on more groups than this emits one dataChanged over every fetched row.
+ROWS_SIGNALLED_ONE_BY_ONE = 8
 
 
 @dataclass(frozen=True)
 class PreparedGroups:
-    """The facts and sort keys of every group of a scan, computed on the worker."""
+    """The facts, sort orders and lookups of every group of a scan, computed on the worker.
+
+    ``sort_orders`` maps (column, descending) to the scan positions of the groups
+    in that order, for every column but Status, which changes after the scan.
+    """
 
     groups: Sequence[DuplicateGroup]
     facts: list[GroupFacts]
     sort_keys: list[tuple[object, ...]]
+    sort_orders: dict[tuple[int, bool], list[int]]
+    position_of_id: dict[str, int]
+    filter_choices: tuple[list[str], list[str]]
 
 
 def prepare_groups(groups: Sequence[DuplicateGroup], tools: Collection[str], *,
                    progress: ProgressCallback, cancel: threading.Event | None) -> PreparedGroups:
-    """Compute the facts and sort keys of each group, so the GUI thread does not have to.
+    """Compute the facts, sort orders and lookups of the groups, so the GUI thread does not have to.
 
-    Reports progress and checks ``cancel`` every PREPARE_PAGE groups.
+    Reports progress and checks ``cancel`` every PREPARE_PAGE groups and before each column's sort.
     """
     facts: list[GroupFacts] = []
     keys: list[tuple[object, ...]] = []
+    message = f"Preparing {len(groups):,} groups…"
     for position, group in enumerate(groups):
         if position % PREPARE_PAGE == 0:
             check_cancel(cancel)
-            progress(position, len(groups), f"Preparing {len(groups):,} groups…")
+            progress(position, len(groups), message)
         group_facts = group_view.group_facts(group, tools)
         facts.append(group_facts)
         keys.append(group_view.sort_keys(group, group_facts))
-    return PreparedGroups(groups, facts, keys)
+    orders: dict[tuple[int, bool], list[int]] = {}
+    for column in SORTED_ON_PREPARE:
+        check_cancel(cancel)
+        progress(len(groups), len(groups), message)
+        column_keys = [group_keys[column] for group_keys in keys]
+        for descending in (False, True):
+            orders[column, descending] = sorted_positions_in_slices(column_keys, descending)
+    return PreparedGroups(groups, facts, keys, orders, positions_by_id(groups), filter_choices(facts))
+
+
+# Every column but Status, whose values change after the scan.
+SORTED_ON_PREPARE = tuple(column for column in range(len(group_view.COLUMN_TITLES))
+                          if column != group_view.STATUS)
+
+
+def sorted_positions(column_keys: Sequence[Any], descending: bool) -> list[int]:
+    """Return the positions of the keys in sort order; equal keys keep their scan order either way."""
+    return sorted(range(len(column_keys)), key=column_keys.__getitem__, reverse=descending)
+
+
+def sorted_positions_in_slices(column_keys: Sequence[Any], descending: bool) -> list[int]:
+    """Return what sorted_positions() returns, by sorting slices of the keys and merging them.
+
+    sorted() with a key written in C runs no Python bytecode, so it holds the GIL until it
+    returns: tens of milliseconds for 100,000 strings, a stall of the GUI thread when a
+    worker sorts.
+    A slice of SORT_SLICE keys holds it for a few milliseconds, and heapq.merge, written in
+    Python, lets the GUI thread run in between. Both keep equal keys in their scan order.
+    """
+    key = column_keys.__getitem__
+    count = len(column_keys)
+    slices = [sorted(range(start, min(start + SORT_SLICE, count)), key=key, reverse=descending)
+              for start in range(0, count, SORT_SLICE)]
+    return list(heapq.merge(*slices, key=key, reverse=descending))
+
+
+def positions_by_id(groups: Sequence[DuplicateGroup]) -> dict[str, int]:
+    """Return the position of each group in the scan by its id; groups without an id are left out."""
+    return {group.group_id: position for position, group in enumerate(groups) if group.group_id}
+
+
+def filter_choices(facts: Sequence[GroupFacts]) -> tuple[list[str], list[str]]:
+    """Return the writers' sources, most frequent first, and the owners, sorted, that the filters offer."""
+    sources = Counter(source for group_facts in facts for source in group_facts.sources)
+    owners = sorted({owner for group_facts in facts for owner in group_facts.owners}, key=str.casefold)
+    return list(group_view.by_count(sources)), owners
 
 
 class ConflictGroupsModel(QAbstractTableModel):
@@ -77,15 +138,18 @@ class ConflictGroupsModel(QAbstractTableModel):
         self._source: Sequence[DuplicateGroup] = ()
         self._groups: list[DuplicateGroup] = []
         self._tools: tuple[str, ...] = ()
+        self._kinds: list[GroupKind] | None = None
         self._facts: list[GroupFacts | None] = []
         self._sort_keys: list[tuple[object, ...]] | None = None
-        self._position_of_id: dict[str, int] = {}
+        # Scan positions in each column's order by (column, descending), computed once per scan.
+        self._sort_orders: dict[tuple[int, bool], list[int]] = {}
+        self._position_of_id: dict[str, int] | None = None
+        self._filter_choices: tuple[list[str], list[str]] | None = None
         self._status: dict[str, str] = {}
         self._filter = GroupFilter()
         self._sort: tuple[int, Qt.SortOrder] | None = None
         # Positions in _groups of the rows the filter lets through, in the shown order.
         self._shown_positions: list[int] = []
-        self._row_of_position: dict[int, int] | None = None
         self._fetched = 0
 
     # Loading, filtering and sorting: each is a whole new set of rows, so each resets the model.
@@ -103,10 +167,12 @@ class ConflictGroupsModel(QAbstractTableModel):
         self._source = groups
         self._groups = list(groups)
         self._tools = tuple(tools)
+        self._kinds = None
         self._facts = [None] * len(self._groups)
         self._sort_keys = None
-        self._position_of_id = {group.group_id: position for position, group in enumerate(self._groups)
-                                if group.group_id}
+        self._sort_orders = {}
+        self._position_of_id = None
+        self._filter_choices = None
         self._status = {}
         self._refresh_shown()
         self.endResetModel()
@@ -120,6 +186,9 @@ class ConflictGroupsModel(QAbstractTableModel):
             return False
         self._facts = list(prepared.facts)
         self._sort_keys = prepared.sort_keys
+        self._sort_orders = dict(prepared.sort_orders)
+        self._position_of_id = prepared.position_of_id
+        self._filter_choices = prepared.filter_choices
         return True
 
     def set_filter(self, f: GroupFilter) -> None:
@@ -145,39 +214,51 @@ class ConflictGroupsModel(QAbstractTableModel):
         positions: Sequence[int] = range(len(self._groups))
         if self._sort is not None:
             column, order = self._sort
-            positions = sorted(positions, key=self._column_keys(column).__getitem__,
-                               reverse=order == Qt.SortOrder.DescendingOrder)
-        # Each active filter makes one pass over plain lists, because calling group_view.matches() for
-        # each of 100,000 groups gives the same result but takes several times as long.
-        for keep in self._filter_tests(self._filter):
-            positions = [position for position in positions if keep(position)]
-        self._shown_positions = list(positions)
-        self._row_of_position = None
+            positions = self._sorted(column, order == Qt.SortOrder.DescendingOrder)
+        self._shown_positions = self._filtered(positions, self._filter)
         self._fetched = min(self.BATCH, len(self._shown_positions))
 
-    def _filter_tests(self, f: GroupFilter) -> list[Callable[[int], bool]]:
-        groups = self._groups
-        tests: list[Callable[[int], bool]] = []
+    def _sorted(self, column: int, descending: bool) -> list[int]:
+        order = self._sort_orders.get((column, descending))
+        if order is None:
+            order = sorted_positions(self._column_keys(column), descending)
+            if column != self.STATUS:
+                self._sort_orders[column, descending] = order
+        return order
+
+    def _filtered(self, positions: Sequence[int], f: GroupFilter) -> list[int]:
+        """Return the positions the filter lets through, in their order.
+
+        Each active filter is one list comprehension that indexes plain lists, because
+        calling group_view.matches() or a function per group gives the same result but
+        takes several times as long at 100,000 groups.
+        """
+        shown = list(positions)
+        if not f.include_clones or f.kinds:
+            if self._kinds is None:
+                self._kinds = [group.kind for group in self._groups]
+            kinds = self._kinds
         if not f.include_clones:
-            tests.append(lambda position: groups[position].kind is not GroupKind.CLONES)
+            shown = [position for position in shown if kinds[position] is not GroupKind.CLONES]
         if f.kinds:
-            tests.append(lambda position: groups[position].kind in f.kinds)
+            shown = [position for position in shown if kinds[position] in f.kinds]
         if not (f.tool or f.owner or f.date_from or f.date_to or f.text):
-            return tests
+            return shown
         facts = self.all_facts()
         if f.tool:
-            tests.append(lambda position: f.tool in facts[position].sources)
+            shown = [position for position in shown if f.tool in facts[position].sources]
         if f.owner:
-            tests.append(lambda position: f.owner in facts[position].owners)
+            shown = [position for position in shown if f.owner in facts[position].owners]
+        # Created dates are ISO strings, so the first ten characters compare as dates.
         if f.date_from:
-            tests.append(lambda position: facts[position].newest[:10] >= f.date_from)
+            shown = [position for position in shown if facts[position].newest[:10] >= f.date_from]
         if f.date_to:
-            tests.append(lambda position: bool(facts[position].oldest)
-                         and facts[position].oldest[:10] <= f.date_to)
+            shown = [position for position in shown
+                     if facts[position].oldest and facts[position].oldest[:10] <= f.date_to]
         if f.text:
             text = f.text.casefold()
-            tests.append(lambda position: text in facts[position].search_text)
-        return tests
+            shown = [position for position in shown if text in facts[position].search_text]
+        return shown
 
     def _column_keys(self, column: int) -> list[Any]:
         if column == self.STATUS:
@@ -194,6 +275,17 @@ class ConflictGroupsModel(QAbstractTableModel):
             if facts is None:
                 self._facts[position] = group_view.group_facts(self._groups[position], self._tools)
         return cast(list[GroupFacts], self._facts)
+
+    def filter_choices(self) -> tuple[list[str], list[str]]:
+        """Return the writers' sources, most frequent first, and the owners, sorted, of every group."""
+        if self._filter_choices is None:
+            self._filter_choices = filter_choices(self.all_facts())
+        return self._filter_choices
+
+    def any_shown_flagged(self) -> bool:
+        """Return True when a group the filter lets through is flagged, fetched or not."""
+        groups = self._groups
+        return any(groups[position].flagged for position in self._shown_positions)
 
     def shown_counts(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         """Count the shown groups by source, by kind and by the month of their newest Task.
@@ -269,29 +361,46 @@ class ConflictGroupsModel(QAbstractTableModel):
 
     def row_of(self, group_id: str) -> int | None:
         """Return the row a group is shown on (fetched or not), or None when the filter hides it."""
-        position = self._position_of_id.get(group_id)
+        position = self._positions_by_id().get(group_id)
         if position is None:
             return None
-        if self._row_of_position is None:
-            self._row_of_position = {position: row for row, position in enumerate(self._shown_positions)}
-        return self._row_of_position.get(position)
+        # One search of the shown list costs less than indexing it, and a reset needs one row.
+        try:
+            return self._shown_positions.index(position)
+        except ValueError:
+            return None
+
+    def _positions_by_id(self) -> dict[str, int]:
+        if self._position_of_id is None:
+            self._position_of_id = positions_by_id(self._groups)
+        return self._position_of_id
 
     def status(self, group_id: str) -> str:
         """Return what was done to a group since the scan: "", "resolved", "undone" or "failed: …"."""
         return self._status.get(group_id, "")
 
     def set_status(self, group_ids: Collection[str], status: str) -> None:
-        """Set the status of some groups of this scan, and emit dataChanged only for their fetched rows.
+        """Set the status of some groups of this scan, and emit dataChanged for their fetched rows.
 
-        Ids of groups the scan did not find are ignored.
+        Up to ROWS_SIGNALLED_ONE_BY_ONE groups get one signal per fetched row. More get one
+        signal over every fetched row, because finding each of 100,000 rows costs more than
+        the view's repaint of the rows it shows. Ids of groups the scan did not find are ignored.
         """
-        for group_id in group_ids:
-            if group_id not in self._position_of_id:
-                continue
-            self._status[group_id] = status
-            row = self.row_of(group_id)
+        known = self._positions_by_id()
+        changed = {group_id: status for group_id in group_ids if group_id in known}
+        self._status.update(changed)
+        last_column = len(self.HEADERS) - 1
+        if len(changed) > ROWS_SIGNALLED_ONE_BY_ONE:
+            if self._fetched:
+                self.dataChanged.emit(self.index(0, 0), self.index(self._fetched - 1, last_column))
+            return
+        for row in map(self.row_of, changed):
             if row is not None and row < self._fetched:
-                self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+                self.dataChanged.emit(self.index(row, 0), self.index(row, last_column))
+
+    def ids_with_status(self, status: str) -> set[str]:
+        """Return the ids of the groups whose status is ``status``."""
+        return {group_id for group_id, value in self._status.items() if value == status}
 
     # Cells.
 

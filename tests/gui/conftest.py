@@ -6,6 +6,7 @@ page, job and request runs for real.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +24,17 @@ from backstory_desktop.gui.wizard import WizardWindow
 def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep settings, logs and data of the app under tmp_path."""
     monkeypatch.setenv("BACKSTORY_DESKTOP_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture(autouse=True)
+def unfrozen_after() -> Iterator[None]:
+    """Give back to the garbage collector what a large scan shown by the test froze.
+
+    The conflicts page freezes the objects alive when it shows a large scan and
+    releases them only at the next scan, which a test may never start.
+    """
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture

@@ -22,10 +22,14 @@ from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.gui.conflict_models import (
     BODY_LABEL,
     BODY_TOOLTIP,
+    ROWS_SIGNALLED_ONE_BY_ONE,
+    SORT_SLICE,
     ConflictGroupsModel,
     RecordComparisonModel,
     body_names,
     prepare_groups,
+    sorted_positions,
+    sorted_positions_in_slices,
 )
 from backstory_desktop.gui.models import ROW_ROLE
 from backstory_desktop.gui.widgets import NEUTRAL_COLOR, PASSED_COLOR
@@ -227,6 +231,77 @@ def test_prepare_groups__matches_lazy_facts() -> None:
     assert model.set_prepared(prepared)
     assert [model.facts(position) for position in range(len(groups))] == lazy
     assert not model.set_prepared(prepare_groups(make_groups(40), TOOLS, progress=no_progress, cancel=None))
+
+
+def test_prepared_model__sorts_like_lazy() -> None:
+    groups = make_groups(3000)
+    prepared = prepare_groups(groups, TOOLS, progress=no_progress, cancel=None)
+    model = ConflictGroupsModel()
+    model.set_groups(groups, tools=TOOLS)
+    assert model.set_prepared(prepared)
+    lazy = loaded_model(3000)
+    for each in (model, lazy):
+        each.set_status([each.group_at(row).group_id for row in (5, 50, 500)], "resolved")
+
+    for column in range(len(ConflictGroupsModel.HEADERS)):
+        for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+            model.sort(column, order)
+            lazy.sort(column, order)
+            shown = [group.group_id for group in model.shown_groups()]
+            expected = [group.group_id for group in lazy.shown_groups()]
+            assert shown == expected, (column, order)
+
+
+def test_sorted_slices__match_sorted() -> None:
+    # Few distinct keys, so that equal keys must keep their order across the slices.
+    keys = [f"key {number % 7}" for number in range(SORT_SLICE * 2 + 345)]
+
+    for descending in (False, True):
+        assert sorted_positions_in_slices(keys, descending) == sorted_positions(keys, descending)
+
+
+def test_prepared_model__filter_choices() -> None:
+    groups = make_groups(40)
+    prepared = prepare_groups(groups, TOOLS, progress=no_progress, cancel=None)
+    lazy = loaded_model(40)
+
+    sources, owners = prepared.filter_choices
+    # Every source writes in 20 of the 40 groups, and equal counts go by name.
+    assert sources == ["Backstory", OTHER_WRITERS, "Outreach", "SalesLoft"]
+    assert owners == [f"Owner {number}" for number in range(7)]
+    assert lazy.filter_choices() == prepared.filter_choices
+
+
+def test_groups_model__many_statuses_one_signal() -> None:
+    model = loaded_model(3000)
+    changes: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda first, last, _roles: changes.append((first.row(), last.row())))
+    group_ids = [group.group_id for group in model.shown_groups()[:2000]]
+
+    model.set_status(group_ids, "resolved")
+
+    assert len(group_ids) > ROWS_SIGNALLED_ONE_BY_ONE
+    assert changes == [(0, model.rowCount() - 1)]
+    assert model.status(group_ids[-1]) == "resolved"
+    assert model.ids_with_status("resolved") == set(group_ids)
+
+
+def test_groups_model__any_shown_flagged() -> None:
+    model = loaded_model(40)
+    assert model.any_shown_flagged()
+
+    model.set_filter(GroupFilter(kinds=frozenset({GroupKind.CLONES})))
+
+    assert model.shown_count() == 10
+    assert not model.any_shown_flagged()
+
+
+def test_flagged__read_once() -> None:
+    group = make_groups(1)[0]
+
+    assert group.flagged
+    # Stored on the group, so the viewer's passes over 100,000 groups read an attribute.
+    assert vars(group)["flagged"] is True
 
 
 def test_comparison_model__passes_model_tester(qtmodeltester: ModelTester) -> None:

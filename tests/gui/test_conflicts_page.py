@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import html
+import threading
 from collections.abc import Callable
 
 from PySide6.QtCharts import QAbstractBarSeries, QCategoryAxis, QValueAxis
 from PySide6.QtCore import QCoreApplication, QDate, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox, QLabel
 from pytestqt.qtbot import QtBot
 from test_conflict_models import make_groups
 from wizard_driver import click, connect, inspect_field, wait_idle
@@ -18,7 +20,7 @@ from backstory_desktop.core.records import TaskRecord
 from backstory_desktop.core.survivor import SURVIVOR_RULE
 from backstory_desktop.gui.conflict_charts import EARLIER, MONTH_NAMES, axis_range, every_month, month_labels
 from backstory_desktop.gui.conflict_models import ConflictGroupsModel
-from backstory_desktop.gui.pages.conflicts import ConflictsPage, scan_status
+from backstory_desktop.gui.pages.conflicts import AfterNextPaint, ConflictsPage, scan_status
 from backstory_desktop.gui.threshold_dialog import ThresholdDialog
 from backstory_desktop.gui.wizard import WizardWindow
 from backstory_desktop.practice_org.seed_duplicates import (
@@ -86,6 +88,46 @@ def test_page__hundred_thousand_groups(qtbot: QtBot, make_window: Callable[..., 
     assert not resets
     assert model.index(7, ConflictGroupsModel.STATUS).data() == "resolved"
     assert len(page.groups.selectionModel().selectedRows()) == model.rowCount()
+
+
+def test_page__select_all_leaves_header_alone(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    page = page_with_groups(qtbot, make_window(), 40)
+
+    page.groups.selectAll()
+
+    assert len(page.groups.selectionModel().selectedRows()) == 40
+    # The header's own selection model stays empty, so painting it visits no row.
+    header_selection = page.groups.horizontalHeader().selectionModel()
+    assert header_selection is not page.groups.selectionModel()
+    assert not header_selection.hasSelection()
+
+
+def test_page__large_scan_kept_from_collections(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow],
+) -> None:
+    window = make_window()
+    gc.unfreeze()
+    page = page_with_groups(qtbot, window, 30_000)
+
+    # At least the groups, their two Tasks each, and the facts prepared on the worker.
+    assert gc.get_freeze_count() >= 4 * 30_000
+    click(qtbot, page.scan_button)
+    assert gc.get_freeze_count() == 0
+    wait_idle(qtbot, window)
+
+
+def test_after_next_paint__sets_event(qtbot: QtBot) -> None:
+    label = QLabel("groups")
+    qtbot.addWidget(label)
+    painted = threading.Event()
+    AfterNextPaint(label).arm(painted)
+    assert not painted.is_set()
+
+    label.show()
+
+    qtbot.waitUntil(painted.is_set)
 
 
 def test_page__filter_keeps_compared_group(qtbot: QtBot, make_window: Callable[..., WizardWindow]) -> None:

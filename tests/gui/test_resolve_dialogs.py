@@ -21,16 +21,19 @@ from wizard_driver import FIELD, click, connect, inspect_field, wait_idle
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind
+from backstory_desktop.core.jobs import no_progress
 from backstory_desktop.core.resolution import RECYCLE_BIN_DAYS, ResolutionPlan, ResolveAction
 from backstory_desktop.core.survivor import SURVIVOR_RULE
 from backstory_desktop.enablement.resolution import (
     ResolutionOutcome,
     UndoOutcome,
     apply_resolution,
+    groups_for_bulk,
     preview_resolution,
 )
 from backstory_desktop.gui.pages.conflicts import ConflictsPage
 from backstory_desktop.gui.pages.conflicts_resolve import (
+    bulk_preview_job,
     outcome_details,
     outcome_sentence,
     undo_details,
@@ -81,6 +84,28 @@ def duplicates_run(duplicates_org: PracticeOrg) -> enablement.EnablementRun:
 
 def _group(groups: list[DuplicateGroup], key: str) -> DuplicateGroup:
     return next(group for group in groups if any(record.key == key for record in group.records))
+
+
+def test_bulk_preview_job__plans_bulk_groups(duplicates_run: enablement.EnablementRun) -> None:
+    groups = duplicates_run.groups
+    resolved = _group(groups, SAYING_HELLO_KEY).group_id
+
+    picked, preview = bulk_preview_job(duplicates_run, groups, {resolved}, progress=no_progress, cancel=None)
+
+    expected = [group for group in groups_for_bulk(groups) if group.group_id != resolved]
+    assert picked == expected
+    assert preview is not None
+    assert {plan.group_id for plan in preview.plans} == {group.group_id for group in expected}
+
+
+def test_bulk_preview_job__none_left(duplicates_run: enablement.EnablementRun) -> None:
+    groups = duplicates_run.groups
+    every_id = {group.group_id for group in groups}
+
+    picked, preview = bulk_preview_job(duplicates_run, groups, every_id, progress=no_progress, cancel=None)
+
+    assert picked == []
+    assert preview is None
 
 
 def _dialog(qtbot: QtBot, run: enablement.EnablementRun, group: DuplicateGroup) -> ResolveDialog:
@@ -506,6 +531,10 @@ def test_page__resolve_shown_leaves_no_duplicates(qtbot: QtBot, conflicts_page: 
     assert all(not tasks[record.id]["IsDeleted"] for record in clones.records)
     assert live_keys.count(CLONES_KEY) == 1
     assert len({key.strip().strip("<>").casefold() for key in live_keys}) == len(live_keys)
+    click(qtbot, page.resolve_all_button)
+    wait_idle(qtbot, window)
+    assert page.bulk_dialog is None
+    assert page.message.label.text().startswith("No shown group is left to resolve")
 
 
 def test_page__undo_names_purged(

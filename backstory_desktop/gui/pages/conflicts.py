@@ -8,11 +8,13 @@ selected group and ``refresh_after_resolution``.
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
-from collections import Counter
-from collections.abc import Collection
+import time
+from collections.abc import Collection, Sequence
 
-from PySide6.QtCore import QDate, QModelIndex, Qt, QTimer
+from PySide6.QtCore import QDate, QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -32,9 +34,9 @@ from PySide6.QtWidgets import (
 
 from backstory_desktop import enablement
 from backstory_desktop.core.checklist import Step, StepResult, StepStatus
-from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind, Thresholds
-from backstory_desktop.core.group_view import GroupFilter, by_count
-from backstory_desktop.core.jobs import ProgressCallback
+from backstory_desktop.core.duplicates import DuplicateGroup, GroupKind, Thresholds, garbage_collection_paused
+from backstory_desktop.core.group_view import GroupFilter
+from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.core.resolution import ResolutionPlan, ResolveAction
 from backstory_desktop.core.survivor import SURVIVOR_RULE
 from backstory_desktop.enablement import EnablementRun
@@ -86,8 +88,16 @@ ANY_OWNER = "Any owner"
 DEFAULT_RANGE_MONTHS = 12
 # Up to this many Tasks share the Compare table's width, and more keep their width and scroll.
 COMPARE_COLUMNS_THAT_FIT = 4
-# Scans with more groups than this prepare the table's sort and filter facts on the worker.
-PREPARE_ON_WORKER = 5_000
+# Scans with more groups than this prepare the table's sort and filter facts on the worker, and are
+# kept out of the garbage collector's full collections (see keep_out_of_collections). At 5,000
+# groups, preparing them on the GUI thread stalled it for about 50 ms (benchmarks/conflict_viewer.py).
+PREPARE_ON_WORKER = 2_000
+# The GIL switch interval in seconds while a large scan is prepared on the worker (see prepare_job).
+PREPARE_SWITCH_INTERVAL = 0.001
+# The longest wait in seconds for the table's first paint before the worker prepares a large scan.
+SHOWN_WAIT_SECONDS = 1.0
+# How often in seconds that wait checks whether the admin cancelled.
+CANCEL_CHECK_SECONDS = 0.05
 # Typing in the search box filters once the admin pauses, not on every key.
 SEARCH_DELAY_MS = 250
 
@@ -151,6 +161,70 @@ def resolved_line(group: DuplicateGroup, plan: ResolutionPlan) -> str:
     resolved = f"Resolved: kept {task_names(group, {plan.survivor_id})} ({plan.survivor_id})"
     deleted = task_names(group, plan.delete_ids)
     return f"{resolved}; deleted {deleted}." if deleted else f"{resolved}."
+
+
+def keep_out_of_collections() -> None:
+    """Move every object alive now, a large scan's groups and facts included, out of full collections.
+
+    A full collection walks every object that Python's cyclic garbage collector tracks,
+    and it holds the GIL meanwhile. With 100,000 groups in memory each one took up to
+    about 400 ms on a 2-CPU machine (benchmarks/conflict_viewer.py), which stalled the
+    GUI thread at random moments. gc.freeze() moves the objects to a permanent
+    generation that collections skip. release_from_freeze() undoes it when the next
+    scan starts, so that cycles among them that have died since can still be reclaimed.
+    """
+    gc.freeze()
+
+
+def release_from_freeze() -> None:
+    """Return the objects moved by keep_out_of_collections() to the collector's oldest generation."""
+    gc.unfreeze()
+
+
+def prepare_job(groups: Sequence[DuplicateGroup], tools: Collection[str], shown: threading.Event, *,
+                progress: ProgressCallback, cancel: threading.Event | None) -> PreparedGroups:
+    """Prepare a large scan's groups for the table on the worker, then keep them out of full collections.
+
+    The GUI thread needs the GIL for each cell it paints, and a thread waiting for the GIL
+    gets it after the switch interval (5 ms by default, sys.setswitchinterval). So the job
+    waits until ``shown`` is set, once the table has been painted with the scan's first rows
+    (at most SHOWN_WAIT_SECONDS), and the interval is PREPARE_SWITCH_INTERVAL until it ends.
+    """
+    deadline = time.monotonic() + SHOWN_WAIT_SECONDS
+    while not shown.wait(CANCEL_CHECK_SECONDS) and time.monotonic() < deadline:
+        check_cancel(cancel)
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, PREPARE_SWITCH_INTERVAL))
+    try:
+        # The facts form no reference cycles. The objects made while the collector is paused all
+        # wait in its youngest generation, and its first pass over them stalled the GUI thread
+        # for about 100 ms, so they are frozen before it runs again.
+        with garbage_collection_paused():
+            prepared = prepare_groups(groups, tools, progress=progress, cancel=cancel)
+            keep_out_of_collections()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    return prepared
+
+
+class AfterNextPaint(QObject):
+    """Event filter that sets a threading.Event once the widget it watches has finished its next paint."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__(widget)
+        self._pending: threading.Event | None = None
+        widget.installEventFilter(self)
+
+    def arm(self, done: threading.Event) -> None:
+        """Set ``done`` on the pass of the event loop after the widget's next paint event."""
+        self._pending = done
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if self._pending is not None and event.type() == QEvent.Type.Paint:
+            # The filter runs before the paint, so the event is set on the next pass of the event loop.
+            QTimer.singleShot(0, self._pending.set)
+            self._pending = None
+        return False
 
 
 def date_edit(date: QDate) -> QDateEdit:
@@ -290,11 +364,17 @@ class ConflictsPage(ConflictResolveActions):
         header.setStretchLastSection(True)
         for column, width in GROUP_COLUMN_WIDTHS.items():
             table.setColumnWidth(column, width)
+        self._after_next_paint = AfterNextPaint(table.viewport())
         self.key_delegate = ElideMiddleDelegate(table)
         table.setItemDelegateForColumn(ConflictGroupsModel.KEY, self.key_delegate)
         # No sort until the admin clicks a header, because the scan's order groups families together.
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         table.setSortingEnabled(True)
+        # QHeaderView marks the sections of selected columns by asking the selection model whether
+        # each column is selected, and QItemSelectionModel.isColumnSelected() visits every row:
+        # with 100,000 rows selected each paint of the header took over a second. Rows are
+        # selected whole here, so the header gets a selection model of its own, which stays empty.
+        header.setSelectionModel(QItemSelectionModel(self.groups_model, header))
         table.selectionModel().currentRowChanged.connect(self._current_row_changed)
         table.selectionModel().selectionChanged.connect(lambda _selected, _deselected: self.update_actions())
         self.groups_model.modelAboutToBeReset.connect(self._keep_compared_group)
@@ -374,6 +454,7 @@ class ConflictsPage(ConflictResolveActions):
 
     def scan(self) -> None:
         """Scan the org's Tasks on the worker with the current matching rules."""
+        release_from_freeze()
         self.start_job("the conflict scan", scan_job, self.run, on_finished=self.show_scan,
                        progress_message="Reading Tasks…", cancellable=True)
 
@@ -382,6 +463,7 @@ class ConflictsPage(ConflictResolveActions):
         thresholds = edit_thresholds(self, self.run.thresholds)
         if thresholds is None:
             return
+        release_from_freeze()
         self.start_job("the conflict scan", scan_job, self.run, thresholds=thresholds,
                        on_finished=self.show_scan, progress_message="Reading Tasks…", cancellable=True)
 
@@ -391,6 +473,8 @@ class ConflictsPage(ConflictResolveActions):
         self._reselect_group_id = ""
         self.applied_plans = {}
         self._preparing = len(self.run.groups) > PREPARE_ON_WORKER
+        if self._preparing:
+            keep_out_of_collections()
         header = self.groups.horizontalHeader()
         if self._preparing:
             # The admin's sort comes back once the worker has computed the sort keys.
@@ -405,9 +489,11 @@ class ConflictsPage(ConflictResolveActions):
         self.apply_filter()
         self.summary.setText(self._scan_summary(result))
         if len(self.run.groups) > PREPARE_ON_WORKER:
-            self.start_job("preparing the groups", prepare_groups, self.run.groups, self.tool_names(),
+            shown = threading.Event()
+            self.start_job("preparing the groups", prepare_job, self.run.groups, self.tool_names(), shown,
                            on_finished=self._take_prepared, on_failed=self._prepare_failed,
                            progress_message="Preparing the groups…", cancellable=True)
+            self._after_next_paint.arm(shown)
         self.rules_button.setToolTip(plain_tooltip("\n".join(self.run.thresholds.lines())))
         # The message line gives the reason, so the line beside Scan shows only how far the scan got.
         self.message.show_result(result)
@@ -419,7 +505,10 @@ class ConflictsPage(ConflictResolveActions):
         if result.status is StepStatus.FAILED and not scan_finished(result):
             return scan_status(result)
         groups = self.run.groups
-        flagged = sum(1 for group in groups if group.flagged)
+        # The scan's result counts them already, and counting 100,000 groups again takes a while.
+        flagged = result.details.get("flagged")
+        if not isinstance(flagged, int):
+            flagged = sum(1 for group in groups if group.flagged)
         return (f"{scan_status(result)} {counted(len(groups), 'group')} ({flagged:,} flagged) among "
                 f"{counted(self.run.tasks_scanned, 'Task')}.")
 
@@ -429,13 +518,10 @@ class ConflictsPage(ConflictResolveActions):
 
     def _fill_filter_choices(self) -> None:
         """List the sources and owners of this scan's groups in their filters, keeping the choices made."""
-        facts = self.groups_model.all_facts()
-        sources = Counter(source for group_facts in facts for source in group_facts.sources)
-        owners = sorted({owner for group_facts in facts for owner in group_facts.owners}, key=str.casefold)
+        sources, owners = self.groups_model.filter_choices()
         pending = dict(zip((self.tool_filter, self.owner_filter), self._pending_choices, strict=True))
         self._pending_choices = ("", "")
-        for combo, values, any_label in ((self.tool_filter, list(by_count(sources)),
-                                          ANY_WRITER),
+        for combo, values, any_label in ((self.tool_filter, sources, ANY_WRITER),
                                          (self.owner_filter, owners, ANY_OWNER)):
             chosen = pending[combo] or combo.currentData()
             combo.blockSignals(True)
@@ -511,7 +597,7 @@ class ConflictsPage(ConflictResolveActions):
     def _rows_reset(self) -> None:
         """After a new scan, filter or sort: keep the compared group selected if it is still shown."""
         shown_count, total = self.groups_model.shown_count(), self.groups_model.total_count()
-        self._any_shown_flagged = any(group.flagged for group in self.groups_model.shown_groups())
+        self._any_shown_flagged = self.groups_model.any_shown_flagged()
         self.shown_label.setText(f"{shown_count:,} of {counted(total, 'group')} shown" if total else "")
         self._charts_stale = True
         self._refresh_charts_if_shown()
