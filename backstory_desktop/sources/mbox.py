@@ -2,8 +2,10 @@
 
 Handles mboxo and mboxrd quoting, LF and CRLF line ends, Netscape's
 ``From - `` separators and ``From `` lines inside bodies. The file is read
-line by line in binary, so memory stays bounded by the largest message (and
-by ``MAX_MESSAGE_BYTES`` for any one message).
+in binary blocks of a few megabytes and split by the rules of its lines: a
+run of lines that no rule concerns is found with one search and added as a
+whole. Memory stays bounded by the largest message (and by
+``MAX_MESSAGE_BYTES`` for any one message) plus one block.
 
 A line counts as a message separator only when it has the shape
 ``From <sender> <date>`` (or ``From -`` with an optional date) and the next
@@ -29,7 +31,13 @@ from typing import BinaryIO
 from backstory_desktop.core.activity import MailActivity, SourceProblem
 from backstory_desktop.core.jobs import ProgressCallback, check_cancel
 from backstory_desktop.sources.base import ProgressReporter, SourceError, looks_binary
-from backstory_desktop.sources.message import is_header_line, parse_message, read_headers, with_warnings
+from backstory_desktop.sources.message import (
+    is_header_line,
+    parse_split_message,
+    read_headers,
+    split_header,
+    with_warnings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +53,18 @@ _NETSCAPE_LINE = re.compile(rb"^From -(?:[ \t]+(.*))?$")
 _TIME = re.compile(rb"\b\d{1,2}:\d{2}\b")
 _YEAR_OR_MONTH = re.compile(rb"\b(?:\d{4}|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b")
 _QUOTED_FROM = re.compile(rb"^>+From ")
+_QUOTED_FROM_LINES = re.compile(rb"^>(>*From )", re.MULTILINE)
 _UTF8_BOM = b"\xef\xbb\xbf"
+# Bytes the reader buffers, so that one search finds the next "From " line in many body lines.
+_BLOCK_BYTES = 4 * 1024 * 1024
+# The lines that the splitter reads one at a time: "From " lines and quoted ones, and in a header also
+# blank lines (bytes.strip() whitespace only). Each pair matches such a line at the read position, then
+# searches for the line end before the next one.
+_BODY_STOP = (re.compile(rb">*From "), re.compile(rb"\n>*From "))
+_HEADER_STOP = (
+    re.compile(rb">*From |[ \t\r\x0b\x0c]*(?:\n|\Z)"),
+    re.compile(rb"\n(?:>*From |[ \t\r\x0b\x0c]*\n)"),
+)
 # Bytes read after a Content-Length body to check that a separator follows.
 _PEEK_BYTES = 4096
 
@@ -116,6 +135,15 @@ class _PendingMessage:
         self.lines.append(line)
         self.size += len(line)
 
+    def add_lines(self, block: bytes) -> None:
+        """Add whole lines at once. Near MAX_MESSAGE_BYTES each line is added on its own, as by ``add``."""
+        if self.size + len(block) <= MAX_MESSAGE_BYTES:
+            self.lines.append(block)
+            self.size += len(block)
+            return
+        for line in block.split(b"\n")[:-1]:
+            self.add(line + b"\n")
+
 
 def _iterate_messages(
     path: Path,
@@ -148,7 +176,7 @@ class _MboxSplitter:
     """
 
     def __init__(self, stream: BinaryIO, total: int) -> None:
-        self._stream = stream
+        self._stream = _BlockReader(stream)
         self._total = total
         self._offset = 0
         self._starts_line = True
@@ -170,7 +198,20 @@ class _MboxSplitter:
 
         # The hot loop of a large import: reading is inlined here rather than in a method per line.
         readline = self._stream.readline
-        while chunk := readline(_MAX_CHUNK_BYTES):
+        plain_lines = self._stream.plain_lines
+        while True:
+            if self._starts_line and current is not None and candidate is None and not separator_expected:
+                # Lines that cannot be separators, quoted "From " lines or the header's end are added as one
+                # block. Each is shorter than a chunk, so the block is what the line-by-line path below adds.
+                block = plain_lines(_MAX_CHUNK_BYTES, in_header=in_header)
+                if block:
+                    self._offset += len(block)
+                    current.add_lines(block.replace(b"\r\n", b"\n"))
+                    after_blank_line = _ends_with_blank_line(block)
+                    continue
+            chunk = readline(_MAX_CHUNK_BYTES)
+            if not chunk:
+                break
             line_offset = self._offset
             starts_line = self._starts_line
             self._offset += len(chunk)
@@ -240,6 +281,9 @@ class _MboxSplitter:
         if length is None or not self._separator_follows(self._offset + length):
             return False
 
+        if self._read_plain_counted_body(message, length):
+            return True
+
         start = self._offset
         body: list[bytes] = []
         kept_bytes = message.size
@@ -275,6 +319,31 @@ class _MboxSplitter:
             message.add(_unquote(chunk) if quoted else chunk)
         return True
 
+    def _read_plain_counted_body(self, message: _PendingMessage, length: int) -> bool:
+        """Read a counted body at once when the line loop of ``_read_counted_body`` would keep it unchanged.
+
+        That is when it fits in the message, has no "From " line (which could
+        start a swallowed message, or show that ">From " lines are text) and
+        no line longer than a chunk. Return False, having read nothing, otherwise.
+        """
+        if message.size + length > MAX_MESSAGE_BYTES:
+            return False
+        start = self._offset
+        body = self._stream.read(length)
+        if (
+            len(body) < length
+            or body.startswith(b"From ")
+            or b"\nFrom " in body
+            or _end_of_short_lines(body, 0, len(body), _MAX_CHUNK_BYTES) < len(body)
+        ):
+            self._stream.seek(start)
+            return False
+        self._offset += length
+        self._starts_line = True
+        # Without "From " lines the body is quoted (mboxcl), as the line loop concludes.
+        message.add(_QUOTED_FROM_LINES.sub(rb"\1", body.replace(b"\r\n", b"\n")))
+        return True
+
     def _separator_follows(self, offset: int) -> bool:
         """Tell whether blank lines and then a "From " line, or the end of file, start at ``offset``."""
         if offset > self._total:
@@ -289,6 +358,97 @@ class _MboxSplitter:
         if not rest:
             return len(following) < _PEEK_BYTES
         return rest.startswith(b"From ")
+
+
+class _BlockReader:
+    """A binary reader over an mbox with a large buffer, so that runs of body lines are found with one search.
+
+    ``readline``, ``read``, ``seek`` and ``tell`` behave as those of a
+    buffered file. ``plain_lines`` returns the lines ahead that the splitter
+    need not read one at a time.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._buffer = b""
+        # The file offset of the buffer's first byte, and the read position inside the buffer.
+        self._buffer_offset = stream.tell()
+        self._position = 0
+
+    def tell(self) -> int:
+        return self._buffer_offset + self._position
+
+    def seek(self, offset: int) -> None:
+        if self._buffer_offset <= offset <= self._buffer_offset + len(self._buffer):
+            self._position = offset - self._buffer_offset
+            return
+        self._stream.seek(offset)
+        self._buffer = b""
+        self._buffer_offset = offset
+        self._position = 0
+
+    def read(self, size: int) -> bytes:
+        self._fill(size)
+        data = self._buffer[self._position : self._position + size]
+        self._position += len(data)
+        return data
+
+    def readline(self, limit: int) -> bytes:
+        """Return the next line with its line end, or its first ``limit`` bytes, or the rest of the file."""
+        end = self._buffer.find(b"\n", self._position, self._position + limit)
+        if end < 0:
+            self._fill(limit)
+            end = self._buffer.find(b"\n", self._position, self._position + limit)
+        stop = min(len(self._buffer), self._position + limit) if end < 0 else end + 1
+        line = self._buffer[self._position : stop]
+        self._position = stop
+        return line
+
+    def plain_lines(self, limit: int, *, in_header: bool) -> bytes:
+        """Return the whole lines ahead up to the next line that starts with "From " or ">From ".
+
+        In a header, the lines also stop before the first blank line. The read
+        position must be at the start of a line. Lines of more than ``limit``
+        bytes, the last line of the file when it has no line end, and lines
+        beyond the buffer are left for ``readline``.
+        """
+        self._fill(limit)
+        start = self._position
+        first_line, next_lines = _HEADER_STOP if in_header else _BODY_STOP
+        if first_line.match(self._buffer, start):
+            return b""
+        special = next_lines.search(self._buffer, start)
+        stop = self._buffer.rfind(b"\n", start) + 1 if special is None else special.start() + 1
+        if stop - start > limit:
+            stop = _end_of_short_lines(self._buffer, start, stop, limit)
+        self._position = max(start, stop)
+        return self._buffer[start : self._position]
+
+    def _fill(self, size: int) -> None:
+        """Read more of the file when fewer than ``size`` bytes are buffered after the read position."""
+        if len(self._buffer) - self._position >= size:
+            return
+        rest = self._buffer[self._position :]
+        self._buffer_offset += self._position
+        self._buffer = rest + self._stream.read(max(_BLOCK_BYTES, size) - len(rest))
+        self._position = 0
+
+
+def _end_of_short_lines(buffer: bytes, start: int, stop: int, limit: int) -> int:
+    """Return the end of the lines of ``buffer[start:stop]`` before the first line longer than ``limit``."""
+    line_start = start
+    while stop - line_start > limit:
+        last_end = buffer.rfind(b"\n", line_start, line_start + limit)
+        if last_end < 0:
+            return line_start
+        line_start = last_end + 1
+    return stop
+
+
+def _ends_with_blank_line(block: bytes) -> bool:
+    """Return True when the last line of a block of whole lines is empty or only whitespace."""
+    last_line_start = block.rfind(b"\n", 0, len(block) - 1) + 1
+    return not block[last_line_start:].strip()
 
 
 class _SwallowedMessageCheck:
@@ -318,6 +478,8 @@ class _SwallowedMessageCheck:
 
 def _content_length(header: bytes) -> int | None:
     """Return the value of the one Content-Length header, or None when there is none or it is odd."""
+    if b"content-length" not in header.lower():
+        return None
     values = [value.strip() for name, value in read_headers(header) if name == "content-length"]
     if len(values) != 1 or not values[0].isdigit():
         return None
@@ -331,13 +493,14 @@ def _finish_message(name: str, pending: _PendingMessage) -> MailActivity | Sourc
         logger.warning(
             "%s is larger than %d bytes: only the first part is read", source_ref, MAX_MESSAGE_BYTES
         )
-    if not read_headers(data):
+    fields, body_start = split_header(data)
+    if not fields:
         return SourceProblem(
             source_ref=source_ref,
             reason="the text after this 'From ' line has no header lines: it is not a message",
             raw_header=None,
         )
-    parsed = parse_message(data, source_ref)
+    parsed = parse_split_message(data, fields, body_start, source_ref)
     if isinstance(parsed, MailActivity) and pending.warnings:
         return dataclasses.replace(parsed, message_id=with_warnings(parsed.message_id, pending.warnings))
     if isinstance(parsed, SourceProblem) and pending.warnings:
