@@ -36,7 +36,6 @@ import argparse
 import cProfile
 import gc
 import io
-import json
 import os
 import platform
 import pstats
@@ -47,6 +46,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from tables import write_tables
 
 DEFAULT_GROUPS = 100_000
 FULL_PAGES = 50
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         # Settings and logs go to this folder, never to the user's own data folder.
         os.environ["BACKSTORY_DESKTOP_HOME"] = folder
         figures = measure(Path(folder), args.groups, pages, args.profile)
-    write_tables(args.out, figures)
+    write_tables(args.out, "conflict_viewer", figures, markdown(figures))
     print(markdown(figures))
     return 0
 
@@ -360,7 +361,7 @@ class BaselineSide(Side):
 
 def baseline_rows(groups: Sequence[Any]) -> list[tuple[str, ...]]:
     """Return the cells of each group as the product's table shows them, the subject in the Reason column."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for group in groups:
         newest = max(record.created_date for record in group.records)
         writers = ", ".join(sorted({record.writer for record in group.records}))
@@ -562,12 +563,6 @@ def markdown(figures: dict[str, Any]) -> str:
     lines += ["", f"Target: no stall over {TARGET_STALL_MS} ms in the product: {met}."]
     return "\n".join(lines) + "\n"
 
-
-def write_tables(folder: Path, figures: dict[str, Any]) -> None:
-    """Write the figures as ``conflict_viewer.md`` and ``conflict_viewer.json`` under ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "conflict_viewer.md").write_text(markdown(figures), encoding="utf-8")
-    (folder / "conflict_viewer.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

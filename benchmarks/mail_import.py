@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tables import write_tables
+
 # The product's reading time may be at most this multiple of the baseline's.
 TARGET_RATIO = 2.0
 # The product's memory counts as bounded when its peak at the large size is at
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             profile_path = Path(folder) / "profile.mbox"
             extend_mailbox(profile_path, sources, PROFILE_SIZE)
             print(profile_product(profile_path))
-    write_tables(args.out, figures)
+    write_tables(args.out, "mail_import", figures, markdown(figures))
     print(markdown(figures))
     return 0 if figures["time_ratio"] <= TARGET_RATIO and figures["memory_bounded"] else 1
 
@@ -268,12 +270,6 @@ def markdown(figures: dict[str, Any]) -> str:
     ]
     return "\n".join(lines) + "\n"
 
-
-def write_tables(folder: Path, figures: dict[str, Any]) -> None:
-    """Write the figures as ``mail_import.md`` and ``mail_import.json`` under ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "mail_import.md").write_text(markdown(figures), encoding="utf-8")
-    (folder / "mail_import.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ not depend on how many records there are.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -33,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from tables import write_tables
 
 # Activities the figures are scaled to.
 PER = 10_000
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_faults:
             figures["faults"] = measure_under_faults(Path(folder) / "faulty", args.count,
                                                      args.baseline_count)
-    write_tables(args.out, figures)
+    write_tables(args.out, "sync_api_calls", figures, markdown(figures))
     print(markdown(figures))
     faulty = figures.get("faults", {})
     return 0 if figures["apply_calls_per_10000"] <= TARGET and faulty.get("exactly_once", True) else 1
@@ -253,12 +254,6 @@ def markdown(figures: dict[str, Any]) -> str:
         ]
     return "\n".join(lines) + "\n"
 
-
-def write_tables(folder: Path, figures: dict[str, Any]) -> None:
-    """Write the figures as ``sync_api_calls.md`` and ``sync_api_calls.json`` under ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "sync_api_calls.md").write_text(markdown(figures), encoding="utf-8")
-    (folder / "sync_api_calls.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
