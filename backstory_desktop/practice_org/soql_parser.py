@@ -8,6 +8,7 @@ parentheses is a syntax error in Salesforce, and the grammar rejects it too.
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -116,7 +117,15 @@ NAME: /[A-Za-z_][A-Za-z0-9_]*/
 %ignore /\s+/
 """
 
-_PARSER = Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False)
+
+@functools.cache
+def soql_parser() -> Lark:
+    """Build the LALR parser of the grammar on first use; later calls return the same parser."""
+    # Building it takes longer than importing lark, so the practice org's first query pays for it
+    # instead of every import. Lark's LALR parser keeps no state between parse() calls, so the
+    # server's threads share it.
+    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False)
+
 
 # The unquoted date literals that soql_values implements. Others are rejected at parse time.
 RELATIVE_DATES_WITHOUT_N = frozenset({"TODAY", "YESTERDAY", "TOMORROW"})
@@ -126,7 +135,7 @@ RELATIVE_DATES_WITH_N = frozenset({"LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO"})
 def parse_soql(text: str) -> SoqlQuery:
     """Parse one SOQL SELECT statement; raise SoqlError(MALFORMED_QUERY) on a syntax error."""
     try:
-        tree = _PARSER.parse(text)
+        tree = soql_parser().parse(text)
     except UnexpectedToken as exc:
         raise _syntax_error(text, exc) from None
     except UnexpectedCharacters as exc:
