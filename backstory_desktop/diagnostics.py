@@ -24,7 +24,8 @@ from keyring.backend import KeyringBackend
 from backstory_desktop import __version__
 from backstory_desktop.logging_setup import LOG_FILE_NAME, scrub_secrets
 from backstory_desktop.org_sessions import resume_session, secret_store
-from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
+from backstory_desktop.salesforce.api_version import API_VERSION
+from backstory_desktop.salesforce.connection import OrgConnection
 from backstory_desktop.salesforce.errors import SalesforceProblem, SignInRequired, explain
 from backstory_desktop.store.paths import config_dir, data_dir, log_dir
 from backstory_desktop.store.secrets import InsecureKeyringError, SecretsLocked, SecretStore

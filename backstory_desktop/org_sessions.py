@@ -22,8 +22,8 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from backstory_desktop.core.jobs import check_cancel
+from backstory_desktop.salesforce.api_version import API_VERSION
 from backstory_desktop.salesforce.connection import (
-    API_VERSION,
     OrgConnection,
     connect_with_access_token,
     connect_with_browser,

@@ -97,10 +97,16 @@ def _conflict_scan_rows(runs: list[dict[str, Any]]) -> list[Row]:
 
 def _cold_start_rows(figures: dict[str, Any]) -> list[Row]:
     ratio = figures["ratio"]
-    return [_row(f"Cold start to the first window, median of {figures['runs']} starts, ms "
-                 "(baseline: an empty PySide6 window)",
-                 figures["product_everyday_wall_median_ms"], figures["baseline_wall_median_ms"], ratio,
-                 f"within {figures['target_ratio']}x", ratio <= figures["target_ratio"])]
+    return [
+        _row(f"Cold start to the first window, median of {figures['runs']} starts, ms "
+             "(baseline: an empty PySide6 window)",
+             figures["product_everyday_wall_median_ms"], figures["baseline_wall_median_ms"], ratio,
+             f"within {figures['target_ratio']}x", ratio <= figures["target_ratio"]),
+        _row("Cold start until the window is ready, with the keyring chosen and the Salesforce layer "
+             "loaded after the first paint, ms (baseline: an empty PySide6 window)",
+             figures["product_ready_wall_median_ms"], figures["baseline_wall_median_ms"],
+             figures["ready_ratio"], "reported", None),
+    ]
 
 
 def _mail_import_rows(figures: dict[str, Any]) -> list[Row]:

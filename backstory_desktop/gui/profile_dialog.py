@@ -27,9 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backstory_desktop import org_sessions
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR
-from backstory_desktop.salesforce.connection import API_VERSION
+from backstory_desktop.salesforce.api_version import API_VERSION
 from backstory_desktop.store.settings import (
     DEFAULT_CALLBACK_PORTS,
     PRACTICE_PROFILE_ALIAS,
@@ -244,6 +243,8 @@ class ProfileDialog(QDialog):
             return
         try:
             # The same check as Save, so this line never approves what Save rejects.
+            from backstory_desktop import org_sessions
+
             login_host = org_sessions.checked_login_host(self.kind, text)
         except ValueError as error:
             self._show_host_status(str(error), failed=True)
@@ -294,6 +295,8 @@ class ProfileDialog(QDialog):
         ports = parse_callback_ports(self.ports_edit.text(), allow_any_port=kind == SERVED_KIND)
         # new_profile checks the rest: the login host against the kind, the consumer key,
         # the API version and the CA bundle file.
+        from backstory_desktop import org_sessions
+
         profile = org_sessions.new_profile(
             alias,
             kind,

@@ -26,9 +26,6 @@ from PySide6.QtWidgets import (
 from backstory_desktop.core.checklist import StepResult, StepStatus
 from backstory_desktop.core.jobs import Cancelled
 from backstory_desktop.logging_setup import scrub_secrets
-from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
-from backstory_desktop.sources.base import SourceError
-from backstory_desktop.store.journal import JournalError
 
 PASSED_COLOR = QColor("#1b7f3b")
 FAILED_COLOR = QColor("#b3261e")
@@ -58,6 +55,12 @@ def explain_error(error: BaseException) -> tuple[str, str]:
     """Turn a job's exception into one line for the admin and the details behind the button."""
     if isinstance(error, Cancelled):
         return "Cancelled: the job stopped before its next step, and nothing more was written.", ""
+    # Imported here, because the practice org's package and the journal's file lock would
+    # otherwise load with every window.
+    from backstory_desktop.practice_org.database import PracticeOrgDatabaseError
+    from backstory_desktop.sources.base import SourceError
+    from backstory_desktop.store.journal import JournalError
+
     if isinstance(error, (PracticeOrgDatabaseError, SourceError, JournalError)):
         # These messages already name the file, what is wrong with it and what to do.
         return str(error), ""

@@ -9,9 +9,11 @@ another org profile starts a fresh enablement run with fresh pages.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -29,19 +31,10 @@ from PySide6.QtWidgets import (
 
 from backstory_desktop import __version__
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, StepStatus
-from backstory_desktop.enablement import EnablementRun
+from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.gui import dialogs
-from backstory_desktop.gui.diagnostics_dialog import DiagnosticsDialog
-from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
-from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext
-from backstory_desktop.gui.pages.cadence_mapping import CadenceMappingPage
-from backstory_desktop.gui.pages.cadence_tools import CadenceToolsPage
-from backstory_desktop.gui.pages.conflicts import ConflictsPage
-from backstory_desktop.gui.pages.connect import ConnectPage, practice_profile, saved_profiles
-from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
-from backstory_desktop.gui.pages.local_sync import LocalSyncPage
-from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
-from backstory_desktop.gui.pages.summary import SummaryPage
+from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext, import_sign_in_modules
+from backstory_desktop.gui.pages.connect import RESUMING, ConnectPage, practice_profile, saved_profiles
 from backstory_desktop.gui.widgets import NEUTRAL_COLOR, STATUS_MARKS, status_color
 from backstory_desktop.gui.worker import Worker
 from backstory_desktop.store.settings import (
@@ -52,19 +45,11 @@ from backstory_desktop.store.settings import (
     save_app_settings,
 )
 
+if TYPE_CHECKING:
+    from backstory_desktop.gui.diagnostics_dialog import DiagnosticsDialog
+
 log = logging.getLogger(__name__)
 
-PAGE_CLASSES: tuple[type[StepPage], ...] = (
-    ConnectPage,
-    CadenceToolsPage,
-    MessageIdFieldPage,
-    IntegrationUserPage,
-    BackstorySettingPage,
-    CadenceMappingPage,
-    LocalSyncPage,
-    ConflictsPage,
-    SummaryPage,
-)
 # Optional steps: the admin may skip them, and the summary lists them as skipped.
 SKIPPABLE_STEPS = (Step.CADENCE_TOOLS, Step.CADENCE_MAPPING, Step.LOCAL_SYNC, Step.CONFLICTS)
 WINDOW_SIZE = QSize(1100, 720)
@@ -94,6 +79,47 @@ ABOUT_TEXT = (
 )
 
 
+def page_class(step: Step) -> type[StepPage]:
+    """Import the module of ``step``'s page and return the page class.
+
+    The window builds the Connect page at once and every other page when it is first shown,
+    so their modules and the Salesforce layer they import stay out of the start-up.
+    """
+    if step is Step.CONNECT:
+        return ConnectPage
+    if step is Step.CADENCE_TOOLS:
+        from backstory_desktop.gui.pages.cadence_tools import CadenceToolsPage
+
+        return CadenceToolsPage
+    if step is Step.MESSAGE_ID_FIELD:
+        from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
+
+        return MessageIdFieldPage
+    if step is Step.INTEGRATION_USER:
+        from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
+
+        return IntegrationUserPage
+    if step is Step.BACKSTORY_SETTING:
+        from backstory_desktop.gui.pages.backstory_setting import BackstorySettingPage
+
+        return BackstorySettingPage
+    if step is Step.CADENCE_MAPPING:
+        from backstory_desktop.gui.pages.cadence_mapping import CadenceMappingPage
+
+        return CadenceMappingPage
+    if step is Step.LOCAL_SYNC:
+        from backstory_desktop.gui.pages.local_sync import LocalSyncPage
+
+        return LocalSyncPage
+    if step is Step.CONFLICTS:
+        from backstory_desktop.gui.pages.conflicts import ConflictsPage
+
+        return ConflictsPage
+    from backstory_desktop.gui.pages.summary import SummaryPage
+
+    return SummaryPage
+
+
 def starting_profile(org_alias: str | None) -> OrgProfile:
     """Return the profile a new window opens with: the one asked for, else the last one used.
 
@@ -112,17 +138,29 @@ def starting_profile(org_alias: str | None) -> OrgProfile:
     return practice_profile()
 
 
+def start_up_job(*, progress: ProgressCallback, cancel: threading.Event) -> None:
+    """Import the modules of the first sign-in as a job on the worker."""
+    import_sign_in_modules()
+
+
 class WizardWindow(QMainWindow):
     """The main window of Backstory Desktop."""
+
+    # Emitted once the start-up work left out of __init__ is done: the start-up imports, the
+    # keyring notice and the enablement run.
+    ready = Signal()
 
     def __init__(self, practice: PracticeSettings, mailbox: Path, *, org_alias: str | None = None) -> None:
         super().__init__()
         self.setWindowTitle("Backstory Desktop")
         self.resize(WINDOW_SIZE)
         self.worker = Worker(self)
-        run = EnablementRun(starting_profile(org_alias))
-        self.context = WizardContext(run, self.worker, practice, mailbox, self)
-        self.pages = {page_class.step: page_class(self.context) for page_class in PAGE_CLASSES}
+        self.context = WizardContext(starting_profile(org_alias), self.worker, practice, mailbox, self)
+        # The pages built so far. The stack has one placeholder per step until its page is built,
+        # so the stack's order stays the steps' order.
+        self.pages: dict[Step, StepPage] = {}
+        self.is_ready = False
+        self._start_scheduled = False
         self._closing = False
         self._force_close = False
 
@@ -137,8 +175,9 @@ class WizardWindow(QMainWindow):
             self.step_list.addItem(item)
         self.step_list.currentRowChanged.connect(self._step_clicked)
         self.stack = QStackedWidget()
-        for page in self.pages.values():
-            self.stack.addWidget(page)
+        for _step in Step:
+            self.stack.addWidget(QWidget())
+        self._build_page(Step.CONNECT)
 
         self.skip_button = QPushButton("Skip this step")
         self.skip_button.clicked.connect(self.skip_step)
@@ -182,8 +221,41 @@ class WizardWindow(QMainWindow):
         self.context.sign_in_again_requested.connect(self.sign_in_again)
         self.worker.busy_changed.connect(lambda _busy: self.refresh())
         self.show_step(Step.CONNECT)
-        if run.profile.kind != "practice":
+        if self.context.profile.kind != "practice":
+            # A saved profile resumes its sign-in, so the window is busy with it from the start,
+            # and its first job imports the modules of the sign-in on the worker.
+            self._start_scheduled = True
+            self.connect_page.start_job(
+                "the start-up", start_up_job, progress_message=RESUMING,
+                on_finished=lambda _result: self._finish_start(resume=True),
+            )
+
+    def event(self, event: QEvent) -> bool:
+        """Start the work that waits for the first paint once that paint is under way."""
+        if event.type() == QEvent.Type.Paint and not self._start_scheduled:
+            # Work started from __init__, even by a zero timer, would run before the first paint,
+            # because the window system sends the paint only after the window is exposed.
+            # The second timer lets the events posted during the paint, such as input or a quit
+            # request, run before the start-up work blocks the event loop, for about half a second
+            # on a 2-CPU Linux VM.
+            self._start_scheduled = True
+            QTimer.singleShot(0, lambda: QTimer.singleShot(0, lambda: self._finish_start(resume=False)))
+        return super().event(event)
+
+    def _finish_start(self, *, resume: bool) -> None:
+        """Run the start-up work left out of __init__, then emit ``ready``.
+
+        It creates the enablement run, which imports the modules of the first sign-in unless a
+        job did, and chooses the keyring backend for the notice on Connect. With ``resume`` it
+        then resumes the saved sign-in of the window's saved profile.
+        """
+        self.connect_page.finish_start()
+        run = self.context.run
+        if resume:
             self.connect_page.resume_saved_session()
+        log.info("window ready on org profile %s", run.profile.alias)
+        self.is_ready = True
+        self.ready.emit()
 
     def _build_help_menu(self) -> None:
         help_menu = self.menuBar().addMenu("&Help")
@@ -191,6 +263,17 @@ class WizardWindow(QMainWindow):
         self.diagnostics_action.triggered.connect(self.show_diagnostics)
         self.about_action = help_menu.addAction("About Backstory Desktop")
         self.about_action.triggered.connect(self.show_about)
+
+    def _build_page(self, step: Step) -> StepPage:
+        page = page_class(step)(self.context)
+        position = list(Step).index(step)
+        replaced = self.stack.widget(position)
+        assert replaced is not None
+        self.stack.removeWidget(replaced)
+        replaced.deleteLater()
+        self.stack.insertWidget(position, page)
+        self.pages[step] = page
+        return page
 
     @property
     def connect_page(self) -> ConnectPage:
@@ -201,6 +284,8 @@ class WizardWindow(QMainWindow):
 
     def open_diagnostics(self) -> DiagnosticsDialog:
         """Build the Diagnostics dialog, which starts collecting at once, without showing it."""
+        from backstory_desktop.gui.diagnostics_dialog import DiagnosticsDialog
+
         context = self.context
         return DiagnosticsDialog(
             self.worker, lambda: (context.run.connection, context.run.profile.alias), self
@@ -216,12 +301,12 @@ class WizardWindow(QMainWindow):
 
     def switch_profile(self, alias: str, ask: bool = True) -> None:
         """Start a fresh enablement run on the profile ``alias``; ask first if ``ask`` and results exist."""
-        if self.worker.busy or (ask and alias == self.context.run.profile.alias):
+        if self.worker.busy or (ask and alias == self.context.profile.alias):
             return
         profile = self.connect_page.profile_for(alias)
         if profile is None:
             return
-        results = self.context.run.checklist.results
+        results = self.context.checklist.results
         if ask and results:
             lines = [
                 f"• {STEP_TITLES[step]}: {STATUS_MARKS[result.status]}" for step, result in results.items()
@@ -236,18 +321,14 @@ class WizardWindow(QMainWindow):
 
     def start_fresh_run(self, profile: OrgProfile) -> None:
         """Replace the run and every page but Connect, so nothing of the old org stays on screen."""
+        from backstory_desktop.enablement.run import EnablementRun
+
         log.info("starting a fresh enablement run on org profile %s", profile.alias)
         self._close_journal()
         self.context.run = EnablementRun(profile)
-        for step, page in list(self.pages.items()):
-            if step is Step.CONNECT:
-                continue
-            replacement = type(page)(self.context)
-            position = self.stack.indexOf(page)
-            self.stack.removeWidget(page)
-            page.deleteLater()
-            self.stack.insertWidget(position, replacement)
-            self.pages[step] = replacement
+        for step in list(self.pages):
+            if step is not Step.CONNECT:
+                self._build_page(step)
         self._remember_profile(profile.alias)
         self.show_step(Step.CONNECT)
         self.connect_page.profile_switched()
@@ -275,21 +356,22 @@ class WizardWindow(QMainWindow):
         return page.step
 
     def page(self, step: Step) -> StepPage:
-        """Return the page of ``step``."""
-        return self.pages[step]
+        """Return the page of ``step``, building it on first use."""
+        return self.pages.get(step) or self._build_page(step)
 
     def show_step(self, step: Step) -> None:
         """Show the page of ``step`` and let it refresh."""
-        self.stack.setCurrentWidget(self.pages[step])
+        page = self.page(step)
+        self.stack.setCurrentWidget(page)
         self.step_list.blockSignals(True)
         self.step_list.setCurrentRow(list(Step).index(step))
         self.step_list.blockSignals(False)
-        self.pages[step].enter()
+        page.enter()
         self.refresh()
 
     def go_next(self) -> None:
         """Move to the next step when the current one may be left."""
-        following = self.context.run.checklist.next_step(self.current_step)
+        following = self.context.checklist.next_step(self.current_step)
         if following is not None and self._can_open(following):
             self.show_step(following)
 
@@ -304,11 +386,11 @@ class WizardWindow(QMainWindow):
         """Record the current step as skipped and move on."""
         step = self.current_step
         if step in SKIPPABLE_STEPS and not self.worker.busy:
-            self.context.run.checklist.record(StepResult(step, StepStatus.SKIPPED, "Skipped by the admin."))
+            self.context.checklist.record(StepResult(step, StepStatus.SKIPPED, "Skipped by the admin."))
             self.go_next()
 
     def _can_open(self, step: Step) -> bool:
-        checklist = self.context.run.checklist
+        checklist = self.context.checklist
         earlier = list(Step)[: list(Step).index(step)]
         return not self.worker.busy and all(checklist.can_leave(before) for before in earlier)
 
@@ -323,7 +405,7 @@ class WizardWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Update the step marks, Back and Next, and the status bar."""
-        checklist = self.context.run.checklist
+        checklist = self.context.checklist
         for row, step in enumerate(Step):
             self._refresh_step_item(row, step)
         step = self.current_step
@@ -335,9 +417,10 @@ class WizardWindow(QMainWindow):
         self._refresh_status_bar()
 
     def _refresh_step_item(self, row: int, step: Step) -> None:
-        status = self.context.run.checklist.status(step)
+        status = self.context.checklist.status(step)
         mark, color = STATUS_MARKS[status], status_color(status)
-        if status is StepStatus.FAILED and self.pages[step].waiting_for_admin:
+        page = self.pages.get(step)
+        if status is StepStatus.FAILED and page is not None and page.waiting_for_admin:
             mark, color = WAITING_MARK, NEUTRAL_COLOR
         reachable = self._can_open(step) or step is self.current_step
         item = self.step_list.item(row)
@@ -351,8 +434,8 @@ class WizardWindow(QMainWindow):
         item.setFlags(flags)
 
     def _refresh_status_bar(self) -> None:
-        profile = self.context.run.profile
-        connection = self.context.run.connection
+        profile = self.context.profile
+        connection = self.context.connection
         if connection is None:
             self.org_label.setText(f"Org profile: {profile.alias}    Not connected")
         else:
@@ -384,6 +467,8 @@ class WizardWindow(QMainWindow):
 
     def _close_journal(self) -> None:
         """Close the sync journal of the current run, if it opened one."""
+        if not self.context.run_created:
+            return
         run = self.context.run
         if run.journal is not None:
             run.journal.close()

@@ -28,6 +28,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import SFBulk2Handler
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from backstory_desktop.salesforce.api_version import API_VERSION
 from backstory_desktop.salesforce.errors import (
     ProblemKind,
     SalesforceProblem,
@@ -53,8 +54,6 @@ from backstory_desktop.salesforce.oauth import (
 from backstory_desktop.salesforce.soap_login import soap_login
 
 logger = logging.getLogger(__name__)
-
-API_VERSION = "64.0"
 
 PRACTICE_REDIRECT_URI = "http://127.0.0.1/callback"
 

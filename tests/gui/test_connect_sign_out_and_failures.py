@@ -26,7 +26,6 @@ from wizard_driver import (
 from backstory_desktop import org_sessions
 from backstory_desktop.core.checklist import Step, StepStatus
 from backstory_desktop.gui import sign_in_dialogs
-from backstory_desktop.gui.pages import connect
 from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN
 from backstory_desktop.gui.pages.connect import BROWSER_NOT_OPENED, SIGNED_OUT, callback_url_of
 from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
@@ -123,7 +122,7 @@ def test_browser_sign_in__timeout_names_callback_url(
 ) -> None:
     window = make_window()
     page = add_served_profile(qtbot, window, default_org, monkeypatch)
-    monkeypatch.setattr(connect.org_sessions, "sign_in_with_browser",
+    monkeypatch.setattr(org_sessions, "sign_in_with_browser",
                         functools.partial(org_sessions.sign_in_with_browser, timeout=0.5))
     links: list[str] = []
     page.open_browser = links.append  # the admin never signs in

@@ -6,18 +6,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult
+from backstory_desktop.core.checklist import STEP_TITLES, Checklist, Step, StepResult
 from backstory_desktop.core.jobs import Cancelled
-from backstory_desktop.enablement import EnablementRun
 from backstory_desktop.gui.widgets import MessagePanel, ProgressRow, explain_error, heading
 from backstory_desktop.gui.worker import Job, Worker
-from backstory_desktop.practice_org.server import PracticeOrg
-from backstory_desktop.salesforce.errors import SignInRequired
+
+# The enablement run, the practice org's server and the Salesforce layer import
+# simple-salesforce, requests, werkzeug and lark, which took most of the wizard's start-up time.
+# They load when the first job needs them, and tests/gui/test_start_imports.py checks it.
+if TYPE_CHECKING:
+    from backstory_desktop.enablement.run import EnablementRun
+    from backstory_desktop.practice_org.server import PracticeOrg
+    from backstory_desktop.salesforce.connection import OrgConnection
+    from backstory_desktop.store.settings import OrgProfile
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +32,32 @@ SIGN_IN_AGAIN = "Sign in again"
 
 def needs_sign_in(outcome: object) -> bool:
     """Tell whether a job's error or step result reports that the org's sign-in has ended."""
+    from backstory_desktop.salesforce.errors import SignInRequired
+
     if isinstance(outcome, SignInRequired):
         return True
     if isinstance(outcome, StepResult):
         # A step that failed on an ended sign-in keeps SignInRequired's error code in its details.
         return outcome.details.get("error_code") == SignInRequired.ERROR_CODE
     return False
+
+
+def import_sign_in_modules() -> None:
+    """Import the modules that the first sign-in needs and the window's start leaves out.
+
+    The window imports them right after its first paint, or as the first job of a window that
+    resumes a saved sign-in. Every job needs the run, and creating the run imports them first,
+    so the jobs' own imports on the worker thread find them loaded. Two threads that import the
+    same package at once can fail with Python's import deadlock error. A failed import is
+    logged, not raised, because the same import fails again where the module is used.
+    """
+    try:
+        import keyring  # noqa: F401
+
+        from backstory_desktop import enablement, org_sessions  # noqa: F401
+        from backstory_desktop.practice_org import server  # noqa: F401
+    except Exception:
+        log.exception("could not import the sign-in modules ahead of their first use")
 
 
 @dataclass
@@ -43,7 +69,12 @@ class PracticeSettings:
 
 
 class WizardContext(QObject):
-    """State shared by the pages of one window: the run, the worker and the practice org."""
+    """State shared by the pages of one window: the run, the worker and the practice org.
+
+    The enablement run is created on first use of ``run``, because its module loads the whole
+    Salesforce layer. Until then ``profile``, ``checklist`` and ``connection`` serve the step
+    list and the status bar, and the run created later takes over the same checklist.
+    """
 
     # Emitted after a step result was recorded, so the step list and Next refresh.
     checklist_changed = Signal()
@@ -53,16 +84,54 @@ class WizardContext(QObject):
     # is True when the window must confirm with the admin first if the run has results.
     profile_switch_requested = Signal(str, bool)
 
-    def __init__(self, run: EnablementRun, worker: Worker, practice: PracticeSettings,
+    def __init__(self, profile: OrgProfile, worker: Worker, practice: PracticeSettings,
                  mailbox: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.run = run
+        self._profile = profile
+        self._checklist = Checklist()
+        self._run: EnablementRun | None = None
         self.worker = worker
         self.practice = practice
         self.mailbox = mailbox
         self.practice_org: PracticeOrg | None = None
         # Set when the window is closing: no new dialog or job may start.
         self.closing = False
+
+    @property
+    def run(self) -> EnablementRun:
+        """The enablement run of this window, created on first use."""
+        if self._run is None:
+            import_sign_in_modules()
+            from backstory_desktop.enablement.run import EnablementRun
+
+            self._run = EnablementRun(self._profile, checklist=self._checklist)
+        return self._run
+
+    @run.setter
+    def run(self, run: EnablementRun) -> None:
+        self._run = run
+        self._profile = run.profile
+        self._checklist = run.checklist
+
+    @property
+    def run_created(self) -> bool:
+        """True once the enablement run exists."""
+        return self._run is not None
+
+    @property
+    def profile(self) -> OrgProfile:
+        """The org profile of the run."""
+        return self._profile
+
+    @property
+    def checklist(self) -> Checklist:
+        """The step results of the run."""
+        return self._checklist
+
+    @property
+    def connection(self) -> OrgConnection | None:
+        """The run's org connection, or None before the run exists or connects."""
+        return None if self._run is None else self._run.connection
 
     def stop_practice_org(self) -> None:
         """Stop serving the practice org, if this window started it."""
@@ -149,6 +218,8 @@ class StepPage(QWidget):
 
     def job_failed(self, error: BaseException) -> None:
         """Show why a job failed, and log it; pages extend this to reset their own state."""
+        from backstory_desktop.salesforce.errors import SignInRequired
+
         if isinstance(error, Cancelled):
             log.info("%s: job cancelled", self.step.value)
         elif isinstance(error, SignInRequired):

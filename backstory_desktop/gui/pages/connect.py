@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import webbrowser
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -27,21 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backstory_desktop import enablement, org_sessions
 from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult
 from backstory_desktop.core.jobs import Cancelled, ProgressCallback, check_cancel
-from backstory_desktop.enablement import EnablementRun
-from backstory_desktop.gui import dialogs, profile_dialog, sign_in_dialogs
+from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN, PracticeSettings, StepPage, WizardContext
-from backstory_desktop.gui.profile_dialog import KIND_LABELS, format_callback_ports
-from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
 from backstory_desktop.gui.widgets import FAILED_COLOR, NEUTRAL_COLOR, NO_VALUE, explain_error, note
-from backstory_desktop.practice_org.database_lock import DESKTOP_WINDOW_HOLDER
-from backstory_desktop.practice_org.server import PracticeOrg
-from backstory_desktop.salesforce.connection import API_VERSION, OrgConnection
-from backstory_desktop.salesforce.errors import SignInRequired
+from backstory_desktop.salesforce.api_version import API_VERSION
 from backstory_desktop.store.paths import ensure_private_dir
-from backstory_desktop.store.secrets import SecretsLocked
 from backstory_desktop.store.settings import (
     PRACTICE_PROFILE_ALIAS,
     OrgProfile,
@@ -49,6 +41,15 @@ from backstory_desktop.store.settings import (
     load_profiles,
     save_profile,
 )
+
+# The enablement steps, org_sessions and the practice org's server load simple-salesforce,
+# requests, keyring and werkzeug. The page imports them in the functions that sign in, so the
+# window opens without them. The dialogs of saved profiles are imported when first used too.
+if TYPE_CHECKING:
+    from backstory_desktop.enablement.run import EnablementRun
+    from backstory_desktop.gui.sign_in_dialogs import OtherSignIn
+    from backstory_desktop.practice_org.server import PracticeOrg
+    from backstory_desktop.salesforce.connection import OrgConnection
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +91,16 @@ def saved_profiles() -> dict[str, OrgProfile]:
 
 def profile_label(profile: OrgProfile) -> str:
     """Return the profile picker's line for a saved profile: alias, kind and host."""
+    from backstory_desktop.gui.profile_dialog import KIND_LABELS
+
     kind = KIND_LABELS.get(profile.kind, profile.kind)
     return f"{profile.alias}: {kind}, {profile.login_host}"
 
 
 def callback_ports_text(ports: list[int]) -> str:
     """Describe the callback ports for the profile line: "callback ports 7317, 7318, 7319"."""
+    from backstory_desktop.gui.profile_dialog import format_callback_ports
+
     if list(ports) == [0]:
         return "any free callback port"
     noun = "callback port" if len(ports) == 1 else "callback ports"
@@ -111,6 +116,10 @@ def start_and_connect(
     cancel: threading.Event,
 ) -> tuple[PracticeOrg, StepResult]:
     """Start the practice org unless it already runs, then sign in to it as its admin."""
+    from backstory_desktop import enablement
+    from backstory_desktop.practice_org.database_lock import DESKTOP_WINDOW_HOLDER
+    from backstory_desktop.practice_org.server import PracticeOrg
+
     org = running_org
     if org is None:
         progress(0, 0, "Starting the practice org…")
@@ -124,6 +133,14 @@ def start_and_connect(
     run.profile.client_id = org.client_id
     run.profile.practice_db = str(practice.db_path)
     return org, enablement.connect(run, org)
+
+
+def open_in_browser(url: str) -> bool:
+    """Open ``url`` in the default web browser and return whether one started."""
+    # webbrowser loads subprocess and shlex, which the window's start does without.
+    import webbrowser
+
+    return webbrowser.open(url)
 
 
 def callback_url_of(authorize_url: str) -> str:
@@ -148,6 +165,8 @@ def browser_sign_in_job(
     cancel: threading.Event,
 ) -> StepResult:
     """Sign in through the browser, keep the refresh token in the keyring, and record Connect."""
+    from backstory_desktop import enablement, org_sessions
+
     connection = org_sessions.sign_in_with_browser(
         run.profile, org_sessions.secret_store(), open_browser=open_browser, cancel=cancel,
         on_waiting=on_waiting,
@@ -157,6 +176,8 @@ def browser_sign_in_job(
 
 def resume_job(run: EnablementRun, *, progress: ProgressCallback, cancel: threading.Event) -> StepResult:
     """Open a connection from the saved refresh token, without a browser, and record Connect."""
+    from backstory_desktop import enablement, org_sessions
+
     connection = org_sessions.resume_session(run.profile, org_sessions.secret_store(), cancel=cancel)
     return enablement.use_connection(run, connection)
 
@@ -165,6 +186,9 @@ def other_sign_in_job(
     run: EnablementRun, sign_in: OtherSignIn, *, progress: ProgressCallback, cancel: threading.Event
 ) -> StepResult:
     """Sign in for this session only, with a password or a pasted access token; nothing is saved."""
+    from backstory_desktop import enablement, org_sessions
+    from backstory_desktop.gui.sign_in_dialogs import PASSWORD_METHOD
+
     connection: OrgConnection
     if sign_in.method == PASSWORD_METHOD:
         connection = org_sessions.sign_in_with_password(
@@ -188,6 +212,8 @@ def remove_profile_job(
 
     ``connection`` is the run's open connection to the profile's org, revoked first.
     """
+    from backstory_desktop import org_sessions
+
     org_sessions.remove_profile(profile, org_sessions.secret_store(), connection=connection)
 
 
@@ -203,6 +229,8 @@ def sign_out_job(
     ``profile`` is the profile as the token was issued for it, so an edited profile's old
     token is revoked at the old login host and never sent to the new one.
     """
+    from backstory_desktop import org_sessions
+
     org_sessions.sign_out(profile, org_sessions.secret_store(), connection=connection)
 
 
@@ -218,13 +246,16 @@ class ConnectPage(StepPage):
     def __init__(self, context: WizardContext, parent: QWidget | None = None) -> None:
         super().__init__(context, parent)
         # Tests replace this to play the browser's part.
-        self.open_browser: Callable[[str], object] = webbrowser.open
+        self.open_browser: Callable[[str], object] = open_in_browser
         self.sign_in_link = ""
         # True once the browser could not be opened, so the waiting line keeps saying so.
         self._browser_failed = False
         # The admin's last one-session sign-in without its secrets, to fill in the dialog again.
         self._last_other_sign_in: OtherSignIn | None = None
         self._saved: dict[str, OrgProfile] = {}
+        # True until the window's start-up work or a profile switch, so the keyring backend is not
+        # chosen before the first paint.
+        self._keyring_notice_deferred = True
 
         self.body.addWidget(note(
             "Choose the org to work on. The practice org is a local stand-in for Salesforce that "
@@ -270,7 +301,7 @@ class ConnectPage(StepPage):
         self.keyring_notice = note("")
         self.keyring_notice.setStyleSheet(f"color: {NEUTRAL_COLOR.name()};")
         self.guide_button = QPushButton("How to set up the External Client App")
-        self.guide_button.clicked.connect(lambda: sign_in_dialogs.show_guide(self))
+        self.guide_button.clicked.connect(self.show_guide)
         self.insecure_keyring_button = QPushButton("Use this keyring anyway…")
         self.insecure_keyring_button.clicked.connect(self.allow_insecure_keyring)
         footer = QHBoxLayout()
@@ -323,7 +354,7 @@ class ConnectPage(StepPage):
     @property
     def practice_selected(self) -> bool:
         """Tell whether the run works on the built-in practice org."""
-        return self.run.profile.kind == PRACTICE_KIND
+        return self.context.profile.kind == PRACTICE_KIND
 
     def reload_profiles(self) -> None:
         """List the saved profiles again and select the run's profile."""
@@ -337,7 +368,7 @@ class ConnectPage(StepPage):
         self.profiles.addItem(PRACTICE_LABEL, PRACTICE_PROFILE_ALIAS)
         for alias in sorted(self._saved, key=str.casefold):
             self.profiles.addItem(profile_label(self._saved[alias]), alias)
-        self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.run.profile.alias)))
+        self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.context.profile.alias)))
         self.profiles.blockSignals(False)
         self.show_profile()
 
@@ -356,21 +387,23 @@ class ConnectPage(StepPage):
         # The picker keeps showing the run's profile until the switch happens, so it matches
         # the line below it while the switch confirmation is open.
         self.profiles.blockSignals(True)
-        self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.run.profile.alias)))
+        self.profiles.setCurrentIndex(max(0, self.profiles.findData(self.context.profile.alias)))
         self.profiles.blockSignals(False)
-        if alias != self.run.profile.alias:
+        if alias != self.context.profile.alias:
             # The window confirms with the admin first when this run has results, who may keep it.
             self.context.profile_switch_requested.emit(alias, True)
 
     def show_profile(self) -> None:
         """Show the run's profile, its sign-in controls and the keyring notice."""
-        profile = self.run.profile
+        profile = self.context.profile
         practice = self.practice_selected
         self.practice_row.setVisible(practice)
         self.sign_in_row.setVisible(not practice)
         if practice:
             self.profile_summary.setText("Runs on this computer, so no Salesforce account is needed.")
         else:
+            from backstory_desktop.gui.profile_dialog import KIND_LABELS
+
             kind = KIND_LABELS.get(profile.kind, profile.kind)
             version = profile.api_version or API_VERSION
             ports = callback_ports_text(profile.callback_ports)
@@ -382,25 +415,42 @@ class ConnectPage(StepPage):
         self.update_actions()
 
     def _show_connection(self) -> None:
-        connection = self.run.connection
+        connection = self.context.connection
         self.instance_url.setText(connection.instance_url if connection else NO_VALUE)
         self.username.setText(connection.username if connection else NO_VALUE)
         self.api_version.setText(connection.api_version if connection else NO_VALUE)
 
+    def finish_start(self) -> None:
+        """Choose the keyring backend and show its notice; the window calls this in its start-up work."""
+        self._keyring_notice_deferred = False
+        self._show_keyring_notice()
+
     def _show_keyring_notice(self) -> None:
-        refused = org_sessions.refused_insecure_keyring()
-        self.insecure_keyring_button.setVisible(bool(refused) and not self.practice_selected)
         if self.practice_selected:
+            # The practice org never saves a sign-in, so its notice needs no keyring backend.
+            self.insecure_keyring_button.setVisible(False)
             self.keyring_notice.setText(
                 "The practice org needs no saved sign-in: Connect signs in again each time."
             )
             return
+        if self._keyring_notice_deferred:
+            # Choosing the keyring backend imports and probes every backend, about 0.15 s on a
+            # 2-CPU Linux VM, so it waits for finish_start().
+            self.insecure_keyring_button.setVisible(False)
+            self.keyring_notice.setText("")
+            return
+        from backstory_desktop import org_sessions
+
+        refused = org_sessions.refused_insecure_keyring()
+        self.insecure_keyring_button.setVisible(bool(refused))
         notice = org_sessions.secret_store().storage_notice
         token_notice = org_sessions.token_notice(self.run.profile.alias)
         self.keyring_notice.setText(f"{notice} {token_notice}".strip())
 
     def allow_insecure_keyring(self) -> None:
         """Ask, then let sign-in tokens go to the insecure keyring backend the app did not use."""
+        from backstory_desktop import org_sessions
+
         refused = org_sessions.refused_insecure_keyring()
         if not refused:
             return
@@ -426,6 +476,7 @@ class ConnectPage(StepPage):
         """Show the profile of a fresh run, and resume its saved sign-in if it has one."""
         self.message.clear()
         self._last_other_sign_in = None
+        self._keyring_notice_deferred = False
         self.reload_profiles()
         if not self.practice_selected:
             self.resume_saved_session()
@@ -452,6 +503,8 @@ class ConnectPage(StepPage):
     def new_profile(self) -> None:
         """Add a profile in the dialog, then switch the run to it."""
         taken_aliases = set(self._saved) | {PRACTICE_PROFILE_ALIAS}
+        from backstory_desktop.gui import profile_dialog
+
         profile = profile_dialog.edit_profile(self, taken_aliases=taken_aliases)
         if profile is None:
             return
@@ -463,6 +516,8 @@ class ConnectPage(StepPage):
     def edit_profile(self) -> None:
         """Change the run's profile in the dialog; a new org or app needs a new sign-in."""
         current = self.run.profile
+        from backstory_desktop.gui import profile_dialog
+
         edited = profile_dialog.edit_profile(self, taken_aliases=set(self._saved), profile=current)
         if edited is None:
             return
@@ -525,6 +580,8 @@ class ConnectPage(StepPage):
 
     def remove_profile(self) -> None:
         """Ask, then revoke the sign-in, delete the token and the profile, and go to the practice org."""
+        from backstory_desktop.gui.profile_dialog import KIND_LABELS
+
         profile = self.run.profile
         kind = KIND_LABELS.get(profile.kind, profile.kind)
         lines = [
@@ -594,6 +651,12 @@ class ConnectPage(StepPage):
             cancellable=True,
         )
 
+    def show_guide(self) -> None:
+        """Show the guide to setting up the External Client App."""
+        from backstory_desktop.gui import sign_in_dialogs
+
+        sign_in_dialogs.show_guide(self)
+
     def _open_browser_or_report(self, url: str) -> bool:
         # Runs on the worker thread. webbrowser.open returns False, or raises, when no browser starts.
         try:
@@ -648,6 +711,9 @@ class ConnectPage(StepPage):
                        on_failed=self._resume_failed, progress_message=RESUMING)
 
     def _resume_failed(self, error: BaseException) -> None:
+        from backstory_desktop.salesforce.errors import SignInRequired
+        from backstory_desktop.store.secrets import SecretsLocked
+
         if isinstance(error, SecretsLocked):
             log.info("the keyring is locked; waiting for Retry")
             self.message.show_message(
@@ -668,6 +734,9 @@ class ConnectPage(StepPage):
 
     def other_sign_in(self) -> None:
         """Sign in for this session with a password or a pasted access token."""
+        from backstory_desktop.gui import sign_in_dialogs
+        from backstory_desktop.gui.sign_in_dialogs import OtherSignIn
+
         prefill = self._other_sign_in_prefill()
         sign_in = sign_in_dialogs.ask_other_sign_in(self, self.run.profile.alias, prefill)
         if sign_in is None:
@@ -681,6 +750,8 @@ class ConnectPage(StepPage):
                        progress_message="Signing in…")
 
     def _other_sign_in_prefill(self) -> OtherSignIn:
+        from backstory_desktop.gui.sign_in_dialogs import PASSWORD_METHOD, OtherSignIn
+
         last = self._last_other_sign_in
         if last is not None and last.instance_url:
             return last
@@ -694,6 +765,9 @@ class ConnectPage(StepPage):
         return OtherSignIn(method, username=username, instance_url=instance_url)
 
     def _other_sign_in_failed(self, error: BaseException) -> None:
+        from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD
+        from backstory_desktop.salesforce.errors import SignInRequired
+
         last = self._last_other_sign_in
         if last is None or last.method != ACCESS_TOKEN_METHOD or not isinstance(error, SignInRequired):
             self._new_sign_in_failed(error)
