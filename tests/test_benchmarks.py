@@ -68,3 +68,10 @@ def test_mail_import(tmp_path: Path) -> None:
     largest = figures["runs"][-1]
     assert largest["product"]["messages"] > 0
     assert figures["memory_bounded"] is True
+
+
+def test_cold_start(tmp_path: Path) -> None:
+    figures = run_benchmark("cold_start", tmp_path, "--runs", "1")
+    assert figures["runs"] == 1
+    assert figures["product_ready_wall_median_ms"] >= figures["product_everyday_paint_median_ms"]
+    assert figures["baseline_text_wall_median_ms"] > 0
