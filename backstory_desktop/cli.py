@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "API version and daily API requests left",
     )
     _add_check_command(commands)
-    from backstory_desktop.sync_cli import add_sync_command
+    from backstory_desktop.sync_cli_options import add_sync_command
 
     add_sync_command(commands)
     from backstory_desktop.conflicts_cli import add_conflicts_command
