@@ -1,10 +1,14 @@
 """Cold start to the wizard's first painted window, against an empty PySide6 window.
 
 Each start is a new `python -c` process on the offscreen Qt platform. The product
-imports backstory_desktop.gui.app, creates the QApplication, calls create_window(),
-shows the window and exits at the first paint event. The baseline is the same
-process with an empty QMainWindow of the wizard's size. The runs alternate
-between the kinds, so a change in machine load spreads over all of them.
+starts as the `backstory-desktop` command does: it runs the command line's main()
+with no arguments, which sets up logging and opens the wizard, and exits at the
+window's first paint event. The baseline is the same process with an empty
+QMainWindow of the wizard's size. The runs alternate between the kinds, so a
+change in machine load spreads over all of them.
+
+Before the first start the package is compiled to bytecode, as pip does when it
+installs it, so that no start compiles the package's modules.
 
 Two times are taken for every start. The wall time runs from spawn to exit of
 the child process, measured by the parent, so it includes the interpreter's own
@@ -32,6 +36,7 @@ Usage: python benchmarks/cold_start.py [--short] [--runs N] [--out FOLDER]
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
@@ -54,27 +59,32 @@ PAINT_TIMEOUT_SECONDS = 60
 NO_PAINT_STATUS = 3
 CHILD_TIMEOUT_SECONDS = 120
 
-# The child's code. On the first paint event of any widget in `window` it records the time and
+# The child's code. On the first paint event of any widget in the window it records the time and
 # leaves the event loop, or with {wait_for_ready} it leaves at the window's `ready` signal. Then
 # it prints the times as JSON and ends with os._exit(), so Qt's and Python's teardown, which no
-# admin waits for, stays out of the wall time.
-# {window} is replaced by the lines that create the window into `window`.
+# admin waits for, stays out of the wall time. {imports} and {start} are replaced by the lines
+# that import what the window needs and open it, into `window` or through the product's command.
 CHILD_TEMPLATE = """\
 import time
 _started = time.perf_counter()
 import json, os, sys
-from PySide6.QtCore import QEvent, QObject, QTimer
 {imports}
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication
 class _FirstPaint(QObject):
     def __init__(self):
         super().__init__()
         self.seconds = None
         self.ready_seconds = None
+        self.window = ""
     def eventFilter(self, watched, event):
-        if (self.seconds is None and event.type() == QEvent.Type.Paint
-                and watched.isWidgetType() and watched.window() is window):
+        if (self.seconds is None and event.type() == QEvent.Type.Paint and watched.isWidgetType()
+                and watched.window().isVisible()):
             self.seconds = time.perf_counter() - _started
-            if not {wait_for_ready}:
+            self.window = type(watched.window()).__name__
+            if {wait_for_ready}:
+                watched.window().ready.connect(self.ready)
+            else:
                 QTimer.singleShot(0, QApplication.quit)
         return False
     def ready(self):
@@ -83,41 +93,43 @@ class _FirstPaint(QObject):
 app = QApplication(sys.argv)
 first_paint = _FirstPaint()
 app.installEventFilter(first_paint)
-{window}
-if {wait_for_ready}:
-    window.ready.connect(first_paint.ready)
-window.show()
 QTimer.singleShot({timeout_ms}, QApplication.quit)
-app.exec()
+{start}
 print(json.dumps({{"first_paint_seconds": first_paint.seconds, "ready_seconds": first_paint.ready_seconds,
-                  "window": type(window).__name__}}))
+                  "window": first_paint.window}}))
 sys.stdout.flush()
 finished = first_paint.seconds is not None and (first_paint.ready_seconds is not None or not {wait_for_ready})
 os._exit(0 if finished else {no_paint_status})
 """
 
-PRODUCT_IMPORTS = """\
-from PySide6.QtWidgets import QApplication
-from backstory_desktop.gui.app import create_window"""
-PRODUCT_WINDOW = "window = create_window()"
+# The product starts as `backstory-desktop` does with no arguments: the command line's main()
+# parses them, sets up logging and opens the wizard, whose run_gui() uses the QApplication made
+# above and runs its event loop. The command line's modules are imported before PySide6, as
+# the command does, because PySide6's import hook reads the source of every module imported
+# after it.
+PRODUCT_IMPORTS = "from backstory_desktop.cli import main"
+PRODUCT_START = "main([])"
 
-BASELINE_IMPORTS = "from PySide6.QtWidgets import QApplication, QMainWindow"
-BASELINE_WINDOW = """\
+BASELINE_IMPORTS = "from PySide6.QtWidgets import QMainWindow"
+BASELINE_START = """\
 window = QMainWindow()
-window.resize({width}, {height})"""
+window.resize({width}, {height})
+window.show()
+app.exec()"""
 
 # A second baseline: the least a window that shows text needs. Its first paint loads fonts,
 # which the empty window never does, so it shows how much of the gap any wizard would pay.
-TEXT_BASELINE_IMPORTS = ("from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QPushButton, "
-                         "QVBoxLayout, QWidget")
-TEXT_BASELINE_WINDOW = """\
+TEXT_BASELINE_IMPORTS = "from PySide6.QtWidgets import QLabel, QMainWindow, QPushButton, QVBoxLayout, QWidget"
+TEXT_BASELINE_START = """\
 window = QMainWindow()
 window.resize({width}, {height})
 _page = QWidget()
 _layout = QVBoxLayout(_page)
 _layout.addWidget(QLabel("Connect to your org"))
 _layout.addWidget(QPushButton("Connect"))
-window.setCentralWidget(_page)"""
+window.setCentralWidget(_page)
+window.show()
+app.exec()"""
 
 KINDS = ("product_everyday", "product_first", "product_ready", "baseline", "baseline_text")
 
@@ -146,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def measure(runs: int) -> dict[str, Any]:
     """Time ``runs`` starts of each kind and return their medians, minimums and ratios."""
+    import backstory_desktop
     from backstory_desktop.gui.wizard import WINDOW_SIZE
 
+    compileall.compile_dir(Path(backstory_desktop.__file__).parent, quiet=1)
     width, height = WINDOW_SIZE.width(), WINDOW_SIZE.height()
     load_before = os.getloadavg()
     wall, paint = time_starts(runs, width, height)
@@ -178,11 +192,11 @@ def time_starts(runs: int, width: int, height: int) -> tuple[dict[str, list[floa
     in-process seconds to the first paint of each kind that opens a window.
     """
     codes = {
-        "product": child_code(PRODUCT_IMPORTS, PRODUCT_WINDOW),
-        "product_ready": child_code(PRODUCT_IMPORTS, PRODUCT_WINDOW, wait_for_ready=True),
-        "baseline": child_code(BASELINE_IMPORTS, BASELINE_WINDOW.format(width=width, height=height)),
+        "product": child_code(PRODUCT_IMPORTS, PRODUCT_START),
+        "product_ready": child_code(PRODUCT_IMPORTS, PRODUCT_START, wait_for_ready=True),
+        "baseline": child_code(BASELINE_IMPORTS, BASELINE_START.format(width=width, height=height)),
         "baseline_text": child_code(TEXT_BASELINE_IMPORTS,
-                                    TEXT_BASELINE_WINDOW.format(width=width, height=height)),
+                                    TEXT_BASELINE_START.format(width=width, height=height)),
     }
     wall: dict[str, list[float]] = {kind: [] for kind in (*KINDS, "interpreter")}
     paint: dict[str, list[float]] = {kind: [] for kind in KINDS}
@@ -197,6 +211,9 @@ def time_starts(runs: int, width: int, height: int) -> tuple[dict[str, list[floa
                     home.mkdir()
                 code = codes[kind if kind in codes else "product"]
                 seconds, result = run_child(code, home)
+                if kind.startswith("product") and result["window"] != "WizardWindow":
+                    raise RuntimeError(f"the product's start painted a {result['window']} first, "
+                                       "not the wizard's window")
                 wall[kind].append(seconds)
                 paint[kind].append(float(result["first_paint_seconds"]))
 
@@ -214,13 +231,13 @@ def summarise(times: dict[str, list[float]], measure_name: str) -> dict[str, flo
     return figures
 
 
-def child_code(imports: str, window: str, *, wait_for_ready: bool = False) -> str:
-    """Return the code of one start-up process that creates its window with ``window``.
+def child_code(imports: str, start: str, *, wait_for_ready: bool = False) -> str:
+    """Return the code of one start-up process that opens its window with the lines ``start``.
 
     With ``wait_for_ready`` the process exits at the window's ``ready`` signal instead of its
     first paint.
     """
-    return CHILD_TEMPLATE.format(imports=imports, window=window, timeout_ms=PAINT_TIMEOUT_SECONDS * 1000,
+    return CHILD_TEMPLATE.format(imports=imports, start=start, timeout_ms=PAINT_TIMEOUT_SECONDS * 1000,
                                  no_paint_status=NO_PAINT_STATUS, wait_for_ready=wait_for_ready)
 
 
