@@ -34,7 +34,7 @@ from backstory_desktop.core.checklist import STEP_TITLES, Step, StepResult, Step
 from backstory_desktop.core.jobs import ProgressCallback
 from backstory_desktop.gui import dialogs
 from backstory_desktop.gui.pages.base import PracticeSettings, StepPage, WizardContext, import_sign_in_modules
-from backstory_desktop.gui.pages.connect import RESUMING, ConnectPage, practice_profile, saved_profiles
+from backstory_desktop.gui.pages.connect import ConnectPage, practice_profile, saved_profiles
 from backstory_desktop.gui.widgets import NEUTRAL_COLOR, STATUS_MARKS, status_color
 from backstory_desktop.gui.worker import Worker
 from backstory_desktop.store.settings import (
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # Optional steps: the admin may skip them, and the summary lists them as skipped.
 SKIPPABLE_STEPS = (Step.CADENCE_TOOLS, Step.CADENCE_MAPPING, Step.LOCAL_SYNC, Step.CONFLICTS)
 WINDOW_SIZE = QSize(1100, 720)
+# The progress line while a saved profile's window loads what its sign-in needs.
+STARTING = "Starting…"
 # Steps the admin cannot open yet are drawn in this lighter grey, because their own
 # status color would make them look as clickable as the others.
 UNREACHABLE_COLOR = QColor("#a0a4a8")
@@ -226,7 +228,7 @@ class WizardWindow(QMainWindow):
             # and its first job imports the modules of the sign-in on the worker.
             self._start_scheduled = True
             self.connect_page.start_job(
-                "the start-up", start_up_job, progress_message=RESUMING,
+                "the start-up", start_up_job, progress_message=STARTING,
                 on_finished=lambda _result: self._finish_start(resume=True),
             )
 

@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 from wizard_driver import (
+    JOB_TIMEOUT_MS,
     SERVED_ALIAS,
     Confirmation,
     add_served_profile,
@@ -33,6 +34,7 @@ from backstory_desktop.gui import dialogs, sign_in_dialogs
 from backstory_desktop.gui.app import create_window
 from backstory_desktop.gui.pages.base import SIGN_IN_AGAIN, needs_sign_in
 from backstory_desktop.gui.pages.connect import (
+    RESUMING,
     RETRY,
     SIGN_IN_CANCELLED,
     WAITING_AT_CALLBACK,
@@ -42,6 +44,7 @@ from backstory_desktop.gui.pages.integration_user import IntegrationUserPage
 from backstory_desktop.gui.pages.message_id_field import MessageIdFieldPage
 from backstory_desktop.gui.sign_in_dialogs import ACCESS_TOKEN_METHOD, PASSWORD_METHOD, OtherSignIn
 from backstory_desktop.gui.wizard import WizardWindow
+from backstory_desktop.practice_org.faults import FaultPlan
 from backstory_desktop.practice_org.server import PracticeOrg
 from backstory_desktop.practice_org.soap_login import PRACTICE_PASSWORD
 from backstory_desktop.salesforce.connection import connect_practice_org
@@ -150,6 +153,25 @@ def test_new_window__resumes_saved_sign_in_without_browser(
     assert second.context.run.checklist.status(Step.CONNECT) is StepStatus.PASSED
     assert page.profiles.currentData() == SERVED_ALIAS
     assert page.username.text() == default_org.admin_username
+
+
+def test_resume__slow_org_can_be_cancelled(
+    qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = make_window()
+    add_served_profile(qtbot, first, default_org, monkeypatch)
+    browser_sign_in(qtbot, first, default_org)
+    default_org.faults = FaultPlan(latency_seconds=5)
+
+    second = make_window()
+    page = connect_page(second)
+    qtbot.waitUntil(lambda: page.progress.message.text() == RESUMING, timeout=JOB_TIMEOUT_MS)
+    click(qtbot, page.progress.cancel_button)
+    wait_idle(qtbot, second)
+
+    assert second.context.run.checklist.status(Step.CONNECT) is not StepStatus.PASSED
+    assert page.profiles.isEnabled()
 
 
 def test_org_alias__opens_that_profile(

@@ -707,8 +707,9 @@ class ConnectPage(StepPage):
 
     def resume_saved_session(self) -> None:
         """Resume the saved sign-in of the run's profile; a missing one waits for Sign in with browser."""
+        # Cancellable, because a slow org would otherwise keep every control of the window disabled.
         self.start_job("the session resume", resume_job, self.run, on_finished=self._show_result,
-                       on_failed=self._resume_failed, progress_message=RESUMING)
+                       on_failed=self._resume_failed, progress_message=RESUMING, cancellable=True)
 
     def _resume_failed(self, error: BaseException) -> None:
         from backstory_desktop.salesforce.errors import SignInRequired
