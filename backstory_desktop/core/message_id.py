@@ -58,7 +58,8 @@ def canonical_message_id(raw: str | None) -> MessageIdKey:
     warnings: list[str] = []
     text = _header_value(raw)
     text = _decode_encoded_words(text, warnings)
-    text = _ODD_SPACES.sub(" ", text).strip()
+    # The odd spaces are all outside ASCII.
+    text = (text if text.isascii() else _ODD_SPACES.sub(" ", text)).strip()
     if not text:
         return MessageIdKey(key=None, raw=raw, problem="the Message-ID header is empty")
 
@@ -113,6 +114,8 @@ def key_length(key: str) -> int:
 
 def _header_value(raw: str) -> str:
     """Cut the value at a line break that ends the header, then unfold it."""
+    if "\n" not in raw:
+        return raw
     text = _HEADER_END.split(raw, maxsplit=1)[0]
     return _FOLD.sub("", text)
 
@@ -219,13 +222,15 @@ def _key_from_id(candidate: str, warnings: list[str]) -> tuple[str | None, str |
         return None, "the id is empty (<>)"
     if _CONTROL.search(core):
         return None, "the id contains control characters"
-    invisible = sorted({f"U+{ord(char):04X}" for char in core if unicodedata.category(char) == "Cf"})
-    if invisible:
-        # Bidirectional overrides and joiners make a key display differently from
-        # what it is, so the key would not be what the admin reads.
-        return None, "the id contains invisible formatting characters (" + ", ".join(invisible) + ")"
-    if "\ufffd" in core or any("\ud800" <= char <= "\udfff" for char in core):
-        return None, "the id contains bytes that are not valid UTF-8"
+    # No ASCII character is a formatting character, a replacement character or a surrogate.
+    if not core.isascii():
+        invisible = sorted({f"U+{ord(char):04X}" for char in core if unicodedata.category(char) == "Cf"})
+        if invisible:
+            # Bidirectional overrides and joiners make a key display differently from
+            # what it is, so the key would not be what the admin reads.
+            return None, "the id contains invisible formatting characters (" + ", ".join(invisible) + ")"
+        if "\ufffd" in core or any("\ud800" <= char <= "\udfff" for char in core):
+            return None, "the id contains bytes that are not valid UTF-8"
     if "<" in core or ">" in core:
         return None, "the id contains an angle bracket inside it"
 
