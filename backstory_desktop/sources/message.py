@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
 import logging
 import re
 from datetime import UTC, datetime
@@ -62,6 +63,12 @@ _FOLDING = re.compile(r"\r?\n(?=[ \t])")
 # decode and a lower() per field. The size limit keeps hostile mail with endless new names from growing it.
 _FIELD_NAMES: dict[bytes, str] = {}
 _MAX_FIELD_NAMES = 4096
+# A header field of a MIME part and the run of such fields, as the email parser's header lines: the name,
+# then the rest of the field with its line ends.
+_PART_FIELD = re.compile(r"([\x21-\x39\x3b-\x7e]+):([^\n]*\n(?:[ \t][^\n]*\n)*)")
+_PART_FIELDS = re.compile(r"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")
+# The end of a delimiter line after its boundary: "--" on the closing delimiter, then spaces or tabs.
+_DELIMITER_REST = re.compile(r"(--)?[ \t]*\r?$", re.MULTILINE)
 _BROKEN_HEADER_NAME = re.compile(rb"^[\x21-\x39\x3b-\x7e][\x20-\x39\x3b-\x7e]{0,76}:")
 _COMMENT = re.compile(r"\([^()]*\)")
 _SPACED_COLON = re.compile(r"\s*:\s*")
@@ -73,6 +80,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n(\s*\n)+")
 _UTF8_BOM = b"\xef\xbb\xbf"
 # C0 control characters other than tab and line feed. Line ends are made "\n" before they are removed.
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f]")
+_CONTROL_BYTES = bytes(range(0x20)).translate(None, b"\t\n")
 # Charsets that mean plain ASCII. Mailers often keep this label on 8-bit text, so such a part with 8-bit
 # bytes is decoded as if it declared no charset.
 _ASCII_CHARSETS = frozenset({"us-ascii", "ascii"})
@@ -81,13 +89,14 @@ _ASCII_CHARSETS = frozenset({"us-ascii", "ascii"})
 _ADDRESS_ATOM = r"[^\s\x00-\x1f\x7f()<>@,:;.\"\[\]\\]+"
 _ADDRESS = rf"{_ADDRESS_ATOM}(?:\.{_ADDRESS_ATOM})*@{_ADDRESS_ATOM}(?:\.{_ADDRESS_ATOM})*"
 # A display name: atoms, which may contain dots, quoted strings without quotes, backslashes or controls
-# inside, and spaces or tabs. Each character can match only one branch, so a failed match cannot backtrack
-# exponentially on a hostile header.
+# inside, and spaces or tabs. Each character can match only one branch, so no other split of the name
+# could match: the runs are taken possessively, which saves the regex engine a step per character and
+# cannot backtrack exponentially on a hostile header.
 _NAME_ATOM = r"[^\s\x00-\x1f\x7f()<>@,:;\"\[\]\\]"
 _NAME_QUOTED = r"\"[^\"\\\x00-\x08\x0a-\x1f\x7f]*\""
 # One entry of an address list and the comma after it.
 _SIMPLE_ADDRESS = re.compile(
-    rf"[ \t]*(?:({_ADDRESS})|((?:{_NAME_ATOM}|{_NAME_QUOTED}|[ \t])*)<({_ADDRESS})>)[ \t]*(?:,|\Z)"
+    rf"[ \t]*(?:({_ADDRESS})|((?:{_NAME_ATOM}++|{_NAME_QUOTED}|[ \t]++)*+)<({_ADDRESS})>)[ \t]*(?:,|\Z)"
 )
 _NAME_TOKEN = re.compile(rf"\"([^\"]*)\"|({_NAME_ATOM}+)")
 # A Message-ID longer than this is left out of a problem's reason; the plan row keeps the raw header anyway.
@@ -194,6 +203,12 @@ def remove_control_characters(text: str) -> tuple[str, int]:
     are not counted, so only controls that a Task's Subject or Description
     could not show are reported.
     """
+    # Control characters are ASCII bytes, which UTF-8 uses for nothing else, and bytes.translate finds them
+    # faster than a regular expression. "\r" is among them, so text with a line end to replace is not
+    # returned here.
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded.translate(None, _CONTROL_BYTES)) == len(encoded):
+        return text, 0
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL_CHARACTERS.subn("", text)
 
@@ -223,7 +238,8 @@ def _mime_message(data: bytes, fields: list[tuple[str, bytes]], body_start: int)
     carriage return, which the parser reads as a line end, can move the
     parser's end of the header, so then every field is parsed with the body.
     """
-    if any(b"\r" in value for _, value in fields):
+    # The values are cut from the header, so a header without a carriage return gives none.
+    if data.find(b"\r", 0, body_start) >= 0 and any(b"\r" in value for _, value in fields):
         return BytesParser(policy=policy.compat32).parsebytes(_rebuild_message(data, fields, body_start))
 
     content_fields = [(name, value) for name, value in fields if name.startswith("content-")]
@@ -231,12 +247,123 @@ def _mime_message(data: bytes, fields: list[tuple[str, bytes]], body_start: int)
     for name, value in content_fields:
         # BytesParser decodes the message as ASCII with surrogate escapes, so 8-bit bytes round-trip.
         message[name] = value.decode("ascii", "surrogateescape")
-    if message.get_content_maintype() in ("multipart", "message"):
+    maintype = message.get_content_maintype()
+    if maintype == "multipart":
+        text = data[body_start:].decode("ascii", "surrogateescape")
+        # The parser ends a line at a lone carriage return too; text without one splits as it does.
+        if "\r" not in text or text.count("\r") == text.count("\r\n"):
+            parts = _mime_parts(message, text, ())
+            if parts is not None:
+                message.set_payload(parts)
+                return message
+    if maintype in ("multipart", "message"):
         return BytesParser(policy=policy.compat32).parsebytes(
             _rebuild_message(data, content_fields, body_start)
         )
     message.set_payload(data[body_start:].decode("ascii", "surrogateescape"))
     return message
+
+
+def _mime_parts(message: Message, text: str, outer: tuple[str, ...]) -> list[Message | str] | None:
+    """Return the parts of a multipart message as Python's email parser (``compat32``) builds them.
+
+    Only the common, well-formed layout is read. Its boundary cannot be
+    mistaken for an enclosing one. A delimiter line comes before the first
+    part, and no two delimiter lines follow each other. A closing delimiter
+    ends the parts, or else the end of the text does. Each part's header fields are "Name: value" lines that
+    end at an empty line. Parts that are multipart, and messages in
+    message/* parts, are read the same way.
+
+    Return None for anything else, and for multipart/digest (whose parts
+    default to message/rfc822) and message/delivery-status, so that the
+    caller parses the message with ``BytesParser``. As in the parser (RFC
+    2046 section 5.1.1), the line end before a delimiter line belongs to
+    the delimiter.
+    """
+    boundary = message.get_boundary()
+    if not boundary or message.get_content_type() == "multipart/digest":
+        return None
+    # The parser matches a delimiter within one line, so a boundary with a line end in it matches none.
+    if "\n" in boundary or "\r" in boundary:
+        return None
+    for enclosing in outer:
+        if boundary.startswith(enclosing) and not boundary[len(enclosing) :].strip(" \t-"):
+            return None
+    delimiters = _delimiters(text, boundary)
+    closing = next((index for index, (_, _, closes) in enumerate(delimiters) if closes), None)
+    if closing is None:
+        # Without a closing delimiter, the parser ends the last part at the end of the text.
+        closing = len(delimiters)
+        delimiters.append((len(text), len(text), True))
+    if closing == 0:
+        return None
+    # A list of Message or str, as Message.set_payload is typed.
+    parts: list[Message | str] = []
+    for (_, opening_end, _), (following_start, _, _) in itertools.pairwise(delimiters[: closing + 1]):
+        part_text = text[opening_end + 1 : following_start]
+        if not part_text:
+            return None
+        part = _mime_part(part_text, (*outer, boundary))
+        if part is None:
+            return None
+        parts.append(part)
+    return parts
+
+
+def _mime_part(text: str, outer: tuple[str, ...]) -> Message | None:
+    """Return one part of a multipart body (its lines up to the next delimiter) as the parser builds it.
+
+    The message in the body of a message/* part is read by this function too.
+    """
+    header = _PART_FIELDS.match(text)
+    header_end = 0 if header is None else header.end()
+    if text.startswith("\n", header_end):
+        body_start = header_end + 1
+    elif text.startswith("\r\n", header_end):
+        body_start = header_end + 2
+    else:
+        return None
+    part = Message(policy=policy.compat32)
+    for name, value in _PART_FIELD.findall(text, 0, header_end):
+        # The parser's compat32 header_source_parse: spaces after the colon and line ends at the end removed.
+        part.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+    maintype = part.get_content_maintype()
+    body = text[body_start:]
+    if maintype == "message":
+        # The parser reads the body of a message/* part other than message/delivery-status as one message.
+        # It removes the line end before the next delimiter from the last message it made, the innermost.
+        if part.get_content_type() == "message/delivery-status":
+            return None
+        enclosed = _mime_part(body, outer)
+        if enclosed is None:
+            return None
+        part.set_payload([enclosed])
+    elif maintype == "multipart":
+        parts = _mime_parts(part, body, outer)
+        if parts is None:
+            return None
+        part.set_payload(parts)
+    else:
+        part.set_payload(body.removesuffix("\n").removesuffix("\r") if body.endswith("\n") else body)
+    return part
+
+
+def _delimiters(text: str, boundary: str) -> list[tuple[int, int, bool]]:
+    """Return the delimiter lines of a boundary: where each starts, where its line end starts, if it closes.
+
+    A delimiter line is "--", the boundary, "--" on the closing one, then
+    spaces or tabs, as the parser's pattern for each line.
+    """
+    separator = "--" + boundary
+    found: list[tuple[int, int, bool]] = []
+    start = text.find(separator)
+    while start >= 0:
+        if start == 0 or text[start - 1] == "\n":
+            rest = _DELIMITER_REST.match(text, start + len(separator))
+            if rest is not None:
+                found.append((start, rest.end(), rest.group(1) is not None))
+        start = text.find(separator, start + len(separator))
+    return found
 
 
 def _rebuild_message(data: bytes, fields: list[tuple[str, bytes]], body_start: int) -> bytes:
@@ -410,7 +537,23 @@ def participants(values: list[str]) -> list[Participant]:
     unfolded = [_unfold(value) for value in values]
     addresses = simple_addresses(unfolded)
     if addresses is None:
-        addresses = getaddresses(unfolded)
+        return _distinct_participants(getaddresses(unfolded))
+    seen: set[str] = set()
+    participants: list[Participant] = []
+    for name, address in addresses:
+        # simple_addresses reads only "local@domain" with atoms on both sides and no spaces, which
+        # _distinct_participants checks for, and names without line ends, which _decode_words unfolds.
+        email = address.lower()
+        if email in seen:
+            continue
+        seen.add(email)
+        display_name = _decode_words(name) if "=?" in name else name.strip()
+        participants.append(Participant(name=display_name, email=email))
+    return participants
+
+
+def _distinct_participants(addresses: list[tuple[str, str]]) -> list[Participant]:
+    """Return the addresses with an "@" between a local part and a domain, each address once."""
     seen: set[str] = set()
     participants: list[Participant] = []
     for name, address in addresses:

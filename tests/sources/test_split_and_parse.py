@@ -8,6 +8,7 @@ The mbox reader must find the same messages whatever its buffer size.
 from __future__ import annotations
 
 import random
+import re
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
@@ -18,7 +19,13 @@ import pytest
 from backstory_desktop.core.activity import MailActivity
 from backstory_desktop.sources import mbox
 from backstory_desktop.sources.mbox import read_mbox
-from backstory_desktop.sources.message import _mime_message, _rebuild_message, simple_addresses, split_header
+from backstory_desktop.sources.message import (
+    _mime_message,
+    _rebuild_message,
+    remove_control_characters,
+    simple_addresses,
+    split_header,
+)
 
 # Header bytes, then the fields and the body offset that the line-by-line rules give.
 HEADER_CASES = [
@@ -156,6 +163,26 @@ def test_mime_message__as_email_parser(data: bytes) -> None:
     assert [part.get_payload(decode=True) for part in built.walk()] == [
         part.get_payload(decode=True) for part in parsed.walk()
     ]
+
+
+CONTROL_CASES = [
+    "plain text\twith a tab\nand a line\n",
+    "Gr\u00fc\u00dfe \u2028 and \u0085, which are not C0 controls",
+    "crlf\r\nline ends\r\n",
+    "lone\rcarriage return",
+    "NUL\x00 and escape\x1b",
+    "caf\u00e9\x0bvertical tab",
+    "surrogate escape \udce9\x07 bell",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", CONTROL_CASES)
+def test_control_characters__as_pattern(text: str) -> None:
+    # The general path: line ends made "\n", then every C0 control but tab and line feed removed.
+    expected = re.subn(r"[\x00-\x08\x0b-\x1f]", "", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+    assert remove_control_characters(text) == expected
 
 
 SEPARATOR = b"From sender@example.com Sat Jan  3 01:05:34 2004\n"
