@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ RESOLVED = "resolved"
 UNDONE = "undone"
 # Groups prepared between two progress reports and cancel checks.
 PREPARE_PAGE = 1000
+# Groups prepared between two offers of the GIL to the GUI thread; see prepare_groups().
+GROUPS_PER_YIELD = 64
 # Keys sorted in one call of sorted() on the worker; see sorted_positions_in_slices().
 SORT_SLICE = 5000
 # A status change on more groups than this emits one dataChanged over every fetched row.
@@ -72,6 +75,10 @@ def prepare_groups(groups: Sequence[DuplicateGroup], tools: Collection[str], *,
         if position % PREPARE_PAGE == 0:
             check_cancel(cancel)
             progress(position, len(groups), message)
+        if position % GROUPS_PER_YIELD == 0:
+            # Each cell the GUI thread paints calls data() and needs the GIL, which a busy thread
+            # hands over only after the switch interval. sleep(0) hands it over at once.
+            time.sleep(0)
         group_facts = group_view.group_facts(group, tools)
         facts.append(group_facts)
         keys.append(group_view.sort_keys(group, group_facts))
@@ -106,8 +113,10 @@ def sorted_positions_in_slices(column_keys: Sequence[Any], descending: bool) -> 
     """
     key = column_keys.__getitem__
     count = len(column_keys)
-    slices = [sorted(range(start, min(start + SORT_SLICE, count)), key=key, reverse=descending)
-              for start in range(0, count, SORT_SLICE)]
+    slices = []
+    for start in range(0, count, SORT_SLICE):
+        slices.append(sorted(range(start, min(start + SORT_SLICE, count)), key=key, reverse=descending))
+        time.sleep(0)
     return list(heapq.merge(*slices, key=key, reverse=descending))
 
 
