@@ -251,6 +251,9 @@ class WizardWindow(QMainWindow):
         job did, and chooses the keyring backend for the notice on Connect. With ``resume`` it
         then resumes the saved sign-in of the window's saved profile.
         """
+        if self.context.closing:
+            # Closed during the start-up job: no sign-in may start after the close.
+            return
         self.connect_page.finish_start()
         run = self.context.run
         if resume:
