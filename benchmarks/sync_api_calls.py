@@ -10,9 +10,10 @@ and the org counts every API request each of them makes.
 A second org then responds to every API call after a delay and fails a share of
 them (see FAULTS), as a distant org behind a busy network does. The product
 syncs the same number of activities into it, and the naive upsert writes its
-records there too, with no retry, as such a script would. The org's counts,
-with its faults switched off, show whether each activity was written exactly
-once.
+records there too, with no retry, as such a script would. The org's Tasks, read
+with its faults switched off, show whether every activity was written. The
+Message-ID field is unique there, so the org itself rejects a second Task with
+a key: the figure shows that nothing was lost, not that retries never doubled.
 
 Usage: python benchmarks/sync_api_calls.py [--count N] [--baseline-count N] [--no-faults]
        [--out FOLDER]
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     write_tables(args.out, "sync_api_calls", figures, markdown(figures))
     print(markdown(figures))
     faulty = figures.get("faults", {})
-    return 0 if figures["apply_calls_per_10000"] <= TARGET and faulty.get("exactly_once", True) else 1
+    return 0 if figures["apply_calls_per_10000"] <= TARGET and faulty.get("all_written", True) else 1
 
 
 def measure(folder: Path, count: int, baseline_count: int) -> dict[str, Any]:
@@ -215,7 +216,7 @@ def measure_under_faults(folder: Path, count: int, baseline_count: int) -> dict[
         "keyed_tasks_before": len(keyed_before),
         "tasks_written": len(new_keys),
         "distinct_keys_written": len(set(new_keys)),
-        "exactly_once": len(new_keys) == len(set(new_keys)) == count,
+        "all_written": len(set(new_keys)) == count and result.failed == 0 and not result.in_doubt_count,
         "baseline_activities": baseline_count,
         "baseline_seconds": round(baseline_seconds, 2),
         "baseline_calls": baseline_calls,
@@ -248,7 +249,7 @@ def markdown(figures: dict[str, Any]) -> str:
             f"| Sync of {faulty['activities']:,} activities with latency and faults, seconds "
             f"(naive scaled from {faulty['baseline_activities']:,}) | {faulty['seconds']} | "
             f"{round(naive_per_record * faulty['activities'], 1)} | | |",
-            "| Activities written exactly once with latency and faults | "
+            "| Activities written with latency and faults, none lost or failed | "
             f"{faulty['distinct_keys_written']:,} of {faulty['activities']:,} | "
             f"{faulty['baseline_written']:,} of {faulty['baseline_activities']:,} | | all |",
         ]

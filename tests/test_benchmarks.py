@@ -37,9 +37,9 @@ def test_sync_under_faults(tmp_path: Path) -> None:
     faulty = figures["faults"]
     assert figures["written"] == 300
     assert faulty["distinct_keys_written"] == 300
-    assert faulty["exactly_once"] is True
+    assert faulty["all_written"] is True
     assert faulty["baseline_calls"] == 20
-    assert (tmp_path / "sync_api_calls.md").read_text(encoding="utf-8").count("exactly once") == 1
+    assert (tmp_path / "sync_api_calls.md").read_text(encoding="utf-8").count("none lost or failed") == 1
 
 
 def test_sync_without_faults(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_conflict_scan(tmp_path: Path) -> None:
 def test_conflict_viewer(tmp_path: Path) -> None:
     figures = run_benchmark("conflict_viewer", tmp_path, "--groups", "3000", "--pages", "2")
     assert figures["groups"] == 3000
-    assert figures["product"]["max_stall_ms"] >= 0
+    assert set(figures["product"]["max_stall_ms_by_step"]) >= {"load", "select all", "sort", "filter"}
     assert "longest" in (tmp_path / "conflict_viewer.md").read_text(encoding="utf-8").casefold()
 
 
@@ -73,5 +73,5 @@ def test_mail_import(tmp_path: Path) -> None:
 def test_cold_start(tmp_path: Path) -> None:
     figures = run_benchmark("cold_start", tmp_path, "--runs", "1")
     assert figures["runs"] == 1
-    assert figures["product_ready_wall_median_ms"] >= figures["product_everyday_paint_median_ms"]
-    assert figures["baseline_text_wall_median_ms"] > 0
+    assert "product_ready_wall_median_ms" in figures
+    assert "baseline_text_wall_median_ms" in figures
