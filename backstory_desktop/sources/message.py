@@ -264,7 +264,13 @@ def _mime_message(data: bytes, fields: list[tuple[str, bytes]], body_start: int)
     return message
 
 
-def _mime_parts(message: Message, text: str, outer: tuple[str, ...]) -> list[Message | str] | None:
+# Levels of multipart and message/* parts read without the parser. Each level copies its part's
+# text, so deeper mail, rare in practice, goes to BytesParser, whose memory does not grow with depth.
+MAX_SPLIT_DEPTH = 8
+
+
+def _mime_parts(message: Message, text: str, outer: tuple[str, ...], depth: int = 0,
+                ) -> list[Message | str] | None:
     """Return the parts of a multipart message as Python's email parser (``compat32``) builds them.
 
     Only the common, well-formed layout is read. Its boundary cannot be
@@ -281,7 +287,7 @@ def _mime_parts(message: Message, text: str, outer: tuple[str, ...]) -> list[Mes
     the delimiter.
     """
     boundary = message.get_boundary()
-    if not boundary or message.get_content_type() == "multipart/digest":
+    if depth >= MAX_SPLIT_DEPTH or not boundary or message.get_content_type() == "multipart/digest":
         return None
     # The parser matches a delimiter within one line, so a boundary with a line end in it matches none.
     if "\n" in boundary or "\r" in boundary:
@@ -303,14 +309,14 @@ def _mime_parts(message: Message, text: str, outer: tuple[str, ...]) -> list[Mes
         part_text = text[opening_end + 1 : following_start]
         if not part_text:
             return None
-        part = _mime_part(part_text, (*outer, boundary))
+        part = _mime_part(part_text, (*outer, boundary), depth + 1)
         if part is None:
             return None
         parts.append(part)
     return parts
 
 
-def _mime_part(text: str, outer: tuple[str, ...]) -> Message | None:
+def _mime_part(text: str, outer: tuple[str, ...], depth: int) -> Message | None:
     """Return one part of a multipart body (its lines up to the next delimiter) as the parser builds it.
 
     The message in the body of a message/* part is read by this function too.
@@ -334,12 +340,14 @@ def _mime_part(text: str, outer: tuple[str, ...]) -> Message | None:
         # It removes the line end before the next delimiter from the last message it made, the innermost.
         if part.get_content_type() == "message/delivery-status":
             return None
-        enclosed = _mime_part(body, outer)
+        if depth >= MAX_SPLIT_DEPTH:
+            return None
+        enclosed = _mime_part(body, outer, depth + 1)
         if enclosed is None:
             return None
         part.set_payload([enclosed])
     elif maintype == "multipart":
-        parts = _mime_parts(part, body, outer)
+        parts = _mime_parts(part, body, outer, depth)
         if parts is None:
             return None
         part.set_payload(parts)

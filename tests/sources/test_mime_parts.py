@@ -60,6 +60,11 @@ UNUSUAL = [
     b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\n"
     b"From a@example.com Sat Jan  3 01:05:34 2004\nSubject: x\n\nbody\n--b--\n",
     b"Content-Type: multipart/mixed\n\nno boundary\n",
+    # Nested deeper than the reader goes: twelve multipart levels, and twelve forwarded messages.
+    b"".join(b"Content-Type: multipart/mixed; boundary=L%02d\n\n--L%02d\n" % (level, level)
+             for level in range(12)) + b"\ninnermost\n",
+    b"Content-Type: multipart/mixed; boundary=b\n\n--b\n"
+    + b"Content-Type: message/rfc822\n\n" * 12 + b"Subject: innermost\n\nbody\n--b--\n",
 ]
 
 # The parser ends a line at a lone carriage return, so a body with one is left to it before any splitting.
