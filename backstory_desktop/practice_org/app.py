@@ -17,7 +17,6 @@ import contextlib
 import logging
 import re
 import socket
-import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -178,6 +177,8 @@ class PracticeOrgApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
+        if not self.org.served.begin():
+            return _stopping_response()(environ, start_response)
         try:
             response = self.dispatch(request)
         except ConnectionAbortedError:
@@ -188,6 +189,8 @@ class PracticeOrgApp:
             logger.exception("Practice org failed on %s %s", request.method, request.path)
             response = error_response(ApiError(
                 500, "UNKNOWN_EXCEPTION", "An unexpected error occurred in the practice org."))
+        finally:
+            self.org.served.end()
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
@@ -252,8 +255,7 @@ class PracticeOrgApp:
         faults = self.org.faults
         try:
             with faults.in_flight():
-                if faults.plan.latency_seconds > 0:
-                    time.sleep(faults.plan.latency_seconds)
+                self._wait_latency(faults)
                 # UNABLE_TO_LOCK_ROW is drawn per record instead (``_row_lock``).
                 fault = faults.draw(single_record_write=False)
                 if fault is not None:
@@ -347,8 +349,7 @@ class PracticeOrgApp:
         token: str, session: ApiSession, args: dict[str, Any],
     ) -> Response:
         """Run a handler in one transaction, acting out the fault drawn for the call around it."""
-        if faults.plan.latency_seconds > 0:
-            time.sleep(faults.plan.latency_seconds)
+        self._wait_latency(faults)
         fault = faults.draw(single_record_write=handler in _SINGLE_RECORD_WRITES)
         if fault is not None:
             logger.info("Injecting %s into an API call to %s", fault.value, handler.__name__)
@@ -368,6 +369,12 @@ class PracticeOrgApp:
         if fault is Fault.GATEWAY_TIMEOUT:
             raise _GatewayAnswer(fault)
         return response
+
+    def _wait_latency(self, faults: FaultInjector) -> None:
+        """Wait the plan's latency, or raise SERVER_UNAVAILABLE if the org starts stopping meanwhile."""
+        latency = faults.plan.latency_seconds
+        if latency > 0 and not self.org.served.wait_latency(latency):
+            raise fault_error(Fault.SERVER_UNAVAILABLE, faults)
 
     def _count_session_call(self, faults: FaultInjector, token: str) -> None:
         """Count a call against the token's planned number of calls, ending the session after the last."""
@@ -447,6 +454,11 @@ class PracticeOrgApp:
         with self.org.store.lock:
             self.org.requests_since_start += 1
         return self.org.store.count_api_request()
+
+
+def _stopping_response() -> Response:
+    """Return the answer to a request that arrives while the org stops."""
+    return error_response(ApiError(503, "SERVER_UNAVAILABLE", "The practice org is stopping."))
 
 
 def _drop_connection(request: Request) -> None:

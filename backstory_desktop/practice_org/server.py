@@ -78,6 +78,8 @@ from backstory_desktop.practice_org.writes import archive_activities, undelete_r
 logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+# How long stop() lets the requests being served finish before it closes the database.
+STOP_GRACE_SECONDS = 10
 
 
 class _QuietRequestHandler(WSGIRequestHandler):
@@ -189,7 +191,15 @@ class PracticeOrg:
         logger.info("Practice org (%s) serving on %s", self.scenario, self.base_url)
 
     def stop(self) -> None:
-        """Stop serving, close the database and release its lock."""
+        """Stop serving, close the database and release its lock.
+
+        Requests being served may finish first, for up to STOP_GRACE_SECONDS; those waiting out
+        an injected latency, and any that arrive meanwhile, get 503 SERVER_UNAVAILABLE.
+        """
+        still_served = self._state.served.stop(STOP_GRACE_SECONDS)
+        if still_served:
+            logger.warning("%d requests were still being served after %d seconds; closing the "
+                           "database under them", still_served, STOP_GRACE_SECONDS)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

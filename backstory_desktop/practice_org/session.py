@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,6 +42,49 @@ SETUP_READ_OBJECTS = frozenset({
 })
 
 
+class ServedRequests:
+    """Count of the requests being served, and the switch that turns new ones away once the org stops.
+
+    The server's request threads outlive its shutdown, and one may be in the middle of a call:
+    an injected latency can last minutes. Stopping wakes those waiting out a latency, waits for
+    the calls being served and turns later ones away, so that none reaches the database after
+    it is closed.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+        self._stopping = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def begin(self) -> bool:
+        """Count one more request being served; return False, counting nothing, once the org stops."""
+        with self._changed:
+            if self._stopping.is_set():
+                return False
+            self._count += 1
+            return True
+
+    def end(self) -> None:
+        with self._changed:
+            self._count -= 1
+            self._changed.notify_all()
+
+    def wait_latency(self, seconds: float) -> bool:
+        """Wait an injected latency; return False at once if the org starts stopping meanwhile."""
+        return not self._stopping.wait(seconds)
+
+    def stop(self, timeout: float) -> int:
+        """Turn new requests away and wait for those being served; return how many still run."""
+        with self._changed:
+            self._stopping.set()
+            self._changed.wait_for(lambda: self._count == 0, timeout)
+            return self._count
+
+
 @dataclass
 class OrgState:
     """State shared by every request: the store and the addresses the org is served on."""
@@ -59,6 +103,7 @@ class OrgState:
     """False makes SOAP login() fail as in an org with "Enable SOAP API login()" turned off."""
     callback_urls: tuple[str, ...] | None = None
     """The app's registered callback URLs, or None to accept any loopback redirect URI."""
+    served: ServedRequests = field(default_factory=ServedRequests)
 
     def __post_init__(self) -> None:
         self.bulk_jobs = BulkJobs(self.store)

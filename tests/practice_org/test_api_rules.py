@@ -5,6 +5,9 @@ Each rule is driven through simple-salesforce where the client can express the c
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,8 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceRefusedRequest
 
-from backstory_desktop.practice_org import PracticeOrg, app
-from backstory_desktop.practice_org.faults import FaultPlan
+from backstory_desktop.practice_org import PracticeOrg
+from backstory_desktop.practice_org.faults import MAX_LATENCY_SECONDS, FaultPlan
+from backstory_desktop.practice_org.session import ServedRequests
 from tests.practice_org.practice_login import (
     REDIRECT_URI,
     Login,
@@ -64,19 +68,73 @@ def test_rule__daily_limit_allows_exactly_n_calls(tmp_path: Path) -> None:
         assert raised.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
 
 
-def test_rule__latency_delays_each_api_call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    delays: list[float] = []
-    monkeypatch.setattr(app.time, "sleep", delays.append)
-    with PracticeOrg(tmp_path / "p.db", scenario="fresh") as org:
+def test_rule__latency_holds_each_call_until_stop(tmp_path: Path) -> None:
+    org = PracticeOrg(tmp_path / "p.db", scenario="fresh")
+    org.start()
+    try:
         admin = login(org, org.admin_username)
-        org.faults = FaultPlan(latency_seconds=0.25)
+        org.faults = FaultPlan(latency_seconds=MAX_LATENCY_SECONDS)
+        calls = [call_in_thread(org, admin, "limits"),
+                 call_in_thread(org, admin, "query?q=SELECT+Id+FROM+User+LIMIT+1")]
+        wait_until(lambda: org.requests_in_flight == 2 or not all(call.is_alive() for call, _ in calls))
+        in_flight = org.requests_in_flight
+    finally:
+        org.stop()
+    for call, _ in calls:
+        call.join(timeout=30)
 
-        admin.sf.query("SELECT Id FROM User LIMIT 1")
-        admin.sf.limits()
+    assert in_flight == 2
+    # Stopping ends the latency at once, as a server going down would.
+    assert [answer for _, answer in calls] == [[(503, "SERVER_UNAVAILABLE")]] * 2
 
-        assert delays == [0.25, 0.25]
+
+def test_stop__waits_for_requests_being_served() -> None:
+    served = ServedRequests()
+    assert served.begin()
+    stopper = threading.Thread(target=lambda: left.append(served.stop(timeout=30)), daemon=True)
+    left: list[int] = []
+    stopper.start()
+    wait_until(lambda: served.stopping)
+    waiting = stopper.is_alive()
+    served.end()
+    stopper.join(timeout=30)
+
+    assert waiting
+    assert left == [0]
+
+
+def test_stop__turns_later_requests_away() -> None:
+    served = ServedRequests()
+    served.stop(timeout=0)
+
+    assert not served.begin()
+
+
+def test_stop__reports_requests_still_served() -> None:
+    served = ServedRequests()
+    served.begin()
+
+    assert served.stop(timeout=0) == 1
+
+
+def call_in_thread(org: PracticeOrg, client: Login, path: str) -> tuple[threading.Thread, list[Any]]:
+    """Start a GET of an API path on its own connection; the list gets (status, errorCode)."""
+    answer: list[Any] = []
+
+    def call() -> None:
+        response = https_session(org).get(client.url(path), headers=client.headers())
+        body = response.json()
+        answer.append((response.status_code, body[0]["errorCode"] if isinstance(body, list) else None))
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    return thread, answer
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def update_live_and_deleted(admin: Login, all_or_none: bool) -> tuple[str, list[Any]]:
