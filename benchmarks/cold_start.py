@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tables import write_tables
+from tables import exit_status, write_tables
 
 FULL_RUNS = 10
 SHORT_RUNS = 3
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = measure(runs)
     write_tables(args.out, "cold_start", figures, markdown(figures))
     print(markdown(figures))
-    return 0
+    return exit_status(figures["ratio"] <= TARGET_RATIO)
 
 
 def measure(runs: int) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tables import write_tables
+from tables import exit_status, write_tables
 
 DEFAULT_GROUPS = 100_000
 FULL_PAGES = 50
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = measure(Path(folder), args.groups, pages, args.profile)
     write_tables(args.out, "conflict_viewer", figures, markdown(figures))
     print(markdown(figures))
-    return 0
+    return exit_status(figures["met"])
 
 
 def make_groups(count: int) -> list[Any]:

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tables import write_tables
+from tables import exit_status, write_tables
 
 # The product's reading time may be at most this multiple of the baseline's.
 TARGET_RATIO = 2.0
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print(profile_product(profile_path))
     write_tables(args.out, "mail_import", figures, markdown(figures))
     print(markdown(figures))
-    return 0 if figures["time_ratio"] <= TARGET_RATIO and figures["memory_bounded"] else 1
+    return exit_status(figures["time_ratio"] <= TARGET_RATIO and figures["memory_bounded"])
 
 
 def corpus_mailboxes(corpus: Path | None) -> list[Path]:

@@ -8,8 +8,9 @@ process, measures the product and its baseline in that same run, and writes
 ``NAME.json`` and ``NAME.md`` under the output folder. This script then writes
 ``summary.json`` and ``summary.md`` there: one row per figure, with the product's
 value, the baseline's, their ratio, the target and whether it is met. A
-benchmark that fails keeps its row, marked as failed, and the others still run;
-the exit status is 1 then. A missed target shows in the table only.
+benchmark that fails keeps its row, marked as failed, and the others still run.
+The exit status is 1 when a benchmark failed, else 3 (TARGET_MISSED in
+``tables.py``) when a target was missed, else 0.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tables import TARGET_MISSED, exit_status
 
 HERE = Path(__file__).resolve().parent
 
@@ -171,7 +174,7 @@ BENCHMARKS = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the chosen benchmarks and write the summary; return 1 if any of them failed."""
+    """Run the chosen benchmarks and write the summary; return 1 if any failed, 3 if a target was missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--short", action="store_true", help="CI-sized runs")
@@ -195,12 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         finished = subprocess.run(command, check=False)
         seconds = round(time.monotonic() - started, 1)
-        try:
-            # A benchmark that misses its target still writes its figures and exits with 1.
-            new_rows = benchmark.rows(json.loads(results.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError) as error:
+        new_rows, problem = _read_rows(benchmark, finished.returncode, results)
+        if problem is not None:
             failed.append(benchmark.name)
-            problem = f"exit status {finished.returncode}, {error.__class__.__name__}: {error}"
             new_rows = [_row(f"{benchmark.name}: failed ({problem})", None, None, None, "", False)]
         for row in new_rows:
             row["benchmark"] = benchmark.name
@@ -216,7 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (args.out / "summary.md").write_text(markdown(summary), encoding="utf-8")
     print(markdown(summary))
-    return 1 if failed else 0
+    return 1 if failed else exit_status(all(row["met"] is not False for row in rows))
+
+
+def _read_rows(benchmark: Benchmark, status: int, results: Path) -> tuple[list[Row], str | None]:
+    """Return a finished benchmark's table rows, or no rows and what went wrong."""
+    # A benchmark that misses a target still writes its figures, and exits with TARGET_MISSED.
+    if status not in (0, TARGET_MISSED):
+        return [], f"exit status {status}"
+    try:
+        return benchmark.rows(json.loads(results.read_text(encoding="utf-8"))), None
+    except (OSError, ValueError, KeyError) as error:
+        return [], f"exit status {status}, {error.__class__.__name__}: {error}"
 
 
 def markdown(summary: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tables import write_tables
+from tables import exit_status, write_tables
 
 # Activities the figures are scaled to.
 PER = 10_000
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     write_tables(args.out, "sync_api_calls", figures, markdown(figures))
     print(markdown(figures))
     faulty = figures.get("faults", {})
-    return 0 if figures["apply_calls_per_10000"] <= TARGET and faulty.get("all_written", True) else 1
+    return exit_status(figures["apply_calls_per_10000"] <= TARGET and faulty.get("all_written", True))
 
 
 def measure(folder: Path, count: int, baseline_count: int) -> dict[str, Any]:
