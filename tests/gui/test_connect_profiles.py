@@ -24,6 +24,7 @@ from wizard_driver import (
     connect,
     connect_page,
     inspect_field,
+    signed_in_window,
     skip_step,
     wait_idle,
 )
@@ -140,9 +141,7 @@ def test_new_window__resumes_saved_sign_in_without_browser(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = make_window()
-    add_served_profile(qtbot, first, default_org, monkeypatch)
-    browser_sign_in(qtbot, first, default_org)
+    signed_in_window(qtbot, make_window, default_org, monkeypatch)
 
     second = make_window()
     page = connect_page(second)
@@ -159,9 +158,7 @@ def test_resume__slow_org_can_be_cancelled(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = make_window()
-    add_served_profile(qtbot, first, default_org, monkeypatch)
-    browser_sign_in(qtbot, first, default_org)
+    signed_in_window(qtbot, make_window, default_org, monkeypatch)
     default_org.faults = FaultPlan(latency_seconds=5)
 
     second = make_window()
@@ -178,9 +175,7 @@ def test_org_alias__opens_that_profile(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
-    first = make_window()
-    add_served_profile(qtbot, first, default_org, monkeypatch)
-    browser_sign_in(qtbot, first, default_org)
+    first = signed_in_window(qtbot, make_window, default_org, monkeypatch)
     first.switch_profile("practice", ask=False)
 
     window = create_window(tmp_path / "practice.sqlite3", org_alias=SERVED_ALIAS)
@@ -198,9 +193,7 @@ def test_resume__locked_keychain_offers_retry(
     backend = LockableKeyring()
     keyring.set_keyring(backend)
     org_sessions.reset_secret_store()
-    first = make_window()
-    add_served_profile(qtbot, first, default_org, monkeypatch)
-    browser_sign_in(qtbot, first, default_org)
+    signed_in_window(qtbot, make_window, default_org, monkeypatch)
     backend.locked = True
 
     window = make_window()
@@ -222,9 +215,7 @@ def test_sign_in_required__one_offer_then_browser(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    window = make_window()
-    add_served_profile(qtbot, window, default_org, monkeypatch)
-    browser_sign_in(qtbot, window, default_org)
+    window = signed_in_window(qtbot, make_window, default_org, monkeypatch)
     click(qtbot, window.next_button)
     skip_step(qtbot, window, Step.CADENCE_TOOLS)
     inspect_field(qtbot, window)
@@ -270,9 +261,7 @@ def test_switch_profile__asks_then_starts_fresh_run(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
     monkeypatch: pytest.MonkeyPatch, confirmations: list[Confirmation],
 ) -> None:
-    window = make_window()
-    add_served_profile(qtbot, window, default_org, monkeypatch)
-    browser_sign_in(qtbot, window, default_org)
+    window = signed_in_window(qtbot, make_window, default_org, monkeypatch)
     click(qtbot, window.next_button)
     skip_step(qtbot, window, Step.CADENCE_TOOLS)
     inspect_field(qtbot, window)

@@ -20,6 +20,7 @@ from wizard_driver import (
     browser_sign_in,
     click,
     connect_page,
+    signed_in_window,
     wait_idle,
 )
 
@@ -258,9 +259,7 @@ def test_resume_revoked__plain_words_code_in_details(
     qtbot: QtBot, make_window: Callable[..., WizardWindow], default_org: PracticeOrg,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = make_window()
-    add_served_profile(qtbot, first, default_org, monkeypatch)
-    browser_sign_in(qtbot, first, default_org)
+    signed_in_window(qtbot, make_window, default_org, monkeypatch)
     refresh_token = org_sessions.secret_store().load(SERVED_ALIAS)
     assert refresh_token
     revoke_at_org(default_org, refresh_token)

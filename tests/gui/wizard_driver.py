@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -226,6 +226,15 @@ def add_served_profile(qtbot: QtBot, window: WizardWindow, org: PracticeOrg,
     wait_idle(qtbot, window)
     assert window.context.run.profile.alias == alias
     return page
+
+
+def signed_in_window(qtbot: QtBot, make_window: Callable[..., WizardWindow], org: PracticeOrg,
+                     monkeypatch: pytest.MonkeyPatch) -> WizardWindow:
+    """Open a window, add the served org's profile and sign in, so that the next window resumes it."""
+    window = make_window()
+    add_served_profile(qtbot, window, org, monkeypatch)
+    browser_sign_in(qtbot, window, org)
+    return window
 
 
 def browser_sign_in(qtbot: QtBot, window: WizardWindow, org: PracticeOrg) -> ConsentBrowser:
