@@ -174,7 +174,7 @@ BENCHMARKS = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the chosen benchmarks and write the summary; return 1 if any failed, 3 if a target was missed."""
+    """Run the chosen benchmarks, write the summary, and return 1 if any failed, 3 if a target was missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--short", action="store_true", help="CI-sized runs")

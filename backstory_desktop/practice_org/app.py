@@ -457,7 +457,7 @@ class PracticeOrgApp:
 
 
 def _stopping_response() -> Response:
-    """Return the answer to a request that arrives while the org stops."""
+    """Return the 503 response to a request that arrives while the org is stopping."""
     return error_response(ApiError(503, "SERVER_UNAVAILABLE", "The practice org is stopping."))
 
 

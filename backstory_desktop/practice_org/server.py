@@ -193,13 +193,13 @@ class PracticeOrg:
     def stop(self) -> None:
         """Stop serving, close the database and release its lock.
 
-        Requests being served may finish first, for up to STOP_GRACE_SECONDS; those waiting out
+        Requests being served may finish first, for up to STOP_GRACE_SECONDS. Those waiting out
         an injected latency, and any that arrive meanwhile, get 503 SERVER_UNAVAILABLE.
         """
         still_served = self._state.served.stop(STOP_GRACE_SECONDS)
         if still_served:
-            logger.warning("%d requests were still being served after %d seconds; closing the "
-                           "database under them", still_served, STOP_GRACE_SECONDS)
+            logger.warning("Timed out after %d seconds waiting for %d requests being served, so the "
+                           "database is closed under them", STOP_GRACE_SECONDS, still_served)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

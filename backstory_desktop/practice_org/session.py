@@ -61,7 +61,10 @@ class ServedRequests:
         return self._stopping.is_set()
 
     def begin(self) -> bool:
-        """Count one more request being served; return False, counting nothing, once the org stops."""
+        """Count one more request being served and return True.
+
+        Once the org stops, count nothing and return False.
+        """
         with self._changed:
             if self._stopping.is_set():
                 return False
@@ -74,11 +77,11 @@ class ServedRequests:
             self._changed.notify_all()
 
     def wait_latency(self, seconds: float) -> bool:
-        """Wait an injected latency; return False at once if the org starts stopping meanwhile."""
+        """Wait an injected latency and return True, or False at once if the org starts stopping."""
         return not self._stopping.wait(seconds)
 
     def stop(self, timeout: float) -> int:
-        """Turn new requests away and wait for those being served; return how many still run."""
+        """Turn new requests away, wait for those being served, and return how many still run."""
         with self._changed:
             self._stopping.set()
             self._changed.wait_for(lambda: self._count == 0, timeout)

@@ -118,7 +118,10 @@ def test_stop__reports_requests_still_served() -> None:
 
 
 def call_in_thread(org: PracticeOrg, client: Login, path: str) -> tuple[threading.Thread, list[Any]]:
-    """Start a GET of an API path on its own connection; the list gets (status, errorCode)."""
+    """Start a GET of an API path on its own connection.
+
+    Return the thread and the list to which it appends (status, errorCode).
+    """
     answer: list[Any] = []
 
     def call() -> None:
